@@ -1,0 +1,168 @@
+package ditto
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error codes, exactly as Ditto sends them in the "error" field.
+const (
+	CodeConnectionNotFound       = "connectivity:connection.notfound"
+	CodeConnectionConflict       = "connectivity:connection.conflict"
+	CodeConfigurationInvalid     = "connectivity:connection.configuration.invalid"
+	CodeConnectionIDInvalid      = "connectivity:connection.id.invalid"
+	CodeIDNotSettable            = "connectivity:id.notsettable"
+	CodeURIInvalid               = "connectivity:connection.uri.invalid"
+	CodeConnectionUnavailable    = "connectivity:connection.unavailable"
+	CodeConnectionFailed         = "connectivity:connection.failed"
+	CodeConnectionTimeout        = "connectivity:connection.timeout"
+	CodeConnectionUnauthorized   = "connectivity:connection.unauthorized"
+	CodeCommandInvalid           = "connectivity:command.invalid"
+	CodeConnectionsAmount        = "connectivity:connections.amount.illegal"
+	CodeSignalIllegal            = "connectivity:signal.illegal"
+	CodeInternalError            = "connectivity:internalerror"
+	CodeTopicInvalid             = "connectivity:topic.invalid"
+	CodeMapperConfigInvalid      = "connectivity:message.mapper.config.invalid"
+	CodeMapperConfigFailed       = "connectivity:message.mapper.config.failed"
+	CodeAckLabelInvalid          = "acknowledgement:label.invalid"
+	CodeAckLabelNotUnique        = "acknowledgement:label.not.unique"
+	CodePlaceholderUnresolved    = "placeholder:unresolved"
+	CodePlaceholderFuncUnknown   = "placeholder:function.unknown"
+	CodeAskError                 = "ask.error"
+	CodeJSONTypeNotParsable      = "json.type.notparsable"
+	CodeJSONFieldMissing         = "json.field.missing"
+	CodeJSONInvalid              = "json.invalid"
+	CodeJSONFormatInvalid        = "json.format.invalid"
+	CodeJSONFieldSelectorInvalid = "json.fieldselector.invalid"
+	CodeCommandTimeout           = "command.timeout"
+	CodeTimeoutInvalid           = "gateway:timeout.invalid"
+	CodeServiceUnavailable       = "gateway:service.unavailable"
+	CodeEntityTooLarge           = "gateway:request.entity.too.large"
+)
+
+// Error is a Ditto error (DittoRuntimeException): it knows its HTTP status and
+// serialises to Ditto's error JSON.
+type Error struct {
+	Status      int    `json:"status"`
+	Code        string `json:"error"`
+	Message     string `json:"message"`
+	Description string `json:"description,omitempty"`
+	Href        string `json:"href,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// JSON is Ditto's error JSON: status, error, message, description, href (empty
+// ones left out).
+func (e *Error) JSON() []byte {
+	b, _ := json.Marshal(e) // cannot fail: strings and an int
+	return b
+}
+
+// New builds an error from the catalogue.
+func New(status int, code, message, description string) *Error {
+	return &Error{Status: status, Code: code, Message: message, Description: description}
+}
+
+// As returns the *Error inside err, if there is one.
+func As(err error) (*Error, bool) {
+	var de *Error
+	if errors.As(err, &de) {
+		return de, true
+	}
+	return nil, false
+}
+
+// ConnectionNotFound is 404 connectivity:connection.notfound.
+func ConnectionNotFound(id string) *Error {
+	return New(http.StatusNotFound, CodeConnectionNotFound,
+		fmt.Sprintf("The Connection with ID '%s' could not be found or requester had insufficient permissions to access it.", id),
+		"Check if the ID of your requested Connection was correct and you have sufficient permissions.")
+}
+
+// ConnectionConflict is 409 connectivity:connection.conflict.
+func ConnectionConflict(id string) *Error {
+	return New(http.StatusConflict, CodeConnectionConflict,
+		fmt.Sprintf("The Connection with ID '%s' was already created.", id),
+		"If you need to update it, remove it first before creating it again.")
+}
+
+// ConfigurationInvalid is 400 connectivity:connection.configuration.invalid.
+func ConfigurationInvalid(message string) *Error {
+	return New(http.StatusBadRequest, CodeConfigurationInvalid, message,
+		"Make sure all required properties are set and valid in the configuration.")
+}
+
+// ConnectionIDInvalid is 400 connectivity:connection.id.invalid.
+func ConnectionIDInvalid(id string) *Error {
+	return New(http.StatusBadRequest, CodeConnectionIDInvalid,
+		fmt.Sprintf("The Connection ID '%s' is not valid.", id),
+		"It must be conform to the regular expression: <"+ConnectionIDRegex+">.")
+}
+
+// URIInvalid is 400 connectivity:connection.uri.invalid with Ditto's format hint.
+func URIInvalid(uri string) *Error {
+	return New(http.StatusBadRequest, CodeURIInvalid,
+		fmt.Sprintf("The Connection URI '%s' has an invalid format.", uri),
+		"The accepted format is {protocol}://{username}:{password}@{hostname}:{port}/{path}")
+}
+
+// ConnectionUnavailable is 503 connectivity:connection.unavailable.
+func ConnectionUnavailable(id string) *Error {
+	return New(http.StatusServiceUnavailable, CodeConnectionUnavailable,
+		fmt.Sprintf("The Connection with ID '%s' is not available, please try again later.", id),
+		"The requested Connection is temporarily not available.")
+}
+
+// ConnectionFailed is 504 connectivity:connection.failed.
+func ConnectionFailed(id, description string) *Error {
+	return New(http.StatusGatewayTimeout, CodeConnectionFailed,
+		fmt.Sprintf("The Connection with ID '%s' failed to connect.", id), description)
+}
+
+// ConnectionTimeout is 503 connectivity:connection.timeout.
+func ConnectionTimeout(id, operation string) *Error {
+	return New(http.StatusServiceUnavailable, CodeConnectionTimeout,
+		fmt.Sprintf("The operation '%s' on connection '%s' timed out.", operation, id),
+		"Try again later.")
+}
+
+// InternalError is 500 connectivity:internalerror.
+func InternalError(message string) *Error {
+	return New(http.StatusInternalServerError, CodeInternalError, message,
+		"Please contact the service team.")
+}
+
+// JSONFieldMissing is 400 json.field.missing for a JSON pointer such as "/connectionType".
+func JSONFieldMissing(pointer string) *Error {
+	return New(http.StatusBadRequest, CodeJSONFieldMissing,
+		fmt.Sprintf("JSON did not include required <%s> field!", pointer),
+		"Check if all required JSON fields were set.")
+}
+
+// JSONInvalid is 400 json.invalid: the text is not JSON (or not of the expected shape).
+func JSONInvalid(message string) *Error {
+	return New(http.StatusBadRequest, CodeJSONInvalid, message,
+		"Check if the JSON was valid (e.g. on https://jsonlint.com) and if it was in required format.")
+}
+
+// JSONTypeNotParsable is 400 json.type.notparsable for a piggyback command type
+// this service has no mapping strategy for.
+func JSONTypeNotParsable(commandType string) *Error {
+	return New(http.StatusBadRequest, CodeJSONTypeNotParsable,
+		fmt.Sprintf("ExecutePiggybackCommand with PiggybackCommand <%s> cannot be executed by this service as there is no mapping strategy for it!", commandType),
+		"Check if you sent the JSON with the correct type.")
+}
+
+// AskError is 503 ask.error: the actor did not answer in time.
+func AskError(timeoutMillis int64) *Error {
+	return New(http.StatusServiceUnavailable, CodeAskError,
+		fmt.Sprintf("Ask timed out after [%d ms].", timeoutMillis),
+		"Please retry the performed action in order to improve resiliency.")
+}
+
+// ErrNoRoute: no actor lives at the targeted actor path; Ditto's gateway then
+// receives no answer at all.
+var ErrNoRoute = errors.New("ditto: no actor at that path")

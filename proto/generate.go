@@ -1,0 +1,5 @@
+// Package pb holds the protobuf messages that cross actor and node boundaries.
+// Regenerate with `go generate ./proto` (needs protoc and protoc-gen-go v1.36.12).
+package pb
+
+//go:generate protoc --go_out=. --go_opt=paths=source_relative dittoconn.proto
