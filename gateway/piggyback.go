@@ -1,0 +1,271 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// queryHeaders are the query parameters Ditto copies into the command's
+// headers (ditto.gateway.http.query-params-as-headers); other HTTP request
+// headers are not forwarded.
+var queryHeaders = []string{
+	"accept", "channel", ditto.HeaderCorrelationID, "requested-acks", "declared-acks",
+	ditto.HeaderResponseRequired, ditto.HeaderTimeout, "live-channel-timeout-strategy",
+	"allow-policy-lockout", "condition", "live-channel-condition", "at-historical-revision",
+	"at-historical-timestamp", "dry-run",
+}
+
+// nullBody is Ditto's answer when no instance responded: 408 with JSON null.
+var nullBody = []byte("null")
+
+// devopsErrorResponse is "devops.responses:errorResponse", in Ditto's field order.
+type devopsErrorResponse struct {
+	Type        string          `json:"type"`
+	Status      int             `json:"status"`
+	ServiceName string          `json:"serviceName"`
+	Instance    string          `json:"instance"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// answer is what this instance contributes to the aggregated response.
+type answer struct {
+	instance string // key in {"connectivity":{instance:…}}
+	body     []byte // inner JSON
+}
+
+// piggyback serves POST /devops/piggyback[/:service[/:instance]]: it plays
+// both Ditto's gateway (envelope, timeouts, aggregation) and the receiving
+// DevOpsCommandsActor of this connectivity instance.
+func (s *Server) piggyback(c echo.Context) error {
+	req := c.Request()
+	if req.Method != http.MethodPost {
+		return methodNotAllowed(c, http.MethodPost)
+	}
+
+	headers := map[string]string{}
+	query := req.URL.Query()
+	for _, name := range queryHeaders {
+		if v, ok := query[name]; ok && len(v) > 0 {
+			headers[name] = v[0]
+		}
+	}
+	// Ditto validates the query timeout before it reads the body.
+	if t, ok := headers[ditto.HeaderTimeout]; ok {
+		if _, derr := parseTimeout(t); derr != nil {
+			return writeError(c, derr)
+		}
+	}
+
+	body, derr := s.readBody(c)
+	if derr != nil {
+		return writeError(c, derr)
+	}
+	env, derr := decodeEnvelope(body, c.Param("service"), c.Param("instance"))
+	if derr != nil {
+		return writeError(c, derr)
+	}
+	for k, v := range env.headers { // envelope headers win over query ones
+		headers[k] = v
+	}
+	timeout := defaultTimeout
+	if t, ok := headers[ditto.HeaderTimeout]; ok {
+		timeout, _ = parseTimeout(t) // validated above (query) or in decodeEnvelope
+	}
+	if headers[ditto.HeaderCorrelationID] == "" {
+		headers[ditto.HeaderCorrelationID] = newCorrelationID()
+	}
+	c.Response().Header().Set(ditto.HeaderCorrelationID, headers[ditto.HeaderCorrelationID])
+
+	ctx, cancel := context.WithTimeout(req.Context(), timeout)
+	defer cancel()
+	log := s.log.With().
+		Str("correlation_id", headers[ditto.HeaderCorrelationID]).
+		Str("target", env.target).
+		Str("command_type", env.commandType).
+		Logger()
+
+	if !s.receives(env, headers) {
+		log.Debug().Str("service", env.serviceName).Str("instance", env.instance).
+			Msg("piggyback addressed to nobody here")
+		return c.JSONBlob(http.StatusRequestTimeout, nullBody)
+	}
+	ans, ok := s.execute(ctx, log, env, headers)
+	if !ok {
+		return c.JSONBlob(http.StatusRequestTimeout, nullBody)
+	}
+	if !isAggregate(headers) {
+		return c.JSONBlob(http.StatusOK, ans.body)
+	}
+	return c.JSONBlob(http.StatusOK, aggregated(ditto.ServiceName, ans.instance, ans.body))
+}
+
+// receives decides whether Ditto's pub/sub would deliver the command to this
+// instance. Topics are executePiggybackCommand[:service[:instance]] and only
+// the service topic has a group subscription, so a group publication to the
+// bare or the instance topic reaches nobody.
+func (s *Server) receives(env *envelope, headers map[string]string) bool {
+	group := isGroupTopic(headers)
+	switch {
+	case env.serviceName == "":
+		return !group // every member subscribes; the instance is then ignored
+	case env.serviceName != ditto.ServiceName:
+		return false
+	case env.instance == "":
+		return true
+	default:
+		return !group && env.instance == s.cfg.Instance
+	}
+}
+
+// execute runs the command as this instance's DevOpsCommandsActor would.
+// ok=false means no answer (Ditto's aggregator then times out with 408).
+func (s *Server) execute(ctx context.Context, log zerolog.Logger, env *envelope, headers map[string]string) (answer, bool) {
+	// Ditto names errorResponses after the command's service/instance if it
+	// carried them, after the receiving instance otherwise.
+	errInstance := s.cfg.Instance
+	if env.instance != "" {
+		errInstance = env.instance
+	}
+	errorAnswer := func(status int, payload []byte) (answer, bool) {
+		return answer{instance: errInstance, body: marshalNoEscape(devopsErrorResponse{
+			Type: ditto.DevopsErrorResponse, Status: status, ServiceName: ditto.ServiceName,
+			Instance: errInstance, Payload: payload,
+		})}, true
+	}
+
+	if !ditto.KnownCommandTypes[env.commandType] {
+		log.Warn().Str("type", env.typeText).Msg("piggyback command type has no mapping strategy")
+		return errorAnswer(http.StatusBadRequest, errorJSON(ditto.JSONTypeNotParsable(env.typeText)))
+	}
+
+	cmd := &pb.Command{Type: env.commandType, Headers: headers, Payload: env.command}
+	if dl, ok := ctx.Deadline(); ok {
+		cmd.DeadlineUnixNano = dl.UnixNano()
+	}
+	reply, err := s.d.Dispatch(ctx, env.target, cmd)
+	if err != nil {
+		if de, isDitto := ditto.As(err); isDitto {
+			// The actor answered with a Ditto error: that is its response.
+			return answer{instance: s.cfg.Instance, body: errorJSON(de)}, true
+		}
+		if errors.Is(err, ditto.ErrNoRoute) || errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			log.Info().Err(err).Msg("piggyback got no answer")
+			return answer{}, false
+		}
+		// Ditto turns any failed ask into an ask.error errorResponse. The Go
+		// error stays in the log: it may name internal addresses.
+		log.Error().Err(err).Msg("piggyback dispatch failed")
+		return errorAnswer(http.StatusServiceUnavailable, errorJSON(ditto.AskFailed(
+			fmt.Sprintf("Asking the actor at <%s> failed.", env.target))))
+	}
+
+	malformed := func(why string) (answer, bool) {
+		log.Error().Str("reason", why).Msg("malformed reply from dispatcher")
+		return errorAnswer(http.StatusInternalServerError, errorJSON(ditto.InternalError(
+			"The connectivity service sent a malformed response.")))
+	}
+	if reply == nil {
+		return malformed("nil reply")
+	}
+	switch reply.GetKind() {
+	case pb.Reply_RESPONSE:
+		if !json.Valid(reply.GetPayload()) {
+			return malformed("response payload is not JSON")
+		}
+		return answer{instance: s.cfg.Instance, body: reply.GetPayload()}, true
+	case pb.Reply_PARSE_ERROR:
+		if jsonKind(reply.GetPayload()) != '{' || !json.Valid(reply.GetPayload()) {
+			return malformed("parse error payload is not a JSON object")
+		}
+		return errorAnswer(errorStatus(reply), reply.GetPayload())
+	case pb.Reply_NO_ANSWER:
+		log.Debug().Msg("command expects no answer")
+		return answer{}, false
+	default:
+		return malformed("unknown reply kind " + reply.GetKind().String())
+	}
+}
+
+// errorStatus is the status of a parse error reply: the reply's, else the
+// error JSON's "status", else 500 (as Ditto's DevOpsErrorResponse falls back).
+func errorStatus(reply *pb.Reply) int {
+	if reply.GetStatus() != 0 {
+		return int(reply.GetStatus())
+	}
+	var e struct {
+		Status int `json:"status"`
+	}
+	if json.Unmarshal(reply.GetPayload(), &e) == nil && e.Status >= 100 && e.Status <= 599 {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// aggregated wraps inner as {"service":{"instance":inner}}, keeping inner's
+// bytes untouched.
+func aggregated(service, instance string, inner []byte) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	b.Write(marshalNoEscape(service))
+	b.WriteString(":{")
+	b.Write(marshalNoEscape(instance))
+	b.WriteByte(':')
+	b.Write(bytes.TrimSpace(inner))
+	b.WriteString("}}")
+	return b.Bytes()
+}
+
+// readBody reads at most cfg.BodyLimit bytes of the request body.
+func (s *Server) readBody(c echo.Context) ([]byte, *ditto.Error) {
+	req := c.Request()
+	if req.ContentLength > s.cfg.BodyLimit {
+		return nil, ditto.RequestEntityTooLarge(s.cfg.BodyLimit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response().Writer, req.Body, s.cfg.BodyLimit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, ditto.RequestEntityTooLarge(s.cfg.BodyLimit)
+		}
+		// Ditto's words when its JSON reader fails mid-stream.
+		s.log.Debug().Err(err).Msg("reading request body failed")
+		return nil, ditto.JSONInvalid("Failed to parse JSON value from reader!")
+	}
+	return body, nil
+}
+
+// isAggregate: absent is true, else Java's Boolean.parseBoolean (only "true",
+// in any case, is true), as Ditto reads the header.
+func isAggregate(headers map[string]string) bool {
+	v, ok := headers[ditto.HeaderAggregate]
+	return !ok || strings.EqualFold(v, "true")
+}
+
+// isGroupTopic: absent or "false" (any case) is false, any other value true.
+func isGroupTopic(headers map[string]string) bool {
+	v, ok := headers[ditto.HeaderIsGroupTopic]
+	return ok && !strings.EqualFold(v, "false")
+}
+
+// newCorrelationID returns a random UUID v4, as Ditto generates.
+func newCorrelationID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

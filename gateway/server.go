@@ -1,0 +1,230 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// DefaultBodyLimit is the largest request body accepted when Config.BodyLimit
+// is not set (Ditto's pekko.http.server.parsing.max-content-length is 1m).
+const DefaultBodyLimit int64 = 1 << 20
+
+// HTTP server timeouts. Writes must outlive the longest piggyback deadline
+// (maxTimeout); reads are bounded so a slow client cannot hold a connection.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = maxTimeout + 15*time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// Config configures the HTTP edge.
+type Config struct {
+	// Addr is informational for callers that build their own listener.
+	Addr string
+	// Instance is this instance's identifier (INSTANCE_INDEX); it is matched
+	// against /devops/piggyback/connectivity/{instance} and keys aggregated
+	// responses.
+	Instance string
+	// DevopsSecured enables basic authentication on /devops.
+	DevopsSecured  bool
+	DevopsPassword string
+	// BodyLimit caps request bodies in bytes; <= 0 means DefaultBodyLimit.
+	BodyLimit int64
+	// Logger receives structured logs; the zero value discards them.
+	Logger zerolog.Logger
+}
+
+// Server is dittoconn's HTTP edge: the devops piggyback endpoint and health.
+type Server struct {
+	cfg  Config
+	d    Dispatcher
+	log  zerolog.Logger
+	echo *echo.Echo
+	srv  *http.Server
+}
+
+// New builds the server and its routes; it does not listen yet.
+func New(cfg Config, d Dispatcher) *Server {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With().Str("component", "gateway").Logger()}
+	if !cfg.DevopsSecured {
+		s.log.Warn().Msg("devops authentication is disabled: /devops accepts requests without credentials")
+	}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.Logger.SetOutput(io.Discard) // we log through zerolog only
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recoverer, s.accessLog)
+	s.echo = e
+	s.routes()
+
+	s.srv = &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           e,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	return s
+}
+
+// routes registers every endpoint. Each API is one group with its own auth,
+// so /api/2/connections can be added beside /devops.
+func (s *Server) routes() {
+	s.echo.GET("/health", s.health)
+
+	devops := s.echo.Group("/devops")
+	if s.cfg.DevopsSecured {
+		devops.Use(devopsAuth(s.cfg.DevopsPassword))
+	}
+	// Any method is routed so that non-POST requests are answered 405 after
+	// authentication, as in Ditto.
+	devops.Any("/piggyback", s.piggyback)
+	devops.Any("/piggyback/:service", s.piggyback)
+	devops.Any("/piggyback/:service/:instance", s.piggyback)
+}
+
+// Handler is the HTTP handler with every route, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Start serves on ln until Shutdown; it returns nil after a clean shutdown.
+func (s *Server) Start(ln net.Listener) error {
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("gateway listening")
+	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("gateway: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// (each bounded by its piggyback deadline) until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("gateway: shutdown: %w", err)
+	}
+	return nil
+}
+
+// health reports liveness only: no versions, no configuration.
+func (s *Server) health(c echo.Context) error {
+	return c.JSONBlob(http.StatusOK, []byte(`{"status":"UP"}`))
+}
+
+// recoverer turns a panic anywhere below into Ditto's 500 internalerror JSON
+// instead of a dropped connection.
+func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error().
+				Str("correlation_id", c.Response().Header().Get(ditto.HeaderCorrelationID)).
+				Str("path", c.Path()).
+				Str("panic", fmt.Sprint(r)).
+				Bytes("stack", debug.Stack()).
+				Msg("panic while handling request")
+			err = nil
+			if !c.Response().Committed {
+				err = writeError(c, ditto.GatewayInternalError())
+			}
+		}()
+		return next(c)
+	}
+}
+
+// accessLog logs one line per request at debug level; never headers or body,
+// which may carry credentials.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		s.log.Debug().
+			Str("method", c.Request().Method).
+			Str("path", c.Request().URL.Path).
+			Int("status", c.Response().Status).
+			Dur("took", time.Since(start)).
+			Str("correlation_id", c.Response().Header().Get(ditto.HeaderCorrelationID)).
+			Msg("http request")
+		return err
+	}
+}
+
+// handleError answers errors that escaped a handler: router rejections in
+// Pekko's plain-text wording, anything else as Ditto's internal error.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		s.log.Warn().Err(err).Msg("error after response was committed")
+		return
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			_ = c.String(http.StatusNotFound, "The requested resource could not be found.")
+			return
+		case http.StatusMethodNotAllowed:
+			allow, _ := c.Get(echo.ContextKeyHeaderAllow).(string)
+			_ = methodNotAllowed(c, allow)
+			return
+		}
+	}
+	s.log.Error().Err(err).Str("path", c.Path()).Msg("unhandled error")
+	_ = writeError(c, ditto.GatewayInternalError())
+}
+
+// methodNotAllowed is Pekko's answer to a method no route accepts; allow
+// lists the accepted methods ("GET, HEAD").
+func methodNotAllowed(c echo.Context, allow string) error {
+	c.Response().Header().Set(echo.HeaderAllow, allow)
+	return c.String(http.StatusMethodNotAllowed, "HTTP method not allowed, supported methods: "+allow)
+}
+
+// writeError sends a Ditto error with its own HTTP status.
+func writeError(c echo.Context, e *ditto.Error) error {
+	return c.JSONBlob(e.Status, errorJSON(e))
+}
+
+// errorJSON is Ditto's error JSON. It is encoded here, not with Error.JSON,
+// because encoding/json's default escapes '<' and '>', which Ditto's messages
+// contain ("<connectionType>") and Ditto sends unescaped.
+func errorJSON(e *ditto.Error) []byte {
+	return marshalNoEscape(e)
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping.
+func marshalNoEscape(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only our own structs of strings, ints and valid raw JSON reach here.
+		panic(fmt.Sprintf("gateway: marshal %T: %v", v, err))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
