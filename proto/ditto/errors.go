@@ -1,6 +1,7 @@
 package ditto
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,9 +57,13 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // JSON is Ditto's error JSON: status, error, message, description, href (empty
 // ones left out).
+// Like Ditto, it leaves <, > and & as they are (encoding/json would escape them).
 func (e *Error) JSON() []byte {
-	b, _ := json.Marshal(e) // cannot fail: strings and an int
-	return b
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(e) // cannot fail: strings and an int
+	return bytes.TrimRight(buf.Bytes(), "\n")
 }
 
 // New builds an error from the catalogue.
