@@ -1,0 +1,503 @@
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+var examples = []string{"mqtt", "amqp091", "kafka", "httppush"}
+
+func mustParse(t *testing.T, s string) *Connection {
+	t.Helper()
+	c, err := ParseCommand([]byte(s))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return c
+}
+
+func wantErr(t *testing.T, err error, status int, code string, msgParts ...string) {
+	t.Helper()
+	de, ok := ditto.As(err)
+	if !ok {
+		t.Fatalf("want *ditto.Error %s, got %v", code, err)
+	}
+	if de.Status != status || de.Code != code {
+		t.Fatalf("want %d %s, got %d %s (%s)", status, code, de.Status, de.Code, de.Message)
+	}
+	for _, p := range msgParts {
+		if !strings.Contains(de.Message+" | "+de.Description, p) {
+			t.Fatalf("message %q / description %q lacks %q", de.Message, de.Description, p)
+		}
+	}
+}
+
+func TestExamplesRoundTrip(t *testing.T) {
+	for _, n := range examples {
+		t.Run(n, func(t *testing.T) {
+			in, _ := os.ReadFile("testdata/" + n + ".input.json")
+			golden, err := os.ReadFile("testdata/" + n + ".golden.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden = bytes.TrimSpace(golden)
+			c := mustParse(t, string(in))
+			if got := c.JSON(false); !bytes.Equal(got, golden) {
+				t.Fatalf("JSON mismatch\n got: %s\nwant: %s", got, golden)
+			}
+			// Ditto's own output reads back to itself, also through the journal path.
+			for name, parse := range map[string]func([]byte) (*Connection, error){"command": ParseCommand, "stored": Parse} {
+				c2, err := parse(golden)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if got := c2.JSON(false); !bytes.Equal(got, golden) {
+					t.Fatalf("%s re-read mismatch\n got: %s\nwant: %s", name, got, golden)
+				}
+			}
+			if err := Validate(c, DefaultValidationConfig()); err != nil {
+				t.Fatalf("example should validate: %v", err)
+			}
+			if !json.Valid(c.JSON(true)) {
+				t.Fatal("invalid JSON")
+			}
+		})
+	}
+}
+
+const minimalAMQP = `{"id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+ "targets":[{"address":"x","topics":["_/_/things/twin/events"],"authorizationContext":["a:b"]}]}`
+
+func TestDefaultsAndHidden(t *testing.T) {
+	c := mustParse(t, `{"__lifecycle":"ACTIVE","_revision":7,"_modified":"2024-05-01T10:00:00.500+02:00",
+	 "_created":"2024-05-01T08:00:00Z","unknownField":1,
+	 "id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+	 "targets":[{"address":"x","topics":["_/_/things/twin/events"],"authorizationContext":["a:b"]}]}`)
+	want := `{"id":"c1","name":null,"connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672","sources":[],"targets":[{"address":"x","topics":["_/_/things/twin/events"],"authorizationContext":["a:b"],"headerMapping":{}}],"clientCount":1,"failoverEnabled":true,"validateCertificates":true,"processorPoolSize":1,"tags":[]}`
+	if got := string(c.JSON(false)); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	wantHidden := `{"__lifecycle":"ACTIVE","id":"c1","name":null,"_revision":7,"_modified":"2024-05-01T08:00:00.500Z","_created":"2024-05-01T08:00:00Z","connectionType"`
+	if got := string(c.JSON(true)); !strings.HasPrefix(got, wantHidden) {
+		t.Fatalf("got %s", got)
+	}
+	if cl := c.Clone(); string(cl.JSON(true)) != string(c.JSON(true)) {
+		t.Fatal("clone differs")
+	}
+}
+
+func TestLenientAndMigrations(t *testing.T) {
+	t.Run("specificConfig non-string values become JSON text", func(t *testing.T) {
+		c := mustParse(t, `{"id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+		 "specificConfig":{"a":1,"b":true,"c":{"x":[1,"y"]},"d":"s"},
+		 "targets":[{"address":"x","authorizationContext":["a:b"]}]}`)
+		if c.SpecificConfig["a"] != "1" || c.SpecificConfig["b"] != "true" || c.SpecificConfig["c"] != `{"x":[1,"y"]}` {
+			t.Fatalf("%v", c.SpecificConfig)
+		}
+	})
+	t.Run("reply target migration with headers", func(t *testing.T) {
+		c := mustParse(t, `{"id":"c1","connectionType":"amqp-10","connectionStatus":"open","uri":"amqp://h:5672",
+		 "sources":[{"addresses":["q"],"authorizationContext":["a:b"],"headerMapping":{"reply-to":"custom"}}]}`)
+		got := string(c.JSON(false))
+		want := `"headerMapping":{"content-type":"{{header:content-type}}","reply-to":"custom","correlation-id":"{{header:correlation-id}}"},"replyTarget":{"address":"{{header:reply-to}}","headerMapping":{"content-type":"{{header:content-type}}","correlation-id":"{{header:correlation-id}}"},"expectedResponseTypes":["response","error"],"enabled":true}`
+		if !strings.Contains(got, want) {
+			t.Fatalf("got %s", got)
+		}
+	})
+	t.Run("reply target disabled", func(t *testing.T) {
+		c := mustParse(t, `{"id":"c1","connectionType":"amqp-10","connectionStatus":"open","uri":"amqp://h:5672",
+		 "sources":[{"addresses":["q"],"authorizationContext":["a:b"],"replyTarget":{"enabled":false}}]}`)
+		if got := string(c.JSON(false)); !strings.Contains(got, `"headerMapping":{},"replyTarget":{"enabled":false}}`) {
+			t.Fatalf("got %s", got)
+		}
+	})
+	t.Run("legacy journal migrations", func(t *testing.T) {
+		legacy := `{"id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+		 "authorizationContext":["legacy:subject"],
+		 "sources":[{"addresses":["q"],"filters":["{{thing:id}}"],"replyTarget":{"enabled":false}}],
+		 "targets":[{"address":"t/{{ topic:action|subject }}","topics":[]}],
+		 "mappingContext":{"mappingEngine":"JavaScript","options":{"incomingScript":"x"}}}`
+		if _, err := ParseCommand([]byte(legacy)); err == nil {
+			t.Fatal("a command without per-source auth context must fail")
+		}
+		c, err := Parse([]byte(legacy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(c.JSON(false))
+		for _, w := range []string{
+			`"authorizationContext":["legacy:subject"],"enforcement":{"input":"{{ source:address }}","filters":["{{thing:id}}"]}`,
+			`"address":"t/{{ topic:action-subject }}"`,
+			`"headerMapping":{"reply-to":"{{header:reply-to}}","correlation-id":"{{header:correlation-id}}"},"payloadMapping":["javascript"]`,
+			`"mappingDefinitions":{"javascript":{"mappingEngine":"JavaScript","options":{"incomingScript":"x"}}}`,
+		} {
+			if !strings.Contains(got, w) {
+				t.Fatalf("missing %s in %s", w, got)
+			}
+		}
+	})
+	t.Run("uri toASCIIString", func(t *testing.T) {
+		c := mustParse(t, `{"id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://üser:p@h:5672/v",
+		 "targets":[{"address":"x","authorizationContext":["a:b"]}]}`)
+		if c.URI != "amqp://%C3%BCser:p@h:5672/v" {
+			t.Fatal(c.URI)
+		}
+	})
+	t.Run("hono without uri", func(t *testing.T) {
+		c := mustParse(t, `{"id":"h1","connectionType":"hono","connectionStatus":"open",
+		 "sources":[{"addresses":["telemetry"],"authorizationContext":["a:b"],"qos":1}]}`)
+		if c.URI != "" || Validate(c, DefaultValidationConfig()) != nil {
+			t.Fatal(c.URI, Validate(c, DefaultValidationConfig()))
+		}
+	})
+}
+
+func TestParseErrors(t *testing.T) {
+	base := func(repl string) string {
+		return strings.Replace(minimalAMQP, `"id":"c1",`, repl, 1)
+	}
+	cases := []struct {
+		name, json string
+		status     int
+		code       string
+		parts      []string
+	}{
+		{"not json", `{`, 400, ditto.CodeJSONInvalid, nil},
+		{"missing connectionType", strings.Replace(minimalAMQP, `"connectionType":"amqp-091",`, "", 1), 400,
+			ditto.CodeJSONFieldMissing, []string{"JSON did not include required </connectionType> field!"}},
+		{"missing id", base(""), 400, ditto.CodeJSONFieldMissing, []string{"</id>"}},
+		{"missing uri", strings.Replace(minimalAMQP, `"uri":"amqp://h:5672",`, "", 1), 400, ditto.CodeJSONFieldMissing, []string{"</uri>"}},
+		{"missing connectionStatus", strings.Replace(minimalAMQP, `"connectionStatus":"open",`, "", 1), 400, ditto.CodeJSONFieldMissing, []string{"</connectionStatus>"}},
+		{"invalid id", base(`"id":"bad id!",`), 400, ditto.CodeConnectionIDInvalid, []string{"bad id!"}},
+		{"invalid type", strings.Replace(minimalAMQP, `amqp-091"`, `foo"`, 1), 400, ditto.CodeJSONInvalid, []string{"Connection type <foo> is invalid!"}},
+		{"invalid status", strings.Replace(minimalAMQP, `"open"`, `"sleepy"`, 1), 400, ditto.CodeJSONInvalid, []string{"Connection status <sleepy> is invalid!"}},
+		{"wrong type clientCount", base(`"id":"c1","clientCount":"2",`), 400, ditto.CodeJSONInvalid, []string{`Value <"2"> for </clientCount> is not of type <Integer>!`}},
+		{"clientCount zero", base(`"id":"c1","clientCount":0,`), 400, ditto.CodeConfigurationInvalid, []string{"client count must be positive"}},
+		{"processorPoolSize zero", base(`"id":"c1","processorPoolSize":0,`), 400, ditto.CodeConfigurationInvalid, []string{"processor pool size must be positive"}},
+		{"uri without port", strings.Replace(minimalAMQP, "amqp://h:5672", "amqp://h", 1), 400, ditto.CodeURIInvalid, []string{"The Connection URI 'amqp://h' has an invalid format."}},
+		{"uri with query", strings.Replace(minimalAMQP, "amqp://h:5672", "amqp://h:5672/?a=b", 1), 400, ditto.CodeURIInvalid, []string{"amqp://h:5672/?a=b"}},
+		{"uri underscore host", strings.Replace(minimalAMQP, "amqp://h:5672", "amqp://my_host:5672", 1), 400, ditto.CodeURIInvalid, []string{"my_host"}},
+		{"no sources or targets", `{"id":"c1","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1"}`, 400,
+			ditto.CodeConfigurationInvalid, []string{"Either a source or a target must be specified"}},
+		{"missing auth context", `{"id":"c1","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1",
+			"sources":[{"addresses":["a","b"]}],"targets":[{"address":"t"}]}`, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The Sources [a, b] and Targets [t] are missing an authorization context."}},
+		{"announcements need clientCount 1", base(`"id":"c1","clientCount":2,`), 0, "", nil},
+		{"unknown topic", strings.Replace(minimalAMQP, "_/_/things/twin/events", "_/_/things/twin/nope", 1), 400,
+			ditto.CodeTopicInvalid, []string{"_/_/things/twin/nope"}},
+		{"unknown credentials", base(`"id":"c1","credentials":{"type":"magic"},`), 400, ditto.CodeJSONInvalid, []string{"Unknown credential type <magic>"}},
+		{"mapping definition without options", base(`"id":"c1","mappingDefinitions":{"m":{"mappingEngine":"Ditto"}},`), 400,
+			ditto.CodeJSONFieldMissing, []string{"</options>"}},
+		{"bad declared ack label", `{"id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+			"sources":[{"addresses":["q"],"authorizationContext":["a:b"],"declaredAcks":["x"]}]}`, 400, ditto.CodeAckLabelInvalid, []string{"<x>"}},
+		{"bad modified", base(`"id":"c1","_created":"yesterday",`), 400, ditto.CodeJSONInvalid, []string{"ISO-8601"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "announcements need clientCount 1" {
+				s := strings.Replace(minimalAMQP, `"_/_/things/twin/events"`, `"_/_/connections/announcements"`, 1)
+				s = strings.Replace(s, `"id":"c1",`, `"id":"c1","clientCount":2,`, 1)
+				_, err := ParseCommand([]byte(s))
+				wantErr(t, err, 400, ditto.CodeConfigurationInvalid, "Connection announcements (topic _/_/connections/announcements) can only be used with client count 1.")
+				return
+			}
+			_, err := ParseCommand([]byte(tc.json))
+			wantErr(t, err, tc.status, tc.code, tc.parts...)
+		})
+	}
+}
+
+func TestSelect(t *testing.T) {
+	in, _ := os.ReadFile("testdata/mqtt.input.json")
+	c := mustParse(t, string(in))
+	c.Revision, c.Lifecycle = 3, LifecycleActive
+	cases := []struct{ sel, want string }{
+		{"id,name,_revision", `{"id":"mqtt-example-1","name":"mqtt example","_revision":3}`},
+		{"_revision,id", `{"_revision":3,"id":"mqtt-example-1"}`},
+		{"sources/addresses", `{"sources":[{"addresses":["devices/+/telemetry"]}]}`},
+		{"sources(addresses,qos),tags", `{"sources":[{"addresses":["devices/+/telemetry"],"qos":1}],"tags":["prod"]}`},
+		{"credentials(type)", `{}`},
+		{"nothing", `{}`},
+		{"specificConfig/keepAlive", `{"specificConfig":{"keepAlive":"60s"}}`},
+		{"/__lifecycle", `{"__lifecycle":"ACTIVE"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.sel, func(t *testing.T) {
+			got, err := c.Select(tc.sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("got %s want %s", got, tc.want)
+			}
+		})
+	}
+	t.Run("credentials(type) with credentials", func(t *testing.T) {
+		in, _ := os.ReadFile("testdata/httppush.input.json")
+		got, _ := mustParse(t, string(in)).Select("credentials(type)")
+		if string(got) != `{"credentials":{"type":"oauth-client-credentials"}}` {
+			t.Fatal(string(got))
+		}
+	})
+	t.Run("invalid", func(t *testing.T) {
+		_, err := c.Select("sources(addresses")
+		wantErr(t, err, 400, ditto.CodeJSONFieldSelectorInvalid, "sources(addresses")
+	})
+}
+
+// conn builds a connection JSON from parts for validation cases.
+func conn(typ, uri, sources, targets, extra string) string {
+	return `{"id":"c1","connectionType":"` + typ + `","connectionStatus":"open","uri":"` + uri + `","sources":[` +
+		sources + `],"targets":[` + targets + `]` + extra + `}`
+}
+
+const ac = `"authorizationContext":["a:b"]`
+
+func TestValidate(t *testing.T) {
+	mqttSrc := `{"addresses":["a/#"],"qos":1,` + ac + `}`
+	mqttTgt := `{"address":"out/x","qos":1,"topics":["_/_/things/twin/events"],` + ac + `}`
+	amqpTgt := `{"address":"x","topics":["_/_/things/twin/events"],` + ac + `}`
+	kafkaSC := `,"specificConfig":{"bootstrapServers":"k:9092"}`
+	five := strings.Repeat(amqpTgt+",", 4) + amqpTgt
+	fakeDNS := func(h string) ([]net.IP, error) {
+		switch h {
+		case "localhost", "internal.example":
+			return []net.IP{net.ParseIP("127.0.0.1")}, nil
+		case "private.example":
+			return []net.IP{net.ParseIP("10.1.2.3")}, nil
+		case "public.example":
+			return []net.IP{net.ParseIP("93.184.216.34")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: h}
+	}
+	blocked := DefaultValidationConfig()
+	blocked.BlockedHostnames = []string{"localhost"}
+	blocked.BlockedSubnets = []string{"93.184.0.0/16"}
+	blocked.LookupIP = fakeDNS
+	cases := []struct {
+		name   string
+		json   string
+		cfg    *ValidationConfig
+		status int
+		code   string
+		parts  []string
+	}{
+		{"too many targets", conn("amqp-091", "amqp://h:5672", "", five, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The number of configured sources or targets within a connection exceeded.", "above the limit of 4"}},
+		{"empty source address", conn("amqp-091", "amqp://h:5672", `{"addresses":[""],`+ac+`}`, "", ""), nil, 400,
+			ditto.CodeConfigurationInvalid, []string{"Source 0 of connection <c1>: addresses may not be empty."}},
+		{"empty target address", conn("amqp-091", "amqp://h:5672", "", `{"address":"",`+ac+`}`, ""), nil, 400,
+			ditto.CodeConfigurationInvalid, []string{"Targets of connection <c1>: addresses may not be empty."}},
+		{"bad rql filter", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","topics":["_/_/things/twin/events?filter=eq(attributes/a"],`+ac+`}`, ""),
+			nil, 400, ditto.CodeRQLInvalid, []string{"Invalid input"}},
+		{"unknown rql property", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","topics":["_/_/things/twin/events?filter=eq(foo,1)"],`+ac+`}`, ""),
+			nil, 400, ditto.CodeRQLInvalid, []string{"Unknown property name: foo"}},
+		{"too many mappers", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","payloadMapping":["Ditto","Ditto","Ditto","Ditto","Ditto","Ditto","Ditto","Ditto","Ditto","Ditto","Ditto"],`+ac+`}`, ""),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"payload mappings exceeded the limit", "target with address x"}},
+		{"issued ack of other connection", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","issuedAcknowledgementLabel":"other:ack",`+ac+`}`, ""),
+			nil, 400, ditto.CodeAckLabelInvalid, []string{"<other:ack>", "c1:<alphanumeric-suffix>"}},
+		{"issued ack not unique", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","issuedAcknowledgementLabel":"{{connection:id}}:ack",`+ac+`},{"address":"y","issuedAcknowledgementLabel":"c1:ack",`+ac+`}`, ""),
+			nil, 409, ditto.CodeAckLabelNotUnique, []string{"only be used for one target"}},
+		{"bad ca", conn("amqp-091", "amqps://h:5671", "", amqpTgt, `,"ca":"nope"`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"/ca: bad format"}},
+		{"blocked loopback", conn("amqp-091", "amqp://internal.example:5672", "", amqpTgt, ""), &blocked, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The configured host 'internal.example' may not be used for the connection because the host is blocked: the hostname resolved to a loopback address (127.0.0.1)."}},
+		{"blocked site local", conn("amqp-091", "amqp://private.example:5672", "", amqpTgt, ""), &blocked, 400, ditto.CodeConfigurationInvalid,
+			[]string{"site local address (10.1.2.3)"}},
+		{"blocked subnet", conn("amqp-091", "amqp://public.example:5672", "", amqpTgt, ""), &blocked, 400, ditto.CodeConfigurationInvalid,
+			[]string{"resides in blocked subnet 93.184.0.0/16"}},
+		{"kafka ssh tunnel", conn("kafka", "tcp://h:9092", "", amqpTgt, kafkaSC+`,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":"p"},"validateHost":false,"uri":"ssh://s:22"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"SSH tunneling not supported."}},
+		{"ssh scheme", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":"p"},"validateHost":false,"uri":"http://s:22"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"The SSH server URI 'http://s:22' is not valid: The scheme for the ssh endpoint must be 'ssh'."}},
+		{"ssh known hosts", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":"p"},"validateHost":true,"uri":"ssh://s:22"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"Specify at least one fingerprint"}},
+		{"ssh empty password", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":""},"validateHost":false,"uri":"ssh://s:22"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"SSH tunnel password must not be empty."}},
+		{"hmac on mqtt", conn("mqtt", "tcp://h:1883", "", mqttTgt, `,"credentials":{"type":"hmac","algorithm":"az-sasl","parameters":{}}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"HMAC credentials are not supported for the connection type."}},
+		{"hmac with userinfo", conn("http-push", "https://u:p@h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"hmac","algorithm":"az-sasl","parameters":{}}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"There are conflicting authentication mechanisms."}},
+		{"hmac unknown algorithm", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"hmac","algorithm":"md5","parameters":{}}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"Unsupported HMAC algorithm: md5"}},
+		{"oauth on amqp", conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"https://a:443/t","clientId":"c","clientSecret":"s","requestedScopes":"x"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"OAuth client credentials are only supported for HTTP connection type."}},
+		{"oauth bad scopes", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"https://a:443/t","clientId":"c","clientSecret":"s","requestedScopes":"a  b"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"Invalid format of requested scopes: a  b"}},
+		{"oauth http endpoint", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"http://a:80/t","clientId":"c","clientSecret":"s","requestedScopes":"x"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"The OAuth2 token endpoint must be accessed via HTTPS"}},
+		{"diversion to self", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"headerMapping":{"divert-response-to-connection":"c1"},`+ac+`}`, "", ""),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"It is pointless to divert responses to the originating connection"}},
+		{"diversion bad types", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"headerMapping":{"divert-expected-response-types":"response,weird"},`+ac+`}`, "", `,"specificConfig":{"is-diversion-source":"true"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"Invalid response type in <divert-expected-response-types>: weird."}},
+		{"diversion target with topics", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"specificConfig":{"is-diversion-target":"true"}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"but isDiversionTarget is true"}},
+		// protocol validators
+		{"mqtt scheme", conn("mqtt", "amqp://h:1883", mqttSrc, "", ""), nil, 400, ditto.CodeURIInvalid,
+			[]string{"The URI scheme 'amqp' is not valid for MQTT 3.1.1.", "Accepted URI schemes are: tcp, ssl"}},
+		{"mqtt ca insecure", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"ca":"-----BEGIN CERTIFICATE-----"`), &ValidationConfig{MaxSources: 4, MaxTargets: 4, MaxSourceMappers: 10, MaxTargetMappers: 10}, 400, ditto.CodeConfigurationInvalid,
+			[]string{"/ca: bad format"}},
+		{"mqtt client count", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"clientCount":2`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Client count limited to 1 for MQTT 3.1.1 connections."}},
+		{"mqtt source filter", conn("mqtt", "tcp://h:1883", `{"addresses":["a/#/b"],"qos":1,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The provided topic 'a/#/b' is not valid"}},
+		{"mqtt target wildcard", conn("mqtt", "tcp://h:1883", "", `{"address":"a/+","qos":1,`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The provided topic 'a/+' is not valid", "single level wildcard"}},
+		{"mqtt source qos missing", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"MQTT Source <Source of index 0 of connection 'c1'> must contain QoS value."}},
+		{"mqtt source qos range", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":3,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Invalid value '3' for configuration 'qos' in Source of index 0 of connection 'c1'"}},
+		{"mqtt target qos missing", conn("mqtt", "tcp://h:1883", "", `{"address":"a",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"MQTT Target <Target of address 'a' of connection 'c1'> must contain QoS value."}},
+		{"mqtt enforcement input", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"enforcement":{"input":"{{ header:x }}","filters":[]},`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Invalid value '{{ header:x }}' for configuration 'input'", "Valid placeholders are: 'source:address'"}},
+		{"mqtt consumer count", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"consumerCount":2,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Consumer count limited to 1 for MQTT 3.1.1 connections."}},
+		{"mqtt target header key", conn("mqtt", "tcp://h:1883", "", `{"address":"a","qos":0,"headerMapping":{"foo":"bar"},`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The header 'foo' is not allowed in MQTT 3.1.1 target header mapping."}},
+		{"mqtt source header placeholder", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"headerMapping":{"x":"{{ header:foo }}"},`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The placeholder 'header:foo' could not be resolved."}},
+		{"mqtt keepAlive", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"specificConfig":{"keepAlive":"70000s"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Expected seconds of duration to be within [0, 65535] but it was <70000>."}},
+		{"mqtt lastWill qos", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"specificConfig":{"lastWillTopic":"lw","lastWillQos":"5"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"<5> is not a valid MQTT QoS code."}},
+		{"mqtt unknown mapper", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"payloadMapping":["nope"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The mapper <nope> could not be loaded."}},
+		{"mqtt5 header enforcement ok, consumerCount ok", conn("mqtt-5", "tcp://h:1883", `{"addresses":["a"],"qos":1,"consumerCount":3,"enforcement":{"input":"{{ header:x }}","filters":["{{ thing:id }}"]},`+ac+`}`, "", `,"clientCount":3`), nil, 0, "", nil},
+		{"amqp scheme", conn("amqp-10", "tcp://h:5672", "", amqpTgt, ""), nil, 400, ditto.CodeURIInvalid,
+			[]string{"The URI scheme 'tcp' is not valid for AMQP 1.0."}},
+		{"amqp target placeholder", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ thing:nope }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The placeholder 'thing:nope' could not be resolved."}},
+		{"amqp unknown function", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ thing:id | fn:shout() }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The function <fn:shout()> is not known."}},
+		{"amqp enforcement input", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"enforcement":{"input":"{{ source:address }}","filters":[]},`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"source:address"}},
+		{"kafka source topic", conn("kafka", "tcp://h:9092", `{"addresses":["bad topic"],`+ac+`}`, "", kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The provided topic 'bad topic' is not valid"}},
+		{"kafka source qos", conn("kafka", "tcp://h:9092", `{"addresses":["t"],"qos":2,`+ac+`}`, "", kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Configured 'qos' value was: <2>"}},
+		{"kafka partition", conn("kafka", "tcp://h:9092", "", `{"address":"t#x",`+ac+`}`, kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Can not parse partition number from x."}},
+		{"kafka empty key", conn("kafka", "tcp://h:9092", "", `{"address":"t/",`+ac+`}`, kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The provided key in your target address may not be empty."}},
+		{"kafka placeholder topic ok", conn("kafka", "tcp://h:9092", "", `{"address":"t_{{ thing:id }}#{{ header:p }}",`+ac+`}`, kafkaSC), nil, 0, "", nil},
+		{"kafka bootstrap", conn("kafka", "tcp://h:9092", "", amqpTgt, `,"specificConfig":{"bootstrapServers":"nope"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The provided list of bootstrap servers 'nope' is not valid"}},
+		{"kafka sasl", conn("kafka", "tcp://u:p@h:9092", "", amqpTgt, `,"specificConfig":{"bootstrapServers":"k:9092","saslMechanism":"GSSAPI"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"invalid value for SASL mechanisms: <GSSAPI>"}},
+		{"kafka groupId", conn("kafka", "tcp://h:9092", `{"addresses":["t"],`+ac+`}`, "", `,"specificConfig":{"bootstrapServers":"k:9092","groupId":"a b"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"consumer group ID"}},
+		{"kafka offset reset", conn("kafka", "tcp://h:9092", `{"addresses":["t"],`+ac+`}`, "", `,"specificConfig":{"bootstrapServers":"k:9092","consumerOffsetReset":"middle"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Allowed values are: <[earliest, latest]>"}},
+		{"http source", conn("http-push", "https://h:443", `{"addresses":["q"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"A connection of type 'http-push' may not have any source."}},
+		{"http scheme", conn("http-push", "tcp://h:443", "", `{"address":"POST:/x",`+ac+`}`, ""), nil, 400, ditto.CodeURIInvalid,
+			[]string{"The URI scheme 'tcp' is not valid for HTTP."}},
+		{"http address format", conn("http-push", "https://h:443", "", `{"address":"nocolon",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Target of address 'nocolon' of connection 'c1': Target address has invalid format."}},
+		{"http method", conn("http-push", "https://h:443", "", `{"address":"HEAD:/x",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The method 'HEAD' is not supported"}},
+		{"http parallelism", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"specificConfig":{"parallelism":"0"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The configured value '0' of 'parallelism' is invalid."}},
+		{"http idle timeout", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"specificConfig":{"idleTimeout":"2m"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Idle timeout '120' is not within the allowed range of [0, 60] seconds."}},
+		{"http omit body", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"specificConfig":{"omitRequestBody":"GET,FOO"}`), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"It contains an invalid HTTP method: FOO"}},
+		{"hono source alias", conn("hono", "", `{"addresses":["nope"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The provided source address <nope> is invalid."}},
+		{"hono target", conn("hono", "", "", `{"address":"x",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"The provided target address <x> is invalid. It should be <command>."}},
+		{"hono qos", conn("hono", "", `{"addresses":["event"],"qos":2,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
+			[]string{"Invalid source 'qos' value <2>."}},
+		{"mapper missing option", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","payloadMapping":["cs"],`+ac+`}`, `,"mappingDefinitions":{"cs":{"mappingEngine":"ConnectionStatus","options":{}}}`),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"property 'thingId' was missing"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustParse(t, tc.json)
+			cfg := DefaultValidationConfig()
+			if tc.cfg != nil {
+				cfg = *tc.cfg
+			}
+			err := Validate(c, cfg)
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			wantErr(t, err, tc.status, tc.code, tc.parts...)
+		})
+	}
+}
+
+func TestParseFilteredTopic(t *testing.T) {
+	cases := []struct{ in, out string }{
+		{"_/_/things/twin/events?namespaces=a,b&filter=eq(attributes/x,%22y%22)&extraFields=attributes", `_/_/things/twin/events?namespaces=a,b&filter=eq(attributes/x,"y")&extraFields=attributes`},
+		{"_/_/things/live/messages?extraFields=a&namespaces=", "_/_/things/live/messages?extraFields=a"},
+		{"_/_/policies/announcements?namespaces=n&filter=x", "_/_/policies/announcements?namespaces=n"},
+		{"_/_/connections/announcements?namespaces=n", "_/_/connections/announcements"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			ft, err := ParseFilteredTopic(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ft.String() != tc.out {
+				t.Fatalf("got %s", ft.String())
+			}
+		})
+	}
+}
+
+func TestJavaHashOrder(t *testing.T) {
+	// Orders computed from java.util.HashMap's bucket layout.
+	got := javaHashOrder([]string{"bootstrapServers", "saslMechanism", "groupId"})
+	if strings.Join(got, ",") != "saslMechanism,bootstrapServers,groupId" {
+		t.Fatal(got)
+	}
+	got = javaHashOrder([]string{"correlation-id", "content-type", "reply-to"})
+	if strings.Join(got, ",") != "content-type,reply-to,correlation-id" {
+		t.Fatal(got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, n := range examples {
+		b, _ := os.ReadFile("testdata/" + n + ".input.json")
+		f.Add(b)
+	}
+	f.Add([]byte(minimalAMQP))
+	f.Add([]byte(`{"id":"x","connectionType":"hono","connectionStatus":"open","sources":[{"addresses":["telemetry"],"authorizationContext":["a"]}],"sshTunnel":{"enabled":true,"credentials":{"type":"public-key","username":"u","publicKey":"p","privateKey":"k"},"validateHost":true,"uri":"ssh://x:22"}}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"id":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, parse := range []func([]byte) (*Connection, error){Parse, ParseCommand} {
+			c, err := parse(data)
+			if err != nil {
+				if _, ok := ditto.As(err); !ok {
+					t.Fatalf("non-Ditto error %v", err)
+				}
+				continue
+			}
+			out := c.JSON(true)
+			if !json.Valid(out) {
+				t.Fatalf("invalid JSON %s", out)
+			}
+			cfg := DefaultValidationConfig()
+			cfg.LookupIP = func(string) ([]net.IP, error) { return nil, &net.DNSError{Err: "x"} }
+			_ = Validate(c, cfg)
+			_, _ = c.Select("id,sources(addresses),x(")
+			if _, err := ParseCommand(c.JSON(true)); err != nil {
+				t.Fatalf("re-parse of own output failed: %v\n%s", err, out)
+			}
+		}
+	})
+}
