@@ -1,0 +1,192 @@
+package connection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/persistence"
+	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// Kind is the cluster kind of the connection grain.
+const Kind = "connection"
+
+// PIDPrefix prefixes a connection id to make its persistence id.
+const PIDPrefix = "connection:"
+
+// Store is what the grain needs of persistence (declared here, where it is used).
+type Store interface {
+	persistence.Journal
+	persistence.Snapshots
+}
+
+// Config carries the grain's dependencies and settings.
+type Config struct {
+	Store    Store
+	Instance string // this node's instance id ("client" of status entries)
+	WriterID string // journal writer UUID (_w)
+	// SnapshotThreshold: snapshot when this many events passed since the last one (Ditto: 10).
+	SnapshotThreshold int
+	// PassivateAfter: an idle grain whose desired status is not open stops after this long (Ditto: 45 min).
+	PassivateAfter time.Duration
+	// PassivateDeletedAfter: the same for deleted or never created ids (Ditto: 5 min).
+	PassivateDeletedAfter time.Duration
+	// LogDuration: how long enabled connection logs stay enabled (Ditto: 1 h).
+	LogDuration time.Duration
+	// StoreTimeout bounds each store call when the command carries no deadline.
+	StoreTimeout time.Duration
+	// Validation: Ditto's connection validation settings.
+	Validation model.ValidationConfig
+	// DialTimeout bounds the reachability check of testConnection.
+	DialTimeout time.Duration
+	Logger      zerolog.Logger
+	Now         func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.SnapshotThreshold <= 0 {
+		c.SnapshotThreshold = 10
+	}
+	if c.PassivateAfter <= 0 {
+		c.PassivateAfter = 45 * time.Minute
+	}
+	if c.PassivateDeletedAfter <= 0 {
+		c.PassivateDeletedAfter = 5 * time.Minute
+	}
+	if c.LogDuration <= 0 {
+		c.LogDuration = time.Hour
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 10 * time.Second
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// NewKind returns the cluster kind that hosts connection grains.
+func NewKind(cfg Config) *cluster.Kind {
+	cfg.defaults()
+	props := actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} })
+	return cluster.NewKind(Kind, props)
+}
+
+// grain is one connection's actor. Everything in it is touched only by the
+// actor's own goroutine.
+type grain struct {
+	cfg *Config
+	log zerolog.Logger
+
+	id  string
+	pid string
+
+	recovered  bool
+	recoverErr error
+
+	seq             int64 // last persisted sequence number (= revision)
+	lastSnapshotSeq int64
+	conn            *model.Connection // nil: never created, or deleted
+	deleted         bool
+
+	live liveState
+}
+
+func (g *grain) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *cluster.ClusterInit:
+		g.id = msg.Identity.Identity
+		g.pid = PIDPrefix + g.id
+		g.log = g.cfg.Logger.With().Str("connection_id", g.id).Logger()
+		g.live.since = g.cfg.Now()
+		g.recover()
+		g.armPassivation(ctx)
+	case *pb.Command:
+		reply := g.handle(msg)
+		if msg.Headers[ditto.HeaderResponseRequired] == "false" {
+			reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+		}
+		ctx.Respond(reply)
+		g.armPassivation(ctx)
+		if g.recoverErr != nil {
+			// A grain that could not read its journal must not linger with a
+			// wrong view: the next command activates a fresh one.
+			ctx.Poison(ctx.Self())
+		}
+	case *actor.ReceiveTimeout:
+		if g.conn != nil && g.conn.ConnectionStatus == "open" {
+			return // desired-open connections stay in memory, as in Ditto
+		}
+		ctx.Poison(ctx.Self())
+	}
+}
+
+// armPassivation sets the idle timeout that fits the current state.
+func (g *grain) armPassivation(ctx actor.Context) {
+	switch {
+	case g.conn == nil:
+		ctx.SetReceiveTimeout(g.cfg.PassivateDeletedAfter)
+	case g.conn.ConnectionStatus == "open":
+		ctx.CancelReceiveTimeout()
+	default:
+		ctx.SetReceiveTimeout(g.cfg.PassivateAfter)
+	}
+}
+
+// storeCtx bounds a store call by the command's deadline, or by StoreTimeout.
+func (g *grain) storeCtx(cmd *pb.Command) (context.Context, context.CancelFunc) {
+	if cmd != nil && cmd.DeadlineUnixNano > 0 {
+		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
+	}
+	return context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
+}
+
+// recover loads the latest snapshot and replays the later events.
+func (g *grain) recover() {
+	ctx, cancel := g.storeCtx(nil)
+	defer cancel()
+	g.seq, g.lastSnapshotSeq, g.conn, g.deleted = 0, 0, nil, false
+	g.recoverErr = nil
+
+	snap, err := g.cfg.Store.LatestSnapshot(ctx, g.pid)
+	switch {
+	case err == nil:
+		g.seq, g.lastSnapshotSeq = snap.Seq, snap.Seq
+		if err := g.applySnapshot(snap.Payload); err != nil {
+			g.recoverErr = fmt.Errorf("snapshot %d: %w", snap.Seq, err)
+		}
+	case errors.Is(err, persistence.ErrNotFound):
+	default:
+		g.recoverErr = fmt.Errorf("load snapshot: %w", err)
+	}
+	if g.recoverErr == nil {
+		err = g.cfg.Store.Replay(ctx, g.pid, g.seq+1, func(ev persistence.Event) error {
+			if err := g.applyStored(ev); err != nil {
+				// Ditto skips an event it cannot read (e.g. one it cannot decrypt);
+				// the sequence number still advances.
+				g.log.Error().Err(err).Int64("seq", ev.Seq).Str("manifest", ev.Manifest).Msg("skipping unreadable event")
+			}
+			g.seq = ev.Seq
+			return nil
+		})
+		if err != nil {
+			g.recoverErr = fmt.Errorf("replay: %w", err)
+		}
+	}
+	if g.recoverErr != nil {
+		g.log.Error().Err(g.recoverErr).Msg("recovery failed")
+		return
+	}
+	g.recovered = true
+	g.log.Debug().Int64("seq", g.seq).Bool("exists", g.conn != nil).Msg("recovered")
+}

@@ -1,0 +1,155 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/dittoconn/dittoconn/actors/connection"
+	"github.com/dittoconn/dittoconn/actors/model"
+	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// carriesConnection: commands whose identity is connection.id.
+var carriesConnection = map[string]bool{
+	ditto.CreateConnection: true, ditto.ModifyConnection: true, ditto.TestConnection: true,
+}
+
+// notForShard: types the connection shard region cannot route (they carry no
+// connection id); Ditto drops them, so nobody answers.
+var notForShard = map[string]bool{
+	ditto.RetrieveAllConnectionIDs: true, ditto.SudoRetrieveConnectionIDsTag: true,
+	ditto.MigrateEncryption: true, ditto.MigrateEncryptionStatus: true, ditto.MigrateEncryptionAbort: true,
+}
+
+// Dispatch routes cmd by actor path and waits for the answer, never past
+// ctx's deadline. It implements gateway.Dispatcher.
+func (s *System) Dispatch(ctx context.Context, target string, cmd *pb.Command) (*pb.Reply, error) {
+	if dl, ok := ctx.Deadline(); ok && cmd.DeadlineUnixNano == 0 {
+		cmd.DeadlineUnixNano = dl.UnixNano()
+	}
+	switch target {
+	case ditto.PathConnectionShard:
+		if notForShard[cmd.Type] {
+			return nil, ditto.ErrNoRoute
+		}
+		id, bad := EntityID(cmd)
+		if bad != nil {
+			return &pb.Reply{Kind: pb.Reply_PARSE_ERROR, Status: int32(bad.Status), Payload: bad.JSON()}, nil
+		}
+		cmd.EntityId = id
+		return s.requestGrain(ctx, id, cmd)
+	case ditto.PathConnectionIDs:
+		return s.requestLocal(ctx, s.idsPID, cmd)
+	default:
+		return nil, ditto.ErrNoRoute
+	}
+}
+
+// EntityID reads the connection id a command is for: connectionId, or the id
+// of the connection it carries (which must parse, as Ditto parses the command
+// before routing it).
+func EntityID(cmd *pb.Command) (string, *ditto.Error) {
+	var body struct {
+		ConnectionID *string         `json:"connectionId"`
+		Connection   json.RawMessage `json:"connection"`
+	}
+	if err := json.Unmarshal(cmd.Payload, &body); err != nil {
+		return "", ditto.New(400, ditto.CodeJSONFormatInvalid, err.Error(), "")
+	}
+	if carriesConnection[cmd.Type] {
+		if len(body.Connection) == 0 || string(body.Connection) == "null" {
+			return "", ditto.JSONFieldMissing("/connection")
+		}
+		c, err := model.ParseCommand(body.Connection)
+		if err != nil {
+			if de, ok := ditto.As(err); ok {
+				return "", de
+			}
+			return "", ditto.JSONInvalid(err.Error())
+		}
+		return c.ID, nil
+	}
+	if body.ConnectionID == nil {
+		return "", ditto.JSONFieldMissing("/connectionId")
+	}
+	if !model.ValidID(*body.ConnectionID) {
+		return "", ditto.ConnectionIDInvalid(*body.ConnectionID)
+	}
+	return *body.ConnectionID, nil
+}
+
+type result struct {
+	reply *pb.Reply
+	err   error
+}
+
+// requestGrain calls the grain with cluster.Request (it retries after a
+// stale activation; RequestFuture does not) and gives up at ctx's deadline:
+// protoactor's own timeout is not a deadline.
+func (s *System) requestGrain(ctx context.Context, id string, cmd *pb.Command) (*pb.Reply, error) {
+	timeout := remaining(ctx)
+	ch := make(chan result, 1)
+	go func() {
+		v, err := s.cluster.Request(id, connection.Kind, cmd,
+			cluster.WithTimeout(timeout),
+			cluster.WithRetryCount(3),
+			cluster.WithRetryAction(func(i int) int {
+				time.Sleep(time.Duration(i+1) * 20 * time.Millisecond)
+				return i + 1
+			}))
+		ch <- toResult(v, err)
+	}()
+	return wait(ctx, ch)
+}
+
+// requestLocal asks a local root actor.
+func (s *System) requestLocal(ctx context.Context, pid *actor.PID, cmd *pb.Command) (*pb.Reply, error) {
+	timeout := remaining(ctx)
+	ch := make(chan result, 1)
+	go func() {
+		v, err := s.actors.Root.RequestFuture(pid, cmd, timeout).Result()
+		ch <- toResult(v, err)
+	}()
+	return wait(ctx, ch)
+}
+
+func toResult(v any, err error) result {
+	if err != nil {
+		return result{err: err}
+	}
+	r, ok := v.(*pb.Reply)
+	if !ok {
+		return result{err: fmt.Errorf("actors: unexpected reply %T", v)}
+	}
+	return result{reply: r}
+}
+
+func wait(ctx context.Context, ch <-chan result) (*pb.Reply, error) {
+	select {
+	case r := <-ch:
+		if r.err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return r.reply, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// remaining is the time left before ctx's deadline (10 s, Ditto's default ask
+// timeout, when it has none).
+func remaining(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d > 0 {
+			return d
+		}
+		return time.Millisecond
+	}
+	return 10 * time.Second
+}

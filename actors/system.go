@@ -1,0 +1,159 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/actors/connection"
+	"github.com/dittoconn/dittoconn/actors/ids"
+	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/persistence"
+)
+
+// Config configures the actor system.
+type Config struct {
+	Store    persistence.Store
+	Instance string
+	// Grain settings; zero values take Ditto's defaults.
+	SnapshotThreshold     int
+	PassivateAfter        time.Duration
+	PassivateDeletedAfter time.Duration
+	LogDuration           time.Duration
+	Validation            model.ValidationConfig
+	Logger                zerolog.Logger
+}
+
+// System is the running actor system.
+type System struct {
+	actors  *actor.ActorSystem
+	cluster *cluster.Cluster
+	idsPID  *actor.PID
+	log     zerolog.Logger
+}
+
+// Start starts a one-member cluster on loopback with the connection kind and
+// the id-listing actor.
+func Start(cfg Config) (sys *System, err error) {
+	log := cfg.Logger
+	as := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(newSlogBridge(log.With().Str("component", "protoactor").Logger(), slog.LevelWarn))
+		}),
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	kind := connection.NewKind(connection.Config{
+		Store:                 cfg.Store,
+		Instance:              cfg.Instance,
+		WriterID:              uuid.NewString(),
+		SnapshotThreshold:     cfg.SnapshotThreshold,
+		PassivateAfter:        cfg.PassivateAfter,
+		PassivateDeletedAfter: cfg.PassivateDeletedAfter,
+		LogDuration:           cfg.LogDuration,
+		Validation:            cfg.Validation,
+		Logger:                log.With().Str("component", "connection").Logger(),
+	})
+	// Remoting on loopback with an OS-chosen port: nobody else connects to a
+	// single member, but the cluster needs an address.
+	remoteCfg := remote.Configure("127.0.0.1", 0)
+	clusterCfg := cluster.Configure("dittoconn", selfProvider{}, disthash.New(), remoteCfg,
+		cluster.WithKinds(kind))
+	c := cluster.New(as, clusterCfg)
+	// StartMember panics on errors (e.g. the port is taken) instead of returning them.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("actors: start cluster member: %v", r)
+		}
+	}()
+	c.StartMember()
+
+	lister := &ids.Lister{Heads: cfg.Store, Logger: log.With().Str("component", "ids").Logger()}
+	idsPID, err := as.Root.SpawnNamed(lister.Props(), ids.Name)
+	if err != nil {
+		c.Shutdown(true)
+		return nil, fmt.Errorf("actors: spawn %s: %w", ids.Name, err)
+	}
+	return &System{actors: as, cluster: c, idsPID: idsPID, log: log}, nil
+}
+
+// Stop stops all grains (they have persisted everything already) and leaves
+// the cluster.
+func (s *System) Stop() {
+	s.actors.Root.Stop(s.idsPID)
+	s.cluster.Shutdown(true)
+}
+
+// ActivatedGrains counts the connection grains alive on this member.
+func (s *System) ActivatedGrains() int {
+	if k, ok := s.cluster.TryGetClusterKind(connection.Kind); ok {
+		return int(k.Count())
+	}
+	return 0
+}
+
+// selfProvider makes a cluster of exactly this member: no discovery service.
+type selfProvider struct{}
+
+func (selfProvider) StartMember(c *cluster.Cluster) error {
+	host, port, err := c.ActorSystem.GetHostPort()
+	if err != nil {
+		return err
+	}
+	c.MemberList.UpdateClusterTopology([]*cluster.Member{{
+		Id: c.ActorSystem.ID, Host: host, Port: int32(port), Kinds: c.GetClusterKinds(),
+	}})
+	return nil
+}
+
+func (selfProvider) StartClient(*cluster.Cluster) error { return nil }
+func (selfProvider) Shutdown(bool) error                { return nil }
+
+// slogBridge sends protoactor's slog records to zerolog.
+type slogBridge struct {
+	log   zerolog.Logger
+	level slog.Level
+	attrs []slog.Attr
+}
+
+func newSlogBridge(log zerolog.Logger, level slog.Level) *slogBridge {
+	return &slogBridge{log: log, level: level}
+}
+
+func (b *slogBridge) Enabled(_ context.Context, l slog.Level) bool { return l >= b.level }
+
+func (b *slogBridge) Handle(_ context.Context, r slog.Record) error {
+	var ev *zerolog.Event
+	switch {
+	case r.Level >= slog.LevelError:
+		ev = b.log.Error()
+	case r.Level >= slog.LevelWarn:
+		ev = b.log.Warn()
+	case r.Level >= slog.LevelInfo:
+		ev = b.log.Info()
+	default:
+		ev = b.log.Debug()
+	}
+	for _, a := range b.attrs {
+		ev = ev.Str(a.Key, a.Value.String())
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		ev = ev.Str(a.Key, a.Value.String())
+		return true
+	})
+	ev.Msg(r.Message)
+	return nil
+}
+
+func (b *slogBridge) WithAttrs(as []slog.Attr) slog.Handler {
+	return &slogBridge{log: b.log, level: b.level, attrs: append(append([]slog.Attr(nil), b.attrs...), as...)}
+}
+
+func (b *slogBridge) WithGroup(string) slog.Handler { return b }
