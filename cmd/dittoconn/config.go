@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// config is everything the binary reads from flags and the environment.
+// Environment names are Ditto's where Ditto has one.
+type config struct {
+	HTTPAddr       string
+	DataDir        string
+	MongoURI       string
+	MongoDatabase  string
+	Instance       string
+	DevopsSecured  bool
+	DevopsPassword string
+	BodyLimit      int64
+	LogLevel       string
+	LogFormat      string
+
+	SnapshotThreshold int
+	PassivateAfter    time.Duration
+	MaxSources        int
+	MaxTargets        int
+}
+
+// parseConfig reads args (without the program name and sub-command) on top of
+// the environment: a flag wins over its variable.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	host, _ := os.Hostname()
+	var cfg config
+	var errs []error
+	envBool := func(name string, def bool) bool {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a boolean", name, v))
+		}
+		return b
+	}
+	envInt := func(name string, def int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive integer", name, v))
+		}
+		return n
+	}
+	envDuration := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration", name, v))
+		}
+		return d
+	}
+
+	fs := flag.NewFlagSet("dittoconn serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("DITTOCONN_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (DITTOCONN_HTTP_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("DITTOCONN_DATA_DIR", "./dittoconn-data"), "embedded store directory, used when MONGO_DB_URI is unset (DITTOCONN_DATA_DIR)")
+	fs.StringVar(&cfg.MongoURI, "mongo-uri", getenv("MONGO_DB_URI"), "MongoDB URI; selects the MongoDB engine (MONGO_DB_URI)")
+	fs.StringVar(&cfg.MongoDatabase, "mongo-database", env("MONGO_DB_DATABASE", "connectivity"), "MongoDB database (MONGO_DB_DATABASE)")
+	fs.StringVar(&cfg.Instance, "instance", env("INSTANCE_INDEX", host), "instance id, the key of aggregated responses (INSTANCE_INDEX)")
+	fs.StringVar(&cfg.LogLevel, "log-level", env("DITTOCONN_LOG_LEVEL", "info"), "debug, info, warn or error (DITTOCONN_LOG_LEVEL)")
+	fs.StringVar(&cfg.LogFormat, "log-format", env("DITTOCONN_LOG_FORMAT", "json"), "json or console (DITTOCONN_LOG_FORMAT)")
+	cfg.DevopsSecured = envBool("DEVOPS_SECURED", true)
+	cfg.DevopsPassword = env("DEVOPS_PASSWORD", "foobar")
+	cfg.BodyLimit = int64(envInt("DITTOCONN_BODY_LIMIT", 1<<20))
+	cfg.SnapshotThreshold = envInt("CONNECTION_SNAPSHOT_THRESHOLD", 10)
+	cfg.PassivateAfter = envDuration("CONNECTION_ACTIVITY_CHECK_INTERVAL", 45*time.Minute)
+	cfg.MaxSources = envInt("CONNECTION_SOURCE_NUMBER", 4)
+	cfg.MaxTargets = envInt("CONNECTION_TARGET_NUMBER", 4)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = "1"
+	}
+	return cfg, errors.Join(errs...)
+}

@@ -1,0 +1,248 @@
+// Package kit starts dittoconn in-process for tests: a store engine, the actor
+// system and the HTTP gateway on a loopback port. Tests talk to grains
+// directly with protobuf commands (Node.Send) or over HTTP (Node.Piggyback).
+// It is imported by tests only; the MongoDB engine needs a server whose URI a
+// test's TestMain provides (embedded FerretDB lives in _test.go files).
+package kit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/actors"
+	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/mongo"
+	pb "github.com/dittoconn/dittoconn/proto"
+)
+
+// Password is the devops password of kit nodes (user "devops").
+const Password = "kit-secret"
+
+// Instance is the instance id of kit nodes.
+const Instance = "kit-1"
+
+// Engine opens a store for a test; calling it again with the same t-scoped
+// location reopens the same data.
+type Engine struct {
+	Name string
+	// Open returns a store on the engine's storage for this test; Reopen
+	// opens the same storage again after the first store was closed.
+	Open func(t *testing.T) (open func() persistence.Store)
+}
+
+// Bolt is the embedded engine in a per-test temp dir.
+func Bolt() Engine {
+	return Engine{Name: "bolt", Open: func(t *testing.T) func() persistence.Store {
+		t.Helper()
+		dir := t.TempDir()
+		return func() persistence.Store {
+			s, err := bolt.Open(dir)
+			if err != nil {
+				t.Fatalf("open bolt store: %v", err)
+			}
+			return s
+		}
+	}}
+}
+
+// Mongo is the MongoDB engine on uri, one database per test.
+func Mongo(uri string) Engine {
+	return Engine{Name: "mongo", Open: func(t *testing.T) func() persistence.Store {
+		t.Helper()
+		db := "kit_" + sanitize(t.Name())
+		return func() persistence.Store {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s, err := mongo.Open(ctx, uri, db)
+			if err != nil {
+				t.Fatalf("open mongo store: %v", err)
+			}
+			return s
+		}
+	}}
+}
+
+func sanitize(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(out) < 40; i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			out = append(out, c)
+		} else {
+			out = append(out, '_')
+		}
+	}
+	return string(out) + "_" + time.Now().Format("150405.000000")[7:]
+}
+
+// Options tune a node; zero values take the service defaults.
+type Options struct {
+	SnapshotThreshold int
+	PassivateAfter    time.Duration
+	Unsecured         bool
+	Validation        *model.ValidationConfig
+}
+
+// Node is one running dittoconn.
+type Node struct {
+	Store persistence.Store
+	Sys   *actors.System
+	URL   string // http://127.0.0.1:port
+	srv   *gateway.Server
+	t     *testing.T
+	done  bool
+}
+
+// Start runs a node on store; it is stopped at the end of the test (or by Stop).
+func Start(t *testing.T, store persistence.Store, opts Options) *Node {
+	t.Helper()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	validation := model.DefaultValidationConfig()
+	if opts.Validation != nil {
+		validation = *opts.Validation
+	}
+	sys, err := actors.Start(actors.Config{
+		Store:             store,
+		Instance:          Instance,
+		SnapshotThreshold: opts.SnapshotThreshold,
+		PassivateAfter:    opts.PassivateAfter,
+		Validation:        validation,
+		Logger:            log,
+	})
+	if err != nil {
+		t.Fatalf("start actors: %v", err)
+	}
+	srv := gateway.New(gateway.Config{
+		Instance:       Instance,
+		DevopsSecured:  !opts.Unsecured,
+		DevopsPassword: Password,
+		BodyLimit:      1 << 20,
+		Logger:         log,
+	}, sys)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go func() { _ = srv.Start(ln) }()
+	n := &Node{Store: store, Sys: sys, URL: "http://" + ln.Addr().String(), srv: srv, t: t}
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// Stop shuts the node down in the binary's order and closes its store.
+func (n *Node) Stop() {
+	if n.done {
+		return
+	}
+	n.done = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = n.srv.Shutdown(ctx)
+	n.Sys.Stop()
+	if err := n.Store.Close(ctx); err != nil {
+		n.t.Errorf("close store: %v", err)
+	}
+}
+
+// Send dispatches one command to an actor path with protobuf messages only,
+// as the gateway does, and returns the reply (nil when nobody answered).
+func (n *Node) Send(t *testing.T, target string, headers map[string]string, command any) *pb.Reply {
+	t.Helper()
+	payload, err := json.Marshal(command)
+	if err != nil {
+		t.Fatalf("marshal command: %v", err)
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(payload, &head)
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := n.Sys.Dispatch(ctx, target, &pb.Command{Type: head.Type, Headers: headers, Payload: payload})
+	if err != nil {
+		t.Logf("dispatch %s to %s: %v", head.Type, target, err)
+		return nil
+	}
+	return r
+}
+
+// Piggyback POSTs an envelope to /devops/piggyback/connectivity with the kit's
+// devops credentials and returns status and body.
+func (n *Node) Piggyback(t *testing.T, envelope any) (int, []byte) {
+	t.Helper()
+	return n.Do(t, http.MethodPost, "/devops/piggyback/connectivity", envelope, true)
+}
+
+// Do sends one HTTP request; body may be nil, []byte, string or a value to marshal.
+func (n *Node) Do(t *testing.T, method, path string, body any, auth bool) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("marshal body: %v", err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, n.URL+path, rd)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth {
+		req.SetBasicAuth("devops", Password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return resp.StatusCode, out
+}
+
+// Envelope builds a piggyback envelope with aggregate=false.
+func Envelope(target string, command any, extraHeaders map[string]any) map[string]any {
+	h := map[string]any{"aggregate": false, "is-group-topic": false}
+	for k, v := range extraHeaders {
+		h[k] = v
+	}
+	return map[string]any{"targetActorSelection": target, "headers": h, "piggybackCommand": command}
+}
+
+// Eventually polls cond until it holds or the deadline passes.
+func Eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
