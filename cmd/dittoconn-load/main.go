@@ -112,7 +112,7 @@ func (n *node) stop() {
 func connectionJSON(id string) map[string]any {
 	return map[string]any{
 		"id": id, "name": "load " + id, "connectionType": "mqtt", "connectionStatus": "closed",
-		"uri": "tcp://127.0.0.1:1883",
+		"uri":     "tcp://127.0.0.1:1883",
 		"sources": []any{map[string]any{"addresses": []string{"devices/#"}, "authorizationContext": []string{"nginx:ditto"}, "qos": 1}},
 		"targets": []any{map[string]any{"address": "out/{{ thing:id }}", "topics": []string{"_/_/things/twin/events"},
 			"authorizationContext": []string{"nginx:ditto"}, "qos": 0}},
