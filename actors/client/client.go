@@ -1,0 +1,106 @@
+// Package client is the contract between a connection and its broker
+// clients: one Client per client actor, built by the Factory registered for
+// the connection type. Protocol packages (actors/client/mqtt, amqp091, …)
+// import this package and their broker library only.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/actors/model"
+)
+
+// Errors a Client returns, wrapped with their cause; the grain maps them to
+// Ditto's answers (504 connectivity:connection.failed, 401
+// connectivity:connection.unauthorized).
+var (
+	// ErrUnauthorized: the broker rejected the credentials.
+	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrUnreachable: no connection to the endpoint could be established.
+	ErrUnreachable = errors.New("client: endpoint unreachable")
+	// ErrTimeout: connecting did not finish in time.
+	ErrTimeout = errors.New("client: timed out")
+)
+
+// Status of a resource, as Ditto names it.
+const (
+	StatusOpen          = "open"
+	StatusClosed        = "closed"
+	StatusFailed        = "failed"
+	StatusMisconfigured = "misconfigured"
+	StatusUnknown       = "unknown"
+)
+
+// ResourceStatus is one entry of retrieveConnectionStatus (client, source,
+// target or ssh).
+type ResourceStatus struct {
+	Type           string // "client", "source", "target", "ssh"
+	Address        string // sources and targets
+	Status         string
+	RecoveryStatus string // clients: "ongoing", "succeeded", "backOffLimitReached", "unknown"
+	Details        string
+	Since          time.Time
+}
+
+// Message is one message crossing the client boundary (data plane).
+type Message struct {
+	Address string            // source address it came from, or target address to publish to
+	Headers map[string]string // protocol headers, Ditto names (e.g. "mqtt.topic", "content-type")
+	Payload []byte
+	QoS     *int
+}
+
+// Env is what a client gets from its connection.
+type Env struct {
+	Connection *model.Connection
+	ClientIndex int    // 0 … clientCount-1
+	Instance    string // node instance id
+	Logger      zerolog.Logger
+	// TLS is the TLS configuration built from ca, validateCertificates and
+	// client-cert credentials; nil for insecure schemes.
+	TLS *tls.Config
+	// Events receives connection-level happenings (connected, lost, retry…);
+	// it must not block.
+	Events func(Event)
+	// Inbound receives consumed messages (data plane); nil drops them.
+	Inbound func(Message)
+}
+
+// EventKind says what happened to a client.
+type EventKind int
+
+const (
+	Connected EventKind = iota
+	Disconnected
+	ConnectionLost
+	Reconnecting
+)
+
+// Event is a client happening, for status, logs and announcements.
+type Event struct {
+	Kind EventKind
+	Err  error
+	At   time.Time
+}
+
+// Client is one live broker connection with the consumers of the
+// connection's sources and the publishers of its targets.
+type Client interface {
+	// Connect connects and starts consumers and publishers; it returns when
+	// connected or when ctx ends.
+	Connect(ctx context.Context) error
+	// Publish sends msg to the target address msg.Address.
+	Publish(ctx context.Context, msg Message) error
+	// Status reports the client entry and its source and target entries.
+	Status() []ResourceStatus
+	// Close disconnects and stops everything; it returns by ctx's deadline.
+	Close(ctx context.Context) error
+}
+
+// Factory builds a Client for one connection type.
+type Factory func(env Env) (Client, error)
