@@ -2,6 +2,22 @@
 // clients: one Client per client actor, built by the Factory registered for
 // the connection type. Protocol packages (actors/client/mqtt, amqp091, …)
 // import this package and their broker library only.
+//
+// Contract notes (issue 4; every name below existed before and is unchanged,
+// only additions and clarified semantics):
+//   - The connection grain owns reconnection: it calls Connect once per
+//     attempt, with exponential backoff between attempts, and builds a fresh
+//     Client (Factory) for every attempt. A Client reports ConnectionLost when
+//     its connection dropped and it will NOT recover by itself; the grain then
+//     calls Close and reconnects with a new Client. A Client whose library
+//     recovers by itself may instead report Reconnecting and later Connected.
+//   - Connect returns an error wrapping ErrUnauthorized, ErrUnreachable or
+//     ErrTimeout (or another error: 504 connection.failed with its text).
+//     Error texts must never contain passwords or tokens.
+//   - Status and Publish may be called from any goroutine, concurrently with
+//     each other and with Events; Status must not block on I/O.
+//   - Added: Tester (optional), Registry, Backoff, TLSConfig, UserInfo,
+//     Endpoint, SourceEntries/TargetEntries/ClientEntry helpers, Announcement.
 package client
 
 import (
@@ -102,5 +118,15 @@ type Client interface {
 	Close(ctx context.Context) error
 }
 
-// Factory builds a Client for one connection type.
+// Factory builds a Client for one connection type. It must not do network
+// I/O; Connect does.
 type Factory func(env Env) (Client, error)
+
+// Registry maps a connection type (model.TypeMQTT, …) to its Factory.
+type Registry map[string]Factory
+
+// Tester is an optional extra of a Client: testConnection calls Test instead
+// of Connect followed by Close. Test must leave nothing running.
+type Tester interface {
+	Test(ctx context.Context) error
+}
