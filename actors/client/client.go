@@ -73,7 +73,7 @@ type Message struct {
 
 // Env is what a client gets from its connection.
 type Env struct {
-	Connection *model.Connection
+	Connection  *model.Connection
 	ClientIndex int    // 0 … clientCount-1
 	Instance    string // node instance id
 	Logger      zerolog.Logger
