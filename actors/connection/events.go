@@ -142,7 +142,7 @@ func (g *grain) persist(cmd *pb.Command, eventType string, now time.Time, next *
 		return err
 	}
 	g.seq = rev
-	g.conn, g.deleted = next, next == nil
+	g.conn, g.deleted, g.connJSON = next, next == nil, nil
 	if g.seq-g.lastSnapshotSeq >= int64(g.cfg.SnapshotThreshold) {
 		g.snapshot(ctx, now)
 	}

@@ -98,6 +98,9 @@ type grain struct {
 	lastSnapshotSeq int64
 	conn            *model.Connection // nil: never created, or deleted
 	deleted         bool
+	// connJSON caches conn.JSON(false): retrieve is the hot path and the
+	// entity changes only through persist and recover, which clear it.
+	connJSON []byte
 
 	live liveState
 }
@@ -156,7 +159,7 @@ func (g *grain) recover() {
 	ctx, cancel := g.storeCtx(nil)
 	defer cancel()
 	g.seq, g.lastSnapshotSeq, g.conn, g.deleted = 0, 0, nil, false
-	g.recoverErr = nil
+	g.recoverErr, g.connJSON = nil, nil
 
 	snap, err := g.cfg.Store.LatestSnapshot(ctx, g.pid)
 	switch {

@@ -1,6 +1,7 @@
 package connection
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -299,8 +300,13 @@ func (g *grain) retrieve(cmd *pb.Command) *pb.Reply {
 	var body struct {
 		SelectedFields *string `json:"selectedFields"`
 	}
-	_ = json.Unmarshal(cmd.Payload, &body) // the dispatcher already checked the JSON
-	connJSON := g.conn.JSON(false)
+	if bytes.Contains(cmd.Payload, []byte(`"selectedFields"`)) {
+		_ = json.Unmarshal(cmd.Payload, &body) // the dispatcher already checked the JSON
+	}
+	if g.connJSON == nil {
+		g.connJSON = g.conn.JSON(false)
+	}
+	connJSON := g.connJSON
 	if body.SelectedFields != nil && *body.SelectedFields != "" {
 		sel, err := g.conn.Select(*body.SelectedFields)
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -48,9 +49,17 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of each timed run")
 	creates := flag.Int("creates", 2000, "connections created in the create run")
 	grains := flag.Int("grains", 10000, "grains activated for the heap measurement")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(*conns, *clients, *duration, *creates, *grains); err != nil {
 		fmt.Fprintln(os.Stderr, "dittoconn-load:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
