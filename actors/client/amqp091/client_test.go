@@ -1,0 +1,400 @@
+package amqp091
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
+)
+
+func TestParseEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		uri                     string
+		secure                  bool
+		user, pass, vhost, addr string
+	}{
+		{"amqp://u:p@h:5672", false, "u", "p", "/", "h:5672"},
+		{"amqp://u:p@h:5672/", false, "u", "p", "/", "h:5672"},
+		{"amqps://u:p%40ss@h:5671/vh", true, "u", "p@ss", "vh", "h:5671"},
+		{"amqp://h:5672/%2F", false, "", "", "/", "h:5672"},
+		{"amqp://u:p@[::1]:5672/a", false, "u", "p", "a", "[::1]:5672"},
+	} {
+		t.Run(tc.uri, func(t *testing.T) {
+			e, err := parseEndpoint(tc.uri)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.secure != tc.secure || e.user != tc.user || e.pass != tc.pass || e.vhost != tc.vhost || e.addr() != tc.addr {
+				t.Fatalf("got %+v", e)
+			}
+		})
+	}
+	for _, bad := range []string{"tcp://u:secret@h:1", "amqp://u:secret@h", "::secret"} {
+		_, err := parseEndpoint(bad)
+		if err == nil {
+			t.Fatalf("%s: no error", bad)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Fatalf("error leaks the password: %v", err)
+		}
+	}
+}
+
+func TestSplitTarget(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"ex/key":     {"ex", "key"},
+		"ex/a/b":     {"ex", "a/b"},
+		"/queue":     {"", "queue"},
+		"exchange":   {"exchange", ""},
+		"amq.topic/": {"amq.topic", ""},
+	} {
+		ex, key := splitTarget(in)
+		if ex != want[0] || key != want[1] {
+			t.Errorf("%q: got %q %q", in, ex, key)
+		}
+	}
+}
+
+func TestHeadersRoundTrip(t *testing.T) {
+	p := publishing(map[string]string{
+		"content-type": "application/json", "correlation-id": "c1", "reply-to": "rq",
+		"message-id": "m1", "priority": "3", "delivery-mode": "2", "timestamp": "1700000000000",
+		"device_id": "d1", "priority-x": "y",
+	}, []byte("body"))
+	if p.ContentType != "application/json" || p.CorrelationId != "c1" || p.ReplyTo != "rq" ||
+		p.MessageId != "m1" || p.Priority != 3 || p.DeliveryMode != 2 || p.Timestamp.UnixMilli() != 1700000000000 {
+		t.Fatalf("properties: %+v", p)
+	}
+	if p.Headers["device_id"] != "d1" || p.Headers["priority-x"] != "y" || len(p.Headers) != 2 {
+		t.Fatalf("application headers: %v", p.Headers)
+	}
+	d := amqp.Delivery{
+		Headers:     amqp.Table{"device_id": "d1", "n": int32(7), "b": true, "nested": amqp.Table{"a": "b"}},
+		ContentType: "text/plain", CorrelationId: "c1", ReplyTo: "rq", MessageId: "m1",
+		Priority: 3, DeliveryMode: 2, Timestamp: time.UnixMilli(1700000000000),
+	}
+	h := deliveryHeaders(&d)
+	want := map[string]string{
+		"device_id": "d1", "n": "7", "b": "true", "nested": `{"a":"b"}`, "content-type": "text/plain",
+		"correlation-id": "c1", "reply-to": "rq", "message-id": "m1", "priority": "3",
+		"delivery-mode": "2", "timestamp": "1700000000000",
+	}
+	for k, v := range want {
+		if h[k] != v {
+			t.Errorf("%s: got %q want %q", k, h[k], v)
+		}
+	}
+}
+
+// A closed local port must fail fast as unreachable.
+func TestConnectUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	c, rec := newTestClient(t, testConnection("unreachable", "amqp://guest:topsecret@"+addr+"/",
+		[]model.Source{{Addresses: []string{"q"}, ConsumerCount: 1}}, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = c.Connect(ctx)
+	if !errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("want ErrUnreachable, got %v", err)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("took %v", time.Since(start))
+	}
+	if strings.Contains(err.Error(), "topsecret") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+	st := c.Status()
+	if st[0].Type != "client" || st[0].Status != client.StatusFailed {
+		t.Fatalf("status: %+v", st)
+	}
+	if rec.count(client.Connected) != 0 {
+		t.Fatal("Connected event after a failed connect")
+	}
+}
+
+// A peer that accepts TCP but never speaks AMQP runs into the deadline.
+func TestConnectTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	c, _ := newTestClient(t, testConnection("timeout", "amqp://guest:guest@"+l.Addr().String()+"/", nil,
+		[]model.Target{{Address: "x/y"}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = c.Connect(ctx)
+	if !errors.Is(err, client.ErrTimeout) {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+}
+
+func TestIntegrationConnectConsumePublish(t *testing.T) {
+	needBroker(t)
+	a := newAdmin(t)
+	q1, q2, q3 := uniqueName(t, "in1"), uniqueName(t, "in2"), uniqueName(t, "in3")
+	out1, out2 := uniqueName(t, "out1"), uniqueName(t, "out2")
+	ex := uniqueName(t, "ex")
+	for _, q := range []string{q1, q2, q3, out1, out2} {
+		a.queue(q)
+	}
+	a.exchange(ex, "direct")
+	a.bind(out1, "rk", ex)
+	qos := 1
+	conn := testConnection("amqp091-it", brokerURI,
+		[]model.Source{
+			{Addresses: []string{q1, q2}, ConsumerCount: 1, QoS: &qos},
+			{Addresses: []string{q3}, ConsumerCount: 2},
+		},
+		[]model.Target{{Address: ex + "/rk"}, {Address: "/" + out2}})
+	c, rec := newTestClient(t, conn)
+	if err := c.Connect(connectCtx(t)); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	rec.waitEvent(t, client.Connected, time.Second)
+
+	// Status: the client, one entry per consumer, one per target.
+	st := c.Status()
+	if len(st) != 1+4+2 {
+		t.Fatalf("want 7 entries, got %+v", st)
+	}
+	if st[0].Type != "client" || st[0].Status != client.StatusOpen || st[0].Details != "CONNECTED" || st[0].Since.IsZero() {
+		t.Fatalf("client entry: %+v", st[0])
+	}
+	wantSources := []string{q1, q2, q3, q3}
+	for i, s := range statusOf(c, "source") {
+		if s.Address != wantSources[i] || s.Status != client.StatusOpen || s.Details != "Consumer started." {
+			t.Fatalf("source %d: %+v", i, s)
+		}
+	}
+	for i, s := range statusOf(c, "target") {
+		if s.Address != conn.Targets[i].Address || s.Status != client.StatusOpen || s.Details != "Producer started." {
+			t.Fatalf("target %d: %+v", i, s)
+		}
+	}
+
+	// Consume from every source address, with properties and headers.
+	for _, q := range []string{q1, q2, q3} {
+		a.publish("", q, amqp.Publishing{
+			ContentType: "application/vnd.eclipse.ditto+json", CorrelationId: "corr-" + q,
+			ReplyTo: "replies", MessageId: "mid-" + q, Headers: amqp.Table{"device_id": "dev-1"},
+			Body: []byte("payload-" + q),
+		})
+	}
+	for _, q := range []string{q1, q2, q3} {
+		m := rec.waitMessage(t, "payload-"+q)
+		if m.Address != q {
+			t.Errorf("address: got %q want %q", m.Address, q)
+		}
+		for k, v := range map[string]string{
+			"content-type": "application/vnd.eclipse.ditto+json", "correlation-id": "corr-" + q,
+			"reply-to": "replies", "message-id": "mid-" + q, "device_id": "dev-1",
+		} {
+			if m.Headers[k] != v {
+				t.Errorf("%s header %s: got %q want %q", q, k, m.Headers[k], v)
+			}
+		}
+		if q == q1 && (m.QoS == nil || *m.QoS != 1) {
+			t.Errorf("qos of %s: %v", q, m.QoS)
+		}
+	}
+
+	// Publish to both target forms.
+	for i, target := range []struct{ address, queue string }{{ex + "/rk", out1}, {"/" + out2, out2}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.Publish(ctx, client.Message{
+			Address: target.address,
+			Headers: map[string]string{"content-type": "text/plain", "correlation-id": "pc", "thing-id": "t:1"},
+			Payload: []byte("out-" + target.queue),
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("Publish %d: %v", i, err)
+		}
+		d := a.get(target.queue)
+		if string(d.Body) != "out-"+target.queue || d.ContentType != "text/plain" || d.CorrelationId != "pc" ||
+			d.Headers["thing-id"] != "t:1" {
+			t.Fatalf("published message: %+v", d)
+		}
+	}
+
+	// Close is idempotent and leaves everything closed.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if n := rec.count(client.Disconnected); n != 1 {
+		t.Fatalf("want 1 Disconnected event, got %d", n)
+	}
+	for _, s := range c.Status() {
+		if s.Status != client.StatusClosed {
+			t.Fatalf("after Close: %+v", s)
+		}
+	}
+	// Every delivery was acked: nothing went back to the queues on close.
+	for _, q := range []string{q1, q2, q3} {
+		st, err := a.channel().QueueDeclarePassive(q, false, false, false, false, nil)
+		if err != nil || st.Messages != 0 {
+			t.Fatalf("queue %s after close: %+v %v", q, st, err)
+		}
+	}
+	if err := c.Publish(ctx, client.Message{Address: "/" + out2}); err == nil {
+		t.Fatal("Publish after Close succeeded")
+	}
+	if err := c.Connect(ctx); err == nil {
+		t.Fatal("Connect after Close succeeded")
+	}
+}
+
+func TestIntegrationWrongCredentials(t *testing.T) {
+	needBroker(t)
+	c, _ := newTestClient(t, testConnection("badlogin", "amqp://guest:wrong-secret@"+brokerAddr+"/", nil,
+		[]model.Target{{Address: "amq.topic/x"}}))
+	err := c.Connect(connectCtx(t))
+	if !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("want ErrUnauthorized, got %v", err)
+	}
+	if strings.Contains(err.Error(), "wrong-secret") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+	if st := c.Status(); st[0].Status != client.StatusFailed {
+		t.Fatalf("status: %+v", st[0])
+	}
+}
+
+func TestIntegrationMissingQueue(t *testing.T) {
+	needBroker(t)
+	missing := uniqueName(t, "missing")
+	c, _ := newTestClient(t, testConnection("missingq", brokerURI,
+		[]model.Source{{Addresses: []string{missing}, ConsumerCount: 1}}, nil))
+	err := c.Connect(connectCtx(t))
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("want an error naming the queue, got %v", err)
+	}
+	if errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("wrong class: %v", err)
+	}
+	for _, s := range c.Status() {
+		if s.Status != client.StatusFailed {
+			t.Fatalf("status: %+v", s)
+		}
+	}
+}
+
+// Publishing to a missing exchange fails, and the next publish works (the
+// broker closed the publisher channel; the client reopens it).
+func TestIntegrationPublishMissingExchange(t *testing.T) {
+	needBroker(t)
+	a := newAdmin(t)
+	out := uniqueName(t, "out")
+	a.queue(out)
+	c, _ := newTestClient(t, testConnection("missingex", brokerURI, nil,
+		[]model.Target{{Address: "/" + out}}))
+	if err := c.Connect(connectCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := c.Publish(ctx, client.Message{Address: uniqueName(t, "noex") + "/k", Payload: []byte("x")})
+	if err == nil || !strings.Contains(err.Error(), "NOT_FOUND") {
+		t.Fatalf("want NOT_FOUND, got %v", err)
+	}
+	if err := c.Publish(ctx, client.Message{Address: "/" + out, Payload: []byte("ok")}); err != nil {
+		t.Fatalf("publish after a channel error: %v", err)
+	}
+	if d := a.get(out); string(d.Body) != "ok" {
+		t.Fatalf("got %q", d.Body)
+	}
+	if st := c.Status(); st[0].Status != client.StatusOpen {
+		t.Fatalf("a channel error must not fail the client: %+v", st[0])
+	}
+}
+
+func TestIntegrationConnectionLost(t *testing.T) {
+	needBroker(t)
+	t.Run("server closes the connection", func(t *testing.T) {
+		a := newAdmin(t)
+		q := uniqueName(t, "in")
+		a.queue(q)
+		conn := testConnection(uniqueName(t, "conn"), brokerURI,
+			[]model.Source{{Addresses: []string{q}, ConsumerCount: 1}}, nil)
+		c, rec := newTestClient(t, conn)
+		if err := c.Connect(connectCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if !killConnection(t, connectionName(conn, 0)) {
+			t.Skip("rabbitmqctl cannot close the connection here")
+		}
+		ev := rec.waitEvent(t, client.ConnectionLost, 10*time.Second)
+		if ev.Err == nil {
+			t.Fatal("ConnectionLost without a cause")
+		}
+		assertFailed(t, c)
+
+		// The grain restarts the client by connecting again.
+		if err := c.Connect(connectCtx(t)); err != nil {
+			t.Fatalf("reconnect: %v", err)
+		}
+		if st := c.Status(); st[0].Status != client.StatusOpen {
+			t.Fatalf("after reconnect: %+v", st[0])
+		}
+		a.publish("", q, amqp.Publishing{Body: []byte("after-reconnect")})
+		rec.waitMessage(t, "after-reconnect")
+	})
+	t.Run("source queue deleted", func(t *testing.T) {
+		a := newAdmin(t)
+		q := uniqueName(t, "in")
+		a.queue(q)
+		c, rec := newTestClient(t, testConnection("qdel", brokerURI,
+			[]model.Source{{Addresses: []string{q}, ConsumerCount: 1}}, []model.Target{{Address: "amq.topic/x"}}))
+		if err := c.Connect(connectCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.channel().QueueDelete(q, false, false, false); err != nil {
+			t.Fatal(err)
+		}
+		ev := rec.waitEvent(t, client.ConnectionLost, 10*time.Second)
+		if ev.Err == nil || !strings.Contains(ev.Err.Error(), q) {
+			t.Fatalf("cause: %v", ev.Err)
+		}
+		assertFailed(t, c)
+	})
+}
+
+func assertFailed(t *testing.T, c client.Client) {
+	t.Helper()
+	checkFor(t, 5*time.Second, func() error {
+		for _, s := range c.Status() {
+			if s.Status != client.StatusFailed {
+				return errors.New(s.Type + " " + s.Address + " is " + s.Status)
+			}
+		}
+		return nil
+	})
+}
