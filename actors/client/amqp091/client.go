@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -57,31 +56,28 @@ type endpoint struct {
 
 func (e endpoint) addr() string { return net.JoinHostPort(e.host, e.port) }
 
-// parseEndpoint reads the URI; its errors never repeat the URI, which
-// carries the password.
-func parseEndpoint(uri string) (endpoint, error) {
-	u, err := url.Parse(uri)
+// parseEndpoint reads the URI of conn; its errors never repeat the URI,
+// which carries the password.
+func parseEndpoint(conn *model.Connection) (endpoint, error) {
+	ep, err := client.ParseEndpoint(conn)
 	if err != nil {
-		return endpoint{}, errors.New("amqp091: the connection URI is not a valid URI")
+		return endpoint{}, err
 	}
 	var e endpoint
-	switch strings.ToLower(u.Scheme) {
+	switch ep.Scheme {
 	case "amqp":
 	case "amqps":
 		e.secure = true
 	default:
-		return endpoint{}, fmt.Errorf("amqp091: the URI scheme %q is not valid for amqp-091", u.Scheme)
+		return endpoint{}, fmt.Errorf("%w: the URI scheme %q is not valid for amqp-091", client.ErrConfig, ep.Scheme)
 	}
-	e.host, e.port = u.Hostname(), u.Port()
+	e.host, e.port = ep.Host, ep.Port
 	if e.host == "" || e.port == "" {
-		return endpoint{}, errors.New("amqp091: the connection URI needs a host and a port")
+		return endpoint{}, fmt.Errorf("%w: the connection URI needs a host and a port", client.ErrConfig)
 	}
-	if u.User != nil {
-		e.user = u.User.Username()
-		e.pass, e.hasLogin = u.User.Password()
-	}
+	e.user, e.pass, e.hasLogin = client.UserInfo(conn)
 	// The vhost is the path without its leading '/'; none means the default.
-	e.vhost = strings.TrimPrefix(u.Path, "/")
+	e.vhost = strings.TrimPrefix(ep.Path, "/")
 	if e.vhost == "" {
 		e.vhost = "/"
 	}
@@ -118,7 +114,7 @@ func New(env client.Env) (client.Client, error) {
 	if conn == nil {
 		return nil, errors.New("amqp091: no connection")
 	}
-	ep, err := parseEndpoint(conn.URI)
+	ep, err := parseEndpoint(conn)
 	if err != nil {
 		return nil, err
 	}
@@ -132,10 +128,11 @@ func New(env client.Env) (client.Client, error) {
 	now := time.Now()
 	c.self = resource{typ: "client"}
 	c.self.set(client.StatusClosed, detailDisconnected, now)
+	// Same order as client.SourceEntries: consumer copies, then addresses.
 	for _, src := range conn.Sources {
 		n := max(src.ConsumerCount, 1)
-		for _, a := range src.Addresses {
-			for range n {
+		for range n {
+			for _, a := range src.Addresses {
 				c.consumers = append(c.consumers, consumerSpec{queue: a, qos: src.QoS})
 				r := &resource{typ: "source", address: a}
 				r.set(client.StatusClosed, detailConsumerStopped, now)

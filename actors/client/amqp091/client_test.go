@@ -27,7 +27,7 @@ func TestParseEndpoint(t *testing.T) {
 		{"amqp://u:p@[::1]:5672/a", false, "u", "p", "a", "[::1]:5672"},
 	} {
 		t.Run(tc.uri, func(t *testing.T) {
-			e, err := parseEndpoint(tc.uri)
+			e, err := parseEndpoint(&model.Connection{URI: tc.uri})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +37,7 @@ func TestParseEndpoint(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{"tcp://u:secret@h:1", "amqp://u:secret@h", "::secret"} {
-		_, err := parseEndpoint(bad)
+		_, err := parseEndpoint(&model.Connection{URI: bad})
 		if err == nil {
 			t.Fatalf("%s: no error", bad)
 		}
@@ -183,9 +183,9 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 	if st[0].Type != "client" || st[0].Status != client.StatusOpen || st[0].Details != "CONNECTED" || st[0].Since.IsZero() {
 		t.Fatalf("client entry: %+v", st[0])
 	}
-	wantSources := []string{q1, q2, q3, q3}
+	wantSources := client.SourceEntries(conn, time.Now(), false)
 	for i, s := range statusOf(c, "source") {
-		if s.Address != wantSources[i] || s.Status != client.StatusOpen || s.Details != "Consumer started." {
+		if s.Address != wantSources[i].Address || s.Status != client.StatusOpen || s.Details != "Consumer started." {
 			t.Fatalf("source %d: %+v", i, s)
 		}
 	}

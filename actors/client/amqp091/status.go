@@ -8,12 +8,12 @@ import (
 
 // Status details, worded like Ditto's.
 const (
-	detailConnected       = "CONNECTED"
+	detailConnected       = client.DetailsConnected
 	detailDisconnected    = "[DISCONNECTED] connection is closed"
 	detailNotConnected    = "not connected"
-	detailConsumerStarted = "Consumer started."
+	detailConsumerStarted = client.DetailsConsumerStarted
 	detailConsumerStopped = "Consumer stopped."
-	detailProducerStarted = "Producer started."
+	detailProducerStarted = client.DetailsProducerStarted
 	detailProducerStopped = "Producer stopped."
 )
 
@@ -35,11 +35,19 @@ func (r *resource) set(status, details string, now time.Time) {
 }
 
 func (r *resource) entry() client.ResourceStatus {
-	return client.ResourceStatus{
+	e := client.ResourceStatus{
 		Type:    r.typ,
 		Address: r.address,
 		Status:  r.status,
 		Details: r.details,
 		Since:   r.since,
 	}
+	if r.typ == "client" {
+		// Recovery is the grain's business; it knows more once it retries.
+		e.RecoveryStatus = "unknown"
+		if r.status == client.StatusOpen {
+			e.RecoveryStatus = "succeeded"
+		}
+	}
+	return e
 }
