@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clients"
 	"github.com/dittoconn/dittoconn/actors/connection"
 	"github.com/dittoconn/dittoconn/actors/ids"
 	"github.com/dittoconn/dittoconn/actors/model"
@@ -29,7 +31,21 @@ type Config struct {
 	PassivateDeletedAfter time.Duration
 	LogDuration           time.Duration
 	Validation            model.ValidationConfig
-	Logger                zerolog.Logger
+	// Clients are the live broker clients per connection type; nil: the
+	// default table (actors/client/clients).
+	Clients client.Registry
+	// Backoff bounds the waits between connect attempts (zero: Ditto's 5 s … 60 min).
+	Backoff client.Backoff
+	// ConnectTimeout bounds one connect attempt (default 10 s).
+	ConnectTimeout time.Duration
+	// TestTimeout bounds testConnection (default 10 s).
+	TestTimeout time.Duration
+	// MaxConnecting bounds concurrent connect attempts of all connections (default 64).
+	MaxConnecting int
+	// ReopenParallelism bounds how many stored open connections are woken
+	// at once on start (default 32).
+	ReopenParallelism int
+	Logger            zerolog.Logger
 }
 
 // System is the running actor system.
@@ -37,7 +53,12 @@ type System struct {
 	actors  *actor.ActorSystem
 	cluster *cluster.Cluster
 	idsPID  *actor.PID
+	runners *connection.Runners
+	lister  *ids.Lister
 	log     zerolog.Logger
+
+	stopReopen context.CancelFunc
+	reopenDone chan struct{}
 }
 
 // Start starts a one-member cluster on loopback with the connection kind and
@@ -50,6 +71,11 @@ func Start(cfg Config) (sys *System, err error) {
 		}),
 		actor.WithDeadLetterRequestLogging(false),
 	)
+	registry := cfg.Clients
+	if registry == nil {
+		registry = clients.Default()
+	}
+	runners := connection.NewRunners(cfg.MaxConnecting)
 	kind := connection.NewKind(connection.Config{
 		Store:                 cfg.Store,
 		Instance:              cfg.Instance,
@@ -59,6 +85,11 @@ func Start(cfg Config) (sys *System, err error) {
 		PassivateDeletedAfter: cfg.PassivateDeletedAfter,
 		LogDuration:           cfg.LogDuration,
 		Validation:            cfg.Validation,
+		Clients:               registry,
+		Backoff:               cfg.Backoff,
+		ConnectTimeout:        cfg.ConnectTimeout,
+		TestTimeout:           cfg.TestTimeout,
+		Runners:               runners,
 		Logger:                log.With().Str("component", "connection").Logger(),
 	})
 	// Remoting on loopback with an OS-chosen port: nobody else connects to a
@@ -81,12 +112,19 @@ func Start(cfg Config) (sys *System, err error) {
 		c.Shutdown(true)
 		return nil, fmt.Errorf("actors: spawn %s: %w", ids.Name, err)
 	}
-	return &System{actors: as, cluster: c, idsPID: idsPID, log: log}, nil
+	sys = &System{actors: as, cluster: c, idsPID: idsPID, runners: runners, lister: lister, log: log}
+	sys.startReopen(cfg.ReopenParallelism)
+	return sys, nil
 }
 
-// Stop stops all grains (they have persisted everything already) and leaves
-// the cluster.
+// Stop closes every live client (closed announcements first), stops all
+// grains (they have persisted everything already) and leaves the cluster.
 func (s *System) Stop() {
+	s.stopReopen()
+	<-s.reopenDone
+	if !s.runners.Stop(15 * time.Second) {
+		s.log.Warn().Msg("some broker clients did not close in time")
+	}
 	s.actors.Root.Stop(s.idsPID)
 	s.cluster.Shutdown(true)
 }

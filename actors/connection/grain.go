@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/persistence"
 	pb "github.com/dittoconn/dittoconn/proto"
@@ -45,10 +46,22 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Validation: Ditto's connection validation settings.
 	Validation model.ValidationConfig
-	// DialTimeout bounds the reachability check of testConnection.
+	// DialTimeout bounds the reachability check of testConnection for types
+	// without a live client.
 	DialTimeout time.Duration
-	Logger      zerolog.Logger
-	Now         func() time.Time
+	// Clients builds the live clients per connection type; a type without an
+	// entry gets no live client (open only changes the desired status).
+	Clients client.Registry
+	// Backoff bounds the waits between connect attempts (Ditto: 5 s … 60 min).
+	Backoff client.Backoff
+	// ConnectTimeout bounds one connect attempt (default 10 s).
+	ConnectTimeout time.Duration
+	// TestTimeout bounds testConnection (Ditto's testing-timeout, 10 s).
+	TestTimeout time.Duration
+	// Runners owns the client goroutines of all grains; nil: one per kind.
+	Runners *Runners
+	Logger  zerolog.Logger
+	Now     func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -72,6 +85,16 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	c.Backoff = c.Backoff.WithDefaults()
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.TestTimeout <= 0 {
+		c.TestTimeout = 10 * time.Second
+	}
+	if c.Runners == nil {
+		c.Runners = NewRunners(0)
 	}
 }
 
@@ -102,8 +125,18 @@ type grain struct {
 	// entity changes only through persist and recover, which clear it.
 	connJSON []byte
 
-	live liveState
+	live    liveState
+	clients clientSet
+
+	// sender and cmd of the command being handled (for answers given later)
+	actx   actor.Context
+	sender *actor.PID
+	cmd    *pb.Command
 }
+
+// deferred is what a handler returns when it answers later (a waiter or a
+// goroutine sends the reply).
+var deferred = &pb.Reply{}
 
 func (g *grain) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
@@ -113,24 +146,38 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.log = g.cfg.Logger.With().Str("connection_id", g.id).Logger()
 		g.live.since = g.cfg.Now()
 		g.recover()
+		if g.recovered && g.conn != nil && g.conn.ConnectionStatus == "open" {
+			// as Ditto: a desired-open connection reconnects right after recovery
+			g.live.enableLogs(g.cfg.Now(), g.cfg.LogDuration)
+			g.startClients(ctx)
+		}
 		g.armPassivation(ctx)
 	case *pb.Command:
+		g.actx, g.sender, g.cmd = ctx, ctx.Sender(), msg
 		reply := g.handle(msg)
-		if msg.Headers[ditto.HeaderResponseRequired] == "false" {
-			reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+		g.actx, g.sender, g.cmd = nil, nil, nil
+		if reply != deferred {
+			if msg.Headers[ditto.HeaderResponseRequired] == "false" {
+				reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+			}
+			ctx.Respond(reply)
 		}
-		ctx.Respond(reply)
 		g.armPassivation(ctx)
 		if g.recoverErr != nil {
 			// A grain that could not read its journal must not linger with a
 			// wrong view: the next command activates a fresh one.
 			ctx.Poison(ctx.Self())
 		}
+	case *clientReport:
+		g.onReport(ctx, msg)
+		g.armPassivation(ctx)
 	case *actor.ReceiveTimeout:
-		if g.conn != nil && g.conn.ConnectionStatus == "open" {
+		if g.conn != nil && g.conn.ConnectionStatus == "open" || g.running() || len(g.clients.waiters) > 0 {
 			return // desired-open connections stay in memory, as in Ditto
 		}
 		ctx.Poison(ctx.Self())
+	case *actor.Stopping:
+		g.stopAll()
 	}
 }
 
@@ -139,7 +186,7 @@ func (g *grain) armPassivation(ctx actor.Context) {
 	switch {
 	case g.conn == nil:
 		ctx.SetReceiveTimeout(g.cfg.PassivateDeletedAfter)
-	case g.conn.ConnectionStatus == "open":
+	case g.conn.ConnectionStatus == "open" || g.running():
 		ctx.CancelReceiveTimeout()
 	default:
 		ctx.SetReceiveTimeout(g.cfg.PassivateAfter)

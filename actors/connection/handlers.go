@@ -43,7 +43,15 @@ var handlers = map[string]handler{
 	ditto.RetrieveConnectionLogs:     {run: (*grain).retrieveLogs},
 	ditto.ResetConnectionLogs:        {run: (*grain).resetLogs},
 	ditto.LoggingExpired:             {run: (*grain).loggingExpired},
+	WakeType:                         {run: (*grain).wake, onMissing: true},
 }
+
+// WakeType is dittoconn's internal command that only activates a grain (its
+// recovery reopens a desired-open connection); it is never answered with
+// content and never comes from the gateway.
+const WakeType = "dittoconn.internal:wake"
+
+func (g *grain) wake(*pb.Command) *pb.Reply { return &pb.Reply{Kind: pb.Reply_NO_ANSWER} }
 
 func (g *grain) handle(cmd *pb.Command) *pb.Reply {
 	if !g.recovered {
@@ -169,6 +177,9 @@ func (g *grain) createFrom(cmd *pb.Command, c *model.Connection, respondAs strin
 	}
 	if c.ConnectionStatus == "open" {
 		g.live.enableLogs(now, g.cfg.LogDuration) // create with status open enables logging
+		// Ditto replies 201 first and connects in the background; connecting
+		// is asynchronous here, so the reply cannot wait for it.
+		g.startClients(g.actx)
 	}
 	return reply(http.StatusCreated, response(respondAs, http.StatusCreated).raw("connection", c.JSON(false)).bytes(), g.seq)
 }
@@ -198,18 +209,35 @@ func (g *grain) modify(cmd *pb.Command) *pb.Reply {
 		// stored one (docs/COMPATIBILITY.md).
 		c.Created = g.conn.Created
 	}
+	wasLive := g.running()
 	if err := g.persist(cmd, ditto.EventConnectionModified, now, c, true); err != nil {
 		return g.storeFailure("modify", err)
 	}
-	return g.simple(cmd, http.StatusNoContent)
+	ok := g.simple(cmd, http.StatusNoContent)
+	switch {
+	case c.ConnectionStatus == "open" && g.hasFactory(c):
+		// close the old clients, connect with the new configuration, then reply
+		g.startClients(g.actx)
+		return g.wait(waitConnected, ok, nil)
+	case wasLive:
+		g.stopClients()
+		return g.wait(waitStopped, ok, nil)
+	}
+	return ok
 }
 
 func (g *grain) delete(cmd *pb.Command) *pb.Reply {
 	if err := g.persist(cmd, ditto.EventConnectionDeleted, g.cfg.Now(), nil, false); err != nil {
 		return g.storeFailure("delete", err)
 	}
+	ok := g.simple(cmd, http.StatusNoContent)
+	if g.running() {
+		// closed announcement, disconnect, stop; then reply
+		g.stopClients()
+		return g.wait(waitStopped, ok, g.live.disableLogs)
+	}
 	g.live.disableLogs() // deleting a connection disables its logging
-	return g.simple(cmd, http.StatusNoContent)
+	return ok
 }
 
 // setStatus persists connectionOpened/Closed; they change the desired status
@@ -229,19 +257,35 @@ func (g *grain) open(cmd *pb.Command) *pb.Reply {
 		return bad
 	}
 	g.live.enableLogs(g.cfg.Now(), g.cfg.LogDuration) // open enables logging
-	return g.setStatus(cmd, ditto.EventConnectionOpened, "open")
+	r := g.setStatus(cmd, ditto.EventConnectionOpened, "open")
+	if r.Status != http.StatusOK || !g.hasFactory(g.conn) {
+		return r
+	}
+	if len(g.clients.current) == 0 {
+		g.startClients(g.actx)
+	}
+	// reply once every client connected, or with the first failure (the
+	// clients keep retrying: the desired status stays open)
+	return g.wait(waitConnected, r, nil)
 }
 
 func (g *grain) close(cmd *pb.Command) *pb.Reply {
 	r := g.setStatus(cmd, ditto.EventConnectionClosed, "closed")
-	if r.Status == http.StatusOK {
-		g.live.clientsStopped(g.cfg.Now())
+	if r.Status != http.StatusOK {
+		return r
 	}
+	if g.running() {
+		// each client sends the closed announcement, then disconnects
+		g.stopClients()
+		return g.wait(waitStopped, r, nil)
+	}
+	g.live.clientsStopped(g.cfg.Now())
 	return r
 }
 
-// test validates the connection and checks that its endpoint accepts a TCP
-// connection; nothing is persisted.
+// test validates the connection, then connects a real client and
+// disconnects it (types without a live client: checks that the endpoint
+// accepts a TCP connection); nothing is persisted.
 func (g *grain) test(cmd *pb.Command) *pb.Reply {
 	if g.conn != nil {
 		return reply(http.StatusConflict, response(cmd.Type, http.StatusConflict).
@@ -254,6 +298,9 @@ func (g *grain) test(cmd *pb.Command) *pb.Reply {
 	}
 	if bad := g.validate(cmd, c); bad != nil {
 		return bad
+	}
+	if factory, ok := g.cfg.Clients[c.ConnectionType]; ok {
+		return g.testLive(g.actx, cmd, c, factory)
 	}
 	if addr := dialAddress(c); addr != "" {
 		timeout := g.cfg.DialTimeout

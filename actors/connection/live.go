@@ -101,6 +101,9 @@ func instantOrNull(t time.Time) any {
 // status answers retrieveConnectionStatus as Ditto does when no client actor
 // runs: one closed client entry of this instance.
 func (g *grain) status(cmd *pb.Command) *pb.Reply {
+	if g.conn.ConnectionStatus == "open" && len(g.clients.current) > 0 {
+		return g.liveStatus(cmd)
+	}
 	client := newObj().
 		set("type", "client").
 		set("client", g.cfg.Instance).

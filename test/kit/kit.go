@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
+	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/persistence"
@@ -92,6 +93,14 @@ type Options struct {
 	PassivateAfter    time.Duration
 	Unsecured         bool
 	Validation        *model.ValidationConfig
+	// Live clients: nil Clients = the default table; zero Backoff = 50 ms … 1 s
+	// (tests must not wait Ditto's 5 s).
+	Clients        client.Registry
+	Backoff        client.Backoff
+	ConnectTimeout time.Duration
+	TestTimeout    time.Duration
+	// Verbose logs debug to t (default: warnings only).
+	Verbose bool
 }
 
 // Node is one running dittoconn.
@@ -107,7 +116,15 @@ type Node struct {
 // Start runs a node on store; it is stopped at the end of the test (or by Stop).
 func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	level := zerolog.WarnLevel
+	if opts.Verbose {
+		level = zerolog.DebugLevel
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
+	backoff := opts.Backoff
+	if backoff.Min == 0 {
+		backoff = client.Backoff{Min: 50 * time.Millisecond, Max: time.Second}
+	}
 	validation := model.DefaultValidationConfig()
 	if opts.Validation != nil {
 		validation = *opts.Validation
@@ -118,6 +135,10 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		SnapshotThreshold: opts.SnapshotThreshold,
 		PassivateAfter:    opts.PassivateAfter,
 		Validation:        validation,
+		Clients:           opts.Clients,
+		Backoff:           backoff,
+		ConnectTimeout:    opts.ConnectTimeout,
+		TestTimeout:       opts.TestTimeout,
 		Logger:            log,
 	})
 	if err != nil {

@@ -1,0 +1,18 @@
+// Package clients is the table of live broker clients per connection type:
+// the one place that imports every protocol package.
+package clients
+
+import (
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/amqp091"
+	"github.com/dittoconn/dittoconn/actors/client/mqtt"
+	"github.com/dittoconn/dittoconn/actors/model"
+)
+
+// Default returns a new registry with every protocol this build has.
+func Default() client.Registry {
+	return client.Registry{
+		model.TypeMQTT:    mqtt.New,
+		model.TypeAMQP091: amqp091.New,
+	}
+}

@@ -1,0 +1,357 @@
+// Package mqtt is the MQTT 3.1.1 client of connections of type "mqtt", on
+// github.com/eclipse/paho.mqtt.golang: one broker connection per client with
+// a subscription per source address (the source's qos) and publishing to the
+// targets.
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
+)
+
+var _ client.Client = (*Client)(nil)
+
+// Client is one MQTT 3.1.1 connection.
+type Client struct {
+	env    client.Env
+	conn   *model.Connection
+	broker string
+	cfg    Config
+	pub    paho.Client // publisher (== sub unless separatePublisherClient)
+	sub    paho.Client
+
+	mu     sync.Mutex
+	status []client.ResourceStatus
+	closed bool
+}
+
+// Config is the part of specificConfig the client uses (spec §1.9).
+type Config struct {
+	ClientID                string
+	PublisherID             string
+	SeparatePublisherClient bool
+	CleanSession            bool
+	KeepAlive               time.Duration
+	LastWill                *Will
+}
+
+// Will is the last-will message.
+type Will struct {
+	Topic   string
+	QoS     byte
+	Retain  bool
+	Message string
+}
+
+// ParseConfig reads c's specificConfig with Ditto's defaults: client id =
+// connection id, clean session, keep-alive 60 s.
+func ParseConfig(c *model.Connection) (Config, error) {
+	sc := c.SpecificConfig
+	cfg := Config{ClientID: c.ID, CleanSession: true, KeepAlive: 60 * time.Second}
+	if v := sc["clientId"]; v != "" {
+		cfg.ClientID = v
+	}
+	cfg.PublisherID = sc["publisherId"]
+	var err error
+	if cfg.SeparatePublisherClient, err = boolOf(sc, "separatePublisherClient", false); err != nil {
+		return cfg, err
+	}
+	if cfg.CleanSession, err = boolOf(sc, "cleanSession", true); err != nil {
+		return cfg, err
+	}
+	if v := sc["keepAlive"]; v != "" {
+		d, err := ParseDuration(v)
+		if err != nil || d < 0 || d > 65535*time.Second {
+			return cfg, fmt.Errorf("%w: keepAlive %q", client.ErrConfig, v)
+		}
+		cfg.KeepAlive = d
+	}
+	if t := sc["lastWillTopic"]; t != "" {
+		w := &Will{Topic: t, Message: sc["lastWillMessage"]}
+		if q := sc["lastWillQos"]; q != "" {
+			n, err := strconv.Atoi(q)
+			if err != nil || n < 0 || n > 2 {
+				return cfg, fmt.Errorf("%w: lastWillQos %q", client.ErrConfig, q)
+			}
+			w.QoS = byte(n)
+		}
+		if w.Retain, err = boolOf(sc, "lastWillRetain", false); err != nil {
+			return cfg, err
+		}
+		cfg.LastWill = w
+	}
+	return cfg, nil
+}
+
+func boolOf(sc map[string]string, key string, def bool) (bool, error) {
+	v, ok := sc[key]
+	if !ok || v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return def, fmt.Errorf("%w: %s %q", client.ErrConfig, key, v)
+	}
+	return b, nil
+}
+
+// ParseDuration reads a duration as Ditto's config does: "30s", "1m", "500ms"
+// or a bare number of seconds.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// New is the Factory of "mqtt" connections.
+func New(env client.Env) (client.Client, error) {
+	cfg, err := ParseConfig(env.Connection)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := client.ParseEndpoint(env.Connection)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "tcp"
+	if ep.Secure() {
+		scheme = "ssl"
+	}
+	c := &Client{env: env, conn: env.Connection, cfg: cfg, broker: scheme + "://" + ep.HostPort()}
+	c.sub = paho.NewClient(c.options(cfg.ClientID, true))
+	c.pub = c.sub
+	if cfg.SeparatePublisherClient && len(env.Connection.Targets) > 0 {
+		pid := cfg.PublisherID
+		if pid == "" {
+			pid = cfg.ClientID + "p"
+		}
+		c.pub = paho.NewClient(c.options(pid, false))
+	}
+	return c, nil
+}
+
+func (c *Client) options(clientID string, main bool) *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(c.broker).
+		SetClientID(clientID).
+		SetProtocolVersion(4).
+		SetCleanSession(c.cfg.CleanSession).
+		SetKeepAlive(c.cfg.KeepAlive).
+		SetAutoReconnect(false). // the grain reconnects (client contract)
+		SetConnectRetry(false).
+		SetOrderMatters(false).
+		SetWriteTimeout(10 * time.Second).
+		SetConnectTimeout(10 * time.Second)
+	if user, pass, ok := client.UserInfo(c.conn); ok {
+		o.SetUsername(user).SetPassword(pass)
+	}
+	if c.env.TLS != nil {
+		o.SetTLSConfig(c.env.TLS)
+	}
+	if w := c.cfg.LastWill; w != nil && main {
+		o.SetWill(w.Topic, w.Message, w.QoS, w.Retain)
+	}
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if !closed && c.env.Events != nil {
+			c.env.Events(client.Event{Kind: client.ConnectionLost, Err: fmt.Errorf("%w: %v", client.ErrUnreachable, err), At: time.Now()})
+		}
+	})
+	return o
+}
+
+// Connect connects, subscribes the sources and readies the targets.
+func (c *Client) Connect(ctx context.Context) error {
+	if err := c.connectOne(ctx, c.sub); err != nil {
+		return err
+	}
+	if c.pub != c.sub {
+		if err := c.connectOne(ctx, c.pub); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	if err := c.subscribe(ctx); err != nil {
+		return err
+	}
+	st := []client.ResourceStatus{client.ClientEntry(now)}
+	st = append(st, client.SourceEntries(c.conn, now, true)...)
+	st = append(st, client.TargetEntries(c.conn, now)...)
+	c.mu.Lock()
+	c.status = st
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) connectOne(ctx context.Context, pc paho.Client) error {
+	tok := pc.Connect()
+	if err := wait(ctx, tok); err != nil {
+		return err
+	}
+	if err := tok.Error(); err != nil {
+		ct, _ := tok.(*paho.ConnectToken)
+		return mapConnectError(ct, err, c.broker)
+	}
+	return nil
+}
+
+// mapConnectError turns paho's answer into the contract's errors.
+func mapConnectError(ct *paho.ConnectToken, err error, broker string) error {
+	var rc byte
+	if ct != nil {
+		rc = ct.ReturnCode()
+	}
+	switch {
+	case rc == packets.ErrRefusedBadUsernameOrPassword || rc == packets.ErrRefusedNotAuthorised ||
+		errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		return fmt.Errorf("%w: broker refused the credentials (%v)", client.ErrUnauthorized, err)
+	case isTLSError(err):
+		return fmt.Errorf("TLS handshake with %s failed: %v", broker, err)
+	case rc == packets.ErrNetworkError || isNetError(err):
+		return fmt.Errorf("%w: %v", client.ErrUnreachable, err)
+	}
+	return fmt.Errorf("broker refused the connection: %v", err)
+}
+
+func isTLSError(err error) bool {
+	var (
+		ve  *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		hn  x509.HostnameError
+		rec tls.RecordHeaderError
+		ae  tls.AlertError
+	)
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &rec) || errors.As(err, &ae)
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused")
+}
+
+// wait waits for tok or ctx.
+func wait(ctx context.Context, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
+	}
+}
+
+func (c *Client) subscribe(ctx context.Context) error {
+	for _, s := range c.conn.Sources {
+		qos := byte(0)
+		if s.QoS != nil {
+			qos = byte(*s.QoS)
+		}
+		for _, addr := range s.Addresses {
+			addr := addr
+			tok := c.sub.Subscribe(addr, qos, func(_ paho.Client, m paho.Message) { c.inbound(addr, m) })
+			if err := wait(ctx, tok); err != nil {
+				return err
+			}
+			if err := tok.Error(); err != nil {
+				return fmt.Errorf("subscribe %q: %v", addr, err)
+			}
+			if st, ok := tok.(*paho.SubscribeToken); ok {
+				for _, code := range st.Result() {
+					if code >= 0x80 {
+						return fmt.Errorf("%w: broker refused the subscription to %q", client.ErrUnauthorized, addr)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Client) inbound(source string, m paho.Message) {
+	if c.env.Inbound == nil {
+		return
+	}
+	qos := int(m.Qos())
+	c.env.Inbound(client.Message{
+		Address: source,
+		Headers: map[string]string{
+			"mqtt.topic":  m.Topic(),
+			"mqtt.qos":    strconv.Itoa(qos),
+			"mqtt.retain": strconv.FormatBool(m.Retained()),
+		},
+		Payload: m.Payload(),
+		QoS:     &qos,
+	})
+}
+
+// Publish sends msg to its topic (header mqtt.topic, else msg.Address), with
+// msg.QoS (header mqtt.qos overrides) and header mqtt.retain.
+func (c *Client) Publish(ctx context.Context, msg client.Message) error {
+	topic := msg.Address
+	if t := msg.Headers["mqtt.topic"]; t != "" {
+		topic = t
+	}
+	qos := 0
+	if msg.QoS != nil {
+		qos = *msg.QoS
+	}
+	if q, err := strconv.Atoi(msg.Headers["mqtt.qos"]); err == nil && q >= 0 && q <= 2 {
+		qos = q
+	}
+	retain, _ := strconv.ParseBool(msg.Headers["mqtt.retain"])
+	tok := c.pub.Publish(topic, byte(qos), retain, msg.Payload)
+	if err := wait(ctx, tok); err != nil {
+		return err
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("publish to %q: %w", topic, err)
+	}
+	return nil
+}
+
+// Status is the client entry and the source and target entries.
+func (c *Client) Status() []client.ResourceStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]client.ResourceStatus(nil), c.status...)
+}
+
+// Close disconnects (publishes still in flight get up to 250 ms).
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	c.closed = true
+	c.status = nil
+	c.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Disconnect also aborts a connect still under way.
+		c.sub.Disconnect(250)
+		if c.pub != c.sub {
+			c.pub.Disconnect(250)
+		}
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: disconnect: %v", client.ErrTimeout, ctx.Err())
+	}
+}

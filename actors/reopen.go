@@ -1,0 +1,72 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/dittoconn/dittoconn/actors/connection"
+	pb "github.com/dittoconn/dittoconn/proto"
+)
+
+// alwaysAliveTag marks journal events of connections whose desired status is open.
+const alwaysAliveTag = "always-alive"
+
+// startReopen wakes, in the background, every stored connection whose
+// desired status is open; a woken grain reconnects after its recovery.
+// Ditto wakes one per second; here up to parallelism at a time.
+func (s *System) startReopen(parallelism int) {
+	if parallelism <= 0 {
+		parallelism = 32
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopReopen, s.reopenDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.reopenDone)
+		start := time.Now()
+		lctx, lcancel := context.WithTimeout(ctx, time.Minute)
+		idList, err := s.lister.IDsByTag(lctx, alwaysAliveTag)
+		lcancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error().Err(err).Msg("listing open connections failed; they reopen on their next command")
+			}
+			return
+		}
+		jobs := make(chan string)
+		var wg sync.WaitGroup
+		for i := 0; i < min(parallelism, len(idList)); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range jobs {
+					s.wake(id)
+				}
+			}()
+		}
+	feed:
+		for _, id := range idList {
+			select {
+			case jobs <- id:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(jobs)
+		wg.Wait()
+		if len(idList) > 0 {
+			s.log.Info().Int("connections", len(idList)).Dur("took", time.Since(start)).Msg("woke stored open connections")
+		}
+	}()
+}
+
+// wake activates one grain (its recovery starts its clients).
+func (s *System) wake(id string) {
+	_, err := s.cluster.Request(id, connection.Kind, &pb.Command{Type: connection.WakeType, EntityId: id},
+		cluster.WithTimeout(30*time.Second), cluster.WithRetryCount(3))
+	if err != nil {
+		s.log.Warn().Err(err).Str("connection_id", id).Msg("waking connection failed")
+	}
+}

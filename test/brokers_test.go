@@ -1,0 +1,209 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// needBroker skips the test when name at addr does not accept connections,
+// or fails it when DITTOCONN_REQUIRE_BROKERS=1 (CI).
+func needBroker(t *testing.T, name, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err == nil {
+		_ = c.Close()
+		return
+	}
+	if os.Getenv("DITTOCONN_REQUIRE_BROKERS") == "1" {
+		t.Fatalf("%s at %s is unreachable (DITTOCONN_REQUIRE_BROKERS=1): %v", name, addr, err)
+	}
+	t.Skipf("%s at %s is unreachable, skipping: %v", name, addr, err)
+}
+
+// needBinary skips (or fails under DITTOCONN_REQUIRE_BROKERS=1) when a
+// program the test starts is missing.
+func needBinary(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("DITTOCONN_REQUIRE_BROKERS") == "1" {
+		t.Fatalf("%s not installed (DITTOCONN_REQUIRE_BROKERS=1)", name)
+	}
+	t.Skipf("%s not installed, skipping", name)
+	return ""
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// mosquitto is a broker process of the test's own, on its own port; it may be
+// stopped and started again on the same port.
+type mosquitto struct {
+	t    *testing.T
+	bin  string
+	conf string
+	Port int
+	cmd  *exec.Cmd
+}
+
+// startMosquitto starts a broker with extra config lines (listener, log and
+// persistence are set here); users maps user → password (then anonymous is
+// off).
+func startMosquitto(t *testing.T, users map[string]string, extra string) *mosquitto {
+	t.Helper()
+	bin := needBinary(t, "mosquitto")
+	dir := t.TempDir()
+	m := &mosquitto{t: t, bin: bin, Port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
+	conf := fmt.Sprintf("user root\nlistener %d 127.0.0.1\npersistence false\nlog_dest file %s\n", m.Port, filepath.Join(dir, "mosquitto.log"))
+	if users == nil {
+		conf += "allow_anonymous true\n"
+	} else {
+		pw := filepath.Join(dir, "passwd")
+		if err := os.WriteFile(pw, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for u, p := range users {
+			if out, err := exec.Command(needBinary(t, "mosquitto_passwd"), "-b", pw, u, p).CombinedOutput(); err != nil {
+				t.Fatalf("mosquitto_passwd: %v %s", err, out)
+			}
+		}
+		conf += "allow_anonymous false\npassword_file " + pw + "\n"
+	}
+	conf += extra
+	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// Addr is host:port.
+func (m *mosquitto) Addr() string { return "127.0.0.1:" + strconv.Itoa(m.Port) }
+
+// URI is tcp://host:port.
+func (m *mosquitto) URI() string { return "tcp://" + m.Addr() }
+
+// Start runs the broker and waits until it accepts connections.
+func (m *mosquitto) Start() {
+	m.t.Helper()
+	m.cmd = exec.Command(m.bin, "-c", m.conf)
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatalf("start mosquitto: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", m.Addr(), time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("mosquitto on %s did not come up: %v", m.Addr(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop ends the broker process (only this test's own).
+func (m *mosquitto) Stop() {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	_ = m.cmd.Wait()
+	m.cmd = nil
+}
+
+// subscriber is an MQTT client of the test that collects messages of a topic.
+type subscriber struct {
+	msgs       chan paho.Message
+	subscribed chan struct{} // a (re)subscription was confirmed
+	c          paho.Client
+}
+
+// resubscribed waits until the subscriber is subscribed again after its
+// broker came back.
+func (s *subscriber) resubscribed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.subscribed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("test subscriber did not resubscribe")
+	}
+}
+
+func subscribe(t *testing.T, brokerURI, topic string) *subscriber {
+	t.Helper()
+	s := &subscriber{msgs: make(chan paho.Message, 100)}
+	subscribed := make(chan struct{}, 1)
+	s.subscribed = subscribed
+	opts := paho.NewClientOptions().AddBroker(brokerURI).SetClientID(fmt.Sprintf("test-sub-%d", time.Now().UnixNano())).
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetCleanSession(true).SetResumeSubs(true).
+		SetOnConnectHandler(func(c paho.Client) {
+			tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { s.msgs <- m })
+			tok.WaitTimeout(5 * time.Second)
+			select {
+			case subscribed <- struct{}{}:
+			default:
+			}
+		})
+	s.c = paho.NewClient(opts)
+	tok := s.c.Connect()
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("test subscriber connect: %v", tok.Error())
+	}
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("test subscriber: subscription to %q not confirmed", topic)
+	}
+	t.Cleanup(func() { s.c.Disconnect(100) })
+	return s
+}
+
+// next waits for the next message, failing after within.
+func (s *subscriber) next(t *testing.T, within time.Duration, what string) paho.Message {
+	t.Helper()
+	select {
+	case m := <-s.msgs:
+		return m
+	case <-time.After(within):
+		t.Fatalf("%s: no message within %v", what, within)
+		return nil
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// writeMosquittoConf writes an anonymous broker's config for port.
+func writeMosquittoConf(t *testing.T, port int) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mosquitto.conf")
+	conf := fmt.Sprintf("user root\nlistener %d 127.0.0.1\npersistence false\nallow_anonymous true\nlog_dest file %s\n", port, filepath.Join(dir, "mosquitto.log"))
+	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
