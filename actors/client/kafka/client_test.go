@@ -1,0 +1,344 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
+)
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		topic     string
+		key       string
+		hasKey    bool
+		partition int32
+	}{
+		{"events", "events", "", false, -1},
+		{"events/thing:1", "events", "thing:1", true, -1},
+		{"events/a/b", "events", "a/b", true, -1},
+		{"events#3", "events", "", false, 3},
+	} {
+		got, err := parseTarget(tc.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if got.topic != tc.topic || string(got.key) != tc.key || (got.key != nil) != tc.hasKey || got.partition != tc.partition {
+			t.Errorf("%s: got %+v", tc.in, got)
+		}
+	}
+	for _, bad := range []string{"events#x", "events#-1", "", "/key", "#1"} {
+		if _, err := parseTarget(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	conn := &model.Connection{ID: "conn-1", URI: "tcp://user:secret@h:9092", SpecificConfig: map[string]string{
+		"bootstrapServers": "a:9092, b:9093", "saslMechanism": "scram-sha-512",
+	}}
+	cfg, err := parseConfig(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.seeds, ",") != "a:9092,b:9093" || cfg.mechanism != "SCRAM-SHA-512" || cfg.sasl == nil ||
+		cfg.groupID != "conn-1" || cfg.secure {
+		t.Fatalf("got %+v", cfg)
+	}
+	if cfg.reset != kgo.NewOffset().AtEnd() {
+		t.Fatal("default reset must be latest")
+	}
+	conn = &model.Connection{ID: "c", URI: "ssl://h:9093", SpecificConfig: map[string]string{
+		"groupId": "g", "consumerOffsetReset": "earliest",
+	}}
+	cfg, err = parseConfig(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.secure || cfg.sasl != nil || cfg.groupID != "g" || cfg.seeds[0] != "h:9093" || cfg.reset != kgo.NewOffset().AtStart() {
+		t.Fatalf("got %+v", cfg)
+	}
+	for _, bad := range []*model.Connection{
+		{URI: "amqp://u:secret@h:1"},
+		{URI: "tcp://u:secret@h:1", SpecificConfig: map[string]string{"saslMechanism": "GSSAPI"}},
+		{URI: "tcp://u:secret@h:1", SpecificConfig: map[string]string{"consumerOffsetReset": "middle"}},
+	} {
+		_, err := parseConfig(bad)
+		if !errors.Is(err, client.ErrConfig) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: %v", bad.URI, err)
+		}
+	}
+}
+
+func TestConnectUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	c, rec := newTestClient(t, testConnection("unreachable", "tcp://user:topsecret@"+addr, []string{addr},
+		[]model.Source{{Addresses: []string{"in"}, ConsumerCount: 1}}, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = c.Connect(ctx)
+	if !errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("want ErrUnreachable, got %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	if strings.Contains(err.Error(), "topsecret") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+	if st := c.Status(); st[0].Status != client.StatusFailed {
+		t.Fatalf("status: %+v", st[0])
+	}
+	if rec.count(client.Connected) != 0 {
+		t.Fatal("Connected after a failed connect")
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	addr := l.Addr().String()
+	c, _ := newTestClient(t, testConnection("timeout", "tcp://"+addr, []string{addr}, nil,
+		[]model.Target{{Address: "out"}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := c.Connect(ctx); !errors.Is(err, client.ErrTimeout) {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+}
+
+func TestIntegrationConsumePublish(t *testing.T) {
+	cluster := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "in1", "in2", "in3", "out"))
+	admin := adminClient(t, cluster)
+	qos1 := 1
+	conn := testConnection("kafka-it", "tcp://"+cluster.ListenAddrs()[0], cluster.ListenAddrs(),
+		[]model.Source{
+			{Addresses: []string{"in1", "in2"}, ConsumerCount: 1, QoS: &qos1},
+			{Addresses: []string{"in3"}, ConsumerCount: 2},
+		},
+		[]model.Target{{Address: "out"}, {Address: "out/key-1"}, {Address: "out#1"}})
+	conn.SpecificConfig[cfgGroupID] = "group-it"
+	c, rec := newTestClient(t, conn)
+	if err := c.Connect(connectCtx(t)); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	rec.waitEvent(t, client.Connected, time.Second)
+
+	st := c.Status()
+	if len(st) != 1+4+3 {
+		t.Fatalf("want 8 entries, got %+v", st)
+	}
+	if st[0].Type != "client" || st[0].Status != client.StatusOpen || st[0].Details != client.DetailsConnected {
+		t.Fatalf("client entry: %+v", st[0])
+	}
+	want := client.SourceEntries(conn, time.Now(), false)
+	for i, s := range statusOf(c, "source") {
+		if s.Address != want[i].Address || s.Status != client.StatusOpen || s.Details != client.DetailsConsumerStarted {
+			t.Fatalf("source %d: %+v", i, s)
+		}
+	}
+	for i, s := range statusOf(c, "target") {
+		if s.Address != conn.Targets[i].Address || s.Status != client.StatusOpen || s.Details != client.DetailsProducerStarted {
+			t.Fatalf("target %d: %+v", i, s)
+		}
+	}
+
+	// Consume from every source address: key, topic and headers.
+	for _, topic := range []string{"in1", "in2", "in3"} {
+		produce(t, admin, &kgo.Record{Topic: topic, Key: []byte("k-" + topic), Value: []byte("payload-" + topic),
+			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/json")},
+				{Key: "device_id", Value: []byte("dev-1")}}})
+	}
+	for _, topic := range []string{"in1", "in2", "in3"} {
+		m := rec.waitMessage(t, "payload-"+topic)
+		if m.Address != topic || m.Headers["kafka.topic"] != topic || m.Headers["kafka.key"] != "k-"+topic ||
+			m.Headers["content-type"] != "application/json" || m.Headers["device_id"] != "dev-1" ||
+			m.Headers["kafka.timestamp"] == "" {
+			t.Fatalf("message from %s: %+v", topic, m)
+		}
+		if topic == "in1" && (m.QoS == nil || *m.QoS != 1) {
+			t.Fatalf("qos: %v", m.QoS)
+		}
+	}
+	// qos 1: the offsets are committed after processing.
+	adm := kadm.NewClient(admin)
+	checkFor(t, 10*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		offs, err := adm.FetchOffsets(ctx, "group-it")
+		if err != nil {
+			return err
+		}
+		var committed int64
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == "in1" || o.Topic == "in2" {
+				committed += o.At
+			}
+		})
+		if committed != 2 {
+			return fmt.Errorf("in1+in2 committed offsets sum to %d", committed)
+		}
+		return nil
+	})
+
+	// Publish to every target form.
+	for _, target := range []string{"out", "out/key-1", "out#1"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.Publish(ctx, client.Message{Address: target, Payload: []byte("to " + target),
+			Headers: map[string]string{"content-type": "text/plain", "correlation-id": "c-1"}})
+		cancel()
+		if err != nil {
+			t.Fatalf("Publish %s: %v", target, err)
+		}
+	}
+	got := map[string]*kgo.Record{}
+	for _, r := range consumeN(t, cluster, "out", 3) {
+		got[string(r.Value)] = r
+	}
+	headers := func(r *kgo.Record) map[string]string {
+		h := map[string]string{}
+		for _, kv := range r.Headers {
+			h[kv.Key] = string(kv.Value)
+		}
+		return h
+	}
+	for _, target := range []string{"out", "out/key-1", "out#1"} {
+		r := got["to "+target]
+		if r == nil {
+			t.Fatalf("nothing from %s in %v", target, got)
+		}
+		if h := headers(r); h["content-type"] != "text/plain" || h["correlation-id"] != "c-1" {
+			t.Fatalf("%s headers: %v", target, h)
+		}
+		switch target {
+		case "out":
+			if r.Key != nil {
+				t.Fatalf("out: key %q", r.Key)
+			}
+		case "out/key-1":
+			if string(r.Key) != "key-1" {
+				t.Fatalf("key: %q", r.Key)
+			}
+		case "out#1":
+			if r.Partition != 1 {
+				t.Fatalf("partition: %d", r.Partition)
+			}
+		}
+	}
+	// A partition the topic does not have fails the publish.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Publish(ctx, client.Message{Address: "out#7", Payload: []byte("x")}); err == nil {
+		t.Fatal("publish to partition 7 of a 2-partition topic succeeded")
+	}
+
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if n := rec.count(client.Disconnected); n != 1 {
+		t.Fatalf("want 1 Disconnected, got %d", n)
+	}
+	assertAll(t, c, client.StatusClosed)
+	if err := c.Publish(ctx, client.Message{Address: "out"}); err == nil {
+		t.Fatal("Publish after Close succeeded")
+	}
+}
+
+func TestIntegrationSASL(t *testing.T) {
+	cluster := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"), kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "plainuser", "plainpw"),
+		kfake.Superuser("SCRAM-SHA-256", "scram256", "pw256"),
+		kfake.Superuser("SCRAM-SHA-512", "scram512", "pw512"))
+	addr := cluster.ListenAddrs()[0]
+	for _, tc := range []struct{ mechanism, user, pass string }{
+		{"", "plainuser", "plainpw"},
+		{"PLAIN", "plainuser", "plainpw"},
+		{"SCRAM-SHA-256", "scram256", "pw256"},
+		{"scram-sha-512", "scram512", "pw512"},
+	} {
+		t.Run("ok "+tc.mechanism, func(t *testing.T) {
+			conn := testConnection("sasl", "tcp://"+tc.user+":"+tc.pass+"@"+addr, []string{addr},
+				[]model.Source{{Addresses: []string{"t"}, ConsumerCount: 1}}, []model.Target{{Address: "t"}})
+			conn.SpecificConfig[cfgSASLMechanism] = tc.mechanism
+			c, _ := newTestClient(t, conn)
+			if err := c.Connect(connectCtx(t)); err != nil {
+				t.Fatalf("Connect: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.Publish(ctx, client.Message{Address: "t", Payload: []byte("x")}); err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+		})
+		t.Run("wrong password "+tc.mechanism, func(t *testing.T) {
+			conn := testConnection("sasl", "tcp://"+tc.user+":not-the-password@"+addr, []string{addr}, nil,
+				[]model.Target{{Address: "t"}})
+			conn.SpecificConfig[cfgSASLMechanism] = tc.mechanism
+			c, _ := newTestClient(t, conn)
+			err := c.Connect(connectCtx(t))
+			if !errors.Is(err, client.ErrUnauthorized) {
+				t.Fatalf("want ErrUnauthorized, got %v", err)
+			}
+			if strings.Contains(err.Error(), "not-the-password") {
+				t.Fatalf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestIntegrationClusterClosed(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := cluster.ListenAddrs()[0]
+	c, rec := newTestClient(t, testConnection("lost", "tcp://"+addr, []string{addr},
+		[]model.Source{{Addresses: []string{"in"}, ConsumerCount: 1}}, []model.Target{{Address: "in"}}))
+	if err := c.Connect(connectCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Close()
+	ev := rec.waitEvent(t, client.ConnectionLost, 15*time.Second)
+	if !errors.Is(ev.Err, client.ErrUnreachable) {
+		t.Fatalf("cause: %v", ev.Err)
+	}
+	assertAll(t, c, client.StatusFailed)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("Close after loss: %v", err)
+	}
+}
