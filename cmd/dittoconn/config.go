@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/dittoconn/dittoconn/persistence/encryption"
 )
 
 // config is everything the binary reads from flags and the environment.
@@ -27,6 +29,9 @@ type config struct {
 	PassivateAfter    time.Duration
 	MaxSources        int
 	MaxTargets        int
+
+	// Encryption is Ditto's connection field encryption and its migration.
+	Encryption encryption.Settings
 }
 
 // parseConfig reads args (without the program name and sub-command) on top of
@@ -90,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	cfg.PassivateAfter = envDuration("CONNECTION_ACTIVITY_CHECK_INTERVAL", 45*time.Minute)
 	cfg.MaxSources = envInt("CONNECTION_SOURCE_NUMBER", 4)
 	cfg.MaxTargets = envInt("CONNECTION_TARGET_NUMBER", 4)
+	cfg.Encryption = parseEncryption(getenv, envBool, &errs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -100,4 +106,37 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		cfg.Instance = "1"
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// parseEncryption reads Ditto's encryption variables and makes the start-up
+// checks; no message quotes a key.
+func parseEncryption(getenv func(string) string, envBool func(string, bool) bool, errs *[]error) encryption.Settings {
+	s := encryption.DefaultSettings()
+	s.Enabled = envBool("CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED", false)
+	s.Key = getenv("CONNECTIVITY_CONNECTION_ENCRYPTION_KEY")
+	s.OldKey = getenv("CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY")
+	if v := getenv("CONNECTIVITY_CONNECTION_ENCRYPTION_POINTERS"); v != "" {
+		ps, err := encryption.ParsePointers(v)
+		if err != nil {
+			*errs = append(*errs, err)
+		}
+		s.Pointers = ps
+	}
+	for name, dst := range map[string]*int{
+		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE":          &s.BatchSize,
+		"CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE": &s.MaxDocsPerMinute,
+	} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				*errs = append(*errs, fmt.Errorf("%s: %q is not an integer", name, v))
+				continue
+			}
+			*dst = n
+		}
+	}
+	if err := s.Validate(); err != nil {
+		*errs = append(*errs, err)
+	}
+	return s
 }

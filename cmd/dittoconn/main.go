@@ -23,6 +23,7 @@ import (
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/encrypted"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 )
 
@@ -66,10 +67,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		}
 	}()
 
+	// The grains see plaintext; the engine holds what Ditto would store.
+	connStore, err := encrypted.New(store, cfg.Encryption, log.With().Str("component", "encryption").Logger())
+	if err != nil {
+		return err
+	}
+	log.Info().Bool("encryption_enabled", cfg.Encryption.Enabled).Bool("key_set", cfg.Encryption.Key != "").
+		Bool("old_key_set", cfg.Encryption.OldKey != "").Msg("connection field encryption")
+
 	validation := model.DefaultValidationConfig()
 	validation.MaxSources, validation.MaxTargets = cfg.MaxSources, cfg.MaxTargets
 	sys, err := actors.Start(actors.Config{
-		Store:             store,
+		Store:             connStore,
 		Instance:          cfg.Instance,
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		PassivateAfter:    cfg.PassivateAfter,
