@@ -239,4 +239,5 @@ func wantEntries(t *testing.T, m map[string]any, key, want string) {
 	}
 }
 
-func TestIntegrationMQTT(t *testing.T) { testLiveMQTT(t, "mqtt") }
+func TestIntegrationMQTT(t *testing.T)  { testLiveMQTT(t, "mqtt") }
+func TestIntegrationMQTT5(t *testing.T) { testLiveMQTT(t, "mqtt-5") }

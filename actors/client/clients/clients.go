@@ -6,6 +6,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/amqp091"
 	"github.com/dittoconn/dittoconn/actors/client/mqtt"
+	"github.com/dittoconn/dittoconn/actors/client/mqtt5"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
@@ -13,6 +14,7 @@ import (
 func Default() client.Registry {
 	return client.Registry{
 		model.TypeMQTT:    mqtt.New,
+		model.TypeMQTT5:   mqtt5.New,
 		model.TypeAMQP091: amqp091.New,
 	}
 }
