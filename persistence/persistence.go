@@ -76,3 +76,79 @@ type Store interface {
 	// Close releases the engine's resources.
 	Close(ctx context.Context) error
 }
+
+// The encryption migration works on raw documents: it scans them in _id
+// order, rewrites their encrypted fields and replaces them in bulk, keeps
+// Ditto's progress document, and holds a lease so that only one migration
+// runs at a time. Documents cross this contract as BSON bytes; the names of
+// the collections are package document's.
+
+// MigrationDocs are the resumable scan and the bulk replace.
+type MigrationDocs interface {
+	// ScanAfterID calls fn, in ascending _id order, with the raw BSON
+	// documents of collection whose _id is greater than afterID (the hex of
+	// an ObjectId; "" starts at the beginning) and that have at least one of
+	// paths, dotted field paths with MongoDB's {$exists: true} meaning: a
+	// field holding null exists, and a path through an array exists when
+	// any element has it. At most limit documents are passed (0: no limit).
+	ScanAfterID(ctx context.Context, collection, afterID string, paths []string, limit int, fn func(doc []byte) error) error
+	// ReplaceByID replaces each document of collection that has the _id of
+	// one of docs with that document, as one unordered bulk write, and
+	// returns how many were replaced. A document whose _id is not stored is
+	// not inserted.
+	ReplaceByID(ctx context.Context, collection string, docs [][]byte) (int, error)
+}
+
+// MigrationProgress is the migration's progress document (Ditto's
+// connection_encryption_migration, _id "current"). Empty ids and pids are
+// stored as null.
+type MigrationProgress struct {
+	Phase                                string
+	LastSnapshotID, LastSnapshotPID      string
+	LastJournalID, LastJournalPID        string
+	SnapshotsProcessed, SnapshotsSkipped int64
+	SnapshotsFailed                      int64
+	JournalProcessed, JournalSkipped     int64
+	JournalFailed                        int64
+	StartedAt, UpdatedAt                 string // ISO-8601 instants, as Ditto writes them
+}
+
+// Progress loads, saves and deletes the progress document.
+type Progress interface {
+	// LoadProgress returns an error wrapping ErrNotFound when there is none.
+	LoadProgress(ctx context.Context) (MigrationProgress, error)
+	// SaveProgress replaces (or inserts) the progress document.
+	SaveProgress(ctx context.Context, p MigrationProgress) error
+	// DeleteProgress removes it; removing none is no error.
+	DeleteProgress(ctx context.Context) error
+}
+
+// Lease is the migration's lease document (_id "lease" beside the progress
+// document): who runs the migration, and until when it may be presumed
+// alive without renewing.
+type Lease struct {
+	Owner     string
+	ExpiresAt int64 // epoch milliseconds
+}
+
+// Leases guard the migration against running twice. Only InsertLease
+// decides ownership (a unique _id); the others act on the owner's lease.
+type Leases interface {
+	// InsertLease stores l; an error wrapping ErrConflict when a lease
+	// document exists already.
+	InsertLease(ctx context.Context, l Lease) error
+	// LoadLease returns the lease, or an error wrapping ErrNotFound.
+	LoadLease(ctx context.Context) (Lease, error)
+	// RenewLease moves the expiry of owner's lease; an error wrapping
+	// ErrNotFound when the lease is not owner's (any more).
+	RenewLease(ctx context.Context, owner string, expiresAt int64) error
+	// DeleteLease removes the lease if it is owner's; otherwise nothing.
+	DeleteLease(ctx context.Context, owner string) error
+}
+
+// Migration is what an engine provides to the encryption migration.
+type Migration interface {
+	MigrationDocs
+	Progress
+	Leases
+}

@@ -56,6 +56,11 @@ func Run(t *testing.T, open func(t *testing.T) *Harness) {
 		{"RawLayout", testRawLayout},
 		{"DittoDocuments", testDittoDocuments},
 		{"InvalidInput", testInvalidInput},
+		{"MigrationScanSnapshots", testMigrationScanSnapshots},
+		{"MigrationScanJournal", testMigrationScanJournal},
+		{"MigrationReplace", testMigrationReplace},
+		{"MigrationProgress", testMigrationProgress},
+		{"MigrationLease", testMigrationLease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
