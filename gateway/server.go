@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/gateway/connections"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -103,6 +104,17 @@ func (s *Server) routes() {
 	devops.Any("/piggyback", s.piggyback)
 	devops.Any("/piggyback/:service", s.piggyback)
 	devops.Any("/piggyback/:service/:instance", s.piggyback)
+
+	// Ditto guards /api/2/connections with the devops credentials too.
+	api := s.echo.Group("/api/2/connections")
+	if s.cfg.DevopsSecured {
+		api.Use(devopsAuth(s.cfg.DevopsPassword))
+	}
+	connections.New(connections.Config{
+		BodyLimit:    s.cfg.BodyLimit,
+		ParseTimeout: parseTimeout,
+		Logger:       s.log,
+	}, s.d).Register(api)
 }
 
 // Handler is the HTTP handler with every route, for tests and embedding.

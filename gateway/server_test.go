@@ -140,8 +140,10 @@ func TestMethodsAndUnknownRoutes(t *testing.T) {
 			http.StatusMethodNotAllowed, "text/plain; charset=UTF-8", "HTTP method not allowed, supported methods: OPTIONS, GET"},
 		{"unknown path", request{method: http.MethodGet, path: "/nope", noAuth: true},
 			http.StatusNotFound, "text/plain; charset=UTF-8", "The requested resource could not be found."},
-		{"connections API not yet served", request{method: http.MethodGet, path: "/api/2/connections"},
-			http.StatusNotFound, "text/plain; charset=UTF-8", "The requested resource could not be found."},
+		{"PATCH on a connection", request{method: http.MethodPatch, path: "/api/2/connections/x"},
+			http.StatusMethodNotAllowed, "text/plain; charset=UTF-8", "HTTP method not allowed, supported methods: GET, PUT, DELETE"},
+		{"connections API unauthenticated", request{method: http.MethodGet, path: "/api/2/connections", noAuth: true},
+			http.StatusUnauthorized, "text/plain; charset=UTF-8", msgCredsMissing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
