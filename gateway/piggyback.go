@@ -155,7 +155,7 @@ func (s *Server) execute(ctx context.Context, log zerolog.Logger, env *envelope,
 	if dl, ok := ctx.Deadline(); ok {
 		cmd.DeadlineUnixNano = dl.UnixNano()
 	}
-	reply, err := s.d.Dispatch(ctx, env.target, cmd)
+	reply, err := s.d.Dispatch(ctx, normaliseTarget(env.target), cmd)
 	if err != nil {
 		if de, isDitto := ditto.As(err); isDitto {
 			// The actor answered with a Ditto error: that is its response.

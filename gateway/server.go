@@ -46,6 +46,9 @@ type Config struct {
 	DevopsPassword string
 	// BodyLimit caps request bodies in bytes; <= 0 means DefaultBodyLimit.
 	BodyLimit int64
+	// CORSAllowedOrigins are the browser origins (e.g. "https://ui.example:8443",
+	// or "*") allowed to call the API from another origin; empty turns CORS off.
+	CORSAllowedOrigins []string
 	// Logger receives structured logs; the zero value discards them.
 	Logger zerolog.Logger
 }
@@ -75,6 +78,9 @@ func New(cfg Config, d Dispatcher) *Server {
 	e.Logger.SetOutput(io.Discard) // we log through zerolog only
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverer, s.accessLog)
+	if origins := newCORSOrigins(cfg.CORSAllowedOrigins); !origins.empty() {
+		e.Use(cors(origins)) // before any group's authentication
+	}
 	s.echo = e
 	s.routes()
 

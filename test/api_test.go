@@ -492,3 +492,22 @@ func TestAPIListLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestPiggybackIDsSingletonAlias: the Explorer UI's Ditto 2 mode lists ids
+// through /user/connectivityRoot/connectionIdsRetrieval/singleton.
+func TestPiggybackIDsSingletonAlias(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			n := kit.Start(t, eng.Open(t)(), kit.Options{})
+			apiCall(t, n, http.MethodPut, apiBase+"/alias-1", apiPushConn("", "http://127.0.0.1:9")).wantStatus(t, http.StatusCreated)
+			st, body := n.Piggyback(t, kit.Envelope(idsPath+"/singleton",
+				cmd(ditto.RetrieveAllConnectionIDs), nil))
+			if st != http.StatusOK {
+				t.Fatalf("HTTP %d: %s", st, body)
+			}
+			m := decode(t, body)
+			wantField(t, m, "connectivity.responses:retrieveAllConnectionIds", "type")
+			wantField(t, m, []string{"alias-1"}, "connectionIds")
+		})
+	}
+}

@@ -96,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		DevopsPassword: cfg.DevopsPassword,
 		BodyLimit:      cfg.BodyLimit,
 		Logger:         log.With().Str("component", "gateway").Logger(),
+
+		CORSAllowedOrigins: corsOrigins(getenv),
 	}, sys)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
