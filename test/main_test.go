@@ -18,7 +18,11 @@ import (
 var mongoURI string
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
+	code := runMain(m)
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 func runMain(m *testing.M) int {

@@ -1,0 +1,280 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/mongo"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/kit"
+)
+
+// entity is what an operator was told about one connection.
+type entity struct {
+	exists bool
+	name   string
+}
+
+// tracked is one connection id's history as seen by its (only) client.
+type tracked struct {
+	acked entity
+	// inFlight: the last command got no answer before the kill, so the
+	// stored state may be acked or this.
+	inFlight *entity
+}
+
+// TestCrashConsistency: SIGKILL the service while 64 clients create, modify
+// and delete connections; restart; every answered command is reflected,
+// nothing that failed is, each journal is gap-free and decodes, and the id
+// listing matches. Repeated at many kill points on both engines.
+func TestCrashConsistency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the real binary many times")
+	}
+	// CI runs the full loop; a developer's plain `go test` a short one.
+	kills := 3
+	if os.Getenv("CI") != "" {
+		kills = 20
+	}
+	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_CRASH_KILLS")); err == nil && v > 0 {
+		kills = v
+	}
+	bin := buildBinary(t)
+	for _, engName := range []string{"bolt", "mongo"} {
+		t.Run(engName, func(t *testing.T) {
+			env := []string{"INSTANCE_INDEX=crash-1"}
+			var openStore func() persistence.Store
+			if engName == "bolt" {
+				dir := t.TempDir()
+				env = append(env, "DITTOCONN_DATA_DIR="+dir, "MONGO_DB_URI=")
+				openStore = func() persistence.Store { return openBoltAt(t, dir) }
+			} else {
+				db := fmt.Sprintf("crash_%d", time.Now().UnixNano()%1e9)
+				env = append(env, "MONGO_DB_URI="+mongoURI, "MONGO_DB_DATABASE="+db)
+				openStore = func() persistence.Store { return openMongoAt(t, mongoURI, db) }
+			}
+			state := map[string]*tracked{}
+			var mu sync.Mutex
+			for k := 0; k < kills; k++ {
+				p := startBinary(t, bin, env...)
+				runUntilKilled(t, p, k, state, &mu, time.Duration(150+rand.IntN(600))*time.Millisecond)
+				verifyAfterRestart(t, bin, env, state)
+			}
+			verifyJournals(t, openStore(), state)
+		})
+	}
+}
+
+// openBoltAt / openMongoAt open the store the binary used, after it stopped.
+func openBoltAt(t *testing.T, dir string) persistence.Store {
+	t.Helper()
+	s, err := bolt.Open(dir)
+	if err != nil {
+		t.Fatalf("open bolt store: %v", err)
+	}
+	return s
+}
+
+func openMongoAt(t *testing.T, uri, db string) persistence.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := mongo.Open(ctx, uri, db)
+	if err != nil {
+		t.Fatalf("open mongo store: %v", err)
+	}
+	return s
+}
+
+// runUntilKilled drives 64 clients against p and SIGKILLs p after d.
+func runUntilKilled(t *testing.T, p *proc, round int, state map[string]*tracked, mu *sync.Mutex, d time.Duration) {
+	t.Helper()
+	const clients = 64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			httpc := &http.Client{Timeout: 5 * time.Second}
+			rng := rand.New(rand.NewPCG(uint64(round), uint64(c)))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// each client owns its ids: commands on one id are sequential
+				id := fmt.Sprintf("crash-%02d-%d", c, rng.IntN(4))
+				mu.Lock()
+				tr := state[id]
+				if tr == nil {
+					tr = &tracked{}
+					state[id] = tr
+				}
+				before := tr.acked
+				mu.Unlock()
+				var command map[string]any
+				next := before
+				ok := map[int]bool{}
+				switch op := rng.IntN(10); {
+				case op == 0: // invalid: must never be stored
+					conn := mqttConnection(id, "closed")
+					conn["sources"].([]any)[0].(map[string]any)["qos"] = 7
+					command = cmd(ditto.ModifyConnection, "connection", conn)
+					ok[400] = true
+				case op < 4 || !before.exists:
+					name := fmt.Sprintf("r%d-c%d-i%d", round, c, i)
+					conn := mqttConnection(id, "closed")
+					conn["name"] = name
+					command = cmd(ditto.ModifyConnection, "connection", conn)
+					next = entity{exists: true, name: name}
+					ok[201], ok[204] = true, true
+				default:
+					command = cmd(ditto.DeleteConnection, "connectionId", id)
+					next = entity{}
+					ok[204] = true
+				}
+				status, answered := crashCall(httpc, p.addr, command)
+				mu.Lock()
+				switch {
+				case !answered:
+					n := next
+					tr.inFlight = &n
+					mu.Unlock()
+					return // the service is gone; this id stays uncertain
+				case ok[status] && status != 400:
+					tr.acked, tr.inFlight = next, nil
+				case ok[status]:
+					// rejected as expected: nothing changes
+				default:
+					mu.Unlock()
+					t.Errorf("%s: unexpected status %d", id, status)
+					return
+				}
+				mu.Unlock()
+			}
+		}(c)
+	}
+	time.Sleep(d) // the kill point: the clients are running meanwhile
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	close(stop)
+	wg.Wait()
+}
+
+// crashCall sends one piggyback command; answered is false when the service
+// did not answer (killed in flight).
+func crashCall(c *http.Client, addr string, command map[string]any) (int, bool) {
+	body, _ := json.Marshal(kit.Envelope(shard, command, nil))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/devops/piggyback/connectivity", bytes.NewReader(body))
+	req.SetBasicAuth("devops", "foobar")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		return 0, false
+	}
+	var m struct {
+		Status int `json:"status"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return 0, false
+	}
+	return m.Status, true
+}
+
+// verifyAfterRestart starts the service again and compares every id with
+// what its client was told; uncertain ids are resolved to what is stored.
+func verifyAfterRestart(t *testing.T, bin string, env []string, state map[string]*tracked) {
+	t.Helper()
+	p := startBinary(t, bin, env...)
+	want := []string{}
+	for id, tr := range state {
+		_, m := p.piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "name"), nil))
+		got := entity{}
+		if st, _ := m["status"].(float64); st == 200 {
+			got.exists = true
+			got.name, _ = field(m, "connection", "name").(string)
+		} else if st != 404 {
+			t.Fatalf("%s: retrieve answered %v", id, m)
+		}
+		switch {
+		case got == tr.acked:
+		case tr.inFlight != nil && got == *tr.inFlight:
+		default:
+			t.Errorf("%s: stored %+v, acknowledged %+v (in flight %+v)", id, got, tr.acked, tr.inFlight)
+		}
+		tr.acked, tr.inFlight = got, nil
+		if got.exists {
+			want = append(want, id)
+		}
+	}
+	_, m := p.piggyback(t, kit.Envelope(idsPath, cmd(ditto.RetrieveAllConnectionIDs), nil))
+	listed := map[string]bool{}
+	ids, _ := m["connectionIds"].([]any)
+	for _, id := range ids {
+		listed[id.(string)] = true
+	}
+	for _, id := range want {
+		if !listed[id] {
+			t.Errorf("id listing lacks %s", id)
+		}
+	}
+	if len(listed) != len(want) {
+		t.Errorf("id listing has %d ids, want %d", len(listed), len(want))
+	}
+	p.stop(t)
+}
+
+// verifyJournals checks that every journal is gap-free and decodes.
+func verifyJournals(t *testing.T, store persistence.Store, state map[string]*tracked) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	defer store.Close(ctx)
+	for id := range state {
+		pid := "connection:" + id
+		high, err := store.HighestSeq(ctx, pid)
+		if err != nil {
+			t.Fatalf("%s: highest seq: %v", id, err)
+		}
+		next := int64(1)
+		err = store.Replay(ctx, pid, 1, func(ev persistence.Event) error {
+			if ev.Seq != next {
+				return fmt.Errorf("gap: seq %d where %d was due", ev.Seq, next)
+			}
+			var p map[string]any
+			if err := json.Unmarshal(ev.Payload, &p); err != nil || p["type"] != ev.Manifest {
+				return fmt.Errorf("seq %d does not decode: %v", ev.Seq, err)
+			}
+			next++
+			return nil
+		})
+		if err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+		if next-1 != high {
+			t.Errorf("%s: replayed to %d, highest %d", id, next-1, high)
+		}
+	}
+}
