@@ -194,11 +194,17 @@ func (g *grain) armPassivation(ctx actor.Context) {
 }
 
 // storeCtx bounds a store call by the command's deadline, or by StoreTimeout.
+// The store gets a little less than the command's remaining time, so that a
+// store outage is answered with 503 connection.unavailable before the caller
+// gives up, instead of with no answer at all.
 func (g *grain) storeCtx(cmd *pb.Command) (context.Context, context.CancelFunc) {
+	timeout := g.cfg.StoreTimeout
 	if cmd != nil && cmd.DeadlineUnixNano > 0 {
-		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
+		left := time.Until(time.Unix(0, cmd.DeadlineUnixNano))
+		margin := min(left/5, 500*time.Millisecond)
+		timeout = min(timeout, left-margin)
 	}
-	return context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
+	return context.WithTimeout(context.Background(), timeout)
 }
 
 // recover loads the latest snapshot and replays the later events.
