@@ -44,6 +44,8 @@ func (s *System) Dispatch(ctx context.Context, target string, cmd *pb.Command) (
 		}
 		cmd.EntityId = id
 		return s.requestGrain(ctx, id, cmd)
+	case ditto.PathEncryptionMigration:
+		return s.requestMigration(ctx, cmd)
 	case ditto.PathConnectionIDs:
 		return s.requestLocal(ctx, s.idsPID, cmd)
 	default:

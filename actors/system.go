@@ -17,6 +17,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client/clients"
 	"github.com/dittoconn/dittoconn/actors/connection"
 	"github.com/dittoconn/dittoconn/actors/ids"
+	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/persistence"
 )
@@ -31,6 +32,9 @@ type Config struct {
 	PassivateDeletedAfter time.Duration
 	LogDuration           time.Duration
 	Validation            model.ValidationConfig
+	// Migration configures the encryption-migration singleton; nil: none
+	// (its path then has no answer, as in Ditto without encryption keys).
+	Migration *migration.Config
 	// Clients are the live broker clients per connection type; nil: the
 	// default table (actors/client/clients).
 	Clients client.Registry
@@ -96,7 +100,7 @@ func Start(cfg Config) (sys *System, err error) {
 	// single member, but the cluster needs an address.
 	remoteCfg := remote.Configure("127.0.0.1", 0)
 	clusterCfg := cluster.Configure("dittoconn", selfProvider{}, disthash.New(), remoteCfg,
-		cluster.WithKinds(kind))
+		cluster.WithKinds(append([]*cluster.Kind{kind}, migrationKinds(cfg.Migration)...)...))
 	c := cluster.New(as, clusterCfg)
 	// StartMember panics on errors (e.g. the port is taken) instead of returning them.
 	defer func() {

@@ -32,6 +32,8 @@ type config struct {
 
 	// Encryption is Ditto's connection field encryption and its migration.
 	Encryption encryption.Settings
+	// MigrationLease is the lifetime of the migration's lease (0: 30 s).
+	MigrationLease time.Duration
 }
 
 // parseConfig reads args (without the program name and sub-command) on top of
@@ -96,6 +98,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	cfg.MaxSources = envInt("CONNECTION_SOURCE_NUMBER", 4)
 	cfg.MaxTargets = envInt("CONNECTION_TARGET_NUMBER", 4)
 	cfg.Encryption = parseEncryption(getenv, envBool, &errs)
+	if getenv("DITTOCONN_ENCRYPTION_MIGRATION_LEASE") != "" {
+		cfg.MigrationLease = envDuration("DITTOCONN_ENCRYPTION_MIGRATION_LEASE", 0)
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

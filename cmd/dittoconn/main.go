@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
+	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/persistence"
@@ -75,6 +76,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	log.Info().Bool("encryption_enabled", cfg.Encryption.Enabled).Bool("key_set", cfg.Encryption.Key != "").
 		Bool("old_key_set", cfg.Encryption.OldKey != "").Msg("connection field encryption")
 
+	var migrationCfg *migration.Config
+	if cfg.Encryption.MigrationAvailable() {
+		engineOps, ok := store.(persistence.Migration)
+		if !ok {
+			return fmt.Errorf("the %s store cannot run the encryption migration", engine)
+		}
+		migrationCfg = &migration.Config{Store: engineOps, Settings: cfg.Encryption, LeaseTTL: cfg.MigrationLease,
+			Logger: log.With().Str("component", "encryption-migration").Logger()}
+	}
+
 	validation := model.DefaultValidationConfig()
 	validation.MaxSources, validation.MaxTargets = cfg.MaxSources, cfg.MaxTargets
 	sys, err := actors.Start(actors.Config{
@@ -83,6 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		PassivateAfter:    cfg.PassivateAfter,
 		Validation:        validation,
+		Migration:         migrationCfg,
 		Logger:            log,
 	})
 	if err != nil {

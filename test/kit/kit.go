@@ -19,6 +19,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors"
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/persistence"
@@ -101,6 +102,8 @@ type Options struct {
 	TestTimeout    time.Duration
 	// Verbose logs debug to t (default: warnings only).
 	Verbose bool
+	// Migration runs the encryption-migration singleton (nil: none).
+	Migration *migration.Config
 }
 
 // Node is one running dittoconn.
@@ -139,6 +142,7 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		Backoff:           backoff,
 		ConnectTimeout:    opts.ConnectTimeout,
 		TestTimeout:       opts.TestTimeout,
+		Migration:         opts.Migration,
 		Logger:            log,
 	})
 	if err != nil {

@@ -1,0 +1,388 @@
+// Package migration is the encryption-migration singleton at
+// /user/connectivityRoot/encryptionMigration: a cluster grain kind with one
+// fixed identity that rewrites the encrypted connection fields of every
+// stored snapshot and journal event for a new configuration (initial
+// encryption, key rotation, disable), in batches, throttled, resumable,
+// with Ditto's commands, responses and progress document. A lease document
+// in the store keeps the work from running twice.
+package migration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/encryption"
+	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// Kind is the cluster kind; Identity its one identity.
+const (
+	Kind     = "encryptionMigration"
+	Identity = "encryptionMigration"
+)
+
+// Response types.
+const (
+	responseMigrate = "connectivity.responses:migrateEncryption"
+	responseStatus  = "connectivity.responses:migrateEncryptionStatus"
+	responseAbort   = "connectivity.responses:migrateEncryptionAbort"
+)
+
+// Phases (Ditto's MigrationPhase) and the response-only values.
+const (
+	PhaseSnapshots        = "snapshots"
+	PhaseJournal          = "journal"
+	PhaseCompleted        = "completed"
+	PhaseStarted          = "started"
+	PhaseAlreadyCompleted = "already_completed"
+	prefixInProgress      = "in_progress:"
+	prefixAborted         = "aborted:"
+)
+
+// Ditto's failure messages (answered as 503 ask.error).
+const (
+	msgAlreadyRunning = "Migration already in progress. Use migrateEncryptionStatus to check progress or migrateEncryptionAbort to cancel."
+	msgNotRunning     = "No migration is currently running."
+	msgNoKeys         = "Encryption is not enabled and no old key configured. Cannot migrate without encryption keys."
+)
+
+// Config configures the singleton.
+type Config struct {
+	// Store is the engine itself (not the encrypting decorator): the
+	// migration reads and writes documents as stored.
+	Store    persistence.Migration
+	Settings encryption.Settings
+	// LeaseTTL is how long a lease outlives its last renewal (default 30 s);
+	// after a crash a new run waits at most this long.
+	LeaseTTL time.Duration
+	// StoreTimeout bounds each store call (default 10 s).
+	StoreTimeout time.Duration
+	Logger       zerolog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Settings.BatchSize <= 0 {
+		c.Settings.BatchSize = encryption.DefaultSettings().BatchSize
+	}
+}
+
+// NewKind returns the cluster kind. Every activation of it in this process
+// shares one Service, so even a brief double activation sees one state.
+func NewKind(cfg Config) *cluster.Kind {
+	svc := NewService(cfg)
+	props := actor.PropsFromProducer(func() actor.Actor { return &grain{svc: svc} })
+	return cluster.NewKind(Kind, props)
+}
+
+type grain struct{ svc *Service }
+
+func (g *grain) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *pb.Command:
+		reply := g.svc.Handle(msg)
+		if msg.Headers[ditto.HeaderResponseRequired] == "false" {
+			reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+		}
+		ctx.Respond(reply)
+	case *actor.Stopping:
+		// The singleton stops with the member: the run stops after its
+		// current batch and saves its progress, as an abort does.
+		g.svc.Stop(5 * time.Second)
+	}
+}
+
+// Service holds the migration's state: the current (or last) run.
+type Service struct {
+	cfg Config
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	running bool
+	dryRun  bool
+	mem     *persistence.MigrationProgress // in-memory progress of the current or last run
+	abort   chan struct{}                  // closed to abort the running run
+	done    chan struct{}                  // closed when the running run ended
+}
+
+// NewService returns a Service (NewKind uses one; tests may drive it directly).
+func NewService(cfg Config) *Service {
+	cfg.defaults()
+	return &Service{cfg: cfg, log: cfg.Logger}
+}
+
+// Handle answers one command.
+func (s *Service) Handle(cmd *pb.Command) *pb.Reply {
+	ctx, cancel := s.callCtx(cmd)
+	defer cancel()
+	switch cmd.Type {
+	case ditto.MigrateEncryption:
+		var body struct {
+			DryRun bool `json:"dryRun"`
+			Resume bool `json:"resume"`
+		}
+		if len(cmd.Payload) > 0 {
+			if err := json.Unmarshal(cmd.Payload, &body); err != nil {
+				de := ditto.New(http.StatusBadRequest, ditto.CodeJSONFormatInvalid, err.Error(), "")
+				return &pb.Reply{Kind: pb.Reply_PARSE_ERROR, Status: int32(de.Status), Payload: de.JSON()}
+			}
+		}
+		return s.migrate(ctx, body.DryRun, body.Resume)
+	case ditto.MigrateEncryptionStatus:
+		return s.status(ctx)
+	case ditto.MigrateEncryptionAbort:
+		return s.abortRun()
+	default:
+		// Ditto's actor leaves other messages unhandled: nobody answers.
+		return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+	}
+}
+
+// callCtx bounds the store calls of one command by the caller's deadline.
+func (s *Service) callCtx(cmd *pb.Command) (context.Context, context.CancelFunc) {
+	if cmd.DeadlineUnixNano > 0 {
+		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
+	}
+	return context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+}
+
+// failure is Ditto's answer to a failed ask: 503 ask.error with the message.
+func failure(msg string) *pb.Reply {
+	de := ditto.AskFailed(msg)
+	return &pb.Reply{Kind: pb.Reply_PARSE_ERROR, Status: int32(de.Status), Payload: de.JSON()}
+}
+
+func respond(status int, v any) *pb.Reply {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return &pb.Reply{Kind: pb.Reply_RESPONSE, Status: int32(status), Payload: bytes.TrimSpace(b.Bytes())}
+}
+
+type migrateResponse struct {
+	Type      string `json:"type"`
+	Status    int    `json:"status"`
+	Phase     string `json:"phase"`
+	DryRun    bool   `json:"dryRun"`
+	Resumed   bool   `json:"resumed"`
+	StartedAt string `json:"startedAt"`
+}
+
+type counters struct {
+	Processed int64 `json:"processed"`
+	Skipped   int64 `json:"skipped"`
+	Failed    int64 `json:"failed"`
+}
+
+type progressIDs struct {
+	LastSnapshotID  string `json:"lastProcessedSnapshotId,omitempty"`
+	LastSnapshotPID string `json:"lastProcessedSnapshotPid,omitempty"`
+	LastJournalID   string `json:"lastProcessedJournalId,omitempty"`
+	LastJournalPID  string `json:"lastProcessedJournalPid,omitempty"`
+}
+
+type timing struct {
+	StartedAt string `json:"startedAt"`
+	UpdatedAt string `json:"updatedAt"`
+}
+
+type statusResponse struct {
+	Type            string       `json:"type"`
+	Status          int          `json:"status"`
+	Phase           string       `json:"phase"`
+	Snapshots       counters     `json:"snapshots"`
+	JournalEvents   counters     `json:"journalEvents"`
+	Progress        *progressIDs `json:"progress,omitempty"`
+	Timing          timing       `json:"timing"`
+	DryRun          bool         `json:"dryRun"`
+	MigrationActive bool         `json:"migrationActive"`
+}
+
+type abortResponse struct {
+	Type          string   `json:"type"`
+	Status        int      `json:"status"`
+	Phase         string   `json:"phase"`
+	Snapshots     counters `json:"snapshots"`
+	JournalEvents counters `json:"journalEvents"`
+	AbortedAt     string   `json:"abortedAt"`
+}
+
+func (s *Service) now() string { return ditto.FormatInstant(s.cfg.Now()) }
+
+func (s *Service) migrate(ctx context.Context, dryRun, resume bool) *pb.Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return failure(msgAlreadyRunning)
+	}
+	plan, err := newPlan(s.cfg.Settings)
+	if err != nil {
+		return failure(msgNoKeys)
+	}
+	now := s.now()
+	var p persistence.MigrationProgress
+	if resume {
+		stored, err := s.cfg.Store.LoadProgress(ctx)
+		switch {
+		case errors.Is(err, persistence.ErrNotFound) || (err == nil && normalPhase(stored.Phase) == PhaseCompleted):
+			return respond(http.StatusOK, migrateResponse{Type: responseMigrate, Status: http.StatusOK,
+				Phase: PhaseAlreadyCompleted, DryRun: false, Resumed: true, StartedAt: now})
+		case err != nil:
+			s.log.Error().Err(err).Msg("loading the migration progress failed")
+			return failure("Loading the migration progress failed.")
+		}
+		p = stored
+		p.Phase = normalPhase(p.Phase)
+	} else {
+		// Unlike Ditto, a dry run keeps the progress of an aborted run.
+		if !dryRun {
+			if err := s.cfg.Store.DeleteProgress(ctx); err != nil {
+				s.log.Error().Err(err).Msg("deleting the migration progress failed")
+				return failure("Deleting the previous migration progress failed.")
+			}
+		}
+		p = persistence.MigrationProgress{Phase: PhaseSnapshots, StartedAt: now, UpdatedAt: now}
+	}
+	s.running, s.dryRun = true, dryRun
+	mem := p
+	s.mem = &mem
+	s.abort, s.done = make(chan struct{}), make(chan struct{})
+	r := &run{svc: s, plan: plan, p: p, dryRun: dryRun, abort: s.abort, log: s.log.With().Str("mode", string(plan.mode)).Bool("dry_run", dryRun).Logger()}
+	go r.execute(s.done)
+	s.log.Info().Str("mode", string(plan.mode)).Bool("dry_run", dryRun).Bool("resumed", resume).Str("phase", p.Phase).Msg("encryption migration started")
+	return respond(http.StatusAccepted, migrateResponse{Type: responseMigrate, Status: http.StatusAccepted,
+		Phase: PhaseStarted, DryRun: dryRun, Resumed: resume, StartedAt: now})
+}
+
+// normalPhase maps a stored phase to one of Ditto's: unknown ones load as
+// completed, as in Ditto.
+func normalPhase(p string) string {
+	switch p {
+	case PhaseSnapshots, PhaseJournal, PhaseCompleted:
+		return p
+	}
+	return PhaseCompleted
+}
+
+func (s *Service) status(ctx context.Context) *pb.Reply {
+	s.mu.Lock()
+	var p persistence.MigrationProgress
+	phase, dry, active := "", false, false
+	if s.mem != nil {
+		p, dry, active = *s.mem, s.dryRun, s.running
+		phase = p.Phase
+		if active {
+			phase = prefixInProgress + p.Phase
+		}
+	}
+	s.mu.Unlock()
+	if phase == "" {
+		stored, err := s.cfg.Store.LoadProgress(ctx)
+		switch {
+		case err == nil:
+			p = stored
+			p.Phase = normalPhase(p.Phase)
+		case errors.Is(err, persistence.ErrNotFound):
+			p = persistence.MigrationProgress{Phase: PhaseSnapshots, StartedAt: s.now()}
+		default:
+			s.log.Error().Err(err).Msg("loading the migration progress failed")
+			return failure("Loading the migration progress failed.")
+		}
+		phase = p.Phase
+	}
+	resp := statusResponse{Type: responseStatus, Status: http.StatusOK, Phase: phase,
+		Snapshots:     counters{p.SnapshotsProcessed, p.SnapshotsSkipped, p.SnapshotsFailed},
+		JournalEvents: counters{p.JournalProcessed, p.JournalSkipped, p.JournalFailed},
+		Timing:        timing{StartedAt: p.StartedAt, UpdatedAt: s.now()},
+		DryRun:        dry, MigrationActive: active}
+	ids := progressIDs{p.LastSnapshotID, p.LastSnapshotPID, p.LastJournalID, p.LastJournalPID}
+	if ids != (progressIDs{}) {
+		resp.Progress = &ids
+	}
+	return respond(http.StatusOK, resp)
+}
+
+func (s *Service) abortRun() *pb.Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return failure(msgNotRunning)
+	}
+	select {
+	case <-s.abort:
+	default:
+		close(s.abort)
+	}
+	p := *s.mem
+	s.log.Info().Str("phase", p.Phase).Msg("encryption migration abort requested")
+	return respond(http.StatusOK, abortResponse{Type: responseAbort, Status: http.StatusOK, Phase: prefixAborted + p.Phase,
+		Snapshots:     counters{p.SnapshotsProcessed, p.SnapshotsSkipped, p.SnapshotsFailed},
+		JournalEvents: counters{p.JournalProcessed, p.JournalSkipped, p.JournalFailed},
+		AbortedAt:     s.now()})
+}
+
+// Stop aborts a running run and waits up to wait for it to save its
+// progress and end.
+func (s *Service) Stop(wait time.Duration) {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return
+	}
+	select {
+	case <-s.abort:
+	default:
+		close(s.abort)
+	}
+	done := s.done
+	s.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		s.log.Warn().Msg("encryption migration did not stop in time")
+	}
+}
+
+// Running reports whether a run is active (for tests).
+func (s *Service) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
+}
+
+// update publishes the run's progress.
+func (s *Service) update(p persistence.MigrationProgress) {
+	s.mu.Lock()
+	s.mem = &p
+	s.mu.Unlock()
+}
+
+// finish marks the run ended with its final progress.
+func (s *Service) finish(p persistence.MigrationProgress) {
+	s.mu.Lock()
+	s.mem = &p
+	s.running = false
+	s.mu.Unlock()
+}
