@@ -1,0 +1,166 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+
+	"github.com/dittoconn/dittoconn/persistence/mongo"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/kit"
+)
+
+// ferret is a FerretDB server this test can stop and start again on the
+// same address and data.
+type ferret struct {
+	dir, addr string
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+func startFerret(t *testing.T, dir, addr string) *ferret {
+	t.Helper()
+	f, err := ferretdb.New(&ferretdb.Config{
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4})),
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+	})
+	if err != nil {
+		t.Fatalf("ferretdb: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fr := &ferret{dir: dir, cancel: cancel, done: make(chan struct{})}
+	go func() { _ = f.Run(ctx); close(fr.done) }()
+	kit.Eventually(t, 10*time.Second, "ferretdb listening", func() bool {
+		c, err := net.DialTimeout("tcp", f.MongoDBURI()[len("mongodb://"):len(f.MongoDBURI())-1], 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return true
+		}
+		return false
+	})
+	fr.addr = f.MongoDBURI()[len("mongodb://") : len(f.MongoDBURI())-1]
+	return fr
+}
+
+func (f *ferret) stop() { f.cancel(); <-f.done }
+
+// TestStoreOutage: stop the MongoDB-wire server under load; commands answer
+// (503 connectivity:connection.unavailable or from memory) within their
+// deadline, never hang; start it again; the service recovers without a
+// restart and nothing acknowledged is lost.
+func TestStoreOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops and starts a database server")
+	}
+	dir := t.TempDir()
+	fr := startFerret(t, dir, "127.0.0.1:0")
+	defer func() { fr.stop() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := mongo.Open(ctx, "mongodb://"+fr.addr+"/", "outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := kit.Start(t, store, kit.Options{})
+	const conns = 8
+	acked := make([]string, conns) // last acknowledged name per connection
+	for i := range conns {
+		c := mqttConnection(fmt.Sprintf("out-%d", i), "closed")
+		acked[i] = "initial"
+		c["name"] = acked[i]
+		if _, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", c), nil)); decode(t, body)["status"] != float64(201) {
+			t.Fatalf("create: %s", body)
+		}
+	}
+
+	// load: each worker modifies its own connection in a loop
+	var mu sync.Mutex
+	outcomes := map[float64]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("w%d-%d", i, k)
+				c := mqttConnection(fmt.Sprintf("out-%d", i), "closed")
+				c["name"] = name
+				start := time.Now()
+				st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.ModifyConnection, "connection", c), map[string]any{"timeout": "3s"}))
+				took := time.Since(start)
+				if st != 200 || took > 4*time.Second {
+					t.Errorf("modify answered HTTP %d after %v: %s", st, took, body)
+					return
+				}
+				m := decode(t, body)
+				inner, _ := m["status"].(float64)
+				mu.Lock()
+				outcomes[inner]++
+				switch inner {
+				case 204:
+					acked[i] = name
+				case 503:
+					if m["error"] != ditto.CodeConnectionUnavailable {
+						t.Errorf("503 with %v", m["error"])
+					}
+				default:
+					t.Errorf("modify answered %s", body)
+				}
+				mu.Unlock()
+			}
+		}(i)
+	}
+	waitOutcome := func(status float64, what string) {
+		kit.Eventually(t, 30*time.Second, what, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return outcomes[status] > 0
+		})
+	}
+	waitOutcome(204, "writes succeed before the outage")
+	fr.stop()
+	mu.Lock()
+	outcomes[503] = 0
+	mu.Unlock()
+	waitOutcome(503, "writes answered 503 during the outage")
+	fr = startFerret(t, dir, fr.addr)
+	mu.Lock()
+	outcomes[204] = 0
+	mu.Unlock()
+	waitOutcome(204, "writes succeed again after the outage, without a restart")
+	close(stop)
+	wg.Wait()
+
+	check := func(n *kit.Node, when string) {
+		for i := range conns {
+			_, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", fmt.Sprintf("out-%d", i)), nil))
+			if got := field(decode(t, body), "connection", "name"); got != acked[i] {
+				t.Errorf("%s: out-%d: name %v, last acknowledged %q", when, i, got, acked[i])
+			}
+		}
+	}
+	check(n, "in memory")
+	n.Stop() // and read everything back from the store
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	store2, err := mongo.Open(ctx2, "mongodb://"+fr.addr+"/", "outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(kit.Start(t, store2, kit.Options{}), "after restart")
+}
