@@ -2,6 +2,7 @@
 // gateway, the connection grains and the store.
 //
 //	dittoconn [serve] [flags]
+//	dittoconn connections|migration COMMAND [flags]   (a client of a running server)
 package main
 
 import (
@@ -31,6 +32,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && isCLICommand(os.Args[1]) { // client subcommands (cli.go)
+		code := runCLI(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
