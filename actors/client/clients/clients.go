@@ -5,6 +5,7 @@ package clients
 import (
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/amqp091"
+	"github.com/dittoconn/dittoconn/actors/client/httppush"
 	"github.com/dittoconn/dittoconn/actors/client/mqtt"
 	"github.com/dittoconn/dittoconn/actors/client/mqtt5"
 	"github.com/dittoconn/dittoconn/actors/model"
@@ -13,8 +14,9 @@ import (
 // Default returns a new registry with every protocol this build has.
 func Default() client.Registry {
 	return client.Registry{
-		model.TypeMQTT:    mqtt.New,
-		model.TypeMQTT5:   mqtt5.New,
-		model.TypeAMQP091: amqp091.New,
+		model.TypeMQTT:     mqtt.New,
+		model.TypeMQTT5:    mqtt5.New,
+		model.TypeHTTPPush: httppush.New,
+		model.TypeAMQP091:  amqp091.New,
 	}
 }
