@@ -92,8 +92,10 @@ func sanitize(s string) string {
 type Options struct {
 	SnapshotThreshold int
 	PassivateAfter    time.Duration
-	Unsecured         bool
-	Validation        *model.ValidationConfig
+	// PassivateDeletedAfter: idle time before a deleted or never-created id's grain stops.
+	PassivateDeletedAfter time.Duration
+	Unsecured             bool
+	Validation            *model.ValidationConfig
 	// Live clients: nil Clients = the default table; zero Backoff = 50 ms … 1 s
 	// (tests must not wait Ditto's 5 s).
 	Clients        client.Registry
@@ -133,17 +135,18 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		validation = *opts.Validation
 	}
 	sys, err := actors.Start(actors.Config{
-		Store:             store,
-		Instance:          Instance,
-		SnapshotThreshold: opts.SnapshotThreshold,
-		PassivateAfter:    opts.PassivateAfter,
-		Validation:        validation,
-		Clients:           opts.Clients,
-		Backoff:           backoff,
-		ConnectTimeout:    opts.ConnectTimeout,
-		TestTimeout:       opts.TestTimeout,
-		Migration:         opts.Migration,
-		Logger:            log,
+		Store:                 store,
+		Instance:              Instance,
+		SnapshotThreshold:     opts.SnapshotThreshold,
+		PassivateAfter:        opts.PassivateAfter,
+		PassivateDeletedAfter: opts.PassivateDeletedAfter,
+		Validation:            validation,
+		Clients:               opts.Clients,
+		Backoff:               backoff,
+		ConnectTimeout:        opts.ConnectTimeout,
+		TestTimeout:           opts.TestTimeout,
+		Migration:             opts.Migration,
+		Logger:                log,
 	})
 	if err != nil {
 		t.Fatalf("start actors: %v", err)
