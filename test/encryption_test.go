@@ -1,0 +1,315 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dittoconn/dittoconn/actors/migration"
+	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/document"
+	"github.com/dittoconn/dittoconn/persistence/encrypted"
+	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/mongo"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/kit"
+)
+
+const (
+	migrationPath = ditto.PathEncryptionMigration
+	encKeyA       = "vJFSTPE9PO2BtZlcMAwNjs8jdFvQCk0Ya9MVdYjRJUU="
+	encKeyB       = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+)
+
+func encSettings(enabled bool, key, old string) encryption.Settings {
+	s := encryption.DefaultSettings()
+	s.Enabled, s.Key, s.OldKey = enabled, key, old
+	s.BatchSize, s.MaxDocsPerMinute = 100, 0
+	return s
+}
+
+// startEncrypted runs a node on engine with the decorator and, as the
+// binary does, the migration singleton when the settings call for it.
+func startEncrypted(t *testing.T, engine persistence.Store, s encryption.Settings) *kit.Node {
+	t.Helper()
+	st, err := encrypted.New(engine, s, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := kit.Options{SnapshotThreshold: 1}
+	if s.MigrationAvailable() {
+		if _, slow := engine.(*mongo.Store); slow {
+			s.BatchSize = 20 // FerretDB replaces documents one by one, slowly
+		}
+		opts.Migration = &migration.Config{Store: engine.(persistence.Migration), Settings: s, LeaseTTL: 2 * time.Second, StoreTimeout: time.Minute,
+			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
+	}
+	return kit.Start(t, st, opts)
+}
+
+func securedConnection(id string) map[string]any {
+	c := mqttConnection(id, "closed", "enc")
+	c["uri"] = "tcp://user:pw-" + id + "@127.0.0.1:1883"
+	return c
+}
+
+// rawDocs reads every document of a collection as stored, on either engine.
+func rawDocs(t *testing.T, engine persistence.Store, coll string) []bson.Raw {
+	t.Helper()
+	var out []bson.Raw
+	switch e := engine.(type) {
+	case *bolt.Store:
+		if err := e.ForEachRaw(coll, func(d bson.Raw) error { out = append(out, d); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	case *mongo.Store:
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cur, err := e.Database().Collection(coll).Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			out = append(out, append(bson.Raw(nil), cur.Current...))
+		}
+	default:
+		t.Fatalf("no raw access to %T", engine)
+	}
+	return out
+}
+
+// storedURIs returns the uri of every snapshot and connection event at rest.
+func storedURIs(t *testing.T, engine persistence.Store) []string {
+	t.Helper()
+	var out []string
+	for _, d := range rawDocs(t, engine, document.SnapshotCollection) {
+		if v, err := d.LookupErr("s2", "uri"); err == nil {
+			out = append(out, v.StringValue())
+		}
+	}
+	for _, d := range rawDocs(t, engine, document.JournalCollection) {
+		if v, err := d.Lookup("events").Array().Index(0).Document().LookupErr("p", "connection", "uri"); err == nil {
+			out = append(out, v.StringValue())
+		}
+	}
+	return out
+}
+
+func piggy(t *testing.T, n *kit.Node, target string, command map[string]any) (int, map[string]any) {
+	t.Helper()
+	st, body := n.Piggyback(t, kit.Envelope(target, command, nil))
+	if st != http.StatusOK {
+		return st, nil
+	}
+	return st, decode(t, body)
+}
+
+// migrateAndWait starts a migration and polls the status until it is no
+// longer active; it returns the final status.
+func migrateAndWait(t *testing.T, n *kit.Node, dryRun, resume bool) map[string]any {
+	t.Helper()
+	st, m := piggy(t, n, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", dryRun, "resume", resume))
+	if st != 200 || m["status"] != 202.0 || m["phase"] != "started" || m["dryRun"] != dryRun || m["resumed"] != resume {
+		t.Fatalf("migrateEncryption(dryRun=%v, resume=%v) = %d %v", dryRun, resume, st, m)
+	}
+	return waitMigration(t, n)
+}
+
+func waitMigration(t *testing.T, n *kit.Node) map[string]any {
+	t.Helper()
+	var m map[string]any
+	kit.Eventually(t, 3*time.Minute, "migration ends", func() bool {
+		_, m = piggy(t, n, migrationPath, cmd(ditto.MigrateEncryptionStatus))
+		return m != nil && m["migrationActive"] == false
+	})
+	return m
+}
+
+func counterSum(m map[string]any, key string) (processed, skipped, failed int) {
+	c, _ := m[key].(map[string]any)
+	f := func(k string) int { v, _ := c[k].(float64); return int(v) }
+	return f("processed"), f("skipped"), f("failed")
+}
+
+func createAll(t *testing.T, n *kit.Node, ids []string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	work := make(chan string)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", securedConnection(id)), nil))
+				if st != 200 || !strings.Contains(string(body), `"status":201`) {
+					t.Errorf("create %s: %d %s", id, st, body)
+				}
+			}
+		}()
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+}
+
+func retrieveAll(t *testing.T, n *kit.Node, ids []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, id := range ids {
+		st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", id,
+			"selectedFields", "id,name,_revision,_created,_modified,connectionStatus,uri,sources,targets,tags"), nil))
+		if st != 200 {
+			t.Fatalf("retrieve %s: %d", id, st)
+		}
+		if strings.Contains(string(body), encryption.Prefix) {
+			t.Fatalf("the API shows an encrypted value: %s", body)
+		}
+		out[id] = string(body)
+	}
+	return out
+}
+
+func keyCipher(t *testing.T, k string) *encryption.Cipher {
+	t.Helper()
+	b, err := encryption.ParseKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := encryption.NewCipher(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestEncryptionMigrationEndToEnd is the issue's proof over HTTP: N
+// connections under key A; restart rotating to B; dry run; migrate; all
+// secrets under B and none under A; identical reads with B alone; then
+// disable: all plaintext. N is 1,000 on bolt and 100 on the MongoDB engine
+// (the embedded FerretDB is slow).
+func TestEncryptionMigrationEndToEnd(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			total := 1000
+			if eng.Name == "mongo" {
+				total = 100
+			}
+			if testing.Short() {
+				total = 50
+			}
+			open := eng.Open(t)
+			ids := make([]string, total)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("enc-%04d", i)
+			}
+
+			// Key A.
+			engine := open()
+			n1 := startEncrypted(t, engine, encSettings(true, encKeyA, ""))
+			createAll(t, n1, ids)
+			want := retrieveAll(t, n1, ids)
+			uris := storedURIs(t, engine)
+			if len(uris) != 2*total {
+				t.Fatalf("%d stored uris, want %d (a snapshot and an event each)", len(uris), 2*total)
+			}
+			for _, u := range uris {
+				if strings.Contains(u, "pw-enc-") || !strings.Contains(u, ":encrypted_") {
+					t.Fatalf("a password is stored in clear (encryption on)")
+				}
+			}
+			n1.Stop()
+
+			// Rotate: B current, A old.
+			engine = open()
+			n2 := startEncrypted(t, engine, encSettings(true, encKeyB, encKeyA))
+			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 || m["phase"] != "already_completed" {
+				t.Fatalf("resume with nothing to resume = %v", m)
+			}
+			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort)); m["type"] != "devops.responses:errorResponse" || m["status"] != 503.0 ||
+				field(m, "payload", "message") != "No migration is currently running." {
+				t.Fatalf("abort when idle = %v", m)
+			}
+			before := storedURIs(t, engine)
+			m := migrateAndWait(t, n2, true, false)
+			if m["phase"] != "completed" || m["dryRun"] != true {
+				t.Fatalf("dry run status = %v", m)
+			}
+			if p, s, f := counterSum(m, "snapshots"); p != total || s != 0 || f != 0 {
+				t.Errorf("dry run snapshots %d/%d/%d, want %d/0/0", p, s, f, total)
+			}
+			if p, s, f := counterSum(m, "journalEvents"); p != total || s != 0 || f != 0 {
+				t.Errorf("dry run journal %d/%d/%d, want %d/0/0", p, s, f, total)
+			}
+			if after := storedURIs(t, engine); strings.Join(after, "\n") != strings.Join(before, "\n") {
+				t.Fatal("the dry run changed stored documents")
+			}
+			m = migrateAndWait(t, n2, false, false)
+			if m["phase"] != "completed" {
+				t.Fatalf("status = %v", m)
+			}
+			if p, s, f := counterSum(m, "snapshots"); p != total || s+f != 0 {
+				t.Errorf("snapshots %d/%d/%d, want %d/0/0", p, s, f, total)
+			}
+			if p, s, f := counterSum(m, "journalEvents"); p != total || s+f != 0 {
+				t.Errorf("journal %d/%d/%d, want %d/0/0", p, s, f, total)
+			}
+			a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
+			for _, u := range storedURIs(t, engine) {
+				pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
+				if _, err := a.DecryptString(pw); err == nil {
+					t.Fatal("a stored secret still decrypts with A")
+				}
+				if pt, err := b.DecryptString(pw); err != nil || !strings.HasPrefix(pt, "pw-enc-") {
+					t.Fatalf("a stored secret does not decrypt with B: %v", err)
+				}
+			}
+			n2.Stop()
+
+			// B alone reads everything back identically.
+			engine = open()
+			n3 := startEncrypted(t, engine, encSettings(true, encKeyB, ""))
+			for id, body := range retrieveAll(t, n3, ids) {
+				if body != want[id] {
+					t.Fatalf("%s reads back differently:\n got %s\nwant %s", id, body, want[id])
+				}
+			}
+			n3.Stop()
+
+			// Disable: encryption off, B as the old key.
+			engine = open()
+			n4 := startEncrypted(t, engine, encSettings(false, "", encKeyB))
+			m = migrateAndWait(t, n4, false, false)
+			if p, _, _ := counterSum(m, "snapshots"); m["phase"] != "completed" || p != total {
+				t.Fatalf("disable status = %v", m)
+			}
+			for _, u := range storedURIs(t, engine) {
+				if strings.Contains(u, encryption.Prefix) || !strings.Contains(u, "pw-enc-") {
+					t.Fatal("a secret is still encrypted after disabling")
+				}
+			}
+			for id, body := range retrieveAll(t, n4, ids[:min(total, 50)]) {
+				if body != want[id] {
+					t.Fatalf("%s after disabling:\n got %s\nwant %s", id, body, want[id])
+				}
+			}
+			n4.Stop()
+
+			// Without encryption and without an old key there is no singleton.
+			n5 := startEncrypted(t, open(), encSettings(false, "", ""))
+			if st, body := n5.Piggyback(t, kit.Envelope(migrationPath, cmd(ditto.MigrateEncryptionStatus), nil)); st != 408 || string(body) != "null" {
+				t.Errorf("status without the singleton = %d %s, want 408 null", st, body)
+			}
+		})
+	}
+}
