@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -55,7 +56,8 @@ func TestCrashConsistency(t *testing.T) {
 	bin := buildBinary(t)
 	for _, engName := range []string{"bolt", "mongo"} {
 		t.Run(engName, func(t *testing.T) {
-			env := []string{"INSTANCE_INDEX=crash-1"}
+			// a snapshot every 2 events, so that kills also land in snapshot writes
+			env := []string{"INSTANCE_INDEX=crash-1", "CONNECTION_SNAPSHOT_THRESHOLD=2"}
 			var openStore func() persistence.Store
 			if engName == "bolt" {
 				dir := t.TempDir()
@@ -275,6 +277,16 @@ func verifyJournals(t *testing.T, store persistence.Store, state map[string]*tra
 		}
 		if next-1 != high {
 			t.Errorf("%s: replayed to %d, highest %d", id, next-1, high)
+		}
+		snap, err := store.LatestSnapshot(ctx, pid)
+		switch {
+		case errors.Is(err, persistence.ErrNotFound):
+		case err != nil:
+			t.Errorf("%s: latest snapshot: %v", id, err)
+		case snap.Seq > high:
+			t.Errorf("%s: snapshot at %d beyond the journal's %d", id, snap.Seq, high)
+		case !json.Valid(snap.Payload):
+			t.Errorf("%s: snapshot %d does not decode", id, snap.Seq)
 		}
 	}
 }
