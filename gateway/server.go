@@ -46,11 +46,44 @@ type Config struct {
 	DevopsPassword string
 	// BodyLimit caps request bodies in bytes; <= 0 means DefaultBodyLimit.
 	BodyLimit int64
+	// Limits bound what one request or client may take; zero fields take the
+	// defaults above.
+	Limits Limits
 	// CORSAllowedOrigins are the browser origins (e.g. "https://ui.example:8443",
 	// or "*") allowed to call the API from another origin; empty turns CORS off.
 	CORSAllowedOrigins []string
 	// Logger receives structured logs; the zero value discards them.
 	Logger zerolog.Logger
+}
+
+// Limits are the HTTP server's read/write/idle timeouts, header cap and the
+// cap on concurrent requests per client address.
+type Limits struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	// MaxConcurrentPerClient caps in-flight requests per remote IP; 0 = no
+	// cap. Off by default: behind a reverse proxy or Ditto's own gateway all
+	// requests share one address.
+	MaxConcurrentPerClient int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.ReadHeaderTimeout, readHeaderTimeout)
+	def(&l.ReadTimeout, readTimeout)
+	def(&l.WriteTimeout, writeTimeout)
+	def(&l.IdleTimeout, idleTimeout)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = maxHeaderBytes
+	}
+	return l
 }
 
 // Server is dittoconn's HTTP edge: the devops piggyback endpoint and health.
@@ -67,6 +100,7 @@ func New(cfg Config, d Dispatcher) *Server {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With().Str("component", "gateway").Logger()}
 	if !cfg.DevopsSecured {
 		s.log.Warn().Msg("devops authentication is disabled: /devops accepts requests without credentials")
@@ -78,6 +112,9 @@ func New(cfg Config, d Dispatcher) *Server {
 	e.Logger.SetOutput(io.Discard) // we log through zerolog only
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverer, s.accessLog)
+	if cfg.Limits.MaxConcurrentPerClient > 0 {
+		e.Use(perClientCap(cfg.Limits.MaxConcurrentPerClient))
+	}
 	if origins := newCORSOrigins(cfg.CORSAllowedOrigins); !origins.empty() {
 		e.Use(cors(origins)) // before any group's authentication
 	}
@@ -87,11 +124,11 @@ func New(cfg Config, d Dispatcher) *Server {
 	s.srv = &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           e,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Limits.ReadTimeout,
+		WriteTimeout:      cfg.Limits.WriteTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/persistence/encryption"
 )
 
@@ -22,6 +23,7 @@ type config struct {
 	DevopsSecured  bool
 	DevopsPassword string
 	BodyLimit      int64
+	HTTPLimits     gateway.Limits
 	LogLevel       string
 	LogFormat      string
 
@@ -70,6 +72,17 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 		return n
 	}
+	envIntOrZero := func(name string) int {
+		v := getenv(name)
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+		}
+		return n
+	}
 	envDuration := func(name string, def time.Duration) time.Duration {
 		v := getenv(name)
 		if v == "" {
@@ -93,6 +106,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	cfg.DevopsSecured = envBool("DEVOPS_SECURED", true)
 	cfg.DevopsPassword = env("DEVOPS_PASSWORD", "foobar")
 	cfg.BodyLimit = int64(envInt("DITTOCONN_BODY_LIMIT", 1<<20))
+	cfg.HTTPLimits = gateway.Limits{
+		ReadHeaderTimeout:      envDuration("DITTOCONN_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		ReadTimeout:            envDuration("DITTOCONN_HTTP_READ_TIMEOUT", 30*time.Second),
+		WriteTimeout:           envDuration("DITTOCONN_HTTP_WRITE_TIMEOUT", 75*time.Second),
+		IdleTimeout:            envDuration("DITTOCONN_HTTP_IDLE_TIMEOUT", 120*time.Second),
+		MaxHeaderBytes:         envInt("DITTOCONN_HTTP_MAX_HEADER_BYTES", 64<<10),
+		MaxConcurrentPerClient: envIntOrZero("DITTOCONN_HTTP_MAX_CONCURRENT_PER_CLIENT"),
+	}
 	cfg.SnapshotThreshold = envInt("CONNECTION_SNAPSHOT_THRESHOLD", 10)
 	cfg.PassivateAfter = envDuration("CONNECTION_ACTIVITY_CHECK_INTERVAL", 45*time.Minute)
 	cfg.MaxSources = envInt("CONNECTION_SOURCE_NUMBER", 4)

@@ -113,6 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		DevopsSecured:  cfg.DevopsSecured,
 		DevopsPassword: cfg.DevopsPassword,
 		BodyLimit:      cfg.BodyLimit,
+		Limits:         cfg.HTTPLimits,
 		Logger:         log.With().Str("component", "gateway").Logger(),
 
 		CORSAllowedOrigins: corsOrigins(getenv),
