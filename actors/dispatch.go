@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -96,6 +97,25 @@ type result struct {
 // protoactor's own timeout is not a deadline.
 func (s *System) requestGrain(ctx context.Context, id string, cmd *pb.Command) (*pb.Reply, error) {
 	timeout := remaining(ctx)
+	// Fast path for a grain whose PID is cached: one future bounded by the
+	// deadline, on the caller's goroutine. A stale PID (the grain passivated)
+	// answers dead letter at once; then the cluster path below activates it.
+	if pid, ok := s.cluster.PidCache.Get(id, connection.Kind); ok {
+		v, err := s.actors.Root.RequestFuture(pid, cmd, timeout).Result()
+		switch {
+		case err == nil:
+			r := toResult(v, nil)
+			return r.reply, r.err
+		case errors.Is(err, actor.ErrTimeout):
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, context.DeadlineExceeded
+		default:
+			s.cluster.PidCache.RemoveByValue(id, connection.Kind, pid)
+			timeout = remaining(ctx)
+		}
+	}
 	ch := make(chan result, 1)
 	go func() {
 		v, err := s.cluster.Request(id, connection.Kind, cmd,
