@@ -1,0 +1,130 @@
+package connection
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
+)
+
+func entries(statuses ...string) []statusEntry {
+	out := make([]statusEntry, len(statuses))
+	for i, s := range statuses {
+		out[i] = statusEntry{status: s}
+	}
+	return out
+}
+
+func TestListStatus(t *testing.T) {
+	openClients := entries("open")
+	failedClients := entries("failed")
+	for _, tc := range []struct {
+		name    string
+		list    []statusEntry
+		clients []statusEntry
+		want    string
+	}{
+		{"empty is open", nil, failedClients, "open"},
+		{"all open", entries("open", "open"), openClients, "open"},
+		{"any failed", entries("open", "failed", "misconfigured"), openClients, "failed"},
+		{"misconfigured", entries("open", "misconfigured"), openClients, "misconfigured"},
+		{"all closed", entries("closed", "closed"), openClients, "closed"},
+		{"unknown with open clients", entries("open", "unknown"), openClients, "open"},
+		{"unknown with a client not open", entries("open", "unknown"), failedClients, "unknown"},
+		{"closed and open", entries("closed", "open"), entries("unknown"), "unknown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := listStatus(tc.list, tc.clients); got != tc.want {
+				t.Errorf("listStatus = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOverallAndRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		lists []string
+		want  string
+	}{
+		{[]string{"open", "open", "open"}, "open"},
+		{[]string{"open", "failed", "misconfigured"}, "failed"},
+		{[]string{"open", "misconfigured", "closed"}, "misconfigured"},
+		{[]string{"closed", "closed", "closed"}, "closed"},
+		{[]string{"open", "closed", "open"}, "unknown"},
+	} {
+		if got := overall(tc.lists...); got != tc.want {
+			t.Errorf("overall(%v) = %s, want %s", tc.lists, got, tc.want)
+		}
+	}
+	rec := func(rs ...string) []statusEntry {
+		out := make([]statusEntry, len(rs))
+		for i, r := range rs {
+			out[i] = statusEntry{recovery: r}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		clients []statusEntry
+		want    string
+	}{
+		{rec("succeeded", "succeeded"), "succeeded"},
+		{rec("succeeded", "ongoing"), "ongoing"},
+		{rec("ongoing", "backOffLimitReached"), "backOffLimitReached"},
+		{rec("unknown"), "unknown"},
+		{nil, "unknown"},
+	} {
+		if got := recoveryOf(tc.clients); got != tc.want {
+			t.Errorf("recoveryOf = %s, want %s", got, tc.want)
+		}
+	}
+}
+
+func TestExpectedSources(t *testing.T) {
+	src := []model.Source{{Addresses: []string{"a", "b"}, ConsumerCount: 2}, {Addresses: []string{"c"}, ConsumerCount: 1}}
+	for _, tc := range []struct {
+		typ     string
+		clients int
+		want    int
+	}{
+		{model.TypeMQTT, 1, 3},     // one consumer per source: 2 + 1
+		{model.TypeMQTT5, 2, 6},    // × clientCount
+		{model.TypeAMQP091, 1, 5},  // per address: 2×2 + 1
+		{model.TypeAMQP091, 3, 15}, // × clientCount
+	} {
+		c := &model.Connection{ConnectionType: tc.typ, ClientCount: tc.clients, Sources: src}
+		if got := expectedSources(c); got != tc.want {
+			t.Errorf("%s × %d clients: %d sources, want %d", tc.typ, tc.clients, got, tc.want)
+		}
+	}
+}
+
+func TestAnnouncementTargets(t *testing.T) {
+	ann := []model.FilteredTopic{{Topic: model.TopicConnectionAnnouncements}}
+	c := &model.Connection{ID: "c-1", Targets: []model.Target{
+		{Address: "ann/{{ connection:id }}", Topics: ann},
+		{Address: "ann/{{connection:id}}/x", Topics: ann},
+		{Address: "out/{{ thing:id }}", Topics: ann}, // cannot be resolved for an announcement
+		{Address: "events", Topics: []model.FilteredTopic{{Topic: model.TopicTwinEvents}}},
+	}}
+	got := announcementTargets(c)
+	if len(got) != 2 || got[0].address != "ann/c-1" || got[1].address != "ann/c-1/x" {
+		t.Errorf("announcement targets %+v", got)
+	}
+}
+
+func TestBackoffGrowsWithinBounds(t *testing.T) {
+	b := client.Backoff{Min: 100 * time.Millisecond, Max: time.Second, Jitter: 0.2}
+	for attempt, base := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		base *= time.Millisecond
+		for range 20 {
+			d := b.Delay(attempt)
+			if d < base*8/10 || d > base*12/10 {
+				t.Fatalf("attempt %d: delay %v outside %v ± 20%%", attempt, d, base)
+			}
+		}
+	}
+	if d := (client.Backoff{}).WithDefaults(); d.Min != 5*time.Second || d.Max != time.Hour {
+		t.Errorf("defaults %+v, want Ditto's 5 s … 60 min", d)
+	}
+}
