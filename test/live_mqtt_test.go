@@ -2,7 +2,9 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,9 @@ import (
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
+
+// runID tells this test process's MQTT sessions from other runs'.
+var runID = os.Getpid()
 
 // mqttLive is an MQTT connection (type "mqtt" or "mqtt-5") on uri with one
 // source and one target that also receives connection announcements.
@@ -19,6 +24,9 @@ func mqttLive(typ, id, status, uri string) map[string]any {
 		"connectionType":   typ,
 		"connectionStatus": status,
 		"uri":              uri,
+		// a client id of this test run: other runs on the shared broker must
+		// not take over this session
+		"specificConfig": map[string]any{"clientId": fmt.Sprintf("%s-%d", id, runID)},
 		"sources": []any{map[string]any{
 			"addresses":            []string{"in/" + id + "/#"},
 			"authorizationContext": []string{"nginx:ditto"},

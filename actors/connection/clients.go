@@ -132,7 +132,7 @@ func (g *grain) check(w *waiter) (*pb.Reply, bool) {
 		for _, r := range g.clients.current {
 			switch r.status {
 			case client.StatusOpen:
-			case client.StatusFailed:
+			case client.StatusFailed, client.StatusMisconfigured:
 				return errorReply(g.connectError(r.lastErr), g.seq), true
 			default:
 				all = false
@@ -236,7 +236,11 @@ func (g *grain) onReport(ctx actor.Context, rep *clientReport) {
 			cause = rep.err.Error()
 		}
 		if !isStopping {
-			setState(client.StatusFailed, "ongoing", cause)
+			status := client.StatusFailed
+			if errors.Is(rep.err, client.ErrConfig) {
+				status = client.StatusMisconfigured // retrying will not help until the connection is modified
+			}
+			setState(status, "ongoing", cause)
 			g.live.logFailure(now, "Connection failed due to: "+cause)
 		}
 	case repRetrying:

@@ -121,6 +121,12 @@ func startRunner(rs *Runners, spec runnerSpec, now time.Time) *runner {
 	ctx, cancel := context.WithCancel(rs.ctx)
 	r := &runner{gen: spec.gen, idx: spec.idx, cancel: cancel, done: make(chan struct{}),
 		status: client.StatusUnknown, recovery: "ongoing", details: "CONNECTING", since: now}
+	if rs.ctx.Err() != nil {
+		// the system is stopping: no new clients
+		close(r.done)
+		go spec.report(clientReport{kind: repStopped})
+		return r
+	}
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()

@@ -63,6 +63,10 @@ func New(env client.Env) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if env.Connection.ClientCount > 1 && env.ClientIndex > 0 {
+		// each client of the connection needs its own session on the broker
+		cfg.ClientID += "_" + strconv.Itoa(env.ClientIndex)
+	}
 	scheme := "mqtt"
 	if ep.Secure() {
 		scheme = "tls"
