@@ -1,0 +1,13 @@
+// Package mapping holds dittoconn's payload mapping engines: the Ditto
+// connectivity service's message mappers (Ditto, JavaScript, Normalized,
+// RawMessage, ConnectionStatus, ImplicitThingCreation,
+// UpdateTwinWithLiveResponse, CloudEvents), configured from a connection's
+// mappingDefinitions and combined into one chain per source and target.
+//
+// The package is pure: no I/O, no grains. Inbound, a chain turns one
+// protocol.External into Ditto Protocol messages; outbound, one
+// protocol.Message into external messages. Every mapper of a chain sees the
+// same input (Ditto runs them side by side, not as a pipe) and each one's
+// result or error is reported separately so that the caller can count and
+// log it.
+package mapping

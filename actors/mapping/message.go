@@ -1,0 +1,197 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dittoconn/dittoconn/actors/protocol"
+)
+
+// Ditto Protocol JSON of a protocol.Message, in Ditto's field order
+// (ImmutableJsonifiableAdaptable.toJson: topic, headers, then the payload's
+// path, value, extra, status, revision, timestamp, metadata, fields).
+// actors/protocol will carry the envelope codec; until then this package has
+// its own so that its outputs are exact.
+
+// typedHeaders are the Ditto headers whose JSON form is not a string
+// (DittoHeaderDefinition serialization types): 'b' boolean, 'n' number,
+// 'j' JSON array or object.
+var typedHeaders = map[string]byte{
+	"response-required": 'b', "ditto-dry-run": 'b', "dry-run": 'b', "allow-policy-lockout": 'b',
+	"ditto-weak-ack": 'b', "ditto-sudo": 'b', "ditto-retrieve-deleted": 'b', "live-channel-condition-matched": 'b',
+	"ditto-reply-target": 'n', "at-historical-revision": 'n', "entity-revision": 'n',
+	"ditto-auth-context": 'j', "ditto-read-subjects": 'j', "ditto-read-revoked-subjects": 'j',
+	"ditto-expected-response-types": 'j', "requested-acks": 'j', "declared-acks": 'j', "put-metadata": 'j',
+	"ditto-metadata": 'j', "ditto-event-journal-tags": 'j', "historical-headers": 'j',
+	"ditto-pre-defined-extra-fields": 'j', "ditto-pre-defined-extra-fields-read-grant": 'j',
+	"ditto-partial-access-paths": 'j', "ditto-pre-defined-extra-fields-object": 'j', "merge-thing-patch-conditions": 'j',
+}
+
+// headerJSON renders one header value as Ditto's DittoHeaders.toJson does.
+func headerJSON(key, value string) json.RawMessage {
+	switch typedHeaders[strings.ToLower(key)] {
+	case 'b':
+		if value == "true" || value == "false" {
+			return json.RawMessage(value)
+		}
+	case 'n':
+		if _, err := strconv.ParseInt(value, 10, 64); err == nil {
+			return json.RawMessage(value)
+		}
+	case 'j':
+		if v, err := parseJSON([]byte(value)); err == nil {
+			if _, ok := v.(json.RawMessage); !ok {
+				return marshal(v)
+			}
+		}
+	}
+	return jsonString(value)
+}
+
+// headersObject renders headers as a JSON object. Go maps have no order;
+// keys are sorted so that the output is stable.
+func headersObject(h map[string]string) *object {
+	o := newObject()
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o.set(k, headerJSON(k, h[k]))
+	}
+	return o
+}
+
+// messageObject is the Ditto Protocol JSON of m as an ordered object.
+func messageObject(m protocol.Message) *object {
+	o := newObject()
+	o.set("topic", jsonString(m.Topic))
+	o.set("headers", headersObject(m.Headers))
+	path := m.Path
+	if path == "" {
+		path = "/"
+	}
+	o.set("path", jsonString(path))
+	if len(m.Value) > 0 {
+		o.set("value", rawValue(m.Value))
+	}
+	if len(m.Extra) > 0 {
+		o.set("extra", rawValue(m.Extra))
+	}
+	if m.Status != 0 {
+		o.set("status", json.RawMessage(strconv.Itoa(m.Status)))
+	}
+	if m.Revision != 0 {
+		o.set("revision", json.RawMessage(strconv.FormatInt(m.Revision, 10)))
+	}
+	if m.Timestamp != "" {
+		o.set("timestamp", jsonString(m.Timestamp))
+	}
+	if len(m.Metadata) > 0 {
+		o.set("metadata", rawValue(m.Metadata))
+	}
+	if m.Fields != "" {
+		o.set("fields", jsonString(m.Fields))
+	}
+	return o
+}
+
+// rawValue parses r for re-serialisation; invalid JSON is kept as it is.
+func rawValue(r json.RawMessage) any {
+	v, err := parseJSON(r)
+	if err != nil {
+		return r
+	}
+	return v
+}
+
+// messageJSON is the Ditto Protocol JSON text of m.
+func messageJSON(m protocol.Message) []byte { return marshal(messageObject(m)) }
+
+// messageFromObject reads a Ditto Protocol message as
+// ProtocolFactory.jsonifiableAdaptableFromJson does: topic and path are
+// required, the topic must parse, the other fields are optional.
+func messageFromObject(o *object) (protocol.Message, topic, error) {
+	var m protocol.Message
+	tv, ok := o.get("topic")
+	if !ok {
+		return m, topic{}, fmt.Errorf("%w: JSON did not include required </topic> field", ErrMappingFailed)
+	}
+	ts, ok := isJSONString(tv)
+	if !ok {
+		return m, topic{}, fmt.Errorf("%w: value of </topic> is not a string", ErrMappingFailed)
+	}
+	t, err := parseTopic(ts)
+	if err != nil {
+		return m, t, err
+	}
+	m.Topic = ts
+	if hv, ok := o.get("headers"); ok {
+		ho, ok := hv.(*object)
+		if !ok {
+			return m, t, fmt.Errorf("%w: value of </headers> is not an object", ErrMappingFailed)
+		}
+		m.Headers = make(map[string]string, ho.len())
+		for _, k := range ho.keys {
+			m.Headers[strings.ToLower(k)] = formatAsString(ho.vals[k])
+		}
+	}
+	pv, ok := o.get("path")
+	if !ok {
+		return m, t, fmt.Errorf("%w: JSON did not include required </path> field", ErrMappingFailed)
+	}
+	if m.Path, ok = isJSONString(pv); !ok {
+		return m, t, fmt.Errorf("%w: value of </path> is not a string", ErrMappingFailed)
+	}
+	if v, ok := o.get("value"); ok {
+		m.Value = marshal(v)
+	}
+	if v, ok := o.get("extra"); ok {
+		if _, isObj := v.(*object); !isObj {
+			return m, t, fmt.Errorf("%w: value of </extra> is not an object", ErrMappingFailed)
+		}
+		m.Extra = marshal(v)
+	}
+	if v, ok := o.get("status"); ok {
+		n, err := strconv.Atoi(string(marshal(v)))
+		if err != nil || n < 100 || n > 599 {
+			return m, t, fmt.Errorf("%w: value of </status> is not an HTTP status", ErrMappingFailed)
+		}
+		m.Status = n
+	}
+	if v, ok := o.get("revision"); ok {
+		n, err := strconv.ParseInt(string(marshal(v)), 10, 64)
+		if err != nil {
+			return m, t, fmt.Errorf("%w: value of </revision> is not a long", ErrMappingFailed)
+		}
+		m.Revision = n
+	}
+	if v, ok := o.get("timestamp"); ok {
+		if m.Timestamp, ok = isJSONString(v); !ok {
+			return m, t, fmt.Errorf("%w: value of </timestamp> is not a string", ErrMappingFailed)
+		}
+	}
+	if v, ok := o.get("metadata"); ok {
+		m.Metadata = marshal(v)
+	}
+	if v, ok := o.get("fields"); ok {
+		if m.Fields, ok = isJSONString(v); !ok {
+			return m, t, fmt.Errorf("%w: value of </fields> is not a string", ErrMappingFailed)
+		}
+	}
+	return m, t, nil
+}
+
+// parseMessage parses Ditto Protocol JSON text.
+func parseMessage(text []byte) (protocol.Message, topic, error) {
+	o, err := parseObject(bytes.TrimSpace(text))
+	if err != nil {
+		return protocol.Message{}, topic{}, fmt.Errorf("%w: failed to parse JSON: %v", ErrMappingFailed, err)
+	}
+	return messageFromObject(o)
+}
