@@ -294,6 +294,19 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		if err := c.Connect(connectCtx(t)); err != nil {
 			t.Fatal(err)
 		}
+		// The broker registers the link's consumer a little after the attach;
+		// a queue deleted before that has nobody to detach.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			info, err := a.channel().QueueDeclarePassive(q, false, false, false, false, nil)
+			if err == nil && info.Consumers > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no consumer on %s: %v", q, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		if _, err := a.channel().QueueDelete(q, false, false, false); err != nil {
 			t.Fatal(err)
 		}
