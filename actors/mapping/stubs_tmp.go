@@ -15,7 +15,6 @@ func (pending) MapOutgoing(protocol.Message) ([]protocol.External, error) {
 const rawDefaults = ""
 const updateTwinDefaults = ""
 
-func newJavaScriptMapper(string, Options, Config) (Mapper, error)            { return pending{}, nil }
 func newNormalizedMapper(string, Options, Config) (Mapper, error)            { return pending{}, nil }
 func newRawMessageMapper(string, Options, Config) (Mapper, error)            { return pending{}, nil }
 func newConnectionStatusMapper(string, Options, Config) (Mapper, error)      { return pending{}, nil }
