@@ -7,9 +7,9 @@
 // pipeline whose first stage is a placeholder (or a function fed with
 // "nothing"); the pipeline value is resolved (one or more strings),
 // unresolved or deleted. An expression that ends unresolved makes the whole
-// template fail with ErrUnresolved (Ditto drops the message); one that ends
-// deleted (fn:delete, or a filter that removed it) fails with ErrDeleted
-// (the caller leaves the header out).
+// template fail with ErrUnresolved (Ditto drops the message; a failed
+// fn:filter ends unresolved unless an fn:default follows); one that ends
+// deleted (fn:delete) fails with ErrDeleted (the caller leaves the header out).
 package placeholder
 
 import (
