@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -199,8 +202,8 @@ func (r *run) phase(coll string) {
 			return
 		}
 		var writes [][]byte
-		for _, doc := range batch {
-			out, changed, err := r.rewrite(snaps, doc)
+		for i, res := range r.rewriteAll(snaps, batch) {
+			doc, out, changed, err := batch[i], res.out, res.changed, res.err
 			switch {
 			case err != nil:
 				*failed++
@@ -239,6 +242,34 @@ func (r *run) phase(coll string) {
 		}
 		r.svc.update(r.p)
 	}
+}
+
+type rewritten struct {
+	out     []byte
+	changed bool
+	err     error
+}
+
+// rewriteAll rewrites a batch on every core: decrypting and encrypting is
+// the migration's CPU work, and the documents are independent. Results keep
+// the batch's order.
+func (r *run) rewriteAll(snaps bool, batch [][]byte) []rewritten {
+	res := make([]rewritten, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), len(batch))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
+				out, changed, err := r.rewrite(snaps, batch[i])
+				res[i] = rewritten{out, changed, err}
+			}
+		}()
+	}
+	wg.Wait()
+	return res
 }
 
 func (r *run) rewrite(snaps bool, doc []byte) ([]byte, bool, error) {
