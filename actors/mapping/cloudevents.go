@@ -1,0 +1,119 @@
+package mapping
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/dittoconn/dittoconn/actors/protocol"
+)
+
+// CloudEvents content type of structured mode.
+const ContentTypeCloudEvents = "application/cloudevents+json"
+
+// cloudEventsMapper is the "CloudEvents" engine: binary mode (ce-* headers
+// around a Ditto Protocol body) and structured mode in, structured mode out.
+type cloudEventsMapper struct{ cfg Config }
+
+func newCloudEventsMapper(_ string, _ Options, cfg Config) (Mapper, error) {
+	return cloudEventsMapper{cfg: cfg}, nil
+}
+
+const notACloudEvent = "this is not a CloudEvent"
+
+func (m cloudEventsMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
+	text, err := payloadText(ext)
+	if err != nil {
+		return nil, err
+	}
+	ct, _ := headerIgnoreCase(ext.Headers, "content-type")
+	switch ct {
+	case ContentTypeDitto:
+		for _, h := range []string{"ce-id", "ce-source", "ce-type", "ce-specversion"} {
+			if _, ok := ext.Headers[h]; !ok {
+				return nil, mappingFailed(notACloudEvent)
+			}
+		}
+		msg, _, err := parseMessage([]byte(text))
+		if err != nil {
+			return nil, err
+		}
+		msg.Headers = withHeader(msg.Headers, "correlation-id", ext.Headers["ce-id"])
+		return []protocol.Message{msg}, nil
+	case ContentTypeCloudEvents:
+		ev, err := parseObject([]byte(text))
+		if err != nil {
+			return nil, mappingFailed("failed to parse JSON: %v", err)
+		}
+		for _, k := range []string{"specversion", "type", "id", "source"} {
+			if _, ok := ev.get(k); !ok {
+				return nil, mappingFailed(notACloudEvent)
+			}
+		}
+		var data []byte
+		if b64, ok := ev.get("data_base64"); ok {
+			s, _ := isJSONString(b64)
+			dec, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return nil, mappingFailed("invalid data_base64: %v", err)
+			}
+			data = dec
+		} else if d, ok := ev.get("data"); ok {
+			data = marshal(d)
+		} else {
+			return nil, mappingFailed(notACloudEvent)
+		}
+		msg, _, err := parseMessage(data)
+		if err != nil {
+			return nil, err
+		}
+		id, _ := ev.get("id")
+		msg.Headers = withHeader(msg.Headers, "correlation-id", formatAsString(id))
+		return []protocol.Message{msg}, nil
+	}
+	return nil, nil
+}
+
+func (m cloudEventsMapper) MapOutgoing(msg protocol.Message) ([]protocol.External, error) {
+	parts := strings.SplitN(msg.Topic, "/", 3)
+	if len(parts) < 3 {
+		return nil, mappingFailed("invalid topic <%s>", msg.Topic)
+	}
+	id, ok := msg.Headers["correlation-id"]
+	if !ok {
+		id = randomUUID()
+	}
+	ts := msg.Timestamp
+	if ts == "" {
+		ts = javaInstant(m.cfg.now())
+	}
+	ev := newObject()
+	ev.set("data", messageObject(msg))
+	ev.set("specversion", jsonString("1.0"))
+	ev.set("id", jsonString(id))
+	ev.set("source", jsonString("https://github.com/eclipse-ditto/ditto"))
+	ev.set("type", jsonString("org.eclipse.ditto.outbound:"+parts[2]))
+	ev.set("datacontenttype", jsonString(ContentTypeDitto))
+	ev.set("time", jsonString(ts))
+	ev.set("subject", jsonString(parts[0]+":"+parts[1]))
+	return []protocol.External{{Headers: map[string]string{"content-type": ContentTypeCloudEvents}, Text: string(marshal(ev)), IsText: true}}, nil
+}
+
+// withHeader returns a copy of h with k=v.
+func withHeader(h map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(h)+1)
+	for hk, hv := range h {
+		out[hk] = hv
+	}
+	out[k] = v
+	return out
+}
+
+func randomUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,98 @@
+package mapping
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dittoconn/dittoconn/actors/protocol"
+)
+
+// connectionStatusMapper is the inbound "ConnectionStatus" engine: Hono's
+// ttd and creation-time headers become a ModifyFeature (or, for ttd=0, a
+// ModifyFeatureProperty of readyUntil) on the configured thing. Messages
+// without usable headers are dropped, not failed, as in Ditto.
+type connectionStatusMapper struct {
+	thingID, featureID string
+}
+
+const connectionStatusDefinition = "org.eclipse.ditto:ConnectionStatus:1.0.0"
+
+// distantFuture is readyUntil for ttd=-1 (Instant.ofEpochSecond(253402300799)).
+var distantFuture = time.Unix(253402300799, 0)
+
+func newConnectionStatusMapper(id string, opts Options, _ Config) (Mapper, error) {
+	thingID, ok := opts.String("thingId")
+	if !ok {
+		return nil, configInvalid("mapper <%s>: the property 'thingId' is missing", id)
+	}
+	if !hasPlaceholder(thingID) && !validThingID(thingID) {
+		return nil, configInvalid("mapper <%s>: thing ID <%s> is not valid", id, thingID)
+	}
+	featureID, ok := opts.String("featureId")
+	if !ok {
+		featureID = "ConnectionStatus"
+	}
+	return &connectionStatusMapper{thingID: thingID, featureID: featureID}, nil
+}
+
+// validThingID checks the namespace:name form loosely (the full entity id
+// rules live in the model package's validation).
+func validThingID(s string) bool {
+	ns, name, ok := strings.Cut(s, ":")
+	return ok && name != "" && !strings.ContainsAny(ns, "/ ") && !strings.Contains(name, "/")
+}
+
+func (m *connectionStatusMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
+	lk := func(prefix, name string) (string, bool) {
+		if prefix == "header" {
+			return headerIgnoreCase(ext.Headers, name)
+		}
+		return "", false
+	}
+	thingID, _, err := resolveTemplate(m.thingID, lk, modeStrict)
+	if err != nil || !validThingID(thingID) {
+		return nil, nil
+	}
+	featureID, _, err := resolveTemplate(m.featureID, lk, modeStrict)
+	if err != nil {
+		return nil, nil
+	}
+	creation, err1 := strconv.ParseInt(ext.Headers["creation-time"], 10, 64)
+	ttd, err2 := strconv.ParseInt(ext.Headers["ttd"], 10, 64)
+	if err1 != nil || err2 != nil || creation < 0 || ttd < -1 {
+		return nil, nil
+	}
+	ns, name, _ := strings.Cut(thingID, ":")
+	headers := map[string]string{"response-required": "false", "requested-acks": "[]"}
+	if cid, ok := ext.Headers["correlation-id"]; ok {
+		headers["correlation-id"] = cid
+	}
+	msg := protocol.Message{Topic: ns + "/" + name + "/things/twin/commands/modify", Headers: headers}
+	since := time.UnixMilli(creation)
+	if ttd == 0 {
+		msg.Path = "/features/" + featureID + "/properties/status/readyUntil"
+		msg.Value = jsonString(javaInstant(since))
+		return []protocol.Message{msg}, nil
+	}
+	until := distantFuture
+	if ttd > 0 {
+		until = time.UnixMilli(creation + ttd*1000)
+	}
+	status := newObject()
+	status.set("readySince", jsonString(javaInstant(since)))
+	status.set("readyUntil", jsonString(javaInstant(until)))
+	props := newObject()
+	props.set("status", status)
+	feature := newObject()
+	feature.set("definition", []any{jsonString(connectionStatusDefinition)})
+	feature.set("properties", props)
+	msg.Path = "/features/" + featureID
+	msg.Value = json.RawMessage(marshal(feature))
+	return []protocol.Message{msg}, nil
+}
+
+func (*connectionStatusMapper) MapOutgoing(protocol.Message) ([]protocol.External, error) {
+	return nil, nil
+}

@@ -1,0 +1,5 @@
+package mapping
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
