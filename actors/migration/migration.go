@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/document"
 	"github.com/dittoconn/dittoconn/persistence/encryption"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -124,6 +125,8 @@ type Service struct {
 	mem     *persistence.MigrationProgress // in-memory progress of the current or last run
 	abort   chan struct{}                  // closed to abort the running run
 	done    chan struct{}                  // closed when the running run ended
+	// totals of the current or last run, once counted
+	totalSnapshots, totalJournal *int64
 }
 
 // NewService returns a Service (NewKind uses one; tests may drive it directly).
@@ -194,6 +197,9 @@ type counters struct {
 	Processed int64 `json:"processed"`
 	Skipped   int64 `json:"skipped"`
 	Failed    int64 `json:"failed"`
+	// Total (not in Ditto) is how many documents the run has to look at,
+	// counted in the background, so that a client can show an estimate.
+	Total *int64 `json:"total,omitempty"`
 }
 
 type progressIDs struct {
@@ -270,7 +276,9 @@ func (s *Service) migrate(ctx context.Context, dryRun, resume bool) *pb.Reply {
 	s.mem = &mem
 	s.abort, s.done = make(chan struct{}), make(chan struct{})
 	r := &run{svc: s, plan: plan, p: p, dryRun: dryRun, abort: s.abort, log: s.log.With().Str("mode", string(plan.mode)).Bool("dry_run", dryRun).Logger()}
+	s.totalSnapshots, s.totalJournal = nil, nil
 	go r.execute(s.done)
+	go s.countTotals(plan, s.done)
 	s.log.Info().Str("mode", string(plan.mode)).Bool("dry_run", dryRun).Bool("resumed", resume).Str("phase", p.Phase).Msg("encryption migration started")
 	return respond(http.StatusAccepted, migrateResponse{Type: responseMigrate, Status: http.StatusAccepted,
 		Phase: PhaseStarted, DryRun: dryRun, Resumed: resume, StartedAt: now})
@@ -313,15 +321,63 @@ func (s *Service) status(ctx context.Context) *pb.Reply {
 		phase = p.Phase
 	}
 	resp := statusResponse{Type: responseStatus, Status: http.StatusOK, Phase: phase,
-		Snapshots:     counters{p.SnapshotsProcessed, p.SnapshotsSkipped, p.SnapshotsFailed},
-		JournalEvents: counters{p.JournalProcessed, p.JournalSkipped, p.JournalFailed},
+		Snapshots:     counters{Processed: p.SnapshotsProcessed, Skipped: p.SnapshotsSkipped, Failed: p.SnapshotsFailed},
+		JournalEvents: counters{Processed: p.JournalProcessed, Skipped: p.JournalSkipped, Failed: p.JournalFailed},
 		Timing:        timing{StartedAt: p.StartedAt, UpdatedAt: s.now()},
 		DryRun:        dry, MigrationActive: active}
+	s.mu.Lock()
+	if s.mem != nil && s.totalSnapshots != nil && s.totalJournal != nil {
+		resp.Snapshots.Total, resp.JournalEvents.Total = s.totalSnapshots, s.totalJournal
+	}
+	s.mu.Unlock()
 	ids := progressIDs{p.LastSnapshotID, p.LastSnapshotPID, p.LastJournalID, p.LastJournalPID}
 	if ids != (progressIDs{}) {
 		resp.Progress = &ids
 	}
 	return respond(http.StatusOK, resp)
+}
+
+// countTotals counts the documents the run started with done has to look
+// at (those with a secret at one of the pointers) and records them for the
+// status, unless another run started meanwhile.
+func (s *Service) countTotals(plan *plan, done chan struct{}) {
+	count := func(coll string, paths []string) (*int64, bool) {
+		var n int64
+		after := ""
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+			var last []byte
+			page := 0
+			err := s.cfg.Store.ScanAfterID(ctx, coll, after, paths, 500, func(doc []byte) error {
+				page++
+				last = doc
+				return nil
+			})
+			cancel()
+			if err != nil {
+				s.log.Warn().Err(err).Str("collection", coll).Msg("counting documents for the migration status failed")
+				return nil, false
+			}
+			n += int64(page)
+			if page < 500 {
+				return &n, true
+			}
+			after, _ = document.IDString(last)
+		}
+	}
+	snaps, ok := count(document.SnapshotCollection, plan.snapPaths)
+	if !ok {
+		return
+	}
+	journal, ok := count(document.JournalCollection, plan.journalPaths)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == done {
+		s.totalSnapshots, s.totalJournal = snaps, journal
+	}
 }
 
 func (s *Service) abortRun() *pb.Reply {
@@ -338,8 +394,8 @@ func (s *Service) abortRun() *pb.Reply {
 	p := *s.mem
 	s.log.Info().Str("phase", p.Phase).Msg("encryption migration abort requested")
 	return respond(http.StatusOK, abortResponse{Type: responseAbort, Status: http.StatusOK, Phase: prefixAborted + p.Phase,
-		Snapshots:     counters{p.SnapshotsProcessed, p.SnapshotsSkipped, p.SnapshotsFailed},
-		JournalEvents: counters{p.JournalProcessed, p.JournalSkipped, p.JournalFailed},
+		Snapshots:     counters{Processed: p.SnapshotsProcessed, Skipped: p.SnapshotsSkipped, Failed: p.SnapshotsFailed},
+		JournalEvents: counters{Processed: p.JournalProcessed, Skipped: p.JournalSkipped, Failed: p.JournalFailed},
 		AbortedAt:     s.now()})
 }
 

@@ -363,3 +363,30 @@ func TestTokenBucket(t *testing.T) {
 		t.Error("take did not give up on abort")
 	}
 }
+
+// TestStatusTotals: the status carries how many documents the run has to
+// look at (not in Ditto), so that clients can estimate the time left.
+func TestStatusTotals(t *testing.T) {
+	engine := openBolt(t)
+	seed(t, engine, settings(true, keyA, "", 10, 0), 12)
+	svc := newService(t, engine, settings(true, keyB, keyA, 5, 0))
+	if _, m := send(t, svc, ditto.MigrateEncryptionStatus, ``); field(m, "snapshots", "total") != nil {
+		t.Fatalf("totals before any run: %v", m)
+	}
+	if st, _ := send(t, svc, ditto.MigrateEncryption, `{}`); st != 202 {
+		t.Fatalf("migrate = %d", st)
+	}
+	waitIdle(t, svc)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, m := send(t, svc, ditto.MigrateEncryptionStatus, ``)
+		if field(m, "snapshots", "total") == float64(12) && field(m, "journalEvents", "total") == float64(12) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no totals: %v", m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
