@@ -179,3 +179,7 @@ func TestTopicParse(t *testing.T) {
 		}
 	}
 }
+
+func defOf(engine, options string) model.MappingDefinition {
+	return model.MappingDefinition{MappingEngine: engine, Options: json.RawMessage(options)}
+}
