@@ -36,6 +36,13 @@ type config struct {
 	Encryption encryption.Settings
 	// MigrationLease is the lifetime of the migration's lease (0: 30 s).
 	MigrationLease time.Duration
+
+	// Live broker clients: reconnect backoff bounds, one connect attempt,
+	// testConnection, concurrent connect attempts.
+	ClientBackoffMin, ClientBackoffMax time.Duration
+	ClientConnectTimeout               time.Duration
+	ClientTestTimeout                  time.Duration
+	ClientMaxConnecting                int
 }
 
 // parseConfig reads args (without the program name and sub-command) on top of
@@ -118,6 +125,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	cfg.PassivateAfter = envDuration("CONNECTION_ACTIVITY_CHECK_INTERVAL", 45*time.Minute)
 	cfg.MaxSources = envInt("CONNECTION_SOURCE_NUMBER", 4)
 	cfg.MaxTargets = envInt("CONNECTION_TARGET_NUMBER", 4)
+	cfg.ClientBackoffMin = envDuration("DITTOCONN_CLIENT_BACKOFF_MIN", 5*time.Second)
+	cfg.ClientBackoffMax = envDuration("DITTOCONN_CLIENT_BACKOFF_MAX", 60*time.Minute)
+	cfg.ClientConnectTimeout = envDuration("DITTOCONN_CLIENT_CONNECT_TIMEOUT", 10*time.Second)
+	cfg.ClientTestTimeout = envDuration("DITTOCONN_CLIENT_TESTING_TIMEOUT", 10*time.Second)
+	cfg.ClientMaxConnecting = envInt("DITTOCONN_CLIENT_MAX_CONNECTING", 64)
+	if cfg.ClientBackoffMax < cfg.ClientBackoffMin {
+		errs = append(errs, fmt.Errorf("DITTOCONN_CLIENT_BACKOFF_MAX (%v) is below DITTOCONN_CLIENT_BACKOFF_MIN (%v)", cfg.ClientBackoffMax, cfg.ClientBackoffMin))
+	}
 	cfg.Encryption = parseEncryption(getenv, envBool, &errs)
 	if getenv("DITTOCONN_ENCRYPTION_MIGRATION_LEASE") != "" {
 		cfg.MigrationLease = envDuration("DITTOCONN_ENCRYPTION_MIGRATION_LEASE", 0)

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
+	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/gateway"
@@ -101,6 +102,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		PassivateAfter:    cfg.PassivateAfter,
 		Validation:        validation,
 		Migration:         migrationCfg,
+		Backoff:           client.Backoff{Min: cfg.ClientBackoffMin, Max: cfg.ClientBackoffMax},
+		ConnectTimeout:    cfg.ClientConnectTimeout,
+		TestTimeout:       cfg.ClientTestTimeout,
+		MaxConnecting:     cfg.ClientMaxConnecting,
 		Logger:            log,
 	})
 	if err != nil {
