@@ -1,0 +1,50 @@
+package test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLayeringClients: a protocol package imports the client contract and its
+// broker library only — never the grain, the store, the gateway, the
+// migration or another protocol package; only actors/client/clients imports
+// them all.
+func TestLayeringClients(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "../actors/client/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const base = mod + "actors/client/"
+	banned := []string{mod + "gateway", mod + "persistence", mod + "actors/connection", mod + "actors/migration", mod + "actors/ids"}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, deps := fields[0], fields[1:]
+		if !strings.HasPrefix(pkg, base) || strings.HasPrefix(pkg, base+"clients") {
+			continue
+		}
+		own := strings.SplitN(strings.TrimPrefix(pkg, base), "/", 2)[0]
+		for _, d := range deps {
+			for _, b := range banned {
+				if strings.HasPrefix(d, b) {
+					t.Errorf("%s imports %s", pkg, d)
+				}
+			}
+			if strings.HasPrefix(d, base) {
+				other := strings.SplitN(strings.TrimPrefix(d, base), "/", 2)[0]
+				if other != own {
+					t.Errorf("%s imports the sibling protocol %s", pkg, d)
+				}
+			}
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("only %d protocol packages listed", checked)
+	}
+}
