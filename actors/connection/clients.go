@@ -50,15 +50,17 @@ func (g *grain) hasFactory(c *model.Connection) bool {
 }
 
 // startClients stops whatever runs and starts clientCount runners for the
-// current connection; the new ones connect once the old ones are gone.
+// current connection; the new ones connect once all old ones are gone.
 func (g *grain) startClients(ctx actor.Context) {
-	prev := g.stopClients()
+	g.stopClients()
 	factory, ok := g.cfg.Clients[g.conn.ConnectionType]
 	if !ok {
 		return
 	}
+	// the new clients connect once every old one is gone (same client ids,
+	// closed announcement before opened)
 	var waitOn []<-chan struct{}
-	for _, r := range prev {
+	for r := range g.clients.stopping {
 		waitOn = append(waitOn, r.done)
 	}
 	g.clients.gen++
