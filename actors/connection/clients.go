@@ -277,8 +277,8 @@ type statusEntry struct {
 
 func (e statusEntry) json() []byte {
 	o := newObj().set("type", e.typ).set("client", e.client)
-	if e.typ == "source" || e.typ == "target" {
-		o.set("address", e.address)
+	if (e.typ == "source" || e.typ == "target") && e.address != "" {
+		o.set("address", e.address) // filled-in entries have none
 	}
 	o.set("status", e.status)
 	if e.typ == "client" {
