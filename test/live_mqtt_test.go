@@ -207,6 +207,29 @@ func testLiveMQTT(t *testing.T, typ string) {
 		}
 	})
 
+	t.Run("separate publisher client and last will", func(t *testing.T) {
+		id := prefix + "-sep-pub"
+		sub := subscribe(t, "tcp://127.0.0.1:1883", "announce/"+id)
+		c := mqttLive(typ, id, "closed", "tcp://127.0.0.1:1883")
+		sc := c["specificConfig"].(map[string]any)
+		sc["separatePublisherClient"] = "true"
+		sc["keepAlive"] = "20s"
+		sc["lastWillTopic"] = "will/" + id
+		sc["lastWillMessage"] = "gone"
+		if r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", c)); r.Status != 201 {
+			t.Fatalf("create: %d %s", r.Status, r.Payload)
+		}
+		if r := n.Send(t, shard, nil, cmd(ditto.OpenConnection, "connectionId", id)); r.Status != http.StatusOK {
+			t.Fatalf("open: %d %s", r.Status, r.Payload)
+		}
+		announcement(t, sub.next(t, 10*time.Second, "opened announcement").Payload(), id, "opened")
+		wantField(t, status(t, n, id), "open", "liveStatus")
+		if r := n.Send(t, shard, nil, cmd(ditto.DeleteConnection, "connectionId", id)); r.Status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", r.Status, r.Payload)
+		}
+		announcement(t, sub.next(t, 10*time.Second, "closed announcement").Payload(), id, "closed")
+	})
+
 	t.Run("create open replies 201 and connects", func(t *testing.T) {
 		id := prefix + "-create-open"
 		if r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", mqttLive(typ, id, "open", "tcp://127.0.0.1:1883"))); r.Status != 201 {
