@@ -52,7 +52,7 @@ func buildBinary(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
 }
 
@@ -68,13 +68,13 @@ func startBinary(t *testing.T, bin string, env ...string) *proc {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: c, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: c, logs: &syncBuffer{}, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			p.logs.WriteString(line + "\n")
+			_, _ = p.logs.Write([]byte(line + "\n"))
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) == nil && rec["message"] == "dittoconn ready" {
 				ready <- rec["http_addr"].(string)
@@ -87,9 +87,9 @@ func startBinary(t *testing.T, bin string, env ...string) *proc {
 	select {
 	case p.addr = <-ready:
 	case err := <-p.done:
-		t.Fatalf("dittoconn exited before ready: %v\n%s", err, p.logs)
+		t.Fatalf("dittoconn exited before ready: %v\n%s", err, p.logs.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("dittoconn not ready in 60s\n%s", p.logs)
+		t.Fatalf("dittoconn not ready in 60s\n%s", p.logs.String())
 	}
 	return p
 }
@@ -121,10 +121,10 @@ func (p *proc) stop(t *testing.T) {
 	select {
 	case err := <-p.done:
 		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs)
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("no exit 30s after SIGTERM\n%s", p.logs)
+		t.Fatalf("no exit 30s after SIGTERM\n%s", p.logs.String())
 	}
 }
 
@@ -149,7 +149,7 @@ func TestBinaryServeStopRestart(t *testing.T) {
 	wantField(t, m, 201, "connectivity", "bin-1", "status")
 	p.stop(t)
 	if strings.Contains(p.logs.String(), "s3cr3t-pass") || strings.Contains(p.logs.String(), "foobar") {
-		t.Errorf("a secret reached the log:\n%s", p.logs)
+		t.Errorf("a secret reached the log:\n%s", p.logs.String())
 	}
 
 	p2 := startBinary(t, bin, env...)
