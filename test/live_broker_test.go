@@ -1,0 +1,351 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/kit"
+)
+
+// tcpProxy forwards loopback connections to a broker. Down drops every
+// forwarded connection and refuses new ones, as a stopped broker would; Up
+// listens again on the same port.
+type tcpProxy struct {
+	t       *testing.T
+	backend string
+	Port    int
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// startProxy forwards a fresh loopback port to backend until the test ends.
+func startProxy(t *testing.T, backend string) *tcpProxy {
+	t.Helper()
+	p := &tcpProxy{t: t, backend: backend, conns: map[net.Conn]struct{}{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	p.Port = ln.Addr().(*net.TCPAddr).Port
+	p.serve(ln)
+	t.Cleanup(func() { p.Down(); p.wg.Wait() })
+	return p
+}
+
+// Addr is the proxy's host:port.
+func (p *tcpProxy) Addr() string { return fmt.Sprintf("127.0.0.1:%d", p.Port) }
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.DialTimeout("tcp", p.backend, 5*time.Second)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.ln != ln { // went down meanwhile
+				p.mu.Unlock()
+				_ = in.Close()
+				_ = out.Close()
+				continue
+			}
+			p.conns[in], p.conns[out] = struct{}{}, struct{}{}
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go p.pipe(out, in)
+			go p.pipe(in, out)
+		}
+	}()
+}
+
+func (p *tcpProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	_ = dst.Close()
+	_ = src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+// Down closes the listener and every forwarded connection.
+func (p *tcpProxy) Down() {
+	p.mu.Lock()
+	ln := p.ln
+	p.ln = nil
+	conns := p.conns
+	p.conns = map[net.Conn]struct{}{}
+	p.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+	for c := range conns {
+		_ = c.Close()
+	}
+}
+
+// Up listens on the same port again.
+func (p *tcpProxy) Up() {
+	p.t.Helper()
+	var ln net.Listener
+	kit.Eventually(p.t, 10*time.Second, "proxy listening again on "+p.Addr(), func() bool {
+		var err error
+		ln, err = net.Listen("tcp", p.Addr())
+		return err == nil
+	})
+	p.serve(ln)
+}
+
+// brokerLink is a path to a broker that a test may cut and restore.
+type brokerLink interface {
+	Addr() string
+	Down()
+	Up()
+}
+
+// announcementReader returns the next message a test consumer received, or
+// nil when none came within the time.
+type announcementReader func(within time.Duration) []byte
+
+// liveCase describes a connection type for the shared live checklist.
+type liveCase struct {
+	typ, prefix string
+	// conn is a connection of the type with id and desired status on the
+	// broker at addr (host:port), logging in with login ("user:pass", or ""
+	// for none).
+	conn func(id, status, addr, login string) map[string]any
+	// good is a broker address and login that work.
+	good func(t *testing.T) (addr, login string)
+	// creds is a broker that checks logins, with a right and a wrong login.
+	creds func(t *testing.T) (addr, right, wrong string)
+	// link is a path to a broker that the test cuts and restores.
+	link func(t *testing.T) brokerLink
+	// listen starts a consumer on the broker behind link for the
+	// announcements of connection id.
+	listen func(t *testing.T, link brokerLink, id string) announcementReader
+	// sources and targets are the addresses the connection of id has, in
+	// the status order.
+	sources func(id string) []string
+	targets []string
+	// noticeDown bounds how long the client needs to notice an outage.
+	noticeDown time.Duration
+}
+
+// piggyCmd sends command to the connection shard over the piggyback API and
+// returns the command's status and the decoded answer.
+func piggyCmd(t *testing.T, n *kit.Node, command map[string]any) (int, map[string]any) {
+	t.Helper()
+	st, body := n.Piggyback(t, kit.Envelope(shard, command, nil))
+	if st != http.StatusOK {
+		t.Fatalf("piggyback %v: HTTP %d %s", command["type"], st, body)
+	}
+	m := decode(t, body)
+	s, _ := m["status"].(float64)
+	return int(s), m
+}
+
+// piggyStatus retrieves the connection status over the piggyback API.
+func piggyStatus(t *testing.T, n *kit.Node, id string) map[string]any {
+	t.Helper()
+	st, m := piggyCmd(t, n, cmd(ditto.RetrieveConnectionStatus, "connectionId", id))
+	if st != http.StatusOK {
+		t.Fatalf("status of %s: %d %v", id, st, m)
+	}
+	return m
+}
+
+// piggyWaitLive polls the status until liveStatus and recoveryStatus match.
+func piggyWaitLive(t *testing.T, n *kit.Node, id, live, recovery string, within time.Duration) map[string]any {
+	t.Helper()
+	var last map[string]any
+	deadline := time.Now().Add(within)
+	for {
+		last = piggyStatus(t, n, id)
+		if last["liveStatus"] == live && (recovery == "" || last["recoveryStatus"] == recovery) {
+			return last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("liveStatus %s/%s of %s not reached within %v; last status %v", live, recovery, id, within, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// expectAnnouncement reads messages until the announcement kind of id
+// comes (an earlier "opened" may precede a "closed") and checks its shape.
+func expectAnnouncement(t *testing.T, next announcementReader, id, kind string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var seen []string
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("no %s announcement of %s within %v; got %q", kind, id, within, seen)
+		}
+		p := next(left)
+		if p == nil {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(p, &m); err != nil {
+			t.Fatalf("announcement is not JSON: %s", p)
+		}
+		if m["topic"] == "_/"+id+"/connections/announcements/"+kind {
+			announcement(t, p, id, kind)
+			return
+		}
+		seen = append(seen, string(p))
+	}
+}
+
+func entriesJSON(typ string, addrs []string, status, details string) string {
+	var parts []string
+	for _, a := range addrs {
+		parts = append(parts, fmt.Sprintf(`{"type":%q,"client":%q,"address":%q,"status":%q,"statusDetails":%q}`,
+			typ, kit.Instance, a, status, details))
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// testLiveBroker runs the issue-4 checklist for one connection type on a
+// node of its own, through the piggyback API.
+func testLiveBroker(t *testing.T, lc liveCase) {
+	store := kit.Bolt().Open(t)
+	n := kit.Start(t, store(), kit.Options{Verbose: testing.Verbose()})
+	p := lc.prefix
+
+	t.Run("test success", func(t *testing.T) {
+		addr, login := lc.good(t)
+		st, m := piggyCmd(t, n, cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-ok", "closed", addr, login)))
+		if st != http.StatusOK {
+			t.Fatalf("test: %d %v", st, m)
+		}
+		wantField(t, m, "Success(successfully connected + initialized mapper)", "testResult")
+	})
+
+	t.Run("test wrong credentials", func(t *testing.T) {
+		addr, right, wrong := lc.creds(t)
+		st, m := piggyCmd(t, n, cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-cred", "closed", addr, wrong)))
+		if st != http.StatusUnauthorized {
+			t.Fatalf("test with a wrong login: %d %v", st, m)
+		}
+		wantField(t, m, ditto.CodeConnectionUnauthorized, "error")
+		if pw := wrong[strings.IndexByte(wrong, ':')+1:]; strings.Contains(fmt.Sprint(m), pw) {
+			t.Errorf("the answer shows the password: %v", m)
+		}
+		st, m = piggyCmd(t, n, cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-cred", "closed", addr, right)))
+		if st != http.StatusOK {
+			t.Fatalf("test with the right login: %d %v", st, m)
+		}
+	})
+
+	t.Run("test unreachable", func(t *testing.T) {
+		_, login := lc.good(t)
+		st, m := piggyCmd(t, n, cmd(ditto.TestConnection, "connection",
+			lc.conn(p+"-test-unreach", "closed", "127.0.0.1:"+itoa(freePort(t)), login)))
+		if st != http.StatusGatewayTimeout {
+			t.Fatalf("test unreachable: %d %v", st, m)
+		}
+		wantField(t, m, ditto.CodeConnectionFailed, "error")
+	})
+
+	link := lc.link(t)
+	_, login := lc.good(t)
+
+	t.Run("open, broker down and back, close", func(t *testing.T) {
+		id := p + "-live-1"
+		ann := lc.listen(t, link, id)
+		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "closed", link.Addr(), login))); st != http.StatusCreated {
+			t.Fatalf("create: %d %v", st, m)
+		}
+		if st, m := piggyCmd(t, n, cmd(ditto.OpenConnection, "connectionId", id)); st != http.StatusOK {
+			t.Fatalf("open: %d %v", st, m)
+		}
+		expectAnnouncement(t, ann, id, "opened", 10*time.Second)
+
+		m := piggyStatus(t, n, id)
+		wantField(t, m, "open", "connectionStatus")
+		wantField(t, m, "open", "liveStatus")
+		wantField(t, m, "succeeded", "recoveryStatus")
+		if s, _ := m["connectedSince"].(string); !strings.HasSuffix(s, "Z") {
+			t.Errorf("connectedSince = %v", m["connectedSince"])
+		}
+		wantEntries(t, m, "clientStatus", `[{"type":"client","client":"kit-1","status":"open","recoveryStatus":"succeeded","statusDetails":"CONNECTED"}]`)
+		wantEntries(t, m, "sourceStatus", entriesJSON("source", lc.sources(id), "open", "Consumer started."))
+		wantEntries(t, m, "targetStatus", entriesJSON("target", lc.targets, "open", "Producer started."))
+
+		link.Down()
+		m = piggyWaitLive(t, n, id, "failed", "ongoing", lc.noticeDown)
+		wantField(t, m, "open", "connectionStatus")
+		if m["connectedSince"] != nil {
+			t.Errorf("connectedSince while failed: %v", m["connectedSince"])
+		}
+
+		link.Up()
+		piggyWaitLive(t, n, id, "open", "succeeded", 20*time.Second)
+		ann = lc.listen(t, link, id)
+
+		_, logs := piggyCmd(t, n, cmd(ditto.RetrieveConnectionLogs, "connectionId", id))
+		raw, _ := json.Marshal(logs)
+		for _, want := range []string{"Connection successful", "Connection failed due to: ", "Trying to reconnect"} {
+			if !strings.Contains(string(raw), want) {
+				t.Errorf("connection logs lack %q: %s", want, raw)
+			}
+		}
+
+		if st, m := piggyCmd(t, n, cmd(ditto.CloseConnection, "connectionId", id)); st != http.StatusOK {
+			t.Fatalf("close: %d %v", st, m)
+		}
+		expectAnnouncement(t, ann, id, "closed", 10*time.Second)
+		m = piggyStatus(t, n, id)
+		wantField(t, m, "closed", "connectionStatus")
+		wantField(t, m, "closed", "liveStatus")
+		wantEntries(t, m, "clientStatus", `[{"type":"client","client":"kit-1","status":"closed","recoveryStatus":"unknown","statusDetails":"[DISCONNECTED] connection is closed"}]`)
+		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+			t.Fatalf("delete: %d %v", st, m)
+		}
+	})
+
+	t.Run("restart reopens a stored open connection", func(t *testing.T) {
+		id := p + "-reopen-1"
+		ann := lc.listen(t, link, id)
+		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "open", link.Addr(), login))); st != http.StatusCreated {
+			t.Fatalf("create: %d %v", st, m)
+		}
+		piggyWaitLive(t, n, id, "open", "succeeded", 15*time.Second)
+		expectAnnouncement(t, ann, id, "opened", 10*time.Second)
+		n.Stop()
+		expectAnnouncement(t, ann, id, "closed", 10*time.Second)
+
+		n2 := kit.Start(t, store(), kit.Options{Verbose: testing.Verbose()})
+		expectAnnouncement(t, ann, id, "opened", 15*time.Second)
+		m := piggyWaitLive(t, n2, id, "open", "succeeded", 15*time.Second)
+		wantEntries(t, m, "sourceStatus", entriesJSON("source", lc.sources(id), "open", "Consumer started."))
+		wantEntries(t, m, "targetStatus", entriesJSON("target", lc.targets, "open", "Producer started."))
+		if st, m := piggyCmd(t, n2, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+			t.Fatalf("delete: %d %v", st, m)
+		}
+	})
+}
