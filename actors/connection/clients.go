@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/dataplane"
 	"github.com/dittoconn/dittoconn/actors/model"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -71,18 +72,24 @@ func (g *grain) startClients(ctx actor.Context) {
 	announce := announcementTargets(conn)
 	n := max(conn.ClientCount, 1)
 	now := g.cfg.Now()
+	plane, planeErr := dataplane.New(conn, dataplane.Config{Bus: g.cfg.Bus, Mapping: g.cfg.Mapping, Logs: g.live.logs,
+		Collector: g.cfg.Collector, Now: g.cfg.Now, Logger: g.log})
+	if planeErr != nil {
+		planeErr = fmt.Errorf("%w: %v", client.ErrConfig, planeErr)
+	}
+	g.plane = plane
 	for i := 0; i < n; i++ {
 		f := factory
-		if tlsErr != nil {
-			err := tlsErr
+		if err := errors.Join(tlsErr, planeErr); err != nil {
 			f = func(client.Env) (client.Client, error) { return nil, err }
 		}
 		log := g.log.With().Int("client", i).Logger()
 		spec := runnerSpec{
 			gen: g.clients.gen, idx: i, connectionID: g.id,
-			env:     client.Env{Connection: conn, ClientIndex: i, Instance: g.cfg.Instance, Logger: log, TLS: tlsCfg},
+			env: client.Env{Connection: conn, ClientIndex: i, Instance: g.cfg.Instance, Logger: log, TLS: tlsCfg,
+				Inbound: plane.Inbound(i)},
 			factory: f, backoff: g.cfg.Backoff, connectTimeout: g.cfg.ConnectTimeout,
-			announce: announce, prev: waitOn, send: send, now: g.cfg.Now, log: log,
+			announce: announce, prev: waitOn, send: send, now: g.cfg.Now, log: log, plane: plane,
 		}
 		g.clients.current = append(g.clients.current, startRunner(g.cfg.Runners, spec, now))
 	}
@@ -100,6 +107,8 @@ func (g *grain) stopClients() []*runner {
 		g.clients.stopping[r] = struct{}{}
 	}
 	g.clients.current = nil
+	g.plane.Close()
+	g.plane = nil
 	return prev
 }
 

@@ -10,8 +10,12 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/actors/bus"
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/dataplane"
+	"github.com/dittoconn/dittoconn/actors/mapping"
 	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/actors/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -60,8 +64,20 @@ type Config struct {
 	TestTimeout time.Duration
 	// Runners owns the client goroutines of all grains; nil: one per kind.
 	Runners *Runners
-	Logger  zerolog.Logger
-	Now     func() time.Time
+	// Bus routes data-plane signals between connections; nil: an
+	// in-process bus of this kind.
+	Bus bus.Bus
+	// Mapping configures the payload mappers (zero: Ditto's defaults).
+	Mapping mapping.Config
+	// Collector exports message counters to Prometheus; nil: none.
+	Collector *monitor.Collector
+	// LogPublisher receives every connection log entry (Fluentd); nil: none.
+	LogPublisher monitor.Publisher
+	// Logs configures the in-memory connection logs (zero fields: Ditto's
+	// defaults; LogDuration above wins over Logs.LogDuration).
+	Logs   monitor.LogConfig
+	Logger zerolog.Logger
+	Now    func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -96,6 +112,10 @@ func (c *Config) defaults() {
 	if c.Runners == nil {
 		c.Runners = NewRunners(0)
 	}
+	if c.Bus == nil {
+		c.Bus = bus.NewLocal()
+	}
+	c.Logs.LogDuration = c.LogDuration
 }
 
 // NewKind returns the cluster kind that hosts connection grains.
@@ -127,6 +147,7 @@ type grain struct {
 
 	live    liveState
 	clients clientSet
+	plane   *dataplane.Plane // data plane of the running clients; nil: none
 
 	// sender and cmd of the command being handled (for answers given later)
 	actx   actor.Context
@@ -145,6 +166,8 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.pid = PIDPrefix + g.id
 		g.log = g.cfg.Logger.With().Str("connection_id", g.id).Logger()
 		g.live.since = g.cfg.Now()
+		g.live.logs = monitor.NewLogs(monitor.LogOptions{ConnectionID: g.id, Config: g.cfg.Logs, Now: g.cfg.Now,
+			Publisher: g.cfg.LogPublisher})
 		g.recover()
 		if g.recovered && g.conn != nil && g.conn.ConnectionStatus == "open" {
 			// as Ditto: a desired-open connection reconnects right after recovery

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/dataplane"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
@@ -93,6 +94,7 @@ type runnerSpec struct {
 	send           func(any)         // delivers into the grain's mailbox
 	now            func() time.Time
 	log            zerolog.Logger
+	plane          *dataplane.Plane // data plane of this configuration (nil-safe)
 }
 
 // runner is the grain's handle on one client goroutine, and the grain's view
@@ -180,8 +182,11 @@ func (s *runnerSpec) run(ctx context.Context, sem chan struct{}) {
 		}
 		attempt = 0
 		s.sendAnnouncement(cl, client.AnnouncementOpened)
+		s.plane.Connected(s.idx, cl) // subscribed before anyone sees it open
 		s.report(clientReport{kind: repConnected, client: cl})
-		if lost := s.watch(ctx, cl, events); !lost {
+		lost := s.watch(ctx, cl, events)
+		s.plane.Disconnected(s.idx)
+		if !lost {
 			s.sendAnnouncement(cl, client.AnnouncementClosed)
 			s.closeClient(cl)
 			s.report(clientReport{kind: repStopped, wasConnected: true})
@@ -213,6 +218,7 @@ func (s *runnerSpec) connect(ctx context.Context, sem chan struct{}) (client.Cli
 	if err != nil {
 		return nil, nil, err
 	}
+	s.plane.Bind(s.idx, cl) // it may consume (and answer) before it reports connected
 	cctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
 	err = cl.Connect(cctx)

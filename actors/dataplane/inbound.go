@@ -1,0 +1,287 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/dittoconn/dittoconn/actors/bus"
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/mapping"
+	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/actors/placeholder"
+	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// source is one compiled source of the connection.
+type source struct {
+	p       *Plane
+	src     *model.Source
+	chain   mapping.Chain
+	headers []headerTemplate
+
+	enforceInput   *placeholder.Template // nil: no enforcement
+	enforceFilters []*placeholder.Template
+
+	replyAddress  *placeholder.Template // nil: no reply target
+	replyHeaders  []headerTemplate
+	replyToErrors bool
+}
+
+func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error) {
+	out := &source{p: p, src: s, chain: reg.Chain(s.PayloadMapping)}
+	var err error
+	if out.headers, err = compileHeaders(s.HeaderMapping, true); err != nil {
+		return nil, err
+	}
+	if e := s.Enforcement; e != nil && e.Input != "" {
+		if out.enforceInput, err = placeholder.Compile(e.Input); err != nil {
+			return nil, fmt.Errorf("%w: enforcement input: %v", client.ErrConfig, err)
+		}
+		for _, f := range e.Filters {
+			t, err := placeholder.Compile(f)
+			if err != nil {
+				return nil, fmt.Errorf("%w: enforcement filter: %v", client.ErrConfig, err)
+			}
+			out.enforceFilters = append(out.enforceFilters, t)
+		}
+	}
+	if rt := s.ReplyTarget; rt != nil && s.ReplyTargetEnabled && rt.Address != "" {
+		if out.replyAddress, err = placeholder.Compile(rt.Address); err != nil {
+			return nil, fmt.Errorf("%w: reply target address: %v", client.ErrConfig, err)
+		}
+		if out.replyHeaders, err = compileHeaders(rt.HeaderMapping, false); err != nil {
+			return nil, err
+		}
+		types := rt.ExpectedResponseTypes
+		if types == nil {
+			types = []string{"response", "error"}
+		}
+		out.replyToErrors = slices.Contains(types, "error")
+	}
+	return out, nil
+}
+
+// external turns a consumed message into the mappers' input: text when
+// the content type says so (or, without one, when the bytes are UTF-8, as
+// MQTT payloads usually are), bytes otherwise.
+func external(m *client.Message) protocol.External {
+	ext := protocol.External{Address: m.Address, Headers: m.Headers}
+	ct := headerValue(m.Headers, "content-type")
+	if isText(ct, m.Payload) {
+		ext.Text, ext.IsText = string(m.Payload), true
+	} else {
+		ext.Bytes = m.Payload
+	}
+	return ext
+}
+
+func isText(contentType string, payload []byte) bool {
+	if contentType == "" {
+		return utf8.Valid(payload)
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(strings.SplitN(contentType, ";", 2)[0]))
+	}
+	return strings.HasPrefix(mt, "text/") || mt == "application/json" || strings.HasSuffix(mt, "+json") ||
+		mt == "application/javascript" || mt == "application/xml"
+}
+
+// inbound processes one consumed message on the consuming client's goroutine.
+func (p *Plane) inbound(idx int, m client.Message) {
+	now := p.now()
+	s := p.byAddr[m.Address]
+	if s == nil {
+		if len(p.sources) == 0 {
+			return
+		}
+		s = p.sources[0]
+	}
+	addr := m.Address
+	reg := p.metrics
+	info := p.info(m.Headers, m.Payload, nil, now)
+	reg.Inbound(monitor.Consumed, addr).RecordAt(true, now)
+	p.logs.Source(monitor.Consumed, addr).Success(info)
+
+	ext := external(&m)
+	for _, oc := range s.chain.MapIncoming(ext) {
+		switch {
+		case oc.Err != nil:
+			reason := oc.Err.Error()
+			reg.Inbound(monitor.Mapped, addr).RecordAt(false, now)
+			p.logs.Source(monitor.Mapped, addr).Failure(info, reason)
+			s.replyError(idx, "", lowerHeaders(m.Headers), mappingFailed(headerValue(m.Headers, "content-type"), reason))
+		case len(oc.Messages) == 0:
+			reg.Inbound(monitor.Dropped, addr).RecordAt(true, now)
+			p.logs.Source(monitor.Dropped, addr).Success(info)
+		default:
+			for i := range oc.Messages {
+				s.route(idx, &m, &oc.Messages[i], info)
+			}
+		}
+	}
+}
+
+// route applies header mapping and enforcement to one mapped message and
+// publishes it on the bus.
+func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info monitor.Info) {
+	p, addr, reg, now := s.p, m.Address, s.p.metrics, info.Timestamp
+	topic, stream, err := protocol.Classify(msg)
+	if err != nil {
+		reason := err.Error()
+		if de, ok := ditto.As(err); ok {
+			reason = de.Message
+		}
+		reg.Inbound(monitor.Mapped, addr).RecordAt(false, now)
+		p.logs.Source(monitor.Mapped, addr).Failure(info, reason)
+		s.replyError(idx, msg.Topic, msg.Headers, protocol.TopicError(msg.Topic))
+		return
+	}
+	// header mapping: external headers (and the signal) → Ditto headers
+	h := make(map[string]string, len(msg.Headers)+len(s.headers)+1)
+	for k, v := range msg.Headers {
+		h[k] = v
+	}
+	vals := &placeholder.Values{Headers: m.Headers, Topic: &topic, Path: msg.Path, ConnectionID: p.id,
+		SourceAddress: addr}
+	applyHeaders(h, s.headers, vals)
+	if h["correlation-id"] == "" {
+		h["correlation-id"] = uuid.NewString()
+	}
+	msg.Headers = h
+	info.CorrelationID = h["correlation-id"]
+	info.EntityType, info.EntityID = entity(&topic)
+	reg.Inbound(monitor.Mapped, addr).RecordAt(true, now)
+	p.logs.Source(monitor.Mapped, addr).Success(info)
+
+	if s.enforceInput != nil {
+		input, ok := s.enforce(vals)
+		if !ok {
+			de := enforcementFailed(input)
+			reg.Inbound(monitor.Enforced, addr).RecordAt(false, now)
+			p.logs.Source(monitor.Enforced, addr).Failure(info, de.Message)
+			s.replyError(idx, msg.Topic, h, de)
+			return
+		}
+		reg.Inbound(monitor.Enforced, addr).RecordAt(true, now)
+		p.logs.Source(monitor.Enforced, addr).Success(info)
+	}
+
+	if topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin &&
+		topic.Criterion == protocol.CriterionCommands && msg.Status == 0 {
+		de := twinUnsupported(msg.Topic)
+		reg.Inbound(monitor.Dropped, addr).RecordAt(false, now)
+		p.logs.Source(monitor.Dropped, addr).FailureMsg(info, "Twin command dropped: "+de.Message)
+		s.replyError(idx, msg.Topic, h, de)
+		return
+	}
+	if stream == "" {
+		reg.Inbound(monitor.Dropped, addr).RecordAt(true, now)
+		p.logs.Source(monitor.Dropped, addr).SuccessMsg(info,
+			fmt.Sprintf("Signal with topic '%s' dropped: no target topic routes it.", msg.Topic))
+		return
+	}
+	p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: topic, Stream: stream, Origin: p.id})
+}
+
+// enforce resolves the enforcement input against the consumed message and
+// the filters against the signal; the input must equal one filter.
+func (s *source) enforce(vals *placeholder.Values) (string, bool) {
+	input, err := s.enforceInput.Resolve(vals)
+	if err != nil {
+		return s.enforceInput.String(), false
+	}
+	for _, f := range s.enforceFilters {
+		vs, err := f.ResolveAll(vals)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(vs, input) {
+			return input, true
+		}
+	}
+	return input, false
+}
+
+func lowerHeaders(h map[string]string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// replyError sends a Ditto error response for a failed inbound message to
+// the source's reply target, when the source expects errors there.
+func (s *source) replyError(idx int, topic string, headers map[string]string, de *ditto.Error) {
+	if s.replyAddress == nil || !s.replyToErrors {
+		return
+	}
+	p, reg, now := s.p, s.p.metrics, s.p.now()
+	rh := map[string]string{}
+	for _, k := range []string{"correlation-id", "reply-to", "content-type"} {
+		if v, ok := headers[k]; ok {
+			rh[k] = v
+		}
+	}
+	resp := protocol.ErrorResponseFor(topic, rh, de)
+	t, _ := protocol.ParseTopic(resp.Topic)
+	info := p.info(resp.Headers, nil, &t, now)
+	reg.Response(monitor.Dispatched).RecordAt(false, now)
+	p.logs.Response(monitor.Dispatched).Failure(info, de.Message)
+
+	vals := &placeholder.Values{Headers: headers, Topic: &t, Path: resp.Path, ConnectionID: p.id}
+	address, err := s.replyAddress.Resolve(vals)
+	if err != nil {
+		reg.Response(monitor.Dropped).RecordAt(false, now)
+		p.logs.Response(monitor.Dropped).Failure(info, "")
+		return
+	}
+	clp := p.slots[min(max(idx, 0), len(p.slots)-1)].Load()
+	if clp == nil {
+		reg.Response(monitor.Published).RecordAt(false, now)
+		p.logs.Response(monitor.Published).Failure(info, "no client to publish the response")
+		return
+	}
+	for _, oc := range s.chain.MapOutgoing(*resp) {
+		if oc.Err != nil {
+			reg.Response(monitor.Mapped).RecordAt(false, now)
+			p.logs.Response(monitor.Mapped).Failure(info, oc.Err.Error())
+			continue
+		}
+		for _, ext := range oc.Messages {
+			reg.Response(monitor.Mapped).RecordAt(true, now)
+			p.logs.Response(monitor.Mapped).Success(info)
+			eh := make(map[string]string, len(ext.Headers)+len(s.replyHeaders))
+			for k, v := range ext.Headers {
+				eh[k] = v
+			}
+			applyHeaders(eh, s.replyHeaders, vals)
+			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.PublishTimeout)
+			err := (*clp).Publish(ctx, client.Message{Address: address, Headers: eh, Payload: payloadOf(&ext)})
+			cancel()
+			if err != nil {
+				reg.Response(monitor.Published).RecordAt(false, p.now())
+				p.logs.Response(monitor.Published).Failure(info, err.Error())
+				continue
+			}
+			reg.Response(monitor.Published).RecordAt(true, p.now())
+			p.logs.Response(monitor.Published).Success(info)
+		}
+	}
+}
+
+func payloadOf(ext *protocol.External) []byte {
+	if ext.IsText {
+		return []byte(ext.Text)
+	}
+	return ext.Bytes
+}
