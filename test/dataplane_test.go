@@ -20,8 +20,8 @@ import (
 // dpID is a connection id unique to this test run.
 func dpID(name string) string { return fmt.Sprintf("dp-%s-%d", name, runID) }
 
-// openConnection creates c with status open and waits until it is live.
-func openConnection(t *testing.T, n *kit.Node, c map[string]any) {
+// dpOpen creates c with status open and waits until it is live.
+func dpOpen(t *testing.T, n *kit.Node, c map[string]any) {
 	t.Helper()
 	c["connectionStatus"] = "open"
 	r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", c))
@@ -31,8 +31,8 @@ func openConnection(t *testing.T, n *kit.Node, c map[string]any) {
 	waitLive(t, n, c["id"].(string), "open", "succeeded", 30*time.Second)
 }
 
-// metricsOf retrieves the connection metrics as a decoded map.
-func metricsOf(t *testing.T, n *kit.Node, id string) map[string]any {
+// dpMetrics retrieves the connection metrics as a decoded map.
+func dpMetrics(t *testing.T, n *kit.Node, id string) map[string]any {
 	t.Helper()
 	r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnectionMetrics, "connectionId", id))
 	if r == nil || r.Status != http.StatusOK {
@@ -43,27 +43,27 @@ func metricsOf(t *testing.T, n *kit.Node, id string) map[string]any {
 
 // count reads one PT1M count of a metrics answer: dir "source"/"target",
 // the address, the metric type and "success"/"failure".
-func count(m map[string]any, dir, address, typ, level string) int {
+func dpCount(m map[string]any, dir, address, typ, level string) int {
 	v, _ := field(m, dir+"Metrics", "addressMetrics", address, typ, level, "PT1M").(float64)
 	return int(v)
 }
 
-// waitCount waits until the count reaches want (it must never exceed it).
-func waitCount(t *testing.T, n *kit.Node, id, dir, address, typ, level string, want int) map[string]any {
+// dpWaitCount waits until the count reaches want (it must never exceed it).
+func dpWaitCount(t *testing.T, n *kit.Node, id, dir, address, typ, level string, want int) map[string]any {
 	t.Helper()
 	var m map[string]any
 	kit.Eventually(t, 15*time.Second, fmt.Sprintf("%s %s %s %s %s = %d", id, dir, address, typ, level, want), func() bool {
-		m = metricsOf(t, n, id)
-		return count(m, dir, address, typ, level) >= want
+		m = dpMetrics(t, n, id)
+		return dpCount(m, dir, address, typ, level) >= want
 	})
-	if got := count(m, dir, address, typ, level); got != want {
+	if got := dpCount(m, dir, address, typ, level); got != want {
 		t.Fatalf("%s %s %s %s %s = %d, want %d", id, dir, address, typ, level, got, want)
 	}
 	return m
 }
 
-// logsOf retrieves the connection log entries.
-func logsOf(t *testing.T, n *kit.Node, id string) []map[string]any {
+// dpLogs retrieves the connection log entries.
+func dpLogs(t *testing.T, n *kit.Node, id string) []map[string]any {
 	t.Helper()
 	r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnectionLogs, "connectionId", id))
 	if r == nil || r.Status != http.StatusOK {
@@ -78,8 +78,8 @@ func logsOf(t *testing.T, n *kit.Node, id string) []map[string]any {
 	return body.ConnectionLogs
 }
 
-// logCount counts entries of category, type, level (and address, if not empty).
-func logCount(entries []map[string]any, category, typ, level, address string) int {
+// dpLogCount counts entries of category, type, level (and address, if not empty).
+func dpLogCount(entries []map[string]any, category, typ, level, address string) int {
 	n := 0
 	for _, e := range entries {
 		if e["category"] == category && e["type"] == typ && e["level"] == level && (address == "" || e["address"] == address) {
@@ -89,8 +89,8 @@ func logCount(entries []map[string]any, category, typ, level, address string) in
 	return n
 }
 
-// mqttPublisher is a plain MQTT client standing for a device.
-func mqttPublisher(t *testing.T, uri string) paho.Client {
+// dpMQTTPublisher is a plain MQTT client standing for a device.
+func dpMQTTPublisher(t *testing.T, uri string) paho.Client {
 	t.Helper()
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(uri).
 		SetClientID(fmt.Sprintf("test-pub-%d", time.Now().UnixNano())).SetConnectTimeout(5 * time.Second))
@@ -101,15 +101,15 @@ func mqttPublisher(t *testing.T, uri string) paho.Client {
 	return c
 }
 
-func publishMQTT(t *testing.T, c paho.Client, topic string, payload string) {
+func dpPublishMQTT(t *testing.T, c paho.Client, topic string, payload string) {
 	t.Helper()
 	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish to %s: %v", topic, tok.Error())
 	}
 }
 
-// twinEvent is a Ditto Protocol "modified" event of a feature property.
-func twinEvent(thing string, value int) string {
+// dpTwinEvent is a Ditto Protocol "modified" event of a feature property.
+func dpTwinEvent(thing string, value int) string {
 	ns, name, _ := strings.Cut(thing, ":")
 	return fmt.Sprintf(`{"topic":"%s/%s/things/twin/events/modified","headers":{"correlation-id":"c-%s-%d"},`+
 		`"path":"/features/temp/properties/value","value":%d,"revision":%d}`, ns, name, name, value, value, value)
@@ -123,7 +123,7 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
 	run := fmt.Sprint(runID)
 	srcID, tgtID := dpID("mqtt-src"), dpID("mqtt-tgt")
-	openConnection(t, n, map[string]any{
+	dpOpen(t, n, map[string]any{
 		"id": srcID, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
 		"specificConfig": map[string]any{"clientId": srcID},
 		"sources": []any{map[string]any{"addresses": []string{"dp/" + run + "/in/#"},
@@ -132,7 +132,7 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 		"targets": []any{map[string]any{"address": "dp/" + run + "/self/{{ thing:id }}",
 			"topics": []string{"_/_/things/twin/events"}, "authorizationContext": []string{"nginx:ditto"}, "qos": 1}},
 	})
-	openConnection(t, n, map[string]any{
+	dpOpen(t, n, map[string]any{
 		"id": tgtID, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
 		"specificConfig": map[string]any{"clientId": tgtID},
 		"targets": []any{map[string]any{"address": "dp/" + run + "/out/{{ thing:id }}",
@@ -140,9 +140,9 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 	})
 	out := subscribe(t, "tcp://127.0.0.1:1883", "dp/"+run+"/out/#")
 	self := subscribe(t, "tcp://127.0.0.1:1883", "dp/"+run+"/self/#")
-	dev := mqttPublisher(t, "tcp://127.0.0.1:1883")
+	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
 
-	publishMQTT(t, dev, "dp/"+run+"/in/dev-1", twinEvent("org.acme:dev-1", 21))
+	dpPublishMQTT(t, dev, "dp/"+run+"/in/dev-1", dpTwinEvent("org.acme:dev-1", 21))
 	m := out.next(t, 10*time.Second, "routed twin event")
 	if m.Topic() != "dp/"+run+"/out/org.acme:dev-1" {
 		t.Errorf("published to %q", m.Topic())
@@ -159,17 +159,17 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 	}
 
 	src := "dp/" + run + "/in/#"
-	sm := waitCount(t, n, srcID, "source", src, "consumed", "success", 1)
-	if count(sm, "source", src, "mapped", "success") != 1 {
+	sm := dpWaitCount(t, n, srcID, "source", src, "consumed", "success", 1)
+	if dpCount(sm, "source", src, "mapped", "success") != 1 {
 		t.Errorf("source metrics: %v", sm["sourceMetrics"])
 	}
-	if c := count(sm, "target", "dp/"+run+"/self/{{ thing:id }}", "dispatched", "success"); c != 0 {
+	if c := dpCount(sm, "target", "dp/"+run+"/self/{{ thing:id }}", "dispatched", "success"); c != 0 {
 		t.Errorf("own target dispatched %d", c)
 	}
 	tgt := "dp/" + run + "/out/{{ thing:id }}"
-	tm := waitCount(t, n, tgtID, "target", tgt, "published", "success", 1)
+	tm := dpWaitCount(t, n, tgtID, "target", tgt, "published", "success", 1)
 	for _, typ := range []string{"dispatched", "filtered", "mapped"} {
-		if c := count(tm, "target", tgt, typ, "success"); c != 1 {
+		if c := dpCount(tm, "target", tgt, typ, "success"); c != 1 {
 			t.Errorf("target %s = %d, want 1", typ, c)
 		}
 	}
