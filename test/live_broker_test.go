@@ -151,6 +151,9 @@ type liveCase struct {
 	targets []string
 	// noticeDown bounds how long the client needs to notice an outage.
 	noticeDown time.Duration
+	// freshBroker: the broker behind link comes back empty, so consumers
+	// started before the outage must be started again.
+	freshBroker bool
 }
 
 // piggyCmd sends command to the connection shard over the piggyback API and
@@ -305,7 +308,11 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 
 		link.Up()
 		piggyWaitLive(t, n, id, "open", "succeeded", 20*time.Second)
-		ann = lc.listen(t, link, id)
+		if lc.freshBroker {
+			ann = lc.listen(t, link, id)
+		}
+		// every connect announces opened, the reconnect too
+		expectAnnouncement(t, ann, id, "opened", 10*time.Second)
 
 		_, logs := piggyCmd(t, n, cmd(ditto.RetrieveConnectionLogs, "connectionId", id))
 		raw, _ := json.Marshal(logs)
@@ -323,6 +330,26 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 		wantField(t, m, "closed", "connectionStatus")
 		wantField(t, m, "closed", "liveStatus")
 		wantEntries(t, m, "clientStatus", `[{"type":"client","client":"kit-1","status":"closed","recoveryStatus":"unknown","statusDetails":"[DISCONNECTED] connection is closed"}]`)
+		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+			t.Fatalf("delete: %d %v", st, m)
+		}
+	})
+
+	t.Run("open of an unreachable broker fails and keeps retrying", func(t *testing.T) {
+		id := p + "-retry-1"
+		link.Down()
+		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "closed", link.Addr(), login))); st != http.StatusCreated {
+			t.Fatalf("create: %d %v", st, m)
+		}
+		if st, m := piggyCmd(t, n, cmd(ditto.OpenConnection, "connectionId", id)); st != http.StatusGatewayTimeout {
+			t.Fatalf("open of an unreachable broker: %d %v", st, m)
+		} else {
+			wantField(t, m, ditto.CodeConnectionFailed, "error")
+		}
+		m := piggyWaitLive(t, n, id, "failed", "ongoing", 5*time.Second)
+		wantField(t, m, "open", "connectionStatus")
+		link.Up()
+		piggyWaitLive(t, n, id, "open", "succeeded", 20*time.Second)
 		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
 			t.Fatalf("delete: %d %v", st, m)
 		}

@@ -24,7 +24,7 @@ func kafkaTopicsOf(ids ...string) []string {
 	return ts
 }
 
-var kafkaTopics = kafkaTopicsOf("kafka-test-ok", "kafka-test-cred", "kafka-test-unreach", "kafka-live-1", "kafka-reopen-1")
+var kafkaTopics = kafkaTopicsOf("kafka-test-ok", "kafka-test-cred", "kafka-test-unreach", "kafka-live-1", "kafka-retry-1", "kafka-reopen-1")
 
 // startKfake starts franz-go's in-process Kafka cluster (one broker),
 // closed when the test ends.
@@ -146,8 +146,9 @@ func TestIntegrationKafka(t *testing.T) {
 		listen: func(t *testing.T, link brokerLink, id string) announcementReader {
 			return listenKafka(t, link.Addr(), "announce-"+id)
 		},
-		sources:    func(id string) []string { return []string{"in-" + id} },
-		targets:    []string{"announce-{{ connection:id }}"},
-		noticeDown: 20 * time.Second,
+		sources:     func(id string) []string { return []string{"in-" + id} },
+		targets:     []string{"announce-{{ connection:id }}"},
+		noticeDown:  20 * time.Second,
+		freshBroker: true,
 	})
 }
