@@ -13,12 +13,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/actors/bus"
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clients"
 	"github.com/dittoconn/dittoconn/actors/connection"
 	"github.com/dittoconn/dittoconn/actors/ids"
+	"github.com/dittoconn/dittoconn/actors/mapping"
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/actors/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 )
 
@@ -49,7 +52,18 @@ type Config struct {
 	// ReopenParallelism bounds how many stored open connections are woken
 	// at once on start (default 32).
 	ReopenParallelism int
-	Logger            zerolog.Logger
+	// Bus routes data-plane signals between connections; nil: in-process.
+	Bus bus.Bus
+	// Mapping configures the payload mappers (zero: Ditto's defaults).
+	Mapping mapping.Config
+	// Collector exports the message counters to Prometheus; nil: none.
+	Collector *monitor.Collector
+	// LogPublisher receives every connection log entry (Fluentd); nil: none.
+	LogPublisher monitor.Publisher
+	// Logs configures the in-memory connection logs (zero: Ditto's defaults;
+	// LogDuration above wins).
+	Logs   monitor.LogConfig
+	Logger zerolog.Logger
 }
 
 // System is the running actor system.
@@ -94,6 +108,11 @@ func Start(cfg Config) (sys *System, err error) {
 		ConnectTimeout:        cfg.ConnectTimeout,
 		TestTimeout:           cfg.TestTimeout,
 		Runners:               runners,
+		Bus:                   cfg.Bus,
+		Mapping:               cfg.Mapping,
+		Collector:             cfg.Collector,
+		LogPublisher:          cfg.LogPublisher,
+		Logs:                  cfg.Logs,
 		Logger:                log.With().Str("component", "connection").Logger(),
 	})
 	// Remoting on loopback with an OS-chosen port: nobody else connects to a

@@ -52,6 +52,9 @@ type Config struct {
 	// CORSAllowedOrigins are the browser origins (e.g. "https://ui.example:8443",
 	// or "*") allowed to call the API from another origin; empty turns CORS off.
 	CORSAllowedOrigins []string
+	// Metrics, when set, is served at GET /metrics without authentication
+	// (the Prometheus exposition of the message counters), as /health is.
+	Metrics http.Handler
 	// Logger receives structured logs; the zero value discards them.
 	Logger zerolog.Logger
 }
@@ -137,6 +140,9 @@ func New(cfg Config, d Dispatcher) *Server {
 // so /api/2/connections can be added beside /devops.
 func (s *Server) routes() {
 	s.echo.GET("/health", s.health)
+	if s.cfg.Metrics != nil {
+		s.echo.GET("/metrics", echo.WrapHandler(s.cfg.Metrics))
+	}
 
 	devops := s.echo.Group("/devops")
 	if s.cfg.DevopsSecured {

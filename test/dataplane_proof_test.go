@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/dittoconn/dittoconn/actors/monitor"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
@@ -91,7 +92,7 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 		t.Fatalf("consume: %v", err)
 	}
 
-	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
+	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose(), Collector: monitor.NewCollector()})
 	devID, amqpID, kafkaID, httpID := dpID("dev"), dpID("amqp"), dpID("kafka"), dpID("http")
 	srcAddr := "dp/" + run + "/telemetry/#"
 	amqpAddr := exchange + "/{{ thing:id }}"
@@ -233,6 +234,24 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 	for _, m := range []map[string]any{am, km, hm} {
 		if m["containsFailures"] != false {
 			t.Errorf("containsFailures of a target connection: %v", m)
+		}
+	}
+
+	// Prometheus: the same counts as totals, without authentication
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`connection_messages_total{address="` + amqpAddr + `",category="published",direction="outbound",id="` + amqpID + `",success="true",type="amqp-091"} 1`,
+		`connection_messages_total{address="` + amqpAddr + `",category="dispatched",direction="outbound",id="` + amqpID + `",success="true",type="amqp-091"} 3`,
+		`connection_messages_total{address="` + srcAddr + `",category="mapped",direction="inbound",id="` + devID + `",success="false",type="mqtt"} 1`,
+		`connection_messages_total{address="` + kafkaAddrTmpl + `",category="published",direction="outbound",id="` + kafkaID + `",success="true",type="kafka"} 3`,
+	} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 

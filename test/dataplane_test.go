@@ -176,4 +176,42 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 	if tm["containsFailures"] != false {
 		t.Errorf("containsFailures = %v", tm["containsFailures"])
 	}
+
+	// reset clears the counts, not lastMessageAt
+	if r := n.Send(t, shard, nil, cmd(ditto.ResetConnectionMetrics, "connectionId", tgtID)); r == nil || r.Status != http.StatusOK {
+		t.Fatalf("reset: %v", r)
+	}
+	tm = dpMetrics(t, n, tgtID)
+	if c := dpCount(tm, "target", tgt, "published", "success"); c != 0 {
+		t.Errorf("published after reset = %d", c)
+	}
+	if at := field(tm, "targetMetrics", "addressMetrics", tgt, "published", "success", "lastMessageAt"); at == nil {
+		t.Error("reset cleared lastMessageAt")
+	}
+	// and closing the connection answers Ditto's "no client" metrics
+	if r := n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", tgtID)); r == nil || r.Status != http.StatusOK {
+		t.Fatalf("close: %v", r)
+	}
+	tm = dpMetrics(t, n, tgtID)
+	if field(tm, "connectionMetrics", "inbound") != nil || field(tm, "targetMetrics", "addressMetrics") != nil {
+		t.Errorf("metrics of a closed connection: %v", tm)
+	}
+}
+
+// TestDataPlaneTestConnectionInitialisesMappers: testConnection instantiates
+// the payload mappers first, so a script that does not compile is a 400.
+func TestDataPlaneTestConnectionInitialisesMappers(t *testing.T) {
+	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{})
+	c := map[string]any{"id": dpID("badjs"), "connectionType": "mqtt", "connectionStatus": "closed",
+		"uri": "tcp://127.0.0.1:1", "mappingDefinitions": map[string]any{"js": map[string]any{
+			"mappingEngine": "JavaScript", "options": map[string]any{"incomingScript": "function ("}}},
+		"sources": []any{map[string]any{"addresses": []string{"a"}, "authorizationContext": []string{"x:y"}, "qos": 0,
+			"payloadMapping": []string{"js"}}}}
+	r := n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection", c))
+	if r == nil || r.Status != http.StatusBadRequest {
+		t.Fatalf("test with a broken script: %d %s", r.Status, r.Payload)
+	}
+	if m := decode(t, r.Payload); m["error"] != ditto.CodeMapperConfigInvalid {
+		t.Fatalf("answer %s", r.Payload)
+	}
 }

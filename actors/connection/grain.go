@@ -74,7 +74,7 @@ type Config struct {
 	// LogPublisher receives every connection log entry (Fluentd); nil: none.
 	LogPublisher monitor.Publisher
 	// Logs configures the in-memory connection logs (zero fields: Ditto's
-	// defaults; LogDuration above wins over Logs.LogDuration).
+	// defaults; LogDuration above, when set, wins over Logs.LogDuration).
 	Logs   monitor.LogConfig
 	Logger zerolog.Logger
 	Now    func() time.Time
@@ -89,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.PassivateDeletedAfter <= 0 {
 		c.PassivateDeletedAfter = 5 * time.Minute
+	}
+	if c.LogDuration <= 0 {
+		c.LogDuration = c.Logs.LogDuration // CONNECTIVITY_LOGGER_LOG_DURATION
 	}
 	if c.LogDuration <= 0 {
 		c.LogDuration = time.Hour

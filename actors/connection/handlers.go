@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dittoconn/dittoconn/actors/dataplane"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/persistence"
 	pb "github.com/dittoconn/dittoconn/proto"
@@ -298,6 +299,11 @@ func (g *grain) test(cmd *pb.Command) *pb.Reply {
 	}
 	if bad := g.validate(cmd, c); bad != nil {
 		return bad
+	}
+	if err := dataplane.Check(c, g.cfg.Mapping); err != nil {
+		// as Ditto's test: the payload mappers must initialise
+		return errorReply(ditto.New(http.StatusBadRequest, ditto.CodeMapperConfigInvalid, err.Error(),
+			"Check the mapping definitions, payload mappings, placeholders and filters of the connection."), g.seq)
 	}
 	if factory, ok := g.cfg.Clients[c.ConnectionType]; ok {
 		return g.testLive(g.actx, cmd, c, factory)

@@ -396,3 +396,14 @@ func (ct *compiledTopic) matches(s *bus.Signal) bool {
 // emptyThing is what filters see of signals that are not thing events
 // (Ditto evaluates them against an empty thing).
 var emptyThing = map[string]any{}
+
+// Check builds the plane of c without running it (testConnection): the
+// mappers are instantiated, templates and filters compiled.
+func Check(c *model.Connection, cfg mapping.Config) error {
+	p, err := New(c, Config{Bus: bus.NewLocal(), Mapping: cfg})
+	if err != nil {
+		return err
+	}
+	p.Close()
+	return nil
+}

@@ -93,6 +93,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 			Logger: log.With().Str("component", "encryption-migration").Logger()}
 	}
 
+	dp, err := newDataPlaneMonitoring(cfg.Instance, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer dp.close()
+
 	validation := model.DefaultValidationConfig()
 	validation.MaxSources, validation.MaxTargets = cfg.MaxSources, cfg.MaxTargets
 	sys, err := actors.Start(actors.Config{
@@ -106,6 +112,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		ConnectTimeout:    cfg.ClientConnectTimeout,
 		TestTimeout:       cfg.ClientTestTimeout,
 		MaxConnecting:     cfg.ClientMaxConnecting,
+		Collector:         dp.collector,
+		LogPublisher:      dp.publisher,
+		Logs:              dp.logs,
 		Logger:            log,
 	})
 	if err != nil {
@@ -122,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Logger:         log.With().Str("component", "gateway").Logger(),
 
 		CORSAllowedOrigins: corsOrigins(getenv),
+		Metrics:            dp.handler,
 	}, sys)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -15,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/actors/monitor"
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
@@ -106,6 +109,9 @@ type Options struct {
 	Verbose bool
 	// Migration runs the encryption-migration singleton (nil: none).
 	Migration *migration.Config
+	// Collector, when set, receives the message counters and is served
+	// at /metrics (Prometheus).
+	Collector *monitor.Collector
 }
 
 // Node is one running dittoconn.
@@ -146,16 +152,24 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		ConnectTimeout:        opts.ConnectTimeout,
 		TestTimeout:           opts.TestTimeout,
 		Migration:             opts.Migration,
+		Collector:             opts.Collector,
 		Logger:                log,
 	})
 	if err != nil {
 		t.Fatalf("start actors: %v", err)
+	}
+	var metrics http.Handler
+	if opts.Collector != nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(opts.Collector)
+		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	}
 	srv := gateway.New(gateway.Config{
 		Instance:       Instance,
 		DevopsSecured:  !opts.Unsecured,
 		DevopsPassword: Password,
 		BodyLimit:      1 << 20,
+		Metrics:        metrics,
 		Logger:         log,
 	}, sys)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
