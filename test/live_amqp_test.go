@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	amqp10 "github.com/Azure/go-amqp"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dittoconn/dittoconn/test/kit"
 )
 
 // RabbitMQ of the machine (AMQP 0.9.1 and, with its plugin, AMQP 1.0); the
@@ -142,7 +146,9 @@ func amqpCase(t *testing.T, typ string) liveCase {
 	source := func(id string) string { return queueOf(id) }
 	target := ex + "/announce.{{ connection:id }}"
 	prefix := "amqp091"
+	forceClose := rabbitForceClose
 	if typ == "amqp-10" {
+		forceClose = nil
 		source = func(id string) string { return "/amq/queue/" + queueOf(id) }
 		target = "/exchange/" + target
 		prefix = "amqp10"
@@ -182,6 +188,7 @@ func amqpCase(t *testing.T, typ string) liveCase {
 		sources:    func(id string) []string { return []string{source(id)} },
 		targets:    []string{target},
 		noticeDown: 15 * time.Second,
+		forceClose: forceClose,
 	}
 }
 
@@ -212,4 +219,38 @@ func needAMQP10(t *testing.T) {
 func TestIntegrationAMQP10(t *testing.T) {
 	needAMQP10(t)
 	testLiveBroker(t, amqpCase(t, "amqp-10"))
+}
+
+// rabbitForceClose has RabbitMQ close the AMQP 0.9.1 connections dittoconn
+// opened for connection id (client property connection_name
+// "dittoconn:<id>:<n>"), as RabbitMQ does for every client when it shuts
+// down. RabbitMQ 3.10 lists AMQP 1.0 connections without their properties,
+// so theirs cannot be told from other tests' and are left alone.
+func rabbitForceClose(t *testing.T, id string) {
+	t.Helper()
+	ctl := needBinary(t, "rabbitmqctl")
+	var pids []string
+	kit.Eventually(t, 10*time.Second, "RabbitMQ lists the connection of "+id, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, ctl, "-q", "list_connections", "--no-table-headers", "pid", "client_properties").Output()
+		if err != nil {
+			t.Fatalf("rabbitmqctl list_connections: %v", err)
+		}
+		pids = pids[:0]
+		for _, line := range strings.Split(string(out), "\n") {
+			if pid, props, ok := strings.Cut(line, "\t"); ok && strings.Contains(props, "dittoconn:"+id+":") {
+				pids = append(pids, strings.TrimSpace(pid))
+			}
+		}
+		return len(pids) > 0
+	})
+	for _, pid := range pids {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, ctl, "-q", "close_connection", pid, "closed by the dittoconn test").CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("rabbitmqctl close_connection %s: %v %s", pid, err, out)
+		}
+	}
 }

@@ -154,6 +154,9 @@ type liveCase struct {
 	// freshBroker: the broker behind link comes back empty, so consumers
 	// started before the outage must be started again.
 	freshBroker bool
+	// forceClose makes the broker close the connections of id as when it
+	// shuts down (nil: the broker cannot).
+	forceClose func(t *testing.T, id string)
 }
 
 // piggyCmd sends command to the connection shard over the piggyback API and
@@ -333,6 +336,32 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
 			t.Fatalf("delete: %d %v", st, m)
 		}
+	})
+
+	t.Run("the broker closes the connection", func(t *testing.T) {
+		if lc.forceClose == nil {
+			t.Skip("the broker cannot close a client's connection")
+		}
+		// the broker closes by connection name: one of this run only
+		id := fmt.Sprintf("%s-forced-%d", p, runID)
+		addr, login := lc.good(t)
+		ann := lc.listen(t, link, id)
+		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "open", addr, login))); st != http.StatusCreated {
+			t.Fatalf("create: %d %v", st, m)
+		}
+		expectAnnouncement(t, ann, id, "opened", 10*time.Second)
+		first := piggyWaitLive(t, n, id, "open", "succeeded", 10*time.Second)["connectedSince"]
+		lc.forceClose(t, id)
+		// reconnected by itself: a new opened announcement, open again since later
+		expectAnnouncement(t, ann, id, "opened", 15*time.Second)
+		m := piggyWaitLive(t, n, id, "open", "succeeded", 10*time.Second)
+		if m["connectedSince"] == first {
+			t.Errorf("connectedSince %v did not move after the reconnect", first)
+		}
+		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+			t.Fatalf("delete: %d %v", st, m)
+		}
+		expectAnnouncement(t, ann, id, "closed", 10*time.Second)
 	})
 
 	t.Run("open of an unreachable broker fails and keeps retrying", func(t *testing.T) {
