@@ -146,6 +146,12 @@ type Leases interface {
 	DeleteLease(ctx context.Context, owner string) error
 }
 
+// ProgressCommitter is implemented by engines that can replace a batch of
+// documents and save the migration progress in one durable write.
+type ProgressCommitter interface {
+	ReplaceByIDWithProgress(ctx context.Context, collection string, docs [][]byte, p MigrationProgress) (int, error)
+}
+
 // Migration is what an engine provides to the encryption migration.
 type Migration interface {
 	MigrationDocs

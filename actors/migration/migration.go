@@ -125,8 +125,12 @@ type Service struct {
 	mem     *persistence.MigrationProgress // in-memory progress of the current or last run
 	abort   chan struct{}                  // closed to abort the running run
 	done    chan struct{}                  // closed when the running run ended
-	// totals of the current or last run, once counted
+	// totals of the current or last run, once counted; counting starts
+	// with the first status request of a run, so that a run nobody watches
+	// pays nothing for it
 	totalSnapshots, totalJournal *int64
+	counting                     bool
+	plan                         *plan
 }
 
 // NewService returns a Service (NewKind uses one; tests may drive it directly).
@@ -276,9 +280,8 @@ func (s *Service) migrate(ctx context.Context, dryRun, resume bool) *pb.Reply {
 	s.mem = &mem
 	s.abort, s.done = make(chan struct{}), make(chan struct{})
 	r := &run{svc: s, plan: plan, p: p, dryRun: dryRun, abort: s.abort, log: s.log.With().Str("mode", string(plan.mode)).Bool("dry_run", dryRun).Logger()}
-	s.totalSnapshots, s.totalJournal = nil, nil
+	s.totalSnapshots, s.totalJournal, s.counting, s.plan = nil, nil, false, plan
 	go r.execute(s.done)
-	go s.countTotals(plan, s.done)
 	s.log.Info().Str("mode", string(plan.mode)).Bool("dry_run", dryRun).Bool("resumed", resume).Str("phase", p.Phase).Msg("encryption migration started")
 	return respond(http.StatusAccepted, migrateResponse{Type: responseMigrate, Status: http.StatusAccepted,
 		Phase: PhaseStarted, DryRun: dryRun, Resumed: resume, StartedAt: now})
@@ -328,6 +331,10 @@ func (s *Service) status(ctx context.Context) *pb.Reply {
 	s.mu.Lock()
 	if s.mem != nil && s.totalSnapshots != nil && s.totalJournal != nil {
 		resp.Snapshots.Total, resp.JournalEvents.Total = s.totalSnapshots, s.totalJournal
+	}
+	if s.running && !s.counting && s.plan != nil {
+		s.counting = true
+		go s.countTotals(s.plan, s.done)
 	}
 	s.mu.Unlock()
 	ids := progressIDs{p.LastSnapshotID, p.LastSnapshotPID, p.LastJournalID, p.LastJournalPID}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,18 +39,47 @@ func seed(t *testing.T, engine persistence.Store, s encryption.Settings, n int) 
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// A large seed (the benchmark's) uses 32 writers: bbolt batches
+	// concurrent appends into one fsync, so it takes seconds instead of
+	// minutes. Small seeds stay sequential: tests expect _id order = id order.
+	writers := 1
+	if n > 200 {
+		writers = 32
+	}
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				seedOne(t, st, ctx, i)
+			}
+		}()
+	}
 	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
+func seedOne(t *testing.T, st persistence.Store, ctx context.Context, i int) {
+	{
 		id := fmt.Sprintf("c%03d", i)
 		conn := fmt.Sprintf(`{"__lifecycle":"ACTIVE","id":%q,"uri":"tcp://user:pw-%s@h:1883","credentials":{"type":"plain","password":"secret-%s"}}`, id, id, id)
 		pid := "connection:" + id
 		if err := st.Append(ctx, persistence.Event{PID: pid, Seq: 1, Payload: json.RawMessage(`{"type":"connectivity.events:connectionCreated","connection":` + conn + `}`)}); err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
 		if err := st.Append(ctx, persistence.Event{PID: pid, Seq: 2, Payload: json.RawMessage(`{"type":"connectivity.events:connectionOpened"}`)}); err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
 		if err := st.SaveSnapshot(ctx, persistence.Snapshot{PID: pid, Seq: 2, Timestamp: 1, Payload: json.RawMessage(conn)}); err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
 	}
 }
@@ -373,14 +403,20 @@ func TestStatusTotals(t *testing.T) {
 	if _, m := send(t, svc, ditto.MigrateEncryptionStatus, ``); field(m, "snapshots", "total") != nil {
 		t.Fatalf("totals before any run: %v", m)
 	}
+	// throttled to a burst of 10 documents, so that the run of 24 is still
+	// going when the status asks
+	svc = newService(t, engine, settings(true, keyB, keyA, 5, 10))
 	if st, _ := send(t, svc, ditto.MigrateEncryption, `{}`); st != 202 {
 		t.Fatalf("migrate = %d", st)
 	}
-	waitIdle(t, svc)
+	send(t, svc, ditto.MigrateEncryptionStatus, ``) // starts the counting
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, m := send(t, svc, ditto.MigrateEncryptionStatus, ``)
 		if field(m, "snapshots", "total") == float64(12) && field(m, "journalEvents", "total") == float64(12) {
+			if m["migrationActive"] != true {
+				t.Fatalf("the run ended before the totals were checked: %v", m)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -389,4 +425,3 @@ func TestStatusTotals(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-

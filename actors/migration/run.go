@@ -164,8 +164,18 @@ func (r *run) stopping() bool {
 	}
 }
 
+// prepared is one batch read and rewritten, ready to be written.
+type prepared struct {
+	batch   [][]byte
+	results []rewritten
+	scanErr error // the scan failed: the run ends
+	stop    bool  // aborted or the lease was lost before the batch
+}
+
 // phase processes one collection batch by batch until it is done or the
-// run is stopped; a stop takes effect between batches.
+// run is stopped; a stop takes effect between batches. Reading and rewriting
+// the next batch overlaps with writing the current one (a two-stage
+// pipeline), so the CPU work of the crypto runs while the store syncs.
 func (r *run) phase(coll string) {
 	snaps := coll == document.SnapshotCollection
 	paths, lastID := r.plan.journalPaths, &r.p.LastJournalID
@@ -175,34 +185,33 @@ func (r *run) phase(coll string) {
 		paths, lastID, lastPID = r.plan.snapPaths, &r.p.LastSnapshotID, &r.p.LastSnapshotPID
 		processed, skipped, failed = &r.p.SnapshotsProcessed, &r.p.SnapshotsSkipped, &r.p.SnapshotsFailed
 	}
+	next := make(chan prepared, 1)
+	quit := make(chan struct{}) // the writer stopped early
+	defer close(quit)
+	go r.prepare(coll, snaps, *lastID, paths, next, quit)
+
 	for {
 		if r.stopping() {
 			r.aborted = true
 			return
 		}
-		var batch [][]byte
-		ctx, cancel := r.ctx()
-		err := r.store().ScanAfterID(ctx, coll, *lastID, paths, r.plan.batch, func(doc []byte) error {
-			batch = append(batch, doc)
-			return nil
-		})
-		cancel()
-		if err != nil {
+		pb, ok := <-next
+		switch {
+		case !ok:
+			return // the collection is done
+		case pb.stop:
+			r.aborted = true
+			return
+		case pb.scanErr != nil:
 			// As Ditto's stream error: the run ends, the stored progress is
 			// what the last batch saved.
-			r.log.Error().Err(err).Str("collection", coll).Msg("encryption migration scan failed")
+			r.log.Error().Err(pb.scanErr).Str("collection", coll).Msg("encryption migration scan failed")
 			r.aborted = true
 			return
 		}
-		if len(batch) == 0 {
-			return
-		}
-		if !r.bucket.take(len(batch), r.abort) {
-			r.aborted = true
-			return
-		}
+		batch := pb.batch
 		var writes [][]byte
-		for i, res := range r.rewriteAll(snaps, batch) {
+		for i, res := range pb.results {
 			doc, out, changed, err := batch[i], res.out, res.changed, res.err
 			switch {
 			case err != nil:
@@ -216,9 +225,22 @@ func (r *run) phase(coll string) {
 				*skipped++
 			}
 		}
+		last := batch[len(batch)-1]
+		*lastID, _ = document.IDString(last)
+		*lastPID = document.PIDOf(last)
+		r.p.UpdatedAt = r.svc.now()
+		saved := false
 		if !r.dryRun && len(writes) > 0 {
 			ctx, cancel := r.ctx()
-			n, err := r.store().ReplaceByID(ctx, coll, writes)
+			var n int
+			var err error
+			if pc, ok := r.store().(persistence.ProgressCommitter); ok {
+				// documents and progress in one durable write
+				n, err = pc.ReplaceByIDWithProgress(ctx, coll, writes, r.p)
+				saved = err == nil
+			} else {
+				n, err = r.store().ReplaceByID(ctx, coll, writes)
+			}
 			cancel()
 			switch {
 			case err != nil:
@@ -229,11 +251,7 @@ func (r *run) phase(coll string) {
 				r.log.Warn().Str("collection", coll).Int("sent", len(writes)).Int("replaced", n).Msg("fewer documents replaced than sent")
 			}
 		}
-		last := batch[len(batch)-1]
-		*lastID, _ = document.IDString(last)
-		*lastPID = document.PIDOf(last)
-		r.p.UpdatedAt = r.svc.now()
-		if !r.dryRun {
+		if !r.dryRun && !saved {
 			ctx, cancel := r.ctx()
 			if err := r.store().SaveProgress(ctx, r.p); err != nil {
 				r.log.Error().Err(err).Msg("saving the migration progress failed")
@@ -241,6 +259,48 @@ func (r *run) phase(coll string) {
 			cancel()
 		}
 		r.svc.update(r.p)
+	}
+}
+
+// prepare reads batches after `after`, throttled, and rewrites them; it
+// closes next when the collection is done and stops when the writer quits.
+func (r *run) prepare(coll string, snaps bool, after string, paths []string, next chan<- prepared, quit <-chan struct{}) {
+	defer close(next)
+	send := func(p prepared) bool {
+		select {
+		case next <- p:
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	for {
+		if r.stopping() {
+			send(prepared{stop: true})
+			return
+		}
+		var batch [][]byte
+		ctx, cancel := r.ctx()
+		err := r.store().ScanAfterID(ctx, coll, after, paths, r.plan.batch, func(doc []byte) error {
+			batch = append(batch, doc)
+			return nil
+		})
+		cancel()
+		if err != nil {
+			send(prepared{scanErr: err})
+			return
+		}
+		if len(batch) == 0 {
+			return
+		}
+		if !r.bucket.take(len(batch), r.abort) {
+			send(prepared{stop: true})
+			return
+		}
+		after, _ = document.IDString(batch[len(batch)-1])
+		if !send(prepared{batch: batch, results: r.rewriteAll(snaps, batch)}) {
+			return
+		}
 	}
 }
 
