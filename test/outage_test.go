@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -163,4 +164,58 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(kit.Start(t, store2, kit.Options{}), "after restart")
+}
+
+// TestBrokerOutageKeepsAPIResponsive: while 100 open connections keep
+// failing to reach their broker and reconnecting, the management API still
+// answers every request within its deadline. The latencies before and during
+// the outage are logged for docs/RELIABILITY.md (no timed assertion).
+func TestBrokerOutageKeepsAPIResponsive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 100 reconnecting connections")
+	}
+	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{})
+	dead := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)) // nobody listens
+	probe := mqttConnection("probe-closed", "closed")
+	if _, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", probe), nil)); decode(t, body)["status"] != float64(201) {
+		t.Fatalf("create probe: %s", body)
+	}
+	measure := func(label string) []time.Duration {
+		var lat []time.Duration
+		for i := 0; i < 300; i++ {
+			id := "probe-closed"
+			if i%2 == 1 {
+				id = fmt.Sprintf("dead-%03d", i%100)
+			}
+			start := time.Now()
+			st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", id), map[string]any{"timeout": "2s"}))
+			lat = append(lat, time.Since(start))
+			m := decode(t, body)
+			if st != 200 || (m["status"] != float64(200) && !(label == "before" && m["status"] == float64(404))) {
+				t.Fatalf("%s: retrieve %s answered HTTP %d %s", label, id, st, body)
+			}
+		}
+		slices.Sort(lat)
+		t.Logf("%s: p50 %v p99 %v max %v", label, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+		return lat
+	}
+	measure("before")
+	for i := 0; i < 100; i++ {
+		c := mqttConnection(fmt.Sprintf("dead-%03d", i), "open")
+		c["uri"] = dead
+		if _, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", c), nil)); decode(t, body)["status"] != float64(201) {
+			t.Fatalf("create dead-%03d: %s", i, body)
+		}
+	}
+	// every dead connection is failing and retrying before we measure
+	kit.Eventually(t, 20*time.Second, "all 100 connections reconnecting", func() bool {
+		for i := 0; i < 100; i += 33 {
+			_, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnectionStatus, "connectionId", fmt.Sprintf("dead-%03d", i)), nil))
+			if decode(t, body)["recoveryStatus"] != "ongoing" {
+				return false
+			}
+		}
+		return true
+	})
+	measure("during")
 }
