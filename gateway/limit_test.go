@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,3 +79,52 @@ func TestLimitsConfigurable(t *testing.T) {
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// TestSlowClientsAreCut: a client that trickles its headers or body is
+// disconnected by the read timeouts instead of holding a connection forever.
+func TestSlowClientsAreCut(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits = Limits{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 400 * time.Millisecond}
+	s := New(cfg, okReply(`{}`))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Start(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	for name, partial := range map[string]string{
+		"headers never finish": "POST /devops/piggyback/connectivity HTTP/1.1\r\nHost: x\r\n",
+		"body never finishes":  "POST /devops/piggyback/connectivity HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"targetActor",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte(partial)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 4096)
+			for {
+				_, err := c.Read(buf)
+				if err != nil {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						t.Fatalf("the server kept the connection open for 5 s")
+					}
+					break // closed by the server (EOF or reset), possibly after an error answer
+				}
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("cut after %v", d)
+			}
+		})
+	}
+}
