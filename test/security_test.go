@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -183,6 +184,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 			"clientId": "c", "clientSecret": "client-secret-Qq55", "requestedScopes": "s"},
 		"targets": []any{map[string]any{"address": "POST:/x", "topics": []string{"_/_/things/twin/events"}, "authorizationContext": []string{"a:b"}}},
 	}
+	// a client key (client-cert credentials) as a fourth kind of secret:
+	// one line of its PEM body stands for the key
+	pki := newTestPKI(t)
+	keyLines := strings.Split(strings.TrimSpace(pki.clientKey), "\n")
+	secrets = append(secrets, keyLines[1])
+	tlsConn := mqttConnection("sec-tls", "closed")
+	tlsConn["uri"] = "ssl://127.0.0.1:8883"
+	tlsConn["ca"] = pki.caPEM
+	tlsConn["credentials"] = map[string]any{"type": "client-cert", "cert": pki.clientCert, "key": pki.clientKey}
 	do := func(envelope map[string]any, auth string) {
 		body := mustJSON(t, envelope)
 		req, _ := http.NewRequest(http.MethodPost, "/devops/piggyback/connectivity", bytes.NewReader(body))
@@ -196,6 +206,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", conn), nil), good)
 	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", httpConn), nil), good)
 	do(kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", "sec-1"), nil), good)
+	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", tlsConn), nil), good)
+	do(kit.Envelope(shard, cmd(ditto.TestConnection, "connection", func() map[string]any { c := maps.Clone(tlsConn); c["id"] = "sec-tls-test"; return c }()), nil), good)
+	do(kit.Envelope(shard, cmd(ditto.OpenConnection, "connectionId", "sec-tls"), map[string]any{"timeout": "3s"}), good)
 	do(kit.Envelope(shard, cmd(ditto.TestConnection, "connection", conn), nil), good)
 	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", map[string]any{"id": "sec-bad", "connectionType": "mqtt",
 		"connectionStatus": "closed", "uri": "tcp://user:uri-pw-Xy77@127.0.0.1"}), nil), good) // invalid: the URI is in the error
