@@ -30,12 +30,18 @@ type target struct {
 	// needsThing: some template reads thing-json:, so the thing document is
 	// built per message.
 	needsThing bool
-	queue      chan *bus.Signal
+	// queues: one per worker; a signal goes to the worker of its entity, so
+	// signals of one thing keep their order while different things are
+	// published in parallel.
+	queues []chan *bus.Signal
 }
 
 func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error) {
-	out := &target{p: p, t: t, address: t.Address, chain: reg.Chain(t.PayloadMapping),
-		queue: make(chan *bus.Signal, p.cfg.QueueSize)}
+	out := &target{p: p, t: t, address: t.Address, chain: reg.Chain(t.PayloadMapping)}
+	per := max(p.cfg.QueueSize/p.cfg.Workers, 16)
+	for range p.cfg.Workers {
+		out.queues = append(out.queues, make(chan *bus.Signal, per))
+	}
 	var err error
 	if out.addr, err = placeholder.Compile(t.Address); err != nil {
 		return nil, fmt.Errorf("%w: target address %q: %v", client.ErrConfig, t.Address, err)
@@ -97,15 +103,19 @@ func (t *target) deliver(s *bus.Signal) {
 	if logOn {
 		p.logs.Target(monitor.Filtered, t.address).Success(info)
 	}
+	q := t.queues[0]
+	if len(t.queues) > 1 {
+		q = t.queues[shard(s.Topic.EntityID(), len(t.queues))]
+	}
 	select {
-	case t.queue <- s:
+	case q <- s:
 		return
 	default:
 	}
 	timer := time.NewTimer(p.cfg.EnqueueWait)
 	defer timer.Stop()
 	select {
-	case t.queue <- s:
+	case q <- s:
 	case <-timer.C:
 		reg.Outbound(monitor.Dropped, t.address).RecordAt(false, p.now())
 		p.logs.Target(monitor.Dropped, t.address).FailureMsg(p.info(s.Message.Headers, s.Message.Value, &s.Topic, now),
@@ -114,12 +124,22 @@ func (t *target) deliver(s *bus.Signal) {
 	}
 }
 
-// work publishes the target's queued signals in order until the plane closes.
-func (t *target) work() {
+// shard is the worker (or client) index of an entity.
+func shard(entity string, n int) int {
+	h := uint32(2166136261) // FNV-1a, without allocating
+	for i := 0; i < len(entity); i++ {
+		h ^= uint32(entity[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// work publishes the signals of one queue in order until the plane closes.
+func (t *target) work(q chan *bus.Signal) {
 	defer t.p.wg.Done()
 	for {
 		select {
-		case s := <-t.queue:
+		case s := <-q:
 			t.publish(s)
 		case <-t.p.ctx.Done():
 			return

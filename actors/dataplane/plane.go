@@ -14,7 +14,6 @@ package dataplane
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,10 +42,15 @@ type Config struct {
 	Logs *monitor.Logs
 	// Collector exports the plane's counters to Prometheus; nil: none.
 	Collector *monitor.Collector
-	// QueueSize bounds the signals waiting per target (default 1024).
+	// QueueSize bounds the signals waiting per target (default 4096).
 	QueueSize int
+	// Workers publish each target's signals in parallel, signals of one
+	// entity always through the same worker, in order (default 8).
+	Workers int
 	// EnqueueWait is how long the bus's publisher waits for room in a full
-	// target queue before the signal is dropped (default 1 s).
+	// target queue before the signal is dropped (default 5 s): back-pressure
+	// on the consuming client, bounded so that two connections feeding each
+	// other cannot wait on each other for ever.
 	EnqueueWait time.Duration
 	// PublishTimeout bounds one Client.Publish (default 10 s).
 	PublishTimeout time.Duration
@@ -88,10 +92,13 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 1024
+		cfg.QueueSize = 4096
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
 	}
 	if cfg.EnqueueWait <= 0 {
-		cfg.EnqueueWait = time.Second
+		cfg.EnqueueWait = 5 * time.Second
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
@@ -146,8 +153,10 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		if len(t.streams) == 0 {
 			continue
 		}
-		p.wg.Add(1)
-		go t.work()
+		for _, q := range t.queues {
+			p.wg.Add(1)
+			go t.work(q)
+		}
 	}
 	if cfg.Collector != nil {
 		cfg.Collector.Add(p.metrics)
@@ -278,9 +287,7 @@ func (p *Plane) pick(entity string) client.Client {
 	if len(list) == 1 {
 		return list[0]
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(entity))
-	return list[int(h.Sum32()%uint32(len(list)))]
+	return list[shard(entity, len(list))]
 }
 
 // info describes a message for a log entry; headers and payload only while

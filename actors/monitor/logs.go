@@ -326,7 +326,8 @@ func (lg *Logger) Add(e LogEntry) {
 
 func (lg *Logger) log(level LogLevel, info *Info, msg string) {
 	details := ""
-	if info.Headers != nil {
+	// only loggers that append them, and a publisher, read the details
+	if info.Headers != nil && (lg.texts.headersAndPayload || lg.logs.pub != nil) {
 		details = headersAndPayload(info)
 	}
 	e := LogEntry{CorrelationID: info.CorrelationID, Timestamp: info.Timestamp, Category: lg.cat, Type: lg.typ,
