@@ -171,6 +171,8 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.live.since = g.cfg.Now()
 		g.live.logs = monitor.NewLogs(monitor.LogOptions{ConnectionID: g.id, Config: g.cfg.Logs, Now: g.cfg.Now,
 			Publisher: g.cfg.LogPublisher})
+		root, self := ctx.ActorSystem().Root, ctx.Self()
+		g.live.send = func(m any) { root.Send(self, m) }
 		g.recover()
 		if g.recovered && g.conn != nil && g.conn.ConnectionStatus == "open" {
 			// as Ditto: a desired-open connection reconnects right after recovery
@@ -197,6 +199,8 @@ func (g *grain) Receive(ctx actor.Context) {
 	case *clientReport:
 		g.onReport(ctx, msg)
 		g.armPassivation(ctx)
+	case *logsCheck:
+		g.live.onCheck(g.cfg.Now())
 	case *actor.ReceiveTimeout:
 		if g.conn != nil && g.conn.ConnectionStatus == "open" || g.running() || len(g.clients.waiters) > 0 {
 			return // desired-open connections stay in memory, as in Ditto
@@ -204,6 +208,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		ctx.Poison(ctx.Self())
 	case *actor.Stopping:
 		g.stopAll()
+		g.live.stopCheck()
 	}
 }
 

@@ -16,6 +16,45 @@ type liveState struct {
 	since time.Time // inStateSince of the client entry: last stop, or grain start
 
 	logs *monitor.Logs
+	// send delivers into the grain's mailbox; check is the periodic expiry
+	// check of enabled logging (Ditto's loggingActiveCheckInterval).
+	send  func(any)
+	check *time.Timer
+}
+
+// logsCheck is the grain's periodic look at enabled logging; it does not
+// keep an idle grain alive.
+type logsCheck struct{}
+
+func (*logsCheck) NotInfluenceReceiveTimeout() {}
+
+// armCheck schedules the next expiry check while logging is enabled.
+func (l *liveState) armCheck() {
+	if l.check != nil {
+		l.check.Stop()
+		l.check = nil
+	}
+	if l.send == nil || !l.logs.Enabled() {
+		return
+	}
+	send := l.send
+	l.check = time.AfterFunc(l.logs.Config().ActiveCheckInterval, func() { send(&logsCheck{}) })
+}
+
+// onCheck expires logging whose time is up (the data plane stops writing
+// entries), or checks again later.
+func (l *liveState) onCheck(now time.Time) {
+	l.check = nil
+	if l.logsEnabled(now) {
+		l.armCheck()
+	}
+}
+
+func (l *liveState) stopCheck() {
+	if l.check != nil {
+		l.check.Stop()
+		l.check = nil
+	}
 }
 
 func (l *liveState) clientsStopped(now time.Time) { l.since = now }
@@ -29,9 +68,15 @@ func (l *liveState) logsEnabled(now time.Time) bool {
 	return !l.logs.CheckExpired(now)
 }
 
-func (l *liveState) enableLogs(time.Time, time.Duration) { l.logs.Enable() }
+func (l *liveState) enableLogs(time.Time, time.Duration) {
+	l.logs.Enable()
+	l.armCheck()
+}
 
-func (l *liveState) disableLogs() { l.logs.Disable() }
+func (l *liveState) disableLogs() {
+	l.logs.Disable()
+	l.stopCheck()
+}
 
 // add logs a connection-level entry (category connection, type other).
 func (l *liveState) add(now time.Time, level, msg string) {
