@@ -152,6 +152,9 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 	wantField(t, got, "/features/temp/properties/value", "path")
 	wantField(t, got, float64(21), "value")
 	wantField(t, got, "c-dev-1-21", "headers", "correlation-id")
+	if h, _ := got["headers"].(map[string]any); h["ditto-inbound-payload-mapper"] != nil || h["ditto-origin"] != nil {
+		t.Errorf("internal headers published: %v", h)
+	}
 	select {
 	case m := <-self.msgs:
 		t.Errorf("the source connection received its own signal on %s", m.Topic())

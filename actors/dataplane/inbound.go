@@ -148,6 +148,9 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info m
 	// header mapping: external headers (and the signal) → Ditto headers
 	h := make(map[string]string, len(msg.Headers)+len(s.headers)+1)
 	for k, v := range msg.Headers {
+		if k == mapping.HeaderInboundPayloadMapper {
+			continue // internal in Ditto: never written to an external message
+		}
 		h[k] = v
 	}
 	vals := &placeholder.Values{Headers: m.Headers, Topic: &topic, Path: msg.Path, ConnectionID: p.id,
