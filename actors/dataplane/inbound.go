@@ -31,8 +31,9 @@ type source struct {
 	enforceFilters []*placeholder.Template
 
 	replyAddress  *placeholder.Template // nil: no reply target
-	replyHeaders  []headerTemplate
-	replyToErrors bool
+	replyHeaders     []headerTemplate
+	replyToErrors    bool
+	replyToResponses bool
 }
 
 func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error) {
@@ -65,6 +66,7 @@ func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error
 			types = []string{"response", "error"}
 		}
 		out.replyToErrors = slices.Contains(types, "error")
+		out.replyToResponses = slices.Contains(types, "response")
 	}
 	return out, nil
 }
@@ -186,11 +188,21 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info m
 		s.replyError(idx, msg.Topic, h, de)
 		return
 	}
+	if isLiveResponse(&topic, msg) {
+		if origin, ok := p.requests.take(h["correlation-id"], now); ok {
+			p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: topic, Stream: ResponseStream(origin), Origin: p.id})
+			return
+		}
+	}
 	if stream == "" {
 		reg.Inbound(monitor.Dropped, addr).RecordAt(true, now)
 		p.logs.Source(monitor.Dropped, addr).SuccessMsg(info,
 			fmt.Sprintf("Signal with topic '%s' dropped: no target topic routes it.", msg.Topic))
 		return
+	}
+	if s.replyToResponses && isLiveRequest(&topic, msg) {
+		// its response, consumed by another connection, comes back here
+		p.awaiting.put(h["correlation-id"], pendingReply{source: s, idx: idx, headers: h}, now)
 	}
 	p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: topic, Stream: stream, Origin: p.id})
 }
@@ -228,18 +240,29 @@ func (s *source) replyError(idx int, topic string, headers map[string]string, de
 	if s.replyAddress == nil || !s.replyToErrors {
 		return
 	}
-	p, reg, now := s.p, s.p.metrics, s.p.now()
 	rh := map[string]string{}
 	for _, k := range []string{"correlation-id", "reply-to", "content-type"} {
 		if v, ok := headers[k]; ok {
 			rh[k] = v
 		}
 	}
-	resp := protocol.ErrorResponseFor(topic, rh, de)
+	s.reply(idx, protocol.ErrorResponseFor(topic, rh, de), headers, de.Message)
+}
+
+// reply publishes a response (failure: the reason of an error response) to
+// the source's reply target through client idx; headers resolve the reply
+// target's placeholders.
+func (s *source) reply(idx int, resp *protocol.Message, headers map[string]string, failure string) {
+	p, reg, now := s.p, s.p.metrics, s.p.now()
 	t, _ := protocol.ParseTopic(resp.Topic)
-	info := p.info(resp.Headers, nil, &t, now)
-	reg.Response(monitor.Dispatched).RecordAt(false, now)
-	p.logs.Response(monitor.Dispatched).Failure(info, de.Message)
+	info := p.info(resp.Headers, resp.Value, &t, now)
+	if failure != "" {
+		reg.Response(monitor.Dispatched).RecordAt(false, now)
+		p.logs.Response(monitor.Dispatched).Failure(info, failure)
+	} else {
+		reg.Response(monitor.Dispatched).RecordAt(true, now)
+		p.logs.Response(monitor.Dispatched).Success(info)
+	}
 
 	vals := &placeholder.Values{Headers: headers, Topic: &t, Path: resp.Path, ConnectionID: p.id}
 	address, err := s.replyAddress.Resolve(vals)

@@ -193,6 +193,9 @@ func (t *target) publish(s *bus.Signal) {
 				p.logs.Target(monitor.Published, t.address).Failure(info, "no connected client")
 				continue
 			}
+			if s.Origin != "" && isLiveRequest(&s.Topic, s.Message) {
+				p.requests.put(s.Message.Headers["correlation-id"], s.Origin, now)
+			}
 			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.PublishTimeout)
 			err = cl.Publish(ctx, client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS})
 			cancel()

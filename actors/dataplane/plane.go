@@ -72,6 +72,12 @@ type Plane struct {
 	byAddr  map[string]*source
 	targets []*target
 
+	// requests: live requests this connection's targets published, by
+	// correlation id → the connection that sent them; awaiting: live
+	// requests its sources consumed, waiting for their response.
+	requests pendingTable[string]
+	awaiting pendingTable[pendingReply]
+
 	slots     []atomic.Pointer[client.Client] // per client index: the client built last (replies)
 	mu        sync.Mutex
 	connected map[int]client.Client
@@ -217,6 +223,12 @@ func (p *Plane) Connected(idx int, cl client.Client) {
 		for _, t := range p.targets {
 			for _, st := range t.streams {
 				p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(st, t.deliver))
+			}
+		}
+		for _, src := range p.sources {
+			if src.replyToResponses {
+				p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(ResponseStream(p.id), p.deliverResponse))
+				break
 			}
 		}
 	}

@@ -250,3 +250,38 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met")
 }
+
+func TestLiveCommandResponseGoesBackToTheRequester(t *testing.T) {
+	b := bus.NewLocal()
+	app, appRec := start(t, b, `{"id":"app","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+	 "sources":[{"addresses":["commands"],"authorizationContext":["a:b"]}]}`)
+	dev, devRec := start(t, b, `{"id":"dev","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+	 "sources":[{"addresses":["answers"],"authorizationContext":["a:b"]}],
+	 "targets":[{"address":"devices/{{ thing:id }}","topics":["_/_/things/live/commands"],"authorizationContext":["a:b"]}]}`)
+	cmd := `{"topic":"org.acme/d1/things/live/commands/modify","headers":{"correlation-id":"r1"},"path":"/attributes/on","value":true}`
+	app.Inbound(0)(client.Message{Address: "commands", Payload: []byte(cmd),
+		Headers: map[string]string{"reply-to": "app-replies", "correlation-id": "r1"}})
+	if m := devRec.next(t); m.Address != "devices/org.acme:d1" {
+		t.Fatalf("command published to %s", m.Address)
+	}
+	resp := `{"topic":"org.acme/d1/things/live/commands/modify","headers":{"correlation-id":"r1"},"path":"/attributes/on","status":204}`
+	dev.Inbound(0)(client.Message{Address: "answers", Payload: []byte(resp)})
+	m := appRec.next(t)
+	if m.Address != "app-replies" || m.Headers["correlation-id"] != "r1" {
+		t.Fatalf("response %+v", m)
+	}
+	var got map[string]any
+	_ = json.Unmarshal(m.Payload, &got)
+	if got["status"] != float64(204) || got["topic"] != "org.acme/d1/things/live/commands/modify" {
+		t.Errorf("response %s", m.Payload)
+	}
+	if n := count(app, monitor.Outbound, monitor.Published, monitor.ResponsesAddress, true); n != 1 {
+		t.Errorf("responses published %d", n)
+	}
+	// a second response to the same request, or one nobody asked for, goes nowhere
+	dev.Inbound(0)(client.Message{Address: "answers", Payload: []byte(resp)})
+	appRec.none(t)
+	if n := count(dev, monitor.Inbound, monitor.Dropped, "answers", true); n != 1 {
+		t.Errorf("unrequested response dropped %d", n)
+	}
+}
