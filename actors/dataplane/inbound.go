@@ -30,7 +30,7 @@ type source struct {
 	enforceInput   *placeholder.Template // nil: no enforcement
 	enforceFilters []*placeholder.Template
 
-	replyAddress  *placeholder.Template // nil: no reply target
+	replyAddress     *placeholder.Template // nil: no reply target
 	replyHeaders     []headerTemplate
 	replyToErrors    bool
 	replyToResponses bool
