@@ -66,7 +66,7 @@ func TestCrashConsistency(t *testing.T) {
 		for k := 0; k < kills; k++ {
 			runUntilKilled(t, p, k, 4, state, &mu, time.Duration(150+rand.IntN(600))*time.Millisecond)
 			p = startBinary(t, bin, env...)
-			verifyState(t, p, state)
+			verifyState(t, p, state, false)
 		}
 		p.stop(t)
 		verifyJournals(t, openBoltAt(t, dir), state)
@@ -83,7 +83,7 @@ func TestCrashConsistency(t *testing.T) {
 			p := startBinary(t, bin, env...)
 			runUntilKilled(t, p, k, 1, state, &mu, time.Duration(150+rand.IntN(600))*time.Millisecond)
 			p = startBinary(t, bin, env...)
-			verifyState(t, p, state)
+			verifyState(t, p, state, true)
 			_ = p.cmd.Process.Signal(syscall.SIGKILL)
 			<-p.done
 			verifyJournals(t, openMongoAt(t, mongoURI, db), state)
@@ -218,9 +218,19 @@ func crashCall(c *http.Client, addr string, command map[string]any) (int, bool) 
 
 // verifyState compares every id with what its client was told, on the
 // restarted service p; uncertain ids are resolved to what is stored.
-func verifyState(t *testing.T, p *proc, state map[string]*tracked) {
+func verifyState(t *testing.T, p *proc, state map[string]*tracked, sharedServer bool) {
 	t.Helper()
 	want := []string{}
+	// ids whose last command was in flight at the kill: on a shared
+	// MongoDB-wire server the dead process's write can still land after the
+	// new process read the journal, so the listing (read later) may see it
+	// while the grain's answer did not. Such an id may differ between the two.
+	// The embedded engine's file lock keeps the dead process out, so there
+	// it must match exactly.
+	inFlight := map[string]bool{}
+	for id, tr := range state {
+		inFlight[id] = sharedServer && tr.inFlight != nil
+	}
 	var wmu sync.Mutex
 	forEachID(state, func(id string, tr *tracked) {
 		// A grain that cannot read its journal in time answers 503 (FerretDB
@@ -261,23 +271,27 @@ func verifyState(t *testing.T, p *proc, state map[string]*tracked) {
 	for _, id := range ids {
 		listed[id.(string)] = true
 	}
+	wanted := map[string]bool{}
 	for _, id := range want {
-		if !listed[id] {
-			t.Errorf("id listing lacks %s", id)
+		wanted[id] = true
+	}
+	for id := range listed {
+		if !wanted[id] {
+			if inFlight[id] {
+				t.Logf("%s: listed, not retrieved; its last write was in flight at the kill and landed late", id)
+				continue
+			}
+			t.Errorf("id listing has %s, which retrieve does not find", id)
 		}
 	}
-	if len(listed) != len(want) {
-		wanted := map[string]bool{}
-		for _, id := range want {
-			wanted[id] = true
-		}
-		var extra []string
-		for id := range listed {
-			if !wanted[id] {
-				extra = append(extra, id)
+	for id := range wanted {
+		if !listed[id] {
+			if inFlight[id] {
+				t.Logf("%s: retrieved, not listed; its last write (a delete) was in flight at the kill and landed late", id)
+				continue
 			}
+			t.Errorf("id listing lacks %s", id)
 		}
-		t.Errorf("id listing has %d ids, want %d; listed but not found by retrieve: %v", len(listed), len(want), extra)
 	}
 }
 
