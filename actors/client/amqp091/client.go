@@ -126,23 +126,23 @@ func New(env client.Env) (client.Client, error) {
 			Str("connection_type", model.TypeAMQP091).Logger(),
 	}
 	now := time.Now()
-	c.self = resource{typ: "client"}
-	c.self.set(client.StatusClosed, detailDisconnected, now)
+	c.self = resource{Type: "client"}
+	c.self.Set(client.StatusClosed, detailDisconnected, now)
 	// Same order as client.SourceEntries: consumer copies, then addresses.
 	for _, src := range conn.Sources {
 		n := max(src.ConsumerCount, 1)
 		for range n {
 			for _, a := range src.Addresses {
 				c.consumers = append(c.consumers, consumerSpec{queue: a, qos: src.QoS})
-				r := &resource{typ: "source", address: a}
-				r.set(client.StatusClosed, detailConsumerStopped, now)
+				r := &resource{Type: "source", Address: a}
+				r.Set(client.StatusClosed, detailConsumerStopped, now)
 				c.sources = append(c.sources, r)
 			}
 		}
 	}
 	for _, t := range conn.Targets {
-		r := &resource{typ: "target", address: t.Address}
-		r.set(client.StatusClosed, detailProducerStopped, now)
+		r := &resource{Type: "target", Address: t.Address}
+		r.Set(client.StatusClosed, detailProducerStopped, now)
 		c.targets = append(c.targets, r)
 	}
 	return c, nil
@@ -161,12 +161,12 @@ func (c *amqpClient) emit(kind client.EventKind, err error) {
 // setAllLocked moves the client and all its sources and targets at once.
 func (c *amqpClient) setAllLocked(status, clientDetail, sourceDetail, targetDetail string) {
 	now := time.Now()
-	c.self.set(status, clientDetail, now)
+	c.self.Set(status, clientDetail, now)
 	for _, r := range c.sources {
-		r.set(status, sourceDetail, now)
+		r.Set(status, sourceDetail, now)
 	}
 	for _, r := range c.targets {
-		r.set(status, targetDetail, now)
+		r.Set(status, targetDetail, now)
 	}
 }
 
@@ -184,7 +184,7 @@ func (c *amqpClient) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		return errClosed
 	}
-	if c.sess != nil && c.self.status == client.StatusOpen {
+	if c.sess != nil && c.self.Status == client.StatusOpen {
 		c.mu.Unlock()
 		return nil
 	}
@@ -409,7 +409,7 @@ func (c *amqpClient) lost(s *session, cause error) {
 func (c *amqpClient) Publish(ctx context.Context, msg client.Message) error {
 	c.mu.Lock()
 	s := c.sess
-	open := s != nil && c.self.status == client.StatusOpen
+	open := s != nil && c.self.Status == client.StatusOpen
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
@@ -452,12 +452,12 @@ func (c *amqpClient) Status() []client.ResourceStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]client.ResourceStatus, 0, 1+len(c.sources)+len(c.targets))
-	out = append(out, c.self.entry())
+	out = append(out, c.self.Entry())
 	for _, r := range c.sources {
-		out = append(out, r.entry())
+		out = append(out, r.Entry())
 	}
 	for _, r := range c.targets {
-		out = append(out, r.entry())
+		out = append(out, r.Entry())
 	}
 	return out
 }

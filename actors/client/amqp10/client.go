@@ -40,7 +40,7 @@ var (
 var _ client.Factory = New
 
 type consumerSpec struct {
-	address string
+	Address string
 	qos     *int
 }
 
@@ -83,22 +83,22 @@ func New(env client.Env) (client.Client, error) {
 			Str("connection_type", model.TypeAMQP10).Logger(),
 	}
 	now := time.Now()
-	c.self = resource{typ: "client"}
-	c.self.set(client.StatusClosed, detailDisconnected, now)
+	c.self = resource{Type: "client"}
+	c.self.Set(client.StatusClosed, detailDisconnected, now)
 	// Same order as client.SourceEntries: consumer copies, then addresses.
 	for _, src := range conn.Sources {
 		for range max(src.ConsumerCount, 1) {
 			for _, a := range src.Addresses {
-				c.consumers = append(c.consumers, consumerSpec{address: a, qos: src.QoS})
-				r := &resource{typ: "source", address: a}
-				r.set(client.StatusClosed, detailConsumerStopped, now)
+				c.consumers = append(c.consumers, consumerSpec{Address: a, qos: src.QoS})
+				r := &resource{Type: "source", Address: a}
+				r.Set(client.StatusClosed, detailConsumerStopped, now)
 				c.sources = append(c.sources, r)
 			}
 		}
 	}
 	for _, t := range conn.Targets {
-		r := &resource{typ: "target", address: t.Address}
-		r.set(client.StatusClosed, detailProducerStopped, now)
+		r := &resource{Type: "target", Address: t.Address}
+		r.Set(client.StatusClosed, detailProducerStopped, now)
 		c.targets = append(c.targets, r)
 	}
 	return c, nil
@@ -112,12 +112,12 @@ func (c *amqpClient) emit(kind client.EventKind, err error) {
 
 func (c *amqpClient) setAllLocked(status, clientDetail, sourceDetail, targetDetail string) {
 	now := time.Now()
-	c.self.set(status, clientDetail, now)
+	c.self.Set(status, clientDetail, now)
 	for _, r := range c.sources {
-		r.set(status, sourceDetail, now)
+		r.Set(status, sourceDetail, now)
 	}
 	for _, r := range c.targets {
-		r.set(status, targetDetail, now)
+		r.Set(status, targetDetail, now)
 	}
 }
 
@@ -139,7 +139,7 @@ func (c *amqpClient) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		return errClosed
 	}
-	if c.sess != nil && c.self.status == client.StatusOpen {
+	if c.sess != nil && c.self.Status == client.StatusOpen {
 		c.mu.Unlock()
 		return nil
 	}
@@ -178,7 +178,7 @@ func (c *amqpClient) Connect(ctx context.Context) error {
 		if terr != nil {
 			// A target the broker refuses does not fail the connection;
 			// Publish retries the attach.
-			c.targets[i].set(client.StatusFailed, terr.Error(), now)
+			c.targets[i].Set(client.StatusFailed, terr.Error(), now)
 		}
 	}
 	c.mu.Unlock()
@@ -228,13 +228,13 @@ func (c *amqpClient) open(ctx context.Context) (*session, []error, error) {
 	s := newSession(conn, transport)
 	var missing []string
 	for _, cs := range c.consumers {
-		r, err := s.newReceiver(ctx, cs.address, c.cfg.prefetch)
+		r, err := s.newReceiver(ctx, cs.Address, c.cfg.prefetch)
 		if err != nil {
 			if isCondition(err, amqp.ErrCondNotFound) {
-				missing = append(missing, fmt.Sprintf("%q", cs.address))
+				missing = append(missing, fmt.Sprintf("%q", cs.Address))
 				continue
 			}
-			return s, nil, c.linkError(ctx, fmt.Sprintf("consuming from %q", cs.address), err)
+			return s, nil, c.linkError(ctx, fmt.Sprintf("consuming from %q", cs.Address), err)
 		}
 		s.receivers = append(s.receivers, &receiver{spec: cs, r: r})
 	}
@@ -243,14 +243,14 @@ func (c *amqpClient) open(ctx context.Context) (*session, []error, error) {
 	}
 	targetErrs := make([]error, len(c.targets))
 	for i, t := range c.targets {
-		if !isFixed(t.address) {
+		if !isFixed(t.Address) {
 			continue
 		}
-		if _, err := s.sender(ctx, t.address); err != nil {
+		if _, err := s.sender(ctx, t.Address); err != nil {
 			if ctx.Err() != nil {
 				return s, nil, c.connectError(ctx, err, false)
 			}
-			targetErrs[i] = fmt.Errorf("amqp10: attaching a sender to %q: %w", t.address, err)
+			targetErrs[i] = fmt.Errorf("amqp10: attaching a sender to %q: %w", t.Address, err)
 		}
 	}
 	return s, targetErrs, nil
@@ -324,7 +324,7 @@ func (c *amqpClient) lost(s *session, cause error) {
 func (c *amqpClient) Publish(ctx context.Context, msg client.Message) error {
 	c.mu.Lock()
 	s := c.sess
-	open := s != nil && c.self.status == client.StatusOpen
+	open := s != nil && c.self.Status == client.StatusOpen
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
@@ -355,13 +355,13 @@ func (c *amqpClient) Publish(ctx context.Context, msg client.Message) error {
 func (c *amqpClient) setTarget(address, status, details string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.self.status != client.StatusOpen {
+	if c.closed || c.self.Status != client.StatusOpen {
 		return
 	}
 	now := time.Now()
 	for _, r := range c.targets {
-		if r.address == address && (r.status != status || r.details != details) {
-			r.set(status, details, now)
+		if r.Address == address && (r.Status != status || r.Details != details) {
+			r.Set(status, details, now)
 		}
 	}
 }
@@ -372,12 +372,12 @@ func (c *amqpClient) Status() []client.ResourceStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]client.ResourceStatus, 0, 1+len(c.sources)+len(c.targets))
-	out = append(out, c.self.entry())
+	out = append(out, c.self.Entry())
 	for _, r := range c.sources {
-		out = append(out, r.entry())
+		out = append(out, r.Entry())
 	}
 	for _, r := range c.targets {
-		out = append(out, r.entry())
+		out = append(out, r.Entry())
 	}
 	return out
 }

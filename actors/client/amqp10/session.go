@@ -162,13 +162,13 @@ func (c *amqpClient) receive(s *session, r *receiver) {
 			if s.ctx.Err() == nil {
 				// The broker detached the link (e.g. its queue was deleted)
 				// or the connection ended.
-				c.lost(s, fmt.Errorf("amqp10: receiving from %q: %w", r.spec.address, err))
+				c.lost(s, fmt.Errorf("amqp10: receiving from %q: %w", r.spec.Address, err))
 			}
 			return
 		}
 		if c.env.Inbound != nil {
 			c.env.Inbound(client.Message{
-				Address: r.spec.address,
+				Address: r.spec.Address,
 				Headers: messageHeaders(msg),
 				Payload: payload(msg),
 				QoS:     r.spec.qos,
@@ -176,7 +176,7 @@ func (c *amqpClient) receive(s *session, r *receiver) {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, c.cfg.requestTimeout)
 		if err := r.r.AcceptMessage(ctx, msg); err != nil {
-			c.log.Debug().Err(err).Str("address", r.spec.address).Msg("amqp10 accept failed")
+			c.log.Debug().Err(err).Str("address", r.spec.Address).Msg("amqp10 accept failed")
 		}
 		cancel()
 	}

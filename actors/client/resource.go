@@ -1,0 +1,41 @@
+package client
+
+import "time"
+
+// Status details the clients share, worded like Ditto's.
+const (
+	DetailsDisconnected    = "[DISCONNECTED] connection is closed"
+	DetailsNotConnected    = "not connected"
+	DetailsConsumerStopped = "Consumer stopped."
+	DetailsProducerStopped = "Producer stopped."
+)
+
+// Resource is the live state behind one status entry of a client; the
+// client guards it with its own mutex.
+type Resource struct {
+	Type, Address   string
+	Status, Details string
+	Since           time.Time
+}
+
+// Set moves r to status; Since changes only when the status does, so it
+// reads as "in this state since".
+func (r *Resource) Set(status, details string, now time.Time) {
+	if r.Status != status || r.Since.IsZero() {
+		r.Since = now
+	}
+	r.Status, r.Details = status, details
+}
+
+// Entry is r as a status entry. Recovery is the grain's business (it knows
+// more once it retries), so a client only says whether it is open.
+func (r *Resource) Entry() ResourceStatus {
+	e := ResourceStatus{Type: r.Type, Address: r.Address, Status: r.Status, Details: r.Details, Since: r.Since}
+	if r.Type == "client" {
+		e.RecoveryStatus = "unknown"
+		if r.Status == StatusOpen {
+			e.RecoveryStatus = "succeeded"
+		}
+	}
+	return e
+}
