@@ -28,6 +28,8 @@ const journalPrefix = "connection"
 type plan struct {
 	mode         encryption.Mode
 	transform    encryption.Transform
+	values       encryption.ValuesFunc // transform on the values alone
+	bson         *bsonRewriter         // nil: always the JSON way
 	snapPaths    []string
 	journalPaths []string
 	batch        int
@@ -40,22 +42,26 @@ func newPlan(s encryption.Settings) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{batch: s.BatchSize, perMinute: s.MaxDocsPerMinute}
+	var f *encryption.Fields
 	switch {
 	case s.Enabled && cur != nil && old == nil:
-		f := &encryption.Fields{Current: cur, Pointers: s.Pointers}
-		p.mode, p.transform = encryption.ModeInitialEncryption, f.InitialEncryption
+		f = &encryption.Fields{Current: cur, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = encryption.ModeInitialEncryption, f.InitialEncryption, f.InitialEncryptionValues
 	case s.Enabled && cur != nil && old != nil:
-		f := &encryption.Fields{Current: cur, Old: old, Pointers: s.Pointers}
-		p.mode, p.transform = encryption.ModeKeyRotation, f.RotateKey
+		f = &encryption.Fields{Current: cur, Old: old, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = encryption.ModeKeyRotation, f.RotateKey, f.RotateKeyValues
 	case !s.Enabled && old != nil && cur == nil:
-		f := &encryption.Fields{Old: old, Pointers: s.Pointers}
-		p.mode, p.transform = encryption.ModeDisable, f.DisableEncryption
+		f = &encryption.Fields{Old: old, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = encryption.ModeDisable, f.DisableEncryption, f.DisableEncryptionValues
 	case !s.Enabled && old != nil:
 		// Both keys set, encryption off: decrypt with either key.
-		f := &encryption.Fields{Current: old, Old: cur, Pointers: s.Pointers}
-		p.mode, p.transform = encryption.ModeDisable, decryptAll(f)
+		f = &encryption.Fields{Current: old, Old: cur, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = encryption.ModeDisable, decryptAll(f), decryptAllValues(f)
 	default:
 		return nil, errors.New("migration: no key to migrate with")
+	}
+	if p.bson, err = newBSONRewriter(f, p.values); err != nil {
+		return nil, err
 	}
 	ptrs := s.Pointers
 	if ptrs == nil {
@@ -85,6 +91,17 @@ func decryptAll(f *encryption.Fields) encryption.Transform {
 			return doc, false, nil
 		}
 		return out, true, nil
+	}
+}
+
+// decryptAllValues is decryptAll on the values.
+func decryptAllValues(f *encryption.Fields) encryption.ValuesFunc {
+	return func(vals []encryption.Value) (bool, error) {
+		changed, err := f.DecryptValues(vals)
+		if errors.Is(err, encryption.ErrDecrypt) {
+			return false, nil
+		}
+		return changed, err
 	}
 }
 
@@ -323,7 +340,7 @@ func (r *run) rewriteAll(snaps bool, batch [][]byte) []rewritten {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
-				out, changed, err := r.rewrite(snaps, batch[i])
+				out, changed, err := r.plan.rewrite(snaps, batch[i])
 				res[i] = rewritten{out, changed, err}
 			}
 		}()
@@ -332,17 +349,42 @@ func (r *run) rewriteAll(snaps bool, batch [][]byte) []rewritten {
 	return res
 }
 
-func (r *run) rewrite(snaps bool, doc []byte) ([]byte, bool, error) {
+// rewrite rewrites one document: in BSON directly where it can, else
+// through JSON (both decide the same, see bsonRewriter). A document with
+// nothing to rewrite comes back unchanged without an error (skipped).
+func (p *plan) rewrite(snaps bool, doc []byte) ([]byte, bool, error) {
+	if b := p.bson; b != nil {
+		var out []byte
+		var changed bool
+		var err error
+		if snaps {
+			out, changed, err = b.snapshot(doc)
+		} else {
+			out, changed, err = b.journalDoc(doc)
+		}
+		if !errors.Is(err, errSlowPath) {
+			if errors.Is(err, document.ErrNothingToRewrite) {
+				return nil, false, nil
+			}
+			return out, changed, err
+		}
+	}
+	return p.rewriteJSON(snaps, doc)
+}
+
+// rewriteJSON rewrites through JSON: the payload is converted, transformed
+// and converted back.
+func (p *plan) rewriteJSON(snaps bool, doc []byte) ([]byte, bool, error) {
 	var out []byte
 	var changed bool
 	var err error
 	if snaps {
-		out, changed, err = document.RewriteSnapshot(doc, func(p json.RawMessage) (json.RawMessage, bool, error) {
-			return r.plan.transform(p, "")
+		out, changed, err = document.RewriteSnapshot(doc, func(js json.RawMessage) (json.RawMessage, bool, error) {
+			return p.transform(js, "")
 		})
 	} else {
-		out, changed, err = document.RewriteJournal(doc, func(p json.RawMessage) (json.RawMessage, bool, error) {
-			return r.plan.transform(p, journalPrefix)
+		out, changed, err = document.RewriteJournal(doc, func(js json.RawMessage) (json.RawMessage, bool, error) {
+			return p.transform(js, journalPrefix)
 		})
 	}
 	if errors.Is(err, document.ErrNothingToRewrite) {

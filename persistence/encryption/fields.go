@@ -178,6 +178,31 @@ func (f *Fields) pointers(prefix string) []string {
 	return out
 }
 
+// Path is a configured pointer with a prefix applied, split into the object
+// keys it descends (Ditto's JsonPointer: no array indexes).
+type Path struct {
+	Pointer string
+	Keys    []string
+}
+
+// Paths returns the pointers with prefix applied (as Encrypt and the other
+// document methods use them), parsed once, so a caller that finds values
+// itself (see ValuesFunc) walks the same keys. Pointers naming the root are
+// left out: the root is an object, never a string.
+func (f *Fields) Paths(prefix string) ([]Path, error) {
+	var out []Path
+	for _, p := range f.pointers(prefix) {
+		keys, err := splitPointer(p)
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) > 0 {
+			out = append(out, Path{Pointer: p, Keys: keys})
+		}
+	}
+	return out, nil
+}
+
 // splitPointer parses a pointer like Ditto's JsonPointer: empty segments are
 // ignored, "~0" stands for "~", and "//" is an error.
 func splitPointer(p string) ([]string, error) {
@@ -198,37 +223,85 @@ type edit struct {
 	repl       []byte
 }
 
+// Value is one string value found at a pointer of a document, for a
+// ValuesFunc: In is the value as stored, Out the value to store.
+type Value struct {
+	Pointer string // the pointer (prefix applied) that names the value
+	In, Out string
+}
+
+// ValuesFunc is a Transform that works on the values alone, so a caller can
+// find and replace them in any representation of the document (the
+// migration does it in BSON). vals are the string values at the pointers in
+// pointer order, each location once. It sets every Out (Out == In where
+// nothing changes) and reports whether any Out differs from its In; on an
+// error or no change every Out equals its In. The outcomes are those of the
+// Transform of the same name.
+type ValuesFunc func(vals []Value) (changed bool, err error)
+
+// apply sets each Out to fn(In), stopping at the first error.
+func apply(vals []Value, fn func(ptr, v string) (string, error)) (bool, error) {
+	changed := false
+	for i := range vals {
+		nv, err := fn(vals[i].Pointer, vals[i].In)
+		if err != nil {
+			keep(vals)
+			return false, fieldError(vals[i].Pointer, err)
+		}
+		vals[i].Out = nv
+		changed = changed || nv != vals[i].In
+	}
+	return changed, nil
+}
+
+// keep undoes every change.
+func keep(vals []Value) {
+	for i := range vals {
+		vals[i].Out = vals[i].In
+	}
+}
+
 // rewrite calls fn with each string value found at the pointers of doc and
 // splices the results in. Like Ditto, every value is computed from the
 // original document, and a location named by several pointers is handled
 // once (Ditto computes it twice and keeps one result). changed reports
 // whether any value differs.
 func (f *Fields) rewrite(doc []byte, prefix string, fn func(ptr, v string) (string, error)) ([]byte, bool, error) {
+	return f.rewriteValues(doc, prefix, func(vals []Value) (bool, error) { return apply(vals, fn) })
+}
+
+// rewriteValues finds the values at the pointers of doc, lets vf decide and
+// splices the changed ones in; doc itself comes back when nothing changed.
+func (f *Fields) rewriteValues(doc []byte, prefix string, vf ValuesFunc) ([]byte, bool, error) {
 	spans, err := f.locate(doc, prefix)
 	if err != nil {
 		return nil, false, err
 	}
-	var edits []edit
-	for _, sp := range spans {
+	vals := make([]Value, len(spans))
+	for i, sp := range spans {
 		var v string
 		if err := json.Unmarshal(doc[sp.start:sp.end], &v); err != nil {
 			return nil, false, fmt.Errorf("encryption: field at <%s>: reading string: %w", sp.ptr, err)
 		}
-		nv, err := fn(sp.ptr, v)
-		if err != nil {
-			return nil, false, fieldError(sp.ptr, err)
-		}
-		if nv == v {
+		vals[i] = Value{Pointer: sp.ptr, In: v, Out: v}
+	}
+	changed, err := vf(vals)
+	if err != nil {
+		return nil, false, err
+	}
+	if !changed {
+		return doc, false, nil
+	}
+	var edits []edit
+	for i, sp := range spans {
+		if vals[i].Out == vals[i].In {
 			continue
 		}
-		enc, err := marshalString(nv)
+		enc, err := marshalString(vals[i].Out)
 		if err != nil {
 			return nil, false, fmt.Errorf("encryption: field at <%s>: %w", sp.ptr, err)
 		}
 		edits = append(edits, edit{sp.start, sp.end, enc})
-	}
-	if len(edits) == 0 {
-		return doc, false, nil
 	}
 	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
 	size := len(doc)

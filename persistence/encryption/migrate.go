@@ -37,6 +37,23 @@ func (f *Fields) Migration() (Mode, Transform, error) {
 	return "", nil, fmt.Errorf("%w: a migration needs the current or the old key", ErrNoKey)
 }
 
+// MigrationValues is Migration for callers that find the values
+// themselves: the same mode, as a ValuesFunc.
+func (f *Fields) MigrationValues() (Mode, ValuesFunc, error) {
+	mode, _, err := f.Migration()
+	if err != nil {
+		return "", nil, err
+	}
+	switch mode {
+	case ModeInitialEncryption:
+		return mode, f.InitialEncryptionValues, nil
+	case ModeDisable:
+		return mode, f.DisableEncryptionValues, nil
+	default:
+		return mode, f.RotateKeyValues, nil
+	}
+}
+
 // InitialEncryption encrypts plaintext with Current. A document with any
 // encrypted field (value or URI password with Prefix) is left as it is, so
 // partly encrypted documents are never encrypted twice.
@@ -44,13 +61,21 @@ func (f *Fields) InitialEncryption(doc []byte, prefix string) ([]byte, bool, err
 	if f.Current == nil {
 		return nil, false, ErrNoKey
 	}
-	if _, err := f.locate(doc, prefix); err != nil {
-		return nil, false, err
+	return f.rewriteValues(doc, prefix, f.InitialEncryptionValues)
+}
+
+// InitialEncryptionValues is InitialEncryption on the values.
+func (f *Fields) InitialEncryptionValues(vals []Value) (bool, error) {
+	keep(vals)
+	if f.Current == nil {
+		return false, ErrNoKey
 	}
-	if f.IsEncrypted(doc, prefix) {
-		return doc, false, nil
+	for _, v := range vals {
+		if isEncryptedValue(v.In) {
+			return false, nil
+		}
 	}
-	return f.rewrite(doc, prefix, func(_, v string) (string, error) {
+	return apply(vals, func(_, v string) (string, error) {
 		return encryptValue(v, f.Current)
 	})
 }
@@ -63,9 +88,18 @@ func (f *Fields) RotateKey(doc []byte, prefix string) ([]byte, bool, error) {
 	if f.Current == nil || f.Old == nil {
 		return nil, false, fmt.Errorf("%w: key rotation needs the current and the old key", ErrNoKey)
 	}
-	// rewrite stops at the first failing value, so one value the old key
+	return f.rewriteValues(doc, prefix, f.RotateKeyValues)
+}
+
+// RotateKeyValues is RotateKey on the values.
+func (f *Fields) RotateKeyValues(vals []Value) (bool, error) {
+	keep(vals)
+	if f.Current == nil || f.Old == nil {
+		return false, fmt.Errorf("%w: key rotation needs the current and the old key", ErrNoKey)
+	}
+	// apply stops at the first failing value, so one value the old key
 	// cannot read decides for the whole document, as in Ditto.
-	out, changed, err := f.rewrite(doc, prefix, func(_, v string) (string, error) {
+	changed, err := apply(vals, func(_, v string) (string, error) {
 		plain, err := decryptValue(v, []*Cipher{f.Old})
 		if err != nil {
 			return "", err
@@ -73,12 +107,11 @@ func (f *Fields) RotateKey(doc []byte, prefix string) ([]byte, bool, error) {
 		return encryptValue(plain, f.Current)
 	})
 	if err == nil || !errors.Is(err, ErrDecrypt) {
-		return out, changed, err
+		return changed, err
 	}
-	if _, _, errNew := f.rewrite(doc, prefix, decrypter(f.Current)); errNew != nil {
-		return nil, false, errNew
-	}
-	return doc, false, nil
+	_, errNew := apply(vals, decrypter(f.Current))
+	keep(vals)
+	return false, errNew
 }
 
 // DisableEncryption decrypts with Old only and writes plaintext. A value
@@ -88,12 +121,25 @@ func (f *Fields) DisableEncryption(doc []byte, prefix string) ([]byte, bool, err
 	if f.Old == nil {
 		return nil, false, fmt.Errorf("%w: disabling needs the old key", ErrNoKey)
 	}
-	out, changed, err := f.rewrite(doc, prefix, decrypter(f.Old))
-	if err != nil {
-		if errors.Is(err, ErrDecrypt) {
-			return doc, false, nil
-		}
-		return nil, false, err
+	return f.rewriteValues(doc, prefix, f.DisableEncryptionValues)
+}
+
+// DisableEncryptionValues is DisableEncryption on the values.
+func (f *Fields) DisableEncryptionValues(vals []Value) (bool, error) {
+	keep(vals)
+	if f.Old == nil {
+		return false, fmt.Errorf("%w: disabling needs the old key", ErrNoKey)
 	}
-	return out, changed, nil
+	changed, err := apply(vals, decrypter(f.Old))
+	if errors.Is(err, ErrDecrypt) {
+		return false, nil
+	}
+	return changed, err
+}
+
+// DecryptValues is Decrypt on the values: Current is tried first, then Old;
+// anything not encrypted passes through.
+func (f *Fields) DecryptValues(vals []Value) (bool, error) {
+	keep(vals)
+	return apply(vals, decrypter(f.Current, f.Old))
 }

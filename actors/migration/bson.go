@@ -1,0 +1,333 @@
+package migration
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/dittoconn/dittoconn/persistence/document"
+	"github.com/dittoconn/dittoconn/persistence/encryption"
+)
+
+// bsonRewriter rewrites the values at the pointers of snapshot (s2) and
+// journal (events[].p) documents directly in their BSON bytes: the strings
+// at the pointers are replaced and the lengths of the documents around them
+// adjusted; every other byte stays as it is. It decides exactly as the
+// JSON transform over document.RewriteSnapshot/RewriteJournal does (same
+// values, same outcomes, same errors), without converting whole documents
+// to JSON and back. For documents where the two could differ (a value at a
+// pointer that is not valid UTF-8, a duplicated s2, events or p key) it
+// answers errSlowPath and the caller takes the JSON way.
+type bsonRewriter struct {
+	snap, journal []encryption.Path // journal: under p, with the "connection" prefix
+	values        encryption.ValuesFunc
+}
+
+var errSlowPath = errors.New("migration: document needs the JSON rewrite")
+
+func newBSONRewriter(f *encryption.Fields, values encryption.ValuesFunc) (*bsonRewriter, error) {
+	snap, err := f.Paths("")
+	if err != nil {
+		return nil, err
+	}
+	journal, err := f.Paths(journalPrefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range append(append([]encryption.Path(nil), snap...), journal...) {
+		for _, k := range p.Keys {
+			// The JSON way turns invalid UTF-8 in stored keys into U+FFFD,
+			// so only there could such a key match.
+			if !utf8.ValidString(k) || containsRune(k, utf8.RuneError) {
+				return nil, nil
+			}
+		}
+	}
+	return &bsonRewriter{snap: snap, journal: journal, values: values}, nil
+}
+
+func containsRune(s string, r rune) bool {
+	for _, c := range s {
+		if c == r {
+			return true
+		}
+	}
+	return false
+}
+
+// element is one element of a BSON document, as absolute offsets into the
+// whole document.
+type element struct {
+	key    []byte
+	typ    bsoncore.Type
+	vs, ve int // the value
+}
+
+// elements calls fn for each element of the (validated) document at off.
+func elements(b []byte, off int, fn func(el element)) {
+	end := off + int(int32(binary.LittleEndian.Uint32(b[off:]))) - 1 // before the trailing 0
+	pos := off + 4
+	for pos < end {
+		el, _, ok := bsoncore.ReadElement(b[pos:end])
+		if !ok {
+			return
+		}
+		key := el.KeyBytes()
+		vs := pos + 1 + len(key) + 1
+		fn(element{key: key, typ: bsoncore.Type(b[pos]), vs: vs, ve: pos + len(el)})
+		pos += len(el)
+	}
+}
+
+// only finds key at the top of the document at off (the first one, as
+// bsoncore's Lookup); dup reports a second one.
+func only(b []byte, off int, key string) (el element, found, dup bool) {
+	elements(b, off, func(e element) {
+		if string(e.key) == key {
+			if found {
+				dup = true
+				return
+			}
+			el, found = e, true
+		}
+	})
+	return el, found, dup
+}
+
+// Ditto's key escapes ('.' and '$' in stored keys), UTF-8 encoded.
+const (
+	dotEscape    = "\uFF0E"
+	dollarEscape = "\uFF04"
+)
+
+// keyIs compares a stored key with a pointer key after reversing Ditto's
+// key escapes, as the JSON conversion does.
+func keyIs(raw []byte, key string) bool {
+	i := 0
+	for j := 0; j < len(raw); {
+		var c byte
+		switch {
+		case raw[j] == 0xEF && len(raw)-j >= 3 && string(raw[j:j+3]) == dotEscape:
+			c, j = '.', j+3
+		case raw[j] == 0xEF && len(raw)-j >= 3 && string(raw[j:j+3]) == dollarEscape:
+			c, j = '$', j+3
+		default:
+			c, j = raw[j], j+1
+		}
+		if i >= len(key) || key[i] != c {
+			return false
+		}
+		i++
+	}
+	return i == len(key)
+}
+
+// located is a string value at a pointer.
+type located struct {
+	vs, ve     int   // the BSON string value (length, bytes, 0)
+	containers []int // the documents between the payload and the value
+}
+
+// bsonEdit replaces b[start:end].
+type bsonEdit struct {
+	start, end int
+	repl       []byte
+}
+
+// payload finds the values at paths in the payload document at off, lets
+// the values function decide, and adds the edits and the documents whose
+// length changes. A non-nil error is the document's failure.
+func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, edits *[]bsonEdit, containers *[]int) (bool, error) {
+	var locs []located
+	var vals []encryption.Value
+	for _, p := range paths {
+		doc, chain := off, []int(nil)
+		var hit element
+		found := false
+		for j, key := range p.Keys {
+			found = false
+			elements(b, doc, func(e element) {
+				if keyIs(e.key, key) {
+					hit, found = e, true // the last one counts, as in JSON
+				}
+			})
+			if !found {
+				break
+			}
+			if j < len(p.Keys)-1 {
+				if hit.typ != bsoncore.TypeEmbeddedDocument {
+					found = false
+					break
+				}
+				doc = hit.vs
+				chain = append(chain, doc)
+			}
+		}
+		if !found || hit.typ != bsoncore.TypeString || seen(locs, hit.vs) {
+			continue
+		}
+		n := int(int32(binary.LittleEndian.Uint32(b[hit.vs:])))
+		s := string(b[hit.vs+4 : hit.vs+4+n-1])
+		if !utf8.ValidString(s) {
+			return false, errSlowPath
+		}
+		locs = append(locs, located{vs: hit.vs, ve: hit.ve, containers: chain})
+		vals = append(vals, encryption.Value{Pointer: p.Pointer, In: s, Out: s})
+	}
+	changed, err := w.values(vals)
+	if err != nil || !changed {
+		return false, err
+	}
+	for i, v := range vals {
+		if v.Out == v.In {
+			continue
+		}
+		repl := make([]byte, 4, 4+len(v.Out)+1)
+		binary.LittleEndian.PutUint32(repl, uint32(len(v.Out)+1))
+		repl = append(append(repl, v.Out...), 0)
+		*edits = append(*edits, bsonEdit{locs[i].vs, locs[i].ve, repl})
+		*containers = append(*containers, locs[i].containers...)
+	}
+	*containers = append(*containers, off)
+	return true, nil
+}
+
+func seen(locs []located, vs int) bool {
+	for _, l := range locs {
+		if l.vs == vs {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshot is document.RewriteSnapshot with the migration's transform.
+func (w *bsonRewriter) snapshot(doc []byte) ([]byte, bool, error) {
+	if err := bsoncore.Document(doc).Validate(); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", document.ErrMalformed, err)
+	}
+	s2, found, dup := only(doc, 0, document.FieldSnapshot)
+	switch {
+	case !found:
+		return nil, false, document.ErrNothingToRewrite
+	case dup:
+		return nil, false, errSlowPath
+	case s2.typ != bsoncore.TypeEmbeddedDocument:
+		return nil, false, fmt.Errorf("%w: s2 is %s, not a document", document.ErrMalformed, s2.typ)
+	}
+	var edits []bsonEdit
+	containers := []int{0}
+	changed, err := w.payload(doc, s2.vs, w.snap, &edits, &containers)
+	if err != nil || !changed {
+		return doc, false, err
+	}
+	return splice(doc, edits, containers), true, nil
+}
+
+// journalDoc is document.RewriteJournal with the migration's transform.
+func (w *bsonRewriter) journalDoc(doc []byte) ([]byte, bool, error) {
+	if err := bsoncore.Document(doc).Validate(); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", document.ErrMalformed, err)
+	}
+	events, found, dup := only(doc, 0, document.FieldEvents)
+	switch {
+	case !found:
+		return nil, false, document.ErrNothingToRewrite
+	case dup:
+		return nil, false, errSlowPath
+	case events.typ != bsoncore.TypeArray:
+		return nil, false, fmt.Errorf("%w: events is %s, not an array", document.ErrMalformed, events.typ)
+	}
+	var evs []element
+	elements(doc, events.vs, func(e element) { evs = append(evs, e) })
+	if len(evs) == 0 {
+		return nil, false, document.ErrNothingToRewrite
+	}
+	var edits []bsonEdit
+	containers := []int{0, events.vs}
+	anyChanged := false
+	for i, ev := range evs {
+		if ev.typ != bsoncore.TypeEmbeddedDocument {
+			continue
+		}
+		p, found, dup := only(doc, ev.vs, document.FieldPayload)
+		if dup {
+			return nil, false, errSlowPath
+		}
+		if !found || p.typ != bsoncore.TypeEmbeddedDocument {
+			continue
+		}
+		changed, err := w.payload(doc, p.vs, w.journal, &edits, &containers)
+		if errors.Is(err, errSlowPath) {
+			return nil, false, err
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("event %d: %w", i, err)
+		}
+		if changed {
+			containers = append(containers, ev.vs)
+			anyChanged = true
+		}
+	}
+	if !anyChanged {
+		return doc, false, nil
+	}
+	return splice(doc, edits, containers), true, nil
+}
+
+// splice applies the edits (each inside every container it belongs to,
+// none overlapping) and rewrites the length of every container.
+func splice(b []byte, edits []bsonEdit, containers []int) []byte {
+	sortEdits(edits)
+	size := len(b)
+	for _, e := range edits {
+		size += len(e.repl) - (e.end - e.start)
+	}
+	out := make([]byte, 0, size)
+	pos := 0
+	for _, e := range edits {
+		out = append(out, b[pos:e.start]...)
+		out = append(out, e.repl...)
+		pos = e.end
+	}
+	out = append(out, b[pos:]...)
+	for i, c := range containers {
+		if dupInt(containers[:i], c) {
+			continue
+		}
+		n := int(int32(binary.LittleEndian.Uint32(b[c:])))
+		before, inside := 0, 0
+		for _, e := range edits {
+			d := len(e.repl) - (e.end - e.start)
+			switch {
+			case e.start < c:
+				before += d
+			case e.start < c+n:
+				inside += d
+			}
+		}
+		binary.LittleEndian.PutUint32(out[c+before:], uint32(n+inside))
+	}
+	return out
+}
+
+func dupInt(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// sortEdits sorts by start (a handful of edits: insertion sort).
+func sortEdits(e []bsonEdit) {
+	for i := 1; i < len(e); i++ {
+		for j := i; j > 0 && e[j].start < e[j-1].start; j-- {
+			e[j], e[j-1] = e[j-1], e[j]
+		}
+	}
+}

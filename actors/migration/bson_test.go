@@ -1,0 +1,304 @@
+package migration
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"regexp"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/dittoconn/dittoconn/persistence/document"
+	"github.com/dittoconn/dittoconn/persistence/encryption"
+)
+
+// pointers of the equivalence tests: Ditto's defaults plus one with an
+// escaped key and two naming the same location.
+var bsonTestPointers = append(append([]string(nil), encryption.DefaultPointers...),
+	"/specificConfig/jms.password", "/specificConfig/$x", "credentials/password/")
+
+func mustFields(t *testing.T, key string, ptrs []string) *encryption.Fields {
+	t.Helper()
+	k, err := encryption.ParseKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := encryption.NewCipher(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &encryption.Fields{Current: c, Pointers: ptrs}
+}
+
+func encryptJSON(t *testing.T, key string, ptrs []string, js string) string {
+	t.Helper()
+	out, err := mustFields(t, key, ptrs).Encrypt([]byte(js), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func fromJSON(t *testing.T, js string) []byte {
+	t.Helper()
+	d, err := document.FromJSON([]byte(js))
+	if err != nil {
+		t.Fatalf("%v: %s", err, js)
+	}
+	return d
+}
+
+// snapDoc and journalDoc wrap payloads as the stores keep them.
+func snapDoc(s2 []byte) []byte {
+	start, dst := bsoncore.AppendDocumentStart(nil)
+	dst = bsoncore.AppendObjectIDElement(dst, "_id", bson.NewObjectID())
+	dst = bsoncore.AppendStringElement(dst, "pid", "connection:c")
+	dst = bsoncore.AppendInt64Element(dst, "sn", 7)
+	if s2 != nil {
+		dst = bsoncore.AppendDocumentElement(dst, "s2", s2)
+	}
+	dst = bsoncore.AppendDoubleElement(dst, "after", 1.0)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, start)
+	return dst
+}
+
+func journalDoc(events ...[]byte) []byte {
+	start, dst := bsoncore.AppendDocumentStart(nil)
+	dst = bsoncore.AppendObjectIDElement(dst, "_id", bson.NewObjectID())
+	dst = bsoncore.AppendStringElement(dst, "pid", "connection:c")
+	as, dst := bsoncore.AppendArrayElementStart(dst, "events")
+	for i, ev := range events {
+		key := string(rune('0' + i))
+		if ev == nil {
+			dst = bsoncore.AppendInt32Element(dst, key, 5) // not a document
+			continue
+		}
+		dst = bsoncore.AppendDocumentElement(dst, key, ev)
+	}
+	dst, _ = bsoncore.AppendArrayEnd(dst, as)
+	ts, dst := bsoncore.AppendArrayElementStart(dst, "_tg")
+	dst = bsoncore.AppendStringElement(dst, "0", "tag")
+	dst, _ = bsoncore.AppendArrayEnd(dst, ts)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, start)
+	return dst
+}
+
+// event is a journal event element with a payload of type typ carrying
+// conn (none when empty).
+func event(t *testing.T, typ, conn string) []byte {
+	js := `{"type":"` + typ + `"`
+	if conn != "" {
+		js += `,"connection":` + conn
+	}
+	return fromJSON(t, `{"sn":1,"p":`+js+`,"n":1.5},"m":"x"}`)
+}
+
+var encryptedValue = regexp.MustCompile(`encrypted_[A-Za-z0-9_=-]+`)
+
+// TestBSONRewriteMatchesJSON runs every mode over payloads in every state
+// (plain, under either key, mixed, damaged) and in odd shapes, once in BSON
+// directly and once through JSON, and requires the same outcome: changed,
+// the same error text, and the same document (compared as JSON, with the
+// random ciphertexts compared by what they decrypt to).
+func TestBSONRewriteMatchesJSON(t *testing.T) {
+	plains := []string{
+		`{"id":"c","uri":"tcp://user:pw@h:1883","n":1.5,"i":3,"b":true,"z":null,"credentials":{"type":"plain","password":"secret"},` +
+			`"specificConfig":{"jms.password":"jp","$x":"dollar","other":"o"},"sshTunnel":{"credentials":{"password":"p","privateKey":"k"}},"sources":[{"a":"b"}]}`,
+		`{"uri":"tcp://a:first@h","uri":"amqp://c:second@h","credentials":{"password":"x"},"credentials":{"password":"last"}}`,
+		`{"uri":5,"credentials":["x"],"sshTunnel":{"credentials":"str"}}`,
+		`{"uri":"tcp://h:1883","credentials":{"password":""}}`,
+		`{"id":"nothing"}`,
+		`{"credentials":{"password":"ü\"\\\u0001<>&\u2028"},"uri":"amqps://user:p%40ss@host:5671/vhost?x=1&y=<2>"}`,
+		`{"uri":"not a uri","credentials":{"clientSecret":"cs","parameters":{"accessKey":"ak","secretKey":"sk","sharedKey":"shk"},"key":"-----BEGIN"}}`,
+		`{"uri":"ws://u:@h","credentials":{"password":"encrypted_AAAA"}}`,
+	}
+	var payloads []string
+	for _, p := range plains {
+		a := encryptJSON(t, keyA, bsonTestPointers, p)
+		b := encryptJSON(t, keyB, bsonTestPointers, p)
+		mixed := encryptJSON(t, keyB, []string{"/credentials/password"}, encryptJSON(t, keyA, []string{"/uri"}, p))
+		payloads = append(payloads, p, a, b, mixed)
+	}
+	var snaps, journals [][]byte
+	for _, p := range payloads {
+		snaps = append(snaps, snapDoc(fromJSON(t, p)))
+		journals = append(journals, journalDoc(
+			event(t, "connectivity.events:connectionCreated", p),
+			event(t, "connectivity.events:connectionOpened", ""),
+			nil,
+			fromJSON(t, `{"type":"x"}`),
+			fromJSON(t, `{"p":"not a document"}`),
+			event(t, "connectivity.events:connectionModified", p),
+		))
+	}
+	// odd shapes
+	snaps = append(snaps, snapDoc(nil), fromJSON(t, `{"s2":"legacy"}`), fromJSON(t, `{"s2":{"uri":"tcp://u:p@h"},"s2":{"uri":"tcp://u:q@h"}}`))
+	journals = append(journals, fromJSON(t, `{"pid":"x"}`), fromJSON(t, `{"events":[]}`), fromJSON(t, `{"events":{"0":1}}`),
+		fromJSON(t, `{"events":[{"p":{"connection":{"uri":"tcp://u:p@h"}},"p":{"connection":{"uri":"tcp://u:q@h"}}}]}`),
+		journalDoc(event(t, "a", plains[0]), event(t, "b", `{"credentials":{"password":"encrypted_AAAA"}}`)))
+	// invalid UTF-8 in a value: the JSON way decides
+	bad := snapDoc(fromJSON(t, `{"credentials":{"password":"abc"}}`))
+	bad[bytes.Index(bad, []byte("abc"))+1] = 0xff
+	snaps = append(snaps, bad, []byte{1, 2, 3})
+
+	modes := []struct {
+		name             string
+		enabled          bool
+		key, old, readAs string
+	}{
+		{"initial", true, keyA, "", keyA},
+		{"rotation", true, keyB, keyA, keyB},
+		{"disable", false, "", keyA, ""},
+		{"disable both keys", false, keyB, keyA, ""},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s := settings(m.enabled, m.key, m.old, 10, 0)
+			s.Pointers = bsonTestPointers
+			p, err := newPlan(s)
+			if err != nil || p.bson == nil {
+				t.Fatal(err)
+			}
+			var reader *plan
+			if m.readAs != "" {
+				rs := settings(false, "", m.readAs, 10, 0)
+				rs.Pointers = bsonTestPointers
+				reader, _ = newPlan(rs)
+			}
+			counts := map[string]int{}
+			for _, snap := range []bool{true, false} {
+				docs := journals
+				if snap {
+					docs = snaps
+				}
+				for i, doc := range docs {
+					in := append([]byte(nil), doc...)
+					bOut, bChanged, bErr := p.rewrite(snap, doc)
+					jOut, jChanged, jErr := p.rewriteJSON(snap, doc)
+					if !bytes.Equal(in, doc) {
+						t.Fatalf("doc %d: input modified", i)
+					}
+					if (bErr == nil) != (jErr == nil) || bErr != nil && bErr.Error() != jErr.Error() || bChanged != jChanged {
+						t.Fatalf("snap=%v doc %d: bson (%v, %v), json (%v, %v)", snap, i, bChanged, bErr, jChanged, jErr)
+					}
+					switch {
+					case bErr != nil:
+						counts["failed"]++
+						continue
+					case !bChanged:
+						counts["skipped"]++
+						if bOut != nil && !bytes.Equal(bOut, doc) || !bytes.Equal(bOut, jOut) {
+							t.Fatalf("snap=%v doc %d: unchanged but different output", snap, i)
+						}
+						continue
+					}
+					counts["processed"]++
+					if err := bsoncore.Document(bOut).Validate(); err != nil {
+						t.Fatalf("snap=%v doc %d: invalid BSON: %v", snap, i, err)
+					}
+					bj, jj := renderJSON(t, bOut), renderJSON(t, jOut)
+					if a, b := encryptedValue.ReplaceAllString(bj, "E"), encryptedValue.ReplaceAllString(jj, "E"); a != b {
+						t.Fatalf("snap=%v doc %d:\nbson %s\njson %s", snap, i, a, b)
+					}
+					if reader != nil {
+						bd, _, err1 := reader.rewriteJSON(snap, bOut)
+						jd, _, err2 := reader.rewriteJSON(snap, jOut)
+						if err1 != nil || err2 != nil {
+							t.Fatalf("snap=%v doc %d: reading back: %v %v", snap, i, err1, err2)
+						}
+						if a, b := renderJSON(t, bd), renderJSON(t, jd); a != b {
+							t.Fatalf("snap=%v doc %d: decrypted\nbson %s\njson %s", snap, i, a, b)
+						}
+					}
+				}
+			}
+			t.Log(counts)
+			if counts["processed"] == 0 || counts["skipped"] == 0 {
+				t.Fatal("the cases do not cover both outcomes", counts)
+			}
+		})
+	}
+}
+
+func renderJSON(t *testing.T, doc []byte) string {
+	t.Helper()
+	js, err := document.ToJSON(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(js)
+}
+
+// TestBSONRewriteKeepsEverythingElse: encrypting and then decrypting in
+// BSON gives back the very bytes, including types JSON has no form for
+// (which the JSON way cannot rewrite at all).
+func TestBSONRewriteKeepsEverythingElse(t *testing.T) {
+	start, s2 := bsoncore.AppendDocumentStart(nil)
+	s2 = bsoncore.AppendDoubleElement(s2, "one", 1.0)
+	s2 = bsoncore.AppendDoubleElement(s2, "nan", math.NaN())
+	s2 = bsoncore.AppendInt64Element(s2, "small", 2)
+	s2 = bsoncore.AppendDateTimeElement(s2, "when", 1700000000000)
+	s2 = bsoncore.AppendStringElement(s2, "uri", "tcp://user:pw@h:1883")
+	cs, s2 := bsoncore.AppendDocumentElementStart(s2, "credentials")
+	s2 = bsoncore.AppendStringElement(s2, "type", "plain")
+	s2 = bsoncore.AppendStringElement(s2, "password", "secret")
+	s2, _ = bsoncore.AppendDocumentEnd(s2, cs)
+	s2 = bsoncore.AppendBinaryElement(s2, "bin", 0, []byte{0, 1, 2})
+	s2, _ = bsoncore.AppendDocumentEnd(s2, start)
+	orig := snapDoc(s2)
+	// a journal document whose second event carries s2's content as its connection
+	st, ev := bsoncore.AppendDocumentStart(nil)
+	ps, ev := bsoncore.AppendDocumentElementStart(ev, "p")
+	ev = bsoncore.AppendStringElement(ev, "type", "c")
+	ev = bsoncore.AppendDocumentElement(ev, "connection", s2)
+	ev, _ = bsoncore.AppendDocumentEnd(ev, ps)
+	ev, _ = bsoncore.AppendDocumentEnd(ev, st)
+	jorig := journalDoc(fromJSON(t, `{"p":{"type":"t"}}`), ev, nil)
+
+	enc, err := newPlan(settings(true, keyA, "", 10, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := newPlan(settings(false, "", keyA, 10, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		snap bool
+		doc  []byte
+	}{{true, orig}, {false, jorig}} {
+		if _, _, err := enc.rewriteJSON(c.snap, c.doc); err == nil {
+			t.Fatal("the JSON way rewrote a NaN")
+		}
+		mid, changed, err := enc.rewrite(c.snap, c.doc)
+		if err != nil || !changed || bytes.Count(mid, []byte(encryption.Prefix)) != 2 {
+			t.Fatalf("encrypt: %v %v", changed, err)
+		}
+		back, changed, err := dec.rewrite(c.snap, mid)
+		if err != nil || !changed || !bytes.Equal(back, c.doc) {
+			t.Fatalf("decrypt: %v %v\n%x\n%x", changed, err, back, c.doc)
+		}
+	}
+}
+
+func TestBSONRewriteSlowPath(t *testing.T) {
+	p, err := newPlan(settings(true, keyA, "", 10, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := snapDoc(fromJSON(t, `{"credentials":{"password":"abc"}}`))
+	bad[bytes.Index(bad, []byte("abc"))+1] = 0xff
+	if _, _, err := p.bson.snapshot(bad); !errors.Is(err, errSlowPath) {
+		t.Fatalf("invalid UTF-8 in a value: %v", err)
+	}
+	if out, changed, err := p.rewrite(true, bad); err != nil || !changed || !bytes.Contains(out, []byte(encryption.Prefix)) {
+		t.Fatalf("the JSON way did not take over: %v %v", changed, err)
+	}
+	s := settings(true, keyA, "", 10, 0)
+	s.Pointers = []string{"/a\uFFFDb"}
+	if p, err := newPlan(s); err != nil || p.bson != nil {
+		t.Fatalf("a pointer with U+FFFD must use the JSON way: %v", err)
+	}
+}
