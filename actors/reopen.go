@@ -14,52 +14,85 @@ import (
 // alwaysAliveTag marks journal events of connections whose desired status is open.
 const alwaysAliveTag = "always-alive"
 
-// startReopen wakes, in the background, every stored connection whose
-// desired status is open; a woken grain reconnects after its recovery.
-// Ditto wakes one per second; here up to parallelism at a time.
-func (s *System) startReopen(parallelism int) {
+// reopenLoop wakes, in the background, every stored connection whose
+// desired status is open and whose grain this member hosts: once at start
+// and again after every change of the cluster's members, since grains move
+// with the members (a dead member's to survivors, some to a new member)
+// and nothing else would reconnect them. A woken grain reconnects after its
+// recovery. Ditto wakes one per second; here up to parallelism at a time.
+func (s *System) reopenLoop(ctx context.Context) {
+	defer close(s.reopenDone)
+	first := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.members.changed:
+		}
+		if !first {
+			// Let the members settle (and the old hosts stop the grains
+			// they no longer own) before waking.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			select {
+			case <-s.members.changed:
+			default:
+			}
+		}
+		first = false
+		s.reopenOwned(ctx)
+	}
+}
+
+func (s *System) reopenOwned(ctx context.Context) {
+	parallelism := s.reopenPar
 	if parallelism <= 0 {
 		parallelism = 32
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopReopen, s.reopenDone = cancel, make(chan struct{})
-	go func() {
-		defer close(s.reopenDone)
-		start := time.Now()
-		lctx, lcancel := context.WithTimeout(ctx, time.Minute)
-		idList, err := s.lister.IDsByTag(lctx, alwaysAliveTag)
-		lcancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Error().Err(err).Msg("listing open connections failed; they reopen on their next command")
+	start := time.Now()
+	lctx, lcancel := context.WithTimeout(ctx, time.Minute)
+	all, err := s.lister.IDsByTag(lctx, alwaysAliveTag)
+	lcancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error().Err(err).Msg("listing open connections failed; they reopen on their next command")
+		}
+		return
+	}
+	idList := all[:0:0]
+	for _, id := range all {
+		if s.members.owns(id) {
+			idList = append(idList, id)
+		}
+	}
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for i := 0; i < min(parallelism, len(idList)); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range jobs {
+				s.wake(id)
 			}
-			return
+		}()
+	}
+feed:
+	for _, id := range idList {
+		select {
+		case jobs <- id:
+		case <-ctx.Done():
+			break feed
 		}
-		jobs := make(chan string)
-		var wg sync.WaitGroup
-		for i := 0; i < min(parallelism, len(idList)); i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for id := range jobs {
-					s.wake(id)
-				}
-			}()
-		}
-	feed:
-		for _, id := range idList {
-			select {
-			case jobs <- id:
-			case <-ctx.Done():
-				break feed
-			}
-		}
-		close(jobs)
-		wg.Wait()
-		if len(idList) > 0 {
-			s.log.Info().Int("connections", len(idList)).Dur("took", time.Since(start)).Msg("woke stored open connections")
-		}
-	}()
+	}
+	close(jobs)
+	wg.Wait()
+	if len(idList) > 0 {
+		s.log.Info().Int("connections", len(idList)).Int("members", s.members.count()).
+			Dur("took", time.Since(start)).Msg("woke stored open connections")
+	}
 }
 
 // wake activates one grain (its recovery starts its clients).

@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
-	"github.com/asynkron/protoactor-go/remote"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/dittoconn/dittoconn/actors/bus"
 	"github.com/dittoconn/dittoconn/actors/client"
@@ -62,8 +63,11 @@ type Config struct {
 	LogPublisher monitor.Publisher
 	// Logs configures the in-memory connection logs (zero: Ditto's defaults;
 	// LogDuration above wins).
-	Logs   monitor.LogConfig
-	Logger zerolog.Logger
+	Logs monitor.LogConfig
+	// Cluster joins this member to a cluster found through etcd; nil: a
+	// single member on loopback with no discovery service.
+	Cluster *ClusterConfig
+	Logger  zerolog.Logger
 }
 
 // System is the running actor system.
@@ -75,12 +79,20 @@ type System struct {
 	lister  *ids.Lister
 	log     zerolog.Logger
 
+	members   *members
+	lost      chan string
+	piggyback atomic.Pointer[PiggybackHandler]
+	etcd      *clientv3.Client // cluster mode only
+	reopenPar int
+
 	stopReopen context.CancelFunc
 	reopenDone chan struct{}
 }
 
-// Start starts a one-member cluster on loopback with the connection kind and
-// the id-listing actor.
+// Start starts the actor system: one member on loopback, or a member of
+// the cluster cfg.Cluster describes; with the connection kind, the
+// id-listing actor, the migration singleton's kind when configured, and
+// the per-member receivers of forwarded piggyback commands and signals.
 func Start(cfg Config) (sys *System, err error) {
 	log := cfg.Logger
 	as := actor.NewActorSystem(
@@ -89,9 +101,34 @@ func Start(cfg Config) (sys *System, err error) {
 		}),
 		actor.WithDeadLetterRequestLogging(false),
 	)
+	sys = &System{actors: as, log: log, members: newMembers(), lost: make(chan string, 1),
+		reopenPar: cfg.ReopenParallelism}
+	sys.subscribeTopology(as)
+
 	registry := cfg.Clients
 	if registry == nil {
 		registry = clients.Default()
+	}
+	localBus := cfg.Bus
+	if localBus == nil {
+		localBus = bus.NewLocal()
+	}
+	signalBus := bus.Bus(localBus)
+	var cc ClusterConfig
+	var provider cluster.ClusterProvider = selfProvider{}
+	if cfg.Cluster != nil {
+		cc = cfg.Cluster.withDefaults()
+		p, cli, err := newEtcd(cc)
+		if err != nil {
+			return nil, err
+		}
+		provider, sys.etcd = p, cli
+		signalBus = &clusterBus{local: localBus, members: sys.members, root: as.Root}
+	}
+	remoteCfg, err := remoteConfig(cfg.Cluster)
+	if err != nil {
+		sys.closeEtcd()
+		return nil, err
 	}
 	runners := connection.NewRunners(cfg.MaxConnecting)
 	kind := connection.NewKind(connection.Config{
@@ -108,36 +145,69 @@ func Start(cfg Config) (sys *System, err error) {
 		ConnectTimeout:        cfg.ConnectTimeout,
 		TestTimeout:           cfg.TestTimeout,
 		Runners:               runners,
-		Bus:                   cfg.Bus,
+		Bus:                   signalBus,
 		Mapping:               cfg.Mapping,
 		Collector:             cfg.Collector,
 		LogPublisher:          cfg.LogPublisher,
 		Logs:                  cfg.Logs,
 		Logger:                log.With().Str("component", "connection").Logger(),
 	})
-	// Remoting on loopback with an OS-chosen port: nobody else connects to a
-	// single member, but the cluster needs an address.
-	remoteCfg := remote.Configure("127.0.0.1", 0)
-	clusterCfg := cluster.Configure("dittoconn", selfProvider{}, disthash.New(), remoteCfg,
+	name := "dittoconn"
+	if cfg.Cluster != nil {
+		name = cc.Name
+	}
+	clusterCfg := cluster.Configure(name, provider, disthash.New(), remoteCfg,
 		cluster.WithKinds(append([]*cluster.Kind{kind}, migrationKinds(cfg.Migration)...)...))
 	c := cluster.New(as, clusterCfg)
-	// StartMember panics on errors (e.g. the port is taken) instead of returning them.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("actors: start cluster member: %v", r)
-		}
-	}()
-	c.StartMember()
+	sys.cluster, sys.runners = c, runners
 
-	lister := &ids.Lister{Heads: cfg.Store, Logger: log.With().Str("component", "ids").Logger()}
-	idsPID, err := as.Root.SpawnNamed(lister.Props(), ids.Name)
+	// The receivers exist before this member joins: others may forward to
+	// it as soon as they see it.
+	relayLog := func(err error, stream string) {
+		log.Warn().Err(err).Str("stream", stream).Msg("dropped a signal relayed from another member")
+	}
+	if _, err := as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return &piggybackReceiver{handler: &sys.piggyback}
+	}), piggybackName); err != nil {
+		sys.closeEtcd()
+		return nil, fmt.Errorf("actors: spawn %s: %w", piggybackName, err)
+	}
+	if _, err := as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return &signalRelay{local: localBus, log: relayLog}
+	}), relayName); err != nil {
+		sys.closeEtcd()
+		return nil, fmt.Errorf("actors: spawn %s: %w", relayName, err)
+	}
+
+	startTimeout := 30 * time.Second
+	if cfg.Cluster != nil {
+		startTimeout = cc.StartTimeout
+	}
+	if err := startMember(c, startTimeout); err != nil {
+		sys.closeEtcd()
+		return nil, err
+	}
+
+	sys.lister = &ids.Lister{Heads: cfg.Store, Logger: log.With().Str("component", "ids").Logger()}
+	sys.idsPID, err = as.Root.SpawnNamed(sys.lister.Props(), ids.Name)
 	if err != nil {
 		c.Shutdown(true)
+		sys.closeEtcd()
 		return nil, fmt.Errorf("actors: spawn %s: %w", ids.Name, err)
 	}
-	sys = &System{actors: as, cluster: c, idsPID: idsPID, runners: runners, lister: lister, log: log}
-	sys.startReopen(cfg.ReopenParallelism)
+	ctx, cancel := context.WithCancel(context.Background())
+	sys.stopReopen, sys.reopenDone = cancel, make(chan struct{})
+	go sys.reopenLoop(ctx)
+	if cfg.Cluster != nil {
+		go sys.watchdog(ctx, cc, sys.etcd)
+	}
 	return sys, nil
+}
+
+func (s *System) closeEtcd() {
+	if s.etcd != nil {
+		_ = s.etcd.Close()
+	}
 }
 
 // Stop closes every live client (closed announcements first), stops all
@@ -149,7 +219,16 @@ func (s *System) Stop() {
 		s.log.Warn().Msg("some broker clients did not close in time")
 	}
 	s.actors.Root.Stop(s.idsPID)
-	s.cluster.Shutdown(true)
+	// A graceful leave deregisters from etcd with no deadline of its own:
+	// do not let an unreachable etcd hold the process.
+	done := make(chan struct{})
+	go func() { s.cluster.Shutdown(true); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		s.log.Warn().Msg("leaving the cluster did not finish in time")
+	}
+	s.closeEtcd()
 }
 
 // ActivatedGrains counts the connection grains alive on this member.

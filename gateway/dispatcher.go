@@ -15,3 +15,16 @@ import (
 type Dispatcher interface {
 	Dispatch(ctx context.Context, target string, cmd *pb.Command) (*pb.Reply, error)
 }
+
+// Peers is implemented by a Dispatcher whose node is one member of a
+// cluster of several connectivity instances. A piggyback command that
+// Ditto's pub/sub would deliver to several instances is forwarded to the
+// other members (Command.Target, Service and Instance set); each decides,
+// as its pub/sub subscription would, whether it is addressed, and answers
+// with Reply.Instance set, or NO_ANSWER.
+//
+// Forward returns how many members the command went to and a channel with
+// one reply per member, closed after the last; it must not outlast ctx.
+type Peers interface {
+	Forward(ctx context.Context, cmd *pb.Command) (int, <-chan *pb.Reply)
+}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -97,6 +99,9 @@ func (s *Server) piggyback(c echo.Context) error {
 		Str("command_type", env.commandType).
 		Logger()
 
+	if peers, ok := s.d.(Peers); ok && s.forwards(env, headers) {
+		return s.piggybackCluster(c, ctx, log, peers, env, headers)
+	}
 	if !s.receives(env, headers) {
 		log.Debug().Str("service", env.serviceName).Str("instance", env.instance).
 			Msg("piggyback addressed to nobody here")
@@ -109,7 +114,105 @@ func (s *Server) piggyback(c echo.Context) error {
 	if !isAggregate(headers) {
 		return c.JSONBlob(http.StatusOK, ans.body)
 	}
-	return c.JSONBlob(http.StatusOK, aggregated(ditto.ServiceName, ans.instance, ans.body))
+	return c.JSONBlob(http.StatusOK, aggregated(ditto.ServiceName, []answer{ans}))
+}
+
+// forwards decides whether other cluster members may be addressed too.
+// Not when only this instance is (its own instance route, or a group
+// publication, which one instance receives: this one), nor when nobody is
+// (another service). A service-wide command with aggregate=false runs on
+// this instance only: Ditto would run it on every instance and return the
+// first answer, which may then be another instance's 409 for a create this
+// one made; one run gives the same answer without the race.
+func (s *Server) forwards(env *envelope, headers map[string]string) bool {
+	switch {
+	case isGroupTopic(headers):
+		return false
+	case env.serviceName != "" && env.serviceName != ditto.ServiceName:
+		return false
+	case env.instance != "" && env.serviceName != "":
+		return env.instance != s.cfg.Instance
+	default:
+		return isAggregate(headers)
+	}
+}
+
+// piggybackCluster runs the command on this instance (when addressed) and
+// on every other member that is, and answers with the first answer
+// (aggregate=false) or all answers that arrived by the deadline.
+func (s *Server) piggybackCluster(c echo.Context, ctx context.Context, log zerolog.Logger, peers Peers,
+	env *envelope, headers map[string]string) error {
+	fwd := &pb.Command{Type: env.commandType, Headers: maps.Clone(headers), Payload: env.command,
+		Target: env.target, Service: env.serviceName, Instance: env.instance}
+	n, replies := peers.Forward(ctx, fwd)
+	pending := n
+	local := make(chan answer, 1)
+	if s.receives(env, headers) {
+		pending++
+		go func() {
+			ans, ok := s.execute(ctx, log, env, headers)
+			if !ok {
+				ans = answer{}
+			}
+			local <- ans
+		}()
+	}
+	aggregate := isAggregate(headers)
+	var answers []answer
+	for pending > 0 && ctx.Err() == nil {
+		var ans answer
+		select {
+		case ans = <-local:
+		case r, open := <-replies:
+			if !open {
+				replies = nil
+				continue
+			}
+			if r.GetKind() == pb.Reply_RESPONSE && json.Valid(r.GetPayload()) {
+				ans = answer{instance: r.GetInstance(), body: r.GetPayload()}
+			}
+		case <-ctx.Done():
+			continue
+		}
+		pending--
+		if ans.body == nil {
+			continue
+		}
+		if !aggregate {
+			return c.JSONBlob(http.StatusOK, ans.body)
+		}
+		answers = append(answers, ans)
+	}
+	if len(answers) == 0 {
+		return c.JSONBlob(http.StatusRequestTimeout, nullBody)
+	}
+	return c.JSONBlob(http.StatusOK, aggregated(ditto.ServiceName, answers))
+}
+
+// ServePeer runs a piggyback command another member's gateway forwarded
+// (see Peers) as this instance's devops receiver.
+func (s *Server) ServePeer(ctx context.Context, cmd *pb.Command) *pb.Reply {
+	env := &envelope{serviceName: cmd.GetService(), instance: cmd.GetInstance(), target: cmd.GetTarget(),
+		command: cmd.GetPayload()}
+	env.commandType, env.typeText = commandType(env.command)
+	headers := cmd.GetHeaders()
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	if !s.receives(env, headers) {
+		return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+	}
+	log := s.log.With().
+		Str("correlation_id", headers[ditto.HeaderCorrelationID]).
+		Str("target", env.target).
+		Str("command_type", env.commandType).
+		Bool("forwarded", true).
+		Logger()
+	ans, ok := s.execute(ctx, log, env, headers)
+	if !ok {
+		return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+	}
+	return &pb.Reply{Kind: pb.Reply_RESPONSE, Status: http.StatusOK, Payload: ans.body, Instance: ans.instance}
 }
 
 // receives decides whether Ditto's pub/sub would deliver the command to this
@@ -215,16 +318,22 @@ func errorStatus(reply *pb.Reply) int {
 	return http.StatusInternalServerError
 }
 
-// aggregated wraps inner as {"service":{"instance":inner}}, keeping inner's
-// bytes untouched.
-func aggregated(service, instance string, inner []byte) []byte {
+// aggregated wraps the answers as {"service":{"instance":inner,…}} in
+// instance order, keeping each inner's bytes untouched.
+func aggregated(service string, answers []answer) []byte {
+	slices.SortStableFunc(answers, func(a, b answer) int { return strings.Compare(a.instance, b.instance) })
 	var b bytes.Buffer
 	b.WriteByte('{')
 	b.Write(marshalNoEscape(service))
 	b.WriteString(":{")
-	b.Write(marshalNoEscape(instance))
-	b.WriteByte(':')
-	b.Write(bytes.TrimSpace(inner))
+	for i, a := range answers {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(marshalNoEscape(a.instance))
+		b.WriteByte(':')
+		b.Write(bytes.TrimSpace(a.body))
+	}
 	b.WriteString("}}")
 	return b.Bytes()
 }

@@ -93,8 +93,15 @@ type Command struct {
 	// The caller's deadline as Unix nanoseconds; 0 = none. Receivers stop work
 	// that can no longer be answered in time.
 	DeadlineUnixNano int64 `protobuf:"varint,5,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set only on a piggyback command forwarded to another cluster member:
+	// the actor path it is for and the service/instance the caller's URL
+	// named, so that the receiving member decides, as Ditto's pub/sub
+	// subscriptions do, whether it is addressed.
+	Target        string `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	Service       string `protobuf:"bytes,7,opt,name=service,proto3" json:"service,omitempty"`
+	Instance      string `protobuf:"bytes,8,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
@@ -162,6 +169,27 @@ func (x *Command) GetDeadlineUnixNano() int64 {
 	return 0
 }
 
+func (x *Command) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Command) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Command) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
 // Reply is the answer to a Command.
 type Reply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -170,7 +198,10 @@ type Reply struct {
 	Status  int32  `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
 	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Ditto headers to return, e.g. "entity-revision".
-	Headers       map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Headers map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The instance that answered a forwarded piggyback command (its key in
+	// the aggregated response).
+	Instance      string `protobuf:"bytes,5,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,32 +264,110 @@ func (x *Reply) GetHeaders() map[string]string {
 	return nil
 }
 
+func (x *Reply) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+// Signal is one data-plane signal relayed to another cluster member's bus:
+// the Ditto Protocol message as JSON, the stream it is published under and
+// the connection it came from.
+type Signal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stream        string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Origin        string                 `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	Message       []byte                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Signal) Reset() {
+	*x = Signal{}
+	mi := &file_dittoconn_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Signal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Signal) ProtoMessage() {}
+
+func (x *Signal) ProtoReflect() protoreflect.Message {
+	mi := &file_dittoconn_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Signal.ProtoReflect.Descriptor instead.
+func (*Signal) Descriptor() ([]byte, []int) {
+	return file_dittoconn_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Signal) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *Signal) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *Signal) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 var File_dittoconn_proto protoreflect.FileDescriptor
 
 const file_dittoconn_proto_rawDesc = "" +
 	"\n" +
-	"\x0fdittoconn.proto\x12\fdittoconn.v1\"\xfc\x01\n" +
+	"\x0fdittoconn.proto\x12\fdittoconn.v1\"\xca\x02\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12<\n" +
 	"\aheaders\x18\x02 \x03(\v2\".dittoconn.v1.Command.HeadersEntryR\aheaders\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1b\n" +
 	"\tentity_id\x18\x04 \x01(\tR\bentityId\x12,\n" +
-	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x1a:\n" +
+	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target\x12\x18\n" +
+	"\aservice\x18\a \x01(\tR\aservice\x12\x1a\n" +
+	"\binstance\x18\b \x01(\tR\binstance\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x02\n" +
 	"\x05Reply\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.dittoconn.v1.Reply.KindR\x04kind\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12:\n" +
-	"\aheaders\x18\x04 \x03(\v2 .dittoconn.v1.Reply.HeadersEntryR\aheaders\x1a:\n" +
+	"\aheaders\x18\x04 \x03(\v2 .dittoconn.v1.Reply.HeadersEntryR\aheaders\x12\x1a\n" +
+	"\binstance\x18\x05 \x01(\tR\binstance\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"4\n" +
 	"\x04Kind\x12\f\n" +
 	"\bRESPONSE\x10\x00\x12\x0f\n" +
 	"\vPARSE_ERROR\x10\x01\x12\r\n" +
-	"\tNO_ANSWER\x10\x02B)Z'github.com/dittoconn/dittoconn/proto;pbb\x06proto3"
+	"\tNO_ANSWER\x10\x02\"R\n" +
+	"\x06Signal\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\fR\amessageB)Z'github.com/dittoconn/dittoconn/proto;pbb\x06proto3"
 
 var (
 	file_dittoconn_proto_rawDescOnce sync.Once
@@ -273,18 +382,19 @@ func file_dittoconn_proto_rawDescGZIP() []byte {
 }
 
 var file_dittoconn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dittoconn_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_dittoconn_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_dittoconn_proto_goTypes = []any{
 	(Reply_Kind)(0), // 0: dittoconn.v1.Reply.Kind
 	(*Command)(nil), // 1: dittoconn.v1.Command
 	(*Reply)(nil),   // 2: dittoconn.v1.Reply
-	nil,             // 3: dittoconn.v1.Command.HeadersEntry
-	nil,             // 4: dittoconn.v1.Reply.HeadersEntry
+	(*Signal)(nil),  // 3: dittoconn.v1.Signal
+	nil,             // 4: dittoconn.v1.Command.HeadersEntry
+	nil,             // 5: dittoconn.v1.Reply.HeadersEntry
 }
 var file_dittoconn_proto_depIdxs = []int32{
-	3, // 0: dittoconn.v1.Command.headers:type_name -> dittoconn.v1.Command.HeadersEntry
+	4, // 0: dittoconn.v1.Command.headers:type_name -> dittoconn.v1.Command.HeadersEntry
 	0, // 1: dittoconn.v1.Reply.kind:type_name -> dittoconn.v1.Reply.Kind
-	4, // 2: dittoconn.v1.Reply.headers:type_name -> dittoconn.v1.Reply.HeadersEntry
+	5, // 2: dittoconn.v1.Reply.headers:type_name -> dittoconn.v1.Reply.HeadersEntry
 	3, // [3:3] is the sub-list for method output_type
 	3, // [3:3] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -303,7 +413,7 @@ func file_dittoconn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dittoconn_proto_rawDesc), len(file_dittoconn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

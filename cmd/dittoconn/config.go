@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dittoconn/dittoconn/gateway"
@@ -43,6 +45,14 @@ type config struct {
 	ClientConnectTimeout               time.Duration
 	ClientTestTimeout                  time.Duration
 	ClientMaxConnecting                int
+
+	// Cluster mode (on when ClusterEtcd is set): several nodes found
+	// through etcd, sharing one MongoDB.
+	ClusterEtcd          []string
+	ClusterName          string
+	ClusterBind          string
+	ClusterAdvertise     string
+	ClusterEtcdLostAfter time.Duration
 }
 
 // parseConfig reads args (without the program name and sub-command) on top of
@@ -137,14 +147,41 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if getenv("DITTOCONN_ENCRYPTION_MIGRATION_LEASE") != "" {
 		cfg.MigrationLease = envDuration("DITTOCONN_ENCRYPTION_MIGRATION_LEASE", 0)
 	}
+	var etcdList string
+	fs.StringVar(&etcdList, "cluster-etcd", getenv("DITTOCONN_CLUSTER_ETCD_ENDPOINTS"), "comma-separated etcd endpoints; turns cluster mode on (needs MongoDB) (DITTOCONN_CLUSTER_ETCD_ENDPOINTS)")
+	fs.StringVar(&cfg.ClusterName, "cluster-name", env("DITTOCONN_CLUSTER_NAME", "dittoconn"), "cluster name, the same on every node (DITTOCONN_CLUSTER_NAME)")
+	fs.StringVar(&cfg.ClusterBind, "cluster-bind", env("DITTOCONN_CLUSTER_BIND", "127.0.0.1:0"), "host:port of the cluster listener (DITTOCONN_CLUSTER_BIND)")
+	fs.StringVar(&cfg.ClusterAdvertise, "cluster-advertise", getenv("DITTOCONN_CLUSTER_ADVERTISE"), "host:port other nodes reach this one at; needed when the bind host is 0.0.0.0 (DITTOCONN_CLUSTER_ADVERTISE)")
+	cfg.ClusterEtcdLostAfter = envDuration("DITTOCONN_CLUSTER_ETCD_LOST_AFTER", 10*time.Second)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	for _, e := range strings.Split(etcdList, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			cfg.ClusterEtcd = append(cfg.ClusterEtcd, e)
+		}
+	}
+	if len(cfg.ClusterEtcd) > 0 && cfg.MongoURI == "" {
+		errs = append(errs, errors.New("cluster mode (DITTOCONN_CLUSTER_ETCD_ENDPOINTS) needs the MongoDB engine: "+
+			"set MONGO_DB_URI to the database every node shares; the embedded store belongs to one process"))
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = "1"
+	}
+	if len(cfg.ClusterEtcd) > 0 && getenv("INSTANCE_INDEX") == "" && !flagSet(fs, "instance") {
+		// Aggregated answers are keyed by instance: the host name is not
+		// unique when several nodes share a host; the cluster address is.
+		switch _, port, _ := net.SplitHostPort(cfg.ClusterBind); {
+		case cfg.ClusterAdvertise != "":
+			cfg.Instance = cfg.ClusterAdvertise
+		case port != "" && port != "0":
+			cfg.Instance = cfg.ClusterBind
+		default:
+			cfg.Instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
 	}
 	return cfg, errors.Join(errs...)
 }
@@ -180,4 +217,10 @@ func parseEncryption(getenv func(string) string, envBool func(string, bool) bool
 		*errs = append(*errs, err)
 	}
 	return s
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

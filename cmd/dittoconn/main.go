@@ -115,6 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Collector:         dp.collector,
 		LogPublisher:      dp.publisher,
 		Logs:              dp.logs,
+		Cluster:           clusterConfig(cfg),
 		Logger:            log,
 	})
 	if err != nil {
@@ -133,17 +134,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		CORSAllowedOrigins: corsOrigins(getenv),
 		Metrics:            dp.handler,
 	}, sys)
+	sys.ServePiggyback(srv.ServePeer)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Start(ln) }()
-	log.Info().Str("http_addr", ln.Addr().String()).Str("instance", cfg.Instance).Msg("dittoconn ready")
+	log.Info().Str("http_addr", ln.Addr().String()).Str("instance", cfg.Instance).
+		Str("member", sys.Member()).Int("members", sys.Members()).Msg("dittoconn ready")
 
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("http server: %w", err)
+	case reason := <-sys.Lost():
+		// This member can never rejoin under its id: exit at once (a
+		// graceful leave would wait on the etcd that is gone) so that a
+		// supervisor starts a new member.
+		log.Error().Str("reason", reason).Msg("exiting: left the cluster")
+		exitLost()
 	case <-ctx.Done():
 	}
 	log.Info().Msg("shutting down")
@@ -153,6 +162,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		log.Error().Err(err).Msg("http shutdown incomplete")
 	}
 	return nil
+}
+
+// exitLost ends the process when this member has dropped out of the
+// cluster; exit status 3 tells a supervisor to start it again.
+var exitLost = func() { os.Exit(3) }
+
+// clusterConfig is the actors' cluster configuration; nil: one node.
+func clusterConfig(cfg config) *actors.ClusterConfig {
+	if len(cfg.ClusterEtcd) == 0 {
+		return nil
+	}
+	return &actors.ClusterConfig{
+		Name:          cfg.ClusterName,
+		Bind:          cfg.ClusterBind,
+		Advertise:     cfg.ClusterAdvertise,
+		Etcd:          cfg.ClusterEtcd,
+		EtcdLostAfter: cfg.ClusterEtcdLostAfter,
+	}
 }
 
 func openStore(ctx context.Context, cfg config) (persistence.Store, string, error) {

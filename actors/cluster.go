@@ -1,0 +1,315 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	"github.com/asynkron/protoactor-go/remote"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dittoconn/dittoconn/actors/connection"
+)
+
+// ClusterConfig makes this member one of several dittoconn nodes that find
+// each other through etcd and share one MongoDB.
+type ClusterConfig struct {
+	// Name is the cluster name; every node uses the same.
+	Name string
+	// Bind is the host:port of this member's remote listener (port 0: any).
+	Bind string
+	// Advertise is the host:port other members reach this one at; empty:
+	// Bind's (which must then be routable, not 0.0.0.0).
+	Advertise string
+	// Etcd lists the etcd endpoints.
+	Etcd []string
+	// EtcdDialTimeout bounds each etcd call of the start-up check and the
+	// watchdog (default 3 s).
+	EtcdDialTimeout time.Duration
+	// EtcdLostAfter: a member that cannot reach etcd this long has lost its
+	// lease (3 s) and been dropped by the others; it reports itself lost
+	// (default 10 s).
+	EtcdLostAfter time.Duration
+	// SelfMissingAfter: a member whose own address is missing from the
+	// topology this long reports itself lost (default 2 s). This is the
+	// zombie of protoactor-go #1133: its id is blocked forever.
+	SelfMissingAfter time.Duration
+	// StartTimeout bounds joining the cluster (default 30 s).
+	StartTimeout time.Duration
+}
+
+// etcdBaseKey is where protoactor's etcd provider registers members.
+const etcdBaseKey = "/protoactor"
+
+func (c *ClusterConfig) withDefaults() ClusterConfig {
+	out := *c
+	if out.Name == "" {
+		out.Name = "dittoconn"
+	}
+	if out.EtcdDialTimeout <= 0 {
+		out.EtcdDialTimeout = 3 * time.Second
+	}
+	if out.EtcdLostAfter <= 0 {
+		out.EtcdLostAfter = 10 * time.Second
+	}
+	if out.SelfMissingAfter <= 0 {
+		out.SelfMissingAfter = 2 * time.Second
+	}
+	if out.StartTimeout <= 0 {
+		out.StartTimeout = 30 * time.Second
+	}
+	return out
+}
+
+// remoteConfig is the remote listener: loopback with any port for one
+// member (nobody else connects), the configured address in a cluster.
+func remoteConfig(cc *ClusterConfig) (*remote.Config, error) {
+	if cc == nil {
+		return remote.Configure("127.0.0.1", 0), nil
+	}
+	host, portText, err := net.SplitHostPort(cc.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("actors: cluster bind address %q: %w", cc.Bind, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("actors: cluster bind address %q: bad port", cc.Bind)
+	}
+	var opts []remote.ConfigOption
+	switch adv := cc.Advertise; {
+	case adv != "":
+		if _, _, err := net.SplitHostPort(adv); err != nil {
+			return nil, fmt.Errorf("actors: cluster advertised address %q: %w", adv, err)
+		}
+		opts = append(opts, remote.WithAdvertisedHost(adv))
+	case host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified():
+		// Others would be told "[::]:port", which they cannot dial.
+		return nil, fmt.Errorf("actors: cluster bind address %q is not routable: set the advertised address", cc.Bind)
+	}
+	return remote.Configure(host, port, opts...), nil
+}
+
+// checkEtcd fails unless etcd answers a read in time: protoactor's etcd
+// provider would otherwise block forever at start (its reads carry no
+// deadline).
+func checkEtcd(ctx context.Context, cli *clientv3.Client, timeout time.Duration) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := cli.Get(cctx, etcdBaseKey, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	return err
+}
+
+// newEtcd returns the etcd provider and a client of our own for the checks.
+func newEtcd(cc ClusterConfig) (*etcd.Provider, *clientv3.Client, error) {
+	if len(cc.Etcd) == 0 {
+		return nil, nil, errors.New("actors: cluster mode needs etcd endpoints")
+	}
+	cfg := clientv3.Config{Endpoints: cc.Etcd, DialTimeout: cc.EtcdDialTimeout}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("actors: etcd client for %v: %w", cc.Etcd, err)
+	}
+	if err := checkEtcd(context.Background(), cli, cc.EtcdDialTimeout); err != nil {
+		_ = cli.Close()
+		return nil, nil, fmt.Errorf("actors: etcd at %v does not answer within %v: %w", cc.Etcd, cc.EtcdDialTimeout, err)
+	}
+	p, err := etcd.NewWithConfig(etcdBaseKey, cfg)
+	if err != nil {
+		_ = cli.Close()
+		return nil, nil, fmt.Errorf("actors: etcd provider: %w", err)
+	}
+	return p, cli, nil
+}
+
+// startMember joins the cluster within timeout. StartMember panics instead
+// of returning errors and the etcd provider can block without a deadline,
+// so it runs on its own goroutine; on a timeout the caller gives up (and
+// the process is expected to exit).
+func startMember(c *cluster.Cluster, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("actors: start cluster member: %v", r)
+			}
+		}()
+		c.StartMember()
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("actors: joining the cluster took longer than %v", timeout)
+	}
+}
+
+// members is this member's view of the cluster, kept from the topology
+// events (protoactor's own member list must not be read: it races).
+type members struct {
+	mu       sync.Mutex
+	self     string            // this member's address (known once remoting runs)
+	all      []*cluster.Member // current members, sorted by address
+	rdv      *cluster.Rendezvous
+	seenSelf bool
+	missing  time.Time // since when self is missing; zero: present
+	changes  int       // topology events seen
+	changed  chan struct{}
+}
+
+func newMembers() *members {
+	return &members{rdv: cluster.NewRendezvous(), changed: make(chan struct{}, 1)}
+}
+
+// onTopology records a topology event seen by the member at address self.
+func (m *members) onTopology(self string, t *cluster.ClusterTopology) {
+	all := slices.Clone(t.Members)
+	slices.SortFunc(all, func(a, b *cluster.Member) int { return compareStrings(a.Address(), b.Address()) })
+	rdv := cluster.NewRendezvous()
+	rdv.UpdateMembers(all)
+	present := slices.ContainsFunc(all, func(x *cluster.Member) bool { return x.Address() == self })
+	m.mu.Lock()
+	m.self, m.all, m.rdv = self, all, rdv
+	m.changes++
+	switch {
+	case present:
+		m.seenSelf, m.missing = true, time.Time{}
+	case m.missing.IsZero():
+		m.missing = time.Now()
+	}
+	m.mu.Unlock()
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// peers are the addresses of the other members.
+func (m *members) peers() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.all))
+	for _, x := range m.all {
+		if a := x.Address(); a != m.self && x.HasKind(connection.Kind) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// count is how many members the cluster has in this member's view.
+func (m *members) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.all)
+}
+
+// owns tells whether this member hosts the connection grain id (the same
+// rendezvous hash that protoactor's disthash lookup uses).
+func (m *members) owns(id string) bool {
+	m.mu.Lock()
+	rdv, n := m.rdv, len(m.all)
+	m.mu.Unlock()
+	if n == 0 {
+		return true
+	}
+	return rdv.GetByClusterIdentity(&cluster.ClusterIdentity{Identity: id, Kind: connection.Kind}) == m.address()
+}
+
+func (m *members) address() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.self
+}
+
+// missingFor is how long self has been missing from the topology after it
+// was once part of it (0: present or never joined yet).
+func (m *members) missingFor(now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.seenSelf || m.missing.IsZero() {
+		return 0
+	}
+	return now.Sub(m.missing)
+}
+
+// watchdog reports this member lost when it has dropped out of the
+// cluster: missing from its own topology (blocked for good, #1133), or
+// unable to reach etcd for longer than its lease can last. A restarted
+// process gets a new member id and joins again.
+func (s *System) watchdog(ctx context.Context, cc ClusterConfig, cli *clientv3.Client) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	lastOK := time.Now()
+	var checking bool
+	checked := make(chan error, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-checked:
+			checking = false
+			if err == nil {
+				lastOK = time.Now()
+			}
+		case now := <-tick.C:
+			if d := s.members.missingFor(now); d >= cc.SelfMissingAfter {
+				s.reportLost(fmt.Sprintf("this member has been missing from the cluster topology for %v", d.Round(time.Millisecond)))
+				return
+			}
+			if d := now.Sub(lastOK); d >= cc.EtcdLostAfter {
+				s.reportLost(fmt.Sprintf("etcd has not answered for %v; the membership lease has expired", d.Round(time.Millisecond)))
+				return
+			}
+			if !checking {
+				checking = true
+				go func() { checked <- checkEtcd(ctx, cli, cc.EtcdDialTimeout) }()
+			}
+		}
+	}
+}
+
+func (s *System) reportLost(reason string) {
+	s.log.Error().Str("reason", reason).Str("member", s.members.address()).Msg("this member has left the cluster")
+	select {
+	case s.lost <- reason:
+	default:
+	}
+}
+
+// Lost delivers a reason once when this member has dropped out of the cluster for good; the process should then exit
+// non-zero so that a supervisor starts it again with a new member id.
+func (s *System) Lost() <-chan string { return s.lost }
+
+// Member is this member's cluster address.
+func (s *System) Member() string { return s.members.address() }
+
+// Members is how many members the cluster has in this member's view.
+func (s *System) Members() int { return s.members.count() }
+
+// subscribeTopology keeps s.members current.
+func (s *System) subscribeTopology(as *actor.ActorSystem) {
+	as.EventStream.Subscribe(func(ev any) {
+		if t, ok := ev.(*cluster.ClusterTopology); ok {
+			s.members.onTopology(as.Address(), t)
+		}
+	})
+}

@@ -1,0 +1,159 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/dittoconn/dittoconn/actors/bus"
+	"github.com/dittoconn/dittoconn/actors/protocol"
+	pb "github.com/dittoconn/dittoconn/proto"
+)
+
+// Well-known names of the per-member actors that other members address
+// directly (not grains: every member has exactly one of each).
+const (
+	piggybackName = "dittoconn-piggyback"
+	relayName     = "dittoconn-signals"
+)
+
+// PiggybackHandler runs a piggyback command that another member's gateway
+// forwarded, as this instance's devops receiver, and returns this
+// instance's answer (NO_ANSWER when it is not addressed or does not
+// answer). The gateway provides it; actors never import the gateway.
+type PiggybackHandler func(ctx context.Context, cmd *pb.Command) *pb.Reply
+
+// ServePiggyback installs the handler for forwarded piggyback commands.
+func (s *System) ServePiggyback(h PiggybackHandler) { s.piggyback.Store(&h) }
+
+// piggybackReceiver answers forwarded piggyback commands off the actor's
+// goroutine: a command may wait for a grain for its whole timeout.
+type piggybackReceiver struct {
+	handler *atomic.Pointer[PiggybackHandler]
+}
+
+func (r *piggybackReceiver) Receive(ctx actor.Context) {
+	cmd, ok := ctx.Message().(*pb.Command)
+	if !ok {
+		return
+	}
+	sender := ctx.Sender()
+	if sender == nil {
+		return
+	}
+	root := ctx.ActorSystem().Root
+	h := r.handler.Load()
+	if h == nil {
+		root.Send(sender, &pb.Reply{Kind: pb.Reply_NO_ANSWER})
+		return
+	}
+	go func() {
+		cctx, cancel := commandContext(cmd)
+		defer cancel()
+		reply := (*h)(cctx, cmd)
+		if reply == nil {
+			reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+		}
+		root.Send(sender, reply)
+	}()
+}
+
+// commandContext carries the caller's deadline (10 s without one).
+func commandContext(cmd *pb.Command) (context.Context, context.CancelFunc) {
+	if cmd.DeadlineUnixNano > 0 {
+		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
+	}
+	return context.WithTimeout(context.Background(), 10*time.Second)
+}
+
+// Forward sends a piggyback command to every other member and returns how
+// many it went to and a channel with one reply per member (NO_ANSWER for a
+// member that did not answer by ctx's deadline), closed after the last.
+func (s *System) Forward(ctx context.Context, cmd *pb.Command) (int, <-chan *pb.Reply) {
+	peers := s.members.peers()
+	out := make(chan *pb.Reply, len(peers))
+	if len(peers) == 0 {
+		close(out)
+		return 0, out
+	}
+	if dl, ok := ctx.Deadline(); ok && cmd.DeadlineUnixNano == 0 {
+		cmd.DeadlineUnixNano = dl.UnixNano()
+	}
+	timeout := remaining(ctx)
+	var wg sync.WaitGroup
+	for _, addr := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.actors.Root.RequestFuture(actor.NewPID(addr, piggybackName), cmd, timeout).Result()
+			r, ok := v.(*pb.Reply)
+			if err != nil || !ok {
+				if err != nil && ctx.Err() == nil {
+					s.log.Debug().Err(err).Str("member", addr).Msg("forwarded piggyback command got no answer")
+				}
+				r = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+			}
+			out <- r
+		}()
+	}
+	go func() { wg.Wait(); close(out) }()
+	return len(peers), out
+}
+
+// clusterBus delivers every signal to this member's bus and relays it to
+// every other member's, where the targets subscribed to its stream get it.
+// A direct relay to each member's well-known actor is one hop per signal;
+// protoactor's cluster pub/sub routes through a topic grain on some third
+// member and acknowledges every batch, for no gain at this size.
+type clusterBus struct {
+	local   bus.Bus
+	members *members
+	root    *actor.RootContext
+	log     func(err error, stream string)
+}
+
+var _ bus.Bus = (*clusterBus)(nil)
+
+func (b *clusterBus) Publish(sig *bus.Signal) int {
+	n := b.local.Publish(sig)
+	peers := b.members.peers()
+	if len(peers) == 0 {
+		return n
+	}
+	msg := &pb.Signal{Stream: sig.Stream, Origin: sig.Origin, Message: protocol.Encode(sig.Message)}
+	for _, addr := range peers {
+		b.root.Send(actor.NewPID(addr, relayName), msg)
+	}
+	return n + len(peers)
+}
+
+func (b *clusterBus) Subscribe(stream string, h bus.Handler) func() {
+	return b.local.Subscribe(stream, h)
+}
+
+// signalRelay publishes signals from other members on this member's bus.
+type signalRelay struct {
+	local bus.Bus
+	log   func(err error, stream string)
+}
+
+func (r *signalRelay) Receive(ctx actor.Context) {
+	msg, ok := ctx.Message().(*pb.Signal)
+	if !ok {
+		return
+	}
+	m, err := protocol.Decode(msg.Message)
+	if err != nil {
+		r.log(err, msg.Stream)
+		return
+	}
+	topic, err := protocol.ParseTopic(m.Topic)
+	if err != nil {
+		r.log(err, msg.Stream)
+		return
+	}
+	r.local.Publish(&bus.Signal{Message: m, Topic: topic, Stream: msg.Stream, Origin: msg.Origin})
+}

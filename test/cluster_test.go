@@ -1,0 +1,249 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// This file is the multi-process cluster harness: one etcd from Debian's
+// etcd-server, the MongoDB-wire server of TestMain, and dittoconn nodes as
+// real processes on 127.0.0.1, each talking to etcd through a proxy of its
+// own that a test can cut.
+
+// etcdServer is an etcd process of the test's own.
+type etcdServer struct {
+	cmd  *exec.Cmd
+	addr string // client address host:port
+	done chan error
+}
+
+func startEtcd(t *testing.T) *etcdServer {
+	t.Helper()
+	bin := needBinary(t, "etcd")
+	dir := t.TempDir()
+	client, peer := freePort(t), freePort(t)
+	cu := fmt.Sprintf("http://127.0.0.1:%d", client)
+	pu := fmt.Sprintf("http://127.0.0.1:%d", peer)
+	c := exec.Command(bin, "--name", "test", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", cu, "--advertise-client-urls", cu,
+		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
+		"--initial-cluster", "test="+pu, "--log-level", "error", "--logger", "zap")
+	logs := &syncBuffer{}
+	c.Stdout, c.Stderr = logs, logs
+	if err := c.Start(); err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	e := &etcdServer{cmd: c, addr: fmt.Sprintf("127.0.0.1:%d", client), done: make(chan error, 1)}
+	go func() { e.done <- c.Wait() }()
+	t.Cleanup(func() { _ = c.Process.Kill(); <-e.done })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(cu + "/health")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), `"health":"true"`) {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd not healthy in 30s: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// clusterNode is one dittoconn process of a test cluster.
+type clusterNode struct {
+	*proc
+	instance string
+	proxy    *tcpProxy
+	env      []string
+	dead     bool // the test killed it or saw it exit
+}
+
+// testCluster is N dittoconn processes sharing one etcd and one database.
+type testCluster struct {
+	t     *testing.T
+	bin   string
+	etcd  *etcdServer
+	db    string
+	nodes []*clusterNode
+	extra []string
+}
+
+// startCluster starts n nodes one after another (each sees the ones before)
+// and waits until every node sees all n.
+func startCluster(t *testing.T, n int, extraEnv ...string) *testCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := &testCluster{t: t, bin: buildBinary(t), etcd: startEtcd(t), extra: extraEnv,
+		db: "cluster_" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	for i := 0; i < n; i++ {
+		c.nodes = append(c.nodes, c.startNode(fmt.Sprintf("node-%d", i+1)))
+	}
+	c.waitMembers(n, 30*time.Second)
+	return c
+}
+
+func (c *testCluster) startNode(instance string) *clusterNode {
+	c.t.Helper()
+	proxy := startProxy(c.t, c.etcd.addr)
+	env := append([]string{
+		"MONGO_DB_URI=" + mongoURI,
+		"MONGO_DB_DATABASE=" + c.db,
+		"DITTOCONN_CLUSTER_ETCD_ENDPOINTS=" + proxy.Addr(),
+		"DITTOCONN_CLUSTER_NAME=test",
+		"INSTANCE_INDEX=" + instance,
+		"DITTOCONN_LOG_LEVEL=info",
+		"DITTOCONN_CLIENT_BACKOFF_MIN=200ms",
+		"DITTOCONN_CLIENT_BACKOFF_MAX=1s",
+	}, c.extra...)
+	p := startBinary(c.t, c.bin, env...)
+	return &clusterNode{proc: p, instance: instance, proxy: proxy, env: env}
+}
+
+// restart starts node i again (a new process, so a new member id).
+func (c *testCluster) restart(i int) {
+	c.t.Helper()
+	old := c.nodes[i]
+	p := startBinary(c.t, c.bin, old.env...)
+	c.nodes[i] = &clusterNode{proc: p, instance: old.instance, proxy: old.proxy, env: old.env}
+}
+
+// kill SIGKILLs node i and waits for the process to be gone.
+func (c *testCluster) kill(i int) {
+	c.t.Helper()
+	n := c.nodes[i]
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-n.done:
+		n.dead = true
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("node %s did not die", n.instance)
+	}
+}
+
+// waitMembers waits until every live node's gateway answers from n
+// instances (an aggregated retrieveConnectionIds under each instance key).
+func (c *testCluster) waitMembers(n int, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for _, node := range c.live() {
+		for {
+			got := len(node.instances(c.t))
+			if got == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s sees %d instances, want %d\n%s", node.instance, got, n, node.logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// live are the nodes whose process runs.
+func (c *testCluster) live() []*clusterNode {
+	var out []*clusterNode
+	for _, n := range c.nodes {
+		if !n.dead {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// instances asks the node's gateway for an aggregated answer from every
+// connectivity instance and returns their keys.
+func (n *clusterNode) instances(t *testing.T) []string {
+	t.Helper()
+	status, body := n.post(t, "/devops/piggyback/connectivity", map[string]any{
+		"targetActorSelection": "/user/connectivityRoot/connectionIdsRetrieval",
+		"headers":              map[string]any{"aggregate": true, "timeout": "3s"},
+		"piggybackCommand":     map[string]any{"type": "connectivity.commands:retrieveAllConnectionIds"},
+	})
+	if status != http.StatusOK {
+		return nil
+	}
+	var m map[string]map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	var out []string
+	for k := range m["connectivity"] {
+		out = append(out, k)
+	}
+	return out
+}
+
+// post sends a devops request and returns status and body; a transport
+// error is status 0.
+func (n *clusterNode) post(t *testing.T, path string, body any) (int, []byte) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+n.addr+path, bytes.NewReader(raw))
+	req.SetBasicAuth("devops", "foobar")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := clusterHTTP.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// command sends one connectivity command to the connection shard with
+// aggregate=false and returns the status and the response JSON.
+func (n *clusterNode) command(t *testing.T, command map[string]any) (int, map[string]any) {
+	t.Helper()
+	return n.commandWithin(t, "10s", command)
+}
+
+// commandWithin is command with the given piggyback timeout.
+func (n *clusterNode) commandWithin(t *testing.T, timeout string, command map[string]any) (int, map[string]any) {
+	t.Helper()
+	status, body := n.post(t, "/devops/piggyback/connectivity", map[string]any{
+		"targetActorSelection": "/system/sharding/connection",
+		"headers":              map[string]any{"aggregate": false, "timeout": timeout},
+		"piggybackCommand":     command,
+	})
+	var m map[string]any
+	_ = json.Unmarshal(body, &m)
+	return status, m
+}
+
+var clusterHTTP = &http.Client{Timeout: 20 * time.Second}
+
+// waitExit waits for node i's process to exit and returns its exit code.
+func (c *testCluster) waitExit(i int, within time.Duration) int {
+	c.t.Helper()
+	n := c.nodes[i]
+	select {
+	case err := <-n.done:
+		n.dead = true
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err == nil {
+			return 0
+		}
+		c.t.Fatalf("wait %s: %v", n.instance, err)
+	case <-time.After(within):
+		c.t.Fatalf("%s did not exit within %v\n%s", n.instance, within, n.logs.String())
+	}
+	return -1
+}
