@@ -88,6 +88,24 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 		}
 	}
 
+	// Open MQTT connections, some of them on the node that will die.
+	open := openOnEveryNode(t, c, 6)
+
+	// Writers modify connections through the survivors' gateways while node
+	// 3 dies; each id has one writer, so the store must end with the last
+	// acknowledged name, or the one write after it whose answer was lost.
+	stopWriters := make(chan struct{})
+	ledger := newWriteLedger()
+	var writers sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			ledger.write(t, c.nodes[g], ids, g, stopWriters)
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+
 	// SIGKILL node 3; every connection must answer through both survivors.
 	victim := c.nodes[2].instance
 	killed := time.Now()
@@ -113,4 +131,128 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 		}
 	}
 	t.Logf("all %d connections manageable through the survivors; last of the killed node's answered %v after the kill", n, slowest.Round(time.Millisecond))
+	close(stopWriters)
+	writers.Wait()
+	ledger.verify(t, c.nodes[0])
+
+	// The open connections reconnect on the survivors without a command.
+	for id, host := range open {
+		var last map[string]any
+		deadline := killed.Add(30 * time.Second)
+		for {
+			status, m := c.nodes[0].commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+			last = m
+			if status == http.StatusOK && m["liveStatus"] == "open" && clientHost(m) != victim {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("open connection %s (was on %s) not open again 30 s after the kill: %v", id, host, last)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if host == victim {
+			t.Logf("%s reopened on %s %v after the kill", id, clientHost(last), time.Since(killed).Round(time.Millisecond))
+		}
+	}
+}
+
+// clientHost is the instance of a status's first client entry.
+func clientHost(status map[string]any) string {
+	clients, _ := status["clientStatus"].([]any)
+	if len(clients) == 0 {
+		return ""
+	}
+	c, _ := clients[0].(map[string]any)
+	h, _ := c["client"].(string)
+	return h
+}
+
+// openOnEveryNode creates open MQTT connections (against the local
+// Mosquitto), at least min and more until every node hosts one, and
+// returns id → hosting instance once all report liveStatus open.
+func openOnEveryNode(t *testing.T, c *testCluster, min int) map[string]string {
+	t.Helper()
+	needBroker(t, "mosquitto", "127.0.0.1:1883")
+	out := map[string]string{}
+	perNode := map[string]int{}
+	for i := 0; i < 40 && (i < min || len(perNode) < len(c.nodes)); i++ {
+		id := fmt.Sprintf("cluster-open-%d", i)
+		status, m := c.nodes[i%3].command(t, cmd("connectivity.commands:createConnection",
+			"connection", mqttConnection(id, "open")))
+		if status != http.StatusOK || m["status"] != float64(http.StatusCreated) {
+			t.Fatalf("create open %s: %d %v", id, status, m)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			status, m := c.nodes[0].command(t, cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+			if status == http.StatusOK && m["liveStatus"] == "open" {
+				out[id] = clientHost(m)
+				perNode[out[id]]++
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not open: %v", id, m)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Logf("open connections per node: %v", perNode)
+	return out
+}
+
+// writeLedger records, per connection, the last name a modify was
+// acknowledged with and the name of a write whose outcome is unknown.
+type writeLedger struct {
+	mu      sync.Mutex
+	acked   map[string]string
+	pending map[string]string
+	count   int
+}
+
+func newWriteLedger() *writeLedger {
+	return &writeLedger{acked: map[string]string{}, pending: map[string]string{}}
+}
+
+// write modifies ids[i] for i ≡ g (mod 2) in turn until stop.
+func (l *writeLedger) write(t *testing.T, node *clusterNode, ids []string, g int, stop <-chan struct{}) {
+	for round := 0; ; round++ {
+		for i := g; i < len(ids); i += 2 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := ids[i]
+			name := fmt.Sprintf("%s round %d", id, round)
+			conn := mqttConnection(id, "closed")
+			conn["name"] = name
+			l.mu.Lock()
+			l.pending[id] = name
+			l.mu.Unlock()
+			status, m := node.commandWithin(t, "3s", cmd("connectivity.commands:modifyConnection", "connection", conn))
+			l.mu.Lock()
+			if status == http.StatusOK && m["status"] == float64(http.StatusNoContent) {
+				l.acked[id] = name
+				delete(l.pending, id)
+				l.count++
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// verify reads every written connection: its name is the last acknowledged
+// one, or the one write after it whose answer was lost.
+func (l *writeLedger) verify(t *testing.T, node *clusterNode) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, name := range l.acked {
+		status, m := node.command(t, cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+		got, _ := field(m, "connection", "name").(string)
+		if status != http.StatusOK || (got != name && got != l.pending[id]) {
+			t.Errorf("%s: stored name %q, last acknowledged %q (in flight: %q)", id, got, name, l.pending[id])
+		}
+	}
+	t.Logf("%d modifications acknowledged around the kill; every one is stored", l.count)
 }
