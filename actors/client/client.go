@@ -125,6 +125,23 @@ type Factory func(env Env) (Client, error)
 // Registry maps a connection type (model.TypeMQTT, …) to its Factory.
 type Registry map[string]Factory
 
+// AsyncPublisher is an optional extra of a Client: PublishAsync hands msg
+// to the client and returns without waiting for the broker, so that a
+// publisher can keep many messages in flight (Publish waits for each one's
+// acknowledgement). Messages handed over one after the other are sent in
+// that order. It may be called from any goroutine, like Publish.
+type AsyncPublisher interface {
+	PublishAsync(msg Message) Pending
+}
+
+// Pending is a publish under way.
+type Pending interface {
+	// Done is closed once the outcome is known.
+	Done() <-chan struct{}
+	// Err is the outcome after Done: what Publish would have returned.
+	Err() error
+}
+
 // Tester is an optional extra of a Client: testConnection calls Test instead
 // of Connect followed by Close. Test must leave nothing running.
 type Tester interface {

@@ -108,25 +108,25 @@ func (p *Plane) inbound(idx int, m client.Message) {
 		s = p.sources[0]
 	}
 	addr := m.Address
-	reg := p.metrics
+	st := p.sourceSteps(addr)
 	info := p.info(m.Headers, m.Payload, nil, now)
-	reg.Inbound(monitor.Consumed, addr).RecordAt(true, now)
-	p.logs.Source(monitor.Consumed, addr).Success(info)
+	st.c[monitor.Consumed].RecordAt(true, now)
+	st.l[monitor.Consumed].Success(info)
 
 	ext := external(&m)
 	for _, oc := range s.chain.MapIncoming(ext) {
 		switch {
 		case oc.Err != nil:
 			reason := oc.Err.Error()
-			reg.Inbound(monitor.Mapped, addr).RecordAt(false, now)
-			p.logs.Source(monitor.Mapped, addr).Failure(info, reason)
+			st.c[monitor.Mapped].RecordAt(false, now)
+			st.l[monitor.Mapped].Failure(info, reason)
 			s.replyError(idx, "", lowerHeaders(m.Headers), mappingFailed(headerValue(m.Headers, "content-type"), reason))
 		case len(oc.Messages) == 0:
-			reg.Inbound(monitor.Dropped, addr).RecordAt(true, now)
-			p.logs.Source(monitor.Dropped, addr).Success(info)
+			st.c[monitor.Dropped].RecordAt(true, now)
+			st.l[monitor.Dropped].Success(info)
 		default:
 			for i := range oc.Messages {
-				s.route(idx, &m, &oc.Messages[i], info)
+				s.route(idx, &m, &oc.Messages[i], info, st)
 			}
 		}
 	}
@@ -134,16 +134,16 @@ func (p *Plane) inbound(idx int, m client.Message) {
 
 // route applies header mapping and enforcement to one mapped message and
 // publishes it on the bus.
-func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info monitor.Info) {
-	p, addr, reg, now := s.p, m.Address, s.p.metrics, info.Timestamp
+func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info monitor.Info, st *steps) {
+	p, addr, now := s.p, m.Address, info.Timestamp
 	topic, stream, err := protocol.Classify(msg)
 	if err != nil {
 		reason := err.Error()
 		if de, ok := ditto.As(err); ok {
 			reason = de.Message
 		}
-		reg.Inbound(monitor.Mapped, addr).RecordAt(false, now)
-		p.logs.Source(monitor.Mapped, addr).Failure(info, reason)
+		st.c[monitor.Mapped].RecordAt(false, now)
+		st.l[monitor.Mapped].Failure(info, reason)
 		s.replyError(idx, msg.Topic, msg.Headers, protocol.TopicError(msg.Topic))
 		return
 	}
@@ -164,27 +164,27 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info m
 	msg.Headers = h
 	info.CorrelationID = h["correlation-id"]
 	info.EntityType, info.EntityID = entity(&topic)
-	reg.Inbound(monitor.Mapped, addr).RecordAt(true, now)
-	p.logs.Source(monitor.Mapped, addr).Success(info)
+	st.c[monitor.Mapped].RecordAt(true, now)
+	st.l[monitor.Mapped].Success(info)
 
 	if s.enforceInput != nil {
 		input, ok := s.enforce(vals)
 		if !ok {
 			de := enforcementFailed(input)
-			reg.Inbound(monitor.Enforced, addr).RecordAt(false, now)
-			p.logs.Source(monitor.Enforced, addr).Failure(info, de.Message)
+			st.c[monitor.Enforced].RecordAt(false, now)
+			st.l[monitor.Enforced].Failure(info, de.Message)
 			s.replyError(idx, msg.Topic, h, de)
 			return
 		}
-		reg.Inbound(monitor.Enforced, addr).RecordAt(true, now)
-		p.logs.Source(monitor.Enforced, addr).Success(info)
+		st.c[monitor.Enforced].RecordAt(true, now)
+		st.l[monitor.Enforced].Success(info)
 	}
 
 	if topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin &&
 		topic.Criterion == protocol.CriterionCommands && msg.Status == 0 {
 		de := twinUnsupported(msg.Topic)
-		reg.Inbound(monitor.Dropped, addr).RecordAt(false, now)
-		p.logs.Source(monitor.Dropped, addr).FailureMsg(info, "Twin command dropped: "+de.Message)
+		st.c[monitor.Dropped].RecordAt(false, now)
+		st.l[monitor.Dropped].FailureMsg(info, "Twin command dropped: "+de.Message)
 		s.replyError(idx, msg.Topic, h, de)
 		return
 	}
@@ -195,8 +195,8 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info m
 		}
 	}
 	if stream == "" {
-		reg.Inbound(monitor.Dropped, addr).RecordAt(true, now)
-		p.logs.Source(monitor.Dropped, addr).SuccessMsg(info,
+		st.c[monitor.Dropped].RecordAt(true, now)
+		st.l[monitor.Dropped].SuccessMsg(info,
 			fmt.Sprintf("Signal with topic '%s' dropped: no target topic routes it.", msg.Topic))
 		return
 	}
@@ -253,39 +253,39 @@ func (s *source) replyError(idx int, topic string, headers map[string]string, de
 // the source's reply target through client idx; headers resolve the reply
 // target's placeholders.
 func (s *source) reply(idx int, resp *protocol.Message, headers map[string]string, failure string) {
-	p, reg, now := s.p, s.p.metrics, s.p.now()
+	p, now := s.p, s.p.now()
 	t, _ := protocol.ParseTopic(resp.Topic)
 	info := p.info(resp.Headers, resp.Value, &t, now)
 	if failure != "" {
-		reg.Response(monitor.Dispatched).RecordAt(false, now)
-		p.logs.Response(monitor.Dispatched).Failure(info, failure)
+		p.resp.c[monitor.Dispatched].RecordAt(false, now)
+		p.resp.l[monitor.Dispatched].Failure(info, failure)
 	} else {
-		reg.Response(monitor.Dispatched).RecordAt(true, now)
-		p.logs.Response(monitor.Dispatched).Success(info)
+		p.resp.c[monitor.Dispatched].RecordAt(true, now)
+		p.resp.l[monitor.Dispatched].Success(info)
 	}
 
 	vals := &placeholder.Values{Headers: headers, Topic: &t, Path: resp.Path, ConnectionID: p.id}
 	address, err := s.replyAddress.Resolve(vals)
 	if err != nil {
-		reg.Response(monitor.Dropped).RecordAt(false, now)
-		p.logs.Response(monitor.Dropped).Failure(info, "")
+		p.resp.c[monitor.Dropped].RecordAt(false, now)
+		p.resp.l[monitor.Dropped].Failure(info, "")
 		return
 	}
 	clp := p.slots[min(max(idx, 0), len(p.slots)-1)].Load()
 	if clp == nil {
-		reg.Response(monitor.Published).RecordAt(false, now)
-		p.logs.Response(monitor.Published).Failure(info, "no client to publish the response")
+		p.resp.c[monitor.Published].RecordAt(false, now)
+		p.resp.l[monitor.Published].Failure(info, "no client to publish the response")
 		return
 	}
 	for _, oc := range s.chain.MapOutgoing(*resp) {
 		if oc.Err != nil {
-			reg.Response(monitor.Mapped).RecordAt(false, now)
-			p.logs.Response(monitor.Mapped).Failure(info, oc.Err.Error())
+			p.resp.c[monitor.Mapped].RecordAt(false, now)
+			p.resp.l[monitor.Mapped].Failure(info, oc.Err.Error())
 			continue
 		}
 		for _, ext := range oc.Messages {
-			reg.Response(monitor.Mapped).RecordAt(true, now)
-			p.logs.Response(monitor.Mapped).Success(info)
+			p.resp.c[monitor.Mapped].RecordAt(true, now)
+			p.resp.l[monitor.Mapped].Success(info)
 			eh := make(map[string]string, len(ext.Headers)+len(s.replyHeaders))
 			for k, v := range ext.Headers {
 				eh[k] = v
@@ -295,12 +295,12 @@ func (s *source) reply(idx int, resp *protocol.Message, headers map[string]strin
 			err := (*clp).Publish(ctx, client.Message{Address: address, Headers: eh, Payload: payloadOf(&ext)})
 			cancel()
 			if err != nil {
-				reg.Response(monitor.Published).RecordAt(false, p.now())
-				p.logs.Response(monitor.Published).Failure(info, err.Error())
+				p.resp.c[monitor.Published].RecordAt(false, p.now())
+				p.resp.l[monitor.Published].Failure(info, err.Error())
 				continue
 			}
-			reg.Response(monitor.Published).RecordAt(true, p.now())
-			p.logs.Response(monitor.Published).Success(info)
+			p.resp.c[monitor.Published].RecordAt(true, p.now())
+			p.resp.l[monitor.Published].Success(info)
 		}
 	}
 }

@@ -26,6 +26,7 @@ type target struct {
 	addr    *placeholder.Template
 	headers []headerTemplate
 	topics  []compiledTopic
+	st      *steps
 	streams []string // distinct bus streams subscribed
 	// needsThing: some template reads thing-json:, so the thing document is
 	// built per message.
@@ -79,15 +80,14 @@ func (t *target) deliver(s *bus.Signal) {
 		return // Ditto: a connection never receives the signals it sent itself
 	}
 	now := p.now()
-	reg := p.metrics
 	logOn := p.logs.Enabled()
 	var info monitor.Info
 	if logOn {
 		info = p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
 	}
-	reg.Outbound(monitor.Dispatched, t.address).RecordAt(true, now)
+	t.st.c[monitor.Dispatched].RecordAt(true, now)
 	if logOn {
-		p.logs.Target(monitor.Dispatched, t.address).Success(info)
+		t.st.l[monitor.Dispatched].Success(info)
 	}
 	matched := false
 	for i := range t.topics {
@@ -99,9 +99,9 @@ func (t *target) deliver(s *bus.Signal) {
 	if !matched {
 		return
 	}
-	reg.Outbound(monitor.Filtered, t.address).RecordAt(true, now)
+	t.st.c[monitor.Filtered].RecordAt(true, now)
 	if logOn {
-		p.logs.Target(monitor.Filtered, t.address).Success(info)
+		t.st.l[monitor.Filtered].Success(info)
 	}
 	q := t.queues[0]
 	if len(t.queues) > 1 {
@@ -117,8 +117,8 @@ func (t *target) deliver(s *bus.Signal) {
 	select {
 	case q <- s:
 	case <-timer.C:
-		reg.Outbound(monitor.Dropped, t.address).RecordAt(false, p.now())
-		p.logs.Target(monitor.Dropped, t.address).FailureMsg(p.info(s.Message.Headers, s.Message.Value, &s.Topic, now),
+		t.st.c[monitor.Dropped].RecordAt(false, p.now())
+		t.st.l[monitor.Dropped].FailureMsg(p.info(s.Message.Headers, s.Message.Value, &s.Topic, now),
 			"Signal dropped: the target's queue is full.")
 	case <-p.ctx.Done():
 	}
@@ -134,23 +134,88 @@ func shard(entity string, n int) int {
 	return int(h % uint32(n))
 }
 
+// maxInFlight bounds the publishes of one worker that wait for the broker
+// (clients that publish asynchronously, client.AsyncPublisher).
+const maxInFlight = 128
+
+// worker is one publishing goroutine of a target.
+type worker struct {
+	// ctx: a child of the plane's, so that the timeouts of the workers'
+	// publishes do not all register with one parent context.
+	ctx      context.Context
+	inflight chan inflight
+}
+
+// inflight is a publish handed to an asynchronous client.
+type inflight struct {
+	pd       client.Pending
+	info     monitor.Info
+	deadline time.Time
+}
+
 // work publishes the signals of one queue in order until the plane closes.
+// Asynchronous publishes are awaited in order by a second goroutine, which
+// counts them; at most maxInFlight wait at a time.
 func (t *target) work(q chan *bus.Signal) {
 	defer t.p.wg.Done()
+	ctx, cancel := context.WithCancel(t.p.ctx)
+	defer cancel()
+	w := &worker{ctx: ctx, inflight: make(chan inflight, maxInFlight)}
+	done := make(chan struct{})
+	go t.complete(w, done)
+	defer func() {
+		close(w.inflight)
+		<-done
+	}()
 	for {
 		select {
 		case s := <-q:
-			t.publish(s)
-		case <-t.p.ctx.Done():
+			t.publish(w, s)
+		case <-ctx.Done():
 			return
 		}
 	}
 }
 
+// complete waits for the outcome of each asynchronous publish, in order,
+// at most PublishTimeout after it was started, and counts and logs it as
+// a synchronous publish would have been.
+func (t *target) complete(w *worker, done chan<- struct{}) {
+	defer close(done)
+	p := t.p
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for f := range w.inflight {
+		var err error
+		select {
+		case <-f.pd.Done():
+			err = f.pd.Err()
+		default:
+			timer.Reset(time.Until(f.deadline))
+			select {
+			case <-f.pd.Done():
+				err = f.pd.Err()
+			case <-timer.C:
+				err = fmt.Errorf("%w: %v", client.ErrTimeout, context.DeadlineExceeded)
+			case <-w.ctx.Done():
+				err = fmt.Errorf("%w: %v", client.ErrTimeout, context.Canceled)
+			}
+			timer.Stop()
+		}
+		if err != nil {
+			t.st.c[monitor.Published].RecordAt(false, p.now())
+			t.st.l[monitor.Published].Failure(f.info, err.Error())
+			continue
+		}
+		t.st.c[monitor.Published].RecordAt(true, p.now())
+		t.st.l[monitor.Published].Success(f.info)
+	}
+}
+
 // publish maps one signal with the target's chain, resolves address and
 // header mapping and publishes the result through one connected client.
-func (t *target) publish(s *bus.Signal) {
-	p, reg := t.p, t.p.metrics
+func (t *target) publish(w *worker, s *bus.Signal) {
+	p := t.p
 	now := p.now()
 	info := p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
 	vals := placeholder.ForMessage(s.Message, p.id)
@@ -163,22 +228,22 @@ func (t *target) publish(s *bus.Signal) {
 	for _, oc := range t.chain.MapOutgoing(*s.Message) {
 		switch {
 		case oc.Err != nil:
-			reg.Outbound(monitor.Mapped, t.address).RecordAt(false, now)
-			p.logs.Target(monitor.Mapped, t.address).Failure(info, oc.Err.Error())
+			t.st.c[monitor.Mapped].RecordAt(false, now)
+			t.st.l[monitor.Mapped].Failure(info, oc.Err.Error())
 			continue
 		case len(oc.Messages) == 0:
-			reg.Outbound(monitor.Dropped, t.address).RecordAt(true, now)
-			p.logs.Target(monitor.Dropped, t.address).Success(info)
+			t.st.c[monitor.Dropped].RecordAt(true, now)
+			t.st.l[monitor.Dropped].Success(info)
 			continue
 		}
 		for i := range oc.Messages {
 			ext := &oc.Messages[i]
-			reg.Outbound(monitor.Mapped, t.address).RecordAt(true, now)
-			p.logs.Target(monitor.Mapped, t.address).Success(info)
+			t.st.c[monitor.Mapped].RecordAt(true, now)
+			t.st.l[monitor.Mapped].Success(info)
 			address, err := t.addr.Resolve(vals)
 			if err != nil {
-				reg.Outbound(monitor.Dropped, t.address).RecordAt(true, now)
-				p.logs.Target(monitor.Dropped, t.address).SuccessMsg(info,
+				t.st.c[monitor.Dropped].RecordAt(true, now)
+				t.st.l[monitor.Dropped].SuccessMsg(info,
 					"Signal dropped, target address unresolved: "+t.address)
 				continue
 			}
@@ -189,23 +254,32 @@ func (t *target) publish(s *bus.Signal) {
 			applyHeaders(h, t.headers, vals)
 			cl := p.pick(s.Topic.EntityID())
 			if cl == nil {
-				reg.Outbound(monitor.Published, t.address).RecordAt(false, p.now())
-				p.logs.Target(monitor.Published, t.address).Failure(info, "no connected client")
+				t.st.c[monitor.Published].RecordAt(false, p.now())
+				t.st.l[monitor.Published].Failure(info, "no connected client")
 				continue
 			}
 			if s.Origin != "" && isLiveRequest(&s.Topic, s.Message) {
 				p.requests.put(s.Message.Headers["correlation-id"], s.Origin, now)
 			}
-			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.PublishTimeout)
-			err = cl.Publish(ctx, client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS})
-			cancel()
-			if err != nil {
-				reg.Outbound(monitor.Published, t.address).RecordAt(false, p.now())
-				p.logs.Target(monitor.Published, t.address).Failure(info, err.Error())
+			msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}
+			if ap, ok := cl.(client.AsyncPublisher); ok {
+				f := inflight{pd: ap.PublishAsync(msg), info: info, deadline: time.Now().Add(p.cfg.PublishTimeout)}
+				select {
+				case w.inflight <- f:
+				case <-w.ctx.Done():
+				}
 				continue
 			}
-			reg.Outbound(monitor.Published, t.address).RecordAt(true, p.now())
-			p.logs.Target(monitor.Published, t.address).Success(info)
+			ctx, cancel := context.WithTimeout(w.ctx, p.cfg.PublishTimeout)
+			err = cl.Publish(ctx, msg)
+			cancel()
+			if err != nil {
+				t.st.c[monitor.Published].RecordAt(false, p.now())
+				t.st.l[monitor.Published].Failure(info, err.Error())
+				continue
+			}
+			t.st.c[monitor.Published].RecordAt(true, p.now())
+			t.st.l[monitor.Published].Success(info)
 		}
 	}
 }

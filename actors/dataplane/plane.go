@@ -70,6 +70,8 @@ type Plane struct {
 
 	sources []*source
 	byAddr  map[string]*source
+	inSteps map[string]*steps // per source address
+	resp    *steps            // the responses' outbound address
 	targets []*target
 
 	// requests: live requests this connection's targets published, by
@@ -124,7 +126,7 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		return nil, err
 	}
 	p := &Plane{id: c.ID, conn: c, cfg: cfg, now: cfg.Now, log: cfg.Logger, byAddr: map[string]*source{},
-		connected: map[int]client.Client{}}
+		inSteps: map[string]*steps{}, connected: map[int]client.Client{}}
 	p.metrics = monitor.NewRegistry(monitor.Options{ConnectionID: c.ID, ConnectionType: c.ConnectionType, Now: cfg.Now})
 	p.logs = cfg.Logs
 	if p.logs == nil {
@@ -153,6 +155,13 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		tgtAddrs = append(tgtAddrs, c.Targets[i].Address)
 	}
 	p.metrics.Init(srcAddrs, tgtAddrs)
+	for _, a := range srcAddrs {
+		p.inSteps[a] = newSteps(p, monitor.Inbound, a)
+	}
+	for _, t := range p.targets {
+		t.st = newSteps(p, monitor.Outbound, t.address)
+	}
+	p.resp = newSteps(p, monitor.Outbound, monitor.ResponsesAddress)
 	p.slots = make([]atomic.Pointer[client.Client], max(c.ClientCount, 1))
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for _, t := range p.targets {
@@ -303,7 +312,7 @@ func (p *Plane) pick(entity string) client.Client {
 }
 
 // info describes a message for a log entry; headers and payload only while
-// someone reads them.
+// someone reads them (both are the message's own, which nobody changes).
 func (p *Plane) info(headers map[string]string, payload []byte, t *protocol.Topic, now time.Time) monitor.Info {
 	in := monitor.Info{Timestamp: now}
 	if headers != nil {
@@ -315,9 +324,41 @@ func (p *Plane) info(headers map[string]string, payload []byte, t *protocol.Topi
 		if in.Headers == nil {
 			in.Headers = map[string]string{}
 		}
-		in.Payload = string(payload)
+		in.PayloadBytes = payload
 	}
 	return in
+}
+
+// steps are the counters and loggers of one address, looked up once: the
+// registry and the logs take a lock for every lookup.
+type steps struct {
+	c [monitor.Other + 1]*monitor.Counter
+	l [monitor.Other + 1]*monitor.Logger
+}
+
+func newSteps(p *Plane, d monitor.Direction, address string) *steps {
+	st := &steps{}
+	cat := monitor.CategorySource
+	if d == monitor.Outbound {
+		cat = monitor.CategoryTarget
+		if address == monitor.ResponsesAddress {
+			cat = monitor.CategoryResponse
+		}
+	}
+	for _, t := range monitor.MetricTypes(d) {
+		st.c[t] = p.metrics.Counter(d, t, address)
+		st.l[t] = p.logs.Logger(cat, t, address)
+	}
+	return st
+}
+
+// sourceSteps are the steps of a source address (built on the spot for an
+// address the configuration does not list).
+func (p *Plane) sourceSteps(address string) *steps {
+	if st := p.inSteps[address]; st != nil {
+		return st
+	}
+	return newSteps(p, monitor.Inbound, address)
 }
 
 // entity is the entityType and entityId of log entries about t.

@@ -103,7 +103,7 @@ func (p *Plane) deliverResponse(s *bus.Signal) {
 	if !ok {
 		info := p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
 		p.metrics.Response(monitor.Dropped).RecordAt(true, now)
-		p.logs.Response(monitor.Dropped).SuccessMsg(info, "Response dropped: no request waits for it any more.")
+		p.resp.l[monitor.Dropped].SuccessMsg(info, "Response dropped: no request waits for it any more.")
 		return
 	}
 	headers := make(map[string]string, len(pr.headers)+len(s.Message.Headers))

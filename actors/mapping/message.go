@@ -110,8 +110,65 @@ func rawValue(r json.RawMessage) any {
 	return v
 }
 
-// messageJSON is the Ditto Protocol JSON text of m.
-func messageJSON(m protocol.Message) []byte { return marshal(messageObject(m)) }
+// messageJSON is the Ditto Protocol JSON text of m: marshal(messageObject(m)),
+// written straight into one buffer (it runs for every outgoing message).
+func messageJSON(m protocol.Message) []byte {
+	var b bytes.Buffer
+	b.Grow(96 + len(m.Topic) + len(m.Path) + len(m.Value) + len(m.Extra) + len(m.Metadata) + 48*len(m.Headers))
+	b.WriteString(`{"topic":`)
+	appendJSONString(&b, m.Topic)
+	b.WriteString(`,"headers":{`)
+	var arr [16]string
+	keys := arr[:0]
+	for k := range m.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		appendJSONString(&b, k)
+		b.WriteByte(':')
+		b.Write(headerJSON(k, m.Headers[k]))
+	}
+	b.WriteString(`},"path":`)
+	path := m.Path
+	if path == "" {
+		path = "/"
+	}
+	appendJSONString(&b, path)
+	if len(m.Value) > 0 {
+		b.WriteString(`,"value":`)
+		writeJSON(&b, rawValue(m.Value))
+	}
+	if len(m.Extra) > 0 {
+		b.WriteString(`,"extra":`)
+		writeJSON(&b, rawValue(m.Extra))
+	}
+	if m.Status != 0 {
+		b.WriteString(`,"status":`)
+		b.WriteString(strconv.Itoa(m.Status))
+	}
+	if m.Revision != 0 {
+		b.WriteString(`,"revision":`)
+		b.WriteString(strconv.FormatInt(m.Revision, 10))
+	}
+	if m.Timestamp != "" {
+		b.WriteString(`,"timestamp":`)
+		appendJSONString(&b, m.Timestamp)
+	}
+	if len(m.Metadata) > 0 {
+		b.WriteString(`,"metadata":`)
+		writeJSON(&b, rawValue(m.Metadata))
+	}
+	if m.Fields != "" {
+		b.WriteString(`,"fields":`)
+		appendJSONString(&b, m.Fields)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
 
 // messageFromObject reads a Ditto Protocol message as
 // ProtocolFactory.jsonifiableAdaptableFromJson does: topic and path are

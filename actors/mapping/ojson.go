@@ -87,6 +87,14 @@ var errTrailingJSON = errors.New("trailing data after JSON value")
 
 // parseJSON parses one JSON value keeping object key order.
 func parseJSON(data []byte) (any, error) {
+	if v, ok := fastParse(data); ok {
+		return v, nil
+	}
+	return slowParseJSON(data)
+}
+
+// slowParseJSON is parseJSON through encoding/json's tokens.
+func slowParseJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := decodeValue(dec)
@@ -171,6 +179,19 @@ func decodeValue(dec *json.Decoder) (any, error) {
 // jsonString renders s as a JSON string literal without HTML escaping
 // (Ditto's writer leaves <, > and & alone).
 func jsonString(s string) json.RawMessage {
+	if plainString(s) {
+		b := make([]byte, len(s)+2)
+		b[0] = '"'
+		copy(b[1:], s)
+		b[len(b)-1] = '"'
+		return b
+	}
+	return slowJSONString(s)
+}
+
+// slowJSONString is jsonString through encoding/json (strings that need
+// escaping).
+func slowJSONString(s string) json.RawMessage {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -193,7 +214,7 @@ func writeJSON(b *bytes.Buffer, v any) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.Write(jsonString(k))
+			appendJSONString(b, k)
 			b.WriteByte(':')
 			writeJSON(b, t.vals[k])
 		}
@@ -223,8 +244,13 @@ func writeJSON(b *bytes.Buffer, v any) {
 // isJSONString reports whether v is a JSON string literal and returns it.
 func isJSONString(v any) (string, bool) {
 	r, ok := v.(json.RawMessage)
-	if !ok || len(r) == 0 || r[0] != '"' {
+	if !ok || len(r) < 2 || r[0] != '"' {
 		return "", false
+	}
+	if r[len(r)-1] == '"' {
+		if s := string(r[1 : len(r)-1]); plainString(s) {
+			return s, true // no escapes: the text is the literal's inside
+		}
 	}
 	var s string
 	if json.Unmarshal(r, &s) != nil {

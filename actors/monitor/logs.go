@@ -52,6 +52,9 @@ type Info struct {
 	// (Ditto's logHeadersAndPayload); nil Headers: an info without a message.
 	Headers map[string]string
 	Payload string
+	// PayloadBytes stands for Payload when Payload is empty; it may be read
+	// when an entry is retrieved, so it must not change afterwards.
+	PayloadBytes []byte
 }
 
 // LogEntry is one connection log entry.
@@ -67,6 +70,35 @@ type LogEntry struct {
 	EntityID      string
 
 	seq uint64 // insertion order, breaks timestamp ties
+	// details: the message's headers and payload, appended to Message when
+	// the entry is read (rendering them for every message, of which a
+	// logger keeps only the latest few, would cost more than the rest of
+	// the logging together).
+	details *details
+}
+
+// details are a message's headers (key, value, key, value, …) and payload.
+type details struct {
+	kv           []string
+	payload      string
+	payloadBytes []byte
+}
+
+func detailsOf(info *Info) *details {
+	kv := make([]string, 0, 2*len(info.Headers))
+	for k, v := range info.Headers {
+		kv = append(kv, k, v)
+	}
+	return &details{kv: kv, payload: info.Payload, payloadBytes: info.PayloadBytes}
+}
+
+// rendered is the entry with its headers-and-payload suffix in Message.
+func (e LogEntry) rendered() LogEntry {
+	if e.details != nil {
+		e.Message += e.details.String()
+		e.details = nil
+	}
+	return e
 }
 
 // AppendJSON writes the entry in Ditto's field order.
@@ -162,6 +194,7 @@ func (l *Logs) Logger(c LogCategory, t LogType, address string) *Logger {
 		return lg
 	}
 	lg := &Logger{logs: l, cat: c, typ: t, address: address, texts: textsFor(c, t)}
+	lg.successText = format(lg.texts.success, t.String())
 	l.loggers[k] = lg
 	l.order = append(l.order, lg)
 	return lg
@@ -263,10 +296,12 @@ type Logger struct {
 	typ     LogType
 	address string
 	texts   loggerTexts
+	// successText is the default success message, formatted once.
+	successText string
 
 	mu        sync.Mutex
-	successes []LogEntry // oldest first, at most SuccessCapacity
-	failures  []LogEntry
+	successes entryRing // at most SuccessCapacity
+	failures  entryRing
 }
 
 func (lg *Logger) active() bool { return lg.logs.enabled.Load() || lg.logs.pub != nil }
@@ -274,7 +309,7 @@ func (lg *Logger) active() bool { return lg.logs.enabled.Load() || lg.logs.pub !
 // Success logs the logger's default success text ("Received signal.", …).
 func (lg *Logger) Success(info Info) {
 	if lg.active() {
-		lg.log(LevelSuccess, &info, format(lg.texts.success, lg.typ.String()))
+		lg.log(LevelSuccess, &info, lg.successText)
 	}
 }
 
@@ -325,11 +360,6 @@ func (lg *Logger) Add(e LogEntry) {
 }
 
 func (lg *Logger) log(level LogLevel, info *Info, msg string) {
-	details := ""
-	// only loggers that append them, and a publisher, read the details
-	if info.Headers != nil && (lg.texts.headersAndPayload || lg.logs.pub != nil) {
-		details = headersAndPayload(info)
-	}
 	e := LogEntry{CorrelationID: info.CorrelationID, Timestamp: info.Timestamp, Category: lg.cat, Type: lg.typ,
 		Level: level, Message: msg, Address: lg.address, EntityType: info.EntityType, EntityID: info.EntityID,
 		seq: lg.logs.seq.Add(1)}
@@ -339,48 +369,96 @@ func (lg *Logger) log(level LogLevel, info *Info, msg string) {
 	if e.Timestamp.IsZero() {
 		e.Timestamp = lg.logs.now()
 	}
-	lg.store(&e, details)
+	// only loggers that append them, and a publisher, read the details
+	if info.Headers == nil {
+		lg.store(&e, "")
+		return
+	}
+	var d *details // a copy: the caller may change its map later
+	if lg.logs.pub != nil {
+		d = detailsOf(info)
+		pe := e
+		lg.logs.pub.Publish(lg.logs.id, &pe, d.String())
+	}
+	if lg.texts.headersAndPayload && lg.logs.enabled.Load() {
+		if d == nil {
+			d = detailsOf(info)
+		}
+		e.details = d
+	}
+	lg.keep(&e)
 }
 
 func (lg *Logger) store(e *LogEntry, details string) {
 	if p := lg.logs.pub; p != nil {
 		p.Publish(lg.logs.id, e, details)
 	}
-	if !lg.logs.enabled.Load() {
-		return
-	}
 	if lg.texts.headersAndPayload {
 		e.Message += details
+	}
+	lg.keep(e)
+}
+
+// keep stores e while logging is enabled.
+func (lg *Logger) keep(e *LogEntry) {
+	if !lg.logs.enabled.Load() {
+		return
 	}
 	cfg := lg.logs.cfg
 	lg.mu.Lock()
 	if e.Level == LevelFailure {
-		lg.failures = appendCapped(lg.failures, *e, cfg.FailureCapacity)
+		lg.failures.add(e, cfg.FailureCapacity)
 	} else {
-		lg.successes = appendCapped(lg.successes, *e, cfg.SuccessCapacity)
+		lg.successes.add(e, cfg.SuccessCapacity)
 	}
 	lg.mu.Unlock()
 }
 
-func appendCapped(list []LogEntry, e LogEntry, capacity int) []LogEntry {
-	if len(list) >= capacity {
-		copy(list, list[len(list)-capacity+1:])
-		list = list[:capacity-1]
+// entryRing keeps the latest entries of one level: a ring, so that adding
+// one does not move the others.
+type entryRing struct {
+	buf  []LogEntry
+	next int // where the next entry goes
+	n    int // entries held
+}
+
+func (r *entryRing) add(e *LogEntry, capacity int) {
+	if len(r.buf) != capacity {
+		old := r.appendTo(nil)
+		r.buf, r.next, r.n = make([]LogEntry, capacity), 0, 0
+		for i := max(len(old)-capacity, 0); i < len(old); i++ {
+			r.add(&old[i], capacity)
+		}
 	}
-	return append(list, e)
+	r.buf[r.next] = *e
+	r.next = (r.next + 1) % capacity
+	r.n = min(r.n+1, capacity)
+}
+
+// appendTo appends the entries oldest first.
+func (r *entryRing) appendTo(out []LogEntry) []LogEntry {
+	for i := 0; i < r.n; i++ {
+		out = append(out, r.buf[(r.next-r.n+i+len(r.buf))%len(r.buf)])
+	}
+	return out
 }
 
 func (lg *Logger) clear() {
 	lg.mu.Lock()
-	lg.successes, lg.failures = nil, nil
+	lg.successes, lg.failures = entryRing{}, entryRing{}
 	lg.mu.Unlock()
 }
 
 func (lg *Logger) appendEntries(out []LogEntry) []LogEntry {
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
-	out = append(out, lg.successes...)
-	return append(out, lg.failures...)
+	start := len(out)
+	out = lg.successes.appendTo(out)
+	out = lg.failures.appendTo(out)
+	for i := start; i < len(out); i++ {
+		out[i] = out[i].rendered()
+	}
+	return out
 }
 
 // LogsSnapshot is one answer to retrieveConnectionLogs. The zero value is

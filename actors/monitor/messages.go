@@ -145,15 +145,22 @@ func headersAndPayload(info *Info) string {
 	if info.Headers == nil {
 		return ""
 	}
-	mode, ok := info.Headers["connectivity-debug-log"]
-	if !ok {
-		mode = "ALL"
+	return detailsOf(info).String()
+}
+
+// String renders the details as headersAndPayload describes.
+func (d *details) String() string {
+	mode := "ALL"
+	n := len(d.kv) / 2
+	keys := make([]int, n) // indexes into kv
+	for i := range keys {
+		keys[i] = 2 * i
+		if d.kv[2*i] == "connectivity-debug-log" {
+			mode = d.kv[2*i+1]
+		}
 	}
-	keys := make([]string, 0, len(info.Headers))
-	for k := range info.Headers {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // Java's HashMap order is arbitrary; sorted is stable for tests and readers
+	// Java's HashMap order is arbitrary; sorted is stable for tests and readers
+	sort.Slice(keys, func(a, b int) bool { return d.kv[keys[a]] < d.kv[keys[b]] })
 	var b strings.Builder
 	if mode == "HEADER" || mode == "ALL" {
 		b.WriteString(" - Message headers: [")
@@ -161,18 +168,27 @@ func headersAndPayload(info *Info) string {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(k)
+			b.WriteString(d.kv[k])
 			b.WriteByte('=')
-			b.WriteString(info.Headers[k])
+			b.WriteString(d.kv[k+1])
 		}
 	} else {
 		b.WriteString(" - Message header keys: [")
-		b.WriteString(strings.Join(keys, ", "))
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(d.kv[k])
+		}
 	}
 	b.WriteByte(']')
 	if mode == "PAYLOAD" || mode == "ALL" {
 		b.WriteString(" - Message payload: ")
-		b.WriteString(info.Payload)
+		if d.payload == "" {
+			b.Write(d.payloadBytes)
+		} else {
+			b.WriteString(d.payload)
+		}
 	}
 	return b.String()
 }

@@ -224,6 +224,17 @@ func (c *Client) inbound(source string, m paho.Message) {
 // Publish sends msg to its topic (header mqtt.topic, else msg.Address), with
 // msg.QoS (header mqtt.qos overrides) and header mqtt.retain.
 func (c *Client) Publish(ctx context.Context, msg client.Message) error {
+	p := c.PublishAsync(msg).(*pending)
+	if err := wait(ctx, p.tok); err != nil {
+		return err
+	}
+	return p.Err()
+}
+
+var _ client.AsyncPublisher = (*Client)(nil)
+
+// PublishAsync is Publish without waiting for the broker's acknowledgement.
+func (c *Client) PublishAsync(msg client.Message) client.Pending {
 	topic := msg.Address
 	if t := msg.Headers["mqtt.topic"]; t != "" {
 		topic = t
@@ -236,12 +247,20 @@ func (c *Client) Publish(ctx context.Context, msg client.Message) error {
 		qos = q
 	}
 	retain, _ := strconv.ParseBool(msg.Headers["mqtt.retain"])
-	tok := c.pub.Publish(topic, byte(qos), retain, msg.Payload)
-	if err := wait(ctx, tok); err != nil {
-		return err
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("publish to %q: %w", topic, err)
+	return &pending{tok: c.pub.Publish(topic, byte(qos), retain, msg.Payload), topic: topic}
+}
+
+// pending is a paho publish token with the topic for its error.
+type pending struct {
+	tok   paho.Token
+	topic string
+}
+
+func (p *pending) Done() <-chan struct{} { return p.tok.Done() }
+
+func (p *pending) Err() error {
+	if err := p.tok.Error(); err != nil {
+		return fmt.Errorf("publish to %q: %w", p.topic, err)
 	}
 	return nil
 }
