@@ -125,11 +125,9 @@ func keyIs(raw []byte, key string) bool {
 	return i == len(key)
 }
 
-// located is a string value at a pointer.
-type located struct {
-	vs, ve     int   // the BSON string value (length, bytes, 0)
-	containers []int // the documents between the payload and the value
-}
+// located is a string value at a pointer: the BSON string value (length,
+// bytes, 0).
+type located struct{ vs, ve int }
 
 // bsonEdit replaces b[start:end].
 type bsonEdit struct {
@@ -141,10 +139,12 @@ type bsonEdit struct {
 // the values function decide, and adds the edits and the documents whose
 // length changes. A non-nil error is the document's failure.
 func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, edits *[]bsonEdit, containers *[]int) (bool, error) {
-	var locs []located
-	var vals []encryption.Value
+	var locBuf [16]located
+	locs := locBuf[:0]
+	vals := make([]encryption.Value, 0, len(paths))
 	for _, p := range paths {
-		doc, chain := off, []int(nil)
+		var chainBuf [8]int // the documents between the payload and the value
+		doc, chain := off, chainBuf[:0]
 		var hit element
 		found := false
 		for j, key := range p.Keys {
@@ -174,7 +174,10 @@ func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, edits
 		if !utf8.ValidString(s) {
 			return false, errSlowPath
 		}
-		locs = append(locs, located{vs: hit.vs, ve: hit.ve, containers: chain})
+		locs = append(locs, located{vs: hit.vs, ve: hit.ve})
+		// Their lengths change if the value does (an unchanged length is
+		// written back as it was).
+		*containers = append(*containers, chain...)
 		vals = append(vals, encryption.Value{Pointer: p.Pointer, In: s, Out: s})
 	}
 	changed, err := w.values(vals)
@@ -189,7 +192,6 @@ func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, edits
 		binary.LittleEndian.PutUint32(repl, uint32(len(v.Out)+1))
 		repl = append(append(repl, v.Out...), 0)
 		*edits = append(*edits, bsonEdit{locs[i].vs, locs[i].ve, repl})
-		*containers = append(*containers, locs[i].containers...)
 	}
 	*containers = append(*containers, off)
 	return true, nil
@@ -219,7 +221,7 @@ func (w *bsonRewriter) snapshot(doc []byte) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("%w: s2 is %s, not a document", document.ErrMalformed, s2.typ)
 	}
 	var edits []bsonEdit
-	containers := []int{0}
+	containers := make([]int, 1, 16)
 	changed, err := w.payload(doc, s2.vs, w.snap, &edits, &containers)
 	if err != nil || !changed {
 		return doc, false, err
@@ -247,7 +249,7 @@ func (w *bsonRewriter) journalDoc(doc []byte) ([]byte, bool, error) {
 		return nil, false, document.ErrNothingToRewrite
 	}
 	var edits []bsonEdit
-	containers := []int{0, events.vs}
+	containers := append(make([]int, 0, 16), 0, events.vs)
 	anyChanged := false
 	for i, ev := range evs {
 		if ev.typ != bsoncore.TypeEmbeddedDocument {

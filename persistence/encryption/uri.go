@@ -31,6 +31,11 @@ const (
 // classify returns how Ditto treats v and, for kindPassword, the raw
 // user-info and its offset in v.
 func classify(v string) (kind valueKind, userInfo string, at int) {
+	if strings.IndexByte(v, ':') < 0 {
+		// No scheme without a ':' (encrypted values never have one), so
+		// the parse cannot change the answer.
+		return kindWhole, "", -1
+	}
 	u, ok := parseJavaURI(v)
 	if !ok || !u.hasScheme {
 		return kindWhole, "", -1
@@ -160,13 +165,18 @@ func (p *uriParser) atStr(i, end int, t string) bool {
 // scanUntil returns the offset of the first byte of stop in [i, end), or
 // end; -1 if a byte of bad comes first.
 func (p *uriParser) scanUntil(i, end int, bad, stop string) int {
+	// bad and stop are a few bytes: plain loops beat IndexByte calls.
 	for ; i < end; i++ {
 		c := p.s[i]
-		if strings.IndexByte(bad, c) >= 0 {
-			return -1
+		for j := 0; j < len(bad); j++ {
+			if bad[j] == c {
+				return -1
+			}
 		}
-		if strings.IndexByte(stop, c) >= 0 {
-			break
+		for j := 0; j < len(stop); j++ {
+			if stop[j] == c {
+				return i
+			}
 		}
 	}
 	return i
