@@ -142,16 +142,23 @@ func (c *testCluster) waitMembers(n int, within time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(within)
 	for _, node := range c.live() {
-		for {
-			got := len(node.instances(c.t))
-			if got == n {
-				break
-			}
-			if time.Now().After(deadline) {
-				c.t.Fatalf("%s sees %d instances, want %d\n%s", node.instance, got, n, node.logs.String())
-			}
-			time.Sleep(100 * time.Millisecond)
+		c.waitSees(node, n, time.Until(deadline))
+	}
+}
+
+// waitSees waits until node's gateway answers from n instances.
+func (c *testCluster) waitSees(node *clusterNode, n int, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := len(node.instances(c.t))
+		if got == n {
+			return
 		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s sees %d instances, want %d\n%s", node.instance, got, n, node.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
