@@ -1,13 +1,14 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -15,16 +16,49 @@ import (
 // rotation throttled to a crawl, is killed with SIGKILL in the middle,
 // started again, and `resume: true` finishes; every secret is then under
 // the new key exactly once (a second encryption would not decrypt to the
-// plaintext) and the counters add up.
+// plaintext) and the counters add up. On both engines; the MongoDB engine
+// (the embedded FerretDB replaces documents one by one, slowly) with fewer
+// connections.
 func TestBinaryMigrationSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	base := []string{"DITTOCONN_DATA_DIR=" + dataDir, "INSTANCE_INDEX=crash-1", "MONGO_DB_URI=", "CONNECTION_SNAPSHOT_THRESHOLD=1",
-		"DITTOCONN_ENCRYPTION_MIGRATION_LEASE=2s", "CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED=true"}
-	const total = 60
+	t.Run("bolt", func(t *testing.T) {
+		dataDir := t.TempDir()
+		// 90 documents a minute in batches of 5: the burst covers the 60
+		// snapshots and half the journal, which then crawls.
+		migrationCrash(t, bin, migrationCrashCase{
+			env:   []string{"DITTOCONN_DATA_DIR=" + dataDir, "MONGO_DB_URI="},
+			total: 60, perMinute: 90, killAfter: 10,
+			open: func() persistence.Store { return openBoltAt(t, dataDir) },
+		})
+	})
+	t.Run("mongo", func(t *testing.T) {
+		db := fmt.Sprintf("enccrash_%d", time.Now().UnixNano()%1e9)
+		// 30 a minute in batches of 5: the 20 snapshots and 10 journal
+		// documents pass in the burst, then one batch every 10 s.
+		migrationCrash(t, bin, migrationCrashCase{
+			env:   []string{"MONGO_DB_URI=" + mongoURI, "MONGO_DB_DATABASE=" + db},
+			total: 20, perMinute: 30, killAfter: 5,
+			open: func() persistence.Store { return openMongoAt(t, mongoURI, db) },
+		})
+	})
+}
+
+// migrationCrashCase is one engine's run: total connections, the throttle
+// of the killed run, the journal documents processed before the kill, and
+// how to open the store afterwards.
+type migrationCrashCase struct {
+	env                         []string
+	total, perMinute, killAfter int
+	open                        func() persistence.Store
+}
+
+func migrationCrash(t *testing.T, bin string, c migrationCrashCase) {
+	base := append([]string{"INSTANCE_INDEX=crash-1", "CONNECTION_SNAPSHOT_THRESHOLD=1",
+		"DITTOCONN_ENCRYPTION_MIGRATION_LEASE=2s", "CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED=true"}, c.env...)
+	total := c.total
 	p := startBinary(t, bin, append(base, "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyA)...)
 	for i := 0; i < total; i++ {
 		id := fmt.Sprintf("crash-%02d", i)
@@ -36,10 +70,8 @@ func TestBinaryMigrationSurvivesSIGKILL(t *testing.T) {
 	}
 	p.stop(t)
 
-	// Rotation throttled to 120 documents a minute in batches of 5: the
-	// burst of 120 covers the snapshots, the journal then crawls.
 	rotate := append(base, "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyB, "CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY="+encKeyA,
-		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE=5", "CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE=90")
+		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE=5", fmt.Sprintf("CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE=%d", c.perMinute))
 	p2 := startBinary(t, bin, rotate...)
 	status := func(p *proc) map[string]any {
 		_, m := p.piggyback(t, map[string]any{"targetActorSelection": migrationPath, "headers": map[string]any{"aggregate": false},
@@ -53,7 +85,7 @@ func TestBinaryMigrationSurvivesSIGKILL(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		m := status(p2)
-		if jp, _, _ := counterSum(m, "journalEvents"); m["phase"] == "in_progress:journal" && jp >= 10 {
+		if jp, _, _ := counterSum(m, "journalEvents"); m["phase"] == "in_progress:journal" && jp >= c.killAfter {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -88,6 +120,7 @@ func TestBinaryMigrationSurvivesSIGKILL(t *testing.T) {
 	}
 	sp, ss, sf := counterSum(final, "snapshots")
 	jp, js, jf := counterSum(final, "journalEvents")
+	t.Logf("after the resume: snapshots %d/%d/%d, journal %d/%d/%d (processed/skipped/failed)", sp, ss, sf, jp, js, jf)
 	if sp != total || ss != 0 || sf != 0 || jf != 0 {
 		t.Errorf("snapshots %d/%d/%d, journal failed %d; want %d/0/0, 0", sp, ss, sf, jf, total)
 	}
@@ -98,11 +131,8 @@ func TestBinaryMigrationSurvivesSIGKILL(t *testing.T) {
 	}
 	p3.stop(t)
 
-	engine, err := bolt.Open(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(t.Context())
+	engine := c.open()
+	defer engine.Close(context.Background())
 	a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
 	uris := storedURIs(t, engine)
 	if len(uris) != 2*total {
