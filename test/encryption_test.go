@@ -46,7 +46,7 @@ func startEncrypted(t *testing.T, engine persistence.Store, s encryption.Setting
 	}
 	opts := kit.Options{SnapshotThreshold: 1}
 	if s.MigrationAvailable() {
-		if _, slow := engine.(*mongo.Store); slow {
+		if _, slow := engine.(*mongo.Store); slow && s.BatchSize > 20 {
 			s.BatchSize = 20 // FerretDB replaces documents one by one, slowly
 		}
 		opts.Migration = &migration.Config{Store: engine.(persistence.Migration), Settings: s, LeaseTTL: 2 * time.Second, StoreTimeout: time.Minute,
@@ -310,6 +310,123 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 			if st, body := n5.Piggyback(t, kit.Envelope(migrationPath, cmd(ditto.MigrateEncryptionStatus), nil)); st != 408 || string(body) != "null" {
 				t.Errorf("status without the singleton = %d %s, want 408 null", st, body)
 			}
+		})
+	}
+}
+
+// TestEncryptionMigrationAbortResume is the singleton's command protocol
+// over HTTP on both engines: resume with nothing to resume answers
+// already_completed, abort when idle is an error, a second start while a
+// run is going is refused, an abort stops the run between batches with its
+// progress saved (the documents after it still under the old key), and a
+// resume finishes from there with every document counted once.
+func TestEncryptionMigrationAbortResume(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			// 15 connections: 15 snapshots and 15 journal documents. The
+			// first run may take 20 documents a minute in batches of 5: the
+			// burst covers the snapshots and one journal batch, the next
+			// batch waits 15 s, and the abort comes first. The resumed run
+			// starts with a full burst, enough for the 10 left.
+			const total = 15
+			open := eng.Open(t)
+			ids := make([]string, total)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("abort-%02d", i)
+			}
+			engine := open()
+			n1 := startEncrypted(t, engine, encSettings(true, encKeyA, ""))
+			createAll(t, n1, ids)
+			want := retrieveAll(t, n1, ids)
+			n1.Stop()
+
+			engine = open()
+			s := encSettings(true, encKeyB, encKeyA)
+			s.BatchSize, s.MaxDocsPerMinute = 5, 20
+			n2 := startEncrypted(t, engine, s)
+			refused := func(what string, m map[string]any, msg string) {
+				t.Helper()
+				if m["type"] != "devops.responses:errorResponse" || m["status"] != 503.0 || field(m, "payload", "message") != msg {
+					t.Fatalf("%s = %v", what, m)
+				}
+			}
+			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 ||
+				m["phase"] != "already_completed" || m["resumed"] != true {
+				t.Fatalf("resume with nothing to resume = %v", m)
+			}
+			_, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort))
+			refused("abort when idle", m, "No migration is currently running.")
+
+			if st, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); st != 200 ||
+				m["status"] != 202.0 || m["phase"] != "started" || m["resumed"] != false {
+				t.Fatalf("start = %d %v", st, m)
+			}
+			const busy = "Migration already in progress. Use migrateEncryptionStatus to check progress or migrateEncryptionAbort to cancel."
+			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false))
+			refused("start while running", m, busy)
+			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", true, "resume", true))
+			refused("resume while running", m, busy)
+
+			kit.Eventually(t, time.Minute, "the first journal batch", func() bool {
+				_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionStatus))
+				jp, _, _ := counterSum(m, "journalEvents")
+				return m["phase"] == "in_progress:journal" && jp >= 5
+			})
+			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort))
+			if m["type"] != "connectivity.responses:migrateEncryptionAbort" || m["status"] != 200.0 || m["phase"] != "aborted:journal" || m["abortedAt"] == nil {
+				t.Fatalf("abort = %v", m)
+			}
+			m = waitMigration(t, n2)
+			sp, _, _ := counterSum(m, "snapshots")
+			jp, js, jf := counterSum(m, "journalEvents")
+			if m["phase"] != "journal" || sp != total || jp != 5 || js+jf != 0 {
+				t.Fatalf("status after the abort = %v", m)
+			}
+			a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
+			underA, underB := 0, 0
+			for _, u := range storedURIs(t, engine) {
+				pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
+				if _, err := a.DecryptString(pw); err == nil {
+					underA++
+				} else if _, err := b.DecryptString(pw); err == nil {
+					underB++
+				}
+			}
+			if underA != total-5 || underB != total+5 {
+				t.Fatalf("after the abort %d secrets under A and %d under B, want %d and %d", underA, underB, total-5, total+5)
+			}
+
+			if st, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); st != 200 ||
+				m["status"] != 202.0 || m["phase"] != "started" || m["resumed"] != true {
+				t.Fatalf("resume = %d %v", st, m)
+			}
+			m = waitMigration(t, n2)
+			if m["phase"] != "completed" {
+				t.Fatalf("after the resume = %v", m)
+			}
+			if p, s, f := counterSum(m, "snapshots"); p != total || s+f != 0 {
+				t.Errorf("snapshots %d/%d/%d, want %d/0/0", p, s, f, total)
+			}
+			if p, s, f := counterSum(m, "journalEvents"); p != total || s+f != 0 {
+				t.Errorf("journal %d/%d/%d, want %d/0/0 (every document once)", p, s, f, total)
+			}
+			for _, u := range storedURIs(t, engine) {
+				pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
+				if pt, err := b.DecryptString(pw); err != nil || !strings.HasPrefix(pt, "pw-abort-") {
+					t.Fatalf("a stored secret does not decrypt once with B: %v", err)
+				}
+			}
+			for id, body := range retrieveAll(t, n2, ids) {
+				if body != want[id] {
+					t.Fatalf("%s reads back differently:\n got %s\nwant %s", id, body, want[id])
+				}
+			}
+			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 || m["phase"] != "already_completed" {
+				t.Fatalf("resume after completion = %v", m)
+			}
+			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort))
+			refused("abort after completion", m, "No migration is currently running.")
+			n2.Stop()
 		})
 	}
 }
