@@ -202,6 +202,10 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
+// Peers are the addresses of the other members that host connections,
+// sorted (connection.Members).
+func (m *members) Peers() []string { return m.peers() }
+
 // peers are the addresses of the other members.
 func (m *members) peers() []string {
 	m.mu.Lock()

@@ -131,7 +131,7 @@ func Start(cfg Config) (sys *System, err error) {
 		return nil, err
 	}
 	runners := connection.NewRunners(cfg.MaxConnecting)
-	kind := connection.NewKind(connection.Config{
+	connCfg := connection.Config{
 		Store:                 cfg.Store,
 		Instance:              cfg.Instance,
 		WriterID:              uuid.NewString(),
@@ -150,8 +150,10 @@ func Start(cfg Config) (sys *System, err error) {
 		Collector:             cfg.Collector,
 		LogPublisher:          cfg.LogPublisher,
 		Logs:                  cfg.Logs,
+		Members:               sys.members,
 		Logger:                log.With().Str("component", "connection").Logger(),
-	})
+	}
+	kind := connection.NewKind(connCfg)
 	name := "dittoconn"
 	if cfg.Cluster != nil {
 		name = cc.Name
@@ -177,6 +179,11 @@ func Start(cfg Config) (sys *System, err error) {
 	}), relayName); err != nil {
 		sys.closeEtcd()
 		return nil, fmt.Errorf("actors: spawn %s: %w", relayName, err)
+	}
+
+	if _, err := as.Root.SpawnNamed(connection.NewSatelliteHost(connCfg), connection.SatelliteHostName); err != nil {
+		sys.closeEtcd()
+		return nil, fmt.Errorf("actors: spawn %s: %w", connection.SatelliteHostName, err)
 	}
 
 	startTimeout := 30 * time.Second

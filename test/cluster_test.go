@@ -123,6 +123,21 @@ func (c *testCluster) restart(i int) {
 	c.nodes[i] = &clusterNode{proc: p, instance: old.instance, proxy: old.proxy, env: old.env}
 }
 
+// restartAll stops every live node (SIGTERM, exit 0) and starts all again
+// with extra environment on top of the cluster's.
+func (c *testCluster) restartAll(extra ...string) {
+	c.t.Helper()
+	for _, n := range c.live() {
+		n.stop(c.t)
+		n.dead = true
+	}
+	for i, old := range c.nodes {
+		env := append(append([]string(nil), old.env...), extra...)
+		c.nodes[i] = &clusterNode{proc: startBinary(c.t, c.bin, env...), instance: old.instance, proxy: old.proxy, env: env}
+	}
+	c.waitMembers(len(c.nodes), 30*time.Second)
+}
+
 // kill SIGKILLs node i and waits for the process to be gone.
 func (c *testCluster) kill(i int) {
 	c.t.Helper()

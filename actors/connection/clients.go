@@ -70,7 +70,8 @@ func (g *grain) startClients(ctx actor.Context) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	send := func(m any) { root.Send(self, m) }
 	announce := announcementTargets(conn)
-	n := max(conn.ClientCount, 1)
+	// Client 0 runs here; the others on other members (satellite.go).
+	n := 1
 	now := g.cfg.Now()
 	plane, planeErr := dataplane.New(conn, dataplane.Config{Bus: g.cfg.Bus, Mapping: g.cfg.Mapping, Logs: g.live.logs,
 		Collector: g.cfg.Collector, Now: g.cfg.Now, Logger: g.log})
@@ -93,6 +94,7 @@ func (g *grain) startClients(ctx actor.Context) {
 		}
 		g.clients.current = append(g.clients.current, startRunner(g.cfg.Runners, spec, now))
 	}
+	g.startSatellites()
 }
 
 // stopClients asks the current runners to disconnect (each sends its closed
@@ -109,6 +111,7 @@ func (g *grain) stopClients() []*runner {
 	g.clients.current = nil
 	g.plane.Close()
 	g.plane = nil
+	g.stopSatellites()
 	return prev
 }
 
@@ -226,32 +229,12 @@ func (g *grain) onReport(ctx actor.Context, rep *clientReport) {
 	}
 	_, isStopping := g.clients.stopping[r]
 	now := rep.at
-	setState := func(status, recovery, details string) {
-		if r.status != status {
-			r.since = now
-		}
-		r.status, r.recovery, r.details = status, recovery, details
-	}
+	cause := r.apply(rep, isStopping)
 	switch rep.kind {
 	case repConnected:
-		r.client, r.lastErr = rep.client, nil
-		setState(client.StatusOpen, "succeeded", client.DetailsConnected)
 		g.live.add(now, "success", "Connection successful")
 	case repFailed, repLost, repReconnecting:
-		if rep.kind != repReconnecting {
-			r.client = nil
-		}
-		r.lastErr = rep.err
-		cause := "connection lost"
-		if rep.err != nil {
-			cause = rep.err.Error()
-		}
 		if !isStopping {
-			status := client.StatusFailed
-			if errors.Is(rep.err, client.ErrConfig) {
-				status = client.StatusMisconfigured // retrying will not help until the connection is modified
-			}
-			setState(status, "ongoing", cause)
 			g.live.logFailure(now, "Connection failed due to: "+cause)
 		}
 	case repRetrying:
@@ -259,8 +242,6 @@ func (g *grain) onReport(ctx actor.Context, rep *clientReport) {
 			g.live.add(now, "success", "Trying to reconnect")
 		}
 	case repStopped:
-		r.client = nil
-		setState(client.StatusClosed, "unknown", "[DISCONNECTED] connection is closed")
 		delete(g.clients.stopping, r)
 		if rep.wasConnected {
 			g.live.add(now, "success", "Disconnected successfully")
@@ -270,6 +251,44 @@ func (g *grain) onReport(ctx actor.Context, rep *clientReport) {
 		}
 	}
 	g.settle(ctx)
+}
+
+// apply updates the runner's state from its report and returns the cause
+// of a failure report.
+func (r *runner) apply(rep *clientReport, isStopping bool) string {
+	now := rep.at
+	setState := func(status, recovery, details string) {
+		if r.status != status {
+			r.since = now
+		}
+		r.status, r.recovery, r.details = status, recovery, details
+	}
+	cause := ""
+	switch rep.kind {
+	case repConnected:
+		r.client, r.lastErr = rep.client, nil
+		setState(client.StatusOpen, "succeeded", client.DetailsConnected)
+	case repFailed, repLost, repReconnecting:
+		if rep.kind != repReconnecting {
+			r.client = nil
+		}
+		r.lastErr = rep.err
+		cause = "connection lost"
+		if rep.err != nil {
+			cause = rep.err.Error()
+		}
+		if !isStopping {
+			status := client.StatusFailed
+			if errors.Is(rep.err, client.ErrConfig) {
+				status = client.StatusMisconfigured // retrying will not help until the connection is modified
+			}
+			setState(status, "ongoing", cause)
+		}
+	case repStopped:
+		r.client = nil
+		setState(client.StatusClosed, "unknown", "[DISCONNECTED] connection is closed")
+	}
+	return cause
 }
 
 // stopAll stops every runner without waiting (the grain is going away).
@@ -349,8 +368,15 @@ func (g *grain) liveStatus(cmd *pb.Command) *pb.Reply {
 			}
 		}
 	}
+	satClients, satSources, satTargets, undelivered := g.satelliteEntries()
+	clients, sources, targets = append(clients, satClients...), append(sources, satSources...), append(targets, satTargets...)
 	fill := func(list []statusEntry, typ string, want int) []statusEntry {
 		for len(list) < want {
+			if undelivered {
+				list = append(list, statusEntry{typ: typ, client: "<unknown>", status: client.StatusMisconfigured,
+					details: g.notDelivered(typ)})
+				continue
+			}
 			list = append(list, statusEntry{typ: typ, client: "<unknown>", status: client.StatusFailed,
 				details: fmt.Sprintf("The %s failed to report its status within the timeout.", typ)})
 		}

@@ -75,8 +75,11 @@ type Config struct {
 	LogPublisher monitor.Publisher
 	// Logs configures the in-memory connection logs (zero fields: Ditto's
 	// defaults; LogDuration above, when set, wins over Logs.LogDuration).
-	Logs   monitor.LogConfig
-	Logger zerolog.Logger
+	Logs monitor.LogConfig
+	// Members places clients 1…clientCount-1 on other cluster members;
+	// nil: a single member (they are Ditto's misconfigured entries).
+	Members Members
+	Logger  zerolog.Logger
 	Now    func() time.Time
 }
 
@@ -151,6 +154,11 @@ type grain struct {
 	live    liveState
 	clients clientSet
 	plane   *dataplane.Plane // data plane of the running clients; nil: none
+	// satellites: clients 1…clientCount-1 on other members
+	sats     []satSlot
+	satTimer *time.Timer
+	root     *actor.RootContext
+	self     *actor.PID
 
 	// sender and cmd of the command being handled (for answers given later)
 	actx   actor.Context
@@ -172,6 +180,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.live.logs = monitor.NewLogs(monitor.LogOptions{ConnectionID: g.id, Config: g.cfg.Logs, Now: g.cfg.Now,
 			Publisher: g.cfg.LogPublisher})
 		root, self := ctx.ActorSystem().Root, ctx.Self()
+		g.root, g.self = root, self
 		g.live.send = func(m any) { root.Send(self, m) }
 		g.recover()
 		if g.recovered && g.conn != nil && g.conn.ConnectionStatus == "open" {
@@ -181,6 +190,10 @@ func (g *grain) Receive(ctx actor.Context) {
 		}
 		g.armPassivation(ctx)
 	case *pb.Command:
+		if msg.Type == satStateType {
+			g.onSatState(msg)
+			return
+		}
 		g.actx, g.sender, g.cmd = ctx, ctx.Sender(), msg
 		reply := g.handle(msg)
 		g.actx, g.sender, g.cmd = nil, nil, nil
@@ -201,6 +214,8 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.armPassivation(ctx)
 	case *logsCheck:
 		g.live.onCheck(g.cfg.Now())
+	case *satRenew:
+		g.onSatRenew(msg)
 	case *actor.ReceiveTimeout:
 		if g.conn != nil && g.conn.ConnectionStatus == "open" || g.running() || len(g.clients.waiters) > 0 {
 			return // desired-open connections stay in memory, as in Ditto
