@@ -80,7 +80,7 @@ type Config struct {
 	// nil: a single member (they are Ditto's misconfigured entries).
 	Members Members
 	Logger  zerolog.Logger
-	Now    func() time.Time
+	Now     func() time.Time
 }
 
 func (c *Config) defaults() {
