@@ -5,12 +5,15 @@
 package mqtt
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +21,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+	"golang.org/x/net/proxy"
 
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/model"
@@ -77,7 +81,8 @@ func (c *Client) options(clientID string, main bool) *paho.ClientOptions {
 		SetConnectRetry(false).
 		SetOrderMatters(false).
 		SetWriteTimeout(10 * time.Second).
-		SetConnectTimeout(10 * time.Second)
+		SetConnectTimeout(10 * time.Second).
+		SetCustomOpenConnectionFn(openBuffered)
 	if user, pass, ok := client.UserInfo(c.conn); ok {
 		o.SetUsername(user).SetPassword(pass)
 	}
@@ -97,6 +102,53 @@ func (c *Client) options(clientID string, main bool) *paho.ClientOptions {
 	})
 	return o
 }
+
+// openBuffered opens the network connection as paho does for the schemes
+// this client uses (tcp, ssl; a proxy from the environment as paho honours
+// it) and buffers its reads: paho reads every packet's fixed header and
+// length byte by byte, which costs a system call per byte on a bare
+// connection.
+func openBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+	dialer := o.Dialer
+	if dialer == nil {
+		dialer = &net.Dialer{Timeout: o.ConnectTimeout}
+	}
+	var conn net.Conn
+	var err error
+	switch uri.Scheme {
+	case "tcp", "mqtt":
+		conn, err = proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
+	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		if os.Getenv("all_proxy") == "" {
+			conn, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
+			break
+		}
+		var raw net.Conn
+		if raw, err = proxy.FromEnvironment().Dial("tcp", uri.Host); err != nil {
+			break
+		}
+		tc := tls.Client(raw, o.TLSConfig)
+		if err = tc.Handshake(); err != nil {
+			_ = raw.Close()
+			break
+		}
+		conn = tc
+	default:
+		return nil, fmt.Errorf("unknown protocol %q", uri.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, 32<<10)}, nil
+}
+
+// bufferedConn reads through a buffer; everything else is the connection's.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // Connect connects, subscribes the sources and readies the targets.
 func (c *Client) Connect(ctx context.Context) error {
