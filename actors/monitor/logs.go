@@ -370,8 +370,13 @@ func (lg *Logger) log(level LogLevel, info *Info, msg string) {
 		e.Timestamp = lg.logs.now()
 	}
 	// only loggers that append them, and a publisher, read the details
+	// (the publisher gets a copy: e itself stays on the stack)
 	if info.Headers == nil {
-		lg.store(&e, "")
+		if lg.logs.pub != nil {
+			pe := e
+			lg.logs.pub.Publish(lg.logs.id, &pe, "")
+		}
+		lg.keep(&e)
 		return
 	}
 	var d *details // a copy: the caller may change its map later
