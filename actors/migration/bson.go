@@ -15,12 +15,15 @@ import (
 // bsonRewriter rewrites the values at the pointers of snapshot (s2) and
 // journal (events[].p) documents directly in their BSON bytes: the strings
 // at the pointers are replaced and the lengths of the documents around them
-// adjusted; every other byte stays as it is. It decides exactly as the
-// JSON transform over document.RewriteSnapshot/RewriteJournal does (same
-// values, same outcomes, same errors), without converting whole documents
-// to JSON and back. For documents where the two could differ (a value at a
-// pointer that is not valid UTF-8, a duplicated s2, events or p key) it
-// answers errSlowPath and the caller takes the JSON way.
+// adjusted; every other byte stays as it is. For payloads of JSON types
+// (all Ditto and dittoconn write) it decides exactly as the JSON transform
+// over document.RewriteSnapshot/RewriteJournal does (same values, same
+// outcomes, same errors), without converting whole documents to JSON and
+// back; values of other BSON types, which the JSON way converts or rejects,
+// it keeps as they are (Ditto's migration keeps types too). For documents where the two could differ (a value at a
+// pointer that is not valid UTF-8, a duplicated s2, events or p key)
+// and for malformed ones it answers errSlowPath and the caller takes the
+// JSON way.
 type bsonRewriter struct {
 	snap, journal []encryption.Path // journal: under p, with the "connection" prefix
 	values        encryption.ValuesFunc
@@ -66,7 +69,8 @@ type element struct {
 	vs, ve int // the value
 }
 
-// elements calls fn for each element of the (validated) document at off.
+// elements calls fn for each element of the document at off, which
+// wellFormed has checked.
 func elements(b []byte, off int, fn func(el element)) {
 	end := off + int(int32(binary.LittleEndian.Uint32(b[off:]))) - 1 // before the trailing 0
 	pos := off + 4
@@ -80,6 +84,46 @@ func elements(b []byte, off int, fn func(el element)) {
 		fn(element{key: key, typ: bsoncore.Type(b[pos]), vs: vs, ve: pos + len(el)})
 		pos += len(el)
 	}
+}
+
+// wellFormed checks the document or array at b[off:end] and every one
+// nested in it: lengths inside their parents, elements that read, trailing
+// zeros. bsoncore's Validate checks one level only; the walk above relies
+// on all of them, and the JSON way reports any of them as malformed, so a
+// document that fails here goes the JSON way.
+func wellFormed(b []byte, off, end int) bool {
+	if end-off < 5 {
+		return false
+	}
+	n := int(int32(binary.LittleEndian.Uint32(b[off:])))
+	if n < 5 || n > end-off || b[off+n-1] != 0 {
+		return false
+	}
+	pos, last := off+4, off+n-1
+	for pos < last {
+		el, _, ok := bsoncore.ReadElement(b[pos:last])
+		if !ok {
+			return false
+		}
+		typ := bsoncore.Type(b[pos])
+		key, err := el.KeyBytesErr()
+		if err != nil {
+			return false
+		}
+		vs, ve := pos+1+len(key)+1, pos+len(el)
+		switch typ {
+		case bsoncore.TypeEmbeddedDocument, bsoncore.TypeArray:
+			if !wellFormed(b, vs, ve) || int(int32(binary.LittleEndian.Uint32(b[vs:]))) != ve-vs {
+				return false
+			}
+		case bsoncore.TypeString:
+			if ve-vs < 5 || int(int32(binary.LittleEndian.Uint32(b[vs:]))) != ve-vs-4 || b[ve-1] != 0 {
+				return false
+			}
+		}
+		pos = ve
+	}
+	return pos == last
 }
 
 // only finds key at the top of the document at off (the first one, as
@@ -219,6 +263,8 @@ func (w *bsonRewriter) snapshot(doc []byte) ([]byte, bool, error) {
 		return nil, false, errSlowPath
 	case s2.typ != bsoncore.TypeEmbeddedDocument:
 		return nil, false, fmt.Errorf("%w: s2 is %s, not a document", document.ErrMalformed, s2.typ)
+	case !wellFormed(doc, s2.vs, s2.ve):
+		return nil, false, errSlowPath
 	}
 	var edits []bsonEdit
 	containers := make([]int, 1, 16)
@@ -242,6 +288,8 @@ func (w *bsonRewriter) journalDoc(doc []byte) ([]byte, bool, error) {
 		return nil, false, errSlowPath
 	case events.typ != bsoncore.TypeArray:
 		return nil, false, fmt.Errorf("%w: events is %s, not an array", document.ErrMalformed, events.typ)
+	case !wellFormed(doc, events.vs, events.ve):
+		return nil, false, errSlowPath
 	}
 	var evs []element
 	elements(doc, events.vs, func(e element) { evs = append(evs, e) })

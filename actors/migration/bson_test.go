@@ -2,7 +2,9 @@ package migration
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"testing"
@@ -19,7 +21,7 @@ import (
 var bsonTestPointers = append(append([]string(nil), encryption.DefaultPointers...),
 	"/specificConfig/jms.password", "/specificConfig/$x", "credentials/password/")
 
-func mustFields(t *testing.T, key string, ptrs []string) *encryption.Fields {
+func mustFields(t testing.TB, key string, ptrs []string) *encryption.Fields {
 	t.Helper()
 	k, err := encryption.ParseKey(key)
 	if err != nil {
@@ -32,7 +34,7 @@ func mustFields(t *testing.T, key string, ptrs []string) *encryption.Fields {
 	return &encryption.Fields{Current: c, Pointers: ptrs}
 }
 
-func encryptJSON(t *testing.T, key string, ptrs []string, js string) string {
+func encryptJSON(t testing.TB, key string, ptrs []string, js string) string {
 	t.Helper()
 	out, err := mustFields(t, key, ptrs).Encrypt([]byte(js), "")
 	if err != nil {
@@ -41,7 +43,7 @@ func encryptJSON(t *testing.T, key string, ptrs []string, js string) string {
 	return string(out)
 }
 
-func fromJSON(t *testing.T, js string) []byte {
+func fromJSON(t testing.TB, js string) []byte {
 	t.Helper()
 	d, err := document.FromJSON([]byte(js))
 	if err != nil {
@@ -87,7 +89,7 @@ func journalDoc(events ...[]byte) []byte {
 
 // event is a journal event element with a payload of type typ carrying
 // conn (none when empty).
-func event(t *testing.T, typ, conn string) []byte {
+func event(t testing.TB, typ, conn string) []byte {
 	js := `{"type":"` + typ + `"`
 	if conn != "" {
 		js += `,"connection":` + conn
@@ -138,35 +140,27 @@ func TestBSONRewriteMatchesJSON(t *testing.T) {
 	journals = append(journals, fromJSON(t, `{"pid":"x"}`), fromJSON(t, `{"events":[]}`), fromJSON(t, `{"events":{"0":1}}`),
 		fromJSON(t, `{"events":[{"p":{"connection":{"uri":"tcp://u:p@h"}},"p":{"connection":{"uri":"tcp://u:q@h"}}}]}`),
 		journalDoc(event(t, "a", plains[0]), event(t, "b", `{"credentials":{"password":"encrypted_AAAA"}}`)))
+	// malformed inside s2 or events (bsoncore's Validate checks one level
+	// only): the JSON way decides
+	for _, c := range []struct {
+		list *[][]byte
+		doc  []byte
+	}{{&snaps, snapDoc(fromJSON(t, plains[0]))}, {&journals, journalDoc(event(t, "c", plains[0]))}} {
+		at := bytes.Index(c.doc, []byte("credentials\x00")) + len("credentials\x00")
+		for _, n := range []uint32{3, 1 << 20, 6} {
+			bad := append([]byte(nil), c.doc...)
+			binary.LittleEndian.PutUint32(bad[at:], n)
+			*c.list = append(*c.list, bad)
+		}
+	}
 	// invalid UTF-8 in a value: the JSON way decides
 	bad := snapDoc(fromJSON(t, `{"credentials":{"password":"abc"}}`))
 	bad[bytes.Index(bad, []byte("abc"))+1] = 0xff
 	snaps = append(snaps, bad, []byte{1, 2, 3})
 
-	modes := []struct {
-		name             string
-		enabled          bool
-		key, old, readAs string
-	}{
-		{"initial", true, keyA, "", keyA},
-		{"rotation", true, keyB, keyA, keyB},
-		{"disable", false, "", keyA, ""},
-		{"disable both keys", false, keyB, keyA, ""},
-	}
-	for _, m := range modes {
+	for _, m := range bsonTestModes {
 		t.Run(m.name, func(t *testing.T) {
-			s := settings(m.enabled, m.key, m.old, 10, 0)
-			s.Pointers = bsonTestPointers
-			p, err := newPlan(s)
-			if err != nil || p.bson == nil {
-				t.Fatal(err)
-			}
-			var reader *plan
-			if m.readAs != "" {
-				rs := settings(false, "", m.readAs, 10, 0)
-				rs.Pointers = bsonTestPointers
-				reader, _ = newPlan(rs)
-			}
+			p, reader := m.plans(t)
 			counts := map[string]int{}
 			for _, snap := range []bool{true, false} {
 				docs := journals
@@ -174,44 +168,11 @@ func TestBSONRewriteMatchesJSON(t *testing.T) {
 					docs = snaps
 				}
 				for i, doc := range docs {
-					in := append([]byte(nil), doc...)
-					bOut, bChanged, bErr := p.rewrite(snap, doc)
-					jOut, jChanged, jErr := p.rewriteJSON(snap, doc)
-					if !bytes.Equal(in, doc) {
-						t.Fatalf("doc %d: input modified", i)
+					outcome, msg := sameOutcome(t, p, reader, snap, doc)
+					if msg != "" {
+						t.Fatalf("snap=%v doc %d: %s", snap, i, msg)
 					}
-					if (bErr == nil) != (jErr == nil) || bErr != nil && bErr.Error() != jErr.Error() || bChanged != jChanged {
-						t.Fatalf("snap=%v doc %d: bson (%v, %v), json (%v, %v)", snap, i, bChanged, bErr, jChanged, jErr)
-					}
-					switch {
-					case bErr != nil:
-						counts["failed"]++
-						continue
-					case !bChanged:
-						counts["skipped"]++
-						if bOut != nil && !bytes.Equal(bOut, doc) || !bytes.Equal(bOut, jOut) {
-							t.Fatalf("snap=%v doc %d: unchanged but different output", snap, i)
-						}
-						continue
-					}
-					counts["processed"]++
-					if err := bsoncore.Document(bOut).Validate(); err != nil {
-						t.Fatalf("snap=%v doc %d: invalid BSON: %v", snap, i, err)
-					}
-					bj, jj := renderJSON(t, bOut), renderJSON(t, jOut)
-					if a, b := encryptedValue.ReplaceAllString(bj, "E"), encryptedValue.ReplaceAllString(jj, "E"); a != b {
-						t.Fatalf("snap=%v doc %d:\nbson %s\njson %s", snap, i, a, b)
-					}
-					if reader != nil {
-						bd, _, err1 := reader.rewriteJSON(snap, bOut)
-						jd, _, err2 := reader.rewriteJSON(snap, jOut)
-						if err1 != nil || err2 != nil {
-							t.Fatalf("snap=%v doc %d: reading back: %v %v", snap, i, err1, err2)
-						}
-						if a, b := renderJSON(t, bd), renderJSON(t, jd); a != b {
-							t.Fatalf("snap=%v doc %d: decrypted\nbson %s\njson %s", snap, i, a, b)
-						}
-					}
+					counts[outcome]++
 				}
 			}
 			t.Log(counts)
@@ -222,7 +183,144 @@ func TestBSONRewriteMatchesJSON(t *testing.T) {
 	}
 }
 
-func renderJSON(t *testing.T, doc []byte) string {
+type bsonTestMode struct {
+	name             string
+	enabled          bool
+	key, old, readAs string
+}
+
+var bsonTestModes = []bsonTestMode{
+	{"initial", true, keyA, "", keyA},
+	{"rotation", true, keyB, keyA, keyB},
+	{"disable", false, "", keyA, ""},
+	{"disable both keys", false, keyB, keyA, ""},
+}
+
+// plans returns the mode's plan and, when it encrypts, a plan that
+// decrypts with its key (to compare what random ciphertexts stand for).
+func (m bsonTestMode) plans(t testing.TB) (p, reader *plan) {
+	s := settings(m.enabled, m.key, m.old, 10, 0)
+	s.Pointers = bsonTestPointers
+	p, err := newPlan(s)
+	if err != nil || p.bson == nil {
+		t.Fatal(err)
+	}
+	if m.readAs != "" {
+		rs := settings(false, "", m.readAs, 10, 0)
+		rs.Pointers = bsonTestPointers
+		if reader, err = newPlan(rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p, reader
+}
+
+// sameOutcome rewrites doc in BSON directly and through JSON and returns
+// the outcome (processed, skipped, failed) and, if the two differ, how.
+func sameOutcome(t testing.TB, p, reader *plan, snap bool, doc []byte) (outcome, diff string) {
+	in := append([]byte(nil), doc...)
+	bOut, bChanged, bErr := p.rewrite(snap, doc)
+	jOut, jChanged, jErr := p.rewriteJSON(snap, doc)
+	if !bytes.Equal(in, doc) {
+		return "", "input modified"
+	}
+	if (bErr == nil) != (jErr == nil) || bErr != nil && bErr.Error() != jErr.Error() || bChanged != jChanged {
+		return "", fmt.Sprintf("bson (%v, %v), json (%v, %v)", bChanged, bErr, jChanged, jErr)
+	}
+	switch {
+	case bErr != nil:
+		return "failed", ""
+	case !bChanged:
+		if bOut != nil && !bytes.Equal(bOut, doc) || !bytes.Equal(bOut, jOut) {
+			return "", "unchanged but different output"
+		}
+		return "skipped", ""
+	}
+	if err := bsoncore.Document(bOut).Validate(); err != nil {
+		return "", fmt.Sprintf("invalid BSON: %v", err)
+	}
+	bj, jj := renderJSON(t, bOut), renderJSON(t, jOut)
+	if a, b := encryptedValue.ReplaceAllString(bj, "E"), encryptedValue.ReplaceAllString(jj, "E"); a != b {
+		return "", fmt.Sprintf("\nbson %s\njson %s", a, b)
+	}
+	if reader != nil {
+		bd, _, err1 := reader.rewriteJSON(snap, bOut)
+		jd, _, err2 := reader.rewriteJSON(snap, jOut)
+		if err1 != nil || err2 != nil {
+			return "", fmt.Sprintf("reading back: %v %v", err1, err2)
+		}
+		// Values Ditto's text surgery mangled (see replacePassword) stay
+		// encrypted, with random ciphertexts.
+		if a, b := encryptedValue.ReplaceAllString(renderJSON(t, bd), "E"), encryptedValue.ReplaceAllString(renderJSON(t, jd), "E"); a != b {
+			return "", fmt.Sprintf("decrypted\nbson %s\njson %s", a, b)
+		}
+	}
+	return "processed", ""
+}
+
+// FuzzBSONRewrite: for any payload (as JSON, stored as Ditto stores it, in
+// a snapshot and in a journal event) the BSON rewrite decides exactly as
+// the JSON way, in every mode; any bytes taken as a whole document are
+// handled without a panic.
+func FuzzBSONRewrite(f *testing.F) {
+	t := &testing.T{}
+	for _, p := range []string{
+		`{"uri":"tcp://user:pw@h:1883","credentials":{"type":"plain","password":"secret"},"specificConfig":{"jms.password":"x"}}`,
+		`{"uri":"tcp://a:b@h","uri":"amqp://c:d@h","credentials":{"password":""},"n":1.5}`,
+		`{"credentials":{"password":"encrypted_AAAA"},"sshTunnel":{"credentials":{"privateKey":"k"}}}`,
+	} {
+		f.Add(p, uint8(0), false)
+		f.Add(encryptJSON(t, keyA, bsonTestPointers, p), uint8(1), false)
+		f.Add(encryptJSON(t, keyB, bsonTestPointers, p), uint8(3), false)
+	}
+	f.Add(string(journalDoc(event(t, "c", `{"uri":"tcp://u:p@h"}`))), uint8(0), true)
+	f.Fuzz(func(t *testing.T, payload string, mode uint8, raw bool) {
+		m := bsonTestModes[int(mode)%len(bsonTestModes)]
+		p, reader := m.plans(t)
+		var snaps, journals [][]byte
+		if raw {
+			// Any bytes: no panic, and what comes out is as well-formed as
+			// what went in. (The
+			// two ways may differ here: the JSON way converts or rejects
+			// types JSON lacks, the BSON way keeps them.)
+			for _, snap := range []bool{true, false} {
+				out, changed, err := p.rewrite(snap, []byte(payload))
+				in := []byte(payload)
+				if err == nil && changed && (wellFormed(in, 0, len(in)) && !wellFormed(out, 0, len(out)) || bsoncore.Document(out).Validate() != nil) {
+					t.Fatalf("%s snap=%v: malformed output %x", m.name, snap, out)
+				}
+			}
+			return
+		} else {
+			d, err := document.FromJSON([]byte(payload))
+			if err != nil {
+				return
+			}
+			start, ev := bsoncore.AppendDocumentStart(nil)
+			ev = bsoncore.AppendDocumentElement(ev, "p", func() []byte {
+				ps, pd := bsoncore.AppendDocumentStart(nil)
+				pd = bsoncore.AppendStringElement(pd, "type", "c")
+				pd = bsoncore.AppendDocumentElement(pd, "connection", d)
+				pd, _ = bsoncore.AppendDocumentEnd(pd, ps)
+				return pd
+			}())
+			ev, _ = bsoncore.AppendDocumentEnd(ev, start)
+			snaps, journals = [][]byte{snapDoc(d)}, [][]byte{journalDoc(ev, ev)}
+		}
+		for _, doc := range snaps {
+			if _, diff := sameOutcome(t, p, reader, true, doc); diff != "" {
+				t.Fatalf("%s snapshot: %s", m.name, diff)
+			}
+		}
+		for _, doc := range journals {
+			if _, diff := sameOutcome(t, p, reader, false, doc); diff != "" {
+				t.Fatalf("%s journal: %s", m.name, diff)
+			}
+		}
+	})
+}
+
+func renderJSON(t testing.TB, doc []byte) string {
 	t.Helper()
 	js, err := document.ToJSON(doc)
 	if err != nil {
