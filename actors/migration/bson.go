@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,8 +26,9 @@ import (
 // and for malformed ones it answers errSlowPath and the caller takes the
 // JSON way.
 type bsonRewriter struct {
-	snap, journal []encryption.Path // journal: under p, with the "connection" prefix
-	values        encryption.ValuesFunc
+	snap, journal         []encryption.Path // journal: under p, with the "connection" prefix
+	snapTrie, journalTrie *keyTrie
+	values                encryption.ValuesFunc
 }
 
 var errSlowPath = errors.New("migration: document needs the JSON rewrite")
@@ -49,7 +51,7 @@ func newBSONRewriter(f *encryption.Fields, values encryption.ValuesFunc) (*bsonR
 			}
 		}
 	}
-	return &bsonRewriter{snap: snap, journal: journal, values: values}, nil
+	return &bsonRewriter{snap: snap, journal: journal, snapTrie: newKeyTrie(snap), journalTrie: newKeyTrie(journal), values: values}, nil
 }
 
 func containsRune(s string, r rune) bool {
@@ -73,16 +75,13 @@ type element struct {
 // wellFormed has checked.
 func elements(b []byte, off int, fn func(el element)) {
 	end := off + int(int32(binary.LittleEndian.Uint32(b[off:]))) - 1 // before the trailing 0
-	pos := off + 4
-	for pos < end {
-		el, _, ok := bsoncore.ReadElement(b[pos:end])
+	for pos := off + 4; pos < end; {
+		e, next, ok := readElement(b, pos, end)
 		if !ok {
 			return
 		}
-		key := el.KeyBytes()
-		vs := pos + 1 + len(key) + 1
-		fn(element{key: key, typ: bsoncore.Type(b[pos]), vs: vs, ve: pos + len(el)})
-		pos += len(el)
+		fn(e)
+		pos = next
 	}
 }
 
@@ -179,38 +178,113 @@ type bsonEdit struct {
 	repl       []byte
 }
 
-// payload finds the values at paths in the payload document at off, lets
-// the values function decide, and adds the edits and the documents whose
-// length changes. A non-nil error is the document's failure.
-func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, edits *[]bsonEdit, containers *[]int) (bool, error) {
+// keyTrie is the paths' keys as a tree, so each document on the way is
+// read once for all paths (the default pointers share "credentials" and
+// "sshTunnel"). A node's ends are the paths that end at it.
+type keyTrie struct {
+	key      string
+	children []*keyTrie
+	ends     []int
+}
+
+func newKeyTrie(paths []encryption.Path) *keyTrie {
+	root := &keyTrie{}
+	for i, p := range paths {
+		n := root
+		for _, k := range p.Keys {
+			var next *keyTrie
+			for _, c := range n.children {
+				if c.key == k {
+					next = c
+					break
+				}
+			}
+			if next == nil {
+				next = &keyTrie{key: k}
+				n.children = append(n.children, next)
+			}
+			n = next
+		}
+		n.ends = append(n.ends, i)
+	}
+	return root
+}
+
+// find records in hits the element each path below n names in the
+// document at off: per key the last member with it (as JSON reads
+// duplicates), descending into documents only (no array indexes, like
+// Ditto's pointers). Every document it descends into goes to containers.
+func find(b []byte, off int, n *keyTrie, hits []element, found []bool, containers *[]int) {
+	var lastBuf [8]element
+	var hasBuf [8]bool
+	last, has := lastBuf[:0], hasBuf[:0]
+	if len(n.children) > len(lastBuf) {
+		last, has = make([]element, 0, len(n.children)), make([]bool, 0, len(n.children))
+	}
+	last, has = last[:len(n.children)], has[:len(n.children)]
+	end := off + int(int32(binary.LittleEndian.Uint32(b[off:]))) - 1
+	for pos := off + 4; pos < end; {
+		e, next, ok := readElement(b, pos, end)
+		if !ok {
+			return
+		}
+		for ci, c := range n.children {
+			if keyIs(e.key, c.key) {
+				last[ci], has[ci] = e, true
+			}
+		}
+		pos = next
+	}
+	for ci, c := range n.children {
+		if !has[ci] {
+			continue
+		}
+		e := last[ci]
+		for _, pi := range c.ends {
+			hits[pi], found[pi] = e, true
+		}
+		if len(c.children) > 0 && e.typ == bsoncore.TypeEmbeddedDocument {
+			*containers = append(*containers, e.vs)
+			find(b, e.vs, c, hits, found, containers)
+		}
+	}
+}
+
+// readElement reads the element at pos of a document ending at end.
+func readElement(b []byte, pos, end int) (element, int, bool) {
+	el, _, ok := bsoncore.ReadElement(b[pos:end])
+	if !ok {
+		return element{}, 0, false
+	}
+	typ := bsoncore.Type(b[pos])
+	k := bytes.IndexByte(b[pos+1:end], 0)
+	if k < 0 {
+		return element{}, 0, false
+	}
+	key := b[pos+1 : pos+1+k]
+	return element{key: key, typ: typ, vs: pos + 1 + k + 1, ve: pos + len(el)}, pos + len(el), true
+}
+
+// payload finds the values at paths (trie: the same paths as a tree) in the
+// payload document at off, lets the values function decide, and adds the
+// edits and the documents whose length may change (one whose length stays
+// is written back as it was). A non-nil error is the document's failure.
+func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, trie *keyTrie, edits *[]bsonEdit, containers *[]int) (bool, error) {
+	var hitBuf [16]element
+	var foundBuf [16]bool
+	hits, found := hitBuf[:0], foundBuf[:0]
+	if len(paths) > len(hitBuf) {
+		hits, found = make([]element, 0, len(paths)), make([]bool, 0, len(paths))
+	}
+	hits, found = hits[:len(paths)], found[:len(paths)]
+	find(b, off, trie, hits, found, containers)
+
 	var locBuf [16]located
 	locs := locBuf[:0]
 	vals := make([]encryption.Value, 0, len(paths))
-	for _, p := range paths {
-		var chainBuf [8]int // the documents between the payload and the value
-		doc, chain := off, chainBuf[:0]
-		var hit element
-		found := false
-		for j, key := range p.Keys {
-			found = false
-			elements(b, doc, func(e element) {
-				if keyIs(e.key, key) {
-					hit, found = e, true // the last one counts, as in JSON
-				}
-			})
-			if !found {
-				break
-			}
-			if j < len(p.Keys)-1 {
-				if hit.typ != bsoncore.TypeEmbeddedDocument {
-					found = false
-					break
-				}
-				doc = hit.vs
-				chain = append(chain, doc)
-			}
-		}
-		if !found || hit.typ != bsoncore.TypeString || seen(locs, hit.vs) {
+	for i, p := range paths { // in pointer order, each location once
+		hit := hits[i]
+		if !found[i] || hit.typ != bsoncore.TypeString || seen(locs, hit.vs) {
 			continue
 		}
 		n := int(int32(binary.LittleEndian.Uint32(b[hit.vs:])))
@@ -219,9 +293,6 @@ func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, edits
 			return false, errSlowPath
 		}
 		locs = append(locs, located{vs: hit.vs, ve: hit.ve})
-		// Their lengths change if the value does (an unchanged length is
-		// written back as it was).
-		*containers = append(*containers, chain...)
 		vals = append(vals, encryption.Value{Pointer: p.Pointer, In: s, Out: s})
 	}
 	changed, err := w.values(vals)
@@ -268,7 +339,7 @@ func (w *bsonRewriter) snapshot(doc []byte) ([]byte, bool, error) {
 	}
 	var edits []bsonEdit
 	containers := make([]int, 1, 16)
-	changed, err := w.payload(doc, s2.vs, w.snap, &edits, &containers)
+	changed, err := w.payload(doc, s2.vs, w.snap, w.snapTrie, &edits, &containers)
 	if err != nil || !changed {
 		return doc, false, err
 	}
@@ -310,7 +381,7 @@ func (w *bsonRewriter) journalDoc(doc []byte) ([]byte, bool, error) {
 		if !found || p.typ != bsoncore.TypeEmbeddedDocument {
 			continue
 		}
-		changed, err := w.payload(doc, p.vs, w.journal, &edits, &containers)
+		changed, err := w.payload(doc, p.vs, w.journal, w.journalTrie, &edits, &containers)
 		if errors.Is(err, errSlowPath) {
 			return nil, false, err
 		}

@@ -10,6 +10,7 @@
 package encryption
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -118,20 +119,30 @@ func (c *Cipher) EncryptString(plain string) (string, error) {
 		src = rand.Reader
 	}
 	buf := make([]byte, ivSize, ivSize+len(plain)+tagSize)
+	var out []byte // Prefix + base64 of buf, one allocation
 	for {
 		if _, err := io.ReadFull(src, buf[:ivSize]); err != nil {
 			return "", fmt.Errorf("encryption: reading IV: %w", err)
 		}
-		out := c.aead.Seal(buf[:ivSize], buf[:ivSize], []byte(plain), nil)
-		body := base64.URLEncoding.EncodeToString(out)
+		sealed := c.aead.Seal(buf[:ivSize], buf[:ivSize], []byte(plain), nil)
+		if n := len(Prefix) + base64.URLEncoding.EncodedLen(len(sealed)); cap(out) < n {
+			out = make([]byte, n)
+			copy(out, Prefix)
+		} else {
+			out = out[:n]
+		}
+		body := out[len(Prefix):]
+		base64.URLEncoding.Encode(body, sealed)
 		// Ditto strips every occurrence of the prefix before decoding, not
 		// just the leading one; a body that happened to contain it would be
 		// unreadable there (and here). Vanishingly rare, but a new IV fixes it.
-		if !strings.Contains(body, Prefix) {
-			return Prefix + body, nil
+		if !bytes.Contains(body, prefixBytes) {
+			return string(out), nil
 		}
 	}
 }
+
+var prefixBytes = []byte(Prefix)
 
 // DecryptString reverses EncryptString. It accepts padded and unpadded
 // base64url bodies, as Java's decoder does.
@@ -141,14 +152,19 @@ func (c *Cipher) DecryptString(v string) (string, error) {
 	}
 	// Like Ditto: remove every occurrence of the prefix (String.replace), so
 	// both sides reject or accept the same inputs.
-	raw, err := decodeURLBase64(strings.ReplaceAll(v, Prefix, ""))
+	body := v[len(Prefix):]
+	if strings.Contains(body, Prefix) {
+		body = strings.ReplaceAll(body, Prefix, "")
+	}
+	raw, err := decodeURLBase64(body)
 	if err != nil {
 		return "", fmt.Errorf("%w: body is not URL-safe base64", ErrDecrypt)
 	}
 	if len(raw) < ivSize+tagSize {
 		return "", fmt.Errorf("%w: value too short", ErrDecrypt)
 	}
-	plain, err := c.aead.Open(nil, raw[:ivSize], raw[ivSize:], nil)
+	// decrypted in place: the plaintext overwrites the ciphertext
+	plain, err := c.aead.Open(raw[ivSize:ivSize], raw[:ivSize], raw[ivSize:], nil)
 	if err != nil {
 		return "", fmt.Errorf("%w: wrong key or damaged value", ErrDecrypt)
 	}
