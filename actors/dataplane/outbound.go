@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -59,6 +60,15 @@ func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error
 			continue // sent by the client runner itself
 		}
 		ct := compiledTopic{stream: ft.Topic, namespaces: ft.Namespaces}
+		if ft.ExtraFields != "" {
+			if strings.Contains(ft.ExtraFields, "{{") {
+				if ct.extraTmpl, err = placeholder.Compile(ft.ExtraFields); err != nil {
+					return nil, fmt.Errorf("%w: target extraFields %q: %v", client.ErrConfig, ft.ExtraFields, err)
+				}
+			} else {
+				ct.extra = mapping.ParseFieldSelector(ft.ExtraFields)
+			}
+		}
 		if ft.Filter != "" {
 			if ct.filter, err = rql.CompileString(ft.Filter); err != nil {
 				return nil, fmt.Errorf("%w: target filter %q: %v", client.ErrConfig, ft.Filter, err)
@@ -91,9 +101,18 @@ func (t *target) deliver(s *bus.Signal) {
 	}
 	matched := false
 	for i := range t.topics {
-		if ct := &t.topics[i]; ct.stream == s.Stream && ct.matches(s) {
-			matched = true
-			break
+		if ct := &t.topics[i]; ct.stream == s.Stream {
+			var extra json.RawMessage
+			if matched, extra = ct.match(s); matched {
+				if extra != nil { // this target's copy carries its extra fields
+					m := *s.Message
+					m.Extra = extra
+					enriched := *s
+					enriched.Message = &m
+					s = &enriched
+				}
+				break
+			}
 		}
 	}
 	if !matched {

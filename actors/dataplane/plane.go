@@ -12,8 +12,12 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -421,28 +425,37 @@ func applyHeaders(h map[string]string, mapping []headerTemplate, r placeholder.R
 	}
 }
 
-// compiledTopic is one target topic with its namespaces and filter.
+// compiledTopic is one target topic with its namespaces, filter and
+// extraFields.
 type compiledTopic struct {
 	stream     string
 	namespaces []string
 	filter     *rql.Predicate
+	// extra: the extraFields selector, or extraTmpl when it has
+	// placeholders (resolved per signal); both nil without extraFields.
+	extra     mapping.FieldSelector
+	extraTmpl *placeholder.Template
 }
 
-func (ct *compiledTopic) matches(s *bus.Signal) bool {
-	if len(ct.namespaces) > 0 {
-		ok := false
-		for _, ns := range ct.namespaces {
-			if ns == s.Topic.Namespace {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
+// match applies the namespaces, the enrichment and the filter to s. extra
+// is the signal's "extra" for this target when extraFields selected
+// something (see mapping.SignalExtra); the filter then sees the thing
+// merged with it, as Ditto filters the enriched signal.
+func (ct *compiledTopic) match(s *bus.Signal) (ok bool, extra json.RawMessage) {
+	if len(ct.namespaces) > 0 && !slices.Contains(ct.namespaces, s.Topic.Namespace) {
+		return false, nil
+	}
+	sel := ct.extra
+	if ct.extraTmpl != nil {
+		if v, err := ct.extraTmpl.Resolve(placeholder.ForMessage(s.Message, "")); err == nil {
+			sel = mapping.ParseFieldSelector(v)
 		}
 	}
+	if len(sel) > 0 {
+		extra, _ = mapping.SignalExtra(sel, s.Message)
+	}
 	if ct.filter == nil {
-		return true
+		return true, extra
 	}
 	var doc any = emptyThing
 	if s.Topic.Criterion == protocol.CriterionEvents {
@@ -450,7 +463,42 @@ func (ct *compiledTopic) matches(s *bus.Signal) bool {
 			doc = d
 		}
 	}
-	return ct.filter.Match(doc, placeholder.ForMessage(s.Message, ""))
+	if extra != nil {
+		doc = withExtra(doc, extra)
+	}
+	return ct.filter.Match(doc, placeholder.ForMessage(s.Message, "")), extra
+}
+
+// withExtra is doc with the extra fields it lacks (the signal's own values
+// win), as the filter of an enriched signal sees it.
+func withExtra(doc any, extra json.RawMessage) any {
+	var x map[string]any
+	dec := json.NewDecoder(bytes.NewReader(extra))
+	dec.UseNumber()
+	if dec.Decode(&x) != nil {
+		return doc
+	}
+	d, _ := doc.(map[string]any)
+	return mergeMissing(maps.Clone(d), x)
+}
+
+func mergeMissing(dst, src map[string]any) map[string]any {
+	if dst == nil {
+		dst = map[string]any{}
+	}
+	for k, v := range src {
+		cur, ok := dst[k]
+		if !ok {
+			dst[k] = v
+			continue
+		}
+		co, cok := cur.(map[string]any)
+		so, sok := v.(map[string]any)
+		if cok && sok {
+			dst[k] = mergeMissing(maps.Clone(co), so)
+		}
+	}
+	return dst
 }
 
 // emptyThing is what filters see of signals that are not thing events
