@@ -229,7 +229,12 @@ func (g *grain) onReport(ctx actor.Context, rep *clientReport) {
 	}
 	_, isStopping := g.clients.stopping[r]
 	now := rep.at
+	before := r.status
 	cause := r.apply(rep, isStopping)
+	if r.status != before && g.cfg.Collector != nil && g.conn != nil {
+		// connection_live_status_reported: every status a client reports
+		g.cfg.Collector.LiveStatusReported(g.id, g.conn.ConnectionType, r.status)
+	}
 	switch rep.kind {
 	case repConnected:
 		g.live.add(now, "success", "Connection successful")

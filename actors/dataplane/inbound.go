@@ -6,6 +6,8 @@ import (
 	"mime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -204,7 +206,51 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info m
 		// its response, consumed by another connection, comes back here
 		p.awaiting.put(h["correlation-id"], pendingReply{source: s, idx: idx, headers: h}, now)
 	}
-	p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: topic, Stream: stream, Origin: p.id})
+	sig := &bus.Signal{Message: msg, Topic: topic, Stream: stream, Origin: p.id}
+	p.cfg.Bus.Publish(sig)
+	if tookWait(sig) {
+		st.c[monitor.Throttled].RecordAt(false, now)
+		st.l[monitor.Throttled].FailureMsg(info, throttledMessage)
+	}
+}
+
+// throttledMessage is the log entry of a consumption slowed down by
+// back-pressure.
+const throttledMessage = "Consumption was throttled: a target's queue was full and the signal waited for room."
+
+// waited holds the signals whose delivery had to wait for room in a full
+// target queue, until the source that published them looks (the local bus
+// delivers on the publisher's goroutine, so it looks right after Publish):
+// the source counts a throttled failure, Ditto's metric of a source whose
+// consumption was slowed down. Only the slow path writes here; the fast
+// path reads one atomic.
+var waited struct {
+	n atomic.Int64
+	m sync.Map // *bus.Signal → struct{}
+}
+
+// maxWaited bounds the entries nobody collects (signals published by others
+// than a source of this node).
+const maxWaited = 10_000
+
+func noteWait(s *bus.Signal) {
+	if waited.n.Load() >= maxWaited {
+		return
+	}
+	if _, loaded := waited.m.LoadOrStore(s, struct{}{}); !loaded {
+		waited.n.Add(1)
+	}
+}
+
+func tookWait(s *bus.Signal) bool {
+	if waited.n.Load() == 0 {
+		return false
+	}
+	if _, ok := waited.m.LoadAndDelete(s); ok {
+		waited.n.Add(-1)
+		return true
+	}
+	return false
 }
 
 // enforce resolves the enforcement input against the consumed message and

@@ -86,6 +86,7 @@ func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error
 // (dispatched, then namespaces and RQL filter), then the target's queue.
 func (t *target) deliver(s *bus.Signal) {
 	p := t.p
+	orig := s
 	if s.Origin == p.id {
 		return // Ditto: a connection never receives the signals it sent itself
 	}
@@ -131,6 +132,7 @@ func (t *target) deliver(s *bus.Signal) {
 		return
 	default:
 	}
+	noteWait(orig) // the publishing source is throttled by this wait
 	timer := time.NewTimer(p.cfg.EnqueueWait)
 	defer timer.Stop()
 	select {
