@@ -72,6 +72,7 @@ func startBinary(t *testing.T, bin string, env ...string) *proc {
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 8<<20) // a panic's or a long log line
 		for sc.Scan() {
 			line := sc.Text()
 			_, _ = p.logs.Write([]byte(line + "\n"))

@@ -111,7 +111,7 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 	}
 	t.Logf("killed %s mid-run at %v; final %v", c.nodes[host].instance, before["snapshots"], final)
 
-	engine := openMongoAt(t, mongoURI, c.db)
+	engine := openMongoAt(t, c.uri, c.db)
 	defer engine.Close(t.Context())
 	a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
 	uris := storedURIs(t, engine)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -77,6 +78,7 @@ type testCluster struct {
 	t     *testing.T
 	bin   string
 	etcd  *etcdServer
+	uri   string // MongoDB-wire server
 	db    string
 	nodes []*clusterNode
 	extra []string
@@ -89,8 +91,10 @@ func startCluster(t *testing.T, n int, extraEnv ...string) *testCluster {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := &testCluster{t: t, bin: buildBinary(t), etcd: startEtcd(t), extra: extraEnv,
+	c := &testCluster{t: t, bin: buildBinary(t), etcd: startEtcd(t), extra: extraEnv, uri: clusterMongoURI(t),
 		db: "cluster_" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	dropDatabase(t, c.uri, c.db)
+	t.Cleanup(c.dumpLogsOnFailure)
 	for i := 0; i < n; i++ {
 		c.nodes = append(c.nodes, c.startNode(fmt.Sprintf("node-%d", i+1)))
 	}
@@ -98,11 +102,35 @@ func startCluster(t *testing.T, n int, extraEnv ...string) *testCluster {
 	return c
 }
 
+// dumpLogsOnFailure writes every node's log to a file when the test
+// failed, and says where.
+func (c *testCluster) dumpLogsOnFailure() {
+	if !c.t.Failed() {
+		return
+	}
+	dir, err := os.MkdirTemp("", "dittoconn-cluster-logs-")
+	if err != nil {
+		return
+	}
+	for i, n := range c.nodes {
+		state := "running"
+		select {
+		case err := <-n.done:
+			state = fmt.Sprintf("exited: %v", err)
+			n.done <- err
+		default:
+		}
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d-%s.log", i, n.instance)),
+			[]byte(n.logs.String()+"\n== "+state+"\n"), 0o644)
+	}
+	c.t.Logf("node logs in %s", dir)
+}
+
 func (c *testCluster) startNode(instance string) *clusterNode {
 	c.t.Helper()
 	proxy := startProxy(c.t, c.etcd.addr)
 	env := append([]string{
-		"MONGO_DB_URI=" + mongoURI,
+		"MONGO_DB_URI=" + c.uri,
 		"MONGO_DB_DATABASE=" + c.db,
 		"DITTOCONN_CLUSTER_ETCD_ENDPOINTS=" + proxy.Addr(),
 		"DITTOCONN_CLUSTER_NAME=test",
@@ -221,6 +249,7 @@ func (n *clusterNode) post(t *testing.T, path string, body any) (int, []byte) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := clusterHTTP.Do(req)
 	if err != nil {
+		t.Logf("%s %s: %v", n.instance, path, err)
 		return 0, nil
 	}
 	defer resp.Body.Close()
