@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -21,10 +22,10 @@ import (
 // over document.RewriteSnapshot/RewriteJournal does (same values, same
 // outcomes, same errors), without converting whole documents to JSON and
 // back; values of other BSON types, which the JSON way converts or rejects,
-// it keeps as they are (Ditto's migration keeps types too). For documents where the two could differ (a value at a
-// pointer that is not valid UTF-8, a duplicated s2, events or p key)
-// and for malformed ones it answers errSlowPath and the caller takes the
-// JSON way.
+// it keeps as they are (Ditto's migration keeps types too). Where the two
+// could differ (a value at a pointer that is not valid UTF-8, a duplicated
+// s2, events or p key) and for malformed documents it answers errSlowPath
+// and the caller takes the JSON way.
 type bsonRewriter struct {
 	snap, journal         []encryption.Path // journal: under p, with the "connection" prefix
 	snapTrie, journalTrie *keyTrie
@@ -46,21 +47,12 @@ func newBSONRewriter(f *encryption.Fields, values encryption.ValuesFunc) (*bsonR
 		for _, k := range p.Keys {
 			// The JSON way turns invalid UTF-8 in stored keys into U+FFFD,
 			// so only there could such a key match.
-			if !utf8.ValidString(k) || containsRune(k, utf8.RuneError) {
+			if !utf8.ValidString(k) || strings.ContainsRune(k, utf8.RuneError) {
 				return nil, nil
 			}
 		}
 	}
 	return &bsonRewriter{snap: snap, journal: journal, snapTrie: newKeyTrie(snap), journalTrie: newKeyTrie(journal), values: values}, nil
-}
-
-func containsRune(s string, r rune) bool {
-	for _, c := range s {
-		if c == r {
-			return true
-		}
-	}
-	return false
 }
 
 // element is one element of a BSON document, as absolute offsets into the
@@ -71,8 +63,8 @@ type element struct {
 	vs, ve int // the value
 }
 
-// elements calls fn for each element of the document at off, which
-// wellFormed has checked.
+// elements calls fn for each element of the document at off (its framing
+// checked: by bsoncore's Validate at the top, by wellFormed below).
 func elements(b []byte, off int, fn func(el element)) {
 	end := off + int(int32(binary.LittleEndian.Uint32(b[off:]))) - 1 // before the trailing 0
 	for pos := off + 4; pos < end; {
