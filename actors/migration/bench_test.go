@@ -87,7 +87,7 @@ func TestMigrationThroughput(t *testing.T) {
 // BenchmarkRewrite is the CPU of rewriting one document for a key rotation
 // (the benchmark's documents), in BSON directly and through JSON.
 func BenchmarkRewrite(b *testing.B) {
-	t := &testing.T{}
+	t := testing.TB(b)
 	conn := `{"__lifecycle":"ACTIVE","id":"c001","uri":"tcp://user:pw-c001@h:1883","credentials":{"type":"plain","password":"secret-c001"}}`
 	conn = encryptJSON(t, keyA, nil, conn)
 	snap := snapDoc(fromJSON(t, conn))

@@ -263,7 +263,7 @@ func sameOutcome(t testing.TB, p, reader *plan, snap bool, doc []byte) (outcome,
 // the JSON way, in every mode; any bytes taken as a whole document are
 // handled without a panic.
 func FuzzBSONRewrite(f *testing.F) {
-	t := &testing.T{}
+	t := testing.TB(f)
 	for _, p := range []string{
 		`{"uri":"tcp://user:pw@h:1883","credentials":{"type":"plain","password":"secret"},"specificConfig":{"jms.password":"x"}}`,
 		`{"uri":"tcp://a:b@h","uri":"amqp://c:d@h","credentials":{"password":""},"n":1.5}`,
