@@ -80,6 +80,11 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 			"options": map[string]any{"incomingScript": js}}},
 		"sources": []any{map[string]any{"addresses": []string{"bench/js/#"}, "authorizationContext": auth, "qos": qos,
 			"payloadMapping": []string{"js"}}}})
+	t.Cleanup(func() {
+		if t.Failed() { // e.g. scripts interrupted at maxScriptExecutionTime on a starved machine
+			t.Logf("JavaScript source metrics: %s", mustJSON(t, dpMetrics(t, n, "bench-src-js")["connectionMetrics"]))
+		}
+	})
 	viaJS := benchRound(t, qos, b.URI(), "bench/js/x", "bench/out/#", payloads)
 	t.Logf("dittoconn (JavaScript mapper): %d messages in %v = %.0f msg/s = %.2f of direct", total, viaJS.d, viaJS.rate, viaJS.rate/direct.rate)
 }
