@@ -457,12 +457,13 @@ type cbRecovery struct {
 	median   time.Duration // median over (connection, gateway)
 	failed   int           // attempts that did not answer (timeouts, errors)
 	cpu      string
+	patient  string // failover only: single requests with a long timeout
 }
 
 func (r cbRecovery) String() string {
 	return fmt.Sprintf("%d grains: first answer %v, all through some gateway %v, all through every gateway %v, median %v (%d failed attempts before; %s)",
 		r.moved, r.firstAny.Round(time.Millisecond), r.allAny.Round(time.Millisecond),
-		r.allEvery.Round(time.Millisecond), r.median.Round(time.Millisecond), r.failed, r.cpu)
+		r.allEvery.Round(time.Millisecond), r.median.Round(time.Millisecond), r.failed, r.cpu) + r.patient
 }
 
 // cbPoll retrieves every id through each gateway until it answers, 16
@@ -595,7 +596,42 @@ func cbFailover(t *testing.T, c *testCluster, ids []string, victim int) ([]strin
 
 	killed := time.Now()
 	c.kill(victim)
+	// Patient clients: one request per victim connection, sent through the
+	// first survivor right after the kill and not retried, as a client that
+	// does not retry would: up to 10 with Ditto's default timeout (10 s),
+	// up to 10 with 15 s.
+	type patientResult struct {
+		timeout string
+		took    time.Duration
+		ok      bool
+		status  int
+	}
+	patient := make(chan patientResult, 20)
+	var pwg sync.WaitGroup
+	for i, id := range moved[:min(20, len(moved))] {
+		timeout := []string{"10s", "15s"}[i%2]
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			status, m := survivors[0].commandWithin(t, timeout, cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+			patient <- patientResult{timeout, time.Since(killed), status == http.StatusOK && field(m, "connection", "id") == id, status}
+		}()
+	}
 	rec := cbPoll(t, survivors, moved, killed)
+	pwg.Wait()
+	close(patient)
+	byTimeout := map[string][]string{}
+	for r := range patient {
+		what := "ok"
+		if !r.ok {
+			what = fmt.Sprintf("HTTP %d", r.status)
+		}
+		byTimeout[r.timeout] = append(byTimeout[r.timeout], fmt.Sprintf("%s %v", what, r.took.Round(100*time.Millisecond)))
+	}
+	for _, timeout := range []string{"10s", "15s"} {
+		slices.Sort(byTimeout[timeout])
+		rec.patient += fmt.Sprintf("; single requests at the kill with timeout %s: %s", timeout, strings.Join(byTimeout[timeout], ", "))
+	}
 	var leaseGone time.Duration
 	select {
 	case at := <-deleted:
