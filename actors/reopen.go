@@ -8,7 +8,9 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/dittoconn/dittoconn/actors/connection"
+	"github.com/dittoconn/dittoconn/actors/migration"
 	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // alwaysAliveTag marks journal events of connections whose desired status is open.
@@ -44,6 +46,21 @@ func (s *System) reopenLoop(ctx context.Context) {
 		}
 		first = false
 		s.reopenOwned(ctx)
+		s.touchMigration()
+	}
+}
+
+// touchMigration activates the migration singleton wherever it now lives,
+// so that it resumes a run that was handed off when it moved.
+func (s *System) touchMigration() {
+	if _, ok := s.cluster.TryGetClusterKind(migration.Kind); !ok {
+		return
+	}
+	_, err := s.cluster.Request(migration.Identity, migration.Kind,
+		&pb.Command{Type: ditto.MigrateEncryptionStatus, Headers: map[string]string{ditto.HeaderResponseRequired: "false"}},
+		cluster.WithTimeout(5*time.Second), cluster.WithRetryCount(2))
+	if err != nil {
+		s.log.Debug().Err(err).Msg("touching the migration singleton failed")
 	}
 }
 

@@ -1,12 +1,18 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -125,6 +131,147 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 		}
 		if pt, err := b.DecryptString(pw); err != nil || !strings.HasPrefix(pt, "pw-mig-") {
 			t.Fatalf("a secret does not decrypt with B to its plaintext: %v", err)
+		}
+	}
+}
+
+// memberOf reads a node's cluster address from its ready line.
+func memberOf(t *testing.T, n *clusterNode) string {
+	t.Helper()
+	for _, line := range strings.Split(n.logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["message"] == "dittoconn ready" {
+			m, _ := rec["member"].(string)
+			return m
+		}
+	}
+	t.Fatalf("%s logged no ready line with its member address", n.instance)
+	return ""
+}
+
+// singletonOwner computes which of the member addresses hosts the
+// migration singleton, with the rendezvous hash protoactor's disthash
+// lookup uses.
+func singletonOwner(addrs []string) string {
+	var members []*cluster.Member
+	for _, a := range addrs {
+		host, port, _ := strings.Cut(a, ":")
+		p, _ := strconv.Atoi(port)
+		members = append(members, &cluster.Member{Id: a, Host: host, Port: int32(p), Kinds: []string{migration.Kind}})
+	}
+	rdv := cluster.NewRendezvous()
+	rdv.UpdateMembers(members)
+	return rdv.GetByClusterIdentity(cluster.NewClusterIdentity(migration.Identity, migration.Kind))
+}
+
+func memberAddrs(t *testing.T, nodes []*clusterNode) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, memberOf(t, n))
+	}
+	return out
+}
+
+// TestClusterMigrationHandoff: the singleton moves while a migration runs
+// (its member leaves gracefully, then a member joins that wins its hash);
+// each time the run stops after its batch and the next activation resumes
+// it without any command. It finishes once, every secret under B.
+func TestClusterMigrationHandoff(t *testing.T) {
+	const total = 40
+	c := startCluster(t, 3, "CONNECTION_SNAPSHOT_THRESHOLD=1", "DITTOCONN_ENCRYPTION_MIGRATION_LEASE=2s",
+		"CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED=true", "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyA)
+	for i := 0; i < total; i++ {
+		id := fmt.Sprintf("hand-%02d", i)
+		status, m := c.nodes[i%3].command(t, cmd(ditto.CreateConnection, "connection", securedConnection(id)))
+		if status != http.StatusOK || m["status"] != float64(201) {
+			t.Fatalf("create %s: %d %v", id, status, m)
+		}
+	}
+	c.restartAll("CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyB, "CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY="+encKeyA,
+		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE=4", "CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE=30")
+	migration := func(n *clusterNode, command map[string]any) map[string]any {
+		_, body := n.post(t, "/devops/piggyback/connectivity", map[string]any{
+			"targetActorSelection": migrationPath, "headers": map[string]any{"aggregate": false, "timeout": "5s"},
+			"piggybackCommand": command})
+		return decode(t, body)
+	}
+	if m := migration(c.nodes[0], cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); m["status"] != 202.0 {
+		t.Fatalf("migrate: %v", m)
+	}
+	progressed := func(n *clusterNode, atLeast int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			m := migration(n, cmd(ditto.MigrateEncryptionStatus))
+			sp, _, _ := counterSum(m, "snapshots")
+			jp, _, _ := counterSum(m, "journalEvents")
+			if sp+jp >= atLeast && m["migrationActive"] == true {
+				return
+			}
+			if time.Now().After(deadline) || m["phase"] == "completed" {
+				t.Fatalf("migration did not progress to %d (or finished too fast): %v", atLeast, m)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// 1. The singleton's member leaves gracefully.
+	owner := singletonOwner(memberAddrs(t, c.nodes))
+	host := slices.IndexFunc(c.nodes, func(n *clusterNode) bool { return memberOf(t, n) == owner })
+	progressed(c.nodes[(host+1)%3], 8)
+	c.nodes[host].stop(t)
+	c.nodes[host].dead = true
+	survivors := c.live()
+	progressed(survivors[0], 20) // resumed elsewhere, no command sent
+
+	// 2. A member joins on an address that wins the singleton's hash.
+	var bind string
+	for try := 0; try < 200 && bind == ""; try++ {
+		cand := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		if singletonOwner(append(memberAddrs(t, survivors), cand)) == cand {
+			bind = cand
+		}
+	}
+	if bind == "" {
+		t.Fatal("no free port wins the singleton's hash")
+	}
+	c.nodes = append(c.nodes, c.startNode("node-4", "DITTOCONN_CLUSTER_BIND="+bind))
+
+	var final map[string]any
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		final = migration(survivors[0], cmd(ditto.MigrateEncryptionStatus))
+		if final["phase"] == "completed" && final["migrationActive"] == false {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the handed-off migration did not complete: %v", final)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	sp, ss, sf := counterSum(final, "snapshots")
+	jp, js, jf := counterSum(final, "journalEvents")
+	if sp+ss != total || sf != 0 || jf != 0 || sp > total || jp+js != total || jp > total {
+		t.Errorf("snapshots %d/%d/%d, journal %d/%d/%d; want %d in each", sp, ss, sf, jp, js, jf, total)
+	}
+	handoffs := 0
+	for _, n := range c.nodes {
+		handoffs += strings.Count(n.logs.String(), "encryption migration resumed after its singleton moved")
+	}
+	if handoffs < 2 {
+		t.Errorf("%d hand-offs resumed, want 2 (leave and join)", handoffs)
+	}
+
+	engine := openMongoAt(t, c.uri, c.db)
+	defer engine.Close(t.Context())
+	a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
+	for _, u := range storedURIs(t, engine) {
+		pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
+		if _, err := a.DecryptString(pw); err == nil {
+			t.Fatal("a secret still decrypts with A")
+		}
+		if _, err := b.DecryptString(pw); err != nil {
+			t.Fatalf("a secret does not decrypt with B: %v", err)
 		}
 	}
 }

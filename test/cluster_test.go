@@ -126,7 +126,7 @@ func (c *testCluster) dumpLogsOnFailure() {
 	c.t.Logf("node logs in %s", dir)
 }
 
-func (c *testCluster) startNode(instance string) *clusterNode {
+func (c *testCluster) startNode(instance string, extra ...string) *clusterNode {
 	c.t.Helper()
 	proxy := startProxy(c.t, c.etcd.addr)
 	env := append([]string{
@@ -139,6 +139,7 @@ func (c *testCluster) startNode(instance string) *clusterNode {
 		"DITTOCONN_CLIENT_BACKOFF_MIN=200ms",
 		"DITTOCONN_CLIENT_BACKOFF_MAX=1s",
 	}, c.extra...)
+	env = append(env, extra...)
 	p := startBinary(c.t, c.bin, env...)
 	return &clusterNode{proc: p, instance: instance, proxy: proxy, env: env}
 }
@@ -159,6 +160,7 @@ func (c *testCluster) restartAll(extra ...string) {
 		n.stop(c.t)
 		n.dead = true
 	}
+	c.extra = append(append([]string(nil), c.extra...), extra...) // for nodes started later
 	for i, old := range c.nodes {
 		env := append(append([]string(nil), old.env...), extra...)
 		c.nodes[i] = &clusterNode{proc: startBinary(c.t, c.bin, env...), instance: old.instance, proxy: old.proxy, env: env}

@@ -107,10 +107,15 @@ func (g *grain) Receive(ctx actor.Context) {
 			reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
 		}
 		ctx.Respond(reply)
+	case *cluster.ClusterInit:
+		go g.svc.PickUpHandoff()
 	case *actor.Stopping:
-		// The singleton stops with the member: the run stops after its
-		// current batch and saves its progress, as an abort does.
-		g.svc.Stop(5 * time.Second)
+		// The singleton stops with the member or moves: the run stops
+		// after its current batch and saves its progress, as an abort
+		// does, and is handed off to the next activation (handoff.go).
+		if g.svc.Stop(5 * time.Second) {
+			g.svc.markHandoff()
+		}
 	}
 }
 
@@ -407,17 +412,19 @@ func (s *Service) abortRun() *pb.Reply {
 }
 
 // Stop aborts a running run and waits up to wait for it to save its
-// progress and end.
-func (s *Service) Stop(wait time.Duration) {
+// progress and end. It reports whether a run that nobody aborted (and
+// not a dry run) stopped unfinished, so that it can be handed off.
+func (s *Service) Stop(wait time.Duration) (handoff bool) {
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	select {
 	case <-s.abort:
 	default:
 		close(s.abort)
+		handoff = !s.dryRun
 	}
 	done := s.done
 	s.mu.Unlock()
@@ -425,7 +432,11 @@ func (s *Service) Stop(wait time.Duration) {
 	case <-done:
 	case <-time.After(wait):
 		s.log.Warn().Msg("encryption migration did not stop in time")
+		return false
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return handoff && s.mem != nil && s.mem.Phase != PhaseCompleted
 }
 
 // Running reports whether a run is active (for tests).
