@@ -87,7 +87,14 @@ func (m *mqtt5Client) subscribe(t *testing.T, filter string) {
 
 func (m *mqtt5Client) publish(t *testing.T, topic string, payload []byte, user map[string]string) {
 	t.Helper()
-	props := &paho5.PublishProperties{ContentType: "application/json"}
+	m.publishWith(t, topic, payload, user, &paho5.PublishProperties{})
+}
+
+// publishWith publishes with the given properties plus a JSON content type
+// and user properties.
+func (m *mqtt5Client) publishWith(t *testing.T, topic string, payload []byte, user map[string]string, props *paho5.PublishProperties) {
+	t.Helper()
+	props.ContentType = "application/json"
 	for k, v := range user {
 		props.User.Add(k, v)
 	}
@@ -162,6 +169,30 @@ func TestIntegrationDataPlaneMQTT5(t *testing.T) {
 	if c := dpLogCount(dpLogs(t, n, srcID), "source", "enforced", "failure", in); c != 1 {
 		t.Errorf("%d enforcement failure log entries, want 1", c)
 	}
+
+	// a twin command with a response topic and correlation data: no twin
+	// store, answered with 501 on the response topic (the reply target
+	// {{ header:reply-to }}), correlation data kept
+	replyTopic := "dp/" + run + "/m5/reply"
+	replies := newMQTT5Client(t, "127.0.0.1:1883")
+	replies.subscribe(t, replyTopic)
+	dev.publishWith(t, topic, []byte(`{"topic":"org.acme/m5-1/things/twin/commands/modify","headers":{},"path":"/attributes/a","value":1}`),
+		map[string]string{"device-id": "org.acme:m5-1"},
+		&paho5.PublishProperties{ResponseTopic: replyTopic, CorrelationData: []byte("cmd-m5-1")})
+	select {
+	case r := <-replies.msgs:
+		resp := decode(t, r.Payload)
+		wantField(t, resp, "org.acme/m5-1/things/twin/errors", "topic")
+		wantField(t, resp, float64(501), "status")
+		if r.Properties == nil || string(r.Properties.CorrelationData) != "cmd-m5-1" {
+			t.Errorf("response properties %+v", r.Properties)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no error response on the response topic")
+	}
+	// the enforcement failure had no response topic: its error response was dropped
+	dpWaitCounts(t, n, srcID, "target", "_responses", map[string]int{"dispatched/failure": 2, "dropped/failure": 1,
+		"published/success": 1})
 }
 
 // amqp10Session opens an AMQP 1.0 session of the test to RabbitMQ.
