@@ -229,13 +229,15 @@ var waited struct {
 	m sync.Map // *bus.Signal → struct{}
 }
 
-// maxWaited bounds the entries nobody collects (signals published by others
-// than a source of this node).
+// maxWaited bounds the entries nobody collects (signals published on this
+// node by others than its sources, e.g. a cluster bus): beyond it the
+// table starts afresh, at worst forgetting a few throttled marks.
 const maxWaited = 10_000
 
 func noteWait(s *bus.Signal) {
 	if waited.n.Load() >= maxWaited {
-		return
+		waited.m.Clear()
+		waited.n.Store(0)
 	}
 	if _, loaded := waited.m.LoadOrStore(s, struct{}{}); !loaded {
 		waited.n.Add(1)
@@ -243,7 +245,7 @@ func noteWait(s *bus.Signal) {
 }
 
 func tookWait(s *bus.Signal) bool {
-	if waited.n.Load() == 0 {
+	if waited.n.Load() <= 0 {
 		return false
 	}
 	if _, ok := waited.m.LoadAndDelete(s); ok {

@@ -88,3 +88,21 @@ func TestBackPressureCountsThrottledAtTheSource(t *testing.T) {
 		t.Errorf("%d waits left uncollected", waited.n.Load())
 	}
 }
+
+// TestUncollectedWaitsStayBounded: waits nobody collects do not grow the
+// table without bound, and noting still works after it started afresh.
+func TestUncollectedWaitsStayBounded(t *testing.T) {
+	for range maxWaited + 10 {
+		noteWait(&bus.Signal{})
+	}
+	if n := waited.n.Load(); n > maxWaited || n <= 0 {
+		t.Fatalf("%d entries", n)
+	}
+	s := &bus.Signal{}
+	noteWait(s)
+	if !tookWait(s) || tookWait(s) {
+		t.Error("a noted wait is taken exactly once")
+	}
+	waited.m.Clear()
+	waited.n.Store(0)
+}
