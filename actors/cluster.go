@@ -2,9 +2,12 @@ package actors
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +18,8 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/dittoconn/dittoconn/actors/connection"
 )
@@ -44,6 +49,13 @@ type ClusterConfig struct {
 	SelfMissingAfter time.Duration
 	// StartTimeout bounds joining the cluster (default 30 s).
 	StartTimeout time.Duration
+	// TLS files (PEM) for mutual TLS between members: this member's
+	// certificate and key (used as server and as client, so with both
+	// extended key usages and the advertised host among its names) and
+	// the CA that signed every member's. All empty: plaintext, which only
+	// a private network may carry (commands and connection secrets cross
+	// it).
+	TLSCertFile, TLSKeyFile, TLSCAFile string
 }
 
 // etcdBaseKey is where protoactor's etcd provider registers members.
@@ -94,7 +106,41 @@ func remoteConfig(cc *ClusterConfig) (*remote.Config, error) {
 		// Others would be told "[::]:port", which they cannot dial.
 		return nil, fmt.Errorf("actors: cluster bind address %q is not routable: set the advertised address", cc.Bind)
 	}
+	if cc.TLSCertFile != "" || cc.TLSKeyFile != "" || cc.TLSCAFile != "" {
+		tlsOpts, err := clusterTLS(cc)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, tlsOpts...)
+	}
 	return remote.Configure(host, port, opts...), nil
+}
+
+// clusterTLS is mutual TLS for the remote listener and the dialer: only
+// members with a certificate from the cluster's CA get in.
+func clusterTLS(cc *ClusterConfig) ([]remote.ConfigOption, error) {
+	if cc.TLSCertFile == "" || cc.TLSKeyFile == "" || cc.TLSCAFile == "" {
+		return nil, errors.New("actors: cluster TLS needs the certificate, its key and the CA")
+	}
+	cert, err := tls.LoadX509KeyPair(cc.TLSCertFile, cc.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("actors: cluster TLS key pair: %w", err)
+	}
+	caPEM, err := os.ReadFile(cc.TLSCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("actors: cluster TLS CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("actors: cluster TLS CA %s holds no PEM certificate", cc.TLSCAFile)
+	}
+	server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return []remote.ConfigOption{
+		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server))),
+		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client))),
+	}, nil
 }
 
 // checkEtcd fails unless etcd answers a read in time: protoactor's etcd

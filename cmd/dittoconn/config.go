@@ -53,6 +53,9 @@ type config struct {
 	ClusterBind          string
 	ClusterAdvertise     string
 	ClusterEtcdLostAfter time.Duration
+	ClusterTLSCert       string
+	ClusterTLSKey        string
+	ClusterTLSCA         string
 }
 
 // parseConfig reads args (without the program name and sub-command) on top of
@@ -153,6 +156,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.ClusterBind, "cluster-bind", env("DITTOCONN_CLUSTER_BIND", "127.0.0.1:0"), "host:port of the cluster listener (DITTOCONN_CLUSTER_BIND)")
 	fs.StringVar(&cfg.ClusterAdvertise, "cluster-advertise", getenv("DITTOCONN_CLUSTER_ADVERTISE"), "host:port other nodes reach this one at; needed when the bind host is 0.0.0.0 (DITTOCONN_CLUSTER_ADVERTISE)")
 	cfg.ClusterEtcdLostAfter = envDuration("DITTOCONN_CLUSTER_ETCD_LOST_AFTER", 10*time.Second)
+	fs.StringVar(&cfg.ClusterTLSCert, "cluster-tls-cert", getenv("DITTOCONN_CLUSTER_TLS_CERT"), "PEM certificate for mutual TLS between nodes (DITTOCONN_CLUSTER_TLS_CERT)")
+	fs.StringVar(&cfg.ClusterTLSKey, "cluster-tls-key", getenv("DITTOCONN_CLUSTER_TLS_KEY"), "its PEM key (DITTOCONN_CLUSTER_TLS_KEY)")
+	fs.StringVar(&cfg.ClusterTLSCA, "cluster-tls-ca", getenv("DITTOCONN_CLUSTER_TLS_CA"), "PEM CA of every node's certificate (DITTOCONN_CLUSTER_TLS_CA)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -179,6 +179,9 @@ func clusterConfig(cfg config) *actors.ClusterConfig {
 		Advertise:     cfg.ClusterAdvertise,
 		Etcd:          cfg.ClusterEtcd,
 		EtcdLostAfter: cfg.ClusterEtcdLostAfter,
+		TLSCertFile:   cfg.ClusterTLSCert,
+		TLSKeyFile:    cfg.ClusterTLSKey,
+		TLSCAFile:     cfg.ClusterTLSCA,
 	}
 }
 
