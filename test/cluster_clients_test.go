@@ -33,6 +33,8 @@ func TestIntegrationClusterClientCount(t *testing.T) {
 	conn["connectionType"] = "mqtt-5"
 	conn["clientCount"] = 3
 	conn["specificConfig"] = map[string]any{"clientId": id}
+	source := "spread/" + id + "/#"
+	conn["sources"].([]any)[0].(map[string]any)["addresses"] = []string{source}
 	status, m := c.nodes[0].command(t, cmd("connectivity.commands:createConnection", "connection", conn))
 	if status != http.StatusOK || m["status"] != float64(201) {
 		t.Fatalf("create: %d %v", status, m)
@@ -68,6 +70,24 @@ func TestIntegrationClusterClientCount(t *testing.T) {
 	c.waitMembers(3, 30*time.Second)
 	waitClients([]string{"node-1=open", "node-2=open", "node-3=open"}, "open", 30*time.Second)
 
+	// Each client subscribes (no shared subscription in the address), so
+	// one device message is consumed three times: the metrics merge the
+	// satellites' counters with the hosting member's.
+	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
+	dpPublishMQTT(t, dev, "spread/"+id+"/dev-1", dpTwinEvent("org.acme:dev-1", 1))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, m = c.nodes[2].command(t, cmd("connectivity.commands:retrieveConnectionMetrics", "connectionId", id))
+		v, _ := field(m, "sourceMetrics", "addressMetrics", source, "consumed", "success", "PT1M").(float64)
+		if v == 3 {
+			break
+		}
+		if time.Now().After(deadline) || v > 3 {
+			t.Fatalf("consumed %v, want 3 (one per client): %v", v, m["sourceMetrics"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// Closing stops every client, on every member.
 	status, m = c.nodes[1].command(t, cmd("connectivity.commands:closeConnection", "connectionId", id))
 	if status != http.StatusOK || m["status"] != float64(200) {
@@ -79,7 +99,7 @@ func TestIntegrationClusterClientCount(t *testing.T) {
 	}
 	// Two members hosted a satellite client (the grain's member hosts
 	// client 0); both stop theirs.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		started, stopped := 0, 0
 		for _, n := range c.nodes {

@@ -118,7 +118,12 @@ func (g *grain) status(cmd *pb.Command) *pb.Reply {
 // running clients; without one every address metric is empty, which Ditto
 // writes as null.
 func (g *grain) metrics(cmd *pb.Command) *pb.Reply {
+	// merged over the clients, as Ditto's aggregator does; a satellite's
+	// counters are as of its last report (at most satRenewEvery old)
 	snap := g.plane.Metrics()
+	if snap != nil {
+		snap = monitor.MergeMetrics(append([]*monitor.MetricsSnapshot{snap}, g.satelliteMetrics()...)...)
+	}
 	body := response(cmd.Type, http.StatusOK).
 		set("connectionId", g.id).
 		raw("connectionMetrics", snap.ConnectionMetricsJSON()).
@@ -130,6 +135,7 @@ func (g *grain) metrics(cmd *pb.Command) *pb.Reply {
 
 func (g *grain) resetMetrics(cmd *pb.Command) *pb.Reply {
 	g.plane.ResetMetrics()
+	g.resetSatelliteMetrics()
 	return g.simple(cmd, http.StatusOK)
 }
 

@@ -32,6 +32,7 @@ const (
 	satStartType = "dittoconn.internal:startSatellite" // grain → host: start or renew
 	satStopType  = "dittoconn.internal:stopSatellite"  // grain → host
 	satStateType = "dittoconn.internal:satelliteState" // host → grain
+	satResetType = "dittoconn.internal:resetSatelliteMetrics"
 
 	satRenewEvery = 5 * time.Second
 	satExpireAt   = 4 * satRenewEvery // a host stops a satellite nobody renewed
@@ -74,6 +75,93 @@ type satState struct {
 	Details      string     `json:"details"`
 	Since        time.Time  `json:"since"`
 	Resources    []satEntry `json:"resources,omitempty"`
+	// Metrics are the satellite's message counters (monitor's JSON is
+	// Ditto's answer shape, which does not read back).
+	Metrics *wireMetrics `json:"metrics,omitempty"`
+}
+
+type wireMeasurement struct {
+	M1, H1, H24 int64
+	Last        time.Time
+}
+
+type wireType struct {
+	Type             monitor.MetricType
+	Success, Failure wireMeasurement
+}
+
+type wireAddress struct {
+	Address string
+	Types   []wireType
+}
+
+type wireMetrics struct {
+	Sources, Targets []wireAddress
+}
+
+func toWire(m *monitor.MetricsSnapshot) *wireMetrics {
+	if m == nil {
+		return nil
+	}
+	conv := func(list []monitor.AddressMetrics) []wireAddress {
+		out := make([]wireAddress, 0, len(list))
+		for _, a := range list {
+			w := wireAddress{Address: a.Address}
+			for t, tm := range a.Metric {
+				w.Types = append(w.Types, wireType{Type: t,
+					Success: wireMeasurement{tm.Success.PT1M, tm.Success.PT1H, tm.Success.PT24H, tm.Success.LastMessageAt},
+					Failure: wireMeasurement{tm.Failure.PT1M, tm.Failure.PT1H, tm.Failure.PT24H, tm.Failure.LastMessageAt}})
+			}
+			out = append(out, w)
+		}
+		return out
+	}
+	return &wireMetrics{Sources: conv(m.Sources), Targets: conv(m.Targets)}
+}
+
+func (w *wireMetrics) snapshot() *monitor.MetricsSnapshot {
+	if w == nil {
+		return nil
+	}
+	conv := func(list []wireAddress) []monitor.AddressMetrics {
+		out := make([]monitor.AddressMetrics, 0, len(list))
+		for _, a := range list {
+			m := monitor.AddressMetric{}
+			for _, t := range a.Types {
+				m[t.Type] = monitor.TypeMeasurements{
+					Success: monitor.Measurement{PT1M: t.Success.M1, PT1H: t.Success.H1, PT24H: t.Success.H24, LastMessageAt: t.Success.Last},
+					Failure: monitor.Measurement{PT1M: t.Failure.M1, PT1H: t.Failure.H1, PT24H: t.Failure.H24, LastMessageAt: t.Failure.Last}}
+			}
+			out = append(out, monitor.AddressMetrics{Address: a.Address, Metric: m})
+		}
+		return out
+	}
+	return &monitor.MetricsSnapshot{Sources: conv(w.Sources), Targets: conv(w.Targets)}
+}
+
+// satelliteMetrics are the last counters each satellite reported.
+func (g *grain) satelliteMetrics() []*monitor.MetricsSnapshot {
+	var out []*monitor.MetricsSnapshot
+	for _, s := range g.sats {
+		if s.state != nil && s.state.Metrics != nil {
+			out = append(out, s.state.Metrics.snapshot())
+		}
+	}
+	return out
+}
+
+// resetSatelliteMetrics clears the satellites' counters (and the last
+// reported ones, until they report again).
+func (g *grain) resetSatelliteMetrics() {
+	for i := range g.sats {
+		s := &g.sats[i]
+		if s.state != nil {
+			s.state.Metrics = nil
+		}
+		if s.addr != "" && g.root != nil {
+			g.root.Send(actor.NewPID(s.addr, SatelliteHostName), internalCommand(satResetType, satStop{ConnectionID: g.id, Index: i + 1}))
+		}
+	}
 }
 
 // satSlot is the grain's view of one satellite client (index ≥ 1).
@@ -292,6 +380,14 @@ func (h *satelliteHost) Receive(ctx actor.Context) {
 			if json.Unmarshal(m.Payload, &s) == nil {
 				h.stop(satKey(s.ConnectionID, s.Index))
 			}
+		case satResetType:
+			var s satStop
+			if json.Unmarshal(m.Payload, &s) == nil {
+				if sat, ok := h.sats[satKey(s.ConnectionID, s.Index)]; ok {
+					sat.plane.ResetMetrics()
+					h.push(ctx, sat)
+				}
+			}
 		}
 	case *hostReport:
 		h.onReport(ctx, m)
@@ -408,7 +504,8 @@ func (h *satelliteHost) onReport(ctx actor.Context, m *hostReport) {
 // push tells the owning grain the satellite's state.
 func (h *satelliteHost) push(ctx actor.Context, s *satellite) {
 	st := satState{ConnectionID: s.id, Index: s.idx, Gen: s.gen, Instance: h.cfg.Instance,
-		Status: s.r.status, Recovery: s.r.recovery, Details: s.r.details, Since: s.r.since}
+		Status: s.r.status, Recovery: s.r.recovery, Details: s.r.details, Since: s.r.since,
+		Metrics: toWire(s.plane.Metrics())}
 	if s.r.client != nil {
 		for _, rs := range s.r.client.Status() {
 			st.Resources = append(st.Resources, satEntry{Type: rs.Type, Address: rs.Address, Status: rs.Status,
