@@ -114,6 +114,11 @@ func Start(cfg Config) (sys *System, err error) {
 		localBus = bus.NewLocal()
 	}
 	signalBus := bus.Bus(localBus)
+	// Configuration errors first, before anything is dialled.
+	remoteCfg, err := remoteConfig(cfg.Cluster)
+	if err != nil {
+		return nil, err
+	}
 	var cc ClusterConfig
 	var provider cluster.ClusterProvider = selfProvider{}
 	if cfg.Cluster != nil {
@@ -124,11 +129,6 @@ func Start(cfg Config) (sys *System, err error) {
 		}
 		provider, sys.etcd = p, cli
 		signalBus = &clusterBus{local: localBus, members: sys.members, root: as.Root}
-	}
-	remoteCfg, err := remoteConfig(cfg.Cluster)
-	if err != nil {
-		sys.closeEtcd()
-		return nil, err
 	}
 	runners := connection.NewRunners(cfg.MaxConnecting)
 	connCfg := connection.Config{

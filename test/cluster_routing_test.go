@@ -1,10 +1,14 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -240,4 +244,40 @@ func TestClusterEtcdPartitionHealed(t *testing.T) {
 		t.Fatalf("exit status %d, want 3\n%s", code, c.nodes[1].logs.String())
 	}
 	t.Logf("node-2 exited %v after the partition healed", time.Since(healed).Round(time.Millisecond))
+}
+
+// TestClusterStartRefusals: a node whose etcd does not answer, or whose
+// cluster address others could not dial, exits at once with a clear
+// message instead of hanging (protoactor's etcd provider would block
+// forever) or joining unreachable.
+func TestClusterStartRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildBinary(t)
+	uri := clusterMongoURI(t)
+	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"etcd down", []string{"DITTOCONN_CLUSTER_ETCD_ENDPOINTS=" + closed}, "etcd at [" + closed + "] does not answer"},
+		{"unroutable bind", []string{"DITTOCONN_CLUSTER_ETCD_ENDPOINTS=" + closed, "DITTOCONN_CLUSTER_BIND=0.0.0.0:0"},
+			"is not routable: set the advertised address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c := exec.CommandContext(ctx, bin, "serve", "--http-addr", "127.0.0.1:0")
+			c.Env = append(os.Environ(), append([]string{"MONGO_DB_URI=" + uri, "MONGO_DB_DATABASE=refusals"}, tt.env...)...)
+			start := time.Now()
+			out, err := c.CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("exit %v after %v, want status 1 with %q:\n%s", err, time.Since(start), tt.want, out)
+			}
+		})
+	}
 }
