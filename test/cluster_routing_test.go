@@ -131,6 +131,7 @@ func TestClusterPiggybackFanOut(t *testing.T) {
 // started again it rejoins and hosts grains.
 func TestClusterEtcdPartition(t *testing.T) {
 	c := startCluster(t, 3, "DITTOCONN_CLUSTER_ETCD_LOST_AFTER=5s")
+	open := openOnEveryNode(t, c, 3)
 	cut := time.Now()
 	c.nodes[2].proxy.Down()
 	code := c.waitExit(2, 30*time.Second)
@@ -159,6 +160,22 @@ func TestClusterEtcdPartition(t *testing.T) {
 		t.Fatal("the restarted node-3 hosts none of 30 new connections")
 	}
 	t.Logf("the restarted node-3 hosts %d of 30 new connections", hosted)
+
+	// The open connections moved twice (node-3 left, then its successor
+	// joined and took back its share): all report open again.
+	for id := range open {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			status, m := c.nodes[0].commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+			if status == http.StatusOK && m["liveStatus"] == "open" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not open after the member left and rejoined: %v", id, m)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
 
 // TestIntegrationClusterDataPlane: a twin event consumed by a source
