@@ -36,7 +36,7 @@ import (
 //     grains, no failure to detect).
 //
 // Settings: DITTOCONN_BENCH_CLUSTER_N (connections, 300), …_CLIENTS (comma
-// list of concurrent HTTP clients, "1,64"), …_DURATION (per round, 10s),
+// list of concurrent HTTP clients, "1,8,64"), …_DURATION (per round, 10s),
 // …_ROUNDS (rounds per setting, 2), …_FAILOVERS (3).
 func TestClusterBenchmark(t *testing.T) {
 	if os.Getenv("DITTOCONN_BENCH_CLUSTER") == "" {
@@ -44,7 +44,7 @@ func TestClusterBenchmark(t *testing.T) {
 	}
 	n := cbEnvInt("DITTOCONN_BENCH_CLUSTER_N", 300)
 	var clientCounts []int
-	for _, f := range strings.Split(cbEnv("DITTOCONN_BENCH_CLUSTER_CLIENTS", "1,64"), ",") {
+	for _, f := range strings.Split(cbEnv("DITTOCONN_BENCH_CLUSTER_CLIENTS", "1,8,64"), ",") {
 		if c, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && c > 0 {
 			clientCounts = append(clientCounts, c)
 		}
