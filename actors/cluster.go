@@ -209,10 +209,21 @@ type members struct {
 	missing  time.Time // since when self is missing; zero: present
 	changes  int       // topology events seen
 	changed  chan struct{}
+	left     chan struct{} // closed (and replaced) when members leave
 }
 
 func newMembers() *members {
-	return &members{rdv: cluster.NewRendezvous(), changed: make(chan struct{}, 1)}
+	return &members{rdv: cluster.NewRendezvous(), changed: make(chan struct{}, 1), left: make(chan struct{})}
+}
+
+// leftSignal is closed the next time members leave the cluster: a request
+// waiting on a grain of a member that died is then asked again where the
+// grain now lives (protoactor would hold it for the whole timeout while it
+// redials the dead address).
+func (m *members) leftSignal() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.left
 }
 
 // onTopology records a topology event seen by the member at address self.
@@ -225,6 +236,10 @@ func (m *members) onTopology(self string, t *cluster.ClusterTopology) {
 	m.mu.Lock()
 	m.self, m.all, m.rdv = self, all, rdv
 	m.changes++
+	if len(t.Left) > 0 {
+		close(m.left)
+		m.left = make(chan struct{})
+	}
 	switch {
 	case present:
 		m.seenSelf, m.missing = true, time.Time{}

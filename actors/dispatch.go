@@ -44,7 +44,7 @@ func (s *System) Dispatch(ctx context.Context, target string, cmd *pb.Command) (
 			return &pb.Reply{Kind: pb.Reply_PARSE_ERROR, Status: int32(bad.Status), Payload: bad.JSON()}, nil
 		}
 		cmd.EntityId = id
-		return s.requestGrain(ctx, id, cmd)
+		return s.requestGrain(ctx, connection.Kind, id, cmd)
 	case ditto.PathEncryptionMigration:
 		return s.requestMigration(ctx, cmd)
 	case ditto.PathConnectionIDs:
@@ -94,40 +94,70 @@ type result struct {
 
 // requestGrain calls the grain with cluster.Request (it retries after a
 // stale activation; RequestFuture does not) and gives up at ctx's deadline:
-// protoactor's own timeout is not a deadline.
-func (s *System) requestGrain(ctx context.Context, id string, cmd *pb.Command) (*pb.Reply, error) {
-	timeout := remaining(ctx)
+// protoactor's own timeout is not a deadline. When members leave while it
+// waits, it asks again: a request to a dead member's address is held, not
+// failed, for as long as protoactor redials it. The grains of live members
+// do not move when others leave, so a second ask of a live grain lands
+// behind the first in its mailbox and the first answer wins.
+func (s *System) requestGrain(ctx context.Context, kind, id string, cmd *pb.Command) (*pb.Reply, error) {
+	left := s.members.leftSignal()
+	ch := make(chan result, 2)
 	// Fast path for a grain whose PID is cached: one future bounded by the
-	// deadline, on the caller's goroutine. A stale PID (the grain passivated)
-	// answers dead letter at once; then the cluster path below activates it.
-	if pid, ok := s.cluster.PidCache.Get(id, connection.Kind); ok {
-		v, err := s.actors.Root.RequestFuture(pid, cmd, timeout).Result()
-		switch {
-		case err == nil:
-			r := toResult(v, nil)
-			return r.reply, r.err
-		case errors.Is(err, actor.ErrTimeout):
-			if ctx.Err() != nil {
+	// deadline. A stale PID (the grain passivated) answers dead letter at
+	// once; then the cluster path activates it.
+	if pid, ok := s.cluster.PidCache.Get(id, kind); ok {
+		go func() {
+			v, err := s.actors.Root.RequestFuture(pid, cmd, remaining(ctx)).Result()
+			if err != nil && !errors.Is(err, actor.ErrTimeout) {
+				s.cluster.PidCache.RemoveByValue(id, kind, pid)
+				s.askCluster(ctx, kind, id, cmd, ch)
+				return
+			}
+			send(ch, toResult(v, err))
+		}()
+	} else {
+		go s.askCluster(ctx, kind, id, cmd, ch)
+	}
+	for {
+		select {
+		case r := <-ch:
+			if r.err != nil && ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, context.DeadlineExceeded
-		default:
-			s.cluster.PidCache.RemoveByValue(id, connection.Kind, pid)
-			timeout = remaining(ctx)
+			if errors.Is(r.err, actor.ErrTimeout) {
+				return nil, context.DeadlineExceeded
+			}
+			return r.reply, r.err
+		case <-left:
+			left = s.members.leftSignal()
+			// Look the grain up afresh: protoactor drops the dead member's
+			// cached PIDs in a subscriber that may run after ours.
+			s.cluster.PidCache.Remove(id, kind)
+			go s.askCluster(ctx, kind, id, cmd, ch)
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := s.cluster.Request(id, connection.Kind, cmd,
-			cluster.WithTimeout(timeout),
-			cluster.WithRetryCount(3),
-			cluster.WithRetryAction(func(i int) int {
-				time.Sleep(time.Duration(i+1) * 20 * time.Millisecond)
-				return i + 1
-			}))
-		ch <- toResult(v, err)
-	}()
-	return wait(ctx, ch)
+}
+
+// askCluster is one cluster.Request bounded by ctx's remaining time.
+func (s *System) askCluster(ctx context.Context, kind, id string, cmd *pb.Command, ch chan<- result) {
+	v, err := s.cluster.Request(id, kind, cmd,
+		cluster.WithTimeout(remaining(ctx)),
+		cluster.WithRetryCount(3),
+		cluster.WithRetryAction(func(i int) int {
+			time.Sleep(time.Duration(i+1) * 20 * time.Millisecond)
+			return i + 1
+		}))
+	send(ch, toResult(v, err))
+}
+
+// send delivers r unless the caller has its answer already.
+func send(ch chan<- result, r result) {
+	select {
+	case ch <- r:
+	default:
+	}
 }
 
 // requestLocal asks a local root actor.

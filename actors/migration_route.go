@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"time"
 
 	"github.com/asynkron/protoactor-go/cluster"
 
@@ -27,17 +26,5 @@ func (s *System) requestMigration(ctx context.Context, cmd *pb.Command) (*pb.Rep
 	if _, ok := s.cluster.TryGetClusterKind(migration.Kind); !ok {
 		return nil, ditto.ErrNoRoute
 	}
-	timeout := remaining(ctx)
-	ch := make(chan result, 1)
-	go func() {
-		v, err := s.cluster.Request(migration.Identity, migration.Kind, cmd,
-			cluster.WithTimeout(timeout),
-			cluster.WithRetryCount(3),
-			cluster.WithRetryAction(func(i int) int {
-				time.Sleep(time.Duration(i+1) * 20 * time.Millisecond)
-				return i + 1
-			}))
-		ch <- toResult(v, err)
-	}()
-	return wait(ctx, ch)
+	return s.requestGrain(ctx, migration.Kind, migration.Identity, cmd)
 }
