@@ -236,10 +236,6 @@ func (m *members) onTopology(self string, t *cluster.ClusterTopology) {
 	m.mu.Lock()
 	m.self, m.all, m.rdv = self, all, rdv
 	m.changes++
-	if len(t.Left) > 0 {
-		close(m.left)
-		m.left = make(chan struct{})
-	}
 	switch {
 	case present:
 		m.seenSelf, m.missing = true, time.Time{}
@@ -369,6 +365,29 @@ func (s *System) Member() string { return s.members.address() }
 
 // Members is how many members the cluster has in this member's view.
 func (s *System) Members() int { return s.members.count() }
+
+// signalLeft closes the left signal when members left. It runs in a
+// subscriber registered after the member started, so after protoactor's own
+// (the PID cache and the identity lookup's hash ring are updated first, and
+// a request asked again finds the grain's new home at once).
+func (m *members) signalLeft(t *cluster.ClusterTopology) {
+	if len(t.Left) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	close(m.left)
+	m.left = make(chan struct{})
+}
+
+// subscribeLeft registers signalLeft; call it after the member started.
+func (s *System) subscribeLeft(as *actor.ActorSystem) {
+	as.EventStream.Subscribe(func(ev any) {
+		if t, ok := ev.(*cluster.ClusterTopology); ok {
+			s.members.signalLeft(t)
+		}
+	})
+}
 
 // subscribeTopology keeps s.members current.
 func (s *System) subscribeTopology(as *actor.ActorSystem) {

@@ -130,8 +130,8 @@ func (s *System) requestGrain(ctx context.Context, kind, id string, cmd *pb.Comm
 			return r.reply, r.err
 		case <-left:
 			left = s.members.leftSignal()
-			// Look the grain up afresh: protoactor drops the dead member's
-			// cached PIDs in a subscriber that may run after ours.
+			// Look the grain up afresh (protoactor has dropped the dead
+			// member's cached PIDs by now; this one may be a live member's).
 			s.cluster.PidCache.Remove(id, kind)
 			go s.askCluster(ctx, kind, id, cmd, ch)
 		case <-ctx.Done():

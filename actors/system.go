@@ -194,6 +194,7 @@ func Start(cfg Config) (sys *System, err error) {
 		sys.closeEtcd()
 		return nil, err
 	}
+	sys.subscribeLeft(as)
 
 	sys.lister = &ids.Lister{Heads: cfg.Store, Logger: log.With().Str("component", "ids").Logger()}
 	sys.idsPID, err = as.Root.SpawnNamed(sys.lister.Props(), ids.Name)

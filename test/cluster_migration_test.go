@@ -16,24 +16,24 @@ import (
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
-// TestClusterMigrationSingletonFailover: the encryption migration runs on
-// one member of three; SIGKILL that member mid-run, and a resume through
-// a survivor finishes it from the saved progress: counters add up and
-// every stored secret decrypts with the new key only.
-func TestClusterMigrationSingletonFailover(t *testing.T) {
-	const total = 40
+// rotatingCluster starts three nodes with key A, creates total connections
+// with secrets (ids prefix-NN), restarts them rotating A → B with the
+// migration throttled to perMinute documents, and starts the migration.
+// It returns the cluster and a function that sends a migration command
+// through a node.
+func rotatingCluster(t *testing.T, prefix string, total, perMinute int) (*testCluster, func(*clusterNode, map[string]any) map[string]any) {
+	t.Helper()
 	c := startCluster(t, 3, "CONNECTION_SNAPSHOT_THRESHOLD=1", "DITTOCONN_ENCRYPTION_MIGRATION_LEASE=2s",
 		"CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED=true", "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyA)
 	for i := 0; i < total; i++ {
-		id := fmt.Sprintf("mig-%02d", i)
+		id := fmt.Sprintf("%s-%02d", prefix, i)
 		status, m := c.nodes[i%3].command(t, cmd(ditto.CreateConnection, "connection", securedConnection(id)))
 		if status != http.StatusOK || m["status"] != float64(201) {
 			t.Fatalf("create %s: %d %v", id, status, m)
 		}
 	}
-	// Rotate A → B, throttled so that the run takes a while.
 	c.restartAll("CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyB, "CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY="+encKeyA,
-		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE=4", "CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE=60")
+		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE=4", fmt.Sprintf("CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE=%d", perMinute))
 	migration := func(n *clusterNode, command map[string]any) map[string]any {
 		_, body := n.post(t, "/devops/piggyback/connectivity", map[string]any{
 			"targetActorSelection": migrationPath, "headers": map[string]any{"aggregate": false, "timeout": "5s"},
@@ -43,6 +43,16 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 	if m := migration(c.nodes[0], cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); m["status"] != 202.0 {
 		t.Fatalf("migrate: %v", m)
 	}
+	return c, migration
+}
+
+// TestClusterMigrationSingletonFailover: the encryption migration runs on
+// one member of three; SIGKILL that member mid-run, and a resume through
+// a survivor finishes it from the saved progress: counters add up and
+// every stored secret decrypts with the new key only.
+func TestClusterMigrationSingletonFailover(t *testing.T) {
+	const total = 40
+	c, migration := rotatingCluster(t, "mig", total, 60)
 	// The singleton's host is the member that logged the start.
 	host := -1
 	kitDeadline := time.Now().Add(10 * time.Second)
@@ -178,26 +188,7 @@ func memberAddrs(t *testing.T, nodes []*clusterNode) []string {
 // it without any command. It finishes once, every secret under B.
 func TestClusterMigrationHandoff(t *testing.T) {
 	const total = 40
-	c := startCluster(t, 3, "CONNECTION_SNAPSHOT_THRESHOLD=1", "DITTOCONN_ENCRYPTION_MIGRATION_LEASE=2s",
-		"CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED=true", "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyA)
-	for i := 0; i < total; i++ {
-		id := fmt.Sprintf("hand-%02d", i)
-		status, m := c.nodes[i%3].command(t, cmd(ditto.CreateConnection, "connection", securedConnection(id)))
-		if status != http.StatusOK || m["status"] != float64(201) {
-			t.Fatalf("create %s: %d %v", id, status, m)
-		}
-	}
-	c.restartAll("CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyB, "CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY="+encKeyA,
-		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE=4", "CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE=30")
-	migration := func(n *clusterNode, command map[string]any) map[string]any {
-		_, body := n.post(t, "/devops/piggyback/connectivity", map[string]any{
-			"targetActorSelection": migrationPath, "headers": map[string]any{"aggregate": false, "timeout": "5s"},
-			"piggybackCommand": command})
-		return decode(t, body)
-	}
-	if m := migration(c.nodes[0], cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); m["status"] != 202.0 {
-		t.Fatalf("migrate: %v", m)
-	}
+	c, migration := rotatingCluster(t, "hand", total, 30)
 	progressed := func(n *clusterNode, atLeast int) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
