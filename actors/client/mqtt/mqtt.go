@@ -41,7 +41,24 @@ type Client struct {
 	mu     sync.Mutex
 	status []client.ResourceStatus
 	closed bool
+
+	// Consumed messages go through lanes, one goroutine each; a topic
+	// always uses the same lane, so its messages are processed (and
+	// acknowledged) in the order the broker sent them, which is the order
+	// MQTT promises. paho's router only hands them over, so it keeps
+	// reading acknowledgements of our own publishes meanwhile.
+	lanes    []chan consumed
+	stop     chan struct{}
+	stopOnce sync.Once
 }
+
+type consumed struct {
+	source string
+	m      paho.Message
+}
+
+// inboundLanes is how many lanes consume in parallel.
+const inboundLanes = 4
 
 // New is the Factory of "mqtt" connections.
 func New(env client.Env) (client.Client, error) {
@@ -57,7 +74,14 @@ func New(env client.Env) (client.Client, error) {
 	if ep.Secure() {
 		scheme = "ssl"
 	}
-	c := &Client{env: env, conn: env.Connection, cfg: cfg, broker: scheme + "://" + ep.HostPort()}
+	c := &Client{env: env, conn: env.Connection, cfg: cfg, broker: scheme + "://" + ep.HostPort(), stop: make(chan struct{})}
+	if len(env.Connection.Sources) > 0 {
+		for i := 0; i < inboundLanes; i++ {
+			lane := make(chan consumed, 256)
+			c.lanes = append(c.lanes, lane)
+			go c.consume(lane)
+		}
+	}
 	c.sub = paho.NewClient(c.options(cfg.ClientID, true))
 	c.pub = c.sub
 	if cfg.SeparatePublisherClient && len(env.Connection.Targets) > 0 {
@@ -79,7 +103,8 @@ func (c *Client) options(clientID string, main bool) *paho.ClientOptions {
 		SetKeepAlive(c.cfg.KeepAlive).
 		SetAutoReconnect(false). // the grain reconnects (client contract)
 		SetConnectRetry(false).
-		SetOrderMatters(false).
+		SetOrderMatters(true).    // the handler only queues (lanes)
+		SetAutoAckDisabled(true). // acknowledged once processed
 		SetWriteTimeout(10 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetCustomOpenConnectionFn(openBuffered)
@@ -237,7 +262,7 @@ func (c *Client) subscribe(ctx context.Context) error {
 		}
 		for _, addr := range s.Addresses {
 			addr := addr
-			tok := c.sub.Subscribe(addr, qos, func(_ paho.Client, m paho.Message) { c.inbound(addr, m) })
+			tok := c.sub.Subscribe(addr, qos, func(_ paho.Client, m paho.Message) { c.enqueue(addr, m) })
 			if err := wait(ctx, tok); err != nil {
 				return err
 			}
@@ -254,6 +279,35 @@ func (c *Client) subscribe(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// enqueue hands a consumed message to its topic's lane (on paho's router
+// goroutine; it waits while the lane is full, which stops reading).
+func (c *Client) enqueue(source string, m paho.Message) {
+	if len(c.lanes) == 0 {
+		m.Ack()
+		return
+	}
+	h := uint32(2166136261)
+	for _, b := range []byte(m.Topic()) {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	select {
+	case c.lanes[h%uint32(len(c.lanes))] <- consumed{source: source, m: m}:
+	case <-c.stop:
+	}
+}
+
+func (c *Client) consume(lane <-chan consumed) {
+	for {
+		select {
+		case in := <-lane:
+			c.inbound(in.source, in.m)
+			in.m.Ack()
+		case <-c.stop:
+			return
+		}
+	}
 }
 
 func (c *Client) inbound(source string, m paho.Message) {
@@ -338,6 +392,7 @@ func (c *Client) Close(ctx context.Context) error {
 		if c.pub != c.sub {
 			c.pub.Disconnect(250)
 		}
+		c.stopOnce.Do(func() { close(c.stop) })
 	}()
 	select {
 	case <-done:
