@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,7 +208,6 @@ type members struct {
 	rdv      *cluster.Rendezvous
 	seenSelf bool
 	missing  time.Time // since when self is missing; zero: present
-	changes  int       // topology events seen
 	changed  chan struct{}
 	left     chan struct{} // closed (and replaced) when members leave
 }
@@ -229,13 +229,12 @@ func (m *members) leftSignal() <-chan struct{} {
 // onTopology records a topology event seen by the member at address self.
 func (m *members) onTopology(self string, t *cluster.ClusterTopology) {
 	all := slices.Clone(t.Members)
-	slices.SortFunc(all, func(a, b *cluster.Member) int { return compareStrings(a.Address(), b.Address()) })
+	slices.SortFunc(all, func(a, b *cluster.Member) int { return strings.Compare(a.Address(), b.Address()) })
 	rdv := cluster.NewRendezvous()
 	rdv.UpdateMembers(all)
 	present := slices.ContainsFunc(all, func(x *cluster.Member) bool { return x.Address() == self })
 	m.mu.Lock()
 	m.self, m.all, m.rdv = self, all, rdv
-	m.changes++
 	switch {
 	case present:
 		m.seenSelf, m.missing = true, time.Time{}
@@ -249,22 +248,9 @@ func (m *members) onTopology(self string, t *cluster.ClusterTopology) {
 	}
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // Peers are the addresses of the other members that host connections,
 // sorted (connection.Members).
-func (m *members) Peers() []string { return m.peers() }
-
-// peers are the addresses of the other members.
-func (m *members) peers() []string {
+func (m *members) Peers() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]string, 0, len(m.all))

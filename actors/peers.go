@@ -73,7 +73,7 @@ func commandContext(cmd *pb.Command) (context.Context, context.CancelFunc) {
 // many it went to and a channel with one reply per member (NO_ANSWER for a
 // member that did not answer by ctx's deadline), closed after the last.
 func (s *System) Forward(ctx context.Context, cmd *pb.Command) (int, <-chan *pb.Reply) {
-	peers := s.members.peers()
+	peers := s.members.Peers()
 	out := make(chan *pb.Reply, len(peers))
 	if len(peers) == 0 {
 		close(out)
@@ -112,14 +112,13 @@ type clusterBus struct {
 	local   bus.Bus
 	members *members
 	root    *actor.RootContext
-	log     func(err error, stream string)
 }
 
 var _ bus.Bus = (*clusterBus)(nil)
 
 func (b *clusterBus) Publish(sig *bus.Signal) int {
 	n := b.local.Publish(sig)
-	peers := b.members.peers()
+	peers := b.members.Peers()
 	if len(peers) == 0 {
 		return n
 	}

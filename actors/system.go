@@ -119,10 +119,13 @@ func Start(cfg Config) (sys *System, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var cc ClusterConfig
+	var cc ClusterConfig // zero: one member (its defaults name it and bound its start)
+	if cfg.Cluster != nil {
+		cc = *cfg.Cluster
+	}
+	cc = cc.withDefaults()
 	var provider cluster.ClusterProvider = selfProvider{}
 	if cfg.Cluster != nil {
-		cc = cfg.Cluster.withDefaults()
 		p, cli, err := newEtcd(cc)
 		if err != nil {
 			return nil, err
@@ -154,11 +157,7 @@ func Start(cfg Config) (sys *System, err error) {
 		Logger:                log.With().Str("component", "connection").Logger(),
 	}
 	kind := connection.NewKind(connCfg)
-	name := "dittoconn"
-	if cfg.Cluster != nil {
-		name = cc.Name
-	}
-	clusterCfg := cluster.Configure(name, provider, disthash.New(), remoteCfg,
+	clusterCfg := cluster.Configure(cc.Name, provider, disthash.New(), remoteCfg,
 		cluster.WithKinds(append([]*cluster.Kind{kind}, migrationKinds(cfg.Migration)...)...))
 	c := cluster.New(as, clusterCfg)
 	sys.cluster, sys.runners = c, runners
@@ -168,29 +167,19 @@ func Start(cfg Config) (sys *System, err error) {
 	relayLog := func(err error, stream string) {
 		log.Warn().Err(err).Str("stream", stream).Msg("dropped a signal relayed from another member")
 	}
-	if _, err := as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return &piggybackReceiver{handler: &sys.piggyback}
-	}), piggybackName); err != nil {
-		sys.closeEtcd()
-		return nil, fmt.Errorf("actors: spawn %s: %w", piggybackName, err)
+	receivers := map[string]*actor.Props{
+		piggybackName:                actor.PropsFromProducer(func() actor.Actor { return &piggybackReceiver{handler: &sys.piggyback} }),
+		relayName:                    actor.PropsFromProducer(func() actor.Actor { return &signalRelay{local: localBus, log: relayLog} }),
+		connection.SatelliteHostName: connection.NewSatelliteHost(connCfg),
 	}
-	if _, err := as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return &signalRelay{local: localBus, log: relayLog}
-	}), relayName); err != nil {
-		sys.closeEtcd()
-		return nil, fmt.Errorf("actors: spawn %s: %w", relayName, err)
-	}
-
-	if _, err := as.Root.SpawnNamed(connection.NewSatelliteHost(connCfg), connection.SatelliteHostName); err != nil {
-		sys.closeEtcd()
-		return nil, fmt.Errorf("actors: spawn %s: %w", connection.SatelliteHostName, err)
+	for name, props := range receivers {
+		if _, err := as.Root.SpawnNamed(props, name); err != nil {
+			sys.closeEtcd()
+			return nil, fmt.Errorf("actors: spawn %s: %w", name, err)
+		}
 	}
 
-	startTimeout := 30 * time.Second
-	if cfg.Cluster != nil {
-		startTimeout = cc.StartTimeout
-	}
-	if err := startMember(c, startTimeout); err != nil {
+	if err := startMember(c, cc.StartTimeout); err != nil {
 		sys.closeEtcd()
 		return nil, err
 	}

@@ -180,6 +180,27 @@ func retrieveAll(t *testing.T, n *kit.Node, ids []string) map[string]string {
 	return out
 }
 
+// wantRotated checks the stored URIs of want connections (a snapshot and an
+// event each): every password decrypts with B to its plaintext ("pw-" +
+// prefix…) and none with A.
+func wantRotated(t *testing.T, engine persistence.Store, want int, prefix string) {
+	t.Helper()
+	a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
+	uris := storedURIs(t, engine)
+	if len(uris) != 2*want {
+		t.Fatalf("%d stored uris, want %d", len(uris), 2*want)
+	}
+	for _, u := range uris {
+		pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
+		if _, err := a.DecryptString(pw); err == nil {
+			t.Fatal("a secret still decrypts with A")
+		}
+		if pt, err := b.DecryptString(pw); err != nil || !strings.HasPrefix(pt, "pw-"+prefix) {
+			t.Fatalf("a secret does not decrypt with B to its plaintext: %v", err)
+		}
+	}
+}
+
 func keyCipher(t *testing.T, k string) *encryption.Cipher {
 	t.Helper()
 	b, err := encryption.ParseKey(k)

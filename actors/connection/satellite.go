@@ -3,6 +3,7 @@ package connection
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -52,7 +53,8 @@ type satStart struct {
 	OwnerID      string          `json:"ownerId"`
 }
 
-type satStop struct {
+// satRef names one satellite (stop, reset).
+type satRef struct {
 	ConnectionID string `json:"connectionId"`
 	Index        int    `json:"index"`
 }
@@ -159,7 +161,7 @@ func (g *grain) resetSatelliteMetrics() {
 			s.state.Metrics = nil
 		}
 		if s.addr != "" && g.root != nil {
-			g.root.Send(actor.NewPID(s.addr, SatelliteHostName), internalCommand(satResetType, satStop{ConnectionID: g.id, Index: i + 1}))
+			g.root.Send(actor.NewPID(s.addr, SatelliteHostName), internalCommand(satResetType, satRef{ConnectionID: g.id, Index: i + 1}))
 		}
 	}
 }
@@ -195,20 +197,15 @@ func (g *grain) placeSatellites() []satSlot {
 		peers = g.cfg.Members.Peers()
 	}
 	slots := make([]satSlot, n-1)
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(g.id))
+	start := int(h.Sum32() % uint32(max(len(peers), 1)))
 	for i := range slots {
 		if i < len(peers) {
-			slots[i].addr = peers[(i+int(hashString(g.id)))%len(peers)]
+			slots[i].addr = peers[(start+i)%len(peers)]
 		}
 	}
 	return slots
-}
-
-func hashString(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
 }
 
 // startSatellites places and starts the satellites of the current
@@ -239,7 +236,7 @@ func (g *grain) sendSatStop(addr string, idx int) {
 	if addr == "" || g.root == nil {
 		return
 	}
-	g.root.Send(actor.NewPID(addr, SatelliteHostName), internalCommand(satStopType, satStop{ConnectionID: g.id, Index: idx}))
+	g.root.Send(actor.NewPID(addr, SatelliteHostName), internalCommand(satStopType, satRef{ConnectionID: g.id, Index: idx}))
 }
 
 // stopSatellites stops every satellite (the clients stop or change).
@@ -376,12 +373,12 @@ func (h *satelliteHost) Receive(ctx actor.Context) {
 				h.start(ctx, &s)
 			}
 		case satStopType:
-			var s satStop
+			var s satRef
 			if json.Unmarshal(m.Payload, &s) == nil {
 				h.stop(satKey(s.ConnectionID, s.Index))
 			}
 		case satResetType:
-			var s satStop
+			var s satRef
 			if json.Unmarshal(m.Payload, &s) == nil {
 				if sat, ok := h.sats[satKey(s.ConnectionID, s.Index)]; ok {
 					sat.plane.ResetMetrics()
