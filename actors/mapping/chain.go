@@ -54,13 +54,17 @@ func (c *Configured) MapIncoming(ext protocol.External) Outcome[protocol.Message
 		out.Skipped = true
 		return out
 	}
+	if limit := c.cfg.MaxInboundPayloadBytes; limit > 0 && len(ext.Text)+len(ext.Bytes) > limit {
+		out.Err = mappingFailed("the payload of %d bytes exceeds the limit of %d bytes", len(ext.Text)+len(ext.Bytes), limit)
+		return out
+	}
 	msgs, err := safeIncoming(c.Mapper, ext)
 	if err != nil {
 		out.Err = fmt.Errorf("mapper <%s>: %w", c.ID, err)
 		return out
 	}
 	if limit := c.cfg.MaxMappedInboundMessages; limit > 0 && len(msgs) > limit {
-		out.Err = mappingFailed("the payload mapping '%s' produced %d messages, which exceeds the limit of %d", c.ID, len(msgs), limit)
+		out.Err = tooManyMessages(c.ID, len(msgs), limit)
 		return out
 	}
 	for i := range msgs {
@@ -88,7 +92,7 @@ func (c *Configured) MapOutgoing(msg protocol.Message) Outcome[protocol.External
 		return out
 	}
 	if limit := c.cfg.MaxMappedOutboundMessages; limit > 0 && len(exts) > limit {
-		out.Err = mappingFailed("the payload mapping '%s' produced %d messages, which exceeds the limit of %d", c.ID, len(exts), limit)
+		out.Err = tooManyMessages(c.ID, len(exts), limit)
 		return out
 	}
 	out.Messages = exts
@@ -125,6 +129,12 @@ func safeOutgoing(m Mapper, msg protocol.Message) (exts []protocol.External, err
 		}
 	}()
 	return m.MapOutgoing(msg)
+}
+
+// tooManyMessages is the failure of a mapper that produced more than
+// mapper-limits allows.
+func tooManyMessages[N int | int64](id string, n N, limit int) error {
+	return mappingFailed("the payload mapping '%s' produced %d messages, which exceeds the limit of %d", id, n, limit)
 }
 
 // Chain is the list of mappers of one source or target.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/dittoconn/dittoconn/actors/protocol"
 )
 
 // A byte scanner for the ordered JSON tree of ojson.go. It builds exactly
@@ -14,7 +16,8 @@ import (
 // which produces the same tree or the error. The per-message Ditto mapper
 // spends most of its time here, so it avoids encoding/json's token API.
 
-const fastMaxDepth = 10000 // encoding/json's nesting limit
+// fastMaxDepth: deeper input is left to the slow path, which refuses it.
+const fastMaxDepth = protocol.MaxDepth
 
 type fastParser struct {
 	data  []byte // a private copy: literals are slices of it (capacity capped)

@@ -76,6 +76,10 @@ type jsMapper struct {
 	mu          sync.Mutex
 	vm          *goja.Runtime
 	limit       time.Duration
+	heapLimit   uint64 // bytes a run may grow the heap by (heapWatch)
+	id          string
+	maxIn       int // MaxMappedInboundMessages, checked before results are converted
+	maxOut      int
 	hasIncoming bool
 	hasOutgoing bool
 	toDitto     goja.Callable
@@ -88,8 +92,15 @@ var _ Mapper = (*jsMapper)(nil)
 
 func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 	lim := cfg.JavaScript
+	def := DefaultConfig().JavaScript
 	if lim.MaxScriptSizeBytes <= 0 {
-		lim = DefaultConfig().JavaScript
+		lim = def
+	}
+	if lim.MaxScriptAllocationBytes <= 0 {
+		lim.MaxScriptAllocationBytes = def.MaxScriptAllocationBytes
+	}
+	if lim.MaxScriptHeapGrowthBytes <= 0 {
+		lim.MaxScriptHeapGrowthBytes = def.MaxScriptHeapGrowthBytes
 	}
 	in, _ := opts.String("incomingScript")
 	out, _ := opts.String("outgoingScript")
@@ -97,7 +108,8 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 		return nil, configInvalid("the script size was bigger than the allowed <%d> bytes: incoming script size was <%d> bytes, outgoing script size was <%d> bytes",
 			lim.MaxScriptSizeBytes, len(in), len(out))
 	}
-	m := &jsMapper{vm: goja.New(), limit: lim.MaxScriptExecutionTime, hasIncoming: in != "", hasOutgoing: out != ""}
+	m := &jsMapper{vm: goja.New(), limit: lim.MaxScriptExecutionTime, heapLimit: uint64(lim.MaxScriptHeapGrowthBytes),
+		hasIncoming: in != "", hasOutgoing: out != "", id: id, maxIn: cfg.MaxMappedInboundMessages, maxOut: cfg.MaxMappedOutboundMessages}
 	m.vm.SetMaxCallStackSize(lim.MaxScriptStackDepth)
 	helpers := m.vm.NewObject()
 	_ = helpers.Set("bytesToString", m.bytesToString)
@@ -106,6 +118,9 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 
 	err := m.run(func() error {
 		if _, err := m.vm.RunProgram(preludeProgram); err != nil {
+			return err
+		}
+		if err := m.installLimits(lim.MaxScriptAllocationBytes); err != nil {
 			return err
 		}
 		if in != "" {
@@ -130,30 +145,32 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 	if m.fromDitto, ok = goja.AssertFunction(m.vm.Get("mapFromDittoProtocolMsgWrapper")); !ok {
 		return nil, configInvalid("mapper <%s>: mapFromDittoProtocolMsgWrapper is not a function", id)
 	}
-	j := m.vm.Get("JSON").ToObject(m.vm)
-	m.stringify, _ = goja.AssertFunction(j.Get("stringify"))
-	m.parse, _ = goja.AssertFunction(j.Get("parse"))
 	return m, nil
 }
 
-// run executes f under the execution time limit; an interrupted or
-// overflowing script becomes an error, never a panic or a hang.
+// run executes f under the execution time and memory limits; an
+// interrupted or overflowing script becomes an error, never a panic or a
+// hang.
 func (m *jsMapper) run(f func() error) (err error) {
+	var fired chan struct{}
+	var timer *time.Timer
 	if m.limit > 0 {
-		fired := make(chan struct{})
-		timer := time.AfterFunc(m.limit, func() {
+		fired = make(chan struct{})
+		timer = time.AfterFunc(m.limit, func() {
 			m.vm.Interrupt(ErrTimeout)
 			close(fired)
 		})
-		defer func() {
-			// A timer that already fired must finish before the interrupt is
-			// cleared, or it would hit the next call.
-			if !timer.Stop() {
-				<-fired
-			}
-			m.vm.ClearInterrupt()
-		}()
 	}
+	unwatch := heapWatch.watch(m.vm, m.heapLimit)
+	defer func() {
+		// Neither the timer nor the watchdog may interrupt after the
+		// interrupt is cleared, or it would hit the next call.
+		unwatch()
+		if timer != nil && !timer.Stop() {
+			<-fired
+		}
+		m.vm.ClearInterrupt()
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			err = mappingFailed("script panicked: %v", r)
@@ -168,6 +185,9 @@ func scriptError(err error) error {
 	}
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) {
+		if ie.Value() == ErrScriptMemory {
+			return mappingFailed("%v", ErrScriptMemory)
+		}
 		return fmt.Errorf("%w after the configured limit", ErrTimeout)
 	}
 	var so *goja.StackOverflowError
@@ -290,7 +310,7 @@ func (m *jsMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error
 		if err != nil {
 			return err
 		}
-		return m.eachResult(res, func(v goja.Value) error {
+		return m.eachResult(res, m.maxIn, func(v goja.Value) error {
 			js, err := m.stringify(goja.Undefined(), v)
 			if err != nil {
 				return err
@@ -310,14 +330,19 @@ func (m *jsMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error
 }
 
 // eachResult calls f for a result that is one object or an array of them;
-// null and undefined are "no messages".
-func (m *jsMapper) eachResult(res goja.Value, f func(goja.Value) error) error {
+// null and undefined are "no messages". An array longer than limit (> 0)
+// fails before any element is converted, so a script's oversized result
+// costs nothing more.
+func (m *jsMapper) eachResult(res goja.Value, limit int, f func(goja.Value) error) error {
 	if res == nil || goja.IsUndefined(res) || goja.IsNull(res) {
 		return nil
 	}
 	obj := res.ToObject(m.vm)
 	if obj.ClassName() == "Array" {
 		n := obj.Get("length").ToInteger()
+		if limit > 0 && n > int64(limit) {
+			return tooManyMessages(m.id, n, limit)
+		}
 		for i := int64(0); i < n; i++ {
 			el := obj.Get(fmt.Sprint(i))
 			if el == nil || goja.IsUndefined(el) || goja.IsNull(el) {
@@ -350,7 +375,7 @@ func (m *jsMapper) MapOutgoing(msg protocol.Message) ([]protocol.External, error
 		if err != nil {
 			return err
 		}
-		return m.eachResult(res, func(v goja.Value) error {
+		return m.eachResult(res, m.maxOut, func(v goja.Value) error {
 			ext, err := m.externalFrom(v.ToObject(m.vm))
 			if err != nil {
 				return err

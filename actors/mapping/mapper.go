@@ -40,6 +40,12 @@ type JavaScriptLimits struct {
 	MaxScriptSizeBytes     int           // 50000
 	MaxScriptExecutionTime time.Duration // 500ms
 	MaxScriptStackDepth    int           // 25
+	// MaxScriptAllocationBytes bounds one native allocation a script asks
+	// for (a repeated string, a typed array); MaxScriptHeapGrowthBytes the
+	// heap growth during one run. Not Ditto settings: the JVM's heap
+	// bounds Ditto's scripts, goja has none (see jslimits.go).
+	MaxScriptAllocationBytes int64
+	MaxScriptHeapGrowthBytes int64
 }
 
 // Config is the service configuration the mappers read.
@@ -50,6 +56,10 @@ type Config struct {
 	// more fails.
 	MaxMappedInboundMessages  int
 	MaxMappedOutboundMessages int
+	// MaxInboundPayloadBytes: a consumed payload larger than this fails
+	// mapping before any mapper parses it (Ditto's limit for messages,
+	// ditto.limits.messages.max-size, 250 kB). 0: no limit.
+	MaxInboundPayloadBytes int
 	// ConnectionID resolves {{ connection:id }} in conditions.
 	ConnectionID string
 	// Now is the clock for time: placeholders, CloudEvents and
@@ -61,12 +71,15 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		JavaScript: JavaScriptLimits{
-			MaxScriptSizeBytes:     50000,
-			MaxScriptExecutionTime: 500 * time.Millisecond,
-			MaxScriptStackDepth:    25,
+			MaxScriptSizeBytes:       50000,
+			MaxScriptExecutionTime:   500 * time.Millisecond,
+			MaxScriptStackDepth:      25,
+			MaxScriptAllocationBytes: 64 << 20,
+			MaxScriptHeapGrowthBytes: 512 << 20,
 		},
 		MaxMappedInboundMessages:  10,
 		MaxMappedOutboundMessages: 10,
+		MaxInboundPayloadBytes:    250 * 1000,
 	}
 }
 

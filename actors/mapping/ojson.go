@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/dittoconn/dittoconn/actors/protocol"
 )
 
 // Ditto writes JSON objects in insertion order and the mappers' outputs are
@@ -97,7 +99,7 @@ func parseJSON(data []byte) (any, error) {
 func slowParseJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := decodeValue(dec)
+	v, err := decodeValue(dec, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +122,21 @@ func parseObject(data []byte) (*object, error) {
 	return o, nil
 }
 
-func decodeValue(dec *json.Decoder) (any, error) {
+// errTooDeep: nesting beyond protocol.MaxDepth. Broker payloads are
+// attacker-controlled, and an unbounded recursion here overflows the
+// goroutine stack, which Go cannot recover from.
+var errTooDeep = fmt.Errorf("JSON nested deeper than %d levels", protocol.MaxDepth)
+
+func decodeValue(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
 	}
 	switch t := tok.(type) {
 	case json.Delim:
+		if depth >= protocol.MaxDepth {
+			return nil, errTooDeep
+		}
 		switch t {
 		case '{':
 			o := newObject()
@@ -136,7 +146,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 					return nil, err
 				}
 				k, _ := kt.(string)
-				v, err := decodeValue(dec)
+				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -149,7 +159,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 		case '[':
 			arr := []any{}
 			for dec.More() {
-				v, err := decodeValue(dec)
+				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}

@@ -167,7 +167,7 @@ func Decode(data []byte) (*Message, error) {
 	if !json.Valid(trimmed) {
 		return nil, ditto.JSONParseFailed(clip(string(trimmed)))
 	}
-	if depth(trimmed) > MaxDepth {
+	if Depth(trimmed) > MaxDepth {
 		return nil, ditto.JSONInvalid("The JSON is nested too deeply.")
 	}
 	if trimmed[0] != '{' {
@@ -279,8 +279,10 @@ func clip(s string) string {
 	return s + "…"
 }
 
-// depth is the maximum nesting of arrays and objects, ignoring strings.
-func depth(data []byte) int {
+// Depth is the maximum nesting of arrays and objects in JSON text, ignoring
+// strings; a linear scan, so a caller can refuse deep input before a
+// recursive decoder sees it.
+func Depth(data []byte) int {
 	d, maxD := 0, 0
 	inStr, esc := false, false
 	for _, c := range data {

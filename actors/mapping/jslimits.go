@@ -1,0 +1,219 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/dlclark/regexp2/v2"
+	"github.com/dop251/goja"
+
+	"github.com/dittoconn/dittoconn/actors/protocol"
+)
+
+// Resource limits of mapping scripts. A script is written by an operator
+// and fed by devices, and goja has no heap limit: a Go allocation that the
+// OS refuses, or a recursion that outgrows the goroutine stack, ends the
+// whole process with a fatal error that recover cannot catch. So the
+// allocation paths a script reaches in one native step (String repeat and
+// padding, ArrayBuffer and typed array constructors, Array constructors
+// and fill, Array.from) are checked before they run, JSON.parse and
+// JSON.stringify refuse nesting beyond protocol.MaxDepth, and a watchdog
+// interrupts a running script whose run has grown the heap beyond a bound
+// (concatenation in a loop, arrays pushed without end). What still gets
+// through is a single native loop over a sparse array whose length was set
+// by assignment; docs/RELIABILITY.md lists it.
+
+// ErrScriptMemory: a script exceeded its memory bound.
+var ErrScriptMemory = errors.New("mapping: script exceeded its memory limit")
+
+func init() {
+	// goja runs non-RE2 patterns (backreferences, lookahead) on regexp2,
+	// whose backtracking runs natively, out of reach of the execution-time
+	// interrupt; regexp2 reads this bound when a pattern is compiled. A
+	// match that times out is a non-match to the script.
+	regexp2.DefaultMatchTimeout = DefaultConfig().JavaScript.MaxScriptExecutionTime
+}
+
+// jsGuards wraps the native allocation paths and JSON: __dittoconn.alloc(n)
+// throws when n bytes exceed the script's allocation bound, deepText and
+// deepValue when JSON text or a value nests deeper than protocol.MaxDepth.
+// Constructors are replaced by proxies, and each prototype's constructor
+// points at the proxy, so `new x.constructor(n)` is checked too.
+const jsGuards = `
+(function (g, alloc, deepText, deepValue) {
+  var AB = ArrayBuffer;
+  function len(a) {
+    if (typeof a === 'number') { return a; }
+    if (a !== null && typeof a === 'object' && !(a instanceof AB) && typeof a.length === 'number') { return a.length; }
+    return 0;
+  }
+  function def(o, k, v) { Object.defineProperty(o, k, { value: v, writable: true, configurable: true, enumerable: false }); }
+  function guard(name, unit, onCall) {
+    var C = g[name];
+    if (typeof C !== 'function') { return; }
+    // goja's instanceof does not reach through a proxy: answer it here.
+    var isInstance = function (v) { return v instanceof C; };
+    var handler = {
+      construct: function (t, args, nt) { alloc(len(args[0]) * unit); return Reflect.construct(t, args, nt); },
+      get: function (t, k, r) { return k === Symbol.hasInstance ? isInstance : Reflect.get(t, k, r); }
+    };
+    if (onCall) { handler.apply = function (t, self, args) { if (args.length === 1) { alloc(len(args[0]) * unit); } return Reflect.apply(t, self, args); }; }
+    var P = new Proxy(C, handler);
+    def(C.prototype, 'constructor', P);
+    def(g, name, P);
+  }
+  guard('ArrayBuffer', 1);
+  guard('Uint8Array', 1); guard('Int8Array', 1); guard('Uint8ClampedArray', 1);
+  guard('Uint16Array', 2); guard('Int16Array', 2);
+  guard('Uint32Array', 4); guard('Int32Array', 4); guard('Float32Array', 4);
+  guard('Float64Array', 8); guard('BigInt64Array', 8); guard('BigUint64Array', 8);
+  guard('Array', 16, true);
+  var from = Array.from;
+  def(Array, 'from', function (a) { alloc(len(a) * 16); return from.apply(this, arguments); });
+  var fill = Array.prototype.fill;
+  def(Array.prototype, 'fill', function () { alloc(this.length * 16); return fill.apply(this, arguments); });
+  var join = Array.prototype.join;
+  def(Array.prototype, 'join', function (sep) { alloc(this.length * (sep === undefined ? 1 : String(sep).length)); return join.apply(this, arguments); });
+  var repeat = String.prototype.repeat;
+  def(String.prototype, 'repeat', function (n) { alloc(String(this).length * n * 2); return repeat.call(this, n); });
+  var padStart = String.prototype.padStart, padEnd = String.prototype.padEnd;
+  def(String.prototype, 'padStart', function (n) { alloc(n * 2); return padStart.apply(this, arguments); });
+  def(String.prototype, 'padEnd', function (n) { alloc(n * 2); return padEnd.apply(this, arguments); });
+  var parse = JSON.parse, stringify = JSON.stringify;
+  def(JSON, 'parse', function (text) { if (typeof text === 'string') { deepText(text); } return parse.apply(JSON, arguments); });
+  def(JSON, 'stringify', function (value) { deepValue(value); return stringify.apply(JSON, arguments); });
+})(this, __dittoconn.alloc, __dittoconn.deepText, __dittoconn.deepValue);
+`
+
+var guardsProgram = goja.MustCompile("ditto-limits.js", jsGuards, false)
+
+// installLimits adds the allocation guards and the depth-checked JSON
+// functions to m's runtime; it runs before the user's scripts, and m's
+// parse and stringify are the checked ones.
+func (m *jsMapper) installLimits(maxAlloc int64) error {
+	vm := m.vm
+	helpers := vm.Get("__dittoconn").ToObject(vm)
+	_ = helpers.Set("alloc", func(call goja.FunctionCall) goja.Value {
+		if n := call.Argument(0).ToFloat(); n > float64(maxAlloc) {
+			panic(vm.NewGoError(fmt.Errorf("%w: an allocation of %.0f bytes exceeds %d", ErrScriptMemory, n, maxAlloc)))
+		}
+		return goja.Undefined()
+	})
+	_ = helpers.Set("deepText", func(call goja.FunctionCall) goja.Value {
+		if protocol.Depth([]byte(call.Argument(0).String())) > protocol.MaxDepth {
+			panic(vm.NewGoError(errTooDeep))
+		}
+		return goja.Undefined()
+	})
+	_ = helpers.Set("deepValue", func(call goja.FunctionCall) goja.Value {
+		if tooDeep(call.Argument(0)) {
+			panic(vm.NewGoError(errTooDeep))
+		}
+		return goja.Undefined()
+	})
+	if _, err := vm.RunProgram(guardsProgram); err != nil {
+		return err
+	}
+	j := vm.Get("JSON").ToObject(vm)
+	m.parse, _ = goja.AssertFunction(j.Get("parse"))
+	m.stringify, _ = goja.AssertFunction(j.Get("stringify"))
+	return nil
+}
+
+// tooDeep reports whether v nests objects or arrays deeper than
+// protocol.MaxDepth. Objects reached again are walked again only when
+// reached deeper, so shared and cyclic structures stay linear.
+func tooDeep(v goja.Value) bool {
+	seen := map[*goja.Object]int{}
+	var walk func(v goja.Value, d int) bool
+	walk = func(v goja.Value, d int) bool {
+		o, ok := v.(*goja.Object)
+		if !ok {
+			return false
+		}
+		if cls := o.ClassName(); cls != "Object" && cls != "Array" {
+			return false
+		}
+		if d > protocol.MaxDepth {
+			return true
+		}
+		if prev, ok := seen[o]; ok && prev >= d {
+			return false
+		}
+		seen[o] = d
+		for _, k := range o.Keys() {
+			if walk(o.Get(k), d+1) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(v, 1)
+}
+
+// heapWatch interrupts running scripts whose run grew the heap by more
+// than their bound. The heap is the process's, so concurrent work counts
+// too: the bound is generous, and the watch runs only while a script does.
+var heapWatch = &watchdog{runs: map[*goja.Runtime]watched{}}
+
+type watched struct {
+	base  uint64
+	limit uint64
+}
+
+type watchdog struct {
+	mu      sync.Mutex
+	runs    map[*goja.Runtime]watched
+	running bool
+}
+
+// heapSample is the runtime/metrics name of live and unswept heap objects.
+const heapSample = "/memory/classes/heap/objects:bytes"
+
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: heapSample}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// watch registers vm for the duration of one run; the returned func ends it.
+func (w *watchdog) watch(vm *goja.Runtime, limit uint64) func() {
+	if limit == 0 {
+		return func() {}
+	}
+	w.mu.Lock()
+	w.runs[vm] = watched{base: heapBytes(), limit: limit}
+	if !w.running {
+		w.running = true
+		go w.loop()
+	}
+	w.mu.Unlock()
+	return func() {
+		w.mu.Lock()
+		delete(w.runs, vm)
+		w.mu.Unlock()
+	}
+}
+
+func (w *watchdog) loop() {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for range t.C {
+		heap := heapBytes()
+		w.mu.Lock()
+		if len(w.runs) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		for vm, r := range w.runs {
+			if heap > r.base && heap-r.base > r.limit {
+				vm.Interrupt(ErrScriptMemory)
+			}
+		}
+		w.mu.Unlock()
+	}
+}

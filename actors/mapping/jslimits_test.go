@@ -1,0 +1,126 @@
+package mapping
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dittoconn/dittoconn/actors/protocol"
+)
+
+// Each case is an input or a script that used to end the process (fatal
+// stack overflow or out of memory) or burn seconds of CPU; each must now
+// be an ordinary mapping failure, quickly.
+
+func deepArray(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+
+func TestDittoMapperRefusesDeepNesting(t *testing.T) {
+	m := mustNew(t, "Ditto", "", nil, nil)
+	cfg := testConfig()
+	cfg.MaxInboundPayloadBytes = 0 // the depth bound alone
+	m.cfg = cfg
+	for _, n := range []int{protocol.MaxDepth + 1, 1_000_000} {
+		payload := `{"topic":"a/b/things/twin/commands/modify","path":"/","value":` + deepArray(n) + `}`
+		out := m.MapIncoming(textMsg(map[string]string{"content-type": ContentTypeDitto}, payload))
+		if !errors.Is(out.Err, ErrMappingFailed) {
+			t.Fatalf("depth %d: want a mapping failure, got %+v", n, out)
+		}
+	}
+	ok := `{"topic":"a/b/things/twin/commands/modify","path":"/","value":` + deepArray(protocol.MaxDepth-1) + `}`
+	if out := m.MapIncoming(textMsg(map[string]string{"content-type": ContentTypeDitto}, ok)); out.Err != nil {
+		t.Fatalf("depth %d must map: %v", protocol.MaxDepth-1, out.Err)
+	}
+}
+
+func TestParseJSONDepthBoundOnBothPaths(t *testing.T) {
+	for _, n := range []int{protocol.MaxDepth, protocol.MaxDepth + 1} {
+		doc := deepArray(n)
+		_, fastOK := fastParse([]byte(doc))
+		_, slowErr := slowParseJSON([]byte(doc))
+		if want := n <= protocol.MaxDepth; fastOK != want || (slowErr == nil) != want {
+			t.Fatalf("depth %d: fast ok %v, slow err %v; want accepted=%v", n, fastOK, slowErr, want)
+		}
+	}
+}
+
+func TestPayloadOverLimitFailsBeforeMapping(t *testing.T) {
+	m := mustNew(t, "Ditto", "", nil, nil)
+	payload := `{"topic":"a/b/things/twin/commands/modify","path":"/","value":"` + strings.Repeat("x", 250*1000) + `"}`
+	out := m.MapIncoming(textMsg(map[string]string{"content-type": ContentTypeDitto}, payload))
+	if !errors.Is(out.Err, ErrMappingFailed) || !strings.Contains(out.Err.Error(), "exceeds the limit of 250000 bytes") {
+		t.Fatalf("want the payload limit failure, got %+v", out)
+	}
+}
+
+func TestJavaScriptLimits(t *testing.T) {
+	wrap := func(body string) string {
+		return `function mapToDittoProtocolMsg(headers, textPayload, bytePayload, contentType) {` + body + `}`
+	}
+	msg := `return Ditto.buildDittoProtocolMsg('a', 'b', 'things', 'twin', 'commands', 'modify', '/', headers, 1);`
+	cases := []struct {
+		name, script, payload string
+		want                  string // "": maps to one message; else a part of the failure
+	}{
+		{"repeat beyond the allocation bound", wrap(`var s = 'x'.repeat(1e11);` + msg), "{}", "an allocation of 200000000000 bytes"},
+		{"typed array sized by the device", wrap(`var f = JSON.parse(textPayload); var b = new Uint8Array(f.len);` + msg), `{"len":1e11}`, "an allocation of 100000000000 bytes"},
+		{"typed array through its prototype's constructor", wrap(`var b = new (new Uint8Array(1).constructor)(1e11);` + msg), "{}", "an allocation of 100000000000 bytes"},
+		{"ArrayBuffer", wrap(`var b = new ArrayBuffer(1e11);` + msg), "{}", "an allocation of 100000000000 bytes"},
+		{"Array constructor", wrap(`var a = new Array(1e10).fill(0);` + msg), "{}", "an allocation of 160000000000 bytes"},
+		{"Array.from", wrap(`var a = Array.from({length: 1e10});` + msg), "{}", "an allocation of 160000000000 bytes"},
+		{"padStart", wrap(`var s = 'x'.padStart(1e11);` + msg), "{}", "an allocation of 200000000000 bytes"},
+		{"doubling concatenation", wrap(`var s = 'xxxxxxxxxxxxxxxx'; for (var i = 0; i < 40; i++) { s = s + s; }` + msg), "{}", "script exceeded its memory limit"},
+		{"JSON.parse of deep nesting", wrap(`JSON.parse(textPayload);` + msg), deepArray(1_000_000), "JSON nested deeper than 512 levels"},
+		{"deep result object", wrap(`var o = {}; for (var i = 0; i < 40000; i++) { o = {a: o}; } return Ditto.buildDittoProtocolMsg('a', 'b', 'things', 'twin', 'commands', 'modify', '/', headers, o);`), "{}", "JSON nested deeper than 512 levels"},
+		{"20,000 results", wrap(`var r = []; var v = 'x'.repeat(10000); for (var i = 0; i < 20000; i++) { r.push(Ditto.buildDittoProtocolMsg('a', 'b', 'things', 'twin', 'commands', 'modify', '/', headers, v)); } return r;`), "{}", "produced 20000 messages, which exceeds the limit of 10"},
+		{"allowed sizes still work", wrap(`var s = 'x'.repeat(1000); var b = new Uint8Array(1024); var a = new Array(10).fill(1); JSON.parse('[[1]]');
+			if (!(b instanceof Uint8Array) || !(b.buffer instanceof ArrayBuffer) || !(a instanceof Array) || !Array.isArray(Array(2))) { throw new Error('instanceof'); }` + msg), "{}", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.JavaScript.MaxScriptExecutionTime = 5 * time.Second // the limits must act, not the clock
+			cfg.MaxInboundPayloadBytes = 0                          // the script's own guards
+			m, err := newJS(t, tc.script, "", cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			out := m.MapIncoming(textMsg(map[string]string{"content-type": "application/json"}, tc.payload))
+			if tc.want == "" {
+				if out.Err != nil || len(out.Messages) != 1 {
+					t.Fatalf("want one message, got %+v", out)
+				}
+				return
+			}
+			if !errors.Is(out.Err, ErrMappingFailed) || !strings.Contains(out.Err.Error(), tc.want) {
+				t.Fatalf("want a mapping failure with %q, got %+v", tc.want, out)
+			}
+			if d := time.Since(start); d > 4*time.Second {
+				t.Fatalf("the limit acted after %v, after the execution time limit would have", d)
+			}
+		})
+	}
+}
+
+func TestJavaScriptBacktrackingRegexIsBounded(t *testing.T) {
+	cfg := testConfig()
+	script := `function mapToDittoProtocolMsg(headers, textPayload) {
+  var matched = /^(a+)+(?=b)c$/.test(textPayload);
+  return Ditto.buildDittoProtocolMsg('a', 'b', 'things', 'twin', 'commands', 'modify', '/', headers, matched);
+}`
+	m, err := newJS(t, script, "", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out := m.MapIncoming(textMsg(map[string]string{"content-type": "text/plain"}, strings.Repeat("a", 40)+"!"))
+	// The match runs natively, out of the interrupt's reach; its own
+	// timeout ends it and the interrupt then ends the script.
+	if !errors.Is(out.Err, ErrTimeout) {
+		t.Fatalf("want the execution time limit, got %+v", out)
+	}
+	if d := time.Since(start); d > 3*cfg.JavaScript.MaxScriptExecutionTime {
+		t.Fatalf("the regular expression ran %v", d)
+	}
+}
