@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -161,4 +162,53 @@ func TestBinaryServeStopRestart(t *testing.T) {
 	}
 	wantField(t, m, "tcp://user:s3cr3t-pass@127.0.0.1:1883", "connection", "uri")
 	p2.stop(t)
+}
+
+// TestBinaryRefusesCorruptedStoreFile: a damaged embedded store file stops
+// the service at start with a non-zero exit and a message naming the file
+// (no goroutine dump), and the file is left as it was.
+func TestBinaryRefusesCorruptedStoreFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	env := []string{"DITTOCONN_DATA_DIR=" + dataDir, "INSTANCE_INDEX=bin-corrupt", "MONGO_DB_URI="}
+	p := startBinary(t, bin, env...)
+	for i := 0; i < 20; i++ {
+		conn := mqttConnection(fmt.Sprintf("corrupt-%d", i), "closed", "x")
+		if st, m := p.piggyback(t, map[string]any{"targetActorSelection": shard, "headers": map[string]any{"aggregate": false},
+			"piggybackCommand": cmd(ditto.CreateConnection, "connection", conn)}); st != 200 {
+			t.Fatalf("create: %d %v", st, m)
+		}
+	}
+	p.stop(t)
+	path := filepath.Join(dataDir, "dittoconn.db")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize()
+	for off := 2 * ps; off+8 <= len(b); off += ps {
+		copy(b[off:], []byte{0xad, 0xde, 0, 0, 0, 0, 0, 0}) // every page names another id
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, bin, "serve", "--http-addr", "127.0.0.1:0")
+	c.Env = append(os.Environ(), env...)
+	out, err := c.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("want a non-zero exit, got %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "store file corrupted") || !strings.Contains(string(out), path) ||
+		strings.Contains(string(out), "goroutine ") {
+		t.Fatalf("start-up output:\n%s", out)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+		t.Fatal("the damaged file was changed")
+	}
 }

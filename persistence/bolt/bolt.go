@@ -70,7 +70,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+	db, err := openChecked(path, &bbolt.Options{
 		Timeout: s.lockTimeout,
 		// As etcd does: the freelist is rebuilt on open instead of being
 		// written on every commit, which keeps each fsync'ed commit small.
@@ -78,7 +78,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		FreelistType:   bbolt.FreelistMapType,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		return nil, err
 	}
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range buckets {
@@ -94,6 +94,42 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s.db = db
 	s.log.Debug().Str("path", path).Msg("bolt store opened")
 	return s, nil
+}
+
+// ErrCorrupted: the store file fails bbolt's consistency check.
+var ErrCorrupted = errors.New("bolt: store file corrupted")
+
+// openChecked opens path after checkFile found every page in place. bbolt
+// reports a damaged page with a panic (an assertion, in the freelist
+// rebuild on open or on the first read of that page), which would end the
+// process with a goroutine dump and, under a supervisor, again on every
+// restart; here it is an error that names the file. Some of those panics
+// run on goroutines of bbolt's own, out of recover's reach: checkFile
+// looks for their causes first.
+func openChecked(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
+	corrupted := func(cause any) error {
+		return fmt.Errorf("%w: %s: %v; nothing was written to it: restore it from a backup, or move it away to start with an empty store",
+			ErrCorrupted, path, cause)
+	}
+	if err := checkFile(path); err != nil {
+		return nil, corrupted(err)
+	}
+	// The freelist rebuild reports broken invariants that checkFile does
+	// not look for (key order) with a panic on this goroutine. The
+	// half-open handle is lost with it: the process stops on this error.
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, corrupted(r)
+		}
+	}()
+	db, err = bbolt.Open(path, 0o600, opts)
+	if err != nil {
+		if errors.Is(err, bbolt.ErrInvalid) || errors.Is(err, bbolt.ErrChecksum) || errors.Is(err, bbolt.ErrVersionMismatch) {
+			return nil, corrupted(err)
+		}
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // Close closes the file.
