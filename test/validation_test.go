@@ -32,6 +32,7 @@ func TestValidationOverHTTP(t *testing.T) {
 		{"uri without port", func(c map[string]any) { c["uri"] = "tcp://127.0.0.1" }, true, 400, ditto.CodeURIInvalid, "tcp://127.0.0.1"},
 		{"uri with query", func(c map[string]any) { c["uri"] = "tcp://127.0.0.1:1883?x=1" }, true, 400, ditto.CodeURIInvalid, "tcp://127.0.0.1:1883?x=1"},
 		{"wrong scheme for mqtt", func(c map[string]any) { c["uri"] = "amqp://127.0.0.1:1883" }, false, 400, ditto.CodeURIInvalid, "amqp"},
+		{"invalid uri with a password", func(c map[string]any) { c["uri"] = "tcp://user:s3cr3t@127.0.0.1" }, true, 400, ditto.CodeURIInvalid, "'tcp://***@127.0.0.1'"},
 		{"no sources and no targets", func(c map[string]any) { c["sources"] = []any{}; c["targets"] = []any{} }, true, 400, ditto.CodeConfigurationInvalid, "source or a target"},
 		{"source without authorizationContext", func(c map[string]any) { delete(src(c), "authorizationContext") }, true, 400, ditto.CodeConfigurationInvalid, "authorization context"},
 		{"too many sources", func(c map[string]any) {

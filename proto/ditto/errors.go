@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error codes, exactly as Ditto sends them in the "error" field.
@@ -108,10 +109,28 @@ func ConnectionIDInvalid(id string) *Error {
 }
 
 // URIInvalid is 400 connectivity:connection.uri.invalid with Ditto's format hint.
+// The URI's user info is masked: the answer, and any log of it, must not
+// carry the password (Ditto echoes the URI as given).
 func URIInvalid(uri string) *Error {
 	return New(http.StatusBadRequest, CodeURIInvalid,
-		fmt.Sprintf("The Connection URI '%s' has an invalid format.", uri),
+		fmt.Sprintf("The Connection URI '%s' has an invalid format.", MaskUserInfo(uri)),
 		"The accepted format is {protocol}://{username}:{password}@{hostname}:{port}/{path}")
+}
+
+// MaskUserInfo replaces what stands before the last '@' of a URI's
+// authority (after "scheme://", or from the start without one) with "***":
+// the URI may be too broken to parse, so this works on the text, and masks
+// too much rather than too little.
+func MaskUserInfo(uri string) string {
+	start := 0
+	if i := strings.Index(uri, "://"); i >= 0 {
+		start = i + 3
+	}
+	at := strings.LastIndex(uri[start:], "@")
+	if at < 0 {
+		return uri
+	}
+	return uri[:start] + "***" + uri[start+at:]
 }
 
 // ConnectionUnavailable is 503 connectivity:connection.unavailable.
