@@ -20,7 +20,10 @@ const (
 	corsMaxAge = "600"
 )
 
-// corsOrigins is the set of allowed origins; "*" allows any.
+// corsOrigins is the set of allowed origins; "*" allows any, but without
+// credentials: a browser then sends no cookies or cached basic-auth
+// credentials on its own, so a page an operator happens to visit cannot
+// drive the API with them. Only origins listed by name get credentials.
 type corsOrigins struct {
 	any     bool
 	origins map[string]bool
@@ -45,13 +48,24 @@ func newCORSOrigins(list []string) corsOrigins {
 
 func (o corsOrigins) empty() bool { return !o.any && len(o.origins) == 0 }
 
-func (o corsOrigins) allows(origin string) bool {
-	return origin != "" && (o.any || o.origins[strings.ToLower(origin)])
+// allows reports whether origin may read answers, and whether with
+// credentials. "null" (sandboxed frames, file: pages, redirects) is never
+// allowed: any page can make its requests come from it.
+func (o corsOrigins) allows(origin string) (ok, credentials bool) {
+	if origin == "" || strings.EqualFold(origin, "null") {
+		return false, false
+	}
+	if o.origins[strings.ToLower(origin)] {
+		return true, true
+	}
+	return o.any, false
 }
 
 // cors answers preflights before authentication (browsers send them without
-// credentials) and marks responses to allowed origins as readable. The origin
-// is echoed rather than "*" so that requests carrying credentials work too.
+// credentials) and marks responses to allowed origins as readable. A named
+// origin is echoed with Allow-Credentials, so requests carrying credentials
+// work; the wildcard is answered as "*", which browsers never combine with
+// credentials.
 func cors(o corsOrigins) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -63,14 +77,19 @@ func cors(o corsOrigins) echo.MiddlewareFunc {
 			h := c.Response().Header()
 			h.Add(echo.HeaderVary, echo.HeaderOrigin)
 			preflight := req.Method == http.MethodOptions && req.Header.Get(echo.HeaderAccessControlRequestMethod) != ""
-			if !o.allows(origin) {
+			ok, credentials := o.allows(origin)
+			if !ok {
 				if preflight {
 					return c.String(http.StatusForbidden, "The origin is not allowed to access this resource.")
 				}
 				return next(c) // the browser withholds the answer: no CORS headers
 			}
-			h.Set(echo.HeaderAccessControlAllowOrigin, origin)
-			h.Set(echo.HeaderAccessControlAllowCredentials, "true")
+			if credentials {
+				h.Set(echo.HeaderAccessControlAllowOrigin, origin)
+				h.Set(echo.HeaderAccessControlAllowCredentials, "true")
+			} else {
+				h.Set(echo.HeaderAccessControlAllowOrigin, "*")
+			}
 			if !preflight {
 				h.Set(echo.HeaderAccessControlExposeHeaders, corsExposeHeaders)
 				return next(c)
