@@ -1,4 +1,4 @@
-package placeholder
+package template
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ type timeOp struct {
 
 var errTime = errors.New("placeholder: bad time placeholder")
 
-// parseTime accepts what the model's validation accepts:
+// parseTime accepts Ditto's time placeholder names:
 // now(_epoch_millis)?([+-]<n><unit>|[<unit>])*, units ms s m h d w mo y.
 func parseTime(name string) (*timeSpec, error) {
 	ts := &timeSpec{}
@@ -90,6 +90,16 @@ func cutUnit(s string) (unit, rest string, ok bool) {
 // instant for all templates of a message).
 type Clock interface {
 	Now() time.Time
+}
+
+// ResolveTime resolves the name of a time: placeholder at r's Clock (the
+// wall clock when r is not one); ok=false for a name that is not one.
+func ResolveTime(name string, r Resolver) (string, bool) {
+	ts, err := parseTime(name)
+	if err != nil {
+		return "", false
+	}
+	return ts.resolve(r), true
 }
 
 func (ts *timeSpec) resolve(r Resolver) string {
