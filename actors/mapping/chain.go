@@ -1,9 +1,10 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/dittoconn/dittoconn/actors/model"
@@ -97,9 +98,9 @@ func (c *Configured) MapOutgoing(msg protocol.Message) Outcome[protocol.External
 
 // conditionsHold evaluates each condition as Ditto does: the template
 // "{{ fn:default('true') | <condition> }}" must resolve to something.
-func (c *Configured) conditionsHold(conds []string, lk lookup) bool {
+func (c *Configured) conditionsHold(conds []string, sc scope) bool {
 	for _, cond := range conds {
-		_, ok, _ := resolveTemplate("{{ fn:default('true') | "+cond+" }}", lk, modeOptional)
+		_, ok, _ := resolveTemplate("{{ fn:default('true') | "+cond+" }}", sc, modeOptional)
 		if !ok {
 			return false
 		}
@@ -248,22 +249,13 @@ func headerIgnoreCase(h map[string]string, key string) (string, bool) {
 	return "", false
 }
 
-// timeLookup resolves time:now and time:now_epoch_millis.
-func timeLookup(cfg Config, name string) (string, bool) {
-	now := cfg.now()
-	switch name {
-	case "now":
-		return javaInstant(now), true
-	case "now_epoch_millis":
-		return strconv.FormatInt(now.UnixMilli(), 10), true
-	}
-	return "", false
-}
+// externalScope is the placeholders of incoming conditions
+// (Resolvers.forExternalMessage, reduced to header:, connection:, time:,
+// source:).
+var externalScope = template.Set{template.Header, template.Connection, template.Time, template.Source}
 
-// externalLookup resolves the placeholders of incoming conditions
-// (Resolvers.forExternalMessage, reduced to header:, connection:, time:).
-func externalLookup(ext protocol.External, cfg Config) lookup {
-	return func(prefix, name string) (string, bool) {
+func externalLookup(ext protocol.External, cfg Config) scope {
+	return scope{set: externalScope, now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(ext.Headers, name)
@@ -271,23 +263,24 @@ func externalLookup(ext protocol.External, cfg Config) lookup {
 			if name == "id" && cfg.ConnectionID != "" {
 				return cfg.ConnectionID, true
 			}
-		case "time":
-			return timeLookup(cfg, name)
 		case "source":
 			if name == "address" && ext.Address != "" {
 				return ext.Address, true
 			}
 		}
 		return "", false
-	}
+	}}
 }
 
-// signalLookup resolves the placeholders of outgoing conditions
+// signalScope is the placeholders of outgoing conditions
 // (Resolvers.forOutboundSignal, reduced to header:, topic:, thing:,
 // policy:, entity:, feature:, resource:, connection:, time:).
-func signalLookup(msg protocol.Message, cfg Config) lookup {
+var signalScope = template.Set{template.Header, template.Topic, template.Thing, template.Policy, template.Entity,
+	template.Feature, template.Resource, template.Connection, template.Time}
+
+func signalLookup(msg protocol.Message, cfg Config) scope {
 	t, terr := parseTopic(msg.Topic)
-	return func(prefix, name string) (string, bool) {
+	return scope{set: signalScope, now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(msg.Headers, name)
@@ -296,8 +289,6 @@ func signalLookup(msg protocol.Message, cfg Config) lookup {
 				return cfg.ConnectionID, true
 			}
 			return "", false
-		case "time":
-			return timeLookup(cfg, name)
 		}
 		if terr != nil {
 			return "", false
@@ -329,7 +320,7 @@ func signalLookup(msg protocol.Message, cfg Config) lookup {
 			}
 		}
 		return "", false
-	}
+	}}
 }
 
 func entityField(t topic, name string) (string, bool) {

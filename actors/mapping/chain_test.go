@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"encoding/json"
 	"errors"
 	"testing"
@@ -74,12 +76,12 @@ func TestConditionFunctions(t *testing.T) {
 }
 
 func TestPlaceholderPipeline(t *testing.T) {
-	lk := func(prefix, name string) (string, bool) {
+	lk := scope{set: template.Set{template.Header}, lk: func(prefix, name string) (string, bool) {
 		if prefix == "header" && name == "device_id" {
 			return "org.eclipse.ditto:Dev-1", true
 		}
 		return "", false
-	}
+	}}
 	for tmpl, want := range map[string]string{
 		"{{ header:device_id }}":                                           "org.eclipse.ditto:Dev-1",
 		"{{header:device_id|fn:substring-after(':')|fn:lower()}}":          "dev-1",
@@ -97,8 +99,18 @@ func TestPlaceholderPipeline(t *testing.T) {
 	if _, _, err := resolveTemplate("{{ header:nope }}", lk, modeStrict); !errors.Is(err, errUnresolved) {
 		t.Errorf("strict unresolved: %v", err)
 	}
-	if got, _, _ := resolveTemplate("a {{ header:nope }}", lk, modeKeep); got != "a {{ header:nope }}" {
-		t.Errorf("keep: %q", got)
+	for tmpl, want := range map[string]string{
+		"a {{ header:nope }}":                                    "a {{ header:nope }}",
+		"a {{ thing:id }}/{{ header:device_id }}":                "a {{ thing:id }}/org.eclipse.ditto:Dev-1",
+		"{{ header:device_id | fn:nope() }}":                     "{{ header:device_id | fn:nope() }}",
+		"{{header:device_id|fn:delete()}}-{{ fn:default('x') }}": "{{header:device_id|fn:delete()}}-x",
+	} {
+		if got, _, _ := resolveTemplate(tmpl, lk, modeKeep); got != want {
+			t.Errorf("keep %s: %q, want %q", tmpl, got, want)
+		}
+	}
+	if _, ok, err := resolveTemplate("{{ time:now }}", lk, modeOptional); ok || err != nil {
+		t.Errorf("time: outside the scope resolved: %v %v", ok, err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -27,7 +29,7 @@ func newConnectionStatusMapper(id string, opts Options, _ Config) (Mapper, error
 	if !ok {
 		return nil, configInvalid("mapper <%s>: the property 'thingId' is missing", id)
 	}
-	if !hasPlaceholder(thingID) && !validThingID(thingID) {
+	if !template.HasPlaceholders(thingID) && !validThingID(thingID) {
 		return nil, configInvalid("mapper <%s>: thing ID <%s> is not valid", id, thingID)
 	}
 	featureID, ok := opts.String("featureId")
@@ -45,12 +47,9 @@ func validThingID(s string) bool {
 }
 
 func (m *connectionStatusMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
-	lk := func(prefix, name string) (string, bool) {
-		if prefix == "header" {
-			return headerIgnoreCase(ext.Headers, name)
-		}
-		return "", false
-	}
+	lk := scope{set: template.Set{template.Header}, lk: func(_, name string) (string, bool) {
+		return headerIgnoreCase(ext.Headers, name)
+	}}
 	thingID, _, err := resolveTemplate(m.thingID, lk, modeStrict)
 	if err != nil || !validThingID(thingID) {
 		return nil, nil

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"encoding/json"
 	"strings"
 
@@ -31,11 +33,11 @@ func newImplicitThingCreationMapper(id string, opts Options, cfg Config) (Mapper
 	if !ok || !isStr {
 		return nil, configInvalid("mapper <%s>: the property 'thing/thingId' is missing", id)
 	}
-	if !hasPlaceholder(tids) && !validThingID(tids) {
+	if !template.HasPlaceholders(tids) && !validThingID(tids) {
 		return nil, configInvalid("mapper <%s>: thing ID <%s> is not valid", id, tids)
 	}
 	if pid, ok := thing.get("policyId"); ok {
-		if s, _ := isJSONString(pid); !hasPlaceholder(s) && !validThingID(s) {
+		if s, _ := isJSONString(pid); !template.HasPlaceholders(s) && !validThingID(s) {
 			return nil, configInvalid("mapper <%s>: policy ID <%s> is not valid", id, s)
 		}
 	}
@@ -50,23 +52,23 @@ func newImplicitThingCreationMapper(id string, opts Options, cfg Config) (Mapper
 	return m, nil
 }
 
-// headerTimeLookup resolves header: and time: for the inbound mappers;
+// headerTimeScope is header:, time: and request: for the inbound mappers;
 // request:subjectId needs the source's authorization context, which the
 // data plane will pass in later.
-func headerTimeLookup(ext protocol.External, cfg Config) lookup {
-	return func(prefix, name string) (string, bool) {
+var headerTimeScope = template.Set{template.Header, template.Time, template.Request}
+
+func headerTimeLookup(ext protocol.External, cfg Config) scope {
+	return scope{set: headerTimeScope, now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(ext.Headers, name)
-		case "time":
-			return timeLookup(cfg, name)
 		case "request":
 			if name == "subjectId" {
 				return headerIgnoreCase(ext.Headers, "ditto-auth-subject")
 			}
 		}
 		return "", false
-	}
+	}}
 }
 
 // thingFieldOrder is the order Thing.toJson writes.

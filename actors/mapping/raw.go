@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -64,16 +66,16 @@ func jsonLike(ct string) bool {
 	return base == ContentTypeJSON || strings.HasSuffix(base, "+json")
 }
 
-func (m *rawMessageMapper) lookup(ext protocol.External) lookup {
-	return func(prefix, name string) (string, bool) {
-		switch prefix {
-		case "header":
+// rawScope is what the RawMessage mapper's header templates may use.
+var rawScope = template.Set{template.Header, template.Time}
+
+func (m *rawMessageMapper) lookup(ext protocol.External) scope {
+	return scope{set: rawScope, now: m.cfg.now, lk: func(prefix, name string) (string, bool) {
+		if prefix == "header" {
 			return headerIgnoreCase(ext.Headers, name)
-		case "time":
-			return timeLookup(m.cfg, name)
 		}
 		return "", false
-	}
+	}}
 }
 
 func (m *rawMessageMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {

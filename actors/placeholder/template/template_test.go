@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestCompileErrors(t *testing.T) {
@@ -113,18 +112,5 @@ func TestSets(t *testing.T) {
 	}
 	if len(Functions()) != len(functions) {
 		t.Error("Functions")
-	}
-}
-
-func TestFormatInstant(t *testing.T) {
-	for in, want := range map[time.Time]string{
-		time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC):           "2021-01-02T03:04:05Z",
-		time.Date(2021, 1, 2, 3, 4, 5, 100_000_000, time.UTC): "2021-01-02T03:04:05.100Z",
-		time.Date(2021, 1, 2, 3, 4, 5, 123_456_000, time.UTC): "2021-01-02T03:04:05.123456Z",
-		time.Date(2021, 1, 2, 3, 4, 5, 1, time.UTC):           "2021-01-02T03:04:05.000000001Z",
-	} {
-		if got := FormatInstant(in); got != want {
-			t.Errorf("%v: %s", in, got)
-		}
 	}
 }

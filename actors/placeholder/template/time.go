@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // timeSpec is a parsed time:now... name: a base and a list of offsets and
@@ -118,7 +120,7 @@ func (ts *timeSpec) resolve(r Resolver) string {
 	if ts.millis {
 		return strconv.FormatInt(t.UnixMilli(), 10)
 	}
-	return FormatInstant(t)
+	return ditto.FormatInstant(t)
 }
 
 // offset adds n units; w, mo and y are fixed 7, 30 and 365 days, as a
@@ -179,30 +181,4 @@ func truncate(t time.Time, unit string) time.Time {
 		return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	return day
-}
-
-// FormatInstant formats as Java's Instant.toString: UTC, seconds always,
-// the fraction only when non-zero, in groups of 3 digits.
-func FormatInstant(t time.Time) string {
-	t = t.UTC()
-	s := t.Format("2006-01-02T15:04:05")
-	ns := t.Nanosecond()
-	switch {
-	case ns == 0:
-	case ns%1_000_000 == 0:
-		s += "." + pad(ns/1_000_000, 3)
-	case ns%1000 == 0:
-		s += "." + pad(ns/1000, 6)
-	default:
-		s += "." + pad(ns, 9)
-	}
-	return s + "Z"
-}
-
-func pad(n, width int) string {
-	s := strconv.Itoa(n)
-	for len(s) < width {
-		s = "0" + s
-	}
-	return s
 }
