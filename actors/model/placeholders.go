@@ -53,17 +53,3 @@ func asConfigurationInvalid(e *ditto.Error) error {
 	}
 	return ditto.ConfigurationInvalidDesc(e.Message, desc)
 }
-
-var connectionIDOnly = template.Set{template.Connection}
-
-// resolveConnectionID resolves a template that may use only
-// {{ connection:id }} (acknowledgement labels, the Kafka group ID); ok=false
-// when it uses any other placeholder or does not resolve.
-func resolveConnectionID(s, connectionID string) (string, bool) {
-	t, err := connectionIDOnly.Compile(s)
-	if err != nil {
-		return "", false
-	}
-	r, err := t.Resolve(template.Func(func(_, _ string) (string, bool) { return connectionID, true }))
-	return r, err == nil
-}

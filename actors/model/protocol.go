@@ -475,7 +475,7 @@ func (v *validator) kafka() error {
 	}
 	if len(c.Sources) > 0 {
 		if g, ok := sc["groupId"]; ok {
-			if r, ok := resolveConnectionID(g, c.ID); ok {
+			if r, ok := template.ResolveConnectionID(g, c.ID); ok {
 				g = r
 			}
 			if !groupIDPattern.MatchString(g) {

@@ -194,7 +194,7 @@ func (v *validator) mapperLimits() error {
 // resolveAckLabel resolves {{connection:id}}; other placeholders leave the
 // label out (Ditto's resolver yields nothing for them).
 func (v *validator) resolveAckLabel(l string) (string, bool) {
-	return resolveConnectionID(l, v.c.ID)
+	return template.ResolveConnectionID(l, v.c.ID)
 }
 
 func (v *validator) acks() error {

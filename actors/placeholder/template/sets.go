@@ -82,3 +82,18 @@ var All = Set{Header, Entity, Thing, Policy, ThingJSON, Feature, topicWithAlias,
 
 // Known reports whether prefix:name is a placeholder this package resolves.
 func Known(prefix, name string) bool { return All.Supports(prefix, name) }
+
+var connectionIDOnly = Set{Connection}
+
+// ResolveConnectionID resolves a template that may use only
+// {{ connection:id }} (acknowledgement labels, the Kafka group ID, the
+// addresses of connection announcements); ok=false when it uses any other
+// placeholder or a pipeline that ends unresolved or deleted.
+func ResolveConnectionID(s, connectionID string) (string, bool) {
+	t, err := connectionIDOnly.Compile(s)
+	if err != nil {
+		return "", false
+	}
+	r, err := t.Resolve(Func(func(_, _ string) (string, bool) { return connectionID, true }))
+	return r, err == nil
+}

@@ -114,3 +114,37 @@ func TestSets(t *testing.T) {
 		t.Error("Functions")
 	}
 }
+
+func TestResolveConnectionID(t *testing.T) {
+	for in, want := range map[string]string{
+		"{{connection:id}}:ack":                      "c-1:ack",
+		"{{ connection:id }}/{{connection:id}}":      "c-1/c-1",
+		"{{ connection:id | fn:upper() }}":           "C-1",
+		"plain":                                      "plain",
+		"{{ header:x | fn:default(connection:id) }}": "",
+		"{{ thing:id }}":                             "",
+		"{{ connection:id | fn:delete() }}":          "",
+		"{{ connection:name }}":                      "",
+	} {
+		got, ok := ResolveConnectionID(in, "c-1")
+		if ok != (want != "") || got != want {
+			t.Errorf("%s: %q %v, want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestConstantAndReplaced(t *testing.T) {
+	for in, constant := range map[string]bool{"a": true, "a{{b": true, "": true, "x/{{ thing:id }}": false} {
+		tp, err := Compile(in)
+		if err != nil || tp.IsConstant() != constant || HasPlaceholders(in) == constant {
+			t.Errorf("%q: constant %v, HasPlaceholders %v, %v", in, tp.IsConstant(), HasPlaceholders(in), err)
+		}
+	}
+	tp, err := Compile("t_{{ thing:id | fn:upper() }}#{{ header:p }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.ReplaceExpressions("X"); got != "t_X#X" {
+		t.Errorf("ReplaceExpressions: %q", got)
+	}
+}
