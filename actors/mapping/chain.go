@@ -27,8 +27,8 @@ type Configured struct {
 	Engine string // alias of the engine
 	Mapper Mapper
 
-	incomingConditions []string
-	outgoingConditions []string
+	incomingConditions []*template.Template // see compileConditions
+	outgoingConditions []*template.Template
 	blocklist          []string
 	cfg                Config
 }
@@ -96,12 +96,27 @@ func (c *Configured) MapOutgoing(msg protocol.Message) Outcome[protocol.External
 	return out
 }
 
-// conditionsHold evaluates each condition as Ditto does: the template
-// "{{ fn:default('true') | <condition> }}" must resolve to something.
-func (c *Configured) conditionsHold(conds []string, sc scope) bool {
+// compileConditions compiles mapping conditions once, as Ditto evaluates
+// them: the template "{{ fn:default('true') | <condition> }}" must resolve
+// to something. A nil entry does not compile in its scope and never holds.
+func compileConditions(conds []string, set template.Set) []*template.Template {
+	out := make([]*template.Template, 0, len(conds))
+	for _, c := range conds {
+		t, err := set.Compile("{{ fn:default('true') | " + c + " }}")
+		if err != nil {
+			t = nil
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (c *Configured) conditionsHold(conds []*template.Template, sc scope) bool {
 	for _, cond := range conds {
-		_, ok, _ := resolveTemplate("{{ fn:default('true') | "+cond+" }}", sc, modeOptional)
-		if !ok {
+		if cond == nil {
+			return false
+		}
+		if _, err := cond.Resolve(sc); err != nil {
 			return false
 		}
 	}

@@ -69,7 +69,7 @@ func TestConditionFunctions(t *testing.T) {
 		"fn:delete()": false,
 	} {
 		c := &Configured{cfg: testConfig()}
-		if got := c.conditionsHold([]string{cond}, lk); got != want {
+		if got := c.conditionsHold(compileConditions([]string{cond}, signalScope), lk); got != want {
 			t.Errorf("%s = %v, want %v", cond, got, want)
 		}
 	}

@@ -3,6 +3,7 @@ package template
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,9 @@ func refs(t *Template) []*ref {
 	return out
 }
 
+// exprPattern is the pattern nextExpr implements without a regexp.
+var exprPattern = regexp.MustCompile(`\{\{(.*?)}}`)
+
 // validationSets are the sets actors/model validates with.
 var validationSets = []Set{Connectivity, {Header}, {MQTT3Header}, {Source}, {Source, Header},
 	{Thing, Policy, Entity}, {Thing, Policy, Entity, Feature}, {Connection},
@@ -87,11 +91,28 @@ func FuzzValidationMatchesResolution(f *testing.F) {
 		"{{ header:j | fn:format('{#a}{.}{/a}') }}", "{{ time:now-1h[d] }}", "{{ source:address }}", "{{ | }}",
 		"{{ header:mqtt.topic }}", "{{ header:a | fn:default(policy:id) }}", "{{ header:a || fn:upper() }}",
 		"{{ header:a | fn:default('a) }}", "{{ connection:id }}:ack", "{{ topic:entity-name }}", "{{{{}}}}",
-		"{{ header:miss | fn:delete() }}", "{{ header:a | fn:replace(\"|\", '(') }}",
+		"{{ header:miss | fn:delete() }}", "{{ a\n{{ header:b }}", "{{{ header:c }}}}", "x}}{{\n}}{{y}}", "{{ header:a | fn:replace(\"|\", '(') }}",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tpl string) {
+		// expressions are found as exprPattern finds them
+		var spans [][]int
+		for from := 0; ; {
+			start, end, ok := nextExpr(tpl, from)
+			if !ok {
+				break
+			}
+			spans = append(spans, []int{start, end})
+			from = end
+		}
+		var want [][]int
+		for _, m := range exprPattern.FindAllStringIndex(tpl, -1) {
+			want = append(want, m)
+		}
+		if fmt.Sprint(spans) != fmt.Sprint(want) {
+			t.Fatalf("expressions at %v, exprPattern finds %v", spans, want)
+		}
 		run, runErr := Compile(tpl)
 		if runErr != nil {
 			if _, ok := AsDitto(runErr); !ok {

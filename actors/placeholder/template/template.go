@@ -22,7 +22,6 @@ package template
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -141,13 +140,37 @@ type fnCall struct {
 	fmt  []fmtPart // fn:format, parsed once
 }
 
-// placeholderExpr finds expressions as Ditto does: "{{", the shortest text,
-// "}}".
-var placeholderExpr = regexp.MustCompile(`\{\{(.*?)}}`)
+// nextExpr finds the first expression at or after from as the pattern
+// \{\{(.*?)}} does: the first "{{" whose shortest run to "}}" has no line
+// break. start is the index of "{{", end the index after "}}".
+func nextExpr(s string, from int) (start, end int, ok bool) {
+	for from < len(s) {
+		k := strings.Index(s[from:], "{{")
+		if k < 0 {
+			return 0, 0, false
+		}
+		start = from + k
+		e := strings.Index(s[start+2:], "}}")
+		if e < 0 {
+			return 0, 0, false
+		}
+		inner := s[start+2 : start+2+e]
+		nl := strings.LastIndexByte(inner, '\n')
+		if nl < 0 {
+			return start, start + 4 + e, true
+		}
+		// every "{{" before the last line break reaches the same "}}"
+		from = start + 2 + nl + 1
+	}
+	return 0, 0, false
+}
 
 // HasPlaceholders reports whether s contains a {{ ... }} expression, i.e.
 // whether Compile(s) would yield a template that is not constant.
-func HasPlaceholders(s string) bool { return placeholderExpr.MatchString(s) }
+func HasPlaceholders(s string) bool {
+	_, _, ok := nextExpr(s, 0)
+	return ok
+}
 
 // Compile parses a template with every placeholder the service resolves
 // (All). It fails for unknown placeholders or functions, wrong function
@@ -172,20 +195,24 @@ func (s Set) CompilePartial(template string) *Template {
 func (s Set) compile(template string, partial bool) (*Template, error) {
 	t := &Template{src: template}
 	last := 0
-	for _, m := range placeholderExpr.FindAllStringSubmatchIndex(template, -1) {
-		if m[0] > last {
-			t.parts = append(t.parts, part{lit: template[last:m[0]]})
+	for {
+		start, end, ok := nextExpr(template, last)
+		if !ok {
+			break
 		}
-		e, err := s.compileExpr(template[m[2]:m[3]])
+		if start > last {
+			t.parts = append(t.parts, part{lit: template[last:start]})
+		}
+		e, err := s.compileExpr(template[start+2 : end-2])
 		switch {
 		case err == nil:
 			t.parts = append(t.parts, part{expr: e})
 		case partial:
-			t.parts = append(t.parts, part{lit: template[m[0]:m[1]]})
+			t.parts = append(t.parts, part{lit: template[start:end]})
 		default:
 			return nil, err
 		}
-		last = m[1]
+		last = end
 	}
 	if last < len(template) {
 		t.parts = append(t.parts, part{lit: template[last:]})
