@@ -98,7 +98,7 @@ func (c *Configured) MapOutgoing(msg protocol.Message) Outcome[protocol.External
 
 // compileConditions compiles mapping conditions once, as Ditto evaluates
 // them: the template "{{ fn:default('true') | <condition> }}" must resolve
-// to something. A nil entry does not compile in its scope and never holds.
+// to something. A nil entry does not compile in its Set and never holds.
 func compileConditions(conds []string, set template.Set) []*template.Template {
 	out := make([]*template.Template, 0, len(conds))
 	for _, c := range conds {
@@ -111,7 +111,7 @@ func compileConditions(conds []string, set template.Set) []*template.Template {
 	return out
 }
 
-func (c *Configured) conditionsHold(conds []*template.Template, sc scope) bool {
+func (c *Configured) conditionsHold(conds []*template.Template, sc values) bool {
 	for _, cond := range conds {
 		if cond == nil {
 			return false
@@ -269,8 +269,8 @@ func headerIgnoreCase(h map[string]string, key string) (string, bool) {
 // source:).
 var externalScope = template.Set{template.Header, template.Connection, template.Time, template.Source}
 
-func externalLookup(ext protocol.External, cfg Config) scope {
-	return scope{set: externalScope, now: cfg.now, lk: func(prefix, name string) (string, bool) {
+func externalLookup(ext protocol.External, cfg Config) values {
+	return values{now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(ext.Headers, name)
@@ -293,9 +293,9 @@ func externalLookup(ext protocol.External, cfg Config) scope {
 var signalScope = template.Set{template.Header, template.Topic, template.Thing, template.Policy, template.Entity,
 	template.Feature, template.Resource, template.Connection, template.Time}
 
-func signalLookup(msg protocol.Message, cfg Config) scope {
+func signalLookup(msg protocol.Message, cfg Config) values {
 	t, terr := parseTopic(msg.Topic)
-	return scope{set: signalScope, now: cfg.now, lk: func(prefix, name string) (string, bool) {
+	return values{now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(msg.Headers, name)

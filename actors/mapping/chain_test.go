@@ -1,8 +1,6 @@
 package mapping
 
 import (
-	"github.com/dittoconn/dittoconn/actors/placeholder/template"
-
 	"encoding/json"
 	"errors"
 	"testing"
@@ -76,7 +74,7 @@ func TestConditionFunctions(t *testing.T) {
 }
 
 func TestPlaceholderPipeline(t *testing.T) {
-	lk := scope{set: template.Set{template.Header}, lk: func(prefix, name string) (string, bool) {
+	lk := values{lk: func(prefix, name string) (string, bool) {
 		if prefix == "header" && name == "device_id" {
 			return "org.eclipse.ditto:Dev-1", true
 		}
@@ -91,12 +89,12 @@ func TestPlaceholderPipeline(t *testing.T) {
 		"{{ header:device_id | fn:replace('Dev','Lamp') | fn:upper() }}":   "ORG.ECLIPSE.DITTO:LAMP-1",
 		"{{ header:device_id | fn:base64-encode() | fn:base64-decode() }}": "org.eclipse.ditto:Dev-1",
 	} {
-		got, ok, err := resolveTemplate(tmpl, lk, modeStrict)
+		got, ok, err := compileIn(headersOnly, tmpl, modeStrict).resolve(lk)
 		if err != nil || !ok || got != want {
 			t.Errorf("%s = %q, %v, %v; want %q", tmpl, got, ok, err, want)
 		}
 	}
-	if _, _, err := resolveTemplate("{{ header:nope }}", lk, modeStrict); !errors.Is(err, errUnresolved) {
+	if _, _, err := compileIn(headersOnly, "{{ header:nope }}", modeStrict).resolve(lk); !errors.Is(err, errUnresolved) {
 		t.Errorf("strict unresolved: %v", err)
 	}
 	for tmpl, want := range map[string]string{
@@ -105,12 +103,12 @@ func TestPlaceholderPipeline(t *testing.T) {
 		"{{ header:device_id | fn:nope() }}":                     "{{ header:device_id | fn:nope() }}",
 		"{{header:device_id|fn:delete()}}-{{ fn:default('x') }}": "{{header:device_id|fn:delete()}}-x",
 	} {
-		if got, _, _ := resolveTemplate(tmpl, lk, modeKeep); got != want {
+		if got, _, _ := compileIn(headersOnly, tmpl, modeKeep).resolve(lk); got != want {
 			t.Errorf("keep %s: %q, want %q", tmpl, got, want)
 		}
 	}
-	if _, ok, err := resolveTemplate("{{ time:now }}", lk, modeOptional); ok || err != nil {
-		t.Errorf("time: outside the scope resolved: %v %v", ok, err)
+	if _, ok, err := compileIn(headersOnly, "{{ time:now }}", modeOptional).resolve(lk); ok || err != nil {
+		t.Errorf("time: outside the Set resolved: %v %v", ok, err)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // ModifyFeatureProperty of readyUntil) on the configured thing. Messages
 // without usable headers are dropped, not failed, as in Ditto.
 type connectionStatusMapper struct {
-	thingID, featureID string
+	thingID, featureID compiled // header: only, modeStrict
 }
 
 const connectionStatusDefinition = "org.eclipse.ditto:ConnectionStatus:1.0.0"
@@ -36,7 +36,8 @@ func newConnectionStatusMapper(id string, opts Options, _ Config) (Mapper, error
 	if !ok {
 		featureID = "ConnectionStatus"
 	}
-	return &connectionStatusMapper{thingID: thingID, featureID: featureID}, nil
+	return &connectionStatusMapper{thingID: compileIn(headersOnly, thingID, modeStrict),
+		featureID: compileIn(headersOnly, featureID, modeStrict)}, nil
 }
 
 // validThingID checks the namespace:name form loosely (the full entity id
@@ -47,14 +48,14 @@ func validThingID(s string) bool {
 }
 
 func (m *connectionStatusMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
-	lk := scope{set: template.Set{template.Header}, lk: func(_, name string) (string, bool) {
+	lk := values{lk: func(_, name string) (string, bool) {
 		return headerIgnoreCase(ext.Headers, name)
 	}}
-	thingID, _, err := resolveTemplate(m.thingID, lk, modeStrict)
+	thingID, _, err := m.thingID.resolve(lk)
 	if err != nil || !validThingID(thingID) {
 		return nil, nil
 	}
-	featureID, _, err := resolveTemplate(m.featureID, lk, modeStrict)
+	featureID, _, err := m.featureID.resolve(lk)
 	if err != nil {
 		return nil, nil
 	}

@@ -7,28 +7,28 @@ import (
 	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 )
 
-// The mappers and mapping conditions resolve their templates with the
+// The mappers and mapping conditions compile their templates once, with the
 // service's placeholder engine; what differs per use is which placeholders
-// exist there (a scope) and how an expression that resolves to nothing is
-// treated (a resolveMode).
+// exist there (a template.Set) and how an expression that resolves to
+// nothing is treated (a resolveMode).
 
 // lookup resolves one placeholder ("header", "device_id"); ok=false when it
 // has no value.
 type lookup func(prefix, name string) (string, bool)
 
-// scope is the placeholders of one kind of template and their values; time:
-// placeholders resolve at now.
-type scope struct {
-	set template.Set
+// values are the placeholder values of one message; time: placeholders
+// resolve at now. Which placeholders a template may use is the Set it was
+// compiled with.
+type values struct {
 	lk  lookup
 	now func() time.Time
 }
 
 // Lookup implements template.Resolver.
-func (s scope) Lookup(prefix, name string) (string, bool) { return s.lk(prefix, name) }
+func (s values) Lookup(prefix, name string) (string, bool) { return s.lk(prefix, name) }
 
 // Now implements template.Clock.
-func (s scope) Now() time.Time {
+func (s values) Now() time.Time {
 	if s.now == nil {
 		return time.Now()
 	}
@@ -38,7 +38,7 @@ func (s scope) Now() time.Time {
 var errUnresolved = errors.New("placeholder could not be resolved")
 
 // resolveMode says what happens to a template whose expression resolves to
-// nothing or does not compile in its scope.
+// nothing or does not compile in its Set.
 type resolveMode int
 
 const (
@@ -47,22 +47,49 @@ const (
 	modeKeep                        // the expression is left as written (resolvePartially)
 )
 
-// resolveTemplate resolves every {{ ... }} in tmpl. ok=false (modeOptional)
-// means the template resolved to nothing.
-func resolveTemplate(tmpl string, sc scope, mode resolveMode) (string, bool, error) {
+// compiled is a template compiled once for the placeholders of its Set,
+// resolved per message in a resolveMode.
+type compiled struct {
+	t    *template.Template // nil: does not compile in its Set
+	mode resolveMode
+}
+
+func compileIn(set template.Set, tmpl string, mode resolveMode) compiled {
 	if mode == modeKeep {
-		return sc.set.CompilePartial(tmpl).ResolvePartial(sc), true, nil
+		return compiled{t: set.CompilePartial(tmpl), mode: mode}
 	}
-	t, err := sc.set.Compile(tmpl)
+	t, err := set.Compile(tmpl)
+	if err != nil {
+		t = nil
+	}
+	return compiled{t: t, mode: mode}
+}
+
+// resolve resolves every {{ ... }}. ok=false (modeOptional) means the
+// template resolved to nothing.
+func (c compiled) resolve(r template.Resolver) (string, bool, error) {
+	if c.mode == modeKeep {
+		return c.t.ResolvePartial(r), true, nil
+	}
 	var out string
-	if err == nil {
-		out, err = t.Resolve(sc)
+	err := errUnresolved
+	if c.t != nil {
+		out, err = c.t.Resolve(r)
 	}
 	switch {
 	case err == nil:
 		return out, true, nil
-	case mode == modeStrict:
+	case c.mode == modeStrict:
 		return "", false, errUnresolved
 	}
 	return "", false, nil
 }
+
+// namedTemplate is a header's name and its value template.
+type namedTemplate struct {
+	name string
+	tmpl compiled
+}
+
+// headersOnly is the Set of templates that may use only header:.
+var headersOnly = template.Set{template.Header}

@@ -106,10 +106,7 @@ func FuzzValidationMatchesResolution(f *testing.F) {
 			spans = append(spans, []int{start, end})
 			from = end
 		}
-		var want [][]int
-		for _, m := range exprPattern.FindAllStringIndex(tpl, -1) {
-			want = append(want, m)
-		}
+		want := exprPattern.FindAllStringIndex(tpl, -1)
 		if fmt.Sprint(spans) != fmt.Sprint(want) {
 			t.Fatalf("expressions at %v, exprPattern finds %v", spans, want)
 		}
