@@ -15,8 +15,8 @@
 // fn:filter ends unresolved unless an fn:default follows); one that ends
 // deleted (fn:delete) fails with ErrDeleted (the caller leaves the header out).
 //
-// Compiled templates are immutable and safe for concurrent use; resolving
-// allocates only the result strings.
+// Compile once per template (parsing allocates the pipeline); compiled
+// templates are immutable and safe for concurrent use.
 package template
 
 import (
