@@ -1,9 +1,10 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/dittoconn/dittoconn/actors/model"
@@ -26,8 +27,8 @@ type Configured struct {
 	Engine string // alias of the engine
 	Mapper Mapper
 
-	incomingConditions []string
-	outgoingConditions []string
+	incomingConditions []*template.Template // see compileConditions
+	outgoingConditions []*template.Template
 	blocklist          []string
 	cfg                Config
 }
@@ -99,12 +100,27 @@ func (c *Configured) MapOutgoing(msg protocol.Message) Outcome[protocol.External
 	return out
 }
 
-// conditionsHold evaluates each condition as Ditto does: the template
-// "{{ fn:default('true') | <condition> }}" must resolve to something.
-func (c *Configured) conditionsHold(conds []string, lk lookup) bool {
+// compileConditions compiles mapping conditions once, as Ditto evaluates
+// them: the template "{{ fn:default('true') | <condition> }}" must resolve
+// to something. A nil entry does not compile in its Set and never holds.
+func compileConditions(conds []string, set template.Set) []*template.Template {
+	out := make([]*template.Template, 0, len(conds))
+	for _, c := range conds {
+		t, err := set.Compile("{{ fn:default('true') | " + c + " }}")
+		if err != nil {
+			t = nil
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (c *Configured) conditionsHold(conds []*template.Template, sc values) bool {
 	for _, cond := range conds {
-		_, ok, _ := resolveTemplate("{{ fn:default('true') | "+cond+" }}", lk, modeOptional)
-		if !ok {
+		if cond == nil {
+			return false
+		}
+		if _, err := cond.Resolve(sc); err != nil {
 			return false
 		}
 	}
@@ -258,22 +274,13 @@ func headerIgnoreCase(h map[string]string, key string) (string, bool) {
 	return "", false
 }
 
-// timeLookup resolves time:now and time:now_epoch_millis.
-func timeLookup(cfg Config, name string) (string, bool) {
-	now := cfg.now()
-	switch name {
-	case "now":
-		return javaInstant(now), true
-	case "now_epoch_millis":
-		return strconv.FormatInt(now.UnixMilli(), 10), true
-	}
-	return "", false
-}
+// externalScope is the placeholders of incoming conditions
+// (Resolvers.forExternalMessage, reduced to header:, connection:, time:,
+// source:).
+var externalScope = template.Set{template.Header, template.Connection, template.Time, template.Source}
 
-// externalLookup resolves the placeholders of incoming conditions
-// (Resolvers.forExternalMessage, reduced to header:, connection:, time:).
-func externalLookup(ext protocol.External, cfg Config) lookup {
-	return func(prefix, name string) (string, bool) {
+func externalLookup(ext protocol.External, cfg Config) values {
+	return values{now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(ext.Headers, name)
@@ -281,23 +288,24 @@ func externalLookup(ext protocol.External, cfg Config) lookup {
 			if name == "id" && cfg.ConnectionID != "" {
 				return cfg.ConnectionID, true
 			}
-		case "time":
-			return timeLookup(cfg, name)
 		case "source":
 			if name == "address" && ext.Address != "" {
 				return ext.Address, true
 			}
 		}
 		return "", false
-	}
+	}}
 }
 
-// signalLookup resolves the placeholders of outgoing conditions
+// signalScope is the placeholders of outgoing conditions
 // (Resolvers.forOutboundSignal, reduced to header:, topic:, thing:,
 // policy:, entity:, feature:, resource:, connection:, time:).
-func signalLookup(msg protocol.Message, cfg Config) lookup {
+var signalScope = template.Set{template.Header, template.Topic, template.Thing, template.Policy, template.Entity,
+	template.Feature, template.Resource, template.Connection, template.Time}
+
+func signalLookup(msg protocol.Message, cfg Config) values {
 	t, terr := parseTopic(msg.Topic)
-	return func(prefix, name string) (string, bool) {
+	return values{now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(msg.Headers, name)
@@ -306,8 +314,6 @@ func signalLookup(msg protocol.Message, cfg Config) lookup {
 				return cfg.ConnectionID, true
 			}
 			return "", false
-		case "time":
-			return timeLookup(cfg, name)
 		}
 		if terr != nil {
 			return "", false
@@ -339,7 +345,7 @@ func signalLookup(msg protocol.Message, cfg Config) lookup {
 			}
 		}
 		return "", false
-	}
+	}}
 }
 
 func entityField(t topic, name string) (string, bool) {

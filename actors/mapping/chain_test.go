@@ -67,19 +67,19 @@ func TestConditionFunctions(t *testing.T) {
 		"fn:delete()": false,
 	} {
 		c := &Configured{cfg: testConfig()}
-		if got := c.conditionsHold([]string{cond}, lk); got != want {
+		if got := c.conditionsHold(compileConditions([]string{cond}, signalScope), lk); got != want {
 			t.Errorf("%s = %v, want %v", cond, got, want)
 		}
 	}
 }
 
 func TestPlaceholderPipeline(t *testing.T) {
-	lk := func(prefix, name string) (string, bool) {
+	lk := values{lk: func(prefix, name string) (string, bool) {
 		if prefix == "header" && name == "device_id" {
 			return "org.eclipse.ditto:Dev-1", true
 		}
 		return "", false
-	}
+	}}
 	for tmpl, want := range map[string]string{
 		"{{ header:device_id }}":                                           "org.eclipse.ditto:Dev-1",
 		"{{header:device_id|fn:substring-after(':')|fn:lower()}}":          "dev-1",
@@ -89,16 +89,26 @@ func TestPlaceholderPipeline(t *testing.T) {
 		"{{ header:device_id | fn:replace('Dev','Lamp') | fn:upper() }}":   "ORG.ECLIPSE.DITTO:LAMP-1",
 		"{{ header:device_id | fn:base64-encode() | fn:base64-decode() }}": "org.eclipse.ditto:Dev-1",
 	} {
-		got, ok, err := resolveTemplate(tmpl, lk, modeStrict)
+		got, ok, err := compileIn(headersOnly, tmpl, modeStrict).resolve(lk)
 		if err != nil || !ok || got != want {
 			t.Errorf("%s = %q, %v, %v; want %q", tmpl, got, ok, err, want)
 		}
 	}
-	if _, _, err := resolveTemplate("{{ header:nope }}", lk, modeStrict); !errors.Is(err, errUnresolved) {
+	if _, _, err := compileIn(headersOnly, "{{ header:nope }}", modeStrict).resolve(lk); !errors.Is(err, errUnresolved) {
 		t.Errorf("strict unresolved: %v", err)
 	}
-	if got, _, _ := resolveTemplate("a {{ header:nope }}", lk, modeKeep); got != "a {{ header:nope }}" {
-		t.Errorf("keep: %q", got)
+	for tmpl, want := range map[string]string{
+		"a {{ header:nope }}":                                    "a {{ header:nope }}",
+		"a {{ thing:id }}/{{ header:device_id }}":                "a {{ thing:id }}/org.eclipse.ditto:Dev-1",
+		"{{ header:device_id | fn:nope() }}":                     "{{ header:device_id | fn:nope() }}",
+		"{{header:device_id|fn:delete()}}-{{ fn:default('x') }}": "{{header:device_id|fn:delete()}}-x",
+	} {
+		if got, _, _ := compileIn(headersOnly, tmpl, modeKeep).resolve(lk); got != want {
+			t.Errorf("keep %s: %q, want %q", tmpl, got, want)
+		}
+	}
+	if _, ok, err := compileIn(headersOnly, "{{ time:now }}", modeOptional).resolve(lk); ok || err != nil {
+		t.Errorf("time: outside the Set resolved: %v %v", ok, err)
 	}
 }
 

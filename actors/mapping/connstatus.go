@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -14,7 +16,7 @@ import (
 // ModifyFeatureProperty of readyUntil) on the configured thing. Messages
 // without usable headers are dropped, not failed, as in Ditto.
 type connectionStatusMapper struct {
-	thingID, featureID string
+	thingID, featureID compiled // header: only, modeStrict
 }
 
 const connectionStatusDefinition = "org.eclipse.ditto:ConnectionStatus:1.0.0"
@@ -27,14 +29,15 @@ func newConnectionStatusMapper(id string, opts Options, _ Config) (Mapper, error
 	if !ok {
 		return nil, configInvalid("mapper <%s>: the property 'thingId' is missing", id)
 	}
-	if !hasPlaceholder(thingID) && !validThingID(thingID) {
+	if !template.HasPlaceholders(thingID) && !validThingID(thingID) {
 		return nil, configInvalid("mapper <%s>: thing ID <%s> is not valid", id, thingID)
 	}
 	featureID, ok := opts.String("featureId")
 	if !ok {
 		featureID = "ConnectionStatus"
 	}
-	return &connectionStatusMapper{thingID: thingID, featureID: featureID}, nil
+	return &connectionStatusMapper{thingID: compileIn(headersOnly, thingID, modeStrict),
+		featureID: compileIn(headersOnly, featureID, modeStrict)}, nil
 }
 
 // validThingID checks the namespace:name form loosely (the full entity id
@@ -45,17 +48,14 @@ func validThingID(s string) bool {
 }
 
 func (m *connectionStatusMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
-	lk := func(prefix, name string) (string, bool) {
-		if prefix == "header" {
-			return headerIgnoreCase(ext.Headers, name)
-		}
-		return "", false
-	}
-	thingID, _, err := resolveTemplate(m.thingID, lk, modeStrict)
+	lk := values{lk: func(_, name string) (string, bool) {
+		return headerIgnoreCase(ext.Headers, name)
+	}}
+	thingID, _, err := m.thingID.resolve(lk)
 	if err != nil || !validThingID(thingID) {
 		return nil, nil
 	}
-	featureID, _, err := resolveTemplate(m.featureID, lk, modeStrict)
+	featureID, _, err := m.featureID.resolve(lk)
 	if err != nil {
 		return nil, nil
 	}

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"encoding/json"
 	"strings"
 
@@ -11,8 +13,8 @@ import (
 // engine: every message becomes a CreateThing from the thing template with
 // header:, time: (and request:) placeholders resolved.
 type implicitThingCreationMapper struct {
-	template           string
-	commandHeaders     [][2]string
+	thing              compiled // the thing JSON, in headerTimeScope, modeStrict
+	commandHeaders     []namedTemplate
 	allowPolicyLockout bool
 	cfg                Config
 }
@@ -31,42 +33,43 @@ func newImplicitThingCreationMapper(id string, opts Options, cfg Config) (Mapper
 	if !ok || !isStr {
 		return nil, configInvalid("mapper <%s>: the property 'thing/thingId' is missing", id)
 	}
-	if !hasPlaceholder(tids) && !validThingID(tids) {
+	if !template.HasPlaceholders(tids) && !validThingID(tids) {
 		return nil, configInvalid("mapper <%s>: thing ID <%s> is not valid", id, tids)
 	}
 	if pid, ok := thing.get("policyId"); ok {
-		if s, _ := isJSONString(pid); !hasPlaceholder(s) && !validThingID(s) {
+		if s, _ := isJSONString(pid); !template.HasPlaceholders(s) && !validThingID(s) {
 			return nil, configInvalid("mapper <%s>: policy ID <%s> is not valid", id, s)
 		}
 	}
-	m := &implicitThingCreationMapper{template: string(marshal(thing)), allowPolicyLockout: opts.Bool("allowPolicyLockout", true), cfg: cfg}
+	m := &implicitThingCreationMapper{thing: compileIn(headerTimeScope, string(marshal(thing)), modeStrict), allowPolicyLockout: opts.Bool("allowPolicyLockout", true), cfg: cfg}
 	if h, ok := opts.object("commandHeaders"); ok && h.len() > 0 {
 		for _, k := range h.keys {
-			m.commandHeaders = append(m.commandHeaders, [2]string{strings.ToLower(k), formatAsString(h.vals[k])})
+			m.commandHeaders = append(m.commandHeaders, namedTemplate{strings.ToLower(k),
+				compileIn(headerTimeScope, formatAsString(h.vals[k]), modeOptional)})
 		}
 	} else {
-		m.commandHeaders = [][2]string{{"if-none-match", "*"}}
+		m.commandHeaders = []namedTemplate{{"if-none-match", compileIn(headerTimeScope, "*", modeOptional)}}
 	}
 	return m, nil
 }
 
-// headerTimeLookup resolves header: and time: for the inbound mappers;
+// headerTimeScope is header:, time: and request: for the inbound mappers;
 // request:subjectId needs the source's authorization context, which the
 // data plane will pass in later.
-func headerTimeLookup(ext protocol.External, cfg Config) lookup {
-	return func(prefix, name string) (string, bool) {
+var headerTimeScope = template.Set{template.Header, template.Time, template.Request}
+
+func headerTimeLookup(ext protocol.External, cfg Config) values {
+	return values{now: cfg.now, lk: func(prefix, name string) (string, bool) {
 		switch prefix {
 		case "header":
 			return headerIgnoreCase(ext.Headers, name)
-		case "time":
-			return timeLookup(cfg, name)
 		case "request":
 			if name == "subjectId" {
 				return headerIgnoreCase(ext.Headers, "ditto-auth-subject")
 			}
 		}
 		return "", false
-	}
+	}}
 }
 
 // thingFieldOrder is the order Thing.toJson writes.
@@ -74,7 +77,7 @@ var thingFieldOrder = []string{"thingId", "policyId", "definition", "attributes"
 
 func (m *implicitThingCreationMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
 	lk := headerTimeLookup(ext, m.cfg)
-	text, _, err := resolveTemplate(m.template, lk, modeStrict)
+	text, _, err := m.thing.resolve(lk)
 	if err != nil {
 		return nil, mappingFailed("thing template: %v", err)
 	}
@@ -112,8 +115,8 @@ func (m *implicitThingCreationMapper) MapIncoming(ext protocol.External) ([]prot
 	}
 	headers := map[string]string{}
 	for _, kv := range m.commandHeaders {
-		if v, ok, _ := resolveTemplate(kv[1], lk, modeOptional); ok {
-			headers[kv[0]] = v
+		if v, ok, _ := kv.tmpl.resolve(lk); ok {
+			headers[kv.name] = v
 		}
 	}
 	headers["allow-policy-lockout"] = "false"

@@ -185,8 +185,8 @@ func New(id string, def model.MappingDefinition, cfg Config) (*Configured, error
 		ID:                 id,
 		Engine:             def.MappingEngine,
 		Mapper:             m,
-		incomingConditions: sortedValues(def.IncomingConditions),
-		outgoingConditions: sortedValues(def.OutgoingConditions),
+		incomingConditions: compileConditions(sortedValues(def.IncomingConditions), externalScope),
+		outgoingConditions: compileConditions(sortedValues(def.OutgoingConditions), signalScope),
 		cfg:                cfg,
 	}
 	if bl, ok := opts.String("content-type-blocklist"); ok {

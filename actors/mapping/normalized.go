@@ -191,7 +191,7 @@ func withoutNulls(o *object) *object {
 // parseFieldSelector parses "a,b/c,features(x,y/z)" into pointers.
 func parseFieldSelector(s string) [][]string {
 	var out [][]string
-	for _, part := range splitOutsideQuotes(s, ',') {
+	for _, part := range splitSelector(s, ',') {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
@@ -230,4 +230,31 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sortStrings(keys)
 	return keys
+}
+
+// splitSelector splits a field selector at sep outside parentheses and
+// quotes.
+func splitSelector(s string, sep byte) []string {
+	var parts []string
+	var quote byte
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == sep && depth == 0:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }

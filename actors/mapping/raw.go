@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -23,7 +25,7 @@ const rawDefaults = `{"content-type-blocklist":"application/vnd.eclipse-hono-emp
 // Protocol content) goes through the Ditto mapper.
 type rawMessageMapper struct {
 	outgoingContentType string
-	incomingHeaders     map[string]string
+	incomingHeaders     map[string]compiled // in rawScope, modeOptional
 	cfg                 Config
 }
 
@@ -35,13 +37,13 @@ func newRawMessageMapper(_ string, opts Options, cfg Config) (Mapper, error) {
 	// Configured headers are laid over the defaults.
 	def, _ := parseObject([]byte(rawDefaults))
 	dh, _ := def.get("incomingMessageHeaders")
-	m.incomingHeaders = map[string]string{}
+	m.incomingHeaders = map[string]compiled{}
 	for _, k := range dh.(*object).keys {
-		m.incomingHeaders[k] = formatAsString(dh.(*object).vals[k])
+		m.incomingHeaders[k] = compileIn(rawScope, formatAsString(dh.(*object).vals[k]), modeOptional)
 	}
 	if o, ok := opts.object("incomingMessageHeaders"); ok {
 		for _, k := range o.keys {
-			m.incomingHeaders[k] = formatAsString(o.vals[k])
+			m.incomingHeaders[k] = compileIn(rawScope, formatAsString(o.vals[k]), modeOptional)
 		}
 	}
 	return m, nil
@@ -64,21 +66,21 @@ func jsonLike(ct string) bool {
 	return base == ContentTypeJSON || strings.HasSuffix(base, "+json")
 }
 
-func (m *rawMessageMapper) lookup(ext protocol.External) lookup {
-	return func(prefix, name string) (string, bool) {
-		switch prefix {
-		case "header":
+// rawScope is what the RawMessage mapper's header templates may use.
+var rawScope = template.Set{template.Header, template.Time}
+
+func (m *rawMessageMapper) lookup(ext protocol.External) values {
+	return values{now: m.cfg.now, lk: func(prefix, name string) (string, bool) {
+		if prefix == "header" {
 			return headerIgnoreCase(ext.Headers, name)
-		case "time":
-			return timeLookup(m.cfg, name)
 		}
 		return "", false
-	}
+	}}
 }
 
 func (m *rawMessageMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
 	lk := m.lookup(ext)
-	ct, ok, _ := resolveTemplate(m.incomingHeaders["content-type"], lk, modeOptional)
+	ct, ok, _ := m.incomingHeaders["content-type"].resolve(lk)
 	if !ok {
 		return nil, mappingFailed("the RawMessage mapper failed to resolve content-type of an incoming message")
 	}
@@ -87,7 +89,7 @@ func (m *rawMessageMapper) MapIncoming(ext protocol.External) ([]protocol.Messag
 	}
 	h := map[string]string{}
 	for k, tmpl := range m.incomingHeaders {
-		if v, ok, _ := resolveTemplate(tmpl, lk, modeOptional); ok {
+		if v, ok, _ := tmpl.resolve(lk); ok {
 			h[k] = v
 		}
 	}

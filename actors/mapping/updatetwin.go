@@ -17,7 +17,7 @@ const mergeCorrelationSuffix = "-merge-into-twin"
 // live retrieve response (Ditto Protocol) becomes a MergeThing of the
 // retrieved value into the twin; anything else is dropped.
 type updateTwinMapper struct {
-	headers [][2]string
+	headers []namedTemplate // in headerTimeScope, modeKeep
 	cfg     Config
 }
 
@@ -25,7 +25,8 @@ func newUpdateTwinMapper(_ string, opts Options, cfg Config) (Mapper, error) {
 	m := &updateTwinMapper{cfg: cfg}
 	if o, ok := opts.object("dittoHeadersForMerge"); ok {
 		for _, k := range o.keys {
-			m.headers = append(m.headers, [2]string{strings.ToLower(k), formatAsString(o.vals[k])})
+			m.headers = append(m.headers, namedTemplate{strings.ToLower(k),
+				compileIn(headerTimeScope, formatAsString(o.vals[k]), modeKeep)})
 		}
 	}
 	return m, nil
@@ -46,8 +47,8 @@ func (m *updateTwinMapper) MapIncoming(ext protocol.External) ([]protocol.Messag
 	lk := headerTimeLookup(ext, m.cfg)
 	headers := map[string]string{}
 	for _, kv := range m.headers {
-		v, _, _ := resolveTemplate(kv[1], lk, modeKeep)
-		headers[kv[0]] = v
+		v, _, _ := kv.tmpl.resolve(lk)
+		headers[kv.name] = v
 	}
 	if cid, ok := resp.Headers["correlation-id"]; ok {
 		headers["correlation-id"] = cid + mergeCorrelationSuffix

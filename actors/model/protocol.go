@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -84,7 +85,7 @@ func invalidValue(value any, name, location string) string {
 
 func validateHeaderMapping(hm map[string]string) error {
 	for _, k := range hashMapKeys(hm) {
-		if err := validateTemplate(hm[k], allPlaceholders...); err != nil {
+		if err := validateTemplate(hm[k], template.Connectivity); err != nil {
 			return err
 		}
 	}
@@ -93,10 +94,8 @@ func validateHeaderMapping(hm map[string]string) error {
 
 func validateExtraFields(t Target) error {
 	for _, ft := range t.Topics {
-		if ft.ExtraFields != "" && containsPlaceholder(ft.ExtraFields) {
-			if e := placeholderErr(ft.ExtraFields, allPlaceholders...); e != nil {
-				return e
-			}
+		if e := placeholderErr(ft.ExtraFields, template.Connectivity); e != nil {
+			return e
 		}
 	}
 	return nil
@@ -138,18 +137,18 @@ func (v *validator) mqtt(five bool) error {
 			return ditto.ConfigurationInvalid(invalidValue(*s.QoS, "qos", desc))
 		}
 		if s.Enforcement != nil {
-			inputs := []placeholderDef{phSource}
+			inputs := template.Set{template.Source}
 			valid := "source:address"
 			if five {
-				inputs = append(inputs, phHeader)
+				inputs = append(inputs, template.Header)
 				valid += ", header:<name>"
 			}
-			if e := placeholderErr(s.Enforcement.Input, inputs...); e != nil {
+			if e := placeholderErr(s.Enforcement.Input, inputs); e != nil {
 				return ditto.ConfigurationInvalidDesc(invalidValue(s.Enforcement.Input, "input", desc),
 					fmt.Sprintf("'%s' is not a valid value for MQTT enforcement. Valid placeholders are: '%s'.", s.Enforcement.Input, valid))
 			}
 			for _, f := range s.Enforcement.Filters {
-				if e := placeholderErr(f, phThing, phPolicy, phEntity); e != nil {
+				if e := placeholderErr(f, mqttEnforcementFilters); e != nil {
 					return ditto.ConfigurationInvalidDesc(invalidValue(javaList(s.Enforcement.Filters), "filters", desc),
 						"Placeholder substitution failed. Please check the placeholder variables against the documentation.")
 				}
@@ -157,10 +156,8 @@ func (v *validator) mqtt(five bool) error {
 		}
 		if !five {
 			for _, k := range hashMapKeys(s.HeaderMapping) {
-				if val := s.HeaderMapping[k]; containsPlaceholder(val) {
-					if err := validateTemplate(val, phMQTT3); err != nil {
-						return err
-					}
+				if err := validateTemplate(s.HeaderMapping[k], mqtt3SourceHeaders); err != nil {
+					return err
 				}
 			}
 			if s.ReplyTarget != nil {
@@ -181,7 +178,7 @@ func (v *validator) mqtt(five bool) error {
 		if *t.QoS < 0 || *t.QoS > 2 {
 			return ditto.ConfigurationInvalid(invalidValue(*t.QoS, "qos", desc))
 		}
-		if err := validateTemplate(t.Address, allPlaceholders...); err != nil {
+		if err := validateTemplate(t.Address, template.Connectivity); err != nil {
 			return err
 		}
 		if err := validateExtraFields(t); err != nil {
@@ -206,10 +203,8 @@ func mqtt3TargetHeaders(hm map[string]string) error {
 				fmt.Sprintf("The header '%s' is not allowed in MQTT 3.1.1 target header mapping.", k),
 				"The following headers are allowed and are directly applied to the published MQTT message: "+javaList(mqtt3Headers))
 		}
-		if val := hm[k]; containsPlaceholder(val) {
-			if err := validateTemplate(val, phHeader); err != nil {
-				return err
-			}
+		if err := validateTemplate(hm[k], headersOnly); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -324,11 +319,11 @@ func enforcementHeaders(s Source) error {
 	if s.Enforcement == nil {
 		return nil
 	}
-	if err := validateTemplate(s.Enforcement.Input, phHeader); err != nil {
+	if err := validateTemplate(s.Enforcement.Input, headersOnly); err != nil {
 		return err
 	}
 	for _, f := range s.Enforcement.Filters {
-		if err := validateTemplate(f, phThing, phPolicy, phEntity, phFeature); err != nil {
+		if err := validateTemplate(f, enforcementFiltersWithFeature); err != nil {
 			return err
 		}
 	}
@@ -351,7 +346,7 @@ func (v *validator) amqp(protocol string) error {
 		if err := validateHeaderMapping(t.HeaderMapping); err != nil {
 			return err
 		}
-		if err := validateTemplate(t.Address, allPlaceholders...); err != nil {
+		if err := validateTemplate(t.Address, template.Connectivity); err != nil {
 			return err
 		}
 		if err := validateExtraFields(t); err != nil {
@@ -416,10 +411,11 @@ func (v *validator) kafka() error {
 		}
 	}
 	for _, t := range c.Targets {
-		if err := validateTemplate(t.Address, allPlaceholders...); err != nil {
-			return err
+		tmpl, e := compileTemplate(t.Address, template.Connectivity)
+		if e != nil {
+			return asConfigurationInvalid(e)
 		}
-		addr := replacePlaceholders(t.Address, repl)
+		addr := tmpl.ReplaceExpressions(repl)
 		if i := strings.Index(addr, "/"); i > 0 {
 			if err := kafkaTopic(addr[:i], repl); err != nil {
 				return err
@@ -479,7 +475,9 @@ func (v *validator) kafka() error {
 	}
 	if len(c.Sources) > 0 {
 		if g, ok := sc["groupId"]; ok {
-			g = connIDPlaceholder.ReplaceAllString(g, c.ID)
+			if r, ok := template.ResolveConnectionID(g, c.ID); ok {
+				g = r
+			}
 			if !groupIDPattern.MatchString(g) {
 				return ditto.ConfigurationInvalid(
 					"The connection configuration contains an invalid value for the consumer group ID. Allowed Characters are: <[a-zA-Z0-9\\._\\-]>")
@@ -510,7 +508,7 @@ func (v *validator) httpPush() error {
 		if err := validateHeaderMapping(t.HeaderMapping); err != nil {
 			return err
 		}
-		if err := validateTemplate(t.Address, allPlaceholders...); err != nil {
+		if err := validateTemplate(t.Address, template.Connectivity); err != nil {
 			return err
 		}
 		method, _, ok := strings.Cut(t.Address, ":")

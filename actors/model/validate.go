@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/actors/model/rql"
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -127,7 +128,9 @@ func ValidateFilter(filter string) error {
 var simpleThingFields = map[string]bool{"thingId": true, "_namespace": true, "policyId": true, "_revision": true,
 	"_created": true, "_modified": true, "definition": true, "_metadata": true}
 
-var filterPlaceholders = []placeholderDef{phTopic, phResource, phTime, phEntity, phThing, phFeature}
+// filterPlaceholders are the placeholders a topic's RQL filter may compare.
+var filterPlaceholders = template.Set{template.Topic, template.Resource, template.Time, template.Entity,
+	template.Thing, template.Feature}
 
 func checkRQLFields(n rql.Node) error {
 	check := func(prop string, exists bool) error {
@@ -145,7 +148,7 @@ func checkRQLFields(n rql.Node) error {
 				return nil
 			}
 		}
-		if prefix, name, ok := strings.Cut(p, ":"); ok && anySupports(filterPlaceholders, prefix, name) {
+		if prefix, name, ok := strings.Cut(p, ":"); ok && filterPlaceholders.Supports(prefix, name) {
 			return nil
 		}
 		return ditto.RQLInvalid("Unknown property name: " + p)
@@ -188,19 +191,10 @@ func (v *validator) mapperLimits() error {
 	return nil
 }
 
-var connIDPlaceholder = regexp.MustCompile(`\{\{\s*connection:id\s*}}`)
-
 // resolveAckLabel resolves {{connection:id}}; other placeholders leave the
 // label out (Ditto's resolver yields nothing for them).
 func (v *validator) resolveAckLabel(l string) (string, bool) {
-	if !strings.Contains(l, "{{") {
-		return l, true
-	}
-	r := connIDPlaceholder.ReplaceAllString(l, v.c.ID)
-	if strings.Contains(r, "{{") {
-		return "", false
-	}
-	return r, true
+	return template.ResolveConnectionID(l, v.c.ID)
 }
 
 func (v *validator) acks() error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/actors/model/rql"
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 	"github.com/dittoconn/dittoconn/actors/protocol"
 )
 
@@ -104,7 +105,7 @@ func TestResolve(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			v := thingValues(t, tc.topic, tc.path)
-			got, err := Resolve(tc.tpl, v)
+			got, err := template.Resolve(tc.tpl, v)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,112 +123,37 @@ func TestResolveFailures(t *testing.T) {
 		want error
 		expr string
 	}{
-		{"{{ header:nope }}", ErrUnresolved, "header:nope"},
-		{"a/{{ feature:id }}", ErrUnresolved, "feature:id"},
-		{"{{ policy:id }}", ErrUnresolved, "policy:id"},
-		{"{{ topic:subject }}", ErrUnresolved, "topic:subject"},
-		{"{{ thing:name | fn:substring-before('#') }}", ErrUnresolved, "thing:name"},
-		{"{{ thing:id | fn:filter(header:nope,'exists') }}", ErrUnresolved, "thing:id"},
-		{"{{ thing:id | fn:delete() }}", ErrDeleted, "thing:id | fn:delete()"},
-		{"{{ thing:id | fn:delete() | fn:default('x') }}", ErrDeleted, ""},
-		{"{{ fn:upper() }}", ErrUnresolved, "fn:upper()"},
-		{"{{ fn:default('1') | fn:base64-decode() }}", ErrUnresolved, ""},
-		{"{{ fn:default('%zz') | fn:url-decode() }}", ErrUnresolved, ""},
+		{"{{ header:nope }}", template.ErrUnresolved, "header:nope"},
+		{"a/{{ feature:id }}", template.ErrUnresolved, "feature:id"},
+		{"{{ policy:id }}", template.ErrUnresolved, "policy:id"},
+		{"{{ topic:subject }}", template.ErrUnresolved, "topic:subject"},
+		{"{{ thing:name | fn:substring-before('#') }}", template.ErrUnresolved, "thing:name"},
+		{"{{ thing:id | fn:filter(header:nope,'exists') }}", template.ErrUnresolved, "thing:id"},
+		{"{{ thing:id | fn:delete() }}", template.ErrDeleted, "thing:id | fn:delete()"},
+		{"{{ thing:id | fn:delete() | fn:default('x') }}", template.ErrDeleted, ""},
+		{"{{ fn:upper() }}", template.ErrUnresolved, "fn:upper()"},
+		{"{{ fn:default('1') | fn:base64-decode() }}", template.ErrUnresolved, ""},
+		{"{{ fn:default('%zz') | fn:url-decode() }}", template.ErrUnresolved, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.tpl, func(t *testing.T) {
 			v := thingValues(t, ev, "/attributes/x")
-			_, err := Resolve(tc.tpl, v)
+			_, err := template.Resolve(tc.tpl, v)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v want %v", err, tc.want)
 			}
-			var pe *Error
+			var pe *template.Error
 			if !errors.As(err, &pe) || tc.expr != "" && pe.Expr != tc.expr {
 				t.Fatalf("expr %+v", pe)
 			}
-			d, ok := AsDitto(err)
+			d, ok := template.AsDitto(err)
 			if !ok || d.Status != 400 {
-				t.Fatalf("AsDitto %v", d)
+				t.Fatalf("template.AsDitto %v", d)
 			}
-			if errors.Is(err, ErrUnresolved) && (d.Code != "placeholder:unresolved" || !strings.Contains(d.Message, "'"+pe.Expr+"'")) {
+			if errors.Is(err, template.ErrUnresolved) && (d.Code != "placeholder:unresolved" || !strings.Contains(d.Message, "'"+pe.Expr+"'")) {
 				t.Fatalf("ditto %+v", d)
 			}
 		})
-	}
-}
-
-func TestCompileErrors(t *testing.T) {
-	cases := []struct {
-		tpl  string
-		want error
-		code string
-	}{
-		{"{{ foo:bar }}", ErrUnknown, "placeholder:unresolved"},
-		{"{{ thing:uuid }}", ErrUnknown, "placeholder:unresolved"},
-		{"{{ nocolon }}", ErrUnknown, "placeholder:unresolved"},
-		{"{{ header: }}", ErrUnknown, "placeholder:unresolved"},
-		{"{{ time:later }}", ErrUnknown, "placeholder:unresolved"},
-		{"{{ time:now+1x }}", ErrUnknown, "placeholder:unresolved"},
-		{"{{ thing:id | fn:reverse() }}", ErrFunctionUnknown, "placeholder:function.unknown"},
-		{"{{ thing:id | upper() }}", ErrFunctionUnknown, "placeholder:function.unknown"},
-		{"{{ thing:id | fn:upper('x') }}", ErrSignature, "placeholder:function.signature.invalid"},
-		{"{{ thing:id | fn:default() }}", ErrSignature, "placeholder:function.signature.invalid"},
-		{"{{ thing:id | fn:default('a','b') }}", ErrSignature, ""},
-		{"{{ thing:id | fn:default('a) }}", ErrSignature, ""},
-		{"{{ thing:id | fn:default(unknown:x) }}", ErrSignature, ""},
-		{"{{ thing:id | fn:default('a' 'b') }}", ErrSignature, ""},
-		{"{{ thing:id | fn:upper }}", ErrSignature, ""},
-		{"{{ thing:id | fn:format('{#a}x') }}", ErrSignature, ""},
-		{"{{ thing:id" + strings.Repeat(" | fn:upper()", MaxFunctions+1) + " }}", ErrTooComplex, "placeholder:function.too.complex"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.tpl, func(t *testing.T) {
-			_, err := Compile(tc.tpl)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("got %v want %v", err, tc.want)
-			}
-			if d, ok := AsDitto(err); !ok || tc.code != "" && d.Code != tc.code {
-				t.Fatalf("ditto %+v", d)
-			}
-		})
-	}
-	if _, err := Compile("{{ thing:id" + strings.Repeat(" | fn:upper()", MaxFunctions) + " }}"); err != nil {
-		t.Fatalf("10 functions refused: %v", err)
-	}
-}
-
-// TestKnownCoversModel lists every placeholder actors/model's validation
-// accepts (its tables in placeholders.go); each must compile and resolve here.
-func TestKnownCoversModel(t *testing.T) {
-	model := map[string][]string{
-		"header":     {"x", "mqtt.topic", "mqtt.qos", "mqtt.retain"},
-		"thing":      {"id", "namespace", "name"},
-		"policy":     {"id", "namespace", "name"},
-		"entity":     {"id", "namespace", "name"},
-		"feature":    {"id"},
-		"thing-json": {"attributes/a"},
-		"topic":      {"full", "namespace", "entityName", "group", "channel", "criterion", "action", "subject", "action-subject"},
-		"resource":   {"type", "path"},
-		"time":       {"now", "now_epoch_millis", "now-1ms", "now+2s", "now-3m", "now+4h", "now-5d", "now+6w", "now-7mo", "now+8y", "now[ms]", "now_epoch_millis-1h[h]", "now+1d[d]-2h[m]", "now[s][y]"},
-		"request":    {"subjectId"},
-		"connection": {"id"},
-		"source":     {"address"},
-	}
-	for prefix, names := range model {
-		for _, name := range names {
-			if !Known(prefix, name) {
-				t.Errorf("%s:%s not known", prefix, name)
-			}
-		}
-	}
-	if len(model) != len(known) {
-		t.Errorf("prefix tables differ: %d vs %d", len(model), len(known))
-	}
-	for _, fn := range []string{"filter", "default", "substring-before", "substring-after", "lower", "upper", "trim",
-		"url-encode", "url-decode", "base64-encode", "base64-decode", "delete", "replace", "split", "join", "format"} {
-		if _, ok := functions[fn]; !ok {
-			t.Errorf("function %s missing", fn)
-		}
 	}
 }
 
@@ -244,16 +170,16 @@ func TestResolveAll(t *testing.T) {
 	if tpl.String() == "" {
 		t.Fatal("no source")
 	}
-	if _, err := tpl.ResolveAll(&Values{}); !errors.Is(err, ErrUnresolved) {
+	if _, err := tpl.ResolveAll(&Values{}); !errors.Is(err, template.ErrUnresolved) {
 		t.Fatal(err)
 	}
 }
 
 func TestNilResolverAndWallClock(t *testing.T) {
-	if _, err := Resolve("{{ thing:id }}", nil); !errors.Is(err, ErrUnresolved) {
+	if _, err := template.Resolve("{{ thing:id }}", nil); !errors.Is(err, template.ErrUnresolved) {
 		t.Fatal(err)
 	}
-	got, err := Resolve("{{ time:now }}", nil)
+	got, err := template.Resolve("{{ time:now }}", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,19 +189,6 @@ func TestNilResolverAndWallClock(t *testing.T) {
 	var nilValues *Values
 	if _, ok := nilValues.Lookup("thing", "id"); ok {
 		t.Fatal("nil values resolved")
-	}
-}
-
-func TestFormatInstant(t *testing.T) {
-	for in, want := range map[time.Time]string{
-		time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC):           "2021-01-02T03:04:05Z",
-		time.Date(2021, 1, 2, 3, 4, 5, 100_000_000, time.UTC): "2021-01-02T03:04:05.100Z",
-		time.Date(2021, 1, 2, 3, 4, 5, 123_456_000, time.UTC): "2021-01-02T03:04:05.123456Z",
-		time.Date(2021, 1, 2, 3, 4, 5, 1, time.UTC):           "2021-01-02T03:04:05.000000001Z",
-	} {
-		if got := FormatInstant(in); got != want {
-			t.Errorf("%v: %s", in, got)
-		}
 	}
 }
 
@@ -324,13 +237,13 @@ func FuzzResolve(f *testing.F) {
 		v.Headers = map[string]string{"x": header, "j": header}
 		c, err := Compile(tpl)
 		if err != nil {
-			if _, ok := AsDitto(err); !ok {
+			if _, ok := template.AsDitto(err); !ok {
 				t.Fatalf("compile error without Ditto form: %v", err)
 			}
 			return
 		}
 		if _, err := c.Resolve(v); err != nil {
-			if _, ok := AsDitto(err); !ok {
+			if _, ok := template.AsDitto(err); !ok {
 				t.Fatalf("resolve error without Ditto form: %v", err)
 			}
 		}

@@ -5,12 +5,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 	"github.com/dittoconn/dittoconn/actors/protocol"
 )
 
 // Values is the standard Resolver for one message on a connection. Zero
 // fields are unavailable, so their placeholders stay unresolved. It also
-// implements rql.Resolver (same Lookup) and Clock.
+// implements rql.Resolver (same Lookup) and template.Clock.
 type Values struct {
 	// Headers are looked up case-insensitively: inbound, the external
 	// message's headers; outbound, the Ditto Protocol headers.
@@ -41,7 +42,7 @@ func ForMessage(m *protocol.Message, connectionID string) *Values {
 	return v
 }
 
-// Now implements Clock.
+// Now implements template.Clock.
 func (v *Values) Now() time.Time {
 	if v == nil || v.Time.IsZero() {
 		return time.Now()
@@ -64,11 +65,7 @@ func (v *Values) Lookup(prefix, name string) (string, bool) {
 	case "source":
 		return v.SourceAddress, name == "address" && v.SourceAddress != ""
 	case "time":
-		ts, err := parseTime(name)
-		if err != nil {
-			return "", false
-		}
-		return ts.resolve(v), true
+		return template.ResolveTime(name, v)
 	case "thing-json":
 		return v.thingJSON(name)
 	}

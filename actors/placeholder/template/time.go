@@ -1,4 +1,4 @@
-package placeholder
+package template
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // timeSpec is a parsed time:now... name: a base and a list of offsets and
@@ -24,7 +26,7 @@ type timeOp struct {
 
 var errTime = errors.New("placeholder: bad time placeholder")
 
-// parseTime accepts what the model's validation accepts:
+// parseTime accepts Ditto's time placeholder names:
 // now(_epoch_millis)?([+-]<n><unit>|[<unit>])*, units ms s m h d w mo y.
 func parseTime(name string) (*timeSpec, error) {
 	ts := &timeSpec{}
@@ -92,6 +94,16 @@ type Clock interface {
 	Now() time.Time
 }
 
+// ResolveTime resolves the name of a time: placeholder at r's Clock (the
+// wall clock when r is not one); ok=false for a name that is not one.
+func ResolveTime(name string, r Resolver) (string, bool) {
+	ts, err := parseTime(name)
+	if err != nil {
+		return "", false
+	}
+	return ts.resolve(r), true
+}
+
 func (ts *timeSpec) resolve(r Resolver) string {
 	now := time.Now()
 	if c, ok := r.(Clock); ok {
@@ -108,7 +120,7 @@ func (ts *timeSpec) resolve(r Resolver) string {
 	if ts.millis {
 		return strconv.FormatInt(t.UnixMilli(), 10)
 	}
-	return FormatInstant(t)
+	return ditto.FormatInstant(t)
 }
 
 // offset adds n units; w, mo and y are fixed 7, 30 and 365 days, as a
@@ -169,30 +181,4 @@ func truncate(t time.Time, unit string) time.Time {
 		return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	return day
-}
-
-// FormatInstant formats as Java's Instant.toString: UTC, seconds always,
-// the fraction only when non-zero, in groups of 3 digits.
-func FormatInstant(t time.Time) string {
-	t = t.UTC()
-	s := t.Format("2006-01-02T15:04:05")
-	ns := t.Nanosecond()
-	switch {
-	case ns == 0:
-	case ns%1_000_000 == 0:
-		s += "." + pad(ns/1_000_000, 3)
-	case ns%1000 == 0:
-		s += "." + pad(ns/1000, 6)
-	default:
-		s += "." + pad(ns, 9)
-	}
-	return s + "Z"
-}
-
-func pad(n, width int) string {
-	s := strconv.Itoa(n)
-	for len(s) < width {
-		s = "0" + s
-	}
-	return s
 }

@@ -1,9 +1,10 @@
-package placeholder
+package template
 
 import (
 	"encoding/base64"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/dittoconn/dittoconn/actors/model/rql"
@@ -111,7 +112,7 @@ func Functions() []string {
 	return out
 }
 
-func compileFn(st string) (fnCall, error) {
+func (s Set) compileFn(st string) (fnCall, error) {
 	body, ok := strings.CutPrefix(st, "fn:")
 	if !ok {
 		return fnCall{}, &Error{Err: ErrFunctionUnknown, Expr: st}
@@ -124,8 +125,11 @@ func compileFn(st string) (fnCall, error) {
 	if !ok {
 		return fnCall{}, &Error{Err: ErrFunctionUnknown, Expr: st}
 	}
-	args, ok := parseArgs(params)
-	if !ok || len(args) < ar[0] || len(args) > ar[1] {
+	args, err := s.parseArgs(st, params)
+	if err != nil {
+		return fnCall{}, err
+	}
+	if len(args) < ar[0] || len(args) > ar[1] {
 		return fnCall{}, &Error{Err: ErrSignature, Expr: st}
 	}
 	f := fnCall{name: name, src: st, args: args}
@@ -142,16 +146,19 @@ func compileFn(st string) (fnCall, error) {
 	return f, nil
 }
 
-// parseArgs reads "(a, 'b', "c", prefix:name)": quoted constants (no
-// escapes, as Ditto's patterns) or placeholders.
-func parseArgs(s string) ([]arg, bool) {
-	s = strings.TrimSpace(s)
-	if len(s) < 2 || s[0] != '(' || s[len(s)-1] != ')' {
-		return nil, false
+// parseArgs reads "(a, 'b', "c", prefix:name)" of the stage st: quoted
+// constants (no escapes) or placeholders of s. A malformed list fails with
+// ErrSignature; a placeholder s does not support with ErrUnknown, as Ditto
+// resolves a placeholder argument with the same resolver as the pipeline.
+func (s Set) parseArgs(st, params string) ([]arg, error) {
+	bad := &Error{Err: ErrSignature, Expr: st}
+	params = strings.TrimSpace(params)
+	if len(params) < 2 || params[0] != '(' || params[len(params)-1] != ')' {
+		return nil, bad
 	}
-	in := s[1 : len(s)-1]
+	in := params[1 : len(params)-1]
 	if strings.TrimSpace(in) == "" {
-		return nil, true
+		return nil, nil
 	}
 	var args []arg
 	i := 0
@@ -160,13 +167,13 @@ func parseArgs(s string) ([]arg, bool) {
 			i++
 		}
 		if i >= len(in) {
-			return nil, false
+			return nil, bad
 		}
 		switch q := in[i]; q {
 		case '\'', '"':
 			end := strings.IndexByte(in[i+1:], q)
 			if end < 0 {
-				return nil, false
+				return nil, bad
 			}
 			args = append(args, arg{lit: in[i+1 : i+1+end]})
 			i += end + 2
@@ -176,9 +183,13 @@ func parseArgs(s string) ([]arg, bool) {
 				end = len(in) - i
 			}
 			tok := strings.TrimSpace(in[i : i+end])
-			r, err := compileRef(tok)
+			prefix, _, isRef := strings.Cut(tok, ":")
+			if !isRef || prefix == "" || strings.ContainsFunc(prefix, unicode.IsSpace) {
+				return nil, bad
+			}
+			r, err := s.compileRef(tok)
 			if err != nil {
-				return nil, false
+				return nil, err
 			}
 			args = append(args, arg{ref: r, isRef: true})
 			i += end
@@ -187,10 +198,10 @@ func parseArgs(s string) ([]arg, bool) {
 			i++
 		}
 		if i == len(in) {
-			return args, true
+			return args, nil
 		}
 		if in[i] != ',' {
-			return nil, false
+			return nil, bad
 		}
 		i++
 	}
