@@ -15,6 +15,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/model/rql"
 	"github.com/dittoconn/dittoconn/actors/monitor"
 	"github.com/dittoconn/dittoconn/actors/placeholder"
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 	"github.com/dittoconn/dittoconn/actors/protocol"
 )
 
@@ -61,7 +62,7 @@ func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error
 		}
 		ct := compiledTopic{stream: ft.Topic, namespaces: ft.Namespaces}
 		if ft.ExtraFields != "" {
-			if strings.Contains(ft.ExtraFields, "{{") {
+			if template.HasPlaceholders(ft.ExtraFields) {
 				if ct.extraTmpl, err = placeholder.Compile(ft.ExtraFields); err != nil {
 					return nil, fmt.Errorf("%w: target extraFields %q: %v", client.ErrConfig, ft.ExtraFields, err)
 				}
