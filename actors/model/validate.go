@@ -395,7 +395,7 @@ func (v *validator) sshTunnel() error {
 		return ditto.ConfigurationInvalid("The URI of the ssh server must not be empty.")
 	}
 	if err := v.sshURI(t.URI); err != "" {
-		return ditto.ConfigurationInvalid(fmt.Sprintf("The SSH server URI '%s' is not valid: %s", t.URI, err))
+		return ditto.ConfigurationInvalid(fmt.Sprintf("The SSH server URI '%s' is not valid: %s", ditto.MaskUserInfo(t.URI), err))
 	}
 	switch t.Credentials.Type {
 	case "plain":
@@ -429,7 +429,7 @@ func (v *validator) sshTunnel() error {
 func (v *validator) sshURI(s string) string {
 	i := strings.Index(s, "://")
 	if i <= 0 {
-		return "Expected scheme-specific part at index " + strconv.Itoa(strings.IndexByte(s, ':')+1) + ": " + s
+		return "Expected scheme-specific part at index " + strconv.Itoa(strings.IndexByte(s, ':')+1) + ": " + ditto.MaskUserInfo(s)
 	}
 	u, ok := parseConnURI(s)
 	host := ""
