@@ -357,15 +357,16 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		}
 		assertFailed(t, c)
 
-		// The grain restarts the client by connecting again.
-		if err := c.Connect(connectCtx(t)); err != nil {
+		// The grain restarts with a fresh client.
+		c2, rec2 := newTestClient(t, conn)
+		if err := c2.Connect(connectCtx(t)); err != nil {
 			t.Fatalf("reconnect: %v", err)
 		}
-		if st := c.Status(); st[0].Status != client.StatusOpen {
+		if st := c2.Status(); st[0].Status != client.StatusOpen {
 			t.Fatalf("after reconnect: %+v", st[0])
 		}
 		a.publish("", q, amqp.Publishing{Body: []byte("after-reconnect")})
-		rec.waitMessage(t, "after-reconnect")
+		rec2.waitMessage(t, "after-reconnect")
 	})
 	t.Run("source queue deleted", func(t *testing.T) {
 		a := newAdmin(t)
