@@ -3,19 +3,17 @@ package amqp091
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
@@ -24,36 +22,11 @@ const (
 	brokerURI  = "amqp://guest:guest@" + brokerAddr + "/"
 )
 
-// needBroker skips (or fails under DITTOCONN_REQUIRE_BROKERS=1) when
-// RabbitMQ is not listening.
-func needBroker(t *testing.T) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", brokerAddr, time.Second)
-	if err == nil {
-		_ = c.Close()
-		return
-	}
-	msg := fmt.Sprintf("RabbitMQ (AMQP 0.9.1) is not reachable on %s: %v", brokerAddr, err)
-	if os.Getenv("DITTOCONN_REQUIRE_BROKERS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+func needBroker(t *testing.T) { clienttest.NeedBroker(t, brokerAddr) }
 
-// checkFor polls f until it returns nil or total passes.
 func checkFor(t *testing.T, total time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	clienttest.CheckFor(t, total, f)
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
@@ -148,73 +121,6 @@ func (a *admin) get(queue string) amqp.Delivery {
 	return got
 }
 
-// recorder collects a client's events and inbound messages.
-type recorder struct {
-	mu       sync.Mutex
-	events   []client.Event
-	messages []client.Message
-}
-
-func (r *recorder) event(e client.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) inbound(m client.Message) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.messages = append(r.messages, m)
-}
-
-func (r *recorder) count(kind client.EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
-// waitEvent polls until an event of kind arrived and returns the first.
-func (r *recorder) waitEvent(t *testing.T, kind client.EventKind, total time.Duration) client.Event {
-	t.Helper()
-	var ev client.Event
-	checkFor(t, total, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, e := range r.events {
-			if e.Kind == kind {
-				ev = e
-				return nil
-			}
-		}
-		return fmt.Errorf("no event of kind %d among %d events", kind, len(r.events))
-	})
-	return ev
-}
-
-// waitMessage polls for an inbound message whose payload is payload.
-func (r *recorder) waitMessage(t *testing.T, payload string) client.Message {
-	t.Helper()
-	var got client.Message
-	checkFor(t, 5*time.Second, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, m := range r.messages {
-			if string(m.Payload) == payload {
-				got = m
-				return nil
-			}
-		}
-		return fmt.Errorf("message %q not received (%d received)", payload, len(r.messages))
-	})
-	return got
-}
-
 func testConnection(id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
 	return &model.Connection{
 		ID:               id,
@@ -227,25 +133,9 @@ func testConnection(id, uri string, sources []model.Source, targets []model.Targ
 	}
 }
 
-func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *recorder) {
+func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *clienttest.Recorder) {
 	t.Helper()
-	rec := &recorder{}
-	c, err := New(client.Env{
-		Connection: conn,
-		Instance:   "test-instance",
-		Logger:     zerolog.New(zerolog.NewTestWriter(t)),
-		Events:     rec.event,
-		Inbound:    rec.inbound,
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c, rec
+	return clienttest.NewClient(t, New, conn)
 }
 
 func connectCtx(t *testing.T) context.Context {
