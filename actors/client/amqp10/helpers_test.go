@@ -3,19 +3,16 @@ package amqp10
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/Azure/go-amqp"
 	amqp091 "github.com/rabbitmq/amqp091-go"
-	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
@@ -46,17 +43,7 @@ func needBroker(t *testing.T) {
 
 func checkFor(t *testing.T, total time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	clienttest.CheckFor(t, total, f)
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
@@ -186,70 +173,6 @@ func closeLink(closeFn func(context.Context) error) {
 	_ = closeFn(ctx)
 }
 
-type recorder struct {
-	mu       sync.Mutex
-	events   []client.Event
-	messages []client.Message
-}
-
-func (r *recorder) event(e client.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) inbound(m client.Message) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.messages = append(r.messages, m)
-}
-
-func (r *recorder) count(kind client.EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *recorder) waitEvent(t *testing.T, kind client.EventKind, total time.Duration) client.Event {
-	t.Helper()
-	var ev client.Event
-	checkFor(t, total, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, e := range r.events {
-			if e.Kind == kind {
-				ev = e
-				return nil
-			}
-		}
-		return fmt.Errorf("no event of kind %d among %d events", kind, len(r.events))
-	})
-	return ev
-}
-
-func (r *recorder) waitMessage(t *testing.T, payload string) client.Message {
-	t.Helper()
-	var got client.Message
-	checkFor(t, 5*time.Second, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, m := range r.messages {
-			if string(m.Payload) == payload {
-				got = m
-				return nil
-			}
-		}
-		return fmt.Errorf("message %q not received (%d received)", payload, len(r.messages))
-	})
-	return got
-}
-
 func testConnection(id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
 	return &model.Connection{
 		ID:               id,
@@ -262,25 +185,9 @@ func testConnection(id, uri string, sources []model.Source, targets []model.Targ
 	}
 }
 
-func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *recorder) {
+func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *clienttest.Recorder) {
 	t.Helper()
-	rec := &recorder{}
-	c, err := New(client.Env{
-		Connection: conn,
-		Instance:   "test-instance",
-		Logger:     zerolog.New(zerolog.NewTestWriter(t)),
-		Events:     rec.event,
-		Inbound:    rec.inbound,
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c, rec
+	return clienttest.NewClient(t, New, conn)
 }
 
 func connectCtx(t *testing.T) context.Context {
@@ -309,52 +216,4 @@ func assertAll(t *testing.T, c client.Client, status string) {
 		}
 		return nil
 	})
-}
-
-// proxy forwards TCP connections to the broker until cut.
-type proxy struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newProxy(t *testing.T) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l}
-	t.Cleanup(p.cut)
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.DialTimeout("tcp", brokerAddr, 5*time.Second)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-// cut drops every connection, as a failing network would.
-func (p *proxy) cut() {
-	_ = p.l.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
 }
