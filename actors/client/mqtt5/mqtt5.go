@@ -181,6 +181,10 @@ func mapConnectError(err error, host string) error {
 	if errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ae) {
 		return fmt.Errorf("TLS handshake with %s failed: %v", host, err)
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// autopaho's attempt ran out of the time Open gave it
+		return fmt.Errorf("%w: connect to %s: %v", client.ErrTimeout, host, err)
+	}
 	var ne net.Error
 	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") {
 		return fmt.Errorf("%w: %v", client.ErrUnreachable, err)
