@@ -111,14 +111,9 @@ func New(env client.Env) (client.Client, error) {
 		log:        client.ClientLogger(env),
 		hasTargets: len(conn.Targets) > 0,
 	}
-	// Same order as the lifecycle's source entries: consumer copies, then addresses.
-	for _, src := range conn.Sources {
-		for range max(src.ConsumerCount, 1) {
-			for _, a := range src.Addresses {
-				p.consumers = append(p.consumers, consumerSpec{queue: a, qos: src.QoS})
-			}
-		}
-	}
+	client.EachConsumer(conn, func(src model.Source, a string) {
+		p.consumers = append(p.consumers, consumerSpec{queue: a, qos: src.QoS})
+	})
 	return client.NewLifecycle(env, p, client.Options{
 		Name:           "amqp091",
 		Endpoint:       ep.addr(),

@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
@@ -111,30 +112,10 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 		},
 		[]model.Target{{Address: ex + "/rk"}, {Address: "/" + out2}})
 	c, rec := newTestClient(t, conn)
-	if err := c.Connect(connectCtx(t)); err != nil {
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	rec.WaitEvent(t, client.Connected, time.Second)
-
-	// Status: the client, one entry per consumer, one per target.
-	st := c.Status()
-	if len(st) != 1+4+2 {
-		t.Fatalf("want 7 entries, got %+v", st)
-	}
-	if st[0].Type != "client" || st[0].Status != client.StatusOpen || st[0].Details != "CONNECTED" || st[0].Since.IsZero() {
-		t.Fatalf("client entry: %+v", st[0])
-	}
-	wantSources := client.SourceEntries(conn, time.Now(), false)
-	for i, s := range statusOf(c, "source") {
-		if s.Address != wantSources[i].Address || s.Status != client.StatusOpen || s.Details != "Consumer started." {
-			t.Fatalf("source %d: %+v", i, s)
-		}
-	}
-	for i, s := range statusOf(c, "target") {
-		if s.Address != conn.Targets[i].Address || s.Status != client.StatusOpen || s.Details != "Producer started." {
-			t.Fatalf("target %d: %+v", i, s)
-		}
-	}
 
 	// Consume from every source address, with properties and headers.
 	for _, q := range []string{q1, q2, q3} {
@@ -181,35 +162,17 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 		}
 	}
 
-	// Close is idempotent and leaves everything closed.
+	// Every delivery was acked: nothing went back to the queues on close.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := c.Close(ctx); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if n := rec.Count(client.Disconnected); n != 1 {
-		t.Fatalf("want 1 Disconnected event, got %d", n)
-	}
-	for _, s := range c.Status() {
-		if s.Status != client.StatusClosed {
-			t.Fatalf("after Close: %+v", s)
-		}
-	}
-	// Every delivery was acked: nothing went back to the queues on close.
 	for _, q := range []string{q1, q2, q3} {
 		st, err := a.channel().QueueDeclarePassive(q, false, false, false, false, nil)
 		if err != nil || st.Messages != 0 {
 			t.Fatalf("queue %s after close: %+v %v", q, st, err)
 		}
-	}
-	if err := c.Publish(ctx, client.Message{Address: "/" + out2}); err == nil {
-		t.Fatal("Publish after Close succeeded")
-	}
-	if err := c.Connect(ctx); err == nil {
-		t.Fatal("Connect after Close succeeded")
 	}
 }
 
@@ -218,7 +181,7 @@ func TestIntegrationMissingQueue(t *testing.T) {
 	missing := uniqueName(t, "missing")
 	c, _ := newTestClient(t, testConnection("missingq", brokerURI,
 		[]model.Source{{Addresses: []string{missing}, ConsumerCount: 1}}, nil))
-	err := c.Connect(connectCtx(t))
+	err := c.Connect(clienttest.Context(t, 10*time.Second))
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("want an error naming the queue, got %v", err)
 	}
@@ -241,7 +204,7 @@ func TestIntegrationPublishMissingExchange(t *testing.T) {
 	a.queue(out)
 	c, _ := newTestClient(t, testConnection("missingex", brokerURI, nil,
 		[]model.Target{{Address: "/" + out}}))
-	if err := c.Connect(connectCtx(t)); err != nil {
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -270,7 +233,7 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		conn := testConnection(uniqueName(t, "conn"), brokerURI,
 			[]model.Source{{Addresses: []string{q}, ConsumerCount: 1}}, nil)
 		c, rec := newTestClient(t, conn)
-		if err := c.Connect(connectCtx(t)); err != nil {
+		if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if !killConnection(t, connectionName(conn, 0)) {
@@ -280,11 +243,11 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		if ev.Err == nil {
 			t.Fatal("ConnectionLost without a cause")
 		}
-		assertFailed(t, c)
+		clienttest.AssertAll(t, c, client.StatusFailed)
 
 		// The grain restarts with a fresh client.
 		c2, rec2 := newTestClient(t, conn)
-		if err := c2.Connect(connectCtx(t)); err != nil {
+		if err := c2.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 			t.Fatalf("reconnect: %v", err)
 		}
 		if st := c2.Status(); st[0].Status != client.StatusOpen {
@@ -299,7 +262,7 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		a.queue(q)
 		c, rec := newTestClient(t, testConnection("qdel", brokerURI,
 			[]model.Source{{Addresses: []string{q}, ConsumerCount: 1}}, []model.Target{{Address: "amq.topic/x"}}))
-		if err := c.Connect(connectCtx(t)); err != nil {
+		if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := a.channel().QueueDelete(q, false, false, false); err != nil {
@@ -309,18 +272,6 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		if ev.Err == nil || !strings.Contains(ev.Err.Error(), q) {
 			t.Fatalf("cause: %v", ev.Err)
 		}
-		assertFailed(t, c)
-	})
-}
-
-func assertFailed(t *testing.T, c client.Client) {
-	t.Helper()
-	checkFor(t, 5*time.Second, func() error {
-		for _, s := range c.Status() {
-			if s.Status != client.StatusFailed {
-				return errors.New(s.Type + " " + s.Address + " is " + s.Status)
-			}
-		}
-		return nil
+		clienttest.AssertAll(t, c, client.StatusFailed)
 	})
 }

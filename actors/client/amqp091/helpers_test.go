@@ -138,23 +138,6 @@ func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *client
 	return clienttest.NewClient(t, New, conn)
 }
 
-func connectCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// statusOf returns the entries of one type.
-func statusOf(c client.Client, typ string) []client.ResourceStatus {
-	var out []client.ResourceStatus
-	for _, s := range c.Status() {
-		if s.Type == typ {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // killConnection closes the named connection from the broker side with
 // rabbitmqctl; false when rabbitmqctl is not usable here.
 func killConnection(t *testing.T, name string) bool {

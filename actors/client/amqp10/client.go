@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 const (
@@ -66,14 +67,9 @@ func New(env client.Env) (client.Client, error) {
 		name: fmt.Sprintf("dittoconn:%s:%d", conn.ID, env.ClientIndex),
 		log:  client.ClientLogger(env),
 	}
-	// Same order as the lifecycle's source entries: consumer copies, then addresses.
-	for _, src := range conn.Sources {
-		for range max(src.ConsumerCount, 1) {
-			for _, a := range src.Addresses {
-				p.consumers = append(p.consumers, consumerSpec{Address: a, qos: src.QoS})
-			}
-		}
-	}
+	client.EachConsumer(conn, func(src model.Source, a string) {
+		p.consumers = append(p.consumers, consumerSpec{Address: a, qos: src.QoS})
+	})
 	for _, t := range conn.Targets {
 		p.targets = append(p.targets, t.Address)
 	}

@@ -189,31 +189,3 @@ func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *client
 	t.Helper()
 	return clienttest.NewClient(t, New, conn)
 }
-
-func connectCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func statusOf(c client.Client, typ string) []client.ResourceStatus {
-	var out []client.ResourceStatus
-	for _, s := range c.Status() {
-		if s.Type == typ {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func assertAll(t *testing.T, c client.Client, status string) {
-	t.Helper()
-	checkFor(t, 5*time.Second, func() error {
-		for _, s := range c.Status() {
-			if s.Status != status {
-				return fmt.Errorf("%s %s is %s (%s)", s.Type, s.Address, s.Status, s.Details)
-			}
-		}
-		return nil
-	})
-}

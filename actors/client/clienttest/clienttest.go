@@ -215,14 +215,16 @@ func NewClient(t *testing.T, f client.Factory, conn *model.Connection) (client.C
 	return c, rec
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+// Context is a context that ends after d or with t.
+func Context(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// connected builds and connects a client to addr with a source (when the
-// protocol has them) and a target; it returns the addresses used.
+// connected builds and connects a client to addr with a source of two
+// addresses and two consumers (when the protocol has sources) and a target;
+// it returns the addresses used.
 func connected(t *testing.T, h *Harness, addr string) (c client.Client, rec *Recorder, sources []string, target string) {
 	t.Helper()
 	src, target := h.Addresses(t)
@@ -230,17 +232,18 @@ func connected(t *testing.T, h *Harness, addr string) (c client.Client, rec *Rec
 	if h.Send != nil {
 		src2, _ := h.Addresses(t)
 		sources = []string{src, src2}
-		srcs = []model.Source{{Addresses: sources, ConsumerCount: 1}}
+		srcs = []model.Source{{Addresses: sources, ConsumerCount: 2}}
 	}
 	conn := h.Connection(addr, srcs, []model.Target{{Address: target}})
 	c, rec = NewClient(t, h.Factory, conn)
-	if err := c.Connect(ctxFor(t, 15*time.Second)); err != nil {
+	if err := c.Connect(Context(t, 15*time.Second)); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	return c, rec, sources, target
 }
 
-func entries(c client.Client, typ string) []client.ResourceStatus {
+// Entries are the status entries of c of one type.
+func Entries(c client.Client, typ string) []client.ResourceStatus {
 	var out []client.ResourceStatus
 	for _, s := range c.Status() {
 		if s.Type == typ {
@@ -250,8 +253,8 @@ func entries(c client.Client, typ string) []client.ResourceStatus {
 	return out
 }
 
-// assertAll polls until every status entry of c has status.
-func assertAll(t *testing.T, c client.Client, status string) {
+// AssertAll polls until every status entry of c has status.
+func AssertAll(t *testing.T, c client.Client, status string) {
 	t.Helper()
 	CheckFor(t, 10*time.Second, func() error {
 		for _, s := range c.Status() {
@@ -280,12 +283,12 @@ func testConnectStatus(t *testing.T, h *Harness) {
 	var want []string
 	switch {
 	case len(sources) == 0:
-	case h.Shape == client.PerSource:
-		want = []string{strings.Join(sources, ";")}
-	default:
-		want = sources
+	case h.Shape == client.PerSource: // one entry per consumer
+		want = []string{strings.Join(sources, ";"), strings.Join(sources, ";")}
+	default: // one entry per consumer and address
+		want = append(slices.Clone(sources), sources...)
 	}
-	got := entries(c, "source")
+	got := Entries(c, "source")
 	if len(got) != len(want) {
 		t.Fatalf("source entries %+v, want addresses %q", got, want)
 	}
@@ -294,7 +297,7 @@ func testConnectStatus(t *testing.T, h *Harness) {
 			t.Fatalf("source entry %d: %+v, want address %q", i, e, want[i])
 		}
 	}
-	tg := entries(c, "target")
+	tg := Entries(c, "target")
 	if len(tg) != 1 || tg[0].Address != target || tg[0].Status != client.StatusOpen ||
 		tg[0].Details != client.DetailsProducerStarted || tg[0].Since.IsZero() {
 		t.Fatalf("target entries: %+v", tg)
@@ -322,7 +325,7 @@ func testPublish(t *testing.T, h *Harness) {
 	c, _, _, target := connected(t, h, h.Broker)
 	received := h.Listen(t, target)
 	payload := fmt.Sprintf("published-%d", time.Now().UnixNano())
-	if err := c.Publish(ctxFor(t, 5*time.Second), client.Message{Address: target, Payload: []byte(payload),
+	if err := c.Publish(Context(t, 5*time.Second), client.Message{Address: target, Payload: []byte(payload),
 		Headers: map[string]string{"content-type": "text/plain"}}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -337,7 +340,7 @@ func testPublish(t *testing.T, h *Harness) {
 
 func testClose(t *testing.T, h *Harness) {
 	c, rec, _, target := connected(t, h, h.Broker)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := Context(t, 10*time.Second)
 	if err := c.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -378,7 +381,7 @@ func testWrongCredentials(t *testing.T, h *Harness) {
 	conn := h.Connection(h.Broker, nil, []model.Target{{Address: target}})
 	h.BadLogin(conn, secret)
 	c, rec := NewClient(t, h.Factory, conn)
-	err := c.Connect(ctxFor(t, 15*time.Second))
+	err := c.Connect(Context(t, 15*time.Second))
 	if !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("want ErrUnauthorized, got %v", err)
 	}
@@ -403,7 +406,7 @@ func testUnreachable(t *testing.T, h *Harness) {
 	_, target := h.Addresses(t)
 	c, rec := NewClient(t, h.Factory, h.Connection(addr, nil, []model.Target{{Address: target}}))
 	start := time.Now()
-	err = c.Connect(ctxFor(t, 5*time.Second))
+	err = c.Connect(Context(t, 5*time.Second))
 	if !errors.Is(err, client.ErrUnreachable) {
 		t.Fatalf("want ErrUnreachable, got %v", err)
 	}
@@ -474,11 +477,11 @@ func testLostAndBack(t *testing.T, h *Harness) {
 	if ev.Err == nil {
 		t.Fatal("ConnectionLost without a cause")
 	}
-	assertAll(t, c, client.StatusFailed)
+	AssertAll(t, c, client.StatusFailed)
 	if d := c.Status()[0].Details; !strings.Contains(d, ev.Err.Error()) {
 		t.Fatalf("client details %q do not say why (%v)", d, ev.Err)
 	}
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := Context(t, 10*time.Second)
 	if err := c.Publish(ctx, client.Message{Address: target, Payload: []byte("x")}); err == nil {
 		t.Fatal("Publish on a lost connection succeeded")
 	}
@@ -496,7 +499,7 @@ func testLostAndBack(t *testing.T, h *Harness) {
 	}
 	c2, rec2 := NewClient(t, h.Factory, conn)
 	CheckFor(t, 20*time.Second, func() error {
-		err := c2.Connect(ctxFor(t, 10*time.Second))
+		err := c2.Connect(Context(t, 10*time.Second))
 		if err != nil {
 			// the grain would build another client after a backoff
 			c2, rec2 = NewClient(t, h.Factory, conn)

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 const (
@@ -74,16 +75,9 @@ func New(env client.Env) (client.Client, error) {
 		clientID: fmt.Sprintf("dittoconn:%s:%d", conn.ID, env.ClientIndex),
 		log:      client.ClientLogger(env),
 	}
-	// Same order as the lifecycle's source entries: consumer copies, then addresses.
-	for _, src := range conn.Sources {
-		for range max(src.ConsumerCount, 1) {
-			for _, a := range src.Addresses {
-				p.consumers = append(p.consumers, consumerSpec{
-					topic: a, qos: src.QoS, commit: src.QoS != nil && *src.QoS >= 1,
-				})
-			}
-		}
-	}
+	client.EachConsumer(conn, func(src model.Source, a string) {
+		p.consumers = append(p.consumers, consumerSpec{topic: a, qos: src.QoS, commit: src.QoS != nil && *src.QoS >= 1})
+	})
 	return client.NewLifecycle(env, p, client.Options{
 		Name:           "kafka",
 		Endpoint:       strings.Join(cfg.seeds, ","),

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
@@ -93,29 +94,10 @@ func TestIntegrationConsumePublish(t *testing.T) {
 		[]model.Target{{Address: "out"}, {Address: "out/key-1"}, {Address: "out#1"}})
 	conn.SpecificConfig[cfgGroupID] = "group-it"
 	c, rec := newTestClient(t, conn)
-	if err := c.Connect(connectCtx(t)); err != nil {
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	rec.WaitEvent(t, client.Connected, time.Second)
-
-	st := c.Status()
-	if len(st) != 1+4+3 {
-		t.Fatalf("want 8 entries, got %+v", st)
-	}
-	if st[0].Type != "client" || st[0].Status != client.StatusOpen || st[0].Details != client.DetailsConnected {
-		t.Fatalf("client entry: %+v", st[0])
-	}
-	want := client.SourceEntries(conn, time.Now(), false)
-	for i, s := range statusOf(c, "source") {
-		if s.Address != want[i].Address || s.Status != client.StatusOpen || s.Details != client.DetailsConsumerStarted {
-			t.Fatalf("source %d: %+v", i, s)
-		}
-	}
-	for i, s := range statusOf(c, "target") {
-		if s.Address != conn.Targets[i].Address || s.Status != client.StatusOpen || s.Details != client.DetailsProducerStarted {
-			t.Fatalf("target %d: %+v", i, s)
-		}
-	}
 
 	// Consume from every source address: key, topic and headers.
 	for _, topic := range []string{"in1", "in2", "in3"} {
@@ -206,19 +188,6 @@ func TestIntegrationConsumePublish(t *testing.T) {
 		t.Fatal("publish to partition 7 of a 2-partition topic succeeded")
 	}
 
-	if err := c.Close(ctx); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := c.Close(ctx); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if n := rec.Count(client.Disconnected); n != 1 {
-		t.Fatalf("want 1 Disconnected, got %d", n)
-	}
-	assertAll(t, c, client.StatusClosed)
-	if err := c.Publish(ctx, client.Message{Address: "out"}); err == nil {
-		t.Fatal("Publish after Close succeeded")
-	}
 }
 
 func TestIntegrationSASL(t *testing.T) {
@@ -238,7 +207,7 @@ func TestIntegrationSASL(t *testing.T) {
 				[]model.Source{{Addresses: []string{"t"}, ConsumerCount: 1}}, []model.Target{{Address: "t"}})
 			conn.SpecificConfig[cfgSASLMechanism] = tc.mechanism
 			c, _ := newTestClient(t, conn)
-			if err := c.Connect(connectCtx(t)); err != nil {
+			if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 				t.Fatalf("Connect: %v", err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -252,7 +221,7 @@ func TestIntegrationSASL(t *testing.T) {
 				[]model.Target{{Address: "t"}})
 			conn.SpecificConfig[cfgSASLMechanism] = tc.mechanism
 			c, _ := newTestClient(t, conn)
-			err := c.Connect(connectCtx(t))
+			err := c.Connect(clienttest.Context(t, 10*time.Second))
 			if !errors.Is(err, client.ErrUnauthorized) {
 				t.Fatalf("want ErrUnauthorized, got %v", err)
 			}
@@ -271,7 +240,7 @@ func TestIntegrationClusterClosed(t *testing.T) {
 	addr := cluster.ListenAddrs()[0]
 	c, rec := newTestClient(t, testConnection("lost", "tcp://"+addr, []string{addr},
 		[]model.Source{{Addresses: []string{"in"}, ConsumerCount: 1}}, []model.Target{{Address: "in"}}))
-	if err := c.Connect(connectCtx(t)); err != nil {
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	cluster.Close()
@@ -279,7 +248,7 @@ func TestIntegrationClusterClosed(t *testing.T) {
 	if !errors.Is(ev.Err, client.ErrUnreachable) {
 		t.Fatalf("cause: %v", ev.Err)
 	}
-	assertAll(t, c, client.StatusFailed)
+	clienttest.AssertAll(t, c, client.StatusFailed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.Close(ctx); err != nil {

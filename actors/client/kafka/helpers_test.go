@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,32 +86,4 @@ func testConnection(id, uri string, servers []string, sources []model.Source, ta
 func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *clienttest.Recorder) {
 	t.Helper()
 	return clienttest.NewClient(t, New, conn)
-}
-
-func connectCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func statusOf(c client.Client, typ string) []client.ResourceStatus {
-	var out []client.ResourceStatus
-	for _, s := range c.Status() {
-		if s.Type == typ {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func assertAll(t *testing.T, c client.Client, status string) {
-	t.Helper()
-	checkFor(t, 5*time.Second, func() error {
-		for _, s := range c.Status() {
-			if s.Status != status {
-				return fmt.Errorf("%s %s is %s (%s)", s.Type, s.Address, s.Status, s.Details)
-			}
-		}
-		return nil
-	})
 }
