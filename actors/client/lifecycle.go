@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -154,6 +155,22 @@ func WithDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, 
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+// ConnectContextError is the error of a connect to addr whose ctx ended, or
+// whose deadline passed (a socket deadline set from ctx's fires a moment
+// before ctx reports it): ErrTimeout for a deadline, else ctx's error,
+// prefixed by name. It is nil while ctx is live.
+func ConnectContextError(ctx context.Context, name, addr string) error {
+	dl, hasDeadline := ctx.Deadline()
+	ctxErr := ctx.Err()
+	if ctxErr == nil && (!hasDeadline || time.Now().Before(dl)) {
+		return nil
+	}
+	if ctxErr == nil || errors.Is(ctxErr, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: connecting to %s did not finish in time", ErrTimeout, addr)
+	}
+	return fmt.Errorf("%s: connecting to %s: %w", name, addr, ctxErr)
 }
 
 func (l *Lifecycle) emit(kind EventKind, err error) {

@@ -268,14 +268,8 @@ func quoteList(xs []string) string {
 // says whether the TCP connection itself failed.
 func (c *protocol) connectError(ctx context.Context, err error, dialing bool) error {
 	addr := c.ep.addr()
-	// The socket deadline equals ctx's, and may fire a moment before ctx
-	// reports it.
-	dl, hasDeadline := ctx.Deadline()
-	if ctxErr := ctx.Err(); ctxErr != nil || hasDeadline && !time.Now().Before(dl) {
-		if ctxErr == nil || errors.Is(ctxErr, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: connecting to %s did not finish in time", client.ErrTimeout, addr)
-		}
-		return fmt.Errorf("amqp091: connecting to %s: %w", addr, ctxErr)
+	if cerr := client.ConnectContextError(ctx, "amqp091", addr); cerr != nil {
+		return cerr
 	}
 	var ae *amqp.Error
 	if errors.As(err, &ae) {

@@ -182,12 +182,8 @@ func (c *protocol) linkError(ctx context.Context, what string, err error) error 
 // connectError maps a connect failure to the contract's sentinels.
 func (c *protocol) connectError(ctx context.Context, err error, dialing bool) error {
 	addr := c.cfg.addr()
-	dl, hasDeadline := ctx.Deadline()
-	if ctxErr := ctx.Err(); ctxErr != nil || hasDeadline && !time.Now().Before(dl) {
-		if ctxErr == nil || errors.Is(ctxErr, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: connecting to %s did not finish in time", client.ErrTimeout, addr)
-		}
-		return fmt.Errorf("amqp10: connecting to %s: %w", addr, ctxErr)
+	if cerr := client.ConnectContextError(ctx, "amqp10", addr); cerr != nil {
+		return cerr
 	}
 	// go-amqp reports a refused login only as text.
 	if msg := err.Error(); strings.Contains(msg, "SASL") && strings.Contains(msg, "auth failed") ||
