@@ -100,10 +100,10 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 	out1, out2 := uniqueName(t, "out1"), uniqueName(t, "out2")
 	ex := uniqueName(t, "ex")
 	for _, q := range []string{q1, q2, q3, out1, out2} {
-		a.queue(q)
+		a.Queue(q)
 	}
-	a.exchange(ex, "direct")
-	a.bind(out1, "rk", ex)
+	a.Exchange(ex, "direct")
+	a.Bind(out1, "rk", ex)
 	qos := 1
 	conn := testConnection("amqp091-it", brokerURI,
 		[]model.Source{
@@ -119,7 +119,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 
 	// Consume from every source address, with properties and headers.
 	for _, q := range []string{q1, q2, q3} {
-		a.publish("", q, amqp.Publishing{
+		a.Publish("", q, amqp.Publishing{
 			ContentType: "application/vnd.eclipse.ditto+json", CorrelationId: "corr-" + q,
 			ReplyTo: "replies", MessageId: "mid-" + q, Headers: amqp.Table{"device_id": "dev-1"},
 			Body: []byte("payload-" + q),
@@ -155,7 +155,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Publish %d: %v", i, err)
 		}
-		d := a.get(target.queue)
+		d := a.Get(target.queue)
 		if string(d.Body) != "out-"+target.queue || d.ContentType != "text/plain" || d.CorrelationId != "pc" ||
 			d.Headers["thing-id"] != "t:1" {
 			t.Fatalf("published message: %+v", d)
@@ -169,7 +169,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	for _, q := range []string{q1, q2, q3} {
-		st, err := a.channel().QueueDeclarePassive(q, false, false, false, false, nil)
+		st, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
 		if err != nil || st.Messages != 0 {
 			t.Fatalf("queue %s after close: %+v %v", q, st, err)
 		}
@@ -201,7 +201,7 @@ func TestIntegrationPublishMissingExchange(t *testing.T) {
 	needBroker(t)
 	a := newAdmin(t)
 	out := uniqueName(t, "out")
-	a.queue(out)
+	a.Queue(out)
 	c, _ := newTestClient(t, testConnection("missingex", brokerURI, nil,
 		[]model.Target{{Address: "/" + out}}))
 	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
@@ -216,7 +216,7 @@ func TestIntegrationPublishMissingExchange(t *testing.T) {
 	if err := c.Publish(ctx, client.Message{Address: "/" + out, Payload: []byte("ok")}); err != nil {
 		t.Fatalf("publish after a channel error: %v", err)
 	}
-	if d := a.get(out); string(d.Body) != "ok" {
+	if d := a.Get(out); string(d.Body) != "ok" {
 		t.Fatalf("got %q", d.Body)
 	}
 	if st := c.Status(); st[0].Status != client.StatusOpen {
@@ -229,7 +229,7 @@ func TestIntegrationConnectionLost(t *testing.T) {
 	t.Run("server closes the connection", func(t *testing.T) {
 		a := newAdmin(t)
 		q := uniqueName(t, "in")
-		a.queue(q)
+		a.Queue(q)
 		conn := testConnection(uniqueName(t, "conn"), brokerURI,
 			[]model.Source{{Addresses: []string{q}, ConsumerCount: 1}}, nil)
 		c, rec := newTestClient(t, conn)
@@ -253,19 +253,19 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		if st := c2.Status(); st[0].Status != client.StatusOpen {
 			t.Fatalf("after reconnect: %+v", st[0])
 		}
-		a.publish("", q, amqp.Publishing{Body: []byte("after-reconnect")})
+		a.Publish("", q, amqp.Publishing{Body: []byte("after-reconnect")})
 		rec2.WaitMessage(t, "after-reconnect", 5*time.Second)
 	})
 	t.Run("source queue deleted", func(t *testing.T) {
 		a := newAdmin(t)
 		q := uniqueName(t, "in")
-		a.queue(q)
+		a.Queue(q)
 		c, rec := newTestClient(t, testConnection("qdel", brokerURI,
 			[]model.Source{{Addresses: []string{q}, ConsumerCount: 1}}, []model.Target{{Address: "amq.topic/x"}}))
 		if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.channel().QueueDelete(q, false, false, false); err != nil {
+		if _, err := a.Channel().QueueDelete(q, false, false, false); err != nil {
 			t.Fatal(err)
 		}
 		ev := rec.WaitEvent(t, client.ConnectionLost, 10*time.Second)

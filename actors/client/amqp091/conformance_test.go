@@ -1,20 +1,20 @@
 package amqp091
 
 import (
-	"sync"
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest/rabbitmq"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 func TestIntegrationConformance(t *testing.T) {
 	clienttest.Run(t, func(t *testing.T) *clienttest.Harness {
-		var a *admin
-		adm := func() *admin {
+		var a *rabbitmq.Admin
+		adm := func() *rabbitmq.Admin {
 			if a == nil {
 				a = newAdmin(t)
 			}
@@ -29,29 +29,15 @@ func TestIntegrationConformance(t *testing.T) {
 			BadLogin: func(c *model.Connection, password string) { c.URI = clienttest.WithPassword(c.URI, password) },
 			Addresses: func(t *testing.T) (string, string) {
 				in, out := uniqueName(t, "in"), uniqueName(t, "out")
-				adm().queue(in)
-				adm().queue(out)
+				adm().Queue(in)
+				adm().Queue(out)
 				return in, "/" + out // the default exchange routes to the queue
 			},
 			Send: func(t *testing.T, source string, payload []byte) {
-				adm().publish("", source, amqp.Publishing{Body: payload})
+				adm().Publish("", source, amqp.Publishing{Body: payload})
 			},
-			Listen: func(t *testing.T, target string) func() [][]byte {
-				var mu sync.Mutex
-				var got [][]byte
-				return func() [][]byte {
-					mu.Lock()
-					defer mu.Unlock()
-					for {
-						d, ok, err := adm().channel().Get(target[1:], true)
-						if err != nil || !ok {
-							return got
-						}
-						got = append(got, d.Body)
-					}
-				}
-			},
-			Shape: client.PerAddress,
+			Listen: func(_ *testing.T, target string) func() [][]byte { return adm().Drain(target[1:]) },
+			Shape:  client.PerAddress,
 		}
 	})
 }

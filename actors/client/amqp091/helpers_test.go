@@ -2,124 +2,28 @@ package amqp091
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest/rabbitmq"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 const (
-	brokerAddr = "127.0.0.1:5672"
+	brokerAddr = rabbitmq.Addr
 	brokerURI  = "amqp://guest:guest@" + brokerAddr + "/"
 )
 
+func newAdmin(t *testing.T) *rabbitmq.Admin { return rabbitmq.NewAdmin(t) }
+
+func uniqueName(t *testing.T, suffix string) string { return rabbitmq.UniqueName(t, suffix) }
+
 func needBroker(t *testing.T) { clienttest.NeedBroker(t, brokerAddr) }
-
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	clienttest.CheckFor(t, total, f)
-}
-
-var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
-
-// uniqueName is a broker object name unique to this test and run.
-func uniqueName(t *testing.T, suffix string) string {
-	return fmt.Sprintf("dittoconn-%s-%s-%d", unsafeChars.ReplaceAllString(t.Name(), "-"), suffix, time.Now().UnixNano())
-}
-
-// admin is a plain library connection the tests use to arrange the broker.
-type admin struct {
-	t    *testing.T
-	conn *amqp.Connection
-	ch   *amqp.Channel
-}
-
-func newAdmin(t *testing.T) *admin {
-	t.Helper()
-	conn, err := amqp.DialConfig(brokerURI, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
-	if err != nil {
-		t.Fatalf("admin dial: %v", err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("admin channel: %v", err)
-	}
-	a := &admin{t: t, conn: conn, ch: ch}
-	t.Cleanup(func() { _ = conn.Close() })
-	return a
-}
-
-// channel returns a live channel (a failed declare closes the old one).
-func (a *admin) channel() *amqp.Channel {
-	a.t.Helper()
-	if a.ch.IsClosed() {
-		ch, err := a.conn.Channel()
-		if err != nil {
-			a.t.Fatalf("admin channel: %v", err)
-		}
-		a.ch = ch
-	}
-	return a.ch
-}
-
-func (a *admin) queue(name string) {
-	a.t.Helper()
-	if _, err := a.channel().QueueDeclare(name, false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare queue %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _, _ = a.channel().QueueDelete(name, false, false, false) })
-}
-
-func (a *admin) exchange(name, kind string) {
-	a.t.Helper()
-	if err := a.channel().ExchangeDeclare(name, kind, false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare exchange %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _ = a.channel().ExchangeDelete(name, false, false) })
-}
-
-func (a *admin) bind(queue, key, exchange string) {
-	a.t.Helper()
-	if err := a.channel().QueueBind(queue, key, exchange, false, nil); err != nil {
-		a.t.Fatalf("bind %s to %s: %v", queue, exchange, err)
-	}
-}
-
-func (a *admin) publish(exchange, key string, p amqp.Publishing) {
-	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.channel().PublishWithContext(ctx, exchange, key, false, false, p); err != nil {
-		a.t.Fatalf("admin publish: %v", err)
-	}
-}
-
-// get polls queue for one message.
-func (a *admin) get(queue string) amqp.Delivery {
-	a.t.Helper()
-	var got amqp.Delivery
-	checkFor(a.t, 5*time.Second, func() error {
-		d, ok, err := a.channel().Get(queue, true)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("queue %s is empty", queue)
-		}
-		got = d
-		return nil
-	})
-	return got
-}
 
 func testConnection(id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
 	return &model.Connection{

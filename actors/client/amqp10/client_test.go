@@ -96,10 +96,10 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 	out1, out2 := uniqueName(t, "out1"), uniqueName(t, "out2")
 	ex := uniqueName(t, "ex")
 	for _, q := range []string{q1, q2, q3, out1, out2} {
-		a.queue(q)
+		a.Queue(q)
 	}
-	a.exchange(ex)
-	a.bind(out1, "rk", ex)
+	a.Exchange(ex, "direct")
+	a.Bind(out1, "rk", ex)
 	src := func(q string) string { return "/amq/queue/" + q }
 	qos := 1
 	conn := testConnection("amqp10-it", brokerURI,
@@ -147,7 +147,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 
 	// Publish to an exchange, a queue and a resolved placeholder address.
 	resolved := uniqueName(t, "resolved")
-	a.queue(resolved)
+	a.Queue(resolved)
 	for _, tc := range []struct{ address, read string }{
 		{"/exchange/" + ex + "/rk", "/amq/queue/" + out1},
 		{"/amq/queue/" + out2, "/amq/queue/" + out2},
@@ -182,7 +182,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 	}
 	// Every message was accepted: nothing went back to the queues.
 	for _, q := range []string{q1, q2, q3} {
-		qs, err := a.channel().QueueDeclarePassive(q, false, false, false, false, nil)
+		qs, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
 		if err != nil || qs.Messages != 0 {
 			t.Fatalf("queue %s after close: %+v %v", q, qs, err)
 		}
@@ -206,7 +206,7 @@ func TestIntegrationConnectionLost(t *testing.T) {
 	t.Run("source queue deleted", func(t *testing.T) {
 		a := newAdmin(t)
 		q := uniqueName(t, "in")
-		a.queue(q)
+		a.Queue(q)
 		c, rec := newTestClient(t, testConnection("qdel", brokerURI,
 			[]model.Source{{Addresses: []string{"/amq/queue/" + q}, ConsumerCount: 1}}, nil))
 		if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
@@ -216,7 +216,7 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		// a queue deleted before that has nobody to detach.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			info, err := a.channel().QueueDeclarePassive(q, false, false, false, false, nil)
+			info, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
 			if err == nil && info.Consumers > 0 {
 				break
 			}
@@ -225,7 +225,7 @@ func TestIntegrationConnectionLost(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if _, err := a.channel().QueueDelete(q, false, false, false); err != nil {
+		if _, err := a.Channel().QueueDelete(q, false, false, false); err != nil {
 			t.Fatal(err)
 		}
 		if ev := rec.WaitEvent(t, client.ConnectionLost, 10*time.Second); ev.Err == nil {

@@ -2,7 +2,6 @@ package amqp10
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
 	amqp "github.com/Azure/go-amqp"
@@ -26,8 +25,8 @@ func TestIntegrationConformance(t *testing.T) {
 			BadLogin: func(c *model.Connection, password string) { c.URI = clienttest.WithPassword(c.URI, password) },
 			Addresses: func(t *testing.T) (string, string) {
 				in, out := uniqueName(t, "in"), uniqueName(t, "out")
-				a.queue(in)
-				a.queue(out)
+				a.Queue(in)
+				a.Queue(out)
 				return "/amq/queue/" + in, "/queue/" + out
 			},
 			Send: func(t *testing.T, source string, payload []byte) {
@@ -36,21 +35,8 @@ func TestIntegrationConformance(t *testing.T) {
 				}
 				p.send(source, amqp.NewMessage(payload))
 			},
-			Listen: func(t *testing.T, target string) func() [][]byte {
-				queue := strings.TrimPrefix(target, "/queue/")
-				var mu sync.Mutex
-				var got [][]byte
-				return func() [][]byte {
-					mu.Lock()
-					defer mu.Unlock()
-					for {
-						d, ok, err := a.channel().Get(queue, true)
-						if err != nil || !ok {
-							return got
-						}
-						got = append(got, d.Body)
-					}
-				}
+			Listen: func(_ *testing.T, target string) func() [][]byte {
+				return a.Drain(strings.TrimPrefix(target, "/queue/"))
 			},
 			Shape: client.PerAddress,
 		}

@@ -3,25 +3,27 @@ package amqp10
 import (
 	"context"
 	"fmt"
-	"os"
-	"regexp"
 	"testing"
 	"time"
 
 	amqp "github.com/Azure/go-amqp"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest/rabbitmq"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 // The tests arrange RabbitMQ (declare, bind, delete) over AMQP 0.9.1, which
 // the AMQP 1.0 plugin cannot do; the client itself speaks only AMQP 1.0.
 const (
-	brokerAddr = "127.0.0.1:5672"
+	brokerAddr = rabbitmq.Addr
 	brokerURI  = "amqp://guest:guest@" + brokerAddr
 )
+
+func newAdmin(t *testing.T) *rabbitmq.Admin { return rabbitmq.NewAdmin(t) }
+
+func uniqueName(t *testing.T, suffix string) string { return rabbitmq.UniqueName(t, suffix) }
 
 // needBroker skips (or fails under DITTOCONN_REQUIRE_BROKERS=1) when
 // RabbitMQ with its AMQP 1.0 plugin does not answer.
@@ -34,78 +36,7 @@ func needBroker(t *testing.T) {
 		_ = conn.Close()
 		return
 	}
-	msg := fmt.Sprintf("RabbitMQ with the AMQP 1.0 plugin (rabbitmq_amqp1_0) is not reachable on %s: %v", brokerAddr, err)
-	if os.Getenv("DITTOCONN_REQUIRE_BROKERS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	clienttest.CheckFor(t, total, f)
-}
-
-var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
-
-func uniqueName(t *testing.T, suffix string) string {
-	return fmt.Sprintf("dittoconn-%s-%s-%d", unsafeChars.ReplaceAllString(t.Name(), "-"), suffix, time.Now().UnixNano())
-}
-
-// admin arranges broker objects over AMQP 0.9.1.
-type admin struct {
-	t    *testing.T
-	conn *amqp091.Connection
-	ch   *amqp091.Channel
-}
-
-func newAdmin(t *testing.T) *admin {
-	t.Helper()
-	conn, err := amqp091.DialConfig(brokerURI+"/", amqp091.Config{Dial: amqp091.DefaultDial(5 * time.Second)})
-	if err != nil {
-		t.Fatalf("admin dial: %v", err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("admin channel: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &admin{t: t, conn: conn, ch: ch}
-}
-
-func (a *admin) channel() *amqp091.Channel {
-	a.t.Helper()
-	if a.ch.IsClosed() {
-		ch, err := a.conn.Channel()
-		if err != nil {
-			a.t.Fatalf("admin channel: %v", err)
-		}
-		a.ch = ch
-	}
-	return a.ch
-}
-
-func (a *admin) queue(name string) {
-	a.t.Helper()
-	if _, err := a.channel().QueueDeclare(name, false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare queue %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _, _ = a.channel().QueueDelete(name, false, false, false) })
-}
-
-func (a *admin) exchange(name string) {
-	a.t.Helper()
-	if err := a.channel().ExchangeDeclare(name, "direct", false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare exchange %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _ = a.channel().ExchangeDelete(name, false, false) })
-}
-
-func (a *admin) bind(queue, key, exchange string) {
-	a.t.Helper()
-	if err := a.channel().QueueBind(queue, key, exchange, false, nil); err != nil {
-		a.t.Fatalf("bind: %v", err)
-	}
+	clienttest.Unavailable(t, fmt.Sprintf("RabbitMQ with the AMQP 1.0 plugin (rabbitmq_amqp1_0) is not reachable on %s: %v", brokerAddr, err))
 }
 
 // peer is a plain AMQP 1.0 connection that sends to the client's sources

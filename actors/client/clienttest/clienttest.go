@@ -99,7 +99,13 @@ func NeedBroker(t *testing.T, addr string) {
 		_ = c.Close()
 		return
 	}
-	msg := fmt.Sprintf("the broker is not reachable on %s: %v", addr, err)
+	Unavailable(t, fmt.Sprintf("the broker is not reachable on %s: %v", addr, err))
+}
+
+// Unavailable skips t for want of a broker, or fails it under
+// DITTOCONN_REQUIRE_BROKERS=1.
+func Unavailable(t *testing.T, msg string) {
+	t.Helper()
 	if os.Getenv("DITTOCONN_REQUIRE_BROKERS") == "1" {
 		t.Fatal(msg)
 	}
