@@ -116,6 +116,7 @@ func New(env client.Env) (client.Client, error) {
 	})
 	return client.NewLifecycle(env, p, client.Options{
 		Name:           "amqp091",
+		Shape:          shape,
 		Endpoint:       ep.addr(),
 		ConnectTimeout: defaultConnectTimeout,
 		PublishTimeout: defaultOpTimeout,

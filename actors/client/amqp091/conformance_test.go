@@ -5,7 +5,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest/rabbitmq"
 	"github.com/dittoconn/dittoconn/actors/model"
@@ -37,7 +36,7 @@ func TestIntegrationConformance(t *testing.T) {
 				adm().Publish("", source, amqp.Publishing{Body: payload})
 			},
 			Listen: func(_ *testing.T, target string) func() [][]byte { return adm().Drain(target[1:]) },
-			Shape:  client.PerAddress,
+			Shape:  Spec.Shape,
 		}
 	})
 }

@@ -75,6 +75,7 @@ func New(env client.Env) (client.Client, error) {
 	}
 	return client.NewLifecycle(env, p, client.Options{
 		Name:           "amqp10",
+		Shape:          shape,
 		Endpoint:       cfg.addr(),
 		ConnectTimeout: cfg.connectTimeout,
 		PublishTimeout: cfg.sendTimeout,

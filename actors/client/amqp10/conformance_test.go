@@ -6,7 +6,6 @@ import (
 
 	amqp "github.com/Azure/go-amqp"
 
-	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
@@ -38,7 +37,7 @@ func TestIntegrationConformance(t *testing.T) {
 			Listen: func(_ *testing.T, target string) func() [][]byte {
 				return a.Drain(strings.TrimPrefix(target, "/queue/"))
 			},
-			Shape: client.PerAddress,
+			Shape: Spec.Shape,
 		}
 	})
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
@@ -75,7 +74,7 @@ func TestIntegrationConformance(t *testing.T) {
 					return append([][]byte(nil), e.bodies[target]...)
 				}
 			},
-			Shape:          client.PerAddress,
+			Shape:          Spec.Shape,
 			ConnectedOnTCP: true,
 		}
 	})

@@ -69,7 +69,7 @@ func NewFactory(opts Options) client.Factory {
 		if err != nil {
 			return nil, err
 		}
-		return &Client{client.NewLifecycle(env, p, client.Options{Name: "http-push", Endpoint: p.ep.HostPort(),
+		return &Client{client.NewLifecycle(env, p, client.Options{Name: "http-push", Endpoint: p.ep.HostPort(), Shape: shape,
 			PublishTimeout: opts.RequestTimeout}), p}, nil
 	}
 }

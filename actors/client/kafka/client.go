@@ -80,6 +80,7 @@ func New(env client.Env) (client.Client, error) {
 	})
 	return client.NewLifecycle(env, p, client.Options{
 		Name:           "kafka",
+		Shape:          shape,
 		Endpoint:       strings.Join(cfg.seeds, ","),
 		ConnectTimeout: defaultConnectTimeout,
 		PublishTimeout: defaultOpTimeout,

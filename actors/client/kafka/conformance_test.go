@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
-	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
@@ -75,7 +74,7 @@ func TestIntegrationConformance(t *testing.T) {
 					return got
 				}
 			},
-			Shape: client.PerAddress,
+			Shape: Spec.Shape,
 		}
 	})
 }

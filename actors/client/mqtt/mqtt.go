@@ -84,7 +84,7 @@ func New(env client.Env) (client.Client, error) {
 		scheme = "ssl"
 	}
 	p := &protocol{env: env, conn: env.Connection, cfg: cfg, broker: scheme + "://" + ep.HostPort()}
-	return &Client{client.NewLifecycle(env, p, client.Options{Name: "mqtt", Endpoint: p.broker, Shape: client.PerSource})}, nil
+	return &Client{client.NewLifecycle(env, p, client.Options{Name: "mqtt", Endpoint: p.broker, Shape: shape})}, nil
 }
 
 // Open connects the paho client(s) and starts the consuming lanes.

@@ -5,9 +5,8 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/client/clienttest/mosquitto"
-	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 func TestIntegrationConformance(t *testing.T) {
-	clienttest.Run(t, mosquitto.Harness(New, model.TypeMQTT5))
+	clienttest.Run(t, mosquitto.Harness(Spec))
 }

@@ -78,7 +78,7 @@ func New(env client.Env) (client.Client, error) {
 		p.filters = append(p.filters, s.Addresses...)
 	}
 	return client.NewLifecycle(env, p, client.Options{Name: "mqtt5", Endpoint: p.server.String(),
-		Shape: client.PerSource, ConnectTimeout: 10 * time.Second}), nil
+		Shape: shape, ConnectTimeout: 10 * time.Second}), nil
 }
 
 func (s *session) config(timeout time.Duration) autopaho.ClientConfig {

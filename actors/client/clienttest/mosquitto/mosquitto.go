@@ -38,9 +38,8 @@ func peer(t *testing.T) paho.Client {
 	return pc
 }
 
-// Harness returns the harness of the MQTT client built by f for
-// connections of connectionType.
-func Harness(f client.Factory, connectionType string) func(t *testing.T) *clienttest.Harness {
+// Harness returns the harness of an MQTT connection type.
+func Harness(spec client.Spec) func(t *testing.T) *clienttest.Harness {
 	return func(t *testing.T) *clienttest.Harness {
 		var pc paho.Client
 		peerOnce := func() paho.Client {
@@ -50,10 +49,10 @@ func Harness(f client.Factory, connectionType string) func(t *testing.T) *client
 			return pc
 		}
 		return &clienttest.Harness{
-			Factory: f,
+			Factory: spec.New,
 			Broker:  Addr,
 			Connection: func(addr string, sources []model.Source, targets []model.Target) *model.Connection {
-				return &model.Connection{ID: unique("conn"), ConnectionType: connectionType, ConnectionStatus: "open",
+				return &model.Connection{ID: unique("conn"), ConnectionType: spec.Type, ConnectionStatus: "open",
 					URI: "tcp://" + addr, Sources: sources, Targets: targets, ClientCount: 1}
 			},
 			Addresses: func(*testing.T) (string, string) {
@@ -82,7 +81,7 @@ func Harness(f client.Factory, connectionType string) func(t *testing.T) *client
 					return append([][]byte(nil), got...)
 				}
 			},
-			Shape: client.PerSource,
+			Shape: spec.Shape,
 		}
 	}
 }
