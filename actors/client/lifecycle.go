@@ -91,9 +91,9 @@ type Lifecycle struct {
 	connectDone chan struct{}      // closed when Connect returns
 	pendingLoss error              // a loss reported before the client was open
 	pending     map[string][2]string
-	self        Resource
-	sources     []*Resource
-	targets     []*Resource
+	self        resource
+	sources     []*resource
+	targets     []*resource
 }
 
 type state int
@@ -122,16 +122,16 @@ func NewLifecycle(env Env, proto Protocol, opts Options) *Lifecycle {
 		errNotConnected: fmt.Errorf("%s: client is not connected", opts.Name),
 	}
 	now := time.Now()
-	l.self = Resource{Type: "client"}
+	l.self = resource{Type: "client"}
 	l.self.Set(StatusClosed, DetailsDisconnected, now)
 	if c := env.Connection; c != nil {
 		for _, e := range SourceEntries(c, now, opts.Shape == PerSource) {
-			r := &Resource{Type: "source", Address: e.Address}
+			r := &resource{Type: "source", Address: e.Address}
 			r.Set(StatusClosed, DetailsConsumerStopped, now)
 			l.sources = append(l.sources, r)
 		}
 		for _, t := range c.Targets {
-			r := &Resource{Type: "target", Address: t.Address}
+			r := &resource{Type: "target", Address: t.Address}
 			r.Set(StatusClosed, DetailsProducerStopped, now)
 			l.targets = append(l.targets, r)
 		}
@@ -436,9 +436,6 @@ func (r *Reporter) Target(address, status, details string) {
 		l.setTargetLocked(address, status, details, time.Now())
 	}
 }
-
-// Log is the client's logger.
-func (r *Reporter) Log() zerolog.Logger { return r.l.log }
 
 // liveSession closes its Session once, whoever asks first (a loss or
 // Close), and lets every asker wait for the end.
