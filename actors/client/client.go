@@ -3,21 +3,24 @@
 // the connection type. Protocol packages (actors/client/mqtt, amqp091, …)
 // import this package and their broker library only.
 //
-// Contract notes (issue 4; every name below existed before and is unchanged,
-// only additions and clarified semantics):
-//   - The connection grain owns reconnection: it calls Connect once per
-//     attempt, with exponential backoff between attempts, and builds a fresh
-//     Client (Factory) for every attempt. A Client reports ConnectionLost when
-//     its connection dropped and it will NOT recover by itself; the grain then
-//     calls Close and reconnects with a new Client. A Client whose library
-//     recovers by itself may instead report Reconnecting and later Connected.
+// The contract:
+//   - The connection grain owns reconnection: it builds a fresh Client
+//     (Factory) for every connect attempt, calls Connect once, and waits
+//     between failed attempts with exponential backoff. A Client reports
+//     ConnectionLost when its connection dropped and it will NOT recover by
+//     itself; the grain then calls Close and reconnects with a new Client. A
+//     Client whose library recovers by itself may instead report
+//     Reconnecting and later Connected.
 //   - Connect returns an error wrapping ErrUnauthorized, ErrUnreachable or
 //     ErrTimeout (or another error: 504 connection.failed with its text).
 //     Error texts must never contain passwords or tokens.
 //   - Status and Publish may be called from any goroutine, concurrently with
 //     each other and with Events; Status must not block on I/O.
-//   - Added: Tester (optional), Registry, Backoff, TLSConfig, UserInfo,
-//     Endpoint, SourceEntries/TargetEntries/ClientEntry helpers, Announcement.
+//
+// Lifecycle implements all of this once; a protocol supplies a Protocol
+// (open a session) and its Session (start consuming, publish, close). The
+// suite in actors/client/clienttest holds every protocol to the contract
+// against its real broker.
 package client
 
 import (

@@ -156,20 +156,33 @@ func ClientEntry(since time.Time) ResourceStatus {
 // repeated consumerCount times.
 func SourceEntries(c *model.Connection, since time.Time, perSource bool) []ResourceStatus {
 	var out []ResourceStatus
+	add := func(address string) {
+		out = append(out, ResourceStatus{Type: "source", Address: address, Status: StatusOpen,
+			Details: DetailsConsumerStarted, Since: since})
+	}
+	if !perSource {
+		EachConsumer(c, func(_ model.Source, address string) { add(address) })
+		return out
+	}
 	for _, s := range c.Sources {
-		n := max(s.ConsumerCount, 1)
-		addrs := s.Addresses
-		if perSource {
-			addrs = []string{strings.Join(s.Addresses, ";")}
-		}
-		for i := 0; i < n; i++ {
-			for _, a := range addrs {
-				out = append(out, ResourceStatus{Type: "source", Address: a, Status: StatusOpen,
-					Details: DetailsConsumerStarted, Since: since})
-			}
+		for range max(s.ConsumerCount, 1) {
+			add(strings.Join(s.Addresses, ";"))
 		}
 	}
 	return out
+}
+
+// EachConsumer calls f for every consumer of c that consumes one address:
+// per source consumerCount copies, each of every address, in the order of
+// the source entries.
+func EachConsumer(c *model.Connection, f func(s model.Source, address string)) {
+	for _, s := range c.Sources {
+		for range max(s.ConsumerCount, 1) {
+			for _, a := range s.Addresses {
+				f(s, a)
+			}
+		}
+	}
 }
 
 // TargetEntries are open target entries for c, one per target.

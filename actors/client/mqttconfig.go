@@ -88,3 +88,22 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return time.ParseDuration(s)
 }
+
+// MQTTPublishParams are the topic (header mqtt.topic, else msg.Address), the
+// QoS (header mqtt.qos, else msg.QoS, else 0) and the retain flag (header
+// mqtt.retain) of an MQTT publish of msg.
+func MQTTPublishParams(msg Message) (topic string, qos byte, retain bool) {
+	topic = msg.Address
+	if t := msg.Headers["mqtt.topic"]; t != "" {
+		topic = t
+	}
+	q := 0
+	if msg.QoS != nil {
+		q = *msg.QoS
+	}
+	if n, err := strconv.Atoi(msg.Headers["mqtt.qos"]); err == nil && n >= 0 && n <= 2 {
+		q = n
+	}
+	retain, _ = strconv.ParseBool(msg.Headers["mqtt.retain"])
+	return topic, byte(q), retain
+}

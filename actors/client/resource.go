@@ -5,14 +5,13 @@ import "time"
 // Status details the clients share, worded like Ditto's.
 const (
 	DetailsDisconnected    = "[DISCONNECTED] connection is closed"
-	DetailsNotConnected    = "not connected"
 	DetailsConsumerStopped = "Consumer stopped."
 	DetailsProducerStopped = "Producer stopped."
 )
 
-// Resource is the live state behind one status entry of a client; the
-// client guards it with its own mutex.
-type Resource struct {
+// resource is the live state behind one status entry of a client; the
+// Lifecycle guards it with its mutex.
+type resource struct {
 	Type, Address   string
 	Status, Details string
 	Since           time.Time
@@ -20,7 +19,7 @@ type Resource struct {
 
 // Set moves r to status; Since changes only when the status does, so it
 // reads as "in this state since".
-func (r *Resource) Set(status, details string, now time.Time) {
+func (r *resource) Set(status, details string, now time.Time) {
 	if r.Status != status || r.Since.IsZero() {
 		r.Since = now
 	}
@@ -29,7 +28,7 @@ func (r *Resource) Set(status, details string, now time.Time) {
 
 // Entry is r as a status entry. Recovery is the grain's business (it knows
 // more once it retries), so a client only says whether it is open.
-func (r *Resource) Entry() ResourceStatus {
+func (r *resource) Entry() ResourceStatus {
 	e := ResourceStatus{Type: r.Type, Address: r.Address, Status: r.Status, Details: r.Details, Since: r.Since}
 	if r.Type == "client" {
 		e.RecoveryStatus = "unknown"

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -35,11 +34,6 @@ const (
 	heartbeat = 10 * time.Second
 	// prefetch caps unacked deliveries per consumer channel.
 	prefetch = 16
-)
-
-var (
-	errClosed       = errors.New("amqp091: client is closed")
-	errNotConnected = errors.New("amqp091: client is not connected")
 )
 
 // Compile-time checks that New is a client.Factory.
@@ -90,22 +84,14 @@ type consumerSpec struct {
 	qos   *int
 }
 
-type amqpClient struct {
-	env       client.Env
-	log       zerolog.Logger
-	ep        endpoint
-	name      string // connection_name client property, visible in the broker's UI
-	consumers []consumerSpec
-
-	connectMu sync.Mutex // one Connect at a time
-
-	mu            sync.Mutex
-	closed        bool
-	sess          *session
-	connectCancel context.CancelFunc // cancels an in-flight Connect on Close
-	self          resource
-	sources       []*resource // one per consumer, same order as consumers
-	targets       []*resource
+// protocol opens AMQP 0.9.1 sessions for a client.Lifecycle.
+type protocol struct {
+	env        client.Env
+	log        zerolog.Logger
+	ep         endpoint
+	name       string // connection_name client property, visible in the broker's UI
+	consumers  []consumerSpec
+	hasTargets bool
 }
 
 // New builds an AMQP 0.9.1 client for env.Connection; it does not connect.
@@ -118,116 +104,44 @@ func New(env client.Env) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &amqpClient{
-		env:  env,
-		ep:   ep,
-		name: connectionName(conn, env.ClientIndex),
-		log: env.Logger.With().Str("connection_id", conn.ID).Int("client_index", env.ClientIndex).
-			Str("connection_type", model.TypeAMQP091).Logger(),
+	p := &protocol{
+		env:        env,
+		ep:         ep,
+		name:       connectionName(conn, env.ClientIndex),
+		log:        client.ClientLogger(env),
+		hasTargets: len(conn.Targets) > 0,
 	}
-	now := time.Now()
-	c.self = resource{Type: "client"}
-	c.self.Set(client.StatusClosed, detailDisconnected, now)
-	// Same order as client.SourceEntries: consumer copies, then addresses.
-	for _, src := range conn.Sources {
-		n := max(src.ConsumerCount, 1)
-		for range n {
-			for _, a := range src.Addresses {
-				c.consumers = append(c.consumers, consumerSpec{queue: a, qos: src.QoS})
-				r := &resource{Type: "source", Address: a}
-				r.Set(client.StatusClosed, detailConsumerStopped, now)
-				c.sources = append(c.sources, r)
-			}
-		}
-	}
-	for _, t := range conn.Targets {
-		r := &resource{Type: "target", Address: t.Address}
-		r.Set(client.StatusClosed, detailProducerStopped, now)
-		c.targets = append(c.targets, r)
-	}
-	return c, nil
+	client.EachConsumer(conn, func(src model.Source, a string) {
+		p.consumers = append(p.consumers, consumerSpec{queue: a, qos: src.QoS})
+	})
+	return client.NewLifecycle(env, p, client.Options{
+		Name:           "amqp091",
+		Shape:          shape,
+		Endpoint:       ep.addr(),
+		ConnectTimeout: defaultConnectTimeout,
+		PublishTimeout: defaultOpTimeout,
+		CloseTimeout:   defaultOpTimeout,
+	}), nil
 }
 
 func connectionName(conn *model.Connection, index int) string {
 	return fmt.Sprintf("dittoconn:%s:%d", conn.ID, index)
 }
 
-func (c *amqpClient) emit(kind client.EventKind, err error) {
-	if c.env.Events != nil {
-		c.env.Events(client.Event{Kind: kind, Err: err, At: time.Now()})
-	}
-}
-
-// setAllLocked moves the client and all its sources and targets at once.
-func (c *amqpClient) setAllLocked(status, clientDetail, sourceDetail, targetDetail string) {
-	now := time.Now()
-	c.self.Set(status, clientDetail, now)
-	for _, r := range c.sources {
-		r.Set(status, sourceDetail, now)
-	}
-	for _, r := range c.targets {
-		r.Set(status, targetDetail, now)
-	}
-}
-
-// Connect dials the broker, checks that the source queues exist, starts the
+// Open dials the broker, checks that the source queues exist, readies the
 // consumers and opens the publisher channel.
-func (c *amqpClient) Connect(ctx context.Context) error {
-	c.connectMu.Lock()
-	defer c.connectMu.Unlock()
-
-	ctx, cancel := withDefaultTimeout(ctx, defaultConnectTimeout)
-	defer cancel()
-
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return errClosed
+func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
+	s, err := p.open(ctx)
+	if s == nil {
+		return nil, err
 	}
-	if c.sess != nil && c.self.Status == client.StatusOpen {
-		c.mu.Unlock()
-		return nil
-	}
-	old := c.sess
-	c.sess = nil
-	c.connectCancel = cancel
-	c.mu.Unlock()
-	if old != nil {
-		old.close(time.Now().Add(time.Second))
-	}
-
-	s, err := c.open(ctx)
-
-	c.mu.Lock()
-	c.connectCancel = nil
-	if err == nil && c.closed {
-		err = errClosed
-	}
-	if err != nil {
-		if !c.closed {
-			c.setAllLocked(client.StatusFailed, err.Error(), err.Error(), err.Error())
-		}
-		c.mu.Unlock()
-		if s != nil {
-			s.close(time.Now().Add(time.Second))
-		}
-		c.log.Warn().Err(err).Msg("amqp091 connect failed")
-		return err
-	}
-	c.sess = s
-	c.setAllLocked(client.StatusOpen, detailConnected, detailConsumerStarted, detailProducerStarted)
-	c.mu.Unlock()
-
-	// Only now may the session's watchers report a loss.
-	s.start(c)
-	c.log.Info().Str("endpoint", c.ep.addr()).Msg("amqp091 connected")
-	c.emit(client.Connected, nil)
-	return nil
+	s.r = r
+	return s, err
 }
 
 // open establishes a session; on error the returned session (if any) must
 // be closed by the caller.
-func (c *amqpClient) open(ctx context.Context) (*session, error) {
+func (c *protocol) open(ctx context.Context) (*session, error) {
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", c.ep.addr())
 	if err != nil {
@@ -278,7 +192,7 @@ func (c *amqpClient) open(ctx context.Context) (*session, error) {
 		_ = transport.Close()
 		return nil, c.connectError(ctx, err, false)
 	}
-	s := newSession(conn, transport)
+	s := newSession(c, conn, transport)
 	if err := c.setup(ctx, s); err != nil {
 		if ctx.Err() != nil {
 			return s, c.connectError(ctx, err, false)
@@ -289,8 +203,8 @@ func (c *amqpClient) open(ctx context.Context) (*session, error) {
 }
 
 // setup opens the publisher channel and the consumers.
-func (c *amqpClient) setup(ctx context.Context, s *session) error {
-	if len(c.targets) > 0 {
+func (c *protocol) setup(ctx context.Context, s *session) error {
+	if c.hasTargets {
 		if _, err := s.publisher(ctx); err != nil {
 			return fmt.Errorf("amqp091: opening the publisher channel: %w", err)
 		}
@@ -353,16 +267,10 @@ func quoteList(xs []string) string {
 
 // connectError maps a connect failure to the contract's sentinels. dialing
 // says whether the TCP connection itself failed.
-func (c *amqpClient) connectError(ctx context.Context, err error, dialing bool) error {
+func (c *protocol) connectError(ctx context.Context, err error, dialing bool) error {
 	addr := c.ep.addr()
-	// The socket deadline equals ctx's, and may fire a moment before ctx
-	// reports it.
-	dl, hasDeadline := ctx.Deadline()
-	if ctxErr := ctx.Err(); ctxErr != nil || hasDeadline && !time.Now().Before(dl) {
-		if ctxErr == nil || errors.Is(ctxErr, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: connecting to %s did not finish in time", client.ErrTimeout, addr)
-		}
-		return fmt.Errorf("amqp091: connecting to %s: %w", addr, ctxErr)
+	if cerr := client.ConnectContextError(ctx, "amqp091", addr); cerr != nil {
+		return cerr
 	}
 	var ae *amqp.Error
 	if errors.As(err, &ae) {
@@ -385,116 +293,4 @@ func (c *amqpClient) connectError(ctx context.Context, err error, dialing bool) 
 		return fmt.Errorf("%w: %s: %w", client.ErrUnreachable, addr, err)
 	}
 	return fmt.Errorf("amqp091: connecting to %s: %w", addr, err)
-}
-
-// lost handles the end of a session the client did not ask for.
-func (c *amqpClient) lost(s *session, cause error) {
-	s.lostOnce.Do(func() {
-		c.mu.Lock()
-		if c.sess != s || c.closed {
-			c.mu.Unlock()
-			return
-		}
-		detail := "connection lost: " + cause.Error()
-		c.setAllLocked(client.StatusFailed, detail, detail, detail)
-		c.mu.Unlock()
-		go s.close(time.Now().Add(time.Second))
-		c.log.Warn().Err(cause).Msg("amqp091 connection lost")
-		c.emit(client.ConnectionLost, cause)
-	})
-}
-
-// Publish sends msg to the target address "exchange/routingKey" and waits
-// for the broker's publisher confirm.
-func (c *amqpClient) Publish(ctx context.Context, msg client.Message) error {
-	c.mu.Lock()
-	s := c.sess
-	open := s != nil && c.self.Status == client.StatusOpen
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return errClosed
-	}
-	if !open {
-		return errNotConnected
-	}
-	ctx, cancel := withDefaultTimeout(ctx, defaultOpTimeout)
-	defer cancel()
-
-	ch, err := s.publisher(ctx)
-	if err != nil {
-		return fmt.Errorf("amqp091: publishing to %q: %w", msg.Address, err)
-	}
-	exchange, key := splitTarget(msg.Address)
-	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false,
-		publishing(msg.Headers, msg.Payload))
-	if err != nil {
-		return fmt.Errorf("amqp091: publishing to %q: %w", msg.Address, err)
-	}
-	acked, err := dc.WaitContext(ctx)
-	if err != nil {
-		return fmt.Errorf("amqp091: waiting for the broker to confirm %q: %w", msg.Address, err)
-	}
-	if !acked {
-		// A closed channel resolves its pending confirms as nacks; its close
-		// reason (e.g. 404 no exchange) is the real answer.
-		if reason := s.publisherCloseReason(ch); reason != nil {
-			return fmt.Errorf("amqp091: publishing to %q: %w", msg.Address, reason)
-		}
-		return fmt.Errorf("amqp091: the broker refused the message to %q", msg.Address)
-	}
-	return nil
-}
-
-// Status reports the client entry, one entry per consumer and one per
-// target.
-func (c *amqpClient) Status() []client.ResourceStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]client.ResourceStatus, 0, 1+len(c.sources)+len(c.targets))
-	out = append(out, c.self.Entry())
-	for _, r := range c.sources {
-		out = append(out, r.Entry())
-	}
-	for _, r := range c.targets {
-		out = append(out, r.Entry())
-	}
-	return out
-}
-
-// Close stops the consumers and disconnects; later calls return nil.
-func (c *amqpClient) Close(ctx context.Context) error {
-	ctx, cancel := withDefaultTimeout(ctx, defaultOpTimeout)
-	defer cancel()
-
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	s := c.sess
-	c.sess = nil
-	if c.connectCancel != nil {
-		c.connectCancel()
-	}
-	c.setAllLocked(client.StatusClosed, detailDisconnected, detailConsumerStopped, detailProducerStopped)
-	c.mu.Unlock()
-
-	var err error
-	if s != nil {
-		dl, _ := ctx.Deadline()
-		s.close(dl)
-		err = s.wait(ctx)
-	}
-	c.log.Info().Msg("amqp091 disconnected")
-	c.emit(client.Disconnected, nil)
-	return err
-}
-
-func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, d)
 }

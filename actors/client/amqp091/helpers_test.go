@@ -2,218 +2,28 @@ package amqp091
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/rs/zerolog"
-
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest/rabbitmq"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 const (
-	brokerAddr = "127.0.0.1:5672"
+	brokerAddr = rabbitmq.Addr
 	brokerURI  = "amqp://guest:guest@" + brokerAddr + "/"
 )
 
-// needBroker skips (or fails under DITTOCONN_REQUIRE_BROKERS=1) when
-// RabbitMQ is not listening.
-func needBroker(t *testing.T) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", brokerAddr, time.Second)
-	if err == nil {
-		_ = c.Close()
-		return
-	}
-	msg := fmt.Sprintf("RabbitMQ (AMQP 0.9.1) is not reachable on %s: %v", brokerAddr, err)
-	if os.Getenv("DITTOCONN_REQUIRE_BROKERS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+func newAdmin(t *testing.T) *rabbitmq.Admin { return rabbitmq.NewAdmin(t) }
 
-// checkFor polls f until it returns nil or total passes.
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func uniqueName(t *testing.T, suffix string) string { return rabbitmq.UniqueName(t, suffix) }
 
-var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
-
-// uniqueName is a broker object name unique to this test and run.
-func uniqueName(t *testing.T, suffix string) string {
-	return fmt.Sprintf("dittoconn-%s-%s-%d", unsafeChars.ReplaceAllString(t.Name(), "-"), suffix, time.Now().UnixNano())
-}
-
-// admin is a plain library connection the tests use to arrange the broker.
-type admin struct {
-	t    *testing.T
-	conn *amqp.Connection
-	ch   *amqp.Channel
-}
-
-func newAdmin(t *testing.T) *admin {
-	t.Helper()
-	conn, err := amqp.DialConfig(brokerURI, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
-	if err != nil {
-		t.Fatalf("admin dial: %v", err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("admin channel: %v", err)
-	}
-	a := &admin{t: t, conn: conn, ch: ch}
-	t.Cleanup(func() { _ = conn.Close() })
-	return a
-}
-
-// channel returns a live channel (a failed declare closes the old one).
-func (a *admin) channel() *amqp.Channel {
-	a.t.Helper()
-	if a.ch.IsClosed() {
-		ch, err := a.conn.Channel()
-		if err != nil {
-			a.t.Fatalf("admin channel: %v", err)
-		}
-		a.ch = ch
-	}
-	return a.ch
-}
-
-func (a *admin) queue(name string) {
-	a.t.Helper()
-	if _, err := a.channel().QueueDeclare(name, false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare queue %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _, _ = a.channel().QueueDelete(name, false, false, false) })
-}
-
-func (a *admin) exchange(name, kind string) {
-	a.t.Helper()
-	if err := a.channel().ExchangeDeclare(name, kind, false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare exchange %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _ = a.channel().ExchangeDelete(name, false, false) })
-}
-
-func (a *admin) bind(queue, key, exchange string) {
-	a.t.Helper()
-	if err := a.channel().QueueBind(queue, key, exchange, false, nil); err != nil {
-		a.t.Fatalf("bind %s to %s: %v", queue, exchange, err)
-	}
-}
-
-func (a *admin) publish(exchange, key string, p amqp.Publishing) {
-	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.channel().PublishWithContext(ctx, exchange, key, false, false, p); err != nil {
-		a.t.Fatalf("admin publish: %v", err)
-	}
-}
-
-// get polls queue for one message.
-func (a *admin) get(queue string) amqp.Delivery {
-	a.t.Helper()
-	var got amqp.Delivery
-	checkFor(a.t, 5*time.Second, func() error {
-		d, ok, err := a.channel().Get(queue, true)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("queue %s is empty", queue)
-		}
-		got = d
-		return nil
-	})
-	return got
-}
-
-// recorder collects a client's events and inbound messages.
-type recorder struct {
-	mu       sync.Mutex
-	events   []client.Event
-	messages []client.Message
-}
-
-func (r *recorder) event(e client.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) inbound(m client.Message) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.messages = append(r.messages, m)
-}
-
-func (r *recorder) count(kind client.EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
-// waitEvent polls until an event of kind arrived and returns the first.
-func (r *recorder) waitEvent(t *testing.T, kind client.EventKind, total time.Duration) client.Event {
-	t.Helper()
-	var ev client.Event
-	checkFor(t, total, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, e := range r.events {
-			if e.Kind == kind {
-				ev = e
-				return nil
-			}
-		}
-		return fmt.Errorf("no event of kind %d among %d events", kind, len(r.events))
-	})
-	return ev
-}
-
-// waitMessage polls for an inbound message whose payload is payload.
-func (r *recorder) waitMessage(t *testing.T, payload string) client.Message {
-	t.Helper()
-	var got client.Message
-	checkFor(t, 5*time.Second, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, m := range r.messages {
-			if string(m.Payload) == payload {
-				got = m
-				return nil
-			}
-		}
-		return fmt.Errorf("message %q not received (%d received)", payload, len(r.messages))
-	})
-	return got
-}
+func needBroker(t *testing.T) { clienttest.NeedBroker(t, brokerAddr) }
 
 func testConnection(id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
 	return &model.Connection{
@@ -227,42 +37,9 @@ func testConnection(id, uri string, sources []model.Source, targets []model.Targ
 	}
 }
 
-func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *recorder) {
+func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *clienttest.Recorder) {
 	t.Helper()
-	rec := &recorder{}
-	c, err := New(client.Env{
-		Connection: conn,
-		Instance:   "test-instance",
-		Logger:     zerolog.New(zerolog.NewTestWriter(t)),
-		Events:     rec.event,
-		Inbound:    rec.inbound,
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c, rec
-}
-
-func connectCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// statusOf returns the entries of one type.
-func statusOf(c client.Client, typ string) []client.ResourceStatus {
-	var out []client.ResourceStatus
-	for _, s := range c.Status() {
-		if s.Type == typ {
-			out = append(out, s)
-		}
-	}
-	return out
+	return clienttest.NewClient(t, New, conn)
 }
 
 // killConnection closes the named connection from the broker side with

@@ -13,17 +13,16 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client"
 )
 
-// session is one AMQP connection with its channels. A client replaces its
-// session on every successful Connect.
+// session is one AMQP connection with its channels.
 type session struct {
+	p         *protocol
+	r         *client.Reporter
 	conn      *amqp.Connection
 	transport net.Conn
 	consumers []*consumer
 
-	stop     chan struct{} // closed when the session is torn down
-	stopOnce sync.Once
-	lostOnce sync.Once
-	wg       sync.WaitGroup // watcher and consumer goroutines
+	stop chan struct{}  // closed when the session is torn down
+	wg   sync.WaitGroup // watcher and consumer goroutines
 
 	// pubSem guards pub and is a channel, not a mutex, so that waiting for
 	// it honours the publisher's context.
@@ -46,8 +45,9 @@ type pubChannel struct {
 	reason *amqp.Error
 }
 
-func newSession(conn *amqp.Connection, transport net.Conn) *session {
+func newSession(p *protocol, conn *amqp.Connection, transport net.Conn) *session {
 	return &session{
+		p:         p,
 		conn:      conn,
 		transport: transport,
 		stop:      make(chan struct{}),
@@ -128,8 +128,8 @@ func (s *session) publisherCloseReason(ch *amqp.Channel) error {
 	return pc.reason
 }
 
-// start launches the connection watcher and the consumers.
-func (s *session) start(c *amqpClient) {
+// Start launches the connection watcher and the consumers.
+func (s *session) Start(context.Context) error {
 	closes := s.conn.NotifyClose(make(chan *amqp.Error, 1))
 	s.wg.Add(1)
 	go func() {
@@ -142,22 +142,23 @@ func (s *session) start(c *amqpClient) {
 			default:
 			}
 			if ok && e != nil {
-				c.lost(s, e)
+				s.r.Lost(e)
 			} else {
-				c.lost(s, errors.New("amqp091: the connection was closed"))
+				s.r.Lost(errors.New("amqp091: the connection was closed"))
 			}
 		case <-s.stop:
 		}
 	}()
 	for _, cons := range s.consumers {
 		s.wg.Add(1)
-		go c.consume(s, cons)
+		go s.consume(cons)
 	}
+	return nil
 }
 
 // consume delivers one consumer's messages and acks each after Inbound
 // returns, so a crash before that leaves it to the broker to redeliver.
-func (c *amqpClient) consume(s *session, cons *consumer) {
+func (s *session) consume(cons *consumer) {
 	defer s.wg.Done()
 	cancels := cons.cancels
 	for {
@@ -167,12 +168,12 @@ func (c *amqpClient) consume(s *session, cons *consumer) {
 				select {
 				case <-s.stop:
 				default:
-					c.lost(s, fmt.Errorf("amqp091: the consumer of queue %q stopped", cons.spec.queue))
+					s.r.Lost(fmt.Errorf("amqp091: the consumer of queue %q stopped", cons.spec.queue))
 				}
 				return
 			}
-			if c.env.Inbound != nil {
-				c.env.Inbound(client.Message{
+			if s.p.env.Inbound != nil {
+				s.p.env.Inbound(client.Message{
 					Address: cons.spec.queue,
 					Headers: deliveryHeaders(&d),
 					Payload: d.Body,
@@ -180,7 +181,7 @@ func (c *amqpClient) consume(s *session, cons *consumer) {
 				})
 			}
 			if err := d.Ack(false); err != nil {
-				c.log.Debug().Err(err).Str("queue", cons.spec.queue).Msg("amqp091 ack failed")
+				s.p.log.Debug().Err(err).Str("queue", cons.spec.queue).Msg("amqp091 ack failed")
 			}
 		case _, ok := <-cancels:
 			if !ok {
@@ -188,7 +189,7 @@ func (c *amqpClient) consume(s *session, cons *consumer) {
 				continue
 			}
 			// The broker cancels a consumer when its queue is deleted.
-			c.lost(s, fmt.Errorf("amqp091: the broker cancelled the consumer of queue %q", cons.spec.queue))
+			s.r.Lost(fmt.Errorf("amqp091: the broker cancelled the consumer of queue %q", cons.spec.queue))
 			return
 		case <-s.stop:
 			return
@@ -196,21 +197,16 @@ func (c *amqpClient) consume(s *session, cons *consumer) {
 	}
 }
 
-// close tears the session down; the close handshake is bounded by deadline.
-func (s *session) close(deadline time.Time) {
-	s.stopOnce.Do(func() {
-		close(s.stop)
-		if deadline.IsZero() {
-			deadline = time.Now().Add(time.Second)
-		}
-		_ = s.conn.CloseDeadline(deadline)
-		_ = s.transport.Close()
-	})
-}
-
-// wait waits for the session's goroutines (a consumer may be inside
-// Inbound) until ctx ends.
-func (s *session) wait(ctx context.Context) error {
+// Close tears the session down, the close handshake bounded by ctx, and
+// waits for the session's goroutines (a consumer may be inside Inbound).
+func (s *session) Close(ctx context.Context) error {
+	close(s.stop)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Second)
+	}
+	_ = s.conn.CloseDeadline(deadline)
+	_ = s.transport.Close()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -222,4 +218,32 @@ func (s *session) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("amqp091: consumers did not stop in time: %w", ctx.Err())
 	}
+}
+
+// Publish sends msg to the target address "exchange/routingKey" and waits
+// for the broker's publisher confirm.
+func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	ch, err := s.publisher(ctx)
+	if err != nil {
+		return fmt.Errorf("amqp091: publishing to %q: %w", msg.Address, err)
+	}
+	exchange, key := splitTarget(msg.Address)
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false,
+		publishing(msg.Headers, msg.Payload))
+	if err != nil {
+		return fmt.Errorf("amqp091: publishing to %q: %w", msg.Address, err)
+	}
+	acked, err := dc.WaitContext(ctx)
+	if err != nil {
+		return fmt.Errorf("amqp091: waiting for the broker to confirm %q: %w", msg.Address, err)
+	}
+	if !acked {
+		// A closed channel resolves its pending confirms as nacks; its close
+		// reason (e.g. 404 no exchange) is the real answer.
+		if reason := s.publisherCloseReason(ch); reason != nil {
+			return fmt.Errorf("amqp091: publishing to %q: %w", msg.Address, reason)
+		}
+		return fmt.Errorf("amqp091: the broker refused the message to %q", msg.Address)
+	}
+	return nil
 }

@@ -3,28 +3,27 @@ package amqp10
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/Azure/go-amqp"
-	amqp091 "github.com/rabbitmq/amqp091-go"
-	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest/rabbitmq"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
 // The tests arrange RabbitMQ (declare, bind, delete) over AMQP 0.9.1, which
 // the AMQP 1.0 plugin cannot do; the client itself speaks only AMQP 1.0.
 const (
-	brokerAddr = "127.0.0.1:5672"
+	brokerAddr = rabbitmq.Addr
 	brokerURI  = "amqp://guest:guest@" + brokerAddr
 )
+
+func newAdmin(t *testing.T) *rabbitmq.Admin { return rabbitmq.NewAdmin(t) }
+
+func uniqueName(t *testing.T, suffix string) string { return rabbitmq.UniqueName(t, suffix) }
 
 // needBroker skips (or fails under DITTOCONN_REQUIRE_BROKERS=1) when
 // RabbitMQ with its AMQP 1.0 plugin does not answer.
@@ -37,88 +36,7 @@ func needBroker(t *testing.T) {
 		_ = conn.Close()
 		return
 	}
-	msg := fmt.Sprintf("RabbitMQ with the AMQP 1.0 plugin (rabbitmq_amqp1_0) is not reachable on %s: %v", brokerAddr, err)
-	if os.Getenv("DITTOCONN_REQUIRE_BROKERS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
-
-func uniqueName(t *testing.T, suffix string) string {
-	return fmt.Sprintf("dittoconn-%s-%s-%d", unsafeChars.ReplaceAllString(t.Name(), "-"), suffix, time.Now().UnixNano())
-}
-
-// admin arranges broker objects over AMQP 0.9.1.
-type admin struct {
-	t    *testing.T
-	conn *amqp091.Connection
-	ch   *amqp091.Channel
-}
-
-func newAdmin(t *testing.T) *admin {
-	t.Helper()
-	conn, err := amqp091.DialConfig(brokerURI+"/", amqp091.Config{Dial: amqp091.DefaultDial(5 * time.Second)})
-	if err != nil {
-		t.Fatalf("admin dial: %v", err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("admin channel: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &admin{t: t, conn: conn, ch: ch}
-}
-
-func (a *admin) channel() *amqp091.Channel {
-	a.t.Helper()
-	if a.ch.IsClosed() {
-		ch, err := a.conn.Channel()
-		if err != nil {
-			a.t.Fatalf("admin channel: %v", err)
-		}
-		a.ch = ch
-	}
-	return a.ch
-}
-
-func (a *admin) queue(name string) {
-	a.t.Helper()
-	if _, err := a.channel().QueueDeclare(name, false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare queue %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _, _ = a.channel().QueueDelete(name, false, false, false) })
-}
-
-func (a *admin) exchange(name string) {
-	a.t.Helper()
-	if err := a.channel().ExchangeDeclare(name, "direct", false, false, false, false, nil); err != nil {
-		a.t.Fatalf("declare exchange %s: %v", name, err)
-	}
-	a.t.Cleanup(func() { _ = a.channel().ExchangeDelete(name, false, false) })
-}
-
-func (a *admin) bind(queue, key, exchange string) {
-	a.t.Helper()
-	if err := a.channel().QueueBind(queue, key, exchange, false, nil); err != nil {
-		a.t.Fatalf("bind: %v", err)
-	}
+	clienttest.Unavailable(t, fmt.Sprintf("RabbitMQ with the AMQP 1.0 plugin (rabbitmq_amqp1_0) is not reachable on %s: %v", brokerAddr, err))
 }
 
 // peer is a plain AMQP 1.0 connection that sends to the client's sources
@@ -186,70 +104,6 @@ func closeLink(closeFn func(context.Context) error) {
 	_ = closeFn(ctx)
 }
 
-type recorder struct {
-	mu       sync.Mutex
-	events   []client.Event
-	messages []client.Message
-}
-
-func (r *recorder) event(e client.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) inbound(m client.Message) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.messages = append(r.messages, m)
-}
-
-func (r *recorder) count(kind client.EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *recorder) waitEvent(t *testing.T, kind client.EventKind, total time.Duration) client.Event {
-	t.Helper()
-	var ev client.Event
-	checkFor(t, total, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, e := range r.events {
-			if e.Kind == kind {
-				ev = e
-				return nil
-			}
-		}
-		return fmt.Errorf("no event of kind %d among %d events", kind, len(r.events))
-	})
-	return ev
-}
-
-func (r *recorder) waitMessage(t *testing.T, payload string) client.Message {
-	t.Helper()
-	var got client.Message
-	checkFor(t, 5*time.Second, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, m := range r.messages {
-			if string(m.Payload) == payload {
-				got = m
-				return nil
-			}
-		}
-		return fmt.Errorf("message %q not received (%d received)", payload, len(r.messages))
-	})
-	return got
-}
-
 func testConnection(id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
 	return &model.Connection{
 		ID:               id,
@@ -262,99 +116,7 @@ func testConnection(id, uri string, sources []model.Source, targets []model.Targ
 	}
 }
 
-func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *recorder) {
+func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *clienttest.Recorder) {
 	t.Helper()
-	rec := &recorder{}
-	c, err := New(client.Env{
-		Connection: conn,
-		Instance:   "test-instance",
-		Logger:     zerolog.New(zerolog.NewTestWriter(t)),
-		Events:     rec.event,
-		Inbound:    rec.inbound,
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c, rec
-}
-
-func connectCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func statusOf(c client.Client, typ string) []client.ResourceStatus {
-	var out []client.ResourceStatus
-	for _, s := range c.Status() {
-		if s.Type == typ {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func assertAll(t *testing.T, c client.Client, status string) {
-	t.Helper()
-	checkFor(t, 5*time.Second, func() error {
-		for _, s := range c.Status() {
-			if s.Status != status {
-				return fmt.Errorf("%s %s is %s (%s)", s.Type, s.Address, s.Status, s.Details)
-			}
-		}
-		return nil
-	})
-}
-
-// proxy forwards TCP connections to the broker until cut.
-type proxy struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newProxy(t *testing.T) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l}
-	t.Cleanup(p.cut)
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.DialTimeout("tcp", brokerAddr, 5*time.Second)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-// cut drops every connection, as a failing network would.
-func (p *proxy) cut() {
-	_ = p.l.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
+	return clienttest.NewClient(t, New, conn)
 }

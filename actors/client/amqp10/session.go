@@ -2,6 +2,7 @@ package amqp10
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -11,20 +12,20 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client"
 )
 
-// session is one AMQP 1.0 connection with its session and links; a client
-// replaces it on every successful Connect.
+// session is one AMQP 1.0 connection with its links.
 // Every link gets its own AMQP session: RabbitMQ maps a session onto an
 // AMQP 0.9.1 channel, so one refused link (say, a missing exchange) would
 // otherwise end all of them.
 type session struct {
+	p         *protocol
+	r         *client.Reporter
 	conn      *amqp.Conn
 	transport net.Conn
 	receivers []*receiver
 
-	ctx      context.Context // ends when the session is torn down
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	lostOnce sync.Once
+	ctx    context.Context // ends when the session is torn down
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	// sendSem guards senders; a channel so that waiting honours contexts.
 	sendSem chan struct{}
@@ -69,9 +70,11 @@ func (s *session) newReceiver(ctx context.Context, address string, credit int32)
 	return r, nil
 }
 
-func newSession(conn *amqp.Conn, transport net.Conn) *session {
+func newSession(p *protocol, r *client.Reporter, conn *amqp.Conn, transport net.Conn) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
+		p:         p,
+		r:         r,
 		conn:      conn,
 		transport: transport,
 		ctx:       ctx,
@@ -129,8 +132,8 @@ func (s *session) dropSender(address string, snd *amqp.Sender) {
 	}
 }
 
-// start launches the connection watcher and the receive loops.
-func (s *session) start(c *amqpClient) {
+// Start launches the connection watcher and the receive loops.
+func (s *session) Start(context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -141,20 +144,21 @@ func (s *session) start(c *amqpClient) {
 				if err == nil {
 					err = fmt.Errorf("amqp10: the connection was closed")
 				}
-				c.lost(s, err)
+				s.r.Lost(err)
 			}
 		case <-s.ctx.Done():
 		}
 	}()
 	for _, r := range s.receivers {
 		s.wg.Add(1)
-		go c.receive(s, r)
+		go s.receive(r)
 	}
+	return nil
 }
 
 // receive hands each message to Inbound and accepts it afterwards, so the
 // broker redelivers what a crash interrupted.
-func (c *amqpClient) receive(s *session, r *receiver) {
+func (s *session) receive(r *receiver) {
 	defer s.wg.Done()
 	for {
 		msg, err := r.r.Receive(s.ctx, nil)
@@ -162,29 +166,29 @@ func (c *amqpClient) receive(s *session, r *receiver) {
 			if s.ctx.Err() == nil {
 				// The broker detached the link (e.g. its queue was deleted)
 				// or the connection ended.
-				c.lost(s, fmt.Errorf("amqp10: receiving from %q: %w", r.spec.Address, err))
+				s.r.Lost(fmt.Errorf("amqp10: receiving from %q: %w", r.spec.Address, err))
 			}
 			return
 		}
-		if c.env.Inbound != nil {
-			c.env.Inbound(client.Message{
+		if s.p.env.Inbound != nil {
+			s.p.env.Inbound(client.Message{
 				Address: r.spec.Address,
 				Headers: messageHeaders(msg),
 				Payload: payload(msg),
 				QoS:     r.spec.qos,
 			})
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, c.cfg.requestTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.p.cfg.requestTimeout)
 		if err := r.r.AcceptMessage(ctx, msg); err != nil {
-			c.log.Debug().Err(err).Str("address", r.spec.Address).Msg("amqp10 accept failed")
+			s.p.log.Debug().Err(err).Str("address", r.spec.Address).Msg("amqp10 accept failed")
 		}
 		cancel()
 	}
 }
 
-// close ends the session: the connection's close handshake, bounded by
+// Close ends the session: the connection's close handshake, bounded by
 // ctx, then the socket; it waits for the receive loops until ctx ends.
-func (s *session) close(ctx context.Context) error {
+func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		go func() {
@@ -209,4 +213,23 @@ func (s *session) close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("amqp10: the connection did not close in time: %w", ctx.Err())
 	}
+}
+
+// Publish sends msg to the link target msg.Address and waits for the
+// broker's disposition.
+func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	snd, err := s.sender(ctx, msg.Address)
+	if err != nil {
+		s.r.Target(msg.Address, client.StatusFailed, err.Error())
+		return fmt.Errorf("amqp10: attaching a sender to %q: %w", msg.Address, err)
+	}
+	if err := snd.Send(ctx, newMessage(msg.Headers, msg.Payload), nil); err != nil {
+		var le *amqp.LinkError
+		if errors.As(err, &le) {
+			s.dropSender(msg.Address, snd)
+		}
+		return fmt.Errorf("amqp10: sending to %q: %w", msg.Address, err)
+	}
+	s.r.Target(msg.Address, client.StatusOpen, client.DetailsProducerStarted)
+	return nil
 }

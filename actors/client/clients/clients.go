@@ -1,5 +1,6 @@
-// Package clients is the table of live broker clients per connection type:
-// the one place that imports every protocol package.
+// Package clients is the table of connection types: the one place that
+// imports every protocol package. Each protocol declares its client.Spec in
+// its own folder; this table only lists them.
 package clients
 
 import (
@@ -13,15 +14,13 @@ import (
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
-// Default returns a new registry with every protocol this build has (hono
-// has none: its connections only change their desired status).
-func Default() client.Registry {
-	return client.Registry{
-		model.TypeMQTT:     mqtt.New,
-		model.TypeMQTT5:    mqtt5.New,
-		model.TypeHTTPPush: httppush.New,
-		model.TypeAMQP091:  amqp091.New,
-		model.TypeAMQP10:   amqp10.New,
-		model.TypeKafka:    kafka.New,
-	}
+// Specs returns every connection type this build knows (hono has no
+// client: its connections only change their desired status).
+func Specs() client.Specs {
+	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec,
+		client.Spec{Type: model.TypeHono})
 }
+
+// Default returns a new registry with every protocol this build has a
+// client for.
+func Default() client.Registry { return Specs().Registry() }

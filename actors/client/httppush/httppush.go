@@ -29,7 +29,10 @@ import (
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
-var _ client.Client = (*Client)(nil)
+var (
+	_ client.Client = (*Client)(nil)
+	_ client.Tester = (*Client)(nil)
+)
 
 // Options tune the client; zero values take the defaults.
 type Options struct {
@@ -61,11 +64,25 @@ func New(env client.Env) (client.Client, error) { return NewFactory(Options{})(e
 // NewFactory returns a Factory with opts.
 func NewFactory(opts Options) client.Factory {
 	opts = opts.withDefaults()
-	return func(env client.Env) (client.Client, error) { return newClient(env, opts) }
+	return func(env client.Env) (client.Client, error) {
+		p, err := newProtocol(env, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Client{client.NewLifecycle(env, p, client.Options{Name: "http-push", Endpoint: p.ep.HostPort(), Shape: shape,
+			PublishTimeout: opts.RequestTimeout}), p}, nil
+	}
 }
 
-// Client is the HTTP push client of one connection.
+// Client is the HTTP push client of one connection: the shared lifecycle,
+// and Test.
 type Client struct {
+	*client.Lifecycle
+	p *protocol
+}
+
+// protocol sends the requests of one connection; a session only probes.
+type protocol struct {
 	env  client.Env
 	conn *model.Connection
 	opts Options
@@ -77,14 +94,17 @@ type Client struct {
 
 	basic string // "Basic …" or ""
 	oauth *tokenSource
-
-	mu     sync.Mutex
-	status []client.ResourceStatus
-	stop   context.CancelFunc
-	done   chan struct{}
 }
 
-func newClient(env client.Env, opts Options) (*Client, error) {
+// session probes the endpoint while the client is connected.
+type session struct {
+	p    *protocol
+	r    *client.Reporter
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func newProtocol(env client.Env, opts Options) (*protocol, error) {
 	c := env.Connection
 	ep, err := client.ParseEndpoint(c)
 	if err != nil {
@@ -128,7 +148,7 @@ func newClient(env client.Env, opts Options) (*Client, error) {
 		IdleConnTimeout:     idle,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	cl := &Client{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit,
+	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit,
 		http: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		sem:  make(chan struct{}, parallelism)}
 	if user, pass, ok := client.UserInfo(c); ok {
@@ -144,45 +164,64 @@ func newClient(env client.Env, opts Options) (*Client, error) {
 	return cl, nil
 }
 
-// Connect checks that the endpoint accepts connections and, with OAuth,
+// Open checks that the endpoint accepts connections and, with OAuth,
 // fetches the first token.
-func (c *Client) Connect(ctx context.Context) error {
+func (c *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
 	if err := c.probe(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if c.oauth != nil {
 		if _, err := c.oauth.token(ctx, true); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	now := time.Now()
-	st := []client.ResourceStatus{client.ClientEntry(now)}
-	st = append(st, client.TargetEntries(c.conn, now)...)
-	pctx, stop := context.WithCancel(context.Background())
-	c.mu.Lock()
-	c.status, c.stop, c.done = st, stop, make(chan struct{})
-	done := c.done
-	c.mu.Unlock()
-	go c.watch(pctx, done)
+	return &session{p: c, r: r}, nil
+}
+
+// Start starts probing.
+func (s *session) Start(context.Context) error {
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop, s.done = stop, make(chan struct{})
+	go s.p.watch(ctx, s.done, s.r)
+	return nil
+}
+
+// Publish sends msg (see protocol.publish).
+func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	return s.p.publish(ctx, msg)
+}
+
+// Close stops probing and drops idle connections.
+func (s *session) Close(ctx context.Context) error {
+	if s.stop != nil {
+		s.stop()
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
+		}
+	}
+	s.p.http.CloseIdleConnections()
 	return nil
 }
 
 // Test checks reachability and credentials, leaving nothing running.
 func (c *Client) Test(ctx context.Context) error {
-	if err := c.probe(ctx); err != nil {
+	p := c.p
+	if err := p.probe(ctx); err != nil {
 		return err
 	}
-	if c.oauth != nil {
-		if _, err := c.oauth.token(ctx, true); err != nil {
+	if p.oauth != nil {
+		if _, err := p.oauth.token(ctx, true); err != nil {
 			return err
 		}
 	}
-	c.http.CloseIdleConnections()
+	p.http.CloseIdleConnections()
 	return nil
 }
 
 // probe opens (and closes) one TCP connection, with a TLS handshake for https.
-func (c *Client) probe(ctx context.Context) error {
+func (c *protocol) probe(ctx context.Context) error {
 	d := &net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", c.ep.HostPort())
 	if err != nil {
@@ -207,7 +246,7 @@ func (c *Client) probe(ctx context.Context) error {
 
 // watch probes the endpoint until stopped; the first failure reports the
 // connection lost.
-func (c *Client) watch(ctx context.Context, done chan struct{}) {
+func (c *protocol) watch(ctx context.Context, done chan struct{}, r *client.Reporter) {
 	defer close(done)
 	t := time.NewTicker(c.opts.ProbeInterval)
 	defer t.Stop()
@@ -221,26 +260,19 @@ func (c *Client) watch(ctx context.Context, done chan struct{}) {
 		err := c.probe(pctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
-			if c.env.Events != nil {
-				c.env.Events(client.Event{Kind: client.ConnectionLost, Err: err, At: time.Now()})
-			}
+			r.Lost(err)
 			return
 		}
 	}
 }
 
-// Publish sends msg to the target msg.Address ("<VERB>:<path>", placeholders
+// publish sends msg to the target msg.Address ("<VERB>:<path>", placeholders
 // already resolved); the headers become request headers.
-func (c *Client) Publish(ctx context.Context, msg client.Message) error {
+func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 	method, path, ok := strings.Cut(msg.Address, ":")
 	method = strings.ToUpper(strings.TrimSpace(method))
 	if !ok || method == "" {
 		return fmt.Errorf("%w: target address %q is not <VERB>:<path>", client.ErrConfig, msg.Address)
-	}
-	if _, has := ctx.Deadline(); !has {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
-		defer cancel()
 	}
 	select {
 	case c.sem <- struct{}{}:
@@ -267,7 +299,7 @@ func (c *Client) Publish(ctx context.Context, msg client.Message) error {
 	}
 }
 
-func (c *Client) send(ctx context.Context, method, target string, msg client.Message, freshToken bool) (int, error) {
+func (c *protocol) send(ctx context.Context, method, target string, msg client.Message, freshToken bool) (int, error) {
 	var body io.Reader
 	if !c.omit[method] {
 		body = bytes.NewReader(msg.Payload)
@@ -308,31 +340,6 @@ func redact(s string) string {
 		return u.String()
 	}
 	return ""
-}
-
-// Status is the client entry and the target entries.
-func (c *Client) Status() []client.ResourceStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]client.ResourceStatus(nil), c.status...)
-}
-
-// Close stops probing and drops idle connections.
-func (c *Client) Close(ctx context.Context) error {
-	c.mu.Lock()
-	stop, done := c.stop, c.done
-	c.status, c.stop = nil, nil
-	c.mu.Unlock()
-	if stop != nil {
-		stop()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
-		}
-	}
-	c.http.CloseIdleConnections()
-	return nil
 }
 
 // --- OAuth 2 client credentials ---

@@ -15,7 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -42,11 +42,6 @@ const (
 	dialTimeout = 10 * time.Second
 )
 
-var (
-	errClosed       = errors.New("kafka: client is closed")
-	errNotConnected = errors.New("kafka: client is not connected")
-)
-
 var _ client.Factory = New
 
 type consumerSpec struct {
@@ -55,22 +50,13 @@ type consumerSpec struct {
 	commit bool // qos 1: commit after processing
 }
 
-type kafkaClient struct {
+// protocol opens Kafka sessions for a client.Lifecycle.
+type protocol struct {
 	env       client.Env
 	log       zerolog.Logger
 	cfg       config
 	clientID  string
 	consumers []consumerSpec
-
-	connectMu sync.Mutex
-
-	mu            sync.Mutex
-	closed        bool
-	sess          *session
-	connectCancel context.CancelFunc
-	self          resource
-	sources       []*resource
-	targets       []*resource
 }
 
 // New builds a Kafka client for env.Connection; it does not connect.
@@ -83,56 +69,27 @@ func New(env client.Env) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &kafkaClient{
+	p := &protocol{
 		env:      env,
 		cfg:      cfg,
 		clientID: fmt.Sprintf("dittoconn:%s:%d", conn.ID, env.ClientIndex),
-		log: env.Logger.With().Str("connection_id", conn.ID).Int("client_index", env.ClientIndex).
-			Str("connection_type", model.TypeKafka).Logger(),
+		log:      client.ClientLogger(env),
 	}
-	now := time.Now()
-	c.self = resource{Type: "client"}
-	c.self.Set(client.StatusClosed, detailDisconnected, now)
-	// Same order as client.SourceEntries: consumer copies, then addresses.
-	for _, src := range conn.Sources {
-		for range max(src.ConsumerCount, 1) {
-			for _, a := range src.Addresses {
-				c.consumers = append(c.consumers, consumerSpec{
-					topic: a, qos: src.QoS, commit: src.QoS != nil && *src.QoS >= 1,
-				})
-				r := &resource{Type: "source", Address: a}
-				r.Set(client.StatusClosed, detailConsumerStopped, now)
-				c.sources = append(c.sources, r)
-			}
-		}
-	}
-	for _, t := range conn.Targets {
-		r := &resource{Type: "target", Address: t.Address}
-		r.Set(client.StatusClosed, detailProducerStopped, now)
-		c.targets = append(c.targets, r)
-	}
-	return c, nil
-}
-
-func (c *kafkaClient) emit(kind client.EventKind, err error) {
-	if c.env.Events != nil {
-		c.env.Events(client.Event{Kind: kind, Err: err, At: time.Now()})
-	}
-}
-
-func (c *kafkaClient) setAllLocked(status, clientDetail, sourceDetail, targetDetail string) {
-	now := time.Now()
-	c.self.Set(status, clientDetail, now)
-	for _, r := range c.sources {
-		r.Set(status, sourceDetail, now)
-	}
-	for _, r := range c.targets {
-		r.Set(status, targetDetail, now)
-	}
+	client.EachConsumer(conn, func(src model.Source, a string) {
+		p.consumers = append(p.consumers, consumerSpec{topic: a, qos: src.QoS, commit: src.QoS != nil && *src.QoS >= 1})
+	})
+	return client.NewLifecycle(env, p, client.Options{
+		Name:           "kafka",
+		Shape:          shape,
+		Endpoint:       strings.Join(cfg.seeds, ","),
+		ConnectTimeout: defaultConnectTimeout,
+		PublishTimeout: defaultOpTimeout,
+		CloseTimeout:   defaultOpTimeout,
+	}), nil
 }
 
 // baseOpts are the options every franz-go client of this connection shares.
-func (c *kafkaClient) baseOpts(h *hooks) []kgo.Opt {
+func (c *protocol) baseOpts(h *hooks) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.cfg.seeds...),
 		kgo.ClientID(c.clientID),
@@ -156,62 +113,18 @@ func (c *kafkaClient) baseOpts(h *hooks) []kgo.Opt {
 	return opts
 }
 
-// Connect checks that a broker answers (which authenticates), then starts
-// the consumers.
-func (c *kafkaClient) Connect(ctx context.Context) error {
-	c.connectMu.Lock()
-	defer c.connectMu.Unlock()
-
-	ctx, cancel := withDefaultTimeout(ctx, defaultConnectTimeout)
-	defer cancel()
-
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return errClosed
+// Open checks that a broker answers (which authenticates) and readies the
+// consumers.
+func (c *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
+	s, err := c.open(ctx, r)
+	if s == nil {
+		return nil, err
 	}
-	if c.sess != nil && c.self.Status == client.StatusOpen {
-		c.mu.Unlock()
-		return nil
-	}
-	old := c.sess
-	c.sess = nil
-	c.connectCancel = cancel
-	c.mu.Unlock()
-	if old != nil {
-		old.close(ctx)
-	}
-
-	s, err := c.open(ctx)
-
-	c.mu.Lock()
-	c.connectCancel = nil
-	if err == nil && c.closed {
-		err = errClosed
-	}
-	if err != nil {
-		if !c.closed {
-			c.setAllLocked(client.StatusFailed, err.Error(), err.Error(), err.Error())
-		}
-		c.mu.Unlock()
-		if s != nil {
-			s.close(context.Background())
-		}
-		c.log.Warn().Err(err).Msg("kafka connect failed")
-		return err
-	}
-	c.sess = s
-	c.setAllLocked(client.StatusOpen, detailConnected, detailConsumerStarted, detailProducerStarted)
-	c.mu.Unlock()
-
-	s.start(c)
-	c.log.Info().Strs("bootstrap_servers", c.cfg.seeds).Msg("kafka connected")
-	c.emit(client.Connected, nil)
-	return nil
+	return s, err
 }
 
-func (c *kafkaClient) open(ctx context.Context) (*session, error) {
-	s := newSession()
+func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, error) {
+	s := newSession(c, r)
 	opts := append(c.baseOpts(s.hooks),
 		kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)}),
 		// Fail fast on a missing topic rather than retrying for a minute.
@@ -247,7 +160,7 @@ func (c *kafkaClient) open(ctx context.Context) (*session, error) {
 }
 
 // connectError maps a failed probe to the contract's sentinels.
-func (c *kafkaClient) connectError(ctx context.Context, err error, h *hooks) error {
+func (c *protocol) connectError(ctx context.Context, err error, h *hooks) error {
 	servers := fmt.Sprint(c.cfg.seeds)
 	if isAuthError(err) || isAuthError(h.lastDialError()) || c.cfg.sasl != nil && h.loginRefused() {
 		return fmt.Errorf("%w: the brokers %s rejected the %s login: %w", client.ErrUnauthorized, servers, c.cfg.mechanism, err)
@@ -276,109 +189,6 @@ func isAuthError(err error) bool {
 		errors.Is(err, kerr.UnsupportedSaslMechanism) ||
 		errors.Is(err, kerr.IllegalSaslState) ||
 		errors.Is(err, kerr.ClusterAuthorizationFailed))
-}
-
-// lost handles the end of a session the client did not ask for.
-func (c *kafkaClient) lost(s *session, cause error) {
-	s.lostOnce.Do(func() {
-		c.mu.Lock()
-		if c.sess != s || c.closed {
-			c.mu.Unlock()
-			return
-		}
-		detail := "connection lost: " + cause.Error()
-		c.setAllLocked(client.StatusFailed, detail, detail, detail)
-		c.mu.Unlock()
-		// Stop franz-go's own retrying: the grain reconnects with backoff.
-		go s.close(context.Background())
-		c.log.Warn().Err(cause).Msg("kafka connection lost")
-		c.emit(client.ConnectionLost, cause)
-	})
-}
-
-// Publish produces msg to "topic", "topic/key" or "topic#partition" and
-// waits for the broker's acknowledgement.
-func (c *kafkaClient) Publish(ctx context.Context, msg client.Message) error {
-	c.mu.Lock()
-	s := c.sess
-	open := s != nil && c.self.Status == client.StatusOpen
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return errClosed
-	}
-	if !open {
-		return errNotConnected
-	}
-	t, err := parseTarget(msg.Address)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := withDefaultTimeout(ctx, defaultOpTimeout)
-	defer cancel()
-	rec := &kgo.Record{Topic: t.topic, Key: t.key, Value: msg.Payload, Context: ctx}
-	if t.partition >= 0 {
-		rec.Context = context.WithValue(ctx, partitionKey{}, t.partition)
-	}
-	for k, v := range msg.Headers {
-		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
-	if err := s.main.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return fmt.Errorf("kafka: publishing to %q: %w", msg.Address, err)
-	}
-	return nil
-}
-
-// Status reports the client entry, one entry per consumer and one per
-// target.
-func (c *kafkaClient) Status() []client.ResourceStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]client.ResourceStatus, 0, 1+len(c.sources)+len(c.targets))
-	out = append(out, c.self.Entry())
-	for _, r := range c.sources {
-		out = append(out, r.Entry())
-	}
-	for _, r := range c.targets {
-		out = append(out, r.Entry())
-	}
-	return out
-}
-
-// Close stops the consumers (committing what they processed), leaves the
-// group and disconnects; later calls return nil.
-func (c *kafkaClient) Close(ctx context.Context) error {
-	ctx, cancel := withDefaultTimeout(ctx, defaultOpTimeout)
-	defer cancel()
-
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	s := c.sess
-	c.sess = nil
-	if c.connectCancel != nil {
-		c.connectCancel()
-	}
-	c.setAllLocked(client.StatusClosed, detailDisconnected, detailConsumerStopped, detailProducerStopped)
-	c.mu.Unlock()
-
-	var err error
-	if s != nil {
-		err = s.close(ctx)
-	}
-	c.log.Info().Msg("kafka disconnected")
-	c.emit(client.Disconnected, nil)
-	return err
-}
-
-func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, d)
 }
 
 // partitionKey marks a record whose partition the target address chose.

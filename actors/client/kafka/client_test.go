@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clienttest"
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
@@ -82,61 +82,6 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestConnectUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	c, rec := newTestClient(t, testConnection("unreachable", "tcp://user:topsecret@"+addr, []string{addr},
-		[]model.Source{{Addresses: []string{"in"}, ConsumerCount: 1}}, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	err = c.Connect(ctx)
-	if !errors.Is(err, client.ErrUnreachable) {
-		t.Fatalf("want ErrUnreachable, got %v", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("took %v", d)
-	}
-	if strings.Contains(err.Error(), "topsecret") {
-		t.Fatalf("error leaks the password: %v", err)
-	}
-	if st := c.Status(); st[0].Status != client.StatusFailed {
-		t.Fatalf("status: %+v", st[0])
-	}
-	if rec.count(client.Connected) != 0 {
-		t.Fatal("Connected after a failed connect")
-	}
-}
-
-func TestConnectTimeout(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-		}
-	}()
-	addr := l.Addr().String()
-	c, _ := newTestClient(t, testConnection("timeout", "tcp://"+addr, []string{addr}, nil,
-		[]model.Target{{Address: "out"}}))
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if err := c.Connect(ctx); !errors.Is(err, client.ErrTimeout) {
-		t.Fatalf("want ErrTimeout, got %v", err)
-	}
-}
-
 func TestIntegrationConsumePublish(t *testing.T) {
 	cluster := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "in1", "in2", "in3", "out"))
 	admin := adminClient(t, cluster)
@@ -149,29 +94,10 @@ func TestIntegrationConsumePublish(t *testing.T) {
 		[]model.Target{{Address: "out"}, {Address: "out/key-1"}, {Address: "out#1"}})
 	conn.SpecificConfig[cfgGroupID] = "group-it"
 	c, rec := newTestClient(t, conn)
-	if err := c.Connect(connectCtx(t)); err != nil {
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	rec.waitEvent(t, client.Connected, time.Second)
-
-	st := c.Status()
-	if len(st) != 1+4+3 {
-		t.Fatalf("want 8 entries, got %+v", st)
-	}
-	if st[0].Type != "client" || st[0].Status != client.StatusOpen || st[0].Details != client.DetailsConnected {
-		t.Fatalf("client entry: %+v", st[0])
-	}
-	want := client.SourceEntries(conn, time.Now(), false)
-	for i, s := range statusOf(c, "source") {
-		if s.Address != want[i].Address || s.Status != client.StatusOpen || s.Details != client.DetailsConsumerStarted {
-			t.Fatalf("source %d: %+v", i, s)
-		}
-	}
-	for i, s := range statusOf(c, "target") {
-		if s.Address != conn.Targets[i].Address || s.Status != client.StatusOpen || s.Details != client.DetailsProducerStarted {
-			t.Fatalf("target %d: %+v", i, s)
-		}
-	}
+	rec.WaitEvent(t, client.Connected, time.Second)
 
 	// Consume from every source address: key, topic and headers.
 	for _, topic := range []string{"in1", "in2", "in3"} {
@@ -180,7 +106,7 @@ func TestIntegrationConsumePublish(t *testing.T) {
 				{Key: "device_id", Value: []byte("dev-1")}}})
 	}
 	for _, topic := range []string{"in1", "in2", "in3"} {
-		m := rec.waitMessage(t, "payload-"+topic)
+		m := rec.WaitMessage(t, "payload-"+topic, 10*time.Second)
 		if m.Address != topic || m.Headers["kafka.topic"] != topic || m.Headers["kafka.key"] != "k-"+topic ||
 			m.Headers["content-type"] != "application/json" || m.Headers["device_id"] != "dev-1" ||
 			m.Headers["kafka.timestamp"] == "" {
@@ -262,19 +188,6 @@ func TestIntegrationConsumePublish(t *testing.T) {
 		t.Fatal("publish to partition 7 of a 2-partition topic succeeded")
 	}
 
-	if err := c.Close(ctx); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := c.Close(ctx); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if n := rec.count(client.Disconnected); n != 1 {
-		t.Fatalf("want 1 Disconnected, got %d", n)
-	}
-	assertAll(t, c, client.StatusClosed)
-	if err := c.Publish(ctx, client.Message{Address: "out"}); err == nil {
-		t.Fatal("Publish after Close succeeded")
-	}
 }
 
 func TestIntegrationSASL(t *testing.T) {
@@ -294,7 +207,7 @@ func TestIntegrationSASL(t *testing.T) {
 				[]model.Source{{Addresses: []string{"t"}, ConsumerCount: 1}}, []model.Target{{Address: "t"}})
 			conn.SpecificConfig[cfgSASLMechanism] = tc.mechanism
 			c, _ := newTestClient(t, conn)
-			if err := c.Connect(connectCtx(t)); err != nil {
+			if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 				t.Fatalf("Connect: %v", err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -308,7 +221,7 @@ func TestIntegrationSASL(t *testing.T) {
 				[]model.Target{{Address: "t"}})
 			conn.SpecificConfig[cfgSASLMechanism] = tc.mechanism
 			c, _ := newTestClient(t, conn)
-			err := c.Connect(connectCtx(t))
+			err := c.Connect(clienttest.Context(t, 10*time.Second))
 			if !errors.Is(err, client.ErrUnauthorized) {
 				t.Fatalf("want ErrUnauthorized, got %v", err)
 			}
@@ -327,15 +240,15 @@ func TestIntegrationClusterClosed(t *testing.T) {
 	addr := cluster.ListenAddrs()[0]
 	c, rec := newTestClient(t, testConnection("lost", "tcp://"+addr, []string{addr},
 		[]model.Source{{Addresses: []string{"in"}, ConsumerCount: 1}}, []model.Target{{Address: "in"}}))
-	if err := c.Connect(connectCtx(t)); err != nil {
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	cluster.Close()
-	ev := rec.waitEvent(t, client.ConnectionLost, 15*time.Second)
+	ev := rec.WaitEvent(t, client.ConnectionLost, 15*time.Second)
 	if !errors.Is(ev.Err, client.ErrUnreachable) {
 		t.Fatalf("cause: %v", ev.Err)
 	}
-	assertAll(t, c, client.StatusFailed)
+	clienttest.AssertAll(t, c, client.StatusFailed)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.Close(ctx); err != nil {

@@ -12,17 +12,17 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client"
 )
 
-// session is one set of franz-go clients; a client replaces it on every
-// successful Connect.
+// session is one set of franz-go clients.
 type session struct {
+	p         *protocol
+	r         *client.Reporter
 	main      *kgo.Client
 	consumers []*consumer
 	hooks     *hooks
 
-	ctx      context.Context // ends when the session is torn down
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	lostOnce sync.Once
+	ctx    context.Context // ends when the session is torn down
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed once every franz-go client is closed
@@ -33,9 +33,11 @@ type consumer struct {
 	cl   *kgo.Client
 }
 
-func newSession() *session {
+func newSession(p *protocol, r *client.Reporter) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
+		p:      p,
+		r:      r,
 		hooks:  &hooks{probe: make(chan struct{}, 1)},
 		ctx:    ctx,
 		cancel: cancel,
@@ -108,19 +110,20 @@ func (h *hooks) lastDialError() error {
 	return h.dialErr
 }
 
-// start launches the health monitor and the consumers.
-func (s *session) start(c *kafkaClient) {
+// Start launches the health monitor and the consumers.
+func (s *session) Start(context.Context) error {
 	s.wg.Add(1)
-	go s.monitor(c)
+	go s.monitor()
 	for _, cons := range s.consumers {
 		s.wg.Add(1)
-		go c.consume(s, cons)
+		go s.consume(cons)
 	}
+	return nil
 }
 
 // monitor reports ConnectionLost once no broker answers a ping, checked
 // twice so a single dropped connection is not mistaken for an outage.
-func (s *session) monitor(c *kafkaClient) {
+func (s *session) monitor() {
 	defer s.wg.Done()
 	tick := time.NewTicker(healthInterval)
 	defer tick.Stop()
@@ -153,7 +156,7 @@ func (s *session) monitor(c *kafkaClient) {
 			} else {
 				err = fmt.Errorf("%w: no broker answers: %w", client.ErrUnreachable, err)
 			}
-			c.lost(s, err)
+			s.r.Lost(err)
 			return
 		}
 	}
@@ -161,7 +164,7 @@ func (s *session) monitor(c *kafkaClient) {
 
 // consume polls one group consumer and hands each record to Inbound. With
 // qos 1 the offsets are committed after the batch was processed.
-func (c *kafkaClient) consume(s *session, cons *consumer) {
+func (s *session) consume(cons *consumer) {
 	defer s.wg.Done()
 	for {
 		fetches := cons.cl.PollFetches(s.ctx)
@@ -169,7 +172,7 @@ func (c *kafkaClient) consume(s *session, cons *consumer) {
 			return
 		}
 		fetches.EachError(func(topic string, partition int32, err error) {
-			c.log.Debug().Err(err).Str("topic", topic).Int32("partition", partition).Msg("kafka fetch error")
+			s.p.log.Debug().Err(err).Str("topic", topic).Int32("partition", partition).Msg("kafka fetch error")
 			s.hooks.poke()
 		})
 		var processed []*kgo.Record
@@ -177,8 +180,8 @@ func (c *kafkaClient) consume(s *session, cons *consumer) {
 			if s.ctx.Err() != nil {
 				return // closing: the rest stays uncommitted and is redelivered
 			}
-			if c.env.Inbound != nil {
-				c.env.Inbound(client.Message{
+			if s.p.env.Inbound != nil {
+				s.p.env.Inbound(client.Message{
 					Address: cons.spec.topic,
 					Headers: recordHeaders(r),
 					Payload: r.Value,
@@ -193,7 +196,7 @@ func (c *kafkaClient) consume(s *session, cons *consumer) {
 				ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 				if err := cons.cl.CommitRecords(ctx, processed...); err != nil {
 					// Redelivered after a restart: at-least-once, as qos 1 asks.
-					c.log.Warn().Err(err).Str("topic", cons.spec.topic).Msg("kafka commit failed")
+					s.p.log.Warn().Err(err).Str("topic", cons.spec.topic).Msg("kafka commit failed")
 				}
 				cancel()
 			}
@@ -202,10 +205,10 @@ func (c *kafkaClient) consume(s *session, cons *consumer) {
 	}
 }
 
-// close stops the session's goroutines and closes every franz-go client,
+// Close stops the session's goroutines and closes every franz-go client,
 // waiting until ctx ends at most. Consumers with auto-commit commit on
 // close; all leave the group.
-func (s *session) close(ctx context.Context) error {
+func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		go func() {
@@ -233,4 +236,24 @@ func (s *session) close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("kafka: clients did not close in time: %w", ctx.Err())
 	}
+}
+
+// Publish produces msg to "topic", "topic/key" or "topic#partition" and
+// waits for the broker's acknowledgement.
+func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	t, err := parseTarget(msg.Address)
+	if err != nil {
+		return err
+	}
+	rec := &kgo.Record{Topic: t.topic, Key: t.key, Value: msg.Payload, Context: ctx}
+	if t.partition >= 0 {
+		rec.Context = context.WithValue(ctx, partitionKey{}, t.partition)
+	}
+	for k, v := range msg.Headers {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	if err := s.main.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("kafka: publishing to %q: %w", msg.Address, err)
+	}
+	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -27,29 +26,39 @@ import (
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
-var _ client.Client = (*Client)(nil)
+var (
+	_ client.Client         = (*Client)(nil)
+	_ client.AsyncPublisher = (*Client)(nil)
+)
 
-// Client is one MQTT 3.1.1 connection.
+// Client is one MQTT 3.1.1 connection: the shared lifecycle, with
+// publishing that need not wait for the broker.
 type Client struct {
+	*client.Lifecycle
+}
+
+// protocol opens MQTT 3.1.1 sessions for the lifecycle.
+type protocol struct {
 	env    client.Env
 	conn   *model.Connection
 	broker string
 	cfg    client.MQTTConfig
-	pub    paho.Client // publisher (== sub unless separatePublisherClient)
-	sub    paho.Client
+}
 
-	mu     sync.Mutex
-	status []client.ResourceStatus
-	closed bool
+// session is the broker connection (two with separatePublisherClient).
+type session struct {
+	p   *protocol
+	r   *client.Reporter
+	pub paho.Client // publisher (== sub unless separatePublisherClient)
+	sub paho.Client
 
 	// Consumed messages go through lanes, one goroutine each; a topic
 	// always uses the same lane, so its messages are processed (and
 	// acknowledged) in the order the broker sent them, which is the order
 	// MQTT promises. paho's router only hands them over, so it keeps
 	// reading acknowledgements of our own publishes meanwhile.
-	lanes    []chan consumed
-	stop     chan struct{}
-	stopOnce sync.Once
+	lanes []chan consumed
+	stop  chan struct{}
 }
 
 type consumed struct {
@@ -74,33 +83,48 @@ func New(env client.Env) (client.Client, error) {
 	if ep.Secure() {
 		scheme = "ssl"
 	}
-	c := &Client{env: env, conn: env.Connection, cfg: cfg, broker: scheme + "://" + ep.HostPort(), stop: make(chan struct{})}
-	if len(env.Connection.Sources) > 0 {
-		for i := 0; i < inboundLanes; i++ {
-			lane := make(chan consumed, 256)
-			c.lanes = append(c.lanes, lane)
-			go c.consume(lane)
-		}
-	}
-	c.sub = paho.NewClient(c.options(cfg.ClientID, true))
-	c.pub = c.sub
-	if cfg.SeparatePublisherClient && len(env.Connection.Targets) > 0 {
-		pid := cfg.PublisherID
-		if pid == "" {
-			pid = cfg.ClientID + "p"
-		}
-		c.pub = paho.NewClient(c.options(pid, false))
-	}
-	return c, nil
+	p := &protocol{env: env, conn: env.Connection, cfg: cfg, broker: scheme + "://" + ep.HostPort()}
+	return &Client{client.NewLifecycle(env, p, client.Options{Name: "mqtt", Endpoint: p.broker, Shape: shape})}, nil
 }
 
-func (c *Client) options(clientID string, main bool) *paho.ClientOptions {
+// Open connects the paho client(s) and starts the consuming lanes.
+func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
+	s := &session{p: p, r: r, stop: make(chan struct{})}
+	if len(p.conn.Sources) > 0 {
+		for i := 0; i < inboundLanes; i++ {
+			lane := make(chan consumed, 256)
+			s.lanes = append(s.lanes, lane)
+			go s.consume(lane)
+		}
+	}
+	s.sub = paho.NewClient(s.options(p.cfg.ClientID, true))
+	s.pub = s.sub
+	if p.cfg.SeparatePublisherClient && len(p.conn.Targets) > 0 {
+		pid := p.cfg.PublisherID
+		if pid == "" {
+			pid = p.cfg.ClientID + "p"
+		}
+		s.pub = paho.NewClient(s.options(pid, false))
+	}
+	if err := s.connectOne(ctx, s.sub); err != nil {
+		return s, err
+	}
+	if s.pub != s.sub {
+		if err := s.connectOne(ctx, s.pub); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func (s *session) options(clientID string, main bool) *paho.ClientOptions {
+	p := s.p
 	o := paho.NewClientOptions().
-		AddBroker(c.broker).
+		AddBroker(p.broker).
 		SetClientID(clientID).
 		SetProtocolVersion(4).
-		SetCleanSession(c.cfg.CleanSession).
-		SetKeepAlive(c.cfg.KeepAlive).
+		SetCleanSession(p.cfg.CleanSession).
+		SetKeepAlive(p.cfg.KeepAlive).
 		SetAutoReconnect(false). // the grain reconnects (client contract)
 		SetConnectRetry(false).
 		SetOrderMatters(true).    // the handler only queues (lanes)
@@ -108,22 +132,17 @@ func (c *Client) options(clientID string, main bool) *paho.ClientOptions {
 		SetWriteTimeout(10 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetCustomOpenConnectionFn(openBuffered)
-	if user, pass, ok := client.UserInfo(c.conn); ok {
+	if user, pass, ok := client.UserInfo(p.conn); ok {
 		o.SetUsername(user).SetPassword(pass)
 	}
-	if c.env.TLS != nil {
-		o.SetTLSConfig(c.env.TLS)
+	if p.env.TLS != nil {
+		o.SetTLSConfig(p.env.TLS)
 	}
-	if w := c.cfg.LastWill; w != nil && main {
+	if w := p.cfg.LastWill; w != nil && main {
 		o.SetWill(w.Topic, w.Message, w.QoS, w.Retain)
 	}
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		c.mu.Lock()
-		closed := c.closed
-		c.mu.Unlock()
-		if !closed && c.env.Events != nil {
-			c.env.Events(client.Event{Kind: client.ConnectionLost, Err: fmt.Errorf("%w: %v", client.ErrUnreachable, err), At: time.Now()})
-		}
+		s.r.Lost(fmt.Errorf("%w: %v", client.ErrUnreachable, err))
 	})
 	return o
 }
@@ -175,37 +194,14 @@ type bufferedConn struct {
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// Connect connects, subscribes the sources and readies the targets.
-func (c *Client) Connect(ctx context.Context) error {
-	if err := c.connectOne(ctx, c.sub); err != nil {
-		return err
-	}
-	if c.pub != c.sub {
-		if err := c.connectOne(ctx, c.pub); err != nil {
-			return err
-		}
-	}
-	now := time.Now()
-	if err := c.subscribe(ctx); err != nil {
-		return err
-	}
-	st := []client.ResourceStatus{client.ClientEntry(now)}
-	st = append(st, client.SourceEntries(c.conn, now, true)...)
-	st = append(st, client.TargetEntries(c.conn, now)...)
-	c.mu.Lock()
-	c.status = st
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *Client) connectOne(ctx context.Context, pc paho.Client) error {
+func (s *session) connectOne(ctx context.Context, pc paho.Client) error {
 	tok := pc.Connect()
 	if err := wait(ctx, tok); err != nil {
 		return err
 	}
 	if err := tok.Error(); err != nil {
 		ct, _ := tok.(*paho.ConnectToken)
-		return mapConnectError(ct, err, c.broker)
+		return mapConnectError(ct, err, s.p.broker)
 	}
 	return nil
 }
@@ -254,15 +250,15 @@ func wait(ctx context.Context, tok paho.Token) error {
 	}
 }
 
-func (c *Client) subscribe(ctx context.Context) error {
-	for _, s := range c.conn.Sources {
+// Start subscribes the sources.
+func (s *session) Start(ctx context.Context) error {
+	for _, src := range s.p.conn.Sources {
 		qos := byte(0)
-		if s.QoS != nil {
-			qos = byte(*s.QoS)
+		if src.QoS != nil {
+			qos = byte(*src.QoS)
 		}
-		for _, addr := range s.Addresses {
-			addr := addr
-			tok := c.sub.Subscribe(addr, qos, func(_ paho.Client, m paho.Message) { c.enqueue(addr, m) })
+		for _, addr := range src.Addresses {
+			tok := s.sub.Subscribe(addr, qos, func(_ paho.Client, m paho.Message) { s.enqueue(addr, m) })
 			if err := wait(ctx, tok); err != nil {
 				return err
 			}
@@ -283,8 +279,8 @@ func (c *Client) subscribe(ctx context.Context) error {
 
 // enqueue hands a consumed message to its topic's lane (on paho's router
 // goroutine; it waits while the lane is full, which stops reading).
-func (c *Client) enqueue(source string, m paho.Message) {
-	if len(c.lanes) == 0 {
+func (s *session) enqueue(source string, m paho.Message) {
+	if len(s.lanes) == 0 {
 		m.Ack()
 		return
 	}
@@ -293,29 +289,29 @@ func (c *Client) enqueue(source string, m paho.Message) {
 		h = (h ^ uint32(b)) * 16777619
 	}
 	select {
-	case c.lanes[h%uint32(len(c.lanes))] <- consumed{source: source, m: m}:
-	case <-c.stop:
+	case s.lanes[h%uint32(len(s.lanes))] <- consumed{source: source, m: m}:
+	case <-s.stop:
 	}
 }
 
-func (c *Client) consume(lane <-chan consumed) {
+func (s *session) consume(lane <-chan consumed) {
 	for {
 		select {
 		case in := <-lane:
-			c.inbound(in.source, in.m)
+			s.inbound(in.source, in.m)
 			in.m.Ack()
-		case <-c.stop:
+		case <-s.stop:
 			return
 		}
 	}
 }
 
-func (c *Client) inbound(source string, m paho.Message) {
-	if c.env.Inbound == nil {
+func (s *session) inbound(source string, m paho.Message) {
+	if s.p.env.Inbound == nil {
 		return
 	}
 	qos := int(m.Qos())
-	c.env.Inbound(client.Message{
+	s.p.env.Inbound(client.Message{
 		Address: source,
 		Headers: map[string]string{
 			"mqtt.topic":  m.Topic(),
@@ -329,31 +325,26 @@ func (c *Client) inbound(source string, m paho.Message) {
 
 // Publish sends msg to its topic (header mqtt.topic, else msg.Address), with
 // msg.QoS (header mqtt.qos overrides) and header mqtt.retain.
-func (c *Client) Publish(ctx context.Context, msg client.Message) error {
-	p := c.PublishAsync(msg).(*pending)
+func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	p := s.publishAsync(msg)
 	if err := wait(ctx, p.tok); err != nil {
 		return err
 	}
 	return p.Err()
 }
 
-var _ client.AsyncPublisher = (*Client)(nil)
-
 // PublishAsync is Publish without waiting for the broker's acknowledgement.
 func (c *Client) PublishAsync(msg client.Message) client.Pending {
-	topic := msg.Address
-	if t := msg.Headers["mqtt.topic"]; t != "" {
-		topic = t
+	s, err := c.Current()
+	if err != nil {
+		return client.FailedPending(err)
 	}
-	qos := 0
-	if msg.QoS != nil {
-		qos = *msg.QoS
-	}
-	if q, err := strconv.Atoi(msg.Headers["mqtt.qos"]); err == nil && q >= 0 && q <= 2 {
-		qos = q
-	}
-	retain, _ := strconv.ParseBool(msg.Headers["mqtt.retain"])
-	return &pending{tok: c.pub.Publish(topic, byte(qos), retain, msg.Payload), topic: topic}
+	return s.(*session).publishAsync(msg)
+}
+
+func (s *session) publishAsync(msg client.Message) *pending {
+	topic, qos, retain := client.MQTTPublishParams(msg)
+	return &pending{tok: s.pub.Publish(topic, qos, retain, msg.Payload), topic: topic}
 }
 
 // pending is a paho publish token with the topic for its error.
@@ -371,28 +362,17 @@ func (p *pending) Err() error {
 	return nil
 }
 
-// Status is the client entry and the source and target entries.
-func (c *Client) Status() []client.ResourceStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]client.ResourceStatus(nil), c.status...)
-}
-
-// Close disconnects (publishes still in flight get up to 250 ms).
-func (c *Client) Close(ctx context.Context) error {
-	c.mu.Lock()
-	c.closed = true
-	c.status = nil
-	c.mu.Unlock()
+// Close disconnects (publishes still in flight get up to 250 ms); it also
+// aborts a connect under way.
+func (s *session) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// Disconnect also aborts a connect still under way.
-		c.sub.Disconnect(250)
-		if c.pub != c.sub {
-			c.pub.Disconnect(250)
+		s.sub.Disconnect(250)
+		if s.pub != s.sub {
+			s.pub.Disconnect(250)
 		}
-		c.stopOnce.Do(func() { close(c.stop) })
+		close(s.stop)
 	}()
 	select {
 	case <-done:

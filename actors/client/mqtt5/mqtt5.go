@@ -25,8 +25,6 @@ import (
 	"github.com/dittoconn/dittoconn/actors/model"
 )
 
-var _ client.Client = (*Client)(nil)
-
 // MQTT 5 reason codes of a refused CONNECT that mean "credentials".
 const (
 	reasonBadCredentials = 0x86
@@ -35,22 +33,26 @@ const (
 	reasonBadAuthMethod  = 0x8C
 )
 
-// Client is one MQTT 5 connection.
-type Client struct {
-	env    client.Env
-	conn   *model.Connection
-	cfg    client.MQTTConfig
-	server *url.URL
-
-	mu      sync.Mutex
-	cm      *autopaho.ConnectionManager
-	stop    context.CancelFunc
-	up      bool
-	closed  bool
-	status  []client.ResourceStatus
-	upCh    chan struct{}
-	errCh   chan error
+// protocol opens MQTT 5 sessions for a client.Lifecycle.
+type protocol struct {
+	env     client.Env
+	conn    *model.Connection
+	cfg     client.MQTTConfig
+	server  *url.URL
 	filters []string // source addresses, for routing inbound messages
+}
+
+// session is one autopaho connection manager, kept from reconnecting.
+type session struct {
+	p     *protocol
+	r     *client.Reporter
+	cm    *autopaho.ConnectionManager
+	stop  context.CancelFunc
+	upCh  chan struct{}
+	errCh chan error
+
+	mu sync.Mutex
+	up bool
 }
 
 // New is the Factory of "mqtt-5" connections.
@@ -71,23 +73,23 @@ func New(env client.Env) (client.Client, error) {
 	if ep.Secure() {
 		scheme = "tls"
 	}
-	c := &Client{env: env, conn: env.Connection, cfg: cfg,
-		server: &url.URL{Scheme: scheme, Host: ep.HostPort()},
-		upCh:   make(chan struct{}, 1), errCh: make(chan error, 1)}
+	p := &protocol{env: env, conn: env.Connection, cfg: cfg, server: &url.URL{Scheme: scheme, Host: ep.HostPort()}}
 	for _, s := range env.Connection.Sources {
-		c.filters = append(c.filters, s.Addresses...)
+		p.filters = append(p.filters, s.Addresses...)
 	}
-	return c, nil
+	return client.NewLifecycle(env, p, client.Options{Name: "mqtt5", Endpoint: p.server.String(),
+		Shape: shape, ConnectTimeout: 10 * time.Second}), nil
 }
 
-func (c *Client) config(timeout time.Duration) autopaho.ClientConfig {
+func (s *session) config(timeout time.Duration) autopaho.ClientConfig {
+	p := s.p
 	cc := autopaho.ClientConfig{
-		ServerUrls:                    []*url.URL{c.server},
-		TlsCfg:                        c.env.TLS,
-		KeepAlive:                     uint16(c.cfg.KeepAlive / time.Second),
-		CleanStartOnInitialConnection: c.cfg.CleanSession,
+		ServerUrls:                    []*url.URL{p.server},
+		TlsCfg:                        p.env.TLS,
+		KeepAlive:                     uint16(p.cfg.KeepAlive / time.Second),
+		CleanStartOnInitialConnection: p.cfg.CleanSession,
 		ConnectTimeout:                timeout,
-		// attempt 0 is the first connect; later attempts never come (Connect
+		// attempt 0 is the first connect; later attempts never come (Open
 		// gives up on the first error, OnConnectionDown stops reconnecting)
 		ReconnectBackoff: func(attempt int) time.Duration {
 			if attempt == 0 {
@@ -97,82 +99,68 @@ func (c *Client) config(timeout time.Duration) autopaho.ClientConfig {
 		},
 		OnConnectionUp: func(*autopaho.ConnectionManager, *paho.Connack) {
 			select {
-			case c.upCh <- struct{}{}:
+			case s.upCh <- struct{}{}:
 			default:
 			}
 		},
 		OnConnectionDown: func() bool {
-			c.mu.Lock()
-			closed, wasUp := c.closed, c.up
-			c.up = false
-			c.mu.Unlock()
-			if !closed && wasUp && c.env.Events != nil {
-				c.env.Events(client.Event{Kind: client.ConnectionLost,
-					Err: fmt.Errorf("%w: connection to the broker lost", client.ErrUnreachable), At: time.Now()})
+			s.mu.Lock()
+			wasUp := s.up
+			s.up = false
+			s.mu.Unlock()
+			if wasUp {
+				s.r.Lost(fmt.Errorf("%w: connection to the broker lost", client.ErrUnreachable))
 			}
 			return false // the grain reconnects with a fresh client
 		},
 		OnConnectError: func(err error) {
 			select {
-			case c.errCh <- err:
+			case s.errCh <- err:
 			default:
 			}
 		},
 		ClientConfig: paho.ClientConfig{
-			ClientID:          c.cfg.ClientID,
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){c.inbound},
+			ClientID:          p.cfg.ClientID,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){p.inbound},
 		},
 	}
-	if !c.cfg.CleanSession {
+	if !p.cfg.CleanSession {
 		cc.SessionExpiryInterval = 0xFFFFFFFF // keep the session, as MQTT 3's cleanSession=false does
 	}
-	if user, pass, ok := client.UserInfo(c.conn); ok {
+	if user, pass, ok := client.UserInfo(p.conn); ok {
 		cc.ConnectUsername, cc.ConnectPassword = user, []byte(pass)
 	}
-	if w := c.cfg.LastWill; w != nil {
+	if w := p.cfg.LastWill; w != nil {
 		cc.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: []byte(w.Message), QoS: w.QoS, Retain: w.Retain}
 	}
 	return cc
 }
 
-// Connect connects (one attempt), subscribes the sources and readies the targets.
-func (c *Client) Connect(ctx context.Context) error {
+// Open connects (one attempt).
+func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	s := &session{p: p, r: r, upCh: make(chan struct{}, 1), errCh: make(chan error, 1)}
 	cmCtx, stop := context.WithCancel(context.Background())
-	cm, err := autopaho.NewConnection(cmCtx, c.config(timeout))
+	cm, err := autopaho.NewConnection(cmCtx, s.config(timeout))
 	if err != nil {
 		stop()
-		return fmt.Errorf("%w: %v", client.ErrConfig, err)
+		return nil, fmt.Errorf("%w: %v", client.ErrConfig, err)
 	}
-	c.mu.Lock()
-	c.cm, c.stop = cm, stop
-	c.mu.Unlock()
+	s.cm, s.stop = cm, stop
 	select {
-	case <-c.upCh:
-	case err := <-c.errCh:
-		stop()
-		return mapConnectError(err, c.server.Host)
+	case <-s.upCh:
+	case err := <-s.errCh:
+		return s, mapConnectError(err, p.server.Host)
 	case <-ctx.Done():
-		stop()
-		return fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
+		return s, fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
 	}
-	c.mu.Lock()
-	c.up = true
-	c.mu.Unlock()
-	if err := c.subscribe(ctx, cm); err != nil {
-		return err
-	}
-	now := time.Now()
-	st := []client.ResourceStatus{client.ClientEntry(now)}
-	st = append(st, client.SourceEntries(c.conn, now, true)...)
-	st = append(st, client.TargetEntries(c.conn, now)...)
-	c.mu.Lock()
-	c.status = st
-	c.mu.Unlock()
-	return nil
+	s.mu.Lock()
+	s.up = true
+	s.mu.Unlock()
+	return s, nil
 }
 
 func mapConnectError(err error, host string) error {
@@ -193,6 +181,10 @@ func mapConnectError(err error, host string) error {
 	if errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ae) {
 		return fmt.Errorf("TLS handshake with %s failed: %v", host, err)
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// autopaho's attempt ran out of the time Open gave it
+		return fmt.Errorf("%w: connect to %s: %v", client.ErrTimeout, host, err)
+	}
 	var ne net.Error
 	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") {
 		return fmt.Errorf("%w: %v", client.ErrUnreachable, err)
@@ -200,14 +192,16 @@ func mapConnectError(err error, host string) error {
 	return fmt.Errorf("connect to %s: %v", host, err)
 }
 
-func (c *Client) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) error {
-	for _, s := range c.conn.Sources {
+// Start subscribes the sources.
+func (s *session) Start(ctx context.Context) error {
+	cm := s.cm
+	for _, src := range s.p.conn.Sources {
 		qos := byte(0)
-		if s.QoS != nil {
-			qos = byte(*s.QoS)
+		if src.QoS != nil {
+			qos = byte(*src.QoS)
 		}
 		var subs []paho.SubscribeOptions
-		for _, a := range s.Addresses {
+		for _, a := range src.Addresses {
 			subs = append(subs, paho.SubscribeOptions{Topic: a, QoS: qos})
 		}
 		if len(subs) == 0 {
@@ -215,13 +209,13 @@ func (c *Client) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) 
 		}
 		ack, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
 		if err != nil {
-			return fmt.Errorf("subscribe %q: %v", s.Addresses, err)
+			return fmt.Errorf("subscribe %q: %v", src.Addresses, err)
 		}
 		for i, code := range ack.Reasons {
 			if code >= 0x80 {
 				addr := ""
-				if i < len(s.Addresses) {
-					addr = s.Addresses[i]
+				if i < len(src.Addresses) {
+					addr = src.Addresses[i]
 				}
 				if code == reasonNotAuthorized {
 					return fmt.Errorf("%w: broker refused the subscription to %q", client.ErrUnauthorized, addr)
@@ -233,7 +227,7 @@ func (c *Client) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) 
 	return nil
 }
 
-func (c *Client) inbound(pr paho.PublishReceived) (bool, error) {
+func (c *protocol) inbound(pr paho.PublishReceived) (bool, error) {
 	if c.env.Inbound == nil || pr.Packet == nil {
 		return true, nil
 	}
@@ -291,25 +285,8 @@ func Match(filter, topic string) bool {
 // Publish sends msg to its topic (header mqtt.topic, else msg.Address) with
 // content-type, correlation-id, reply-to and the other headers as user
 // properties.
-func (c *Client) Publish(ctx context.Context, msg client.Message) error {
-	c.mu.Lock()
-	cm := c.cm
-	c.mu.Unlock()
-	if cm == nil {
-		return fmt.Errorf("%w: not connected", client.ErrUnreachable)
-	}
-	topic := msg.Address
-	if t := msg.Headers["mqtt.topic"]; t != "" {
-		topic = t
-	}
-	qos := 0
-	if msg.QoS != nil {
-		qos = *msg.QoS
-	}
-	if q, err := strconv.Atoi(msg.Headers["mqtt.qos"]); err == nil && q >= 0 && q <= 2 {
-		qos = q
-	}
-	retain, _ := strconv.ParseBool(msg.Headers["mqtt.retain"])
+func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	topic, qos, retain := client.MQTTPublishParams(msg)
 	props := &paho.PublishProperties{}
 	for k, v := range msg.Headers {
 		switch k {
@@ -329,39 +306,26 @@ func (c *Client) Publish(ctx context.Context, msg client.Message) error {
 			props.User.Add(k, v)
 		}
 	}
-	_, err := cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: byte(qos), Retain: retain, Payload: msg.Payload, Properties: props})
+	_, err := s.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: msg.Payload, Properties: props})
 	if err != nil {
 		return fmt.Errorf("publish to %q: %w", topic, err)
 	}
 	return nil
 }
 
-// Status is the client entry and the source and target entries.
-func (c *Client) Status() []client.ResourceStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]client.ResourceStatus(nil), c.status...)
-}
-
 // Close disconnects and stops the connection manager.
-func (c *Client) Close(ctx context.Context) error {
-	c.mu.Lock()
-	c.closed = true
-	c.status = nil
-	cm, stop := c.cm, c.stop
-	up := c.up
-	c.up = false
-	c.mu.Unlock()
-	if cm == nil {
-		return nil
-	}
+func (s *session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	up := s.up
+	s.up = false
+	s.mu.Unlock()
 	var err error
 	if up {
-		err = cm.Disconnect(ctx)
+		err = s.cm.Disconnect(ctx)
 	}
-	stop()
+	s.stop()
 	select {
-	case <-cm.Done():
+	case <-s.cm.Done():
 	case <-ctx.Done():
 		return fmt.Errorf("%w: disconnect: %v", client.ErrTimeout, ctx.Err())
 	}
