@@ -14,7 +14,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
-	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
@@ -169,7 +168,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 	var logs syncBuffer
 	store := kit.Bolt().Open(t)()
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
-	sys, err := actors.Start(actors.Config{Store: store, Instance: "sec-1", Validation: model.DefaultValidationConfig(), Logger: log})
+	cfg := actors.DefaultConfig()
+	cfg.Store, cfg.Instance, cfg.Logger = store, "sec-1", log
+	sys, err := actors.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

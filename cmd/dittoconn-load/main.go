@@ -35,7 +35,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
-	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
@@ -94,8 +93,9 @@ func startNode() (*node, error) {
 		return nil, err
 	}
 	log := zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
-	sys, err := actors.Start(actors.Config{Store: store, Instance: "load-1", Validation: model.DefaultValidationConfig(),
-		PassivateAfter: time.Hour, Logger: log})
+	cfg := actors.DefaultConfig()
+	cfg.Store, cfg.Instance, cfg.PassivateAfter, cfg.Logger = store, "load-1", time.Hour, log
+	sys, err := actors.Start(cfg)
 	if err != nil {
 		return nil, err
 	}
