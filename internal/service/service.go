@@ -95,6 +95,7 @@ func DefaultConfig() Config {
 		HTTPAddr:   DefaultHTTPAddr,
 		Store:      StoreConfig{MongoDatabase: DefaultMongoDatabase, DataDir: DefaultDataDir},
 		Encryption: encryption.DefaultSettings(),
+		Migration:  migration.Config{LeaseTTL: migration.DefaultLeaseTTL},
 		Fluent:     monitor.DefaultFluentConfig(),
 		Actors:     actors.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
