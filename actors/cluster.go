@@ -79,13 +79,17 @@ func (c *ClusterConfig) withDefaults() ClusterConfig {
 	if out.Name == "" {
 		out.Name = d.Name
 	}
-	for _, f := range []struct{ v, def *time.Duration }{
-		{&out.EtcdDialTimeout, &d.EtcdDialTimeout}, {&out.EtcdLostAfter, &d.EtcdLostAfter},
-		{&out.SelfMissingAfter, &d.SelfMissingAfter}, {&out.StartTimeout, &d.StartTimeout},
-	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
+	if out.EtcdDialTimeout <= 0 {
+		out.EtcdDialTimeout = d.EtcdDialTimeout
+	}
+	if out.EtcdLostAfter <= 0 {
+		out.EtcdLostAfter = d.EtcdLostAfter
+	}
+	if out.SelfMissingAfter <= 0 {
+		out.SelfMissingAfter = d.SelfMissingAfter
+	}
+	if out.StartTimeout <= 0 {
+		out.StartTimeout = d.StartTimeout
 	}
 	return out
 }
