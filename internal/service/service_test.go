@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -147,19 +148,24 @@ func TestMigrationNeedsTheEngine(t *testing.T) {
 // TestListenFailure: an address in use fails the start with the address
 // named, after the actors have stopped again.
 func TestListenFailure(t *testing.T) {
-	first, err := Start(context.Background(), testConfig(t))
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = first.Stop(context.Background()) }()
+	defer taken.Close()
 	cfg := testConfig(t)
-	cfg.HTTPAddr = first.Addr().String()
+	cfg.HTTPAddr = taken.Addr().String()
 	_, err = Start(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "listen on "+cfg.HTTPAddr) {
 		t.Fatalf("Start = %v, want a listen error", err)
 	}
-	var opErr interface{ Timeout() bool }
+	var opErr *net.OpError
 	if !errors.As(err, &opErr) {
 		t.Errorf("the cause is lost: %v", err)
 	}
+	again, err := bolt.Open(cfg.Store.DataDir)
+	if err != nil {
+		t.Fatalf("the store was left open: %v", err)
+	}
+	_ = again.Close(context.Background())
 }
