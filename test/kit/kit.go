@@ -1,5 +1,6 @@
-// Package kit starts dittoconn in-process for tests: a store engine, the actor
-// system and the HTTP gateway on a loopback port. Tests talk to grains
+// Package kit starts dittoconn in-process for tests, wired by internal/service
+// exactly as the binary is (encrypting decorator, actors, gateway, peer
+// route), on a per-test store engine and a loopback port. Tests talk to grains
 // directly with protobuf commands (Node.Send) or over HTTP (Node.Piggyback).
 // It is imported by tests only; the MongoDB engine needs a server whose URI a
 // test's TestMain provides (embedded FerretDB lives in _test.go files).
