@@ -38,9 +38,9 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 )
 
-// Config is everything one member needs. Instance and Logger are handed to
-// every part; the Instance, Store and Logger fields of Actors and Gateway
-// are set from them.
+// Config is everything one member needs. The service sets what it builds
+// itself: Actors' Store, Instance, Logger, Migration and LogPublisher, and
+// Gateway's Instance and Logger.
 type Config struct {
 	// Instance is this member's id (INSTANCE_INDEX): the key of aggregated
 	// answers and the "client" of status entries.
