@@ -105,8 +105,10 @@ type Options struct {
 	Backoff        client.Backoff
 	ConnectTimeout time.Duration
 	TestTimeout    time.Duration
-	// Verbose logs debug to t (default: warnings only).
+	// Verbose logs debug (default: warnings only).
 	Verbose bool
+	// LogOutput receives the node's log lines (nil: t's log).
+	LogOutput io.Writer
 	// Encryption is the connection field encryption (nil: off); the
 	// migration singleton runs when it makes a migration possible, tuned by
 	// Migration (its Store, Settings and Logger are the service's).
@@ -136,7 +138,11 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		level = zerolog.DebugLevel
 	}
 	cfg := service.DefaultConfig()
-	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
+	out := opts.LogOutput
+	if out == nil {
+		out = zerolog.NewTestWriter(t)
+	}
+	cfg.Logger = zerolog.New(out).Level(level).With().Timestamp().Logger()
 	cfg.Instance, cfg.HTTPAddr, cfg.Engine = Instance, "127.0.0.1:0", store
 	if opts.Encryption != nil {
 		cfg.Encryption = *opts.Encryption
@@ -187,6 +193,10 @@ func (n *Node) Stop() {
 		n.t.Errorf("stop: %v", err)
 	}
 }
+
+// Handler is the node's HTTP handler with every route, for tests that
+// inspect the routes or serve requests without a connection.
+func (n *Node) Handler() http.Handler { return n.svc.HTTP.Handler() }
 
 // stopTimeout bounds the wait for in-flight requests when a node stops.
 const stopTimeout = 10 * time.Second
