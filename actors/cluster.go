@@ -62,22 +62,34 @@ type ClusterConfig struct {
 // etcdBaseKey is where protoactor's etcd provider registers members.
 const etcdBaseKey = "/protoactor"
 
+// DefaultClusterConfig holds the defaults of the cluster settings (no etcd
+// endpoints: cluster mode off).
+func DefaultClusterConfig() ClusterConfig {
+	return ClusterConfig{Name: "dittoconn", Bind: "127.0.0.1:0", EtcdDialTimeout: 3 * time.Second,
+		EtcdLostAfter: 10 * time.Second, SelfMissingAfter: 2 * time.Second, StartTimeout: 30 * time.Second}
+}
+
+// Enabled tells whether the settings make this member one of a cluster.
+func (c ClusterConfig) Enabled() bool { return len(c.Etcd) > 0 }
+
+// withDefaults fills zero settings from DefaultClusterConfig, except the
+// addresses, which the caller chooses.
 func (c *ClusterConfig) withDefaults() ClusterConfig {
-	out := *c
+	out, d := *c, DefaultClusterConfig()
 	if out.Name == "" {
-		out.Name = "dittoconn"
+		out.Name = d.Name
 	}
 	if out.EtcdDialTimeout <= 0 {
-		out.EtcdDialTimeout = 3 * time.Second
+		out.EtcdDialTimeout = d.EtcdDialTimeout
 	}
 	if out.EtcdLostAfter <= 0 {
-		out.EtcdLostAfter = 10 * time.Second
+		out.EtcdLostAfter = d.EtcdLostAfter
 	}
 	if out.SelfMissingAfter <= 0 {
-		out.SelfMissingAfter = 2 * time.Second
+		out.SelfMissingAfter = d.SelfMissingAfter
 	}
 	if out.StartTimeout <= 0 {
-		out.StartTimeout = 30 * time.Second
+		out.StartTimeout = d.StartTimeout
 	}
 	return out
 }

@@ -194,8 +194,8 @@ func wait(ctx context.Context, ch <-chan result) (*pb.Reply, error) {
 	}
 }
 
-// remaining is the time left before ctx's deadline (10 s, Ditto's default ask
-// timeout, when it has none).
+// remaining is the time left before ctx's deadline (Ditto's default ask
+// timeout when it has none).
 func remaining(ctx context.Context) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
 		if d := time.Until(dl); d > 0 {
@@ -203,5 +203,5 @@ func remaining(ctx context.Context) time.Duration {
 		}
 		return time.Millisecond
 	}
-	return 10 * time.Second
+	return ditto.DefaultAskTimeout
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/bus"
 	"github.com/dittoconn/dittoconn/actors/protocol"
 	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // Well-known names of the per-member actors that other members address
@@ -61,12 +62,12 @@ func (r *piggybackReceiver) Receive(ctx actor.Context) {
 	}()
 }
 
-// commandContext carries the caller's deadline (10 s without one).
+// commandContext carries the caller's deadline (Ditto's ask timeout without one).
 func commandContext(cmd *pb.Command) (context.Context, context.CancelFunc) {
 	if cmd.DeadlineUnixNano > 0 {
 		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
 	}
-	return context.WithTimeout(context.Background(), 10*time.Second)
+	return context.WithTimeout(context.Background(), ditto.DefaultAskTimeout)
 }
 
 // Forward sends a piggyback command to every other member and returns how

@@ -67,7 +67,7 @@ func (s *System) touchMigration() {
 func (s *System) reopenOwned(ctx context.Context) {
 	parallelism := s.reopenPar
 	if parallelism <= 0 {
-		parallelism = 32
+		parallelism = DefaultReopenParallelism
 	}
 	start := time.Now()
 	lctx, lcancel := context.WithTimeout(ctx, time.Minute)

@@ -19,55 +19,56 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client/clients"
 	"github.com/dittoconn/dittoconn/actors/connection"
 	"github.com/dittoconn/dittoconn/actors/ids"
-	"github.com/dittoconn/dittoconn/actors/mapping"
 	"github.com/dittoconn/dittoconn/actors/migration"
-	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/actors/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 )
 
-// Config configures the actor system.
+// Config configures the actor system. Zero settings take the defaults of
+// DefaultConfig, so a Config literal need only name what it changes.
 type Config struct {
+	// Settings are the connection grains' (zero fields: Ditto's defaults).
+	connection.Settings
 	Store    persistence.Store
 	Instance string
-	// Grain settings; zero values take Ditto's defaults.
-	SnapshotThreshold     int
-	PassivateAfter        time.Duration
-	PassivateDeletedAfter time.Duration
-	LogDuration           time.Duration
-	Validation            model.ValidationConfig
 	// Migration configures the encryption-migration singleton; nil: none
 	// (its path then has no answer, as in Ditto without encryption keys).
 	Migration *migration.Config
 	// Clients are the live broker clients per connection type; nil: the
 	// default table (actors/client/clients).
 	Clients client.Registry
-	// Backoff bounds the waits between connect attempts (zero: Ditto's 5 s … 60 min).
-	Backoff client.Backoff
-	// ConnectTimeout bounds one connect attempt (default 10 s).
-	ConnectTimeout time.Duration
-	// TestTimeout bounds testConnection (default 10 s).
-	TestTimeout time.Duration
-	// MaxConnecting bounds concurrent connect attempts of all connections (default 64).
+	// MaxConnecting bounds concurrent connect attempts of all connections.
 	MaxConnecting int
 	// ReopenParallelism bounds how many stored open connections are woken
-	// at once on start (default 32).
+	// at once on start.
 	ReopenParallelism int
 	// Bus routes data-plane signals between connections; nil: in-process.
 	Bus bus.Bus
-	// Mapping configures the payload mappers (zero: Ditto's defaults).
-	Mapping mapping.Config
 	// Collector exports the message counters to Prometheus; nil: none.
 	Collector *monitor.Collector
 	// LogPublisher receives every connection log entry (Fluentd); nil: none.
 	LogPublisher monitor.Publisher
-	// Logs configures the in-memory connection logs (zero: Ditto's defaults;
-	// LogDuration above wins).
-	Logs monitor.LogConfig
-	// Cluster joins this member to a cluster found through etcd; nil: a
-	// single member on loopback with no discovery service.
-	Cluster *ClusterConfig
+	// Cluster joins this member to a cluster found through etcd when it
+	// names etcd endpoints; without them: a single member on loopback with
+	// no discovery service (the other cluster settings are then unused).
+	Cluster ClusterConfig
 	Logger  zerolog.Logger
+}
+
+// Defaults of the actor system's own settings.
+const (
+	DefaultMaxConnecting     = 64
+	DefaultReopenParallelism = 32
+)
+
+// DefaultConfig holds the defaults of every setting (no dependencies).
+func DefaultConfig() Config {
+	return Config{
+		Settings:          connection.DefaultSettings(),
+		MaxConnecting:     DefaultMaxConnecting,
+		ReopenParallelism: DefaultReopenParallelism,
+		Cluster:           DefaultClusterConfig(),
+	}
 }
 
 // System is the running actor system.
@@ -115,17 +116,21 @@ func Start(cfg Config) (sys *System, err error) {
 	}
 	signalBus := bus.Bus(localBus)
 	// Configuration errors first, before anything is dialled.
-	remoteCfg, err := remoteConfig(cfg.Cluster)
+	var clusterCfg *ClusterConfig // nil: one member
+	if cfg.Cluster.Enabled() {
+		clusterCfg = &cfg.Cluster
+	}
+	remoteCfg, err := remoteConfig(clusterCfg)
 	if err != nil {
 		return nil, err
 	}
 	var cc ClusterConfig // zero: one member (its defaults name it and bound its start)
-	if cfg.Cluster != nil {
-		cc = *cfg.Cluster
+	if clusterCfg != nil {
+		cc = *clusterCfg
 	}
 	cc = cc.withDefaults()
 	var provider cluster.ClusterProvider = selfProvider{}
-	if cfg.Cluster != nil {
+	if clusterCfg != nil {
 		p, cli, err := newEtcd(cc)
 		if err != nil {
 			return nil, err
@@ -135,31 +140,21 @@ func Start(cfg Config) (sys *System, err error) {
 	}
 	runners := connection.NewRunners(cfg.MaxConnecting)
 	connCfg := connection.Config{
-		Store:                 cfg.Store,
-		Instance:              cfg.Instance,
-		WriterID:              uuid.NewString(),
-		SnapshotThreshold:     cfg.SnapshotThreshold,
-		PassivateAfter:        cfg.PassivateAfter,
-		PassivateDeletedAfter: cfg.PassivateDeletedAfter,
-		LogDuration:           cfg.LogDuration,
-		Validation:            cfg.Validation,
-		Clients:               registry,
-		Backoff:               cfg.Backoff,
-		ConnectTimeout:        cfg.ConnectTimeout,
-		TestTimeout:           cfg.TestTimeout,
-		Runners:               runners,
-		Bus:                   signalBus,
-		Mapping:               cfg.Mapping,
-		Collector:             cfg.Collector,
-		LogPublisher:          cfg.LogPublisher,
-		Logs:                  cfg.Logs,
-		Members:               sys.members,
-		Logger:                log.With().Str("component", "connection").Logger(),
+		Settings:     cfg.Settings,
+		Store:        cfg.Store,
+		Instance:     cfg.Instance,
+		WriterID:     uuid.NewString(),
+		Clients:      registry,
+		Runners:      runners,
+		Bus:          signalBus,
+		Collector:    cfg.Collector,
+		LogPublisher: cfg.LogPublisher,
+		Members:      sys.members,
+		Logger:       log.With().Str("component", "connection").Logger(),
 	}
 	kind := connection.NewKind(connCfg)
-	clusterCfg := cluster.Configure(cc.Name, provider, disthash.New(), remoteCfg,
-		cluster.WithKinds(append([]*cluster.Kind{kind}, migrationKinds(cfg.Migration)...)...))
-	c := cluster.New(as, clusterCfg)
+	c := cluster.New(as, cluster.Configure(cc.Name, provider, disthash.New(), remoteCfg,
+		cluster.WithKinds(append([]*cluster.Kind{kind}, migrationKinds(cfg.Migration)...)...)))
 	sys.cluster, sys.runners = c, runners
 
 	// The receivers exist before this member joins: others may forward to
@@ -195,7 +190,7 @@ func Start(cfg Config) (sys *System, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sys.stopReopen, sys.reopenDone = cancel, make(chan struct{})
 	go sys.reopenLoop(ctx)
-	if cfg.Cluster != nil {
+	if clusterCfg != nil {
 		go sys.watchdog(ctx, cc, sys.etcd)
 	}
 	return sys, nil

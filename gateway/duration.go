@@ -12,7 +12,7 @@ import (
 
 const (
 	// defaultTimeout is Ditto's ask timeout when no timeout header is given.
-	defaultTimeout = 10 * time.Second
+	defaultTimeout = ditto.DefaultAskTimeout
 	// maxTimeout is ditto.gateway.command.max-timeout.
 	maxTimeout = 60 * time.Second
 )

@@ -73,18 +73,36 @@ type Limits struct {
 	MaxConcurrentPerClient int
 }
 
+// DefaultPassword is Ditto's default devops password.
+const DefaultPassword = "foobar"
+
+// DefaultConfig holds the defaults of every setting: Ditto's where Ditto has
+// one (devops authentication on, its default password). A zero Config's
+// numbers take these defaults too; its DevopsSecured stays false.
+func DefaultConfig() Config {
+	return Config{DevopsSecured: true, DevopsPassword: DefaultPassword, BodyLimit: DefaultBodyLimit,
+		Limits: DefaultLimits()}
+}
+
+// DefaultLimits are the HTTP server's default bounds (no per-client cap).
+func DefaultLimits() Limits {
+	return Limits{ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
+		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+}
+
 func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	def(&l.ReadHeaderTimeout, readHeaderTimeout)
-	def(&l.ReadTimeout, readTimeout)
-	def(&l.WriteTimeout, writeTimeout)
-	def(&l.IdleTimeout, idleTimeout)
+	def(&l.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	def(&l.ReadTimeout, d.ReadTimeout)
+	def(&l.WriteTimeout, d.WriteTimeout)
+	def(&l.IdleTimeout, d.IdleTimeout)
 	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = maxHeaderBytes
+		l.MaxHeaderBytes = d.MaxHeaderBytes
 	}
 	return l
 }

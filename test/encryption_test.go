@@ -9,14 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	"github.com/dittoconn/dittoconn/persistence/document"
-	"github.com/dittoconn/dittoconn/persistence/encrypted"
 	"github.com/dittoconn/dittoconn/persistence/encryption"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -40,19 +38,11 @@ func encSettings(enabled bool, key, old string) encryption.Settings {
 // binary does, the migration singleton when the settings call for it.
 func startEncrypted(t *testing.T, engine persistence.Store, s encryption.Settings) *kit.Node {
 	t.Helper()
-	st, err := encrypted.New(engine, s, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
+	if _, slow := engine.(*mongo.Store); slow && s.BatchSize > 20 {
+		s.BatchSize = 20 // FerretDB replaces documents one by one, slowly
 	}
-	opts := kit.Options{SnapshotThreshold: 1}
-	if s.MigrationAvailable() {
-		if _, slow := engine.(*mongo.Store); slow && s.BatchSize > 20 {
-			s.BatchSize = 20 // FerretDB replaces documents one by one, slowly
-		}
-		opts.Migration = &migration.Config{Store: engine.(persistence.Migration), Settings: s, LeaseTTL: 2 * time.Second, StoreTimeout: time.Minute,
-			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
-	}
-	return kit.Start(t, st, opts)
+	return kit.Start(t, engine, kit.Options{SnapshotThreshold: 1, Encryption: &s,
+		Migration: migration.Config{LeaseTTL: 2 * time.Second, StoreTimeout: time.Minute}})
 }
 
 func securedConnection(id string) map[string]any {

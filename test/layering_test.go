@@ -51,6 +51,12 @@ func TestLayering(t *testing.T) {
 			if strings.HasPrefix(d, mod+"cmd") || (strings.HasPrefix(d, mod+"test") && !strings.HasPrefix(rel, "test")) {
 				t.Errorf("%s imports %s", pkg, d)
 			}
+			// internal/service wires the layers together: only the binary
+			// and the tests start a service; no layer knows the wiring.
+			if strings.HasPrefix(d, mod+"internal") && !strings.HasPrefix(rel, "cmd/") && !strings.HasPrefix(rel, "test") &&
+				!strings.HasPrefix(rel, "internal") {
+				t.Errorf("%s imports %s: only cmd and test start the service", pkg, d)
+			}
 			for _, r := range rules {
 				if rel != r.from && !strings.HasPrefix(rel, r.from+"/") {
 					continue

@@ -2,20 +2,14 @@ package test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"maps"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/rs/zerolog"
 
-	"github.com/dittoconn/dittoconn/actors"
-	"github.com/dittoconn/dittoconn/actors/model"
-	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
@@ -73,11 +67,10 @@ func TestEveryRouteNeedsCredentials(t *testing.T) {
 	}
 }
 
-// routesOf builds a gateway like the node's, to list its routes.
+// routesOf lists the node's routes.
 func routesOf(t *testing.T, n *kit.Node) (*echo.Echo, bool) {
 	t.Helper()
-	srv := gateway.New(gateway.Config{Instance: kit.Instance, DevopsSecured: true, DevopsPassword: kit.Password}, n.Sys)
-	e, ok := srv.Handler().(*echo.Echo)
+	e, ok := n.Handler().(*echo.Echo)
 	return e, ok
 }
 
@@ -167,14 +160,8 @@ func TestHostileRequests(t *testing.T) {
 // searches every log line for them.
 func TestSecretsNeverLogged(t *testing.T) {
 	var logs syncBuffer
-	store := kit.Bolt().Open(t)()
-	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
-	sys, err := actors.Start(actors.Config{Store: store, Instance: "sec-1", Validation: model.DefaultValidationConfig(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const password = "devops-pw-Zq81"
-	srv := gateway.New(gateway.Config{Instance: "sec-1", DevopsSecured: true, DevopsPassword: password, Logger: log}, sys)
+	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: true, LogOutput: &logs})
+	const password = kit.Password
 	secrets := []string{password, "uri-pw-Xy77", "client-secret-Qq55"}
 	conn := mqttConnection("sec-1", "closed")
 	conn["uri"] = "tcp://user:uri-pw-Xy77@127.0.0.1:1883"
@@ -200,7 +187,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		u, p, _ := strings.Cut(auth, ":")
 		req.SetBasicAuth(u, p)
 		rec := newRecorder()
-		srv.Handler().ServeHTTP(rec, req)
+		n.Handler().ServeHTTP(rec, req)
 	}
 	good := "devops:" + password
 	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", conn), nil), good)
@@ -213,10 +200,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", map[string]any{"id": "sec-bad", "connectionType": "mqtt",
 		"connectionStatus": "closed", "uri": "tcp://user:uri-pw-Xy77@127.0.0.1"}), nil), good) // invalid: the URI is in the error
 	do(kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", "sec-1"), nil), "devops:wrong-"+password)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sys.Stop()
-	_ = store.Close(ctx)
+	n.Stop()
 	out := logs.String()
 	if len(out) == 0 {
 		t.Fatal("no log lines at debug level: the test would prove nothing")

@@ -33,49 +33,71 @@ type Store interface {
 	persistence.Snapshots
 }
 
-// Config carries the grain's dependencies and settings.
-type Config struct {
-	Store    Store
-	Instance string // this node's instance id ("client" of status entries)
-	WriterID string // journal writer UUID (_w)
-	// SnapshotThreshold: snapshot when this many events passed since the last one (Ditto: 10).
+// Settings are the grain's tunable values: what an operator configures.
+// DefaultSettings holds Ditto's values; a zero field in a Config's Settings
+// takes the default.
+type Settings struct {
+	// SnapshotThreshold: snapshot when this many events passed since the last one.
 	SnapshotThreshold int
-	// PassivateAfter: an idle grain whose desired status is not open stops after this long (Ditto: 45 min).
+	// PassivateAfter: an idle grain whose desired status is not open stops after this long.
 	PassivateAfter time.Duration
-	// PassivateDeletedAfter: the same for deleted or never created ids (Ditto: 5 min).
+	// PassivateDeletedAfter: the same for deleted or never created ids.
 	PassivateDeletedAfter time.Duration
-	// LogDuration: how long enabled connection logs stay enabled (Ditto: 1 h).
-	LogDuration time.Duration
 	// StoreTimeout bounds each store call when the command carries no deadline.
 	StoreTimeout time.Duration
-	// Validation: Ditto's connection validation settings.
+	// Validation: Ditto's connection validation settings (not filled when
+	// zero: callers pass model.DefaultValidationConfig or their own).
 	Validation model.ValidationConfig
 	// DialTimeout bounds the reachability check of testConnection for types
 	// without a live client.
 	DialTimeout time.Duration
+	// Backoff bounds the waits between connect attempts.
+	Backoff client.Backoff
+	// ConnectTimeout bounds one connect attempt.
+	ConnectTimeout time.Duration
+	// TestTimeout bounds testConnection (Ditto's testing-timeout).
+	TestTimeout time.Duration
+	// Mapping configures the payload mappers (zero: Ditto's defaults).
+	Mapping mapping.Config
+	// Logs configures the in-memory connection logs; Logs.LogDuration is how
+	// long enabled connection logs stay enabled.
+	Logs monitor.LogConfig
+}
+
+// DefaultSettings are Ditto's values.
+func DefaultSettings() Settings {
+	return Settings{
+		SnapshotThreshold:     10,
+		PassivateAfter:        45 * time.Minute,
+		PassivateDeletedAfter: 5 * time.Minute,
+		StoreTimeout:          ditto.DefaultAskTimeout,
+		Validation:            model.DefaultValidationConfig(),
+		DialTimeout:           10 * time.Second,
+		Backoff:               client.DefaultBackoff,
+		ConnectTimeout:        10 * time.Second,
+		TestTimeout:           10 * time.Second,
+		Logs:                  monitor.DefaultLogConfig(),
+	}
+}
+
+// Config carries the grain's settings and dependencies.
+type Config struct {
+	Settings
+	Store    Store
+	Instance string // this node's instance id ("client" of status entries)
+	WriterID string // journal writer UUID (_w)
 	// Clients builds the live clients per connection type; a type without an
 	// entry gets no live client (open only changes the desired status).
 	Clients client.Registry
-	// Backoff bounds the waits between connect attempts (Ditto: 5 s … 60 min).
-	Backoff client.Backoff
-	// ConnectTimeout bounds one connect attempt (default 10 s).
-	ConnectTimeout time.Duration
-	// TestTimeout bounds testConnection (Ditto's testing-timeout, 10 s).
-	TestTimeout time.Duration
 	// Runners owns the client goroutines of all grains; nil: one per kind.
 	Runners *Runners
 	// Bus routes data-plane signals between connections; nil: an
 	// in-process bus of this kind.
 	Bus bus.Bus
-	// Mapping configures the payload mappers (zero: Ditto's defaults).
-	Mapping mapping.Config
 	// Collector exports message counters to Prometheus; nil: none.
 	Collector *monitor.Collector
 	// LogPublisher receives every connection log entry (Fluentd); nil: none.
 	LogPublisher monitor.Publisher
-	// Logs configures the in-memory connection logs (zero fields: Ditto's
-	// defaults; LogDuration above, when set, wins over Logs.LogDuration).
-	Logs monitor.LogConfig
 	// Members places clients 1…clientCount-1 on other cluster members;
 	// nil: a single member (they are Ditto's misconfigured entries).
 	Members Members
@@ -83,37 +105,28 @@ type Config struct {
 	Now     func() time.Time
 }
 
+// defaults fills zero settings from DefaultSettings and nil dependencies
+// with their single-member stand-ins.
 func (c *Config) defaults() {
+	d := DefaultSettings()
+	positive := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
 	if c.SnapshotThreshold <= 0 {
-		c.SnapshotThreshold = 10
+		c.SnapshotThreshold = d.SnapshotThreshold
 	}
-	if c.PassivateAfter <= 0 {
-		c.PassivateAfter = 45 * time.Minute
-	}
-	if c.PassivateDeletedAfter <= 0 {
-		c.PassivateDeletedAfter = 5 * time.Minute
-	}
-	if c.LogDuration <= 0 {
-		c.LogDuration = c.Logs.LogDuration // CONNECTIVITY_LOGGER_LOG_DURATION
-	}
-	if c.LogDuration <= 0 {
-		c.LogDuration = time.Hour
-	}
-	if c.StoreTimeout <= 0 {
-		c.StoreTimeout = 10 * time.Second
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 10 * time.Second
-	}
+	positive(&c.PassivateAfter, d.PassivateAfter)
+	positive(&c.PassivateDeletedAfter, d.PassivateDeletedAfter)
+	positive(&c.Logs.LogDuration, d.Logs.LogDuration)
+	positive(&c.StoreTimeout, d.StoreTimeout)
+	positive(&c.DialTimeout, d.DialTimeout)
+	positive(&c.ConnectTimeout, d.ConnectTimeout)
+	positive(&c.TestTimeout, d.TestTimeout)
+	c.Backoff = c.Backoff.WithDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	c.Backoff = c.Backoff.WithDefaults()
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = 10 * time.Second
-	}
-	if c.TestTimeout <= 0 {
-		c.TestTimeout = 10 * time.Second
 	}
 	if c.Runners == nil {
 		c.Runners = NewRunners(0)
@@ -121,7 +134,6 @@ func (c *Config) defaults() {
 	if c.Bus == nil {
 		c.Bus = bus.NewLocal()
 	}
-	c.Logs.LogDuration = c.LogDuration
 }
 
 // NewKind returns the cluster kind that hosts connection grains.
@@ -185,7 +197,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.recover()
 		if g.recovered && g.conn != nil && g.conn.ConnectionStatus == "open" {
 			// as Ditto: a desired-open connection reconnects right after recovery
-			g.live.enableLogs(g.cfg.Now(), g.cfg.LogDuration)
+			g.live.enableLogs(g.cfg.Now(), g.cfg.Logs.LogDuration)
 			g.startClients(ctx)
 		}
 		g.armPassivation(ctx)

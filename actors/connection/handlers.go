@@ -177,7 +177,7 @@ func (g *grain) createFrom(cmd *pb.Command, c *model.Connection, respondAs strin
 		return g.storeFailure("create", err)
 	}
 	if c.ConnectionStatus == "open" {
-		g.live.enableLogs(now, g.cfg.LogDuration) // create with status open enables logging
+		g.live.enableLogs(now, g.cfg.Logs.LogDuration) // create with status open enables logging
 		// Ditto replies 201 first and connects in the background; connecting
 		// is asynchronous here, so the reply cannot wait for it.
 		g.startClients(g.actx)
@@ -257,7 +257,7 @@ func (g *grain) open(cmd *pb.Command) *pb.Reply {
 	if bad := g.validate(cmd, g.conn); bad != nil {
 		return bad
 	}
-	g.live.enableLogs(g.cfg.Now(), g.cfg.LogDuration) // open enables logging
+	g.live.enableLogs(g.cfg.Now(), g.cfg.Logs.LogDuration) // open enables logging
 	r := g.setStatus(cmd, ditto.EventConnectionOpened, "open")
 	if r.Status != http.StatusOK || !g.hasFactory(g.conn) {
 		return r

@@ -140,7 +140,7 @@ func (g *grain) resetMetrics(cmd *pb.Command) *pb.Reply {
 }
 
 func (g *grain) enableLogs(cmd *pb.Command) *pb.Reply {
-	g.live.enableLogs(g.cfg.Now(), g.cfg.LogDuration)
+	g.live.enableLogs(g.cfg.Now(), g.cfg.Logs.LogDuration)
 	return g.simple(cmd, http.StatusOK)
 }
 

@@ -86,7 +86,7 @@ func (l *Lister) ctx(cmd *pb.Command) (context.Context, context.CancelFunc) {
 	}
 	t := l.Timeout
 	if t <= 0 {
-		t = 10 * time.Second
+		t = ditto.DefaultAskTimeout
 	}
 	return context.WithTimeout(context.Background(), t)
 }

@@ -74,9 +74,12 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DefaultLeaseTTL is the default lifetime of a migration's lease.
+const DefaultLeaseTTL = 30 * time.Second
+
 func (c *Config) defaults() {
 	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = 30 * time.Second
+		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 10 * time.Second

@@ -35,8 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
-	"github.com/dittoconn/dittoconn/actors/model"
-	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/internal/service"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	pb "github.com/dittoconn/dittoconn/proto"
@@ -75,12 +74,13 @@ func run(conns, clients int, duration time.Duration, creates, grains int) error 
 	return heapRun(grains)
 }
 
-// node is an in-process dittoconn on a fresh embedded store.
+// node is an in-process dittoconn on a fresh embedded store, wired as the
+// binary is.
 type node struct {
 	dir   string
-	store persistence.Store
+	store persistence.Store // the engine
 	sys   *actors.System
-	srv   *gateway.Server
+	svc   *service.Service
 	url   string
 }
 
@@ -89,32 +89,21 @@ func startNode() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := bolt.Open(dir)
+	cfg := service.DefaultConfig()
+	cfg.Instance, cfg.HTTPAddr, cfg.Store.DataDir = "load-1", "127.0.0.1:0", dir
+	cfg.Logger = zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
+	cfg.Actors.PassivateAfter = time.Hour
+	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
-	log := zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
-	sys, err := actors.Start(actors.Config{Store: store, Instance: "load-1", Validation: model.DefaultValidationConfig(),
-		PassivateAfter: time.Hour, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	srv := gateway.New(gateway.Config{Instance: "load-1", DevopsSecured: true, DevopsPassword: "foobar",
-		BodyLimit: 1 << 20, Logger: log}, sys)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	go func() { _ = srv.Start(ln) }()
-	return &node{dir: dir, store: store, sys: sys, srv: srv, url: "http://" + ln.Addr().String()}, nil
+	return &node{dir: dir, store: svc.Engine, sys: svc.Sys, svc: svc, url: "http://" + svc.Addr().String()}, nil
 }
 
 func (n *node) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = n.srv.Shutdown(ctx)
-	n.sys.Stop()
-	_ = n.store.Close(ctx)
+	_ = n.svc.Stop(ctx)
 	_ = os.RemoveAll(n.dir)
 }
 

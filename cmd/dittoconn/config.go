@@ -4,170 +4,174 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/service"
 	"github.com/dittoconn/dittoconn/persistence/encryption"
 )
 
-// config is everything the binary reads from flags and the environment.
-// Environment names are Ditto's where Ditto has one.
+// config is everything `dittoconn serve` reads from flags and the
+// environment: the service's configuration and the binary's log settings.
 type config struct {
-	HTTPAddr       string
-	DataDir        string
-	MongoURI       string
-	MongoDatabase  string
-	Instance       string
-	DevopsSecured  bool
-	DevopsPassword string
-	BodyLimit      int64
-	HTTPLimits     gateway.Limits
-	LogLevel       string
-	LogFormat      string
+	service.Config
+	LogLevel  string
+	LogFormat string
+	// clusterEtcd is DITTOCONN_CLUSTER_ETCD_ENDPOINTS before it is split
+	// into Actors.Cluster.Etcd.
+	clusterEtcd string
+}
 
-	SnapshotThreshold int
-	PassivateAfter    time.Duration
-	MaxSources        int
-	MaxTargets        int
+// defaultConfig is the service's defaults and the binary's own.
+func defaultConfig() config {
+	c := config{Config: service.DefaultConfig(), LogLevel: "info", LogFormat: "json"}
+	c.Instance, _ = os.Hostname()
+	return c
+}
 
-	// Encryption is Ditto's connection field encryption and its migration.
-	Encryption encryption.Settings
-	// MigrationLease is the lifetime of the migration's lease (0: 30 s).
-	MigrationLease time.Duration
+// setting is one flag and/or environment variable of `dittoconn serve`.
+// settings is the only list of them: parseConfig reads what it names, and
+// TestREADMEConfiguration holds the README's tables to it.
+type setting struct {
+	flag  string // "": environment only
+	env   string
+	usage string // flag usage; "" for a variable without a flag
+	// value is the field the setting fills; its content before parsing is
+	// the default. nil: another package reads the variable (external).
+	value func(*config) value
+}
 
-	// Live broker clients: reconnect backoff bounds, one connect attempt,
-	// testConnection, concurrent connect attempts.
-	ClientBackoffMin, ClientBackoffMax time.Duration
-	ClientConnectTimeout               time.Duration
-	ClientTestTimeout                  time.Duration
-	ClientMaxConnecting                int
+// value is one parsed setting (flag.Value with the reason in its error).
+type value interface {
+	Set(string) error
+	String() string
+}
 
-	// Cluster mode (on when ClusterEtcd is set): several nodes found
-	// through etcd, sharing one MongoDB.
-	ClusterEtcd          []string
-	ClusterName          string
-	ClusterBind          string
-	ClusterAdvertise     string
-	ClusterEtcdLostAfter time.Duration
-	ClusterTLSCert       string
-	ClusterTLSKey        string
-	ClusterTLSCA         string
+// settings in the README's order. Environment names are Ditto's where Ditto
+// has one.
+var settings = []setting{
+	{"http-addr", "DITTOCONN_HTTP_ADDR", "HTTP listen address", str(func(c *config) *string { return &c.HTTPAddr })},
+	{"data-dir", "DITTOCONN_DATA_DIR", "embedded store directory, used when MONGO_DB_URI is unset", str(func(c *config) *string { return &c.Store.DataDir })},
+	{"mongo-uri", "MONGO_DB_URI", "MongoDB URI; selects the MongoDB engine", str(func(c *config) *string { return &c.Store.MongoURI })},
+	{"mongo-database", "MONGO_DB_DATABASE", "MongoDB database", str(func(c *config) *string { return &c.Store.MongoDatabase })},
+	{"instance", "INSTANCE_INDEX", "instance id, the key of aggregated responses", str(func(c *config) *string { return &c.Instance })},
+	{"", "DEVOPS_SECURED", "", boolean(func(c *config) *bool { return &c.Gateway.DevopsSecured })},
+	{"", "DEVOPS_PASSWORD", "", str(func(c *config) *string { return &c.Gateway.DevopsPassword })},
+	{"", "DITTOCONN_BODY_LIMIT", "", positive64(func(c *config) *int64 { return &c.Gateway.BodyLimit })},
+	{"", "DITTOCONN_CORS_ALLOWED_ORIGINS", "", list(func(c *config) *[]string { return &c.Gateway.CORSAllowedOrigins })},
+	{"", "CONNECTION_SNAPSHOT_THRESHOLD", "", positive(func(c *config) *int { return &c.Actors.SnapshotThreshold })},
+	{"", "CONNECTION_ACTIVITY_CHECK_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.PassivateAfter })},
+	{"", "CONNECTION_SOURCE_NUMBER", "", positive(func(c *config) *int { return &c.Actors.Validation.MaxSources })},
+	{"", "CONNECTION_TARGET_NUMBER", "", positive(func(c *config) *int { return &c.Actors.Validation.MaxTargets })},
+	{"", "DITTOCONN_CLIENT_BACKOFF_MIN", "", duration(func(c *config) *time.Duration { return &c.Actors.Backoff.Min })},
+	{"", "DITTOCONN_CLIENT_BACKOFF_MAX", "", duration(func(c *config) *time.Duration { return &c.Actors.Backoff.Max })},
+	{"", "DITTOCONN_CLIENT_CONNECT_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.ConnectTimeout })},
+	{"", "DITTOCONN_CLIENT_TESTING_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.TestTimeout })},
+	{"", "DITTOCONN_CLIENT_MAX_CONNECTING", "", positive(func(c *config) *int { return &c.Actors.MaxConnecting })},
+	{"log-level", "DITTOCONN_LOG_LEVEL", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
+	{"log-format", "DITTOCONN_LOG_FORMAT", "json or console", str(func(c *config) *string { return &c.LogFormat })},
+	// The connection logs and their publisher (actors/monitor reads them).
+	{"", "CONNECTIVITY_LOGGER_LOG_DURATION", "", nil},
+	{"", "CONNECTIVITY_LOGGER_SUCCESS_CAPACITY", "", nil},
+	{"", "CONNECTIVITY_LOGGER_FAILURE_CAPACITY", "", nil},
+	{"", "CONNECTIVITY_LOGGER_MAX_LOG_SIZE_BYTES", "", nil},
+	{"", "CONNECTIVITY_LOGGER_ACTIVE_CHECK_INTERVAL", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_ENABLED", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_LOG_LEVELS", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_LOG_HEADERS_AND_PAYLOAD", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_LOG_TAG", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_HOST", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_PORT", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_SSL_ENABLED", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_CONNECTION_TIMEOUT", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_READ_TIMEOUT", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_FLUSH_ATTEMPT_INTERVAL", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_WAIT_UNTIL_BUFFER_FLUSHED", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_WAIT_UNTIL_TERMINATED", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_MAX_BUFFER_SIZE", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_BUFFER_CHUNK_INITIAL_SIZE", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_BUFFER_CHUNK_RETENTION_SIZE", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_BUFFER_CHUNK_RETENTION_TIME", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_JVM_HEAP_BUFFER_MODE", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_FILE_BACKUP_DIR", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_SENDER_MAX_RETRY_COUNT", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_SENDER_BASE_RETRY_INTERVAL", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_SENDER_MAX_RETRY_INTERVAL", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_ACK_RESPONSE_MODE", "", nil},
+	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_WAIT_UNTIL_ALL_BUFFER_FLUSHED_DURATION_ON_CLOSE", "", nil},
+	{"", "DITTOCONN_HTTP_READ_HEADER_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadHeaderTimeout })},
+	{"", "DITTOCONN_HTTP_READ_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadTimeout })},
+	{"", "DITTOCONN_HTTP_WRITE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.WriteTimeout })},
+	{"", "DITTOCONN_HTTP_IDLE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.IdleTimeout })},
+	{"", "DITTOCONN_HTTP_MAX_HEADER_BYTES", "", positive(func(c *config) *int { return &c.Gateway.Limits.MaxHeaderBytes })},
+	{"", "DITTOCONN_HTTP_MAX_CONCURRENT_PER_CLIENT", "", whole(func(c *config) *int { return &c.Gateway.Limits.MaxConcurrentPerClient })},
+	{"", "CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED", "", boolean(func(c *config) *bool { return &c.Encryption.Enabled })},
+	{"", "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY", "", str(func(c *config) *string { return &c.Encryption.Key })},
+	{"", "CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY", "", str(func(c *config) *string { return &c.Encryption.OldKey })},
+	{"", "CONNECTIVITY_CONNECTION_ENCRYPTION_POINTERS", "", pointers(func(c *config) *[]string { return &c.Encryption.Pointers })},
+	{"", "CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE", "", integer(func(c *config) *int { return &c.Encryption.BatchSize })},
+	{"", "CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE", "", integer(func(c *config) *int { return &c.Encryption.MaxDocsPerMinute })},
+	{"", "DITTOCONN_ENCRYPTION_MIGRATION_LEASE", "", duration(func(c *config) *time.Duration { return &c.Migration.LeaseTTL })},
+	// Cluster mode (on when DITTOCONN_CLUSTER_ETCD_ENDPOINTS is set).
+	{"cluster-etcd", "DITTOCONN_CLUSTER_ETCD_ENDPOINTS", "comma-separated etcd endpoints; turns cluster mode on (needs MongoDB)", str(func(c *config) *string { return &c.clusterEtcd })},
+	{"cluster-name", "DITTOCONN_CLUSTER_NAME", "cluster name, the same on every node", str(func(c *config) *string { return &c.Actors.Cluster.Name })},
+	{"cluster-bind", "DITTOCONN_CLUSTER_BIND", "host:port of the cluster listener", str(func(c *config) *string { return &c.Actors.Cluster.Bind })},
+	{"cluster-advertise", "DITTOCONN_CLUSTER_ADVERTISE", "host:port other nodes reach this one at; needed when the bind host is 0.0.0.0", str(func(c *config) *string { return &c.Actors.Cluster.Advertise })},
+	{"", "DITTOCONN_CLUSTER_ETCD_LOST_AFTER", "", duration(func(c *config) *time.Duration { return &c.Actors.Cluster.EtcdLostAfter })},
+	{"cluster-tls-cert", "DITTOCONN_CLUSTER_TLS_CERT", "PEM certificate for mutual TLS between nodes", str(func(c *config) *string { return &c.Actors.Cluster.TLSCertFile })},
+	{"cluster-tls-key", "DITTOCONN_CLUSTER_TLS_KEY", "its PEM key", str(func(c *config) *string { return &c.Actors.Cluster.TLSKeyFile })},
+	{"cluster-tls-ca", "DITTOCONN_CLUSTER_TLS_CA", "PEM CA of every node's certificate", str(func(c *config) *string { return &c.Actors.Cluster.TLSCAFile })},
 }
 
 // parseConfig reads args (without the program name and sub-command) on top of
 // the environment: a flag wins over its variable.
 func parseConfig(args []string, getenv func(string) string) (config, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	host, _ := os.Hostname()
-	var cfg config
+	cfg := defaultConfig()
 	var errs []error
-	envBool := func(name string, def bool) bool {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a boolean", name, v))
-		}
-		return b
-	}
-	envInt := func(name string, def int) int {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s: %q is not a positive integer", name, v))
-		}
-		return n
-	}
-	envIntOrZero := func(name string) int {
-		v := getenv(name)
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, v))
-		}
-		return n
-	}
-	envDuration := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration", name, v))
-		}
-		return d
-	}
-
 	fs := flag.NewFlagSet("dittoconn serve", flag.ContinueOnError)
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("DITTOCONN_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (DITTOCONN_HTTP_ADDR)")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("DITTOCONN_DATA_DIR", "./dittoconn-data"), "embedded store directory, used when MONGO_DB_URI is unset (DITTOCONN_DATA_DIR)")
-	fs.StringVar(&cfg.MongoURI, "mongo-uri", getenv("MONGO_DB_URI"), "MongoDB URI; selects the MongoDB engine (MONGO_DB_URI)")
-	fs.StringVar(&cfg.MongoDatabase, "mongo-database", env("MONGO_DB_DATABASE", "connectivity"), "MongoDB database (MONGO_DB_DATABASE)")
-	fs.StringVar(&cfg.Instance, "instance", env("INSTANCE_INDEX", host), "instance id, the key of aggregated responses (INSTANCE_INDEX)")
-	fs.StringVar(&cfg.LogLevel, "log-level", env("DITTOCONN_LOG_LEVEL", "info"), "debug, info, warn or error (DITTOCONN_LOG_LEVEL)")
-	fs.StringVar(&cfg.LogFormat, "log-format", env("DITTOCONN_LOG_FORMAT", "json"), "json or console (DITTOCONN_LOG_FORMAT)")
-	cfg.DevopsSecured = envBool("DEVOPS_SECURED", true)
-	cfg.DevopsPassword = env("DEVOPS_PASSWORD", "foobar")
-	cfg.BodyLimit = int64(envInt("DITTOCONN_BODY_LIMIT", 1<<20))
-	cfg.HTTPLimits = gateway.Limits{
-		ReadHeaderTimeout:      envDuration("DITTOCONN_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
-		ReadTimeout:            envDuration("DITTOCONN_HTTP_READ_TIMEOUT", 30*time.Second),
-		WriteTimeout:           envDuration("DITTOCONN_HTTP_WRITE_TIMEOUT", 75*time.Second),
-		IdleTimeout:            envDuration("DITTOCONN_HTTP_IDLE_TIMEOUT", 120*time.Second),
-		MaxHeaderBytes:         envInt("DITTOCONN_HTTP_MAX_HEADER_BYTES", 64<<10),
-		MaxConcurrentPerClient: envIntOrZero("DITTOCONN_HTTP_MAX_CONCURRENT_PER_CLIENT"),
+	for _, s := range settings {
+		if s.value == nil {
+			continue
+		}
+		v := s.value(&cfg)
+		if raw := getenv(s.env); raw != "" {
+			if err := v.Set(raw); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q %w", s.env, raw, err))
+			}
+		}
+		if s.flag != "" {
+			// Strings only: a flag's default shows the variable's value.
+			p := v.(*stringValue)
+			fs.StringVar((*string)(p), s.flag, string(*p), s.usage+" ("+s.env+")")
+		}
 	}
-	cfg.SnapshotThreshold = envInt("CONNECTION_SNAPSHOT_THRESHOLD", 10)
-	cfg.PassivateAfter = envDuration("CONNECTION_ACTIVITY_CHECK_INTERVAL", 45*time.Minute)
-	cfg.MaxSources = envInt("CONNECTION_SOURCE_NUMBER", 4)
-	cfg.MaxTargets = envInt("CONNECTION_TARGET_NUMBER", 4)
-	cfg.ClientBackoffMin = envDuration("DITTOCONN_CLIENT_BACKOFF_MIN", 5*time.Second)
-	cfg.ClientBackoffMax = envDuration("DITTOCONN_CLIENT_BACKOFF_MAX", 60*time.Minute)
-	cfg.ClientConnectTimeout = envDuration("DITTOCONN_CLIENT_CONNECT_TIMEOUT", 10*time.Second)
-	cfg.ClientTestTimeout = envDuration("DITTOCONN_CLIENT_TESTING_TIMEOUT", 10*time.Second)
-	cfg.ClientMaxConnecting = envInt("DITTOCONN_CLIENT_MAX_CONNECTING", 64)
-	if cfg.ClientBackoffMax < cfg.ClientBackoffMin {
-		errs = append(errs, fmt.Errorf("DITTOCONN_CLIENT_BACKOFF_MAX (%v) is below DITTOCONN_CLIENT_BACKOFF_MIN (%v)", cfg.ClientBackoffMax, cfg.ClientBackoffMin))
+	var err error
+	if cfg.Actors.Logs, err = monitor.LogConfigFromEnv(getenv); err != nil {
+		return cfg, fmt.Errorf("connection log settings: %w", err)
 	}
-	cfg.Encryption = parseEncryption(getenv, envBool, &errs)
-	if getenv("DITTOCONN_ENCRYPTION_MIGRATION_LEASE") != "" {
-		cfg.MigrationLease = envDuration("DITTOCONN_ENCRYPTION_MIGRATION_LEASE", 0)
+	if cfg.Fluent, err = monitor.FluentConfigFromEnv(getenv); err != nil {
+		return cfg, fmt.Errorf("connection log publisher settings: %w", err)
 	}
-	var etcdList string
-	fs.StringVar(&etcdList, "cluster-etcd", getenv("DITTOCONN_CLUSTER_ETCD_ENDPOINTS"), "comma-separated etcd endpoints; turns cluster mode on (needs MongoDB) (DITTOCONN_CLUSTER_ETCD_ENDPOINTS)")
-	fs.StringVar(&cfg.ClusterName, "cluster-name", env("DITTOCONN_CLUSTER_NAME", "dittoconn"), "cluster name, the same on every node (DITTOCONN_CLUSTER_NAME)")
-	fs.StringVar(&cfg.ClusterBind, "cluster-bind", env("DITTOCONN_CLUSTER_BIND", "127.0.0.1:0"), "host:port of the cluster listener (DITTOCONN_CLUSTER_BIND)")
-	fs.StringVar(&cfg.ClusterAdvertise, "cluster-advertise", getenv("DITTOCONN_CLUSTER_ADVERTISE"), "host:port other nodes reach this one at; needed when the bind host is 0.0.0.0 (DITTOCONN_CLUSTER_ADVERTISE)")
-	cfg.ClusterEtcdLostAfter = envDuration("DITTOCONN_CLUSTER_ETCD_LOST_AFTER", 10*time.Second)
-	fs.StringVar(&cfg.ClusterTLSCert, "cluster-tls-cert", getenv("DITTOCONN_CLUSTER_TLS_CERT"), "PEM certificate for mutual TLS between nodes (DITTOCONN_CLUSTER_TLS_CERT)")
-	fs.StringVar(&cfg.ClusterTLSKey, "cluster-tls-key", getenv("DITTOCONN_CLUSTER_TLS_KEY"), "its PEM key (DITTOCONN_CLUSTER_TLS_KEY)")
-	fs.StringVar(&cfg.ClusterTLSCA, "cluster-tls-ca", getenv("DITTOCONN_CLUSTER_TLS_CA"), "PEM CA of every node's certificate (DITTOCONN_CLUSTER_TLS_CA)")
+	if b := cfg.Actors.Backoff; b.Max < b.Min {
+		errs = append(errs, fmt.Errorf("DITTOCONN_CLIENT_BACKOFF_MAX (%v) is below DITTOCONN_CLIENT_BACKOFF_MIN (%v)", b.Max, b.Min))
+	}
+	if err := cfg.Encryption.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	for _, e := range strings.Split(etcdList, ",") {
+	for _, e := range strings.Split(cfg.clusterEtcd, ",") {
 		if e = strings.TrimSpace(e); e != "" {
-			cfg.ClusterEtcd = append(cfg.ClusterEtcd, e)
+			cfg.Actors.Cluster.Etcd = append(cfg.Actors.Cluster.Etcd, e)
 		}
 	}
-	if len(cfg.ClusterEtcd) > 0 && cfg.MongoURI == "" {
+	if cfg.Actors.Cluster.Enabled() && cfg.Store.MongoURI == "" {
 		errs = append(errs, errors.New("cluster mode (DITTOCONN_CLUSTER_ETCD_ENDPOINTS) needs the MongoDB engine: "+
 			"set MONGO_DB_URI to the database every node shares; the embedded store belongs to one process"))
 	}
@@ -177,52 +181,20 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "1"
 	}
-	if len(cfg.ClusterEtcd) > 0 && getenv("INSTANCE_INDEX") == "" && !flagSet(fs, "instance") {
+	if cc := cfg.Actors.Cluster; cc.Enabled() && getenv("INSTANCE_INDEX") == "" && !flagSet(fs, "instance") {
 		// Aggregated answers are keyed by instance: the host name is not
 		// unique when several nodes share a host; the cluster address is.
-		switch _, port, _ := net.SplitHostPort(cfg.ClusterBind); {
-		case cfg.ClusterAdvertise != "":
-			cfg.Instance = cfg.ClusterAdvertise
+		switch _, port, _ := net.SplitHostPort(cc.Bind); {
+		case cc.Advertise != "":
+			cfg.Instance = cc.Advertise
 		case port != "" && port != "0":
-			cfg.Instance = cfg.ClusterBind
+			cfg.Instance = cc.Bind
 		default:
+			host, _ := os.Hostname()
 			cfg.Instance = fmt.Sprintf("%s-%d", host, os.Getpid())
 		}
 	}
 	return cfg, errors.Join(errs...)
-}
-
-// parseEncryption reads Ditto's encryption variables and makes the start-up
-// checks; no message quotes a key.
-func parseEncryption(getenv func(string) string, envBool func(string, bool) bool, errs *[]error) encryption.Settings {
-	s := encryption.DefaultSettings()
-	s.Enabled = envBool("CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED", false)
-	s.Key = getenv("CONNECTIVITY_CONNECTION_ENCRYPTION_KEY")
-	s.OldKey = getenv("CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY")
-	if v := getenv("CONNECTIVITY_CONNECTION_ENCRYPTION_POINTERS"); v != "" {
-		ps, err := encryption.ParsePointers(v)
-		if err != nil {
-			*errs = append(*errs, err)
-		}
-		s.Pointers = ps
-	}
-	for name, dst := range map[string]*int{
-		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE":          &s.BatchSize,
-		"CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE": &s.MaxDocsPerMinute,
-	} {
-		if v := getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				*errs = append(*errs, fmt.Errorf("%s: %q is not an integer", name, v))
-				continue
-			}
-			*dst = n
-		}
-	}
-	if err := s.Validate(); err != nil {
-		*errs = append(*errs, err)
-	}
-	return s
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {
@@ -230,3 +202,122 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }
+
+// The kinds of setting. Each Set's error completes "NAME: "value" …".
+
+type stringValue string
+
+func str(f func(*config) *string) func(*config) value {
+	return func(c *config) value { return (*stringValue)(f(c)) }
+}
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+type boolValue bool
+
+func boolean(f func(*config) *bool) func(*config) value {
+	return func(c *config) value { return (*boolValue)(f(c)) }
+}
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("is not a boolean")
+	}
+	*v = boolValue(b)
+	return nil
+}
+func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }
+
+// intValue accepts integers from min on; why is the error otherwise.
+type intValue struct {
+	get func() int64
+	set func(int64)
+	min int64
+	why string
+}
+
+func ints(p *int, min int64, why string) value {
+	return &intValue{get: func() int64 { return int64(*p) }, set: func(n int64) { *p = int(n) }, min: min, why: why}
+}
+
+func positive(f func(*config) *int) func(*config) value {
+	return func(c *config) value { return ints(f(c), 1, "is not a positive integer") }
+}
+
+func whole(f func(*config) *int) func(*config) value {
+	return func(c *config) value { return ints(f(c), 0, "is not a whole number") }
+}
+
+func integer(f func(*config) *int) func(*config) value {
+	return func(c *config) value { return ints(f(c), math.MinInt, "is not an integer") }
+}
+
+func positive64(f func(*config) *int64) func(*config) value {
+	return func(c *config) value {
+		p := f(c)
+		return &intValue{get: func() int64 { return *p }, set: func(n int64) { *p = n }, min: 1, why: "is not a positive integer"}
+	}
+}
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || int64(n) < v.min {
+		return errors.New(v.why)
+	}
+	v.set(int64(n))
+	return nil
+}
+func (v *intValue) String() string { return strconv.FormatInt(v.get(), 10) }
+
+type durationValue time.Duration
+
+func duration(f func(*config) *time.Duration) func(*config) value {
+	return func(c *config) value { return (*durationValue)(f(c)) }
+}
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return errors.New("is not a positive duration")
+	}
+	*v = durationValue(d)
+	return nil
+}
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+
+// listValue is a comma-separated list; blank items are dropped.
+type listValue []string
+
+func list(f func(*config) *[]string) func(*config) value {
+	return func(c *config) value { return (*listValue)(f(c)) }
+}
+
+func (v *listValue) Set(s string) error {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	*v = out
+	return nil
+}
+func (v *listValue) String() string { return strings.Join(*v, ",") }
+
+// pointersValue is Ditto's list of JSON pointers (a JSON array or commas).
+type pointersValue []string
+
+func pointers(f func(*config) *[]string) func(*config) value {
+	return func(c *config) value { return (*pointersValue)(f(c)) }
+}
+
+func (v *pointersValue) Set(s string) error {
+	ps, err := encryption.ParsePointers(s)
+	if err != nil {
+		return err
+	}
+	*v = ps
+	return nil
+}
+func (v *pointersValue) String() string { return strings.Join(*v, ",") }

@@ -37,7 +37,7 @@ const (
 	// DefaultListLimit is ditto.gateway.command.connections-retrieve-limit.
 	DefaultListLimit = 100
 	// defaultTimeout is Ditto's command timeout when ?timeout= is absent.
-	defaultTimeout = 10 * time.Second
+	defaultTimeout = ditto.DefaultAskTimeout
 	// dryRunTimeout: Ditto's route sends dry runs with a 15 s timeout header.
 	dryRunTimeout = 15 * time.Second
 	// listWorkers bounds the retrieveConnection calls one listing runs at once.

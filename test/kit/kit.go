@@ -1,5 +1,6 @@
-// Package kit starts dittoconn in-process for tests: a store engine, the actor
-// system and the HTTP gateway on a loopback port. Tests talk to grains
+// Package kit starts dittoconn in-process for tests, wired by internal/service
+// exactly as the binary is (encrypting decorator, actors, gateway, peer
+// route), on a per-test store engine and a loopback port. Tests talk to grains
 // directly with protobuf commands (Node.Send) or over HTTP (Node.Piggyback).
 // It is imported by tests only; the MongoDB engine needs a server whose URI a
 // test's TestMain provides (embedded FerretDB lives in _test.go files).
@@ -10,13 +11,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/actors"
@@ -24,11 +22,13 @@ import (
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/actors/monitor"
-	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/internal/service"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/encryption"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // Password is the devops password of kit nodes (user "devops").
@@ -105,10 +105,15 @@ type Options struct {
 	Backoff        client.Backoff
 	ConnectTimeout time.Duration
 	TestTimeout    time.Duration
-	// Verbose logs debug to t (default: warnings only).
+	// Verbose logs debug (default: warnings only).
 	Verbose bool
-	// Migration runs the encryption-migration singleton (nil: none).
-	Migration *migration.Config
+	// LogOutput receives the node's log lines (nil: t's log).
+	LogOutput io.Writer
+	// Encryption is the connection field encryption (nil: off); the
+	// migration singleton runs when it makes a migration possible, tuned by
+	// Migration (its Store, Settings and Logger are the service's).
+	Encryption *encryption.Settings
+	Migration  migration.Config
 	// Collector, when set, receives the message counters and is served
 	// at /metrics (Prometheus).
 	Collector *monitor.Collector
@@ -116,68 +121,62 @@ type Options struct {
 
 // Node is one running dittoconn.
 type Node struct {
-	Store persistence.Store
+	Store persistence.Store // the engine (beneath the encrypting decorator)
 	Sys   *actors.System
 	URL   string // http://127.0.0.1:port
-	srv   *gateway.Server
+	svc   *service.Service
 	t     *testing.T
 	done  bool
 }
 
-// Start runs a node on store; it is stopped at the end of the test (or by Stop).
+// Start runs a node on store, wired as the binary is (internal/service); it
+// is stopped, and store closed, at the end of the test (or by Stop).
 func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 	t.Helper()
 	level := zerolog.WarnLevel
 	if opts.Verbose {
 		level = zerolog.DebugLevel
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
-	backoff := opts.Backoff
-	if backoff.Min == 0 {
-		backoff = client.Backoff{Min: 50 * time.Millisecond, Max: time.Second}
+	cfg := service.DefaultConfig()
+	out := opts.LogOutput
+	if out == nil {
+		out = zerolog.NewTestWriter(t)
 	}
-	validation := model.DefaultValidationConfig()
+	cfg.Logger = zerolog.New(out).Level(level).With().Timestamp().Logger()
+	cfg.Instance, cfg.HTTPAddr, cfg.Engine = Instance, "127.0.0.1:0", store
+	if opts.Encryption != nil {
+		cfg.Encryption = *opts.Encryption
+	}
+	cfg.Migration = opts.Migration
+	cfg.Gateway.DevopsSecured, cfg.Gateway.DevopsPassword = !opts.Unsecured, Password
+
+	a := &cfg.Actors
+	a.Backoff = opts.Backoff
+	if a.Backoff.Min == 0 {
+		a.Backoff = client.Backoff{Min: 50 * time.Millisecond, Max: time.Second}
+	}
 	if opts.Validation != nil {
-		validation = *opts.Validation
+		a.Validation = *opts.Validation
 	}
-	sys, err := actors.Start(actors.Config{
-		Store:                 store,
-		Instance:              Instance,
-		SnapshotThreshold:     opts.SnapshotThreshold,
-		PassivateAfter:        opts.PassivateAfter,
-		PassivateDeletedAfter: opts.PassivateDeletedAfter,
-		Validation:            validation,
-		Clients:               opts.Clients,
-		Backoff:               backoff,
-		ConnectTimeout:        opts.ConnectTimeout,
-		TestTimeout:           opts.TestTimeout,
-		Migration:             opts.Migration,
-		Collector:             opts.Collector,
-		Logger:                log,
-	})
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	if opts.SnapshotThreshold > 0 {
+		a.SnapshotThreshold = opts.SnapshotThreshold
+	}
+	set(&a.PassivateAfter, opts.PassivateAfter)
+	set(&a.PassivateDeletedAfter, opts.PassivateDeletedAfter)
+	set(&a.ConnectTimeout, opts.ConnectTimeout)
+	set(&a.TestTimeout, opts.TestTimeout)
+	a.Clients, a.Collector = opts.Clients, opts.Collector
+
+	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("start actors: %v", err)
+		t.Fatalf("start dittoconn: %v", err)
 	}
-	var metrics http.Handler
-	if opts.Collector != nil {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(opts.Collector)
-		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	}
-	srv := gateway.New(gateway.Config{
-		Instance:       Instance,
-		DevopsSecured:  !opts.Unsecured,
-		DevopsPassword: Password,
-		BodyLimit:      1 << 20,
-		Metrics:        metrics,
-		Logger:         log,
-	}, sys)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go func() { _ = srv.Start(ln) }()
-	n := &Node{Store: store, Sys: sys, URL: "http://" + ln.Addr().String(), srv: srv, t: t}
+	n := &Node{Store: store, Sys: svc.Sys, URL: "http://" + svc.Addr().String(), svc: svc, t: t}
 	t.Cleanup(n.Stop)
 	return n
 }
@@ -188,14 +187,19 @@ func (n *Node) Stop() {
 		return
 	}
 	n.done = true
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	_ = n.srv.Shutdown(ctx)
-	n.Sys.Stop()
-	if err := n.Store.Close(ctx); err != nil {
-		n.t.Errorf("close store: %v", err)
+	if err := n.svc.Stop(ctx); err != nil {
+		n.t.Errorf("stop: %v", err)
 	}
 }
+
+// Handler is the node's HTTP handler with every route, for tests that
+// inspect the routes or serve requests without a connection.
+func (n *Node) Handler() http.Handler { return n.svc.HTTP.Handler() }
+
+// stopTimeout bounds the wait for in-flight requests when a node stops.
+const stopTimeout = 10 * time.Second
 
 // Send dispatches one command to an actor path with protobuf messages only,
 // as the gateway does, and returns the reply (nil when nobody answered).
@@ -212,7 +216,7 @@ func (n *Node) Send(t *testing.T, target string, headers map[string]string, comm
 	if headers == nil {
 		headers = map[string]string{}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), ditto.DefaultAskTimeout)
 	defer cancel()
 	r, err := n.Sys.Dispatch(ctx, target, &pb.Command{Type: head.Type, Headers: headers, Payload: payload})
 	if err != nil {

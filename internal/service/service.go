@@ -1,0 +1,260 @@
+// Package service builds one dittoconn member from one Config: the store
+// engine, the encrypting store decorator, the actor system (with the
+// encryption-migration singleton when the keys call for it), the connection
+// log publisher and Prometheus metrics, the HTTP gateway and the route of
+// piggyback commands other members forward to this one.
+//
+// It is the only wiring root: cmd/dittoconn fills a Config from flags and
+// the environment, test/kit from test options, and both start through
+// Start, so tests run what the binary runs. It lives apart from actors
+// (which must not know HTTP) and from cmd (which tests may not import).
+//
+// A Service is started once and stopped once; its methods may be called
+// from any goroutine.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/actors"
+	"github.com/dittoconn/dittoconn/actors/migration"
+	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/encrypted"
+	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/mongo"
+)
+
+// Config is everything one member needs. The service sets what it builds
+// itself: Actors' Store, Instance, Logger, Migration and LogPublisher, and
+// Gateway's Instance and Logger.
+type Config struct {
+	// Instance is this member's id (INSTANCE_INDEX): the key of aggregated
+	// answers and the "client" of status entries.
+	Instance string
+	// HTTPAddr is where the gateway listens ("127.0.0.1:0": any free port).
+	HTTPAddr string
+	// Store chooses and opens the engine; ignored when Engine is set.
+	Store StoreConfig
+	// Engine is an engine the caller opened (tests); the service closes it
+	// on Stop as it would its own.
+	Engine persistence.Store
+	// Encryption is Ditto's connection field encryption: the grains see
+	// plaintext, the engine holds what Ditto would store.
+	Encryption encryption.Settings
+	// Migration tunes the encryption-migration singleton, which runs when
+	// Encryption makes a migration possible; its Store, Settings and Logger
+	// are set here.
+	Migration migration.Config
+	// Fluent publishes connection log entries to Fluentd when enabled.
+	Fluent monitor.FluentConfig
+	// Actors are the actor system's settings; a Collector set there is
+	// also served at /metrics, with the Go runtime's and the process's.
+	Actors  actors.Config
+	Gateway gateway.Config
+	Logger  zerolog.Logger
+}
+
+// StoreConfig chooses the engine: MongoDB when MongoURI is set, else the
+// embedded store in DataDir.
+type StoreConfig struct {
+	MongoURI      string
+	MongoDatabase string
+	DataDir       string
+}
+
+// Defaults of the store settings (Ditto's database name).
+const (
+	DefaultMongoDatabase = "connectivity"
+	DefaultDataDir       = "./dittoconn-data"
+	DefaultHTTPAddr      = "127.0.0.1:8080"
+)
+
+// Time bounds of opening and closing the store.
+const (
+	openTimeout  = 30 * time.Second
+	closeTimeout = 10 * time.Second
+)
+
+// DefaultConfig holds the defaults of every setting.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:   DefaultHTTPAddr,
+		Store:      StoreConfig{MongoDatabase: DefaultMongoDatabase, DataDir: DefaultDataDir},
+		Encryption: encryption.DefaultSettings(),
+		Migration:  migration.Config{LeaseTTL: migration.DefaultLeaseTTL},
+		Fluent:     monitor.DefaultFluentConfig(),
+		Actors:     actors.DefaultConfig(),
+		Gateway:    gateway.DefaultConfig(),
+	}
+}
+
+// Service is one running member.
+type Service struct {
+	// Engine is the store engine (beneath the encrypting decorator).
+	Engine persistence.Store
+	Sys    *actors.System
+	HTTP   *gateway.Server
+
+	addr     net.Addr
+	serveErr chan error
+	log      zerolog.Logger
+	closers  []func() error // in the order Stop runs them, after the actors
+}
+
+// Start opens the store and starts the actors and the gateway, listening on
+// cfg.HTTPAddr. On an error everything started so far is closed again.
+func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
+	log := cfg.Logger
+	svc := &Service{log: log, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			if cerr := svc.close(); cerr != nil {
+				log.Error().Err(cerr).Msg("closing after a failed start")
+			}
+		}
+	}()
+
+	engine, engineName := cfg.Engine, fmt.Sprintf("%T", cfg.Engine)
+	if engine == nil {
+		if engine, engineName, err = openStore(ctx, cfg.Store); err != nil {
+			return nil, err
+		}
+		log.Info().Str("engine", engineName).Msg("store opened")
+	}
+	svc.Engine = engine
+	svc.closers = append(svc.closers, func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if err := engine.Close(cctx); err != nil {
+			return fmt.Errorf("close store: %w", err)
+		}
+		return nil
+	})
+
+	connStore, err := encrypted.New(engine, cfg.Encryption, log.With().Str("component", "encryption").Logger())
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Bool("encryption_enabled", cfg.Encryption.Enabled).Bool("key_set", cfg.Encryption.Key != "").
+		Bool("old_key_set", cfg.Encryption.OldKey != "").Msg("connection field encryption")
+
+	ac := cfg.Actors
+	ac.Store, ac.Instance, ac.Logger = connStore, cfg.Instance, log
+	if cfg.Encryption.MigrationAvailable() {
+		engineOps, ok := engine.(persistence.Migration)
+		if !ok {
+			return nil, fmt.Errorf("the %s store cannot run the encryption migration", engineName)
+		}
+		mc := cfg.Migration
+		mc.Store, mc.Settings = engineOps, cfg.Encryption
+		mc.Logger = log.With().Str("component", "encryption-migration").Logger()
+		ac.Migration = &mc
+	}
+	if cfg.Fluent.Enabled {
+		p, err := monitor.NewFluentPublisher(cfg.Fluent, cfg.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("connection log publisher: %w", err)
+		}
+		ac.LogPublisher = p
+		svc.closers = append([]func() error{func() error {
+			if err := p.Close(); err != nil {
+				return fmt.Errorf("flushing connection logs to Fluentd: %w", err)
+			}
+			return nil
+		}}, svc.closers...)
+		log.Info().Str("host", cfg.Fluent.Host).Int("port", cfg.Fluent.Port).Msg("publishing connection logs to Fluentd")
+	}
+
+	if svc.Sys, err = actors.Start(ac); err != nil {
+		return nil, err
+	}
+
+	gc := cfg.Gateway
+	gc.Instance, gc.Logger = cfg.Instance, log // the gateway names itself in its lines
+	if ac.Collector != nil && gc.Metrics == nil {
+		gc.Metrics = metricsHandler(ac.Collector)
+	}
+	svc.HTTP = gateway.New(gc, svc.Sys)
+	svc.Sys.ServePiggyback(svc.HTTP.ServePeer)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	svc.addr = ln.Addr()
+	go func() { svc.serveErr <- svc.HTTP.Start(ln) }()
+	return svc, nil
+}
+
+// Addr is the address the gateway listens on.
+func (s *Service) Addr() net.Addr { return s.addr }
+
+// ServeErr yields the gateway's error if it stops serving before Stop
+// (nil after a clean shutdown).
+func (s *Service) ServeErr() <-chan error { return s.serveErr }
+
+// Stop shuts down in order: stop accepting and finish in-flight requests
+// until ctx ends, stop the actors, flush the log publisher, close the store.
+// Every step runs regardless; requests cut off by ctx are logged, the other
+// failures returned.
+func (s *Service) Stop(ctx context.Context) error {
+	if err := s.HTTP.Shutdown(ctx); err != nil {
+		s.log.Error().Err(err).Msg("http shutdown incomplete")
+	}
+	return s.close()
+}
+
+// close stops what Start started besides the gateway.
+func (s *Service) close() error {
+	if s.Sys != nil {
+		s.Sys.Stop()
+	}
+	var errs []error
+	for _, c := range s.closers {
+		if err := c(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func openStore(ctx context.Context, cfg StoreConfig) (persistence.Store, string, error) {
+	if cfg.MongoURI != "" {
+		octx, cancel := context.WithTimeout(ctx, openTimeout)
+		defer cancel()
+		s, err := mongo.Open(octx, cfg.MongoURI, cfg.MongoDatabase)
+		if err != nil {
+			return nil, "", fmt.Errorf("open MongoDB store (database %s): %w", cfg.MongoDatabase, err)
+		}
+		return s, "mongodb", nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, "", fmt.Errorf("create data dir: %w", err)
+	}
+	s, err := bolt.Open(cfg.DataDir)
+	if err != nil {
+		return nil, "", fmt.Errorf("open embedded store in %s: %w", cfg.DataDir, err)
+	}
+	return s, "embedded", nil
+}
+
+// metricsHandler is the Prometheus exposition of the message counters with
+// the Go runtime's and the process's collectors.
+func metricsHandler(c *monitor.Collector) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
