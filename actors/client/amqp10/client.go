@@ -22,6 +22,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 )
 
 const (
@@ -85,7 +86,7 @@ func New(env client.Env) (client.Client, error) {
 
 // isFixed reports whether a target address has no placeholders, so its
 // sender can be attached at connect.
-func isFixed(address string) bool { return !strings.Contains(address, "{{") }
+func isFixed(address string) bool { return !template.HasPlaceholders(address) }
 
 // Open opens connection and session, attaches the receivers and the
 // senders of fixed target addresses. A target the broker refuses does not
