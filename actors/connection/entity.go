@@ -201,7 +201,7 @@ func (e *entity) createFrom(cmd *pb.Command, c *model.Connection, p policy, now 
 		return *bad
 	}
 	rev := e.seq + 1
-	c.Lifecycle = lifecycleActive
+	c.Lifecycle = model.LifecycleActive
 	c.Revision = rev
 	c.Created = ditto.FormatInstant(now)
 	c.Modified = c.Created
@@ -231,7 +231,7 @@ func (e *entity) modify(cmd *pb.Command, p policy, now time.Time) decision {
 		return *bad
 	}
 	rev := e.seq + 1
-	c.Lifecycle = lifecycleActive
+	c.Lifecycle = model.LifecycleActive
 	c.Revision = rev
 	c.Modified = ditto.FormatInstant(now)
 	if c.Created == "" {

@@ -12,11 +12,6 @@ import (
 
 // The entity's journal format: events and snapshots as Ditto stores them.
 
-const (
-	lifecycleActive  = "ACTIVE"
-	lifecycleDeleted = "DELETED"
-)
-
 // deletedSnapshot is what Ditto stores as the snapshot of a deleted connection.
 var deletedSnapshot = []byte(`{"__lifecycle":"DELETED"}`)
 
@@ -35,7 +30,7 @@ func decodeSnapshot(payload []byte) (*model.Connection, error) {
 	if err := json.Unmarshal(payload, &head); err != nil {
 		return nil, err
 	}
-	if head.Lifecycle == lifecycleDeleted {
+	if head.Lifecycle == model.LifecycleDeleted {
 		return nil, nil
 	}
 	c, err := model.Parse(payload)
@@ -43,7 +38,7 @@ func decodeSnapshot(payload []byte) (*model.Connection, error) {
 		return nil, err
 	}
 	if c.Lifecycle == "" {
-		c.Lifecycle = lifecycleActive
+		c.Lifecycle = model.LifecycleActive
 	}
 	return c, nil
 }
@@ -76,7 +71,7 @@ func decodeEvent(ev persistence.Event) (event, error) {
 			return event{}, err
 		}
 		if c.Lifecycle == "" {
-			c.Lifecycle = lifecycleActive
+			c.Lifecycle = model.LifecycleActive
 		}
 		out.conn = c
 	case ditto.EventConnectionOpened, ditto.EventConnectionClosed, ditto.EventConnectionDeleted, ditto.EventEmpty:
