@@ -206,10 +206,10 @@ func (e *entity) createFrom(cmd *pb.Command, c *model.Connection, p policy, now 
 	c.Created = ditto.FormatInstant(now)
 	c.Modified = c.Created
 	// Ditto replies 201 first and connects in the background.
-	body := response(ditto.CreateConnection, http.StatusCreated).raw("connection", c.JSON(false)).bytes()
+	body := connectionResponse{head: headOf(ditto.CreateConnection, http.StatusCreated), Connection: raw(c.JSON(false))}
 	return decision{
 		events: []event{{typ: ditto.EventConnectionCreated, rev: rev, at: now, conn: c}},
-		reply:  reply(http.StatusCreated, body, rev),
+		reply:  respond(http.StatusCreated, body, rev),
 		action: actCreated,
 	}
 }
@@ -276,9 +276,8 @@ func (e *entity) setStatus(cmd *pb.Command, typ string, a action, now time.Time)
 // Nothing is persisted.
 func (e *entity) test(cmd *pb.Command, p policy, _ time.Time) decision {
 	if e.conn != nil {
-		return decision{reply: reply(http.StatusConflict, response(cmd.Type, http.StatusConflict).
-			set("connectionId", e.id).
-			set("testResult", "Connection was already created - no test possible").bytes(), e.seq)}
+		return decision{reply: respond(http.StatusConflict, testResponse{head: headOf(cmd.Type, http.StatusConflict),
+			ConnectionID: e.id, TestResult: "Connection was already created - no test possible"}, e.seq)}
 	}
 	c, bad := commandConnection(cmd)
 	if bad != nil {
@@ -356,7 +355,7 @@ func (e *entity) retrieve(cmd *pb.Command, _ policy, _ time.Time) decision {
 		}
 		connJSON = sel
 	}
-	return decision{reply: reply(http.StatusOK, response(cmd.Type, http.StatusOK).raw("connection", connJSON).bytes(), e.seq)}
+	return decision{reply: respond(http.StatusOK, connectionResponse{head: headOf(cmd.Type, http.StatusOK), Connection: raw(connJSON)}, e.seq)}
 }
 
 func (e *entity) tags(cmd *pb.Command, _ policy, _ time.Time) decision {
@@ -364,10 +363,10 @@ func (e *entity) tags(cmd *pb.Command, _ policy, _ time.Time) decision {
 	if tags == nil {
 		tags = []string{}
 	}
-	return decision{reply: reply(http.StatusOK, response(cmd.Type, http.StatusOK).set("connectionTags", tags).bytes(), e.seq)}
+	return decision{reply: respond(http.StatusOK, tagsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionTags: tags}, e.seq)}
 }
 
 // simple is {type, status, connectionId} at revision rev.
 func (e *entity) simple(cmd *pb.Command, status int, rev int64) *pb.Reply {
-	return reply(status, response(cmd.Type, status).set("connectionId", e.id).bytes(), rev)
+	return respond(status, idResponse{head: headOf(cmd.Type, status), ConnectionID: e.id}, rev)
 }

@@ -15,11 +15,14 @@ import (
 // deletedSnapshot is what Ditto stores as the snapshot of a deleted connection.
 var deletedSnapshot = []byte(`{"__lifecycle":"DELETED"}`)
 
-// storedEvent is the part of a journal event payload the grain reads back.
-type storedEvent struct {
-	Type       string          `json:"type"`
-	Timestamp  string          `json:"_timestamp"`
-	Connection json.RawMessage `json:"connection"`
+// eventJSON is a journal event's payload as Ditto stores it.
+type eventJSON struct {
+	Type         string          `json:"type"`
+	Timestamp    string          `json:"_timestamp"`
+	Revision     int64           `json:"revision"`
+	ConnectionID string          `json:"connectionId"`
+	Connection   json.RawMessage `json:"connection,omitempty"` // created and modified
+	HeaderHints  json.RawMessage `json:"__hh"`
 }
 
 // decodeSnapshot reads a snapshot's s2 document (nil: deleted).
@@ -53,7 +56,7 @@ func encodeSnapshot(c *model.Connection) []byte {
 
 // decodeEvent reads one journal event.
 func decodeEvent(ev persistence.Event) (event, error) {
-	var se storedEvent
+	var se eventJSON
 	if err := json.Unmarshal(ev.Payload, &se); err != nil {
 		return event{}, err
 	}
@@ -94,19 +97,14 @@ func encodeEvent(pid, id, writer string, ev event, next *model.Connection) persi
 	}
 }
 
-// eventPayload builds the event JSON as Ditto stores it: type, _timestamp,
-// revision, connectionId, [connection], __hh.
+// eventPayload is the event JSON as Ditto stores it.
 func eventPayload(id string, ev event) []byte {
-	o := newObj().
-		set("type", ev.typ).
-		set("_timestamp", ditto.FormatInstant(ev.at)).
-		set("revision", ev.rev).
-		set("connectionId", id)
+	p := eventJSON{Type: ev.typ, Timestamp: ditto.FormatInstant(ev.at), Revision: ev.rev, ConnectionID: id,
+		HeaderHints: json.RawMessage("{}")}
 	if ev.conn != nil {
-		o.raw("connection", ev.conn.JSON(true))
+		p.Connection = ev.conn.JSON(true)
 	}
-	o.raw("__hh", []byte("{}"))
-	return o.bytes()
+	return encodeJSON(p)
 }
 
 // journalTags are the connection's tags plus always-alive and priority-0

@@ -99,10 +99,7 @@ func (s *supervisor) retrieveLogs(cmd *pb.Command, seq int64) *pb.Reply {
 		s.live.logs.Enable()
 	}
 	snap := s.live.logs.Retrieve()
-	body := response(cmd.Type, http.StatusOK).
-		set("connectionId", s.id).
-		raw("connectionLogs", snap.ConnectionLogsJSON()).
-		raw("enabledSince", snap.EnabledSinceJSON()).
-		raw("enabledUntil", snap.EnabledUntilJSON())
-	return reply(http.StatusOK, body.bytes(), seq)
+	return respond(http.StatusOK, logsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionLogs: raw(snap.ConnectionLogsJSON()), EnabledSince: raw(snap.EnabledSinceJSON()),
+		EnabledUntil: raw(snap.EnabledUntilJSON())}, seq)
 }

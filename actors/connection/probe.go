@@ -36,9 +36,8 @@ func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply
 }
 
 func testSucceeded(cmd *pb.Command, id string, seq int64) *pb.Reply {
-	return reply(http.StatusOK, response(cmd.Type, http.StatusOK).
-		set("connectionId", id).
-		set("testResult", "Success(successfully connected + initialized mapper)").bytes(), seq)
+	return respond(http.StatusOK, testResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: id,
+		TestResult: "Success(successfully connected + initialized mapper)"}, seq)
 }
 
 // within is timeout, or less when the command's deadline comes earlier.

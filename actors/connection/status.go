@@ -57,33 +57,25 @@ type statusEntry struct {
 	since                time.Time
 }
 
-func (e statusEntry) json() []byte {
-	o := newObj().set("type", e.typ).set("client", e.client)
-	if (e.typ == "source" || e.typ == "target") && e.address != "" {
-		o.set("address", e.address) // filled-in entries have none
+func entriesJSON(es []statusEntry) []entryJSON {
+	if len(es) == 0 {
+		return nil
 	}
-	o.set("status", e.status)
-	if e.typ == "client" {
-		o.set("recoveryStatus", e.recovery)
-	}
-	if e.details != "" {
-		o.set("statusDetails", e.details)
-	}
-	if !e.since.IsZero() {
-		o.set("inStateSince", ditto.FormatInstant(e.since))
-	}
-	return o.bytes()
-}
-
-func jsonArray(es []statusEntry) []byte {
-	out := []byte{'['}
+	out := make([]entryJSON, len(es))
 	for i, e := range es {
-		if i > 0 {
-			out = append(out, ',')
+		j := entryJSON{Type: e.typ, Client: e.client, Status: e.status, StatusDetails: e.details}
+		if e.typ == "source" || e.typ == "target" {
+			j.Address = e.address
 		}
-		out = append(out, e.json()...)
+		if e.typ == "client" {
+			j.RecoveryStatus = &es[i].recovery
+		}
+		if !e.since.IsZero() {
+			j.InStateSince = ditto.FormatInstant(e.since)
+		}
+		out[i] = j
 	}
-	return append(out, ']')
+	return out
 }
 
 // status answers retrieveConnectionStatus; as Ditto does when no client
@@ -94,13 +86,9 @@ func (s *supervisor) status(cmd *pb.Command, conn *model.Connection, seq int64) 
 	}
 	client := statusEntry{typ: "client", client: s.cfg.Instance, status: StatusClosed, recovery: RecoveryUnknown,
 		details: detailsDisconnected, since: s.live.since}
-	body := response(cmd.Type, http.StatusOK).
-		set("connectionId", s.id).
-		set("connectionStatus", conn.ConnectionStatus).
-		set("liveStatus", StatusClosed).
-		set("recoveryStatus", RecoveryUnknown).
-		raw("clientStatus", jsonArray([]statusEntry{client}))
-	return reply(http.StatusOK, body.bytes(), seq)
+	return respond(http.StatusOK, statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionStatus: conn.ConnectionStatus, LiveStatus: StatusClosed, RecoveryStatus: RecoveryUnknown,
+		ClientStatus: entriesJSON([]statusEntry{client})}, seq)
 }
 
 // expectedSources is how many source entries a desired-open connection has:
@@ -163,11 +151,9 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	clientsLive := listStatus(clients, clients)
 	live := overall(clientsLive, listStatus(sources, clients), listStatus(targets, clients))
 
-	body := response(cmd.Type, http.StatusOK).
-		set("connectionId", s.id).
-		set("connectionStatus", conn.ConnectionStatus).
-		set("liveStatus", live).
-		set("recoveryStatus", recoveryOf(clients))
+	body := statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionStatus: conn.ConnectionStatus, LiveStatus: live, RecoveryStatus: recoveryOf(clients),
+		ClientStatus: entriesJSON(clients), SourceStatus: entriesJSON(sources), TargetStatus: entriesJSON(targets)}
 	var since time.Time
 	for _, c := range clients {
 		if c.status == StatusOpen && (since.IsZero() || c.since.Before(since)) {
@@ -175,17 +161,9 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 		}
 	}
 	if !since.IsZero() {
-		body.set("connectedSince", ditto.FormatInstant(since))
+		body.ConnectedSince = ditto.FormatInstant(since)
 	}
-	for _, l := range []struct {
-		key  string
-		list []statusEntry
-	}{{"clientStatus", clients}, {"sourceStatus", sources}, {"targetStatus", targets}} {
-		if len(l.list) > 0 {
-			body.raw(l.key, jsonArray(l.list))
-		}
-	}
-	return reply(http.StatusOK, body.bytes(), seq)
+	return respond(http.StatusOK, body, seq)
 }
 
 // listStatus is the live status of one resource list.
@@ -258,11 +236,7 @@ func (s *supervisor) metrics(cmd *pb.Command, seq int64) *pb.Reply {
 	if snap != nil {
 		snap = monitor.MergeMetrics(append([]*monitor.MetricsSnapshot{snap}, s.satelliteMetrics()...)...)
 	}
-	body := response(cmd.Type, http.StatusOK).
-		set("connectionId", s.id).
-		raw("connectionMetrics", snap.ConnectionMetricsJSON()).
-		set("containsFailures", snap.ContainsFailures()).
-		raw("sourceMetrics", snap.SourceMetricsJSON()).
-		raw("targetMetrics", snap.TargetMetricsJSON())
-	return reply(http.StatusOK, body.bytes(), seq)
+	return respond(http.StatusOK, metricsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionMetrics: raw(snap.ConnectionMetricsJSON()), ContainsFailures: snap.ContainsFailures(),
+		SourceMetrics: raw(snap.SourceMetricsJSON()), TargetMetrics: raw(snap.TargetMetricsJSON())}, seq)
 }

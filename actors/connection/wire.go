@@ -39,8 +39,7 @@ var internalTypes = map[string]func() internal{
 
 // encodeInternal wraps m for the wire.
 func encodeInternal(m internal) *pb.Command {
-	payload, _ := json.Marshal(m) // plain structs: they always encode
-	return &pb.Command{Type: m.internalType(), Payload: payload}
+	return &pb.Command{Type: m.internalType(), Payload: encodeJSON(m)}
 }
 
 // decodeInternal reads an internal message; known is false for any other
