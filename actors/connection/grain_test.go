@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,14 +20,25 @@ import (
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
-// fakeClient connects with connectErr; it consumes nothing and reports the
-// test connection's one target open.
+// fakeClient connects with connectErr, once gate (if any) is closed; it
+// consumes nothing and reports the test connection's one target open.
 type fakeClient struct {
 	connectErr error
+	gate       chan struct{}
 	closed     *atomic.Int32
 }
 
-func (c *fakeClient) Connect(context.Context) error                 { return c.connectErr }
+func (c *fakeClient) Connect(ctx context.Context) error {
+	if c.gate != nil {
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return c.connectErr
+}
+
 func (c *fakeClient) Publish(context.Context, client.Message) error { return nil }
 func (c *fakeClient) Status() []client.ResourceStatus {
 	return []client.ResourceStatus{{Type: "target", Address: "out", Status: client.StatusOpen}}
@@ -40,7 +52,8 @@ type grainHarness struct {
 	cfg        Config
 	connects   atomic.Int32
 	closes     atomic.Int32
-	connectErr error // set before the first connect
+	connectErr error         // set before the first connect
+	gate       chan struct{} // set before the first connect
 }
 
 func newGrainHarness(t *testing.T) *grainHarness {
@@ -61,7 +74,7 @@ func newGrainHarness(t *testing.T) *grainHarness {
 		Validation: model.DefaultValidationConfig(),
 		Clients: client.Registry{"mqtt": func(client.Env) (client.Client, error) {
 			h.connects.Add(1)
-			return &fakeClient{connectErr: h.connectErr, closed: &h.closes}, nil
+			return &fakeClient{connectErr: h.connectErr, gate: h.gate, closed: &h.closes}, nil
 		}}}
 	h.cfg.defaults()
 	return h
@@ -83,6 +96,18 @@ func (h *grainHarness) ask(pid *actor.PID, typ, payload string, headers map[stri
 		h.t.Fatalf("%s: %v", typ, err)
 	}
 	return r.(*pb.Reply)
+}
+
+// eventually polls cond until a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // field is one top-level field of a reply's JSON.
@@ -165,13 +190,7 @@ func TestGrainDeleteAndRecover(t *testing.T) {
 	if r.Status != 200 || r.Headers[ditto.HeaderEntityRevision] != "2" {
 		t.Fatalf("recovered retrieve: %d %v %s", r.Status, r.Headers, r.Payload)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.connects.Load() != 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := h.connects.Load(); n != 3 {
-		t.Fatalf("%d connects: the recovered desired-open connection did not reconnect", n)
-	}
+	eventually(t, "the recovered desired-open connection reconnects", func() bool { return h.connects.Load() == 3 })
 	h.ask(g, ditto.OpenConnection, "", nil)       // revision 3: snapshot
 	r = h.ask(g, ditto.DeleteConnection, "", nil) // revision 4
 	if r.Status != 204 || r.Headers[ditto.HeaderEntityRevision] != "4" || h.closes.Load() < 2 {
@@ -185,5 +204,47 @@ func TestGrainDeleteAndRecover(t *testing.T) {
 	}
 	if r := h.ask(g, ditto.CreateConnection, withConnection(connJSON("mqtt", "closed")), nil); r.Headers[ditto.HeaderEntityRevision] != "5" {
 		t.Errorf("re-create at revision %v, want 5", r.Headers)
+	}
+}
+
+// A command waiting for clients that a later configuration replaced is
+// answered as succeeded once the old clients are gone; the later command
+// waits for its own clients.
+func TestGrainSupersededWaiter(t *testing.T) {
+	h := newGrainHarness(t)
+	h.gate = make(chan struct{})
+	g := h.spawn(testID)
+	h.ask(g, ditto.CreateConnection, withConnection(connJSON("mqtt", "closed")), nil)
+	open := h.sys.Root.RequestFuture(g, &pb.Command{Type: ditto.OpenConnection, EntityId: testID}, 5*time.Second)
+	eventually(t, "open starts connecting", func() bool { return h.connects.Load() == 1 })
+	modify := h.sys.Root.RequestFuture(g, &pb.Command{Type: ditto.ModifyConnection, EntityId: testID,
+		Payload: []byte(withConnection(connJSON("mqtt", "open")))}, 5*time.Second)
+	r, err := open.Result()
+	if err != nil || r.(*pb.Reply).Status != 200 || field(t, r.(*pb.Reply), "type") != "connectivity.responses:openConnection" {
+		t.Fatalf("superseded open: %v, %v", r, err)
+	}
+	eventually(t, "the new client connects", func() bool { return h.connects.Load() == 2 })
+	close(h.gate)
+	r, err = modify.Result()
+	if err != nil || r.(*pb.Reply).Status != 204 || r.(*pb.Reply).Headers[ditto.HeaderEntityRevision] != "3" {
+		t.Fatalf("modify: %v, %v", r, err)
+	}
+}
+
+// Opening a type without live clients only changes the desired status: the
+// answer comes at once and the status shows the closed client entry.
+func TestGrainOpenWithoutClients(t *testing.T) {
+	h := newGrainHarness(t)
+	g := h.spawn(testID)
+	amqp := strings.Replace(connJSON("amqp-091", "closed"), "tcp://broker:1883", "amqp://broker:5672", 1)
+	if r := h.ask(g, ditto.CreateConnection, withConnection(amqp), nil); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Payload)
+	}
+	if r := h.ask(g, ditto.OpenConnection, "", nil); r.Status != 200 {
+		t.Fatalf("open: %d %s", r.Status, r.Payload)
+	}
+	r := h.ask(g, ditto.RetrieveConnectionStatus, "", nil)
+	if field(t, r, "connectionStatus") != "open" || field(t, r, "liveStatus") != "closed" || h.connects.Load() != 0 {
+		t.Errorf("status %s after %d connects", r.Payload, h.connects.Load())
 	}
 }
