@@ -147,7 +147,9 @@ var deciders = map[string]decider{
 // content and never comes from the gateway.
 const WakeType = "dittoconn.internal:wake"
 
-var noAnswer = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+// noAnswer is the reply that tells the asker no answer comes; a fresh one
+// each time, since receivers own the replies they get.
+func noAnswer() *pb.Reply { return &pb.Reply{Kind: pb.Reply_NO_ANSWER} }
 
 // decide is the entity's answer to cmd at time now.
 func (e *entity) decide(cmd *pb.Command, p policy, now time.Time) decision {
@@ -175,11 +177,11 @@ func live(a action, simple bool) func(*entity, *pb.Command, policy, time.Time) d
 	}
 }
 
-func (e *entity) wake(*pb.Command, policy, time.Time) decision { return decision{reply: noAnswer} }
+func (e *entity) wake(*pb.Command, policy, time.Time) decision { return decision{reply: noAnswer()} }
 
 // loggingExpired is internal and, as in Ditto, never answered.
 func (e *entity) loggingExpired(*pb.Command, policy, time.Time) decision {
-	return decision{reply: noAnswer, action: actLoggingExpired}
+	return decision{reply: noAnswer(), action: actLoggingExpired}
 }
 
 // --- mutating commands ---

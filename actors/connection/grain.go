@@ -179,7 +179,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		reply := g.handle(ctx, msg)
 		if reply != nil {
 			if msg.Headers[ditto.HeaderResponseRequired] == "false" {
-				reply = noAnswer
+				reply = noAnswer()
 			}
 			ctx.Respond(reply)
 		}

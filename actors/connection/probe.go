@@ -75,7 +75,7 @@ func (s *supervisor) testLive(req request, c *model.Connection, factory client.F
 		}
 		log.Debug().Err(err).Msg("test finished")
 		if noAnswerWanted {
-			r = noAnswer
+			r = noAnswer()
 		}
 		if req.sender != nil {
 			root.Send(req.sender, r)

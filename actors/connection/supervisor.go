@@ -280,7 +280,7 @@ func (s *supervisor) settle(e *entity) {
 			continue
 		}
 		if w.req.cmd.Headers[ditto.HeaderResponseRequired] == "false" {
-			r = noAnswer
+			r = noAnswer()
 		}
 		if w.req.sender != nil {
 			s.root.Send(w.req.sender, r)
