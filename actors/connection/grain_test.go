@@ -70,12 +70,14 @@ func newGrainHarness(t *testing.T) *grainHarness {
 		h.sys.Shutdown()
 		_ = store.Close(context.Background())
 	})
-	h.cfg = Config{Store: store, Instance: "i1", WriterID: "w", Runners: runners, SnapshotThreshold: 3,
-		Validation: model.DefaultValidationConfig(),
+	h.cfg = Config{Store: store, Instance: "i1", WriterID: "w", Runners: runners,
 		Clients: client.Registry{"mqtt": func(client.Env) (client.Client, error) {
 			h.connects.Add(1)
 			return &fakeClient{connectErr: h.connectErr, gate: h.gate, closed: &h.closes}, nil
 		}}}
+	// set one by one: they may be promoted from an embedded settings struct
+	h.cfg.SnapshotThreshold = 3
+	h.cfg.Validation = model.DefaultValidationConfig()
 	h.cfg.defaults()
 	return h
 }
