@@ -13,9 +13,6 @@ import (
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
-// alwaysAliveTag marks journal events of connections whose desired status is open.
-const alwaysAliveTag = "always-alive"
-
 // reopenLoop wakes, in the background, every stored connection whose
 // desired status is open and whose grain this member hosts: once at start
 // and again after every change of the cluster's members, since grains move
@@ -71,7 +68,7 @@ func (s *System) reopenOwned(ctx context.Context) {
 	}
 	start := time.Now()
 	lctx, lcancel := context.WithTimeout(ctx, time.Minute)
-	all, err := s.lister.IDsByTag(lctx, alwaysAliveTag)
+	all, err := s.lister.IDsByTag(lctx, connection.AlwaysAliveTag)
 	lcancel()
 	if err != nil {
 		if ctx.Err() == nil {

@@ -1,109 +1,110 @@
 package connection
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/persistence"
-	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
-const (
-	lifecycleActive  = "ACTIVE"
-	lifecycleDeleted = "DELETED"
-)
+// The entity's journal format: events and snapshots as Ditto stores them.
 
 // deletedSnapshot is what Ditto stores as the snapshot of a deleted connection.
 var deletedSnapshot = []byte(`{"__lifecycle":"DELETED"}`)
 
-// storedEvent is the part of a journal event payload the grain reads back.
-type storedEvent struct {
-	Type       string          `json:"type"`
-	Timestamp  string          `json:"_timestamp"`
-	Connection json.RawMessage `json:"connection"`
+// eventJSON is a journal event's payload as Ditto stores it.
+type eventJSON struct {
+	Type         string          `json:"type"`
+	Timestamp    string          `json:"_timestamp"`
+	Revision     int64           `json:"revision"`
+	ConnectionID string          `json:"connectionId"`
+	Connection   json.RawMessage `json:"connection,omitempty"` // created and modified
+	HeaderHints  json.RawMessage `json:"__hh"`
 }
 
-// applySnapshot sets the entity from a snapshot's s2 document.
-func (g *grain) applySnapshot(payload []byte) error {
+// decodeSnapshot reads a snapshot's s2 document (nil: deleted).
+func decodeSnapshot(payload []byte) (*model.Connection, error) {
 	var head struct {
 		Lifecycle string `json:"__lifecycle"`
 	}
 	if err := json.Unmarshal(payload, &head); err != nil {
-		return err
+		return nil, err
 	}
-	if head.Lifecycle == lifecycleDeleted {
-		g.conn, g.deleted = nil, true
-		return nil
+	if head.Lifecycle == model.LifecycleDeleted {
+		return nil, nil
 	}
 	c, err := model.Parse(payload)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.Lifecycle == "" {
-		c.Lifecycle = lifecycleActive
+		c.Lifecycle = model.LifecycleActive
 	}
-	g.conn, g.deleted = c, false
-	return nil
+	return c, nil
 }
 
-// applyStored applies one journal event during recovery.
-func (g *grain) applyStored(ev persistence.Event) error {
-	var se storedEvent
+// encodeSnapshot is the snapshot document of c (nil: deleted).
+func encodeSnapshot(c *model.Connection) []byte {
+	if c == nil {
+		return deletedSnapshot
+	}
+	return c.JSON(true)
+}
+
+// decodeEvent reads one journal event.
+func decodeEvent(ev persistence.Event) (event, error) {
+	var se eventJSON
 	if err := json.Unmarshal(ev.Payload, &se); err != nil {
-		return err
+		return event{}, err
 	}
 	if se.Type == "" {
 		se.Type = ev.Manifest
 	}
+	out := event{typ: se.Type, rev: ev.Seq}
 	switch se.Type {
 	case ditto.EventConnectionCreated, ditto.EventConnectionModified:
 		if len(se.Connection) == 0 {
-			return errors.New("event without connection")
+			return event{}, errors.New("event without connection")
 		}
 		c, err := model.Parse(se.Connection)
 		if err != nil {
-			return err
+			return event{}, err
 		}
 		if c.Lifecycle == "" {
-			c.Lifecycle = lifecycleActive
+			c.Lifecycle = model.LifecycleActive
 		}
-		g.conn, g.deleted = c, false
-	case ditto.EventConnectionOpened:
-		if g.conn != nil {
-			g.conn.ConnectionStatus = "open"
-		}
-	case ditto.EventConnectionClosed:
-		if g.conn != nil {
-			g.conn.ConnectionStatus = "closed"
-		}
-	case ditto.EventConnectionDeleted:
-		g.conn, g.deleted = nil, true
-	case ditto.EventEmpty:
-		// carries journal tags only
+		out.conn = c
+	case ditto.EventConnectionOpened, ditto.EventConnectionClosed, ditto.EventConnectionDeleted, ditto.EventEmpty:
 	default:
-		return fmt.Errorf("unknown event type %q", se.Type)
+		return event{}, fmt.Errorf("unknown event type %q", se.Type)
 	}
-	return nil
+	return out, nil
 }
 
-// eventPayload builds the event JSON as Ditto stores it: type, _timestamp,
-// revision, connectionId, [connection], __hh.
-func (g *grain) eventPayload(eventType string, rev int64, now time.Time, conn *model.Connection) []byte {
-	o := newObj().
-		set("type", eventType).
-		set("_timestamp", ditto.FormatInstant(now)).
-		set("revision", rev).
-		set("connectionId", g.id)
-	if conn != nil {
-		o.raw("connection", conn.JSON(true))
+// encodeEvent builds the journal event of ev for the connection id, whose
+// state after ev is next.
+func encodeEvent(pid, id, writer string, ev event, next *model.Connection) persistence.Event {
+	return persistence.Event{
+		PID:      pid,
+		Seq:      ev.rev,
+		Manifest: ev.typ,
+		Tags:     journalTags(next),
+		Writer:   writer,
+		Payload:  eventPayload(id, ev),
 	}
-	o.raw("__hh", []byte("{}"))
-	return o.bytes()
+}
+
+// eventPayload is the event JSON as Ditto stores it.
+func eventPayload(id string, ev event) []byte {
+	p := eventJSON{Type: ev.typ, Timestamp: ditto.FormatInstant(ev.at), Revision: ev.rev, ConnectionID: id,
+		HeaderHints: json.RawMessage("{}")}
+	if ev.conn != nil {
+		p.Connection = ev.conn.JSON(true)
+	}
+	return encodeJSON(p)
 }
 
 // journalTags are the connection's tags plus always-alive and priority-0
@@ -113,54 +114,8 @@ func journalTags(conn *model.Connection) []string {
 		return nil
 	}
 	tags := append([]string(nil), conn.Tags...)
-	if conn.ConnectionStatus == "open" {
-		tags = append(tags, "always-alive", "priority-0")
+	if desired(conn) == StatusOpen {
+		tags = append(tags, AlwaysAliveTag, priorityTag)
 	}
 	return tags
-}
-
-// persist appends one event for the state the grain moves to (next == nil:
-// deleted) and, when due, a snapshot. The in-memory state changes only after
-// the journal accepted the event.
-func (g *grain) persist(cmd *pb.Command, eventType string, now time.Time, next *model.Connection, withConnection bool) error {
-	ctx, cancel := g.storeCtx(cmd)
-	defer cancel()
-	rev := g.seq + 1
-	var evConn *model.Connection
-	if withConnection {
-		evConn = next
-	}
-	ev := persistence.Event{
-		PID:      g.pid,
-		Seq:      rev,
-		Manifest: eventType,
-		Tags:     journalTags(next),
-		Writer:   g.cfg.WriterID,
-		Payload:  g.eventPayload(eventType, rev, now, evConn),
-	}
-	if err := g.cfg.Store.Append(ctx, ev); err != nil {
-		return err
-	}
-	g.seq = rev
-	g.conn, g.deleted, g.connJSON = next, next == nil, nil
-	if g.seq-g.lastSnapshotSeq >= int64(g.cfg.SnapshotThreshold) {
-		g.snapshot(ctx, now)
-	}
-	return nil
-}
-
-// snapshot saves the current entity; a failure only delays the next one.
-func (g *grain) snapshot(ctx context.Context, now time.Time) {
-	payload := deletedSnapshot
-	if g.conn != nil {
-		payload = g.conn.JSON(true)
-	}
-	err := g.cfg.Store.SaveSnapshot(ctx, persistence.Snapshot{
-		PID: g.pid, Seq: g.seq, Timestamp: now.UnixMilli(), Payload: payload,
-	})
-	if err != nil {
-		g.log.Warn().Err(err).Int64("seq", g.seq).Msg("snapshot failed")
-		return
-	}
-	g.lastSnapshotSeq = g.seq
 }

@@ -143,75 +143,55 @@ func NewKind(cfg Config) *cluster.Kind {
 	return cluster.NewKind(Kind, props)
 }
 
-// grain is one connection's actor. Everything in it is touched only by the
-// actor's own goroutine.
+// grain is one connection's actor: it wires the entity (what commands mean),
+// the store (the journal of the entity) and the supervisor (the live side).
+// Everything in it is touched only by the actor's own goroutine, and nothing
+// about a command outlives its message: a command answered later is the
+// supervisor's waiter or test.
 type grain struct {
 	cfg *Config
 	log zerolog.Logger
-
-	id  string
 	pid string
+	pol policy
 
-	recovered  bool
-	recoverErr error
-
-	seq             int64 // last persisted sequence number (= revision)
+	recovered       bool
+	recoverErr      error
 	lastSnapshotSeq int64
-	conn            *model.Connection // nil: never created, or deleted
-	deleted         bool
-	// connJSON caches conn.JSON(false): retrieve is the hot path and the
-	// entity changes only through persist and recover, which clear it.
-	connJSON []byte
 
-	live    liveState
-	clients clientSet
-	plane   *dataplane.Plane // data plane of the running clients; nil: none
-	// satellites: clients 1…clientCount-1 on other members
-	sats     []satSlot
-	satTimer *time.Timer
-	root     *actor.RootContext
-	self     *actor.PID
-
-	// sender and cmd of the command being handled (for answers given later)
-	actx   actor.Context
-	sender *actor.PID
-	cmd    *pb.Command
+	ent entity
+	sup *supervisor
 }
-
-// deferred is what a handler returns when it answers later (a waiter or a
-// goroutine sends the reply).
-var deferred = &pb.Reply{}
 
 func (g *grain) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *cluster.ClusterInit:
-		g.id = msg.Identity.Identity
-		g.pid = PIDPrefix + g.id
-		g.log = g.cfg.Logger.With().Str("connection_id", g.id).Logger()
-		g.live.since = g.cfg.Now()
-		g.live.logs = monitor.NewLogs(monitor.LogOptions{ConnectionID: g.id, Config: g.cfg.Logs, Now: g.cfg.Now,
-			Publisher: g.cfg.LogPublisher})
-		root, self := ctx.ActorSystem().Root, ctx.Self()
-		g.root, g.self = root, self
-		g.live.send = func(m any) { root.Send(self, m) }
+		id := msg.Identity.Identity
+		g.ent = entity{id: id}
+		g.pid = PIDPrefix + id
+		g.log = g.cfg.Logger.With().Str("connection_id", id).Logger()
+		cfg := g.cfg
+		g.pol = policy{
+			validate:     func(c *model.Connection) error { return model.Validate(c, cfg.Validation) },
+			checkMapping: func(c *model.Connection) error { return dataplane.Check(c, cfg.Mapping) },
+		}
+		g.sup = newSupervisor(id, g.cfg, g.log, ctx.ActorSystem().Root, ctx.Self())
 		g.recover()
-		if g.recovered && g.conn != nil && g.conn.ConnectionStatus == "open" {
+		if g.recovered && g.ent.conn != nil && desired(g.ent.conn) == StatusOpen {
 			// as Ditto: a desired-open connection reconnects right after recovery
-			g.live.enableLogs(g.cfg.Now(), g.cfg.Logs.LogDuration)
-			g.startClients(ctx)
+			g.sup.reopen(g.ent.conn)
 		}
 		g.armPassivation(ctx)
 	case *pb.Command:
-		if msg.Type == satStateType {
-			g.onSatState(msg)
+		if m, known := decodeInternal(msg); known {
+			if st, ok := m.(*satState); ok {
+				g.sup.onSatState(st)
+			}
 			return
 		}
-		g.actx, g.sender, g.cmd = ctx, ctx.Sender(), msg
-		reply := g.handle(msg)
-		g.actx, g.sender, g.cmd = nil, nil, nil
-		if reply != deferred {
+		reply := g.handle(ctx, msg)
+		if reply != nil {
 			if msg.Headers[ditto.HeaderResponseRequired] == "false" {
-				reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+				reply = noAnswer()
 			}
 			ctx.Respond(reply)
 		}
@@ -222,33 +202,75 @@ func (g *grain) Receive(ctx actor.Context) {
 			ctx.Poison(ctx.Self())
 		}
 	case *clientReport:
-		g.onReport(ctx, msg)
+		g.sup.onReport(msg, &g.ent)
 		g.armPassivation(ctx)
 	case *logsCheck:
-		g.live.onCheck(g.cfg.Now())
+		g.sup.live.onCheck(g.cfg.Now())
 	case *satRenew:
-		g.onSatRenew(msg)
+		g.sup.onSatRenew(msg, g.ent.conn)
 	case *actor.ReceiveTimeout:
-		if g.conn != nil && g.conn.ConnectionStatus == "open" || g.running() || len(g.clients.waiters) > 0 {
+		if g.desiredOpen() || g.sup.busy() {
 			return // desired-open connections stay in memory, as in Ditto
 		}
 		ctx.Poison(ctx.Self())
 	case *actor.Stopping:
-		g.stopAll()
-		g.live.stopCheck()
+		g.sup.stopAll()
 	}
 }
+
+func (g *grain) desiredOpen() bool { return g.ent.conn != nil && desired(g.ent.conn) == StatusOpen }
 
 // armPassivation sets the idle timeout that fits the current state.
 func (g *grain) armPassivation(ctx actor.Context) {
 	switch {
-	case g.conn == nil:
+	case g.ent.conn == nil:
 		ctx.SetReceiveTimeout(g.cfg.PassivateDeletedAfter)
-	case g.conn.ConnectionStatus == "open" || g.running():
+	case g.desiredOpen() || g.sup.running():
 		ctx.CancelReceiveTimeout()
 	default:
 		ctx.SetReceiveTimeout(g.cfg.PassivateAfter)
 	}
+}
+
+// handle decides cmd, persists the decided events and lets the supervisor
+// act on them; nil: the supervisor answers later.
+func (g *grain) handle(ctx actor.Context, cmd *pb.Command) *pb.Reply {
+	if !g.recovered {
+		g.recover() // a transient store failure may have passed
+		if !g.recovered {
+			return errorReply(ditto.ConnectionUnavailable(g.ent.id), g.ent.seq)
+		}
+	}
+	now := g.cfg.Now()
+	d := g.ent.decide(cmd, g.pol, now)
+	if d.logFailure != "" {
+		g.sup.live.logFailure(now, d.logFailure)
+	}
+	if d.err != nil {
+		if d.parseErr {
+			return parseErrorReply(d.err)
+		}
+		return errorReply(d.err, g.ent.seq)
+	}
+	if d.action == actOpened {
+		g.sup.live.enableLogs() // open enables logging, even when persisting fails
+	}
+	for _, ev := range d.events {
+		if err := g.persist(cmd, ev); err != nil {
+			return g.storeFailure(cmd.Type, err)
+		}
+	}
+	return g.sup.act(request{sender: ctx.Sender(), cmd: cmd}, d, &g.ent)
+}
+
+// storeFailure maps a failed write to Ditto's answer: a conflicting writer
+// means someone else owns this journal right now.
+func (g *grain) storeFailure(op string, err error) *pb.Reply {
+	g.log.Error().Err(err).Str("op", op).Msg("persisting event failed")
+	if errors.Is(err, persistence.ErrConflict) {
+		g.recovered = false // re-read the journal before the next command
+	}
+	return errorReply(ditto.ConnectionUnavailable(g.ent.id), g.ent.seq)
 }
 
 // storeCtx bounds a store call by the command's deadline, or by StoreTimeout.
@@ -269,14 +291,14 @@ func (g *grain) storeCtx(cmd *pb.Command) (context.Context, context.CancelFunc) 
 func (g *grain) recover() {
 	ctx, cancel := g.storeCtx(nil)
 	defer cancel()
-	g.seq, g.lastSnapshotSeq, g.conn, g.deleted = 0, 0, nil, false
-	g.recoverErr, g.connJSON = nil, nil
+	g.ent = entity{id: g.ent.id}
+	g.lastSnapshotSeq, g.recoverErr = 0, nil
 
 	snap, err := g.cfg.Store.LatestSnapshot(ctx, g.pid)
 	switch {
 	case err == nil:
-		g.seq, g.lastSnapshotSeq = snap.Seq, snap.Seq
-		if err := g.applySnapshot(snap.Payload); err != nil {
+		g.ent.seq, g.lastSnapshotSeq = snap.Seq, snap.Seq
+		if g.ent.conn, err = decodeSnapshot(snap.Payload); err != nil {
 			g.recoverErr = fmt.Errorf("snapshot %d: %w", snap.Seq, err)
 		}
 	case errors.Is(err, persistence.ErrNotFound):
@@ -284,13 +306,16 @@ func (g *grain) recover() {
 		g.recoverErr = fmt.Errorf("load snapshot: %w", err)
 	}
 	if g.recoverErr == nil {
-		err = g.cfg.Store.Replay(ctx, g.pid, g.seq+1, func(ev persistence.Event) error {
-			if err := g.applyStored(ev); err != nil {
+		err = g.cfg.Store.Replay(ctx, g.pid, g.ent.seq+1, func(stored persistence.Event) error {
+			ev, err := decodeEvent(stored)
+			if err != nil {
 				// Ditto skips an event it cannot read (e.g. one it cannot decrypt);
 				// the sequence number still advances.
-				g.log.Error().Err(err).Int64("seq", ev.Seq).Str("manifest", ev.Manifest).Msg("skipping unreadable event")
+				g.log.Error().Err(err).Int64("seq", stored.Seq).Str("manifest", stored.Manifest).Msg("skipping unreadable event")
+				g.ent.seq = stored.Seq
+				return nil
 			}
-			g.seq = ev.Seq
+			g.ent.apply(ev)
 			return nil
 		})
 		if err != nil {
@@ -302,5 +327,32 @@ func (g *grain) recover() {
 		return
 	}
 	g.recovered = true
-	g.log.Debug().Int64("seq", g.seq).Bool("exists", g.conn != nil).Msg("recovered")
+	g.log.Debug().Int64("seq", g.ent.seq).Bool("exists", g.ent.conn != nil).Msg("recovered")
+}
+
+// persist appends ev and, when due, a snapshot. The entity moves past ev
+// only after the journal accepted it.
+func (g *grain) persist(cmd *pb.Command, ev event) error {
+	ctx, cancel := g.storeCtx(cmd)
+	defer cancel()
+	if err := g.cfg.Store.Append(ctx, encodeEvent(g.pid, g.ent.id, g.cfg.WriterID, ev, g.ent.after(ev))); err != nil {
+		return err
+	}
+	g.ent.apply(ev)
+	if g.ent.seq-g.lastSnapshotSeq >= int64(g.cfg.SnapshotThreshold) {
+		g.snapshot(ctx, ev.at)
+	}
+	return nil
+}
+
+// snapshot saves the current entity; a failure only delays the next one.
+func (g *grain) snapshot(ctx context.Context, now time.Time) {
+	err := g.cfg.Store.SaveSnapshot(ctx, persistence.Snapshot{
+		PID: g.pid, Seq: g.ent.seq, Timestamp: now.UnixMilli(), Payload: encodeSnapshot(g.ent.conn),
+	})
+	if err != nil {
+		g.log.Warn().Err(err).Int64("seq", g.ent.seq).Msg("snapshot failed")
+		return
+	}
+	g.lastSnapshotSeq = g.ent.seq
 }

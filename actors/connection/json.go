@@ -5,55 +5,34 @@ import (
 	"encoding/json"
 )
 
-// obj builds a JSON object with fields in the order they are added: Ditto's
-// responses start with "type" and "status", which a Go map cannot promise.
-type obj struct {
-	buf bytes.Buffer
-}
-
-func newObj() *obj {
-	o := &obj{}
-	o.buf.WriteByte('{')
-	return o
-}
-
-func (o *obj) key(k string) {
-	if o.buf.Len() > 1 {
-		o.buf.WriteByte(',')
+// encodeJSON is the package's one encoder for what it writes: answers,
+// journal events and internal messages are Go values, and a struct's field
+// order is the order Ditto writes the fields in (responses start with
+// "type" and "status"). Like Ditto, it leaves <, > and & unescaped.
+//
+// A type that encodes itself (json.Marshaler) is taken as it encodes, without
+// the re-scan encoding/json gives a Marshaler's output.
+func encodeJSON(v any) []byte {
+	if m, ok := v.(json.Marshaler); ok {
+		if b, err := m.MarshalJSON(); err == nil {
+			return b
+		}
 	}
-	o.buf.Write(marshal(k))
-	o.buf.WriteByte(':')
-}
-
-// set adds a value that encoding/json can marshal. Like Ditto, it leaves <,
-// > and & unescaped.
-func (o *obj) set(k string, v any) *obj {
-	o.key(k)
-	o.buf.Write(marshal(v))
-	return o
-}
-
-func marshal(v any) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
+		// Only a raw part could fail, and those come from this service's
+		// own serializers.
 		return []byte("null")
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n")
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
-// raw adds an already encoded JSON value.
-func (o *obj) raw(k string, v []byte) *obj {
-	o.key(k)
-	if len(v) == 0 {
-		v = []byte("null")
+// raw embeds already encoded JSON; empty is null.
+func raw(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
 	}
-	o.buf.Write(v)
-	return o
-}
-
-func (o *obj) bytes() []byte {
-	o.buf.WriteByte('}')
-	return o.buf.Bytes()
+	return b
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors/monitor"
 	pb "github.com/dittoconn/dittoconn/proto"
-	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // liveState is the grain's view of its client side: when clients last
@@ -68,7 +67,8 @@ func (l *liveState) logsEnabled(now time.Time) bool {
 	return !l.logs.CheckExpired(now)
 }
 
-func (l *liveState) enableLogs(time.Time, time.Duration) {
+// enableLogs enables logging for the configured duration (Logs.LogDuration).
+func (l *liveState) enableLogs() {
 	l.logs.Enable()
 	l.armCheck()
 }
@@ -92,81 +92,14 @@ func (l *liveState) add(now time.Time, level, msg string) {
 
 func (l *liveState) logFailure(now time.Time, msg string) { l.add(now, "failure", msg) }
 
-// status answers retrieveConnectionStatus as Ditto does when no client actor
-// runs: one closed client entry of this instance.
-func (g *grain) status(cmd *pb.Command) *pb.Reply {
-	if g.conn.ConnectionStatus == "open" && len(g.clients.current) > 0 {
-		return g.liveStatus(cmd)
-	}
-	client := newObj().
-		set("type", "client").
-		set("client", g.cfg.Instance).
-		set("status", "closed").
-		set("recoveryStatus", "unknown").
-		set("statusDetails", "[DISCONNECTED] connection is closed").
-		set("inStateSince", ditto.FormatInstant(g.live.since)).bytes()
-	body := response(cmd.Type, http.StatusOK).
-		set("connectionId", g.id).
-		set("connectionStatus", g.conn.ConnectionStatus).
-		set("liveStatus", "closed").
-		set("recoveryStatus", "unknown").
-		raw("clientStatus", append(append([]byte{'['}, client...), ']'))
-	return reply(http.StatusOK, body.bytes(), g.seq)
-}
-
-// metrics answers retrieveConnectionMetrics from the data plane of the
-// running clients; without one every address metric is empty, which Ditto
-// writes as null.
-func (g *grain) metrics(cmd *pb.Command) *pb.Reply {
-	// merged over the clients, as Ditto's aggregator does; a satellite's
-	// counters are as of its last report (at most satRenewEvery old)
-	snap := g.plane.Metrics()
-	if snap != nil {
-		snap = monitor.MergeMetrics(append([]*monitor.MetricsSnapshot{snap}, g.satelliteMetrics()...)...)
-	}
-	body := response(cmd.Type, http.StatusOK).
-		set("connectionId", g.id).
-		raw("connectionMetrics", snap.ConnectionMetricsJSON()).
-		set("containsFailures", snap.ContainsFailures()).
-		raw("sourceMetrics", snap.SourceMetricsJSON()).
-		raw("targetMetrics", snap.TargetMetricsJSON())
-	return reply(http.StatusOK, body.bytes(), g.seq)
-}
-
-func (g *grain) resetMetrics(cmd *pb.Command) *pb.Reply {
-	g.plane.ResetMetrics()
-	g.resetSatelliteMetrics()
-	return g.simple(cmd, http.StatusOK)
-}
-
-func (g *grain) enableLogs(cmd *pb.Command) *pb.Reply {
-	g.live.enableLogs(g.cfg.Now(), g.cfg.Logs.LogDuration)
-	return g.simple(cmd, http.StatusOK)
-}
-
 // retrieveLogs extends enabled logging (Ditto re-broadcasts the enable, so
 // enabledSince becomes now) and returns the kept entries, oldest first.
-func (g *grain) retrieveLogs(cmd *pb.Command) *pb.Reply {
-	if g.live.logsEnabled(g.cfg.Now()) {
-		g.live.logs.Enable()
+func (s *supervisor) retrieveLogs(cmd *pb.Command, seq int64) *pb.Reply {
+	if s.live.logsEnabled(s.cfg.Now()) {
+		s.live.logs.Enable()
 	}
-	snap := g.live.logs.Retrieve()
-	body := response(cmd.Type, http.StatusOK).
-		set("connectionId", g.id).
-		raw("connectionLogs", snap.ConnectionLogsJSON()).
-		raw("enabledSince", snap.EnabledSinceJSON()).
-		raw("enabledUntil", snap.EnabledUntilJSON())
-	return reply(http.StatusOK, body.bytes(), g.seq)
-}
-
-func (g *grain) resetLogs(cmd *pb.Command) *pb.Reply {
-	g.live.logsEnabled(g.cfg.Now())
-	g.live.logs.Reset()
-	return g.simple(cmd, http.StatusOK)
-}
-
-// loggingExpired is internal: it disables logging and, as in Ditto, is never answered.
-func (g *grain) loggingExpired(*pb.Command) *pb.Reply {
-	g.live.disableLogs()
-	return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+	snap := s.live.logs.Retrieve()
+	return respond(http.StatusOK, logsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionLogs: raw(snap.ConnectionLogsJSON()), EnabledSince: raw(snap.EnabledSinceJSON()),
+		EnabledUntil: raw(snap.EnabledUntilJSON())}, seq)
 }

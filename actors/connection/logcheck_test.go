@@ -20,7 +20,7 @@ func TestLogsExpireByPeriodicCheck(t *testing.T) {
 			Config: monitor.LogConfig{LogDuration: time.Hour, ActiveCheckInterval: 10 * time.Millisecond}}),
 		send: func(m any) { checks <- m },
 	}
-	l.enableLogs(clock(), time.Hour)
+	l.enableLogs()
 	wait := func() {
 		t.Helper()
 		select {

@@ -1,0 +1,119 @@
+package connection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
+	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// test answers testConnection for the validated candidate c: it connects a
+// real client once and disconnects it, in a goroutine that answers the
+// sender (nil returned); types without a live client only check that the
+// endpoint accepts a TCP connection. Nothing is persisted.
+func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply {
+	if factory, ok := s.cfg.Clients[c.ConnectionType]; ok {
+		s.testLive(req, c, factory, seq)
+		return nil
+	}
+	if addr := dialAddress(c); addr != "" {
+		conn, err := net.DialTimeout("tcp", addr, within(req.cmd, s.cfg.DialTimeout))
+		if err != nil {
+			return errorReply(ditto.ConnectionFailed(s.id, fmt.Sprintf(
+				"Could not establish a connection on '%s'. Make sure the endpoint is reachable and that no firewall prevents the connection.", addr)), seq)
+		}
+		_ = conn.Close()
+	}
+	return testSucceeded(req.cmd, s.id, seq)
+}
+
+func testSucceeded(cmd *pb.Command, id string, seq int64) *pb.Reply {
+	return respond(http.StatusOK, testResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: id,
+		TestResult: "Success(successfully connected + initialized mapper)"}, seq)
+}
+
+// within is timeout, or less when the command's deadline comes earlier.
+func within(cmd *pb.Command, timeout time.Duration) time.Duration {
+	if cmd.DeadlineUnixNano > 0 {
+		if left := time.Until(time.Unix(0, cmd.DeadlineUnixNano)); left < timeout {
+			return left
+		}
+	}
+	return timeout
+}
+
+func (s *supervisor) testLive(req request, c *model.Connection, factory client.Factory, seq int64) {
+	timeout := within(req.cmd, s.cfg.TestTimeout)
+	root, id, log := s.root, s.id, s.log
+	tlsCfg, tlsErr := client.TLSConfig(c)
+	env := client.Env{Connection: c, Instance: s.cfg.Instance, Logger: log, TLS: tlsCfg, Events: func(client.Event) {}}
+	noAnswerWanted := req.cmd.Headers[ditto.HeaderResponseRequired] == "false"
+	testSeconds := int(s.cfg.TestTimeout / time.Second)
+	go func() {
+		tctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		err := tlsErr
+		if err == nil {
+			err = runTest(tctx, factory, env)
+		}
+		var r *pb.Reply
+		switch {
+		case err == nil:
+			r = testSucceeded(req.cmd, id, seq)
+		case tctx.Err() != nil && !errors.Is(err, client.ErrUnauthorized) && !errors.Is(err, client.ErrUnreachable):
+			r = errorReply(ditto.ConnectionFailed(id, fmt.Sprintf("Failed to open requested connection within <%d> seconds!", testSeconds)), seq)
+		default:
+			r = errorReply(connectError(id, c, err), seq)
+		}
+		log.Debug().Err(err).Msg("test finished")
+		if noAnswerWanted {
+			r = noAnswer()
+		}
+		if req.sender != nil {
+			root.Send(req.sender, r)
+		}
+	}()
+}
+
+func runTest(ctx context.Context, factory client.Factory, env client.Env) error {
+	cl, err := factory(env)
+	if err != nil {
+		return err
+	}
+	if t, ok := cl.(client.Tester); ok {
+		return t.Test(ctx)
+	}
+	err = cl.Connect(ctx)
+	cctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
+	defer cancel()
+	_ = cl.Close(cctx)
+	return err
+}
+
+// dialAddress is the host:port a test connects to: the URI's, or for Kafka
+// the first bootstrap server.
+func dialAddress(c *model.Connection) string {
+	if c.ConnectionType == "kafka" {
+		if bs := c.SpecificConfig["bootstrapServers"]; bs != "" {
+			for i := 0; i < len(bs); i++ {
+				if bs[i] == ',' {
+					return bs[:i]
+				}
+			}
+			return bs
+		}
+	}
+	u, err := url.Parse(c.URI)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Host
+}

@@ -1,0 +1,242 @@
+package connection
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/actors/monitor"
+	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// Status is a status as Ditto names it: the desired status of a connection
+// (open or closed, persisted in the entity) and the live status of its
+// clients, sources and targets (any of the five). The strings come from the
+// client contract, which reports them.
+type Status string
+
+const (
+	StatusOpen          Status = client.StatusOpen
+	StatusClosed        Status = client.StatusClosed
+	StatusFailed        Status = client.StatusFailed
+	StatusMisconfigured Status = client.StatusMisconfigured
+	StatusUnknown       Status = client.StatusUnknown
+)
+
+// Recovery is a client's recovery status in retrieveConnectionStatus.
+type Recovery string
+
+const (
+	RecoveryOngoing             Recovery = "ongoing"
+	RecoverySucceeded           Recovery = "succeeded"
+	RecoveryBackOffLimitReached Recovery = "backOffLimitReached"
+	RecoveryUnknown             Recovery = "unknown"
+)
+
+// AlwaysAliveTag is the journal tag of a connection whose desired status is
+// open; the reopen sweep lists connections by it after a restart. Ditto
+// writes priority-0 beside it.
+const (
+	AlwaysAliveTag = "always-alive"
+	priorityTag    = "priority-0"
+)
+
+// desired is c's desired status.
+func desired(c *model.Connection) Status { return Status(c.ConnectionStatus) }
+
+// --- retrieveConnectionStatus ---
+
+type statusEntry struct {
+	typ, client, address string
+	status               Status
+	recovery             Recovery
+	details              string
+	since                time.Time
+}
+
+func entriesJSON(es []statusEntry) []entryJSON {
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]entryJSON, len(es))
+	for i, e := range es {
+		j := entryJSON{Type: e.typ, Client: e.client, Status: e.status, StatusDetails: e.details}
+		if e.typ == "source" || e.typ == "target" {
+			j.Address = e.address
+		}
+		if e.typ == "client" {
+			j.RecoveryStatus = &es[i].recovery
+		}
+		if !e.since.IsZero() {
+			j.InStateSince = ditto.FormatInstant(e.since)
+		}
+		out[i] = j
+	}
+	return out
+}
+
+// status answers retrieveConnectionStatus; as Ditto does when no client
+// actor runs, that is one closed client entry of this instance.
+func (s *supervisor) status(cmd *pb.Command, conn *model.Connection, seq int64) *pb.Reply {
+	if desired(conn) == StatusOpen && len(s.clients.current) > 0 {
+		return s.liveStatus(cmd, conn, seq)
+	}
+	client := statusEntry{typ: "client", client: s.cfg.Instance, status: StatusClosed, recovery: RecoveryUnknown,
+		details: detailsDisconnected, since: s.live.since}
+	return respond(http.StatusOK, statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionStatus: conn.ConnectionStatus, LiveStatus: StatusClosed, RecoveryStatus: RecoveryUnknown,
+		ClientStatus: entriesJSON([]statusEntry{client})}, seq)
+}
+
+// expectedSources is how many source entries a desired-open connection has:
+// per client and consumer one per address, for MQTT one per source.
+func expectedSources(c *model.Connection) int {
+	n := 0
+	perSource := c.ConnectionType == model.TypeMQTT || c.ConnectionType == model.TypeMQTT5
+	for _, s := range c.Sources {
+		k := max(s.ConsumerCount, 1)
+		if !perSource {
+			k *= len(s.Addresses)
+		}
+		n += k
+	}
+	return n * max(c.ClientCount, 1)
+}
+
+// resourceEntry is a client's resource status as an entry of instance.
+func resourceEntry(instance string, rs client.ResourceStatus) statusEntry {
+	return statusEntry{typ: rs.Type, client: instance, address: rs.Address, status: Status(rs.Status),
+		details: rs.Details, since: rs.Since}
+}
+
+// liveStatus answers retrieveConnectionStatus from the running clients,
+// computed as Ditto's aggregator does (spec §2.4).
+func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int64) *pb.Reply {
+	var clients, sources, targets []statusEntry
+	for _, r := range s.clients.current {
+		clients = append(clients, statusEntry{typ: "client", client: s.cfg.Instance, status: r.status,
+			recovery: r.recovery, details: r.details, since: r.since})
+		if r.client == nil {
+			continue
+		}
+		for _, rs := range r.client.Status() {
+			switch rs.Type {
+			case "source":
+				sources = append(sources, resourceEntry(s.cfg.Instance, rs))
+			case "target":
+				targets = append(targets, resourceEntry(s.cfg.Instance, rs))
+			}
+		}
+	}
+	satClients, satSources, satTargets, undelivered := s.satelliteEntries(conn)
+	clients, sources, targets = append(clients, satClients...), append(sources, satSources...), append(targets, satTargets...)
+	fill := func(list []statusEntry, typ string, want int) []statusEntry {
+		for len(list) < want {
+			if undelivered {
+				list = append(list, statusEntry{typ: typ, client: "<unknown>", status: StatusMisconfigured,
+					details: notDelivered(conn, typ)})
+				continue
+			}
+			list = append(list, statusEntry{typ: typ, client: "<unknown>", status: StatusFailed,
+				details: fmt.Sprintf("The %s failed to report its status within the timeout.", typ)})
+		}
+		return list
+	}
+	sources = fill(sources, "source", expectedSources(conn))
+	targets = fill(targets, "target", len(conn.Targets)*max(conn.ClientCount, 1))
+
+	clientsLive := listStatus(clients, clients)
+	live := overall(clientsLive, listStatus(sources, clients), listStatus(targets, clients))
+
+	body := statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionStatus: conn.ConnectionStatus, LiveStatus: live, RecoveryStatus: recoveryOf(clients),
+		ClientStatus: entriesJSON(clients), SourceStatus: entriesJSON(sources), TargetStatus: entriesJSON(targets)}
+	var since time.Time
+	for _, c := range clients {
+		if c.status == StatusOpen && (since.IsZero() || c.since.Before(since)) {
+			since = c.since
+		}
+	}
+	if !since.IsZero() {
+		body.ConnectedSince = ditto.FormatInstant(since)
+	}
+	return respond(http.StatusOK, body, seq)
+}
+
+// listStatus is the live status of one resource list.
+func listStatus(list, clients []statusEntry) Status {
+	count := map[Status]int{}
+	for _, e := range list {
+		count[e.status]++
+	}
+	switch {
+	case len(list) == 0 || count[StatusOpen] == len(list):
+		return StatusOpen
+	case count[StatusFailed] > 0:
+		return StatusFailed
+	case count[StatusMisconfigured] > 0:
+		return StatusMisconfigured
+	case count[StatusClosed] == len(list):
+		return StatusClosed
+	}
+	for _, c := range clients {
+		if c.status != StatusOpen {
+			return StatusUnknown
+		}
+	}
+	return StatusOpen
+}
+
+func overall(lists ...Status) Status {
+	count := map[Status]int{}
+	for _, s := range lists {
+		count[s]++
+	}
+	switch {
+	case count[StatusOpen] == len(lists):
+		return StatusOpen
+	case count[StatusFailed] > 0:
+		return StatusFailed
+	case count[StatusMisconfigured] > 0:
+		return StatusMisconfigured
+	case count[StatusClosed] == len(lists):
+		return StatusClosed
+	}
+	return StatusUnknown
+}
+
+func recoveryOf(clients []statusEntry) Recovery {
+	count := map[Recovery]int{}
+	for _, c := range clients {
+		count[c.recovery]++
+	}
+	switch {
+	case len(clients) > 0 && count[RecoverySucceeded] == len(clients):
+		return RecoverySucceeded
+	case count[RecoveryBackOffLimitReached] > 0:
+		return RecoveryBackOffLimitReached
+	case count[RecoveryOngoing] > 0:
+		return RecoveryOngoing
+	}
+	return RecoveryUnknown
+}
+
+// --- retrieveConnectionMetrics ---
+
+// metrics answers retrieveConnectionMetrics from the data plane of the
+// running clients; without one every address metric is empty, which Ditto
+// writes as null.
+func (s *supervisor) metrics(cmd *pb.Command, seq int64) *pb.Reply {
+	// merged over the clients, as Ditto's aggregator does; a satellite's
+	// counters are as of its last report (at most satRenewEvery old)
+	snap := s.plane.Metrics()
+	if snap != nil {
+		snap = monitor.MergeMetrics(append([]*monitor.MetricsSnapshot{snap}, s.satelliteMetrics()...)...)
+	}
+	return respond(http.StatusOK, metricsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
+		ConnectionMetrics: raw(snap.ConnectionMetricsJSON()), ContainsFailures: snap.ContainsFailures(),
+		SourceMetrics: raw(snap.SourceMetricsJSON()), TargetMetrics: raw(snap.TargetMetricsJSON())}, seq)
+}
