@@ -205,8 +205,8 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 	}
 
 	// metrics: exact counts per address
-	dm := dpWaitCount(t, n, devID, "source", srcAddr, "consumed", "success", 4)
-	dm = dpWaitCount(t, n, devID, "source", srcAddr, "mapped", "failure", 1)
+	dpWaitCount(t, n, devID, "source", srcAddr, "consumed", "success", 4)
+	dm := dpWaitCount(t, n, devID, "source", srcAddr, "mapped", "failure", 1)
 	for _, c := range []struct {
 		typ, level string
 		want       int
