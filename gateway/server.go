@@ -104,7 +104,9 @@ func New(cfg Config, d Dispatcher) *Server {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With().Str("component", "gateway").Logger()}
+	// The caller names the component (cmd/dittoconn: "gateway"); adding it here
+	// too would write the key twice in every line.
+	s := &Server{cfg: cfg, d: d, log: cfg.Logger}
 	if !cfg.DevopsSecured {
 		s.log.Warn().Msg("devops authentication is disabled: /devops accepts requests without credentials")
 	}
