@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // TestLogLinesNeverRepeatAKey drives the gateway through lines from each of
@@ -17,7 +19,7 @@ import (
 // errors) with the logger cmd/dittoconn gives it, and fails on a JSON key
 // written twice in one line: log processors keep only one of them.
 func TestLogLinesNeverRepeatAKey(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &poll.Buffer{}
 	cfg := testConfig(t)
 	cfg.DevopsSecured = false
 	cfg.Logger = zerolog.New(logs).Level(zerolog.TraceLevel).With().Timestamp().Str("component", "gateway").Logger()
