@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 var (
@@ -52,7 +53,7 @@ func buildBinary(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
+	logs *poll.Buffer
 	done chan error
 }
 
@@ -68,7 +69,7 @@ func startBinary(t *testing.T, bin string, env ...string) *proc {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: c, logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: c, logs: &poll.Buffer{}, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

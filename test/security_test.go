@@ -18,6 +18,7 @@ import (
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // TestEveryRouteNeedsCredentials walks every route the gateway registers:
@@ -166,7 +167,7 @@ func TestHostileRequests(t *testing.T) {
 // TestSecretsNeverLogged runs a scenario with secrets at debug level and
 // searches every log line for them.
 func TestSecretsNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs poll.Buffer
 	store := kit.Bolt().Open(t)()
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	sys, err := actors.Start(actors.Config{Store: store, Instance: "sec-1", Validation: model.DefaultValidationConfig(), Logger: log})
