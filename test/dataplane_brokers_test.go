@@ -17,7 +17,7 @@ import (
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
-// Data plane end to end over MQTT 5 and AMQP 1.0 (issue 5): a source of one
+// Data plane end to end over MQTT 5 and AMQP 1.0: a source of one
 // connection consumes Ditto Protocol twin events from the real broker
 // (enforced against a header of the broker's message, header-mapped), a
 // target of another connection publishes the events its namespaces and RQL

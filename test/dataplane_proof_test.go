@@ -33,7 +33,7 @@ type dpHTTPRequest struct {
 	body                      []byte
 }
 
-// TestIntegrationDataPlaneProof is the end-to-end proof of issue 5: an MQTT
+// TestIntegrationDataPlaneProof is the end-to-end proof of the data plane: an MQTT
 // source with a JavaScript mapper turns device payloads into twin events;
 // an AMQP 0.9.1 target with a namespace and RQL filter gets only the
 // matching ones, under the resolved routing key and with mapped headers;
