@@ -100,7 +100,7 @@ func startNode() (*node, error) {
 		return nil, err
 	}
 	srv := gateway.New(gateway.Config{Instance: "load-1", DevopsSecured: true, DevopsPassword: "foobar",
-		BodyLimit: 1 << 20, Logger: log}, sys)
+		BodyLimit: 1 << 20, Logger: log.With().Str("component", "gateway").Logger()}, sys)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
