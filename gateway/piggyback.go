@@ -3,19 +3,19 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/gateway/internal/httpbody"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -71,7 +71,7 @@ func (s *Server) piggyback(c echo.Context) error {
 		}
 	}
 
-	body, derr := s.readBody(c)
+	body, derr := httpbody.Read(c, s.cfg.BodyLimit, s.log)
 	if derr != nil {
 		return writeError(c, derr)
 	}
@@ -87,7 +87,7 @@ func (s *Server) piggyback(c echo.Context) error {
 		timeout, _ = parseTimeout(t) // validated above (query) or in decodeEnvelope
 	}
 	if headers[ditto.HeaderCorrelationID] == "" {
-		headers[ditto.HeaderCorrelationID] = newCorrelationID()
+		headers[ditto.HeaderCorrelationID] = uuid.NewString()
 	}
 	c.Response().Header().Set(ditto.HeaderCorrelationID, headers[ditto.HeaderCorrelationID])
 
@@ -255,9 +255,7 @@ func (s *Server) execute(ctx context.Context, log zerolog.Logger, env *envelope,
 	}
 
 	cmd := &pb.Command{Type: env.commandType, Headers: headers, Payload: env.command}
-	if dl, ok := ctx.Deadline(); ok {
-		cmd.DeadlineUnixNano = dl.UnixNano()
-	}
+	cmd.SetDeadlineFrom(ctx)
 	reply, err := s.d.Dispatch(ctx, normaliseTarget(env.target), cmd)
 	if err != nil {
 		if de, isDitto := ditto.As(err); isDitto {
@@ -338,25 +336,6 @@ func aggregated(service string, answers []answer) []byte {
 	return b.Bytes()
 }
 
-// readBody reads at most cfg.BodyLimit bytes of the request body.
-func (s *Server) readBody(c echo.Context) ([]byte, *ditto.Error) {
-	req := c.Request()
-	if req.ContentLength > s.cfg.BodyLimit {
-		return nil, ditto.RequestEntityTooLarge(s.cfg.BodyLimit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response().Writer, req.Body, s.cfg.BodyLimit))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, ditto.RequestEntityTooLarge(s.cfg.BodyLimit)
-		}
-		// Ditto's words when its JSON reader fails mid-stream.
-		s.log.Debug().Err(err).Msg("reading request body failed")
-		return nil, ditto.JSONInvalid("Failed to parse JSON value from reader!")
-	}
-	return body, nil
-}
-
 // isAggregate: absent is true, else Java's Boolean.parseBoolean (only "true",
 // in any case, is true), as Ditto reads the header.
 func isAggregate(headers map[string]string) bool {
@@ -368,13 +347,4 @@ func isAggregate(headers map[string]string) bool {
 func isGroupTopic(headers map[string]string) bool {
 	v, ok := headers[ditto.HeaderIsGroupTopic]
 	return ok && !strings.EqualFold(v, "false")
-}
-
-// newCorrelationID returns a random UUID v4, as Ditto generates.
-func newCorrelationID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

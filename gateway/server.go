@@ -122,6 +122,7 @@ func New(cfg Config, d Dispatcher) *Server {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	// The gateway names its own component; callers pass their logger as is.
 	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With().Str("component", "gateway").Logger()}
 	if !cfg.DevopsSecured {
 		s.log.Warn().Msg("devops authentication is disabled: /devops accepts requests without credentials")

@@ -15,6 +15,7 @@ import (
 
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 const retrieveBody = `{"targetActorSelection":"/system/sharding/connection","headers":{"aggregate":false},` +
@@ -70,7 +71,7 @@ func TestDevopsAuth(t *testing.T) {
 }
 
 func TestDevopsAuthDisabled(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &poll.Buffer{}
 	cfg := testConfig(t)
 	cfg.DevopsSecured = false
 	cfg.Logger = zerolog.New(logs)
@@ -95,7 +96,7 @@ func TestDevopsAuthDisabled(t *testing.T) {
 }
 
 func TestLogsHoldNoSecrets(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &poll.Buffer{}
 	cfg := testConfig(t)
 	cfg.Logger = zerolog.New(logs).Level(zerolog.TraceLevel)
 	s := New(cfg, &fakeDispatcher{err: errors.New("boom")})
@@ -233,7 +234,7 @@ func TestStartShutdown(t *testing.T) {
 		shutdown <- s.Shutdown(ctx)
 	}()
 	// Shutdown closes the listener first; wait until new connections fail.
-	checkFor(t, 5*time.Second, func() error {
+	poll.Check(t, 5*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return nil

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 var (
@@ -53,7 +54,7 @@ func buildBinary(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
+	logs *poll.Buffer
 	done chan error
 }
 
@@ -69,7 +70,7 @@ func startBinary(t *testing.T, bin string, env ...string) *proc {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: c, logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: c, logs: &poll.Buffer{}, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // needBroker skips the test when name at addr does not accept connections,
@@ -109,18 +111,13 @@ func (m *mosquitto) Start() {
 	if err := m.cmd.Start(); err != nil {
 		m.t.Fatalf("start mosquitto: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Check(m.t, 10*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", m.Addr(), time.Second)
-		if err == nil {
-			_ = c.Close()
-			return
+		if err != nil {
+			return fmt.Errorf("mosquitto on %s did not come up: %w", m.Addr(), err)
 		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("mosquitto on %s did not come up: %v", m.Addr(), err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.Close()
+	})
 }
 
 // Stop ends the broker process (only this test's own).

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // This file is the multi-process cluster harness: one etcd from Debian's
@@ -39,7 +41,7 @@ func startEtcd(t *testing.T) *etcdServer {
 		"--listen-client-urls", cu, "--advertise-client-urls", cu,
 		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
 		"--initial-cluster", "test="+pu, "--log-level", "error", "--logger", "zap")
-	logs := &syncBuffer{}
+	logs := &poll.Buffer{}
 	c.Stdout, c.Stderr = logs, logs
 	if err := c.Start(); err != nil {
 		t.Fatalf("start etcd: %v", err)

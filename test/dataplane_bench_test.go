@@ -15,7 +15,7 @@ import (
 
 // TestIntegrationDataPlaneThroughput measures messages/s of MQTT → Ditto
 // mapper → bus → MQTT target through dittoconn against mosquitto's own
-// publish → subscribe on the same broker in the same run (issue 5: at
+// publish → subscribe on the same broker in the same run (the aim: at
 // least 0.5 of direct), then the same with a JavaScript mapper on the
 // source. It runs only with DITTOCONN_BENCH_DATAPLANE=N (messages per
 // round), against a mosquitto process of its own, with the same QoS

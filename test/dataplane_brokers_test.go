@@ -14,9 +14,10 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
-// Data plane end to end over MQTT 5 and AMQP 1.0 (issue 5): a source of one
+// Data plane end to end over MQTT 5 and AMQP 1.0: a source of one
 // connection consumes Ditto Protocol twin events from the real broker
 // (enforced against a header of the broker's message, header-mapped), a
 // target of another connection publishes the events its namespaces and RQL
@@ -30,23 +31,18 @@ func dpTemp(thing string, value int) []byte { return []byte(dpTwinEvent(thing, v
 // count) are all as wanted, and fails with the last ones seen otherwise.
 func dpWaitCounts(t *testing.T, n *kit.Node, id, dir, address string, want map[string]int) {
 	t.Helper()
-	var got map[string]int
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	poll.Check(t, 15*time.Second, func() error {
 		m := dpMetrics(t, n, id)
-		got = map[string]int{}
+		got := map[string]int{}
 		for k := range want {
 			typ, level, _ := strings.Cut(k, "/")
 			got[k] = dpCount(m, dir, address, typ, level)
 		}
 		if maps.Equal(got, want) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s %s: counts %v, want %v", id, dir, address, got, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("%s %s %s: counts %v, want %v", id, dir, address, got, want)
+	})
 }
 
 // mqtt5Client is a test client speaking MQTT 5 (paho.golang); received

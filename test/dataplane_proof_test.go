@@ -33,7 +33,7 @@ type dpHTTPRequest struct {
 	body                      []byte
 }
 
-// TestIntegrationDataPlaneProof is the end-to-end proof of issue 5: an MQTT
+// TestIntegrationDataPlaneProof is the end-to-end proof of the data plane: an MQTT
 // source with a JavaScript mapper turns device payloads into twin events;
 // an AMQP 0.9.1 target with a namespace and RQL filter gets only the
 // matching ones, under the resolved routing key and with mapped headers;
@@ -205,8 +205,8 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 	}
 
 	// metrics: exact counts per address
-	dm := dpWaitCount(t, n, devID, "source", srcAddr, "consumed", "success", 4)
-	dm = dpWaitCount(t, n, devID, "source", srcAddr, "mapped", "failure", 1)
+	dpWaitCount(t, n, devID, "source", srcAddr, "consumed", "success", 4)
+	dm := dpWaitCount(t, n, devID, "source", srcAddr, "mapped", "failure", 1)
 	for _, c := range []struct {
 		typ, level string
 		want       int

@@ -14,7 +14,7 @@ import (
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
-// Data plane (issue 5): messages consumed by one connection's source are
+// Data plane: messages consumed by one connection's source are
 // mapped and routed by Ditto topic to other connections' targets.
 
 // dpID is a connection id unique to this test run.

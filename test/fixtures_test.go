@@ -1,10 +1,8 @@
 package test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http/httptest"
-	"sync"
 	"testing"
 )
 
@@ -73,24 +71,6 @@ func wantField(t *testing.T, m map[string]any, want any, keys ...string) {
 	if string(gb) != string(wb) {
 		t.Errorf("field %v = %s, want %s", keys, gb, wb)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent log writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func mustJSON(t *testing.T, v any) []byte {

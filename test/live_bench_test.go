@@ -14,7 +14,7 @@ import (
 )
 
 // TestIntegrationRestartManyOpen measures how long a restart takes until N
-// stored open MQTT connections all report open again (issue 4: 10,000 in
+// stored open MQTT connections all report open again (the aim: 10,000 in
 // under 30 s), and heap and goroutines per open connection. It runs only
 // with DITTOCONN_BENCH_OPEN=N, against a mosquitto of its own.
 func TestIntegrationRestartManyOpen(t *testing.T) {

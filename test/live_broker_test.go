@@ -13,6 +13,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // tcpProxy forwards loopback connections to a broker. Down drops every
@@ -186,17 +187,14 @@ func piggyStatus(t *testing.T, n *kit.Node, id string) map[string]any {
 func piggyWaitLive(t *testing.T, n *kit.Node, id, live, recovery string, within time.Duration) map[string]any {
 	t.Helper()
 	var last map[string]any
-	deadline := time.Now().Add(within)
-	for {
+	poll.Check(t, within, func() error {
 		last = piggyStatus(t, n, id)
 		if last["liveStatus"] == live && (recovery == "" || last["recoveryStatus"] == recovery) {
-			return last
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("liveStatus %s/%s of %s not reached within %v; last status %v", live, recovery, id, within, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("liveStatus %s/%s of %s not reached; last status %v", live, recovery, id, last)
+	})
+	return last
 }
 
 // expectAnnouncement reads messages until the announcement kind of id

@@ -11,10 +11,11 @@ import (
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
-// Payloads and scripts that used to end the process (a fatal stack
-// overflow or out-of-memory, not a recoverable panic), and because the
-// QoS 1 message was never acknowledged, end it again on every restart. Now
-// each is a mapping failure, counted, and the service answers.
+// Payloads and scripts that, without the mapping bounds, end the process (a
+// fatal stack overflow or out-of-memory, not a recoverable panic) and,
+// because the QoS 1 message is then never acknowledged, end it again on
+// every restart. Each must be a mapping failure, counted, while the service
+// keeps answering.
 
 // TestIntegrationPoisonPayloadsThroughMQTT: an 8 MB array nested 4,000,000
 // deep and a 200 kB one nested 100,000 deep, both QoS 1 through a real MQTT

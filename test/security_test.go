@@ -12,6 +12,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // TestEveryRouteNeedsCredentials walks every route the gateway registers:
@@ -159,7 +160,7 @@ func TestHostileRequests(t *testing.T) {
 // TestSecretsNeverLogged runs a scenario with secrets at debug level and
 // searches every log line for them.
 func TestSecretsNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs poll.Buffer
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: true, LogOutput: &logs})
 	const password = kit.Password
 	secrets := []string{password, "uri-pw-Xy77", "client-secret-Qq55"}

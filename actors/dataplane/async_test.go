@@ -11,6 +11,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/bus"
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // asyncClient publishes asynchronously; the test settles each publish.
@@ -90,9 +91,9 @@ func TestAsynchronousPublishesAreCountedWhenSettled(t *testing.T) {
 	}
 	f1.settle(nil)
 	f2.settle(errors.New("broker said no"))
-	waitFor(t, func() bool { return published(true) == 1 && published(false) == 1 })
+	poll.Until(t, 5*time.Second, "one success and one failure published", func() bool { return published(true) == 1 && published(false) == 1 })
 	// f3 is never settled: it fails after PublishTimeout
-	waitFor(t, func() bool { return published(false) == 2 })
+	poll.Until(t, 5*time.Second, "two failures published", func() bool { return published(false) == 2 })
 	var msgs []string
 	for _, e := range logs.Retrieve().Entries {
 		if e.Type == monitor.Published && e.Level == monitor.LevelFailure {

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dittoconn/dittoconn/actors/bus"
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // TestExtraFieldsEnrichFromTheSignal: a target topic's extraFields put the
@@ -51,7 +53,7 @@ func TestExtraFieldsEnrichFromTheSignal(t *testing.T) {
 		t.Errorf("second extra %s", got)
 	}
 	recE.none(t)
-	waitFor(t, func() bool { return count(enriched, monitor.Outbound, monitor.Dispatched, "e", true) == 3 })
+	poll.Until(t, 5*time.Second, "3 dispatched", func() bool { return count(enriched, monitor.Outbound, monitor.Dispatched, "e", true) == 3 })
 	if got := count(enriched, monitor.Outbound, monitor.Filtered, "e", true); got != 2 {
 		t.Errorf("filtered %d", got)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // recorder is a fake client that records what it publishes.
@@ -149,7 +150,7 @@ func TestTwinEventFilterAndUnresolvedAddress(t *testing.T) {
 		t.Fatalf("published to %s", m.Address)
 	}
 	rec.none(t)
-	waitFor(t, func() bool { return count(tgt, monitor.Outbound, monitor.Dropped, "ex/{{ header:nope }}", true) == 2 })
+	poll.Until(t, 5*time.Second, "2 dropped", func() bool { return count(tgt, monitor.Outbound, monitor.Dropped, "ex/{{ header:nope }}", true) == 2 })
 	if got := count(tgt, monitor.Outbound, monitor.Filtered, "ex/{{ thing:id }}", true); got != 1 {
 		t.Errorf("filtered %d", got)
 	}
@@ -238,17 +239,6 @@ func TestBadMappingConfigurationFailsNew(t *testing.T) {
 	if _, err := New(c, Config{Bus: bus.NewLocal()}); err == nil {
 		t.Fatal("a script that does not compile was accepted")
 	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 500; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("condition not met")
 }
 
 func TestLiveCommandResponseGoesBackToTheRequester(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/bus"
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // blocking is a client whose publishes wait until release is closed.
@@ -59,7 +60,7 @@ func TestBackPressureCountsThrottledAtTheSource(t *testing.T) {
 	for range 16 {
 		in(client.Message{Address: "q", Payload: ev})
 	}
-	waitFor(t, func() bool { return count(tgt, monitor.Outbound, monitor.Filtered, "out", true) == 17 })
+	poll.Until(t, 5*time.Second, "17 filtered", func() bool { return count(tgt, monitor.Outbound, monitor.Filtered, "out", true) == 17 })
 	if throttled() != 0 {
 		t.Fatalf("throttled %d before any queue was full", throttled())
 	}

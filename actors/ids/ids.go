@@ -81,14 +81,11 @@ func (l *Lister) Handle(cmd *pb.Command) *pb.Reply {
 }
 
 func (l *Lister) ctx(cmd *pb.Command) (context.Context, context.CancelFunc) {
-	if cmd.DeadlineUnixNano > 0 {
-		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
-	}
 	t := l.Timeout
 	if t <= 0 {
 		t = ditto.DefaultAskTimeout
 	}
-	return context.WithTimeout(context.Background(), t)
+	return cmd.Context(t)
 }
 
 // AllIDs: ids whose newest snapshot is not deleted, plus ids whose newest

@@ -1,10 +1,10 @@
 package mapping
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
 )
@@ -82,7 +82,7 @@ func (m cloudEventsMapper) MapOutgoing(msg protocol.Message) ([]protocol.Externa
 	}
 	id, ok := msg.Headers["correlation-id"]
 	if !ok {
-		id = randomUUID()
+		id = uuid.NewString()
 	}
 	ts := msg.Timestamp
 	if ts == "" {
@@ -108,12 +108,4 @@ func withHeader(h map[string]string, k, v string) map[string]string {
 	}
 	out[k] = v
 	return out
-}
-
-func randomUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

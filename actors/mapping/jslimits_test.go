@@ -9,9 +9,9 @@ import (
 	"github.com/dittoconn/dittoconn/actors/protocol"
 )
 
-// Each case is an input or a script that used to end the process (fatal
-// stack overflow or out of memory) or burn seconds of CPU; each must now
-// be an ordinary mapping failure, quickly.
+// Each case is an input or a script that, without the mapping bounds, ends
+// the process (fatal stack overflow or out of memory) or burns seconds of
+// CPU; each must be an ordinary mapping failure, quickly.
 
 func deepArray(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 

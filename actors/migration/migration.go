@@ -105,11 +105,7 @@ type grain struct{ svc *Service }
 func (g *grain) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *pb.Command:
-		reply := g.svc.Handle(msg)
-		if msg.Headers[ditto.HeaderResponseRequired] == "false" {
-			reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
-		}
-		ctx.Respond(reply)
+		ctx.Respond(msg.Answer(g.svc.Handle(msg)))
 	case *cluster.ClusterInit:
 		go g.svc.PickUpHandoff()
 	case *actor.Stopping:
@@ -176,10 +172,7 @@ func (s *Service) Handle(cmd *pb.Command) *pb.Reply {
 
 // callCtx bounds the store calls of one command by the caller's deadline.
 func (s *Service) callCtx(cmd *pb.Command) (context.Context, context.CancelFunc) {
-	if cmd.DeadlineUnixNano > 0 {
-		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
-	}
-	return context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+	return cmd.Context(s.cfg.StoreTimeout)
 }
 
 // failure is Ditto's answer to a failed ask: 503 ask.error with the message.

@@ -137,18 +137,10 @@ func format(msg string, args ...string) string {
 	return b.String()
 }
 
-// headersAndPayload is the suffix Ditto appends to messages of loggers that
-// log headers and payload: header values and payload unless the message's
+// String is the suffix Ditto appends to messages of loggers that log headers
+// and payload: header values and payload unless the message's
 // connectivity-debug-log header asks for less (HEADER: no payload, PAYLOAD:
 // only header keys, anything else: keys only).
-func headersAndPayload(info *Info) string {
-	if info.Headers == nil {
-		return ""
-	}
-	return detailsOf(info).String()
-}
-
-// String renders the details as headersAndPayload describes.
 func (d *details) String() string {
 	mode := "ALL"
 	n := len(d.kv) / 2

@@ -43,16 +43,6 @@ func (t MetricType) String() string {
 	return "unknown"
 }
 
-// ParseMetricType maps a JSON name ("consumed", …) to its MetricType.
-func ParseMetricType(s string) (MetricType, bool) {
-	for i, n := range metricTypeNames {
-		if n == s {
-			return MetricType(i), true
-		}
-	}
-	return 0, false
-}
-
 // Supports reports whether Ditto keeps counters of this type in direction d:
 // inbound consumed, mapped, dropped, enforced, acknowledged, throttled, other;
 // outbound dispatched, filtered, mapped, dropped, published, acknowledged, other.
@@ -106,22 +96,6 @@ func (c LogCategory) String() string {
 // LogType is Ditto's LogType; it shares names (and the enum order) with
 // MetricType, so one type serves both.
 type LogType = MetricType
-
-// SupportsCategory reports whether Ditto creates loggers of type t in
-// category c (LogType.supportsCategory).
-func SupportsCategory(t LogType, c LogCategory) bool {
-	switch t {
-	case Consumed, Enforced, Throttled:
-		return c == CategorySource
-	case Dispatched, Filtered, Published:
-		return c == CategoryTarget || c == CategoryResponse
-	case Mapped, Dropped, Acknowledged:
-		return c != CategoryConnection
-	case Other:
-		return true
-	}
-	return false
-}
 
 // LogLevel is Ditto's LogLevel.
 type LogLevel uint8

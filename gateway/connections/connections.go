@@ -8,19 +8,18 @@ package connections
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"regexp"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/gateway/internal/httpbody"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -133,7 +132,7 @@ func (a *API) begin(c echo.Context, timeout time.Duration) (*request, *ditto.Err
 		corr = req.URL.Query().Get(ditto.HeaderCorrelationID)
 	}
 	if corr == "" || len(corr) > 256 {
-		corr = newUUID()
+		corr = uuid.NewString()
 	}
 	c.Response().Header().Set(ditto.HeaderCorrelationID, corr)
 	return &request{
@@ -164,9 +163,7 @@ func (a *API) send(ctx context.Context, r *request, target, cmdType string, fiel
 		headers[k] = v
 	}
 	cmd := &pb.Command{Type: cmdType, Headers: headers, Payload: payload}
-	if dl, ok := ctx.Deadline(); ok {
-		cmd.DeadlineUnixNano = dl.UnixNano()
-	}
+	cmd.SetDeadlineFrom(ctx)
 	reply, err := a.d.Dispatch(ctx, target, cmd)
 	if err != nil {
 		if de, ok := ditto.As(err); ok {
@@ -290,31 +287,10 @@ func pathID(c echo.Context) (string, *ditto.Error) {
 	return id, nil
 }
 
-// readBody reads at most cfg.BodyLimit bytes.
-func (a *API) readBody(c echo.Context) ([]byte, *ditto.Error) {
-	req := c.Request()
-	if a.cfg.BodyLimit > 0 && req.ContentLength > a.cfg.BodyLimit {
-		return nil, ditto.RequestEntityTooLarge(a.cfg.BodyLimit)
-	}
-	rd := io.Reader(req.Body)
-	if a.cfg.BodyLimit > 0 {
-		rd = http.MaxBytesReader(c.Response().Writer, req.Body, a.cfg.BodyLimit)
-	}
-	body, err := io.ReadAll(rd)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, ditto.RequestEntityTooLarge(a.cfg.BodyLimit)
-		}
-		return nil, ditto.JSONInvalid("Failed to parse JSON value from reader!")
-	}
-	return body, nil
-}
-
 // readObject reads a body that must be one JSON object and returns it
 // trimmed, with its top-level members for inspection.
 func (a *API) readObject(c echo.Context) ([]byte, map[string]json.RawMessage, *ditto.Error) {
-	body, derr := a.readBody(c)
+	body, derr := httpbody.Read(c, a.cfg.BodyLimit, a.log)
 	if derr != nil {
 		return nil, nil, derr
 	}
@@ -362,13 +338,4 @@ func firstByte(raw []byte) byte {
 		return 0
 	}
 	return raw[0]
-}
-
-// newUUID returns a random UUID v4 (ids of POSTed connections, correlation ids).
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

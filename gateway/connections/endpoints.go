@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/dittoconn/dittoconn/gateway/internal/httpbody"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -39,7 +41,7 @@ func (a *API) create(c echo.Context) error {
 	if _, has := fields["id"]; has && !dryRun {
 		return writeError(c, ditto.IDNotSettable())
 	}
-	id := newUUID()
+	id := uuid.NewString()
 	if dryRun {
 		id += "-dry-run"
 		delete(fields, "id")
@@ -175,7 +177,7 @@ func (a *API) command(c echo.Context) error {
 	if derr != nil {
 		return writeError(c, derr)
 	}
-	body, derr := a.readBody(c)
+	body, derr := httpbody.Read(c, a.cfg.BodyLimit, a.log)
 	if derr != nil {
 		return writeError(c, derr)
 	}

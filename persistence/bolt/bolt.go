@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -37,7 +36,6 @@ const pageSize = 256
 type Store struct {
 	db          *bbolt.DB
 	lockTimeout time.Duration
-	log         zerolog.Logger
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -55,14 +53,9 @@ func WithLockTimeout(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets the logger (default: none).
-func WithLogger(l zerolog.Logger) Option {
-	return func(s *Store) { s.log = l }
-}
-
 // Open opens (creating if needed) dir/FileName.
 func Open(dir string, opts ...Option) (*Store, error) {
-	s := &Store{lockTimeout: DefaultLockTimeout, log: zerolog.Nop()}
+	s := &Store{lockTimeout: DefaultLockTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -92,7 +85,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	s.db = db
-	s.log.Debug().Str("path", path).Msg("bolt store opened")
 	return s, nil
 }
 

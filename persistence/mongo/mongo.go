@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -35,7 +34,6 @@ type Store struct {
 	snaps    *driver.Collection
 	metadata *driver.Collection
 	timeout  time.Duration
-	log      zerolog.Logger
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -52,11 +50,6 @@ func WithTimeout(d time.Duration) Option {
 			s.timeout = d
 		}
 	}
-}
-
-// WithLogger sets the logger (default: none).
-func WithLogger(l zerolog.Logger) Option {
-	return func(s *Store) { s.log = l }
 }
 
 // Open connects to uri, pings the server, creates Ditto's indexes where
@@ -94,7 +87,6 @@ func New(client *driver.Client, database string, opts ...Option) *Store {
 		snaps:    db.Collection(document.SnapshotCollection),
 		metadata: db.Collection(document.MetadataCollection),
 		timeout:  DefaultTimeout,
-		log:      zerolog.Nop(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -141,7 +133,6 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		if _, err := view.CreateMany(ctx, models); err != nil {
 			return fmt.Errorf("mongo: create indexes on %s: %w", c.Name, err)
 		}
-		s.log.Debug().Str("database", s.db.Name()).Str("collection", c.Name).Int("created", len(models)).Msg("mongo indexes created")
 	}
 	return nil
 }

@@ -146,13 +146,6 @@ func ConnectionFailed(id, description string) *Error {
 		fmt.Sprintf("The Connection with ID '%s' failed to connect.", id), description)
 }
 
-// ConnectionTimeout is 503 connectivity:connection.timeout.
-func ConnectionTimeout(id, operation string) *Error {
-	return New(http.StatusServiceUnavailable, CodeConnectionTimeout,
-		fmt.Sprintf("The operation '%s' on connection '%s' timed out.", operation, id),
-		"Try again later.")
-}
-
 // InternalError is 500 connectivity:internalerror.
 func InternalError(message string) *Error {
 	return New(http.StatusInternalServerError, CodeInternalError, message,
@@ -178,13 +171,6 @@ func JSONTypeNotParsable(commandType string) *Error {
 	return New(http.StatusBadRequest, CodeJSONTypeNotParsable,
 		fmt.Sprintf("ExecutePiggybackCommand with PiggybackCommand <%s> cannot be executed by this service as there is no mapping strategy for it!", commandType),
 		"Check if you sent the JSON with the correct type.")
-}
-
-// AskError is 503 ask.error: the actor did not answer in time.
-func AskError(timeoutMillis int64) *Error {
-	return New(http.StatusServiceUnavailable, CodeAskError,
-		fmt.Sprintf("Ask timed out after [%d ms].", timeoutMillis),
-		"Please retry the performed action in order to improve resiliency.")
 }
 
 // ErrNoRoute: no actor lives at the targeted actor path; Ditto's gateway then

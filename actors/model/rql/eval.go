@@ -72,15 +72,6 @@ func (p *Predicate) Match(doc any, r Resolver) bool {
 	return p.root.eval(doc, r)
 }
 
-// Evaluate compiles n and matches it once; prefer Compile for repeated use.
-func Evaluate(n Node, doc any, r Resolver) (bool, error) {
-	p, err := Compile(n)
-	if err != nil {
-		return false, err
-	}
-	return p.Match(doc, r), nil
-}
-
 // DecodeDocument decodes JSON into the generic form Match reads, keeping
 // numbers exact (json.Number).
 func DecodeDocument(data []byte) (any, error) {
@@ -99,9 +90,6 @@ func DecodeDocument(data []byte) (any, error) {
 // MatchLike reports whether s matches an RQL like pattern ('*' any run, '?'
 // one character, whole-string match, no wildcard crosses a line terminator).
 func MatchLike(pattern, s string) bool { return globMatch(pattern, s, false) }
-
-// MatchILike is MatchLike ignoring ASCII case.
-func MatchILike(pattern, s string) bool { return globMatch(pattern, s, true) }
 
 type cnode interface {
 	eval(doc any, r Resolver) bool
@@ -349,10 +337,9 @@ type literal struct {
 	// text is the literal's Java toString, for the string fallback
 	text string
 	// placeholder literal (time:now ...), resolved at evaluation
-	ph         bool
-	phPrefix   string
-	phName     string
-	likeTarget string
+	ph       bool
+	phPrefix string
+	phName   string
 }
 
 func newLiteral(v any) (literal, error) {
