@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dittoconn/dittoconn/persistence"
@@ -116,7 +117,7 @@ func openChecked(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
 	}()
 	db, err = bbolt.Open(path, 0o600, opts)
 	if err != nil {
-		if errors.Is(err, bbolt.ErrInvalid) || errors.Is(err, bbolt.ErrChecksum) || errors.Is(err, bbolt.ErrVersionMismatch) {
+		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
 			return nil, corrupted(err)
 		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)

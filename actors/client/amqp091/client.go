@@ -152,7 +152,7 @@ func (c *protocol) open(ctx context.Context) (*session, error) {
 	stopWatch := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	defer stopWatch()
 
-	var transport net.Conn = raw
+	transport := raw
 	if c.ep.secure {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.env.TLS != nil {

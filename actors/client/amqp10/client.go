@@ -105,7 +105,7 @@ func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, erro
 	if err != nil {
 		return nil, c.connectError(ctx, err, true)
 	}
-	var transport net.Conn = raw
+	transport := raw
 	if c.cfg.secure {
 		tc := tls.Client(raw, c.cfg.tlsConfig(c.env.TLS))
 		if err := tc.HandshakeContext(ctx); err != nil {
