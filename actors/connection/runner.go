@@ -3,7 +3,6 @@ package connection
 import (
 	"context"
 	"errors"
-	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/client"
 	"github.com/dittoconn/dittoconn/actors/dataplane"
 	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/actors/placeholder/template"
 )
 
 // Runners is the set of client goroutines of all grains of one system: it
@@ -292,8 +292,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-var placeholder = regexp.MustCompile(`\{\{\s*([^}]*?)\s*\}\}`)
-
 // announcementTargets are c's targets that subscribe to connection
 // announcements, with {{ connection:id }} resolved; a target whose address
 // needs any other placeholder cannot address an announcement and is left out
@@ -306,16 +304,7 @@ func announcementTargets(c *model.Connection) []announceTarget {
 		}) {
 			continue
 		}
-		ok := true
-		addr := placeholder.ReplaceAllStringFunc(t.Address, func(m string) string {
-			name := placeholder.FindStringSubmatch(m)[1]
-			if name == "connection:id" {
-				return c.ID
-			}
-			ok = false
-			return m
-		})
-		if ok {
+		if addr, ok := template.ResolveConnectionID(t.Address, c.ID); ok {
 			out = append(out, announceTarget{address: addr, qos: t.QoS})
 		}
 	}
