@@ -36,7 +36,7 @@ type Config struct {
 	Migration *migration.Config
 	// Clients are the live broker clients per connection type; nil: the
 	// default table (actors/client/clients).
-	Clients client.Registry
+	Clients client.Specs
 	// MaxConnecting bounds concurrent connect attempts of all connections.
 	MaxConnecting int
 	// ReopenParallelism bounds how many stored open connections are woken
@@ -106,9 +106,9 @@ func Start(cfg Config) (sys *System, err error) {
 		reopenPar: cfg.ReopenParallelism}
 	sys.subscribeTopology(as)
 
-	registry := cfg.Clients
-	if registry == nil {
-		registry = clients.Default()
+	specs := cfg.Clients
+	if specs == nil {
+		specs = clients.Specs()
 	}
 	localBus := cfg.Bus
 	if localBus == nil {
@@ -144,7 +144,7 @@ func Start(cfg Config) (sys *System, err error) {
 		Store:        cfg.Store,
 		Instance:     cfg.Instance,
 		WriterID:     uuid.NewString(),
-		Clients:      registry,
+		Clients:      specs,
 		Runners:      runners,
 		Bus:          signalBus,
 		Collector:    cfg.Collector,

@@ -46,6 +46,27 @@ func (s Specs) Registry() Registry {
 	return r
 }
 
+// Factory is the live client factory of type typ, if it has one.
+func (s Specs) Factory(typ string) (Factory, bool) {
+	spec, ok := s[typ]
+	return spec.New, ok && spec.New != nil
+}
+
+// With is a copy of s whose factories for the types of r are r's (tests
+// put instrumented clients in place this way); other types keep theirs.
+func (s Specs) With(r Registry) Specs {
+	out := make(Specs, len(s)+len(r))
+	for t, spec := range s {
+		out[t] = spec
+	}
+	for t, f := range r {
+		spec := out[t]
+		spec.Type, spec.New = t, f
+		out[t] = spec
+	}
+	return out
+}
+
 // DialAddress is the host:port a test of c connects to and its errors
 // name: the type's own, else the URI's ("" when there is none).
 func (s Specs) DialAddress(c *model.Connection) string {

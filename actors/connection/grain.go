@@ -88,7 +88,7 @@ type Config struct {
 	WriterID string // journal writer UUID (_w)
 	// Clients builds the live clients per connection type; a type without an
 	// entry gets no live client (open only changes the desired status).
-	Clients client.Registry
+	Clients client.Specs
 	// Runners owns the client goroutines of all grains; nil: one per kind.
 	Runners *Runners
 	// Bus routes data-plane signals between connections; nil: an

@@ -71,10 +71,10 @@ func newGrainHarness(t *testing.T) *grainHarness {
 		_ = store.Close(context.Background())
 	})
 	h.cfg = Config{Store: store, Instance: "i1", WriterID: "w", Runners: runners,
-		Clients: client.Registry{"mqtt": func(client.Env) (client.Client, error) {
+		Clients: client.NewSpecs(client.Spec{Type: "mqtt", Shape: client.PerSource, New: func(client.Env) (client.Client, error) {
 			h.connects.Add(1)
 			return &fakeClient{connectErr: h.connectErr, gate: h.gate, closed: &h.closes}, nil
-		}}}
+		}})}
 	// set one by one: they may be promoted from an embedded settings struct
 	h.cfg.SnapshotThreshold = 3
 	h.cfg.Validation = model.DefaultValidationConfig()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/dittoconn/dittoconn/actors/client"
@@ -20,11 +19,11 @@ import (
 // sender (nil returned); types without a live client only check that the
 // endpoint accepts a TCP connection. Nothing is persisted.
 func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply {
-	if factory, ok := s.cfg.Clients[c.ConnectionType]; ok {
+	if factory, ok := s.cfg.Clients.Factory(c.ConnectionType); ok {
 		s.testLive(req, c, factory, seq)
 		return nil
 	}
-	if addr := dialAddress(c); addr != "" {
+	if addr := s.cfg.Clients.DialAddress(c); addr != "" {
 		conn, err := net.DialTimeout("tcp", addr, within(req.cmd, s.cfg.DialTimeout))
 		if err != nil {
 			return errorReply(ditto.ConnectionFailed(s.id, fmt.Sprintf(
@@ -71,7 +70,7 @@ func (s *supervisor) testLive(req request, c *model.Connection, factory client.F
 		case tctx.Err() != nil && !errors.Is(err, client.ErrUnauthorized) && !errors.Is(err, client.ErrUnreachable):
 			r = errorReply(ditto.ConnectionFailed(id, fmt.Sprintf("Failed to open requested connection within <%d> seconds!", testSeconds)), seq)
 		default:
-			r = errorReply(connectError(id, c, err), seq)
+			r = errorReply(s.connectError(id, c, err), seq)
 		}
 		log.Debug().Err(err).Msg("test finished")
 		if noAnswerWanted {
@@ -96,24 +95,4 @@ func runTest(ctx context.Context, factory client.Factory, env client.Env) error 
 	defer cancel()
 	_ = cl.Close(cctx)
 	return err
-}
-
-// dialAddress is the host:port a test connects to: the URI's, or for Kafka
-// the first bootstrap server.
-func dialAddress(c *model.Connection) string {
-	if c.ConnectionType == "kafka" {
-		if bs := c.SpecificConfig["bootstrapServers"]; bs != "" {
-			for i := 0; i < len(bs); i++ {
-				if bs[i] == ',' {
-					return bs[:i]
-				}
-			}
-			return bs
-		}
-	}
-	u, err := url.Parse(c.URI)
-	if err != nil || u.Host == "" {
-		return ""
-	}
-	return u.Host
 }

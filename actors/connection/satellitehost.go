@@ -109,7 +109,7 @@ func (h *satelliteHost) start(ctx actor.Context, m *satStart) {
 		return
 	}
 	h.stop(key)
-	factory, ok := h.cfg.Clients[conn.ConnectionType]
+	factory, ok := h.cfg.Clients.Factory(conn.ConnectionType)
 	if !ok {
 		return
 	}

@@ -91,21 +91,6 @@ func (s *supervisor) status(cmd *pb.Command, conn *model.Connection, seq int64) 
 		ClientStatus: entriesJSON([]statusEntry{client})}, seq)
 }
 
-// expectedSources is how many source entries a desired-open connection has:
-// per client and consumer one per address, for MQTT one per source.
-func expectedSources(c *model.Connection) int {
-	n := 0
-	perSource := c.ConnectionType == model.TypeMQTT || c.ConnectionType == model.TypeMQTT5
-	for _, s := range c.Sources {
-		k := max(s.ConsumerCount, 1)
-		if !perSource {
-			k *= len(s.Addresses)
-		}
-		n += k
-	}
-	return n * max(c.ClientCount, 1)
-}
-
 // resourceEntry is a client's resource status as an entry of instance.
 func resourceEntry(instance string, rs client.ResourceStatus) statusEntry {
 	return statusEntry{typ: rs.Type, client: instance, address: rs.Address, status: Status(rs.Status),
@@ -145,7 +130,7 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 		}
 		return list
 	}
-	sources = fill(sources, "source", expectedSources(conn))
+	sources = fill(sources, "source", s.cfg.Clients.ExpectedSources(conn))
 	targets = fill(targets, "target", len(conn.Targets)*max(conn.ClientCount, 1))
 
 	clientsLive := listStatus(clients, clients)

@@ -80,25 +80,6 @@ func TestOverallAndRecovery(t *testing.T) {
 	}
 }
 
-func TestExpectedSources(t *testing.T) {
-	src := []model.Source{{Addresses: []string{"a", "b"}, ConsumerCount: 2}, {Addresses: []string{"c"}, ConsumerCount: 1}}
-	for _, tc := range []struct {
-		typ     string
-		clients int
-		want    int
-	}{
-		{model.TypeMQTT, 1, 3},     // one consumer per source: 2 + 1
-		{model.TypeMQTT5, 2, 6},    // × clientCount
-		{model.TypeAMQP091, 1, 5},  // per address: 2×2 + 1
-		{model.TypeAMQP091, 3, 15}, // × clientCount
-	} {
-		c := &model.Connection{ConnectionType: tc.typ, ClientCount: tc.clients, Sources: src}
-		if got := expectedSources(c); got != tc.want {
-			t.Errorf("%s × %d clients: %d sources, want %d", tc.typ, tc.clients, got, tc.want)
-		}
-	}
-}
-
 func TestAnnouncementTargets(t *testing.T) {
 	ann := []model.FilteredTopic{{Topic: model.TopicConnectionAnnouncements}}
 	c := &model.Connection{ID: "c-1", Targets: []model.Target{

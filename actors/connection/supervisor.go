@@ -158,7 +158,7 @@ func (s *supervisor) reopen(conn *model.Connection) {
 
 // hasFactory reports whether live clients exist for c's type.
 func (s *supervisor) hasFactory(c *model.Connection) bool {
-	_, ok := s.cfg.Clients[c.ConnectionType]
+	_, ok := s.cfg.Clients.Factory(c.ConnectionType)
 	return ok
 }
 
@@ -166,7 +166,7 @@ func (s *supervisor) hasFactory(c *model.Connection) bool {
 // connect once all old ones are gone.
 func (s *supervisor) start(conn *model.Connection) {
 	s.stop()
-	factory, ok := s.cfg.Clients[conn.ConnectionType]
+	factory, ok := s.cfg.Clients.Factory(conn.ConnectionType)
 	if !ok {
 		return
 	}
@@ -261,7 +261,7 @@ func (s *supervisor) check(w *waiter, e *entity) (*pb.Reply, bool) {
 			switch r.status {
 			case StatusOpen:
 			case StatusFailed, StatusMisconfigured:
-				return errorReply(connectError(s.id, e.conn, r.lastErr), e.seq), true
+				return errorReply(s.connectError(s.id, e.conn, r.lastErr), e.seq), true
 			default:
 				all = false
 			}
@@ -295,7 +295,7 @@ func (s *supervisor) settle(e *entity) {
 
 // connectError maps a client error of connection id (c: its configuration,
 // nil when deleted) to Ditto's answer.
-func connectError(id string, c *model.Connection, err error) *ditto.Error {
+func (s *supervisor) connectError(id string, c *model.Connection, err error) *ditto.Error {
 	switch {
 	case err == nil:
 		return ditto.ConnectionFailed(id, "Connection attempt failed.")
@@ -306,7 +306,7 @@ func connectError(id string, c *model.Connection, err error) *ditto.Error {
 	case errors.Is(err, client.ErrUnreachable):
 		endpoint := ""
 		if c != nil {
-			endpoint = dialAddress(c)
+			endpoint = s.cfg.Clients.DialAddress(c)
 		}
 		return ditto.ConnectionFailed(id, fmt.Sprintf(
 			"Could not establish a connection on '%s'. Make sure the endpoint is reachable and that no firewall prevents the connection.",

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors"
 	"github.com/dittoconn/dittoconn/actors/client"
+	"github.com/dittoconn/dittoconn/actors/client/clients"
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/actors/monitor"
@@ -99,7 +100,8 @@ type Options struct {
 	PassivateDeletedAfter time.Duration
 	Unsecured             bool
 	Validation            *model.ValidationConfig
-	// Live clients: nil Clients = the default table; zero Backoff = 50 ms … 1 s
+	// Live clients: nil Clients = the default table, else its factories replace the
+	// default ones of their types; zero Backoff = 50 ms … 1 s
 	// (tests must not wait Ditto's 5 s).
 	Clients        client.Registry
 	Backoff        client.Backoff
@@ -170,7 +172,10 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 	set(&a.PassivateDeletedAfter, opts.PassivateDeletedAfter)
 	set(&a.ConnectTimeout, opts.ConnectTimeout)
 	set(&a.TestTimeout, opts.TestTimeout)
-	a.Clients, a.Collector = opts.Clients, opts.Collector
+	if opts.Clients != nil {
+		a.Clients = clients.Specs().With(opts.Clients)
+	}
+	a.Collector = opts.Collector
 
 	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {
