@@ -24,8 +24,8 @@ type updateTwinMapper struct {
 func newUpdateTwinMapper(_ string, opts Options, cfg Config) (Mapper, error) {
 	m := &updateTwinMapper{cfg: cfg}
 	if o, ok := opts.object("dittoHeadersForMerge"); ok {
-		for _, k := range o.keys {
-			m.headers = append(m.headers, [2]string{strings.ToLower(k), formatAsString(o.vals[k])})
+		for _, k := range o.Keys() {
+			m.headers = append(m.headers, [2]string{strings.ToLower(k), gojson.FormatAsString(o.Value(k))})
 		}
 	}
 	return m, nil

@@ -18,6 +18,9 @@ func (o *Object) Get(k string) (any, bool) {
 	return v, ok
 }
 
+// Value returns the value of k, nil when k is not set.
+func (o *Object) Value(k string) any { return o.vals[k] }
+
 // Has reports whether k is set.
 func (o *Object) Has(k string) bool { _, ok := o.vals[k]; return ok }
 
