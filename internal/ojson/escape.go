@@ -107,7 +107,7 @@ func (e Escaping) plain(s string) bool {
 
 // Unquote returns the text of a string literal; ok is false for any other
 // value.
-func Unquote(v any) (s string, ok bool) {
+func Unquote(v any) (string, bool) {
 	r, isRaw := v.(json.RawMessage)
 	if !isRaw || len(r) < 2 || r[0] != '"' {
 		return "", false
@@ -118,6 +118,7 @@ func Unquote(v any) (s string, ok bool) {
 			return string(inner), true
 		}
 	}
+	var s string
 	if json.Unmarshal(r, &s) != nil {
 		return "", false
 	}

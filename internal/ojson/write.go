@@ -3,7 +3,7 @@ package ojson
 import "encoding/json"
 
 // Marshal renders v compactly, keys escaped by e.
-func (e Escaping) Marshal(v any) []byte { return e.AppendValue(nil, v) }
+func (e Escaping) Marshal(v any) []byte { return e.AppendValue(make([]byte, 0, 64), v) }
 
 // AppendValue appends v rendered compactly. Keys are escaped by e; values
 // are literals already. Anything that is not a value of this package is

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // Fields applies encryption to the string values at Pointers of a JSON
@@ -218,11 +219,6 @@ func splitPointer(p string) ([]string, error) {
 	return keys, nil
 }
 
-type edit struct {
-	start, end int
-	repl       []byte
-}
-
 // Value is one string value found at a pointer of a document, for a
 // ValuesFunc: In is the value as stored, Out the value to store.
 type Value struct {
@@ -292,31 +288,15 @@ func (f *Fields) rewriteValues(doc []byte, prefix string, vf ValuesFunc) ([]byte
 	if !changed {
 		return doc, false, nil
 	}
-	var edits []edit
+	var edits []ojson.Edit
 	for i, sp := range spans {
 		if vals[i].Out == vals[i].In {
 			continue
 		}
-		enc, err := marshalString(vals[i].Out)
-		if err != nil {
-			return nil, false, fmt.Errorf("encryption: field at <%s>: %w", sp.ptr, err)
-		}
-		edits = append(edits, edit{sp.start, sp.end, enc})
+		// GoJSON: '&', '<' and '>' in URIs stay readable as Ditto writes them.
+		edits = append(edits, ojson.Edit{Start: sp.start, End: sp.end, Repl: ojson.GoJSON.Quote(vals[i].Out)})
 	}
-	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
-	size := len(doc)
-	for _, e := range edits {
-		size += len(e.repl) - (e.end - e.start)
-	}
-	out := make([]byte, 0, size)
-	pos := 0
-	for _, e := range edits {
-		out = append(out, doc[pos:e.start]...)
-		out = append(out, e.repl...)
-		pos = e.end
-	}
-	out = append(out, doc[pos:]...)
-	return out, true, nil
+	return ojson.Splice(doc, edits), true, nil
 }
 
 func fieldError(ptr string, err error) error {
@@ -328,18 +308,6 @@ func fieldError(ptr string, err error) error {
 		fe.msg = "decryption failed; check that the configured key matches the key the data was encrypted with"
 	}
 	return fe
-}
-
-// marshalString encodes s as a JSON string without HTML escaping, so '&',
-// '<' and '>' in URIs stay readable as Ditto writes them.
-func marshalString(s string) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 type span struct {
