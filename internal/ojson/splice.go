@@ -1,6 +1,9 @@
 package ojson
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+)
 
 // Edit replaces B[Start:End] of a document with Repl.
 type Edit struct {
@@ -16,7 +19,7 @@ func (e Edit) Delta() int { return len(e.Repl) - (e.End - e.Start) }
 // stored documents (encrypted fields in JSON, the migration in BSON) use it
 // so that key order, numbers and untouched values stay exactly as stored.
 func Splice(b []byte, edits []Edit) []byte {
-	sort.Slice(edits, func(i, j int) bool { return edits[i].Start < edits[j].Start })
+	slices.SortFunc(edits, func(a, b Edit) int { return cmp.Compare(a.Start, b.Start) })
 	size := len(b)
 	for _, e := range edits {
 		size += e.Delta()
