@@ -170,3 +170,19 @@ func TestSplice(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+func TestKindOf(t *testing.T) {
+	v, err := Ditto.Parse([]byte(`[null,true,false,-1.5e3,"s",[],{}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Kind{KindNull, KindBool, KindBool, KindNumber, KindString, KindArray, KindObject}
+	for i, e := range v.([]any) {
+		if KindOf(e) != want[i] {
+			t.Errorf("element %d: %v, want %v", i, KindOf(e), want[i])
+		}
+	}
+	if KindOf(nil) != KindNull || KindOf(json.RawMessage(nil)) != KindNull {
+		t.Error("nil is not null")
+	}
+}
