@@ -186,3 +186,30 @@ func TestKindOf(t *testing.T) {
 		t.Error("nil is not null")
 	}
 }
+
+func TestFind(t *testing.T) {
+	doc := []byte(` {"a" : {"b":[1,{"c":2}], "k\u0065y":"v1", "key" : "v\"2"}, "s":"}{", "n":-1.5e3 } `)
+	for _, c := range []struct {
+		keys []string
+		want string
+	}{
+		{[]string{"a", "key"}, `"v\"2"`}, // the last of a duplicated key, escapes read
+		{[]string{"s"}, `"}{"`},
+		{[]string{"n"}, `-1.5e3`},
+		{[]string{"a", "b"}, `[1,{"c":2}]`},
+		{nil, `{"a" : {"b":[1,{"c":2}], "k\u0065y":"v1", "key" : "v\"2"}, "s":"}{", "n":-1.5e3 }`},
+	} {
+		s, e, ok := Find(doc, c.keys)
+		if !ok || string(doc[s:e]) != c.want {
+			t.Errorf("%v: %q %v, want %s", c.keys, doc[s:e], ok, c.want)
+		}
+	}
+	for _, keys := range [][]string{{"x"}, {"a", "b", "c"}, {"s", "x"}} {
+		if _, _, ok := Find(doc, keys); ok {
+			t.Errorf("%v found", keys)
+		}
+	}
+	if KindOfText(doc) != KindObject || KindOfText([]byte(" [1]")) != KindArray || KindOfText([]byte(`"x"`)) != KindString {
+		t.Error("KindOfText")
+	}
+}
