@@ -62,6 +62,20 @@ func check(t *testing.T, in []byte) {
 		if !json.Valid(out) {
 			t.Fatalf("%q: wrote invalid JSON %s", in, out)
 		}
+		// Find reads the members' spans as the parser reads their values
+		// (keys compared as stored: invalid UTF-8 is not normalised).
+		if o, isObj := want.(*Object); isObj && json.Valid(in) && utf8.Valid(in) {
+			for _, k := range o.Keys() {
+				s, end, found := Find(in, []string{k})
+				if !found {
+					t.Fatalf("%q: Find(%q) found nothing", in, k)
+				}
+				v, err := e.Parse(in[s:end])
+				if err != nil || !bytes.Equal(e.Marshal(v), e.Marshal(o.Value(k))) {
+					t.Fatalf("%q: Find(%q) = %q (%v)", in, k, in[s:end], err)
+				}
+			}
+		}
 	}
 	s := string(in)
 	if got := string(GoJSON.AppendString(nil, s)); got != goQuote(s) {
