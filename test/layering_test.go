@@ -33,6 +33,7 @@ func TestLayering(t *testing.T) {
 		{"persistence/mongo", []string{mod + "persistence/bolt"}, "engines do not know each other"},
 		{"persistence/bolt", []string{mod + "persistence/mongo", "go.mongodb.org/mongo-driver/v2/mongo"}, "engines do not know each other"},
 		{"proto", []string{mod + "actors", mod + "gateway", mod + "persistence", mod + "cmd"}, "proto is a leaf"},
+		{"internal/ojson", []string{mod + "actors", mod + "gateway", mod + "persistence", mod + "proto", mod + "cmd"}, "ordered JSON is a leaf every layer uses"},
 	}
 	exact := map[string][]string{
 		"persistence": {"go.mongodb.org/", "go.etcd.io/bbolt"}, // the contract itself stays engine-free

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // CloudEvents content type of structured mode.
@@ -42,25 +43,25 @@ func (m cloudEventsMapper) MapIncoming(ext protocol.External) ([]protocol.Messag
 		msg.Headers = withHeader(msg.Headers, "correlation-id", ext.Headers["ce-id"])
 		return []protocol.Message{msg}, nil
 	case ContentTypeCloudEvents:
-		ev, err := parseObject([]byte(text))
+		ev, err := gojson.ParseObject([]byte(text))
 		if err != nil {
 			return nil, mappingFailed("failed to parse JSON: %v", err)
 		}
 		for _, k := range []string{"specversion", "type", "id", "source"} {
-			if _, ok := ev.get(k); !ok {
+			if _, ok := ev.Get(k); !ok {
 				return nil, mappingFailed(notACloudEvent)
 			}
 		}
 		var data []byte
-		if b64, ok := ev.get("data_base64"); ok {
-			s, _ := isJSONString(b64)
+		if b64, ok := ev.Get("data_base64"); ok {
+			s, _ := ojson.Unquote(b64)
 			dec, err := base64.StdEncoding.DecodeString(s)
 			if err != nil {
 				return nil, mappingFailed("invalid data_base64: %v", err)
 			}
 			data = dec
-		} else if d, ok := ev.get("data"); ok {
-			data = marshal(d)
+		} else if d, ok := ev.Get("data"); ok {
+			data = gojson.Marshal(d)
 		} else {
 			return nil, mappingFailed(notACloudEvent)
 		}
@@ -68,8 +69,8 @@ func (m cloudEventsMapper) MapIncoming(ext protocol.External) ([]protocol.Messag
 		if err != nil {
 			return nil, err
 		}
-		id, _ := ev.get("id")
-		msg.Headers = withHeader(msg.Headers, "correlation-id", formatAsString(id))
+		id, _ := ev.Get("id")
+		msg.Headers = withHeader(msg.Headers, "correlation-id", gojson.FormatAsString(id))
 		return []protocol.Message{msg}, nil
 	}
 	return nil, nil
@@ -88,16 +89,16 @@ func (m cloudEventsMapper) MapOutgoing(msg protocol.Message) ([]protocol.Externa
 	if ts == "" {
 		ts = javaInstant(m.cfg.now())
 	}
-	ev := newObject()
-	ev.set("data", messageObject(msg))
-	ev.set("specversion", jsonString("1.0"))
-	ev.set("id", jsonString(id))
-	ev.set("source", jsonString("https://github.com/eclipse-ditto/ditto"))
-	ev.set("type", jsonString("org.eclipse.ditto.outbound:"+parts[2]))
-	ev.set("datacontenttype", jsonString(ContentTypeDitto))
-	ev.set("time", jsonString(ts))
-	ev.set("subject", jsonString(parts[0]+":"+parts[1]))
-	return []protocol.External{{Headers: map[string]string{"content-type": ContentTypeCloudEvents}, Text: string(marshal(ev)), IsText: true}}, nil
+	ev := ojson.NewObject()
+	ev.Set("data", messageObject(msg))
+	ev.Set("specversion", gojson.Quote("1.0"))
+	ev.Set("id", gojson.Quote(id))
+	ev.Set("source", gojson.Quote("https://github.com/eclipse-ditto/ditto"))
+	ev.Set("type", gojson.Quote("org.eclipse.ditto.outbound:"+parts[2]))
+	ev.Set("datacontenttype", gojson.Quote(ContentTypeDitto))
+	ev.Set("time", gojson.Quote(ts))
+	ev.Set("subject", gojson.Quote(parts[0]+":"+parts[1]))
+	return []protocol.External{{Headers: map[string]string{"content-type": ContentTypeCloudEvents}, Text: string(gojson.Marshal(ev)), IsText: true}}, nil
 }
 
 // withHeader returns a copy of h with k=v.

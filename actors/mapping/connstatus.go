@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // connectionStatusMapper is the inbound "ConnectionStatus" engine: Hono's
@@ -73,23 +74,23 @@ func (m *connectionStatusMapper) MapIncoming(ext protocol.External) ([]protocol.
 	since := time.UnixMilli(creation)
 	if ttd == 0 {
 		msg.Path = "/features/" + featureID + "/properties/status/readyUntil"
-		msg.Value = jsonString(javaInstant(since))
+		msg.Value = gojson.Quote(javaInstant(since))
 		return []protocol.Message{msg}, nil
 	}
 	until := distantFuture
 	if ttd > 0 {
 		until = time.UnixMilli(creation + ttd*1000)
 	}
-	status := newObject()
-	status.set("readySince", jsonString(javaInstant(since)))
-	status.set("readyUntil", jsonString(javaInstant(until)))
-	props := newObject()
-	props.set("status", status)
-	feature := newObject()
-	feature.set("definition", []any{jsonString(connectionStatusDefinition)})
-	feature.set("properties", props)
+	status := ojson.NewObject()
+	status.Set("readySince", gojson.Quote(javaInstant(since)))
+	status.Set("readyUntil", gojson.Quote(javaInstant(until)))
+	props := ojson.NewObject()
+	props.Set("status", status)
+	feature := ojson.NewObject()
+	feature.Set("definition", []any{gojson.Quote(connectionStatusDefinition)})
+	feature.Set("properties", props)
 	msg.Path = "/features/" + featureID
-	msg.Value = json.RawMessage(marshal(feature))
+	msg.Value = json.RawMessage(gojson.Marshal(feature))
 	return []protocol.Message{msg}, nil
 }
 

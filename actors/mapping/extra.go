@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // FieldSelector is a parsed Ditto field selector ("attributes/location,
@@ -29,36 +30,36 @@ func SignalExtra(sel FieldSelector, m *protocol.Message) (json.RawMessage, bool)
 	if err != nil || t.Group != "things" {
 		return nil, false
 	}
-	doc := newObject()
+	doc := ojson.NewObject()
 	if len(m.Value) > 0 && t.Criterion != "messages" && !strings.HasSuffix(t.Action, "deleted") {
-		v, err := parseJSON(m.Value)
+		v, err := gojson.Parse(m.Value)
 		if err != nil {
 			return nil, false
 		}
 		if keys := pointerKeys(m.Path); len(keys) == 0 {
-			if o, isObj := v.(*object); isObj {
+			if o, isObj := v.(*ojson.Object); isObj {
 				doc = o
 			}
 		} else {
-			doc.setPointer(keys, v)
+			doc.SetPointer(keys, v)
 		}
 	}
-	doc.set("thingId", jsonString(t.entityID()))
-	doc.set("_namespace", jsonString(t.Namespace))
+	doc.Set("thingId", gojson.Quote(t.entityID()))
+	doc.Set("_namespace", gojson.Quote(t.Namespace))
 	if m.Revision != 0 {
-		doc.set("_revision", json.RawMessage(strconv.FormatInt(m.Revision, 10)))
+		doc.Set("_revision", json.RawMessage(strconv.FormatInt(m.Revision, 10)))
 	}
 	if m.Timestamp != "" {
-		doc.set("_modified", jsonString(m.Timestamp))
+		doc.Set("_modified", gojson.Quote(m.Timestamp))
 	}
 	if len(m.Extra) > 0 {
-		if carried, err := parseObject(m.Extra); err == nil {
+		if carried, err := gojson.ParseObject(m.Extra); err == nil {
 			doc = mergeObjects(doc, carried)
 		}
 	}
 	out := selectFields(doc, sel)
-	if out.len() == 0 {
+	if out.Len() == 0 {
 		return nil, false
 	}
-	return marshal(out), true
+	return gojson.Marshal(out), true
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // implicitThingCreationMapper is the inbound "ImplicitThingCreation"
@@ -24,28 +25,28 @@ func newImplicitThingCreationMapper(id string, opts Options, cfg Config) (Mapper
 	if !ok {
 		return nil, configInvalid("mapper <%s>: the property 'thing' is missing", id)
 	}
-	thing, ok := v.(*object)
+	thing, ok := v.(*ojson.Object)
 	if !ok {
 		return nil, configInvalid("mapper <%s>: the property 'thing' is not an object", id)
 	}
-	tid, ok := thing.get("thingId")
-	tids, isStr := isJSONString(tid)
+	tid, ok := thing.Get("thingId")
+	tids, isStr := ojson.Unquote(tid)
 	if !ok || !isStr {
 		return nil, configInvalid("mapper <%s>: the property 'thing/thingId' is missing", id)
 	}
 	if !template.HasPlaceholders(tids) && !validThingID(tids) {
 		return nil, configInvalid("mapper <%s>: thing ID <%s> is not valid", id, tids)
 	}
-	if pid, ok := thing.get("policyId"); ok {
-		if s, _ := isJSONString(pid); !template.HasPlaceholders(s) && !validThingID(s) {
+	if pid, ok := thing.Get("policyId"); ok {
+		if s, _ := ojson.Unquote(pid); !template.HasPlaceholders(s) && !validThingID(s) {
 			return nil, configInvalid("mapper <%s>: policy ID <%s> is not valid", id, s)
 		}
 	}
-	m := &implicitThingCreationMapper{thing: compileIn(headerTimeScope, string(marshal(thing)), modeStrict), allowPolicyLockout: opts.Bool("allowPolicyLockout", true), cfg: cfg}
-	if h, ok := opts.object("commandHeaders"); ok && h.len() > 0 {
-		for _, k := range h.keys {
+	m := &implicitThingCreationMapper{thing: compileIn(headerTimeScope, string(gojson.Marshal(thing)), modeStrict), allowPolicyLockout: opts.Bool("allowPolicyLockout", true), cfg: cfg}
+	if h, ok := opts.object("commandHeaders"); ok && h.Len() > 0 {
+		for _, k := range h.Keys() {
 			m.commandHeaders = append(m.commandHeaders, namedTemplate{strings.ToLower(k),
-				compileIn(headerTimeScope, formatAsString(h.vals[k]), modeOptional)})
+				compileIn(headerTimeScope, gojson.FormatAsString(h.Value(k)), modeOptional)})
 		}
 	} else {
 		m.commandHeaders = []namedTemplate{{"if-none-match", compileIn(headerTimeScope, "*", modeOptional)}}
@@ -81,37 +82,37 @@ func (m *implicitThingCreationMapper) MapIncoming(ext protocol.External) ([]prot
 	if err != nil {
 		return nil, mappingFailed("thing template: %v", err)
 	}
-	thing, err := parseObject([]byte(text))
+	thing, err := gojson.ParseObject([]byte(text))
 	if err != nil {
 		return nil, mappingFailed("thing template is not JSON after placeholder resolution: %v", err)
 	}
-	tid, _ := thing.get("thingId")
-	tids, _ := isJSONString(tid)
+	tid, _ := thing.Get("thingId")
+	tids, _ := ojson.Unquote(tid)
 	ns, name, ok := strings.Cut(tids, ":")
 	if !ok || !validThingID(tids) {
 		return nil, mappingFailed("the thing ID <%s> is not valid", tids)
 	}
-	value := newObject()
+	value := ojson.NewObject()
 	for _, k := range thingFieldOrder {
-		if v, ok := thing.get(k); ok {
-			value.set(k, v)
+		if v, ok := thing.Get(k); ok {
+			value.Set(k, v)
 		}
 	}
-	for _, k := range thing.keys {
+	for _, k := range thing.Keys() {
 		if k != "_policy" && k != "_copyPolicyFrom" {
-			if _, done := value.get(k); !done {
-				value.set(k, thing.vals[k])
+			if _, done := value.Get(k); !done {
+				value.Set(k, thing.Value(k))
 			}
 		}
 	}
-	if p, ok := thing.get("_policy"); ok {
-		if _, isObj := p.(*object); !isObj {
+	if p, ok := thing.Get("_policy"); ok {
+		if _, isObj := p.(*ojson.Object); !isObj {
 			return nil, mappingFailed("_policy is not an object")
 		}
-		value.set("_policy", p)
+		value.Set("_policy", p)
 	}
-	if c, ok := thing.get("_copyPolicyFrom"); ok {
-		value.set("_copyPolicyFrom", c)
+	if c, ok := thing.Get("_copyPolicyFrom"); ok {
+		value.Set("_copyPolicyFrom", c)
 	}
 	headers := map[string]string{}
 	for _, kv := range m.commandHeaders {
@@ -124,7 +125,7 @@ func (m *implicitThingCreationMapper) MapIncoming(ext protocol.External) ([]prot
 		headers["allow-policy-lockout"] = "true"
 	}
 	return []protocol.Message{{Topic: ns + "/" + name + "/things/twin/commands/create", Headers: headers, Path: "/",
-		Value: json.RawMessage(marshal(value))}}, nil
+		Value: json.RawMessage(gojson.Marshal(value))}}, nil
 }
 
 // MapOutgoing turns an error response to the created thing into a
@@ -134,17 +135,17 @@ func (m *implicitThingCreationMapper) MapOutgoing(msg protocol.Message) ([]proto
 	if err != nil || t.Criterion != "errors" || len(msg.Value) == 0 {
 		return nil, nil
 	}
-	o, err := parseObject(msg.Value)
+	o, err := gojson.ParseObject(msg.Value)
 	if err != nil {
 		return nil, nil
 	}
 	desc := ""
-	if v, ok := o.get("message"); ok {
-		desc = formatAsString(v)
+	if v, ok := o.Get("message"); ok {
+		desc = gojson.FormatAsString(v)
 	}
 	code := ""
-	if v, ok := o.get("error"); ok {
-		code = formatAsString(v)
+	if v, ok := o.Get("error"); ok {
+		code = gojson.FormatAsString(v)
 	}
 	return nil, mappingFailed("thing creation failed: %s: %s", code, desc)
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 
-	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // Resource limits of mapping scripts. A script is written by an operator
@@ -20,7 +20,7 @@ import (
 // allocation paths a script reaches in one native step (String repeat and
 // padding, ArrayBuffer and typed array constructors, Array constructors
 // and fill, Array.from) are checked before they run, JSON.parse and
-// JSON.stringify refuse nesting beyond protocol.MaxDepth, and a watchdog
+// JSON.stringify refuse nesting beyond ojson.MaxDepth, and a watchdog
 // interrupts a running script whose run has grown the heap beyond a bound
 // (concatenation in a loop, arrays pushed without end). What still gets
 // through is a single native loop over a sparse array whose length was set
@@ -39,7 +39,7 @@ func init() {
 
 // jsGuards wraps the native allocation paths and JSON: __dittoconn.alloc(n)
 // throws when n bytes exceed the script's allocation bound, deepText and
-// deepValue when JSON text or a value nests deeper than protocol.MaxDepth.
+// deepValue when JSON text or a value nests deeper than ojson.MaxDepth.
 // Constructors are replaced by proxies, and each prototype's constructor
 // points at the proxy, so `new x.constructor(n)` is checked too.
 const jsGuards = `
@@ -103,14 +103,14 @@ func (m *jsMapper) installLimits(maxAlloc int64) error {
 		return goja.Undefined()
 	})
 	_ = helpers.Set("deepText", func(call goja.FunctionCall) goja.Value {
-		if protocol.Depth([]byte(call.Argument(0).String())) > protocol.MaxDepth {
-			panic(vm.NewGoError(errTooDeep))
+		if ojson.Depth([]byte(call.Argument(0).String())) > ojson.MaxDepth {
+			panic(vm.NewGoError(ojson.ErrTooDeep))
 		}
 		return goja.Undefined()
 	})
 	_ = helpers.Set("deepValue", func(call goja.FunctionCall) goja.Value {
 		if tooDeep(call.Argument(0)) {
-			panic(vm.NewGoError(errTooDeep))
+			panic(vm.NewGoError(ojson.ErrTooDeep))
 		}
 		return goja.Undefined()
 	})
@@ -124,7 +124,7 @@ func (m *jsMapper) installLimits(maxAlloc int64) error {
 }
 
 // tooDeep reports whether v nests objects or arrays deeper than
-// protocol.MaxDepth. Objects reached again are walked again only when
+// ojson.MaxDepth. Objects reached again are walked again only when
 // reached deeper, so shared and cyclic structures stay linear.
 func tooDeep(v goja.Value) bool {
 	seen := map[*goja.Object]int{}
@@ -137,7 +137,7 @@ func tooDeep(v goja.Value) bool {
 		if cls := o.ClassName(); cls != "Object" && cls != "Array" {
 			return false
 		}
-		if d > protocol.MaxDepth {
+		if d > ojson.MaxDepth {
 			return true
 		}
 		if prev, ok := seen[o]; ok && prev >= d {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // Each case is an input or a script that, without the mapping bounds, ends
@@ -20,26 +20,27 @@ func TestDittoMapperRefusesDeepNesting(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxInboundPayloadBytes = 0 // the depth bound alone
 	m.cfg = cfg
-	for _, n := range []int{protocol.MaxDepth + 1, 1_000_000} {
+	for _, n := range []int{ojson.MaxDepth + 1, 1_000_000} {
 		payload := `{"topic":"a/b/things/twin/commands/modify","path":"/","value":` + deepArray(n) + `}`
 		out := m.MapIncoming(textMsg(map[string]string{"content-type": ContentTypeDitto}, payload))
 		if !errors.Is(out.Err, ErrMappingFailed) {
 			t.Fatalf("depth %d: want a mapping failure, got %+v", n, out)
 		}
 	}
-	ok := `{"topic":"a/b/things/twin/commands/modify","path":"/","value":` + deepArray(protocol.MaxDepth-1) + `}`
+	ok := `{"topic":"a/b/things/twin/commands/modify","path":"/","value":` + deepArray(ojson.MaxDepth-1) + `}`
 	if out := m.MapIncoming(textMsg(map[string]string{"content-type": ContentTypeDitto}, ok)); out.Err != nil {
-		t.Fatalf("depth %d must map: %v", protocol.MaxDepth-1, out.Err)
+		t.Fatalf("depth %d must map: %v", ojson.MaxDepth-1, out.Err)
 	}
 }
 
-func TestParseJSONDepthBoundOnBothPaths(t *testing.T) {
-	for _, n := range []int{protocol.MaxDepth, protocol.MaxDepth + 1} {
-		doc := deepArray(n)
-		_, fastOK := fastParse([]byte(doc))
-		_, slowErr := slowParseJSON([]byte(doc))
-		if want := n <= protocol.MaxDepth; fastOK != want || (slowErr == nil) != want {
-			t.Fatalf("depth %d: fast ok %v, slow err %v; want accepted=%v", n, fastOK, slowErr, want)
+// TestParseJSONDepthBound: the mappers' parser takes MaxDepth levels and
+// refuses one more (ojson's TestDepthBoundOnBothPaths holds its byte scanner
+// and its encoding/json path to the same bound).
+func TestParseJSONDepthBound(t *testing.T) {
+	for _, n := range []int{ojson.MaxDepth, ojson.MaxDepth + 1} {
+		_, err := gojson.Parse([]byte(deepArray(n)))
+		if want := n <= ojson.MaxDepth; (err == nil) != want || (!want && !errors.Is(err, ojson.ErrTooDeep)) {
+			t.Fatalf("depth %d: err %v; want accepted=%v", n, err, want)
 		}
 	}
 }

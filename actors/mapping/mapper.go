@@ -9,6 +9,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors/model"
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // Mapper maps one message in one direction or the other. Returning no
@@ -92,13 +93,13 @@ func (c Config) now() time.Time {
 
 // Options are a mapping definition's options merged over the engine's
 // defaults (configured values win, as MergedJsonObjectMap does).
-type Options struct{ o *object }
+type Options struct{ o *ojson.Object }
 
 func (op Options) raw(key string) (any, bool) {
 	if op.o == nil {
 		return nil, false
 	}
-	return op.o.get(key)
+	return op.o.Get(key)
 }
 
 // String returns an option as MessageMapperConfiguration.findProperty does
@@ -108,7 +109,7 @@ func (op Options) String(key string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return formatAsString(v), true
+	return gojson.FormatAsString(v), true
 }
 
 // Bool parses an option as Java's Boolean.parseBoolean.
@@ -121,12 +122,12 @@ func (op Options) Bool(key string, def bool) bool {
 }
 
 // object returns an option that must be a JSON object.
-func (op Options) object(key string) (*object, bool) {
+func (op Options) object(key string) (*ojson.Object, bool) {
 	v, ok := op.raw(key)
 	if !ok {
 		return nil, false
 	}
-	o, ok := v.(*object)
+	o, ok := v.(*ojson.Object)
 	return o, ok
 }
 
@@ -196,22 +197,22 @@ func New(id string, def model.MappingDefinition, cfg Config) (*Configured, error
 }
 
 func mergeOptions(defaults string, configured json.RawMessage) (Options, error) {
-	merged := newObject()
+	merged := ojson.NewObject()
 	if len(configured) > 0 {
-		o, err := parseObject(configured)
+		o, err := gojson.ParseObject(configured)
 		if err != nil {
 			return Options{}, err
 		}
 		merged = o
 	}
 	if defaults != "" {
-		d, err := parseObject([]byte(defaults))
+		d, err := gojson.ParseObject([]byte(defaults))
 		if err != nil {
 			return Options{}, err
 		}
-		for _, k := range d.keys {
-			if _, ok := merged.get(k); !ok {
-				merged.set(k, d.vals[k])
+		for _, k := range d.Keys() {
+			if _, ok := merged.Get(k); !ok {
+				merged.Set(k, d.Value(k))
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // Ditto Protocol JSON of a protocol.Message, in Ditto's field order
@@ -43,81 +44,80 @@ func headerJSON(key, value string) json.RawMessage {
 			return json.RawMessage(value)
 		}
 	case 'j':
-		if v, err := parseJSON([]byte(value)); err == nil {
+		if v, err := gojson.Parse([]byte(value)); err == nil {
 			if _, ok := v.(json.RawMessage); !ok {
-				return marshal(v)
+				return gojson.Marshal(v)
 			}
 		}
 	}
-	return jsonString(value)
+	return gojson.Quote(value)
 }
 
 // headersObject renders headers as a JSON object. Go maps have no order;
 // keys are sorted so that the output is stable.
-func headersObject(h map[string]string) *object {
-	o := newObject()
+func headersObject(h map[string]string) *ojson.Object {
+	o := ojson.NewObject()
 	keys := make([]string, 0, len(h))
 	for k := range h {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		o.set(k, headerJSON(k, h[k]))
+		o.Set(k, headerJSON(k, h[k]))
 	}
 	return o
 }
 
 // messageObject is the Ditto Protocol JSON of m as an ordered object.
-func messageObject(m protocol.Message) *object {
-	o := newObject()
-	o.set("topic", jsonString(m.Topic))
-	o.set("headers", headersObject(m.Headers))
+func messageObject(m protocol.Message) *ojson.Object {
+	o := ojson.NewObject()
+	o.Set("topic", gojson.Quote(m.Topic))
+	o.Set("headers", headersObject(m.Headers))
 	path := m.Path
 	if path == "" {
 		path = "/"
 	}
-	o.set("path", jsonString(path))
+	o.Set("path", gojson.Quote(path))
 	if len(m.Value) > 0 {
-		o.set("value", rawValue(m.Value))
+		o.Set("value", rawValue(m.Value))
 	}
 	if len(m.Extra) > 0 {
-		o.set("extra", rawValue(m.Extra))
+		o.Set("extra", rawValue(m.Extra))
 	}
 	if m.Status != 0 {
-		o.set("status", json.RawMessage(strconv.Itoa(m.Status)))
+		o.Set("status", json.RawMessage(strconv.Itoa(m.Status)))
 	}
 	if m.Revision != 0 {
-		o.set("revision", json.RawMessage(strconv.FormatInt(m.Revision, 10)))
+		o.Set("revision", json.RawMessage(strconv.FormatInt(m.Revision, 10)))
 	}
 	if m.Timestamp != "" {
-		o.set("timestamp", jsonString(m.Timestamp))
+		o.Set("timestamp", gojson.Quote(m.Timestamp))
 	}
 	if len(m.Metadata) > 0 {
-		o.set("metadata", rawValue(m.Metadata))
+		o.Set("metadata", rawValue(m.Metadata))
 	}
 	if m.Fields != "" {
-		o.set("fields", jsonString(m.Fields))
+		o.Set("fields", gojson.Quote(m.Fields))
 	}
 	return o
 }
 
 // rawValue parses r for re-serialisation; invalid JSON is kept as it is.
 func rawValue(r json.RawMessage) any {
-	v, err := parseJSON(r)
+	v, err := gojson.Parse(r)
 	if err != nil {
 		return r
 	}
 	return v
 }
 
-// messageJSON is the Ditto Protocol JSON text of m: marshal(messageObject(m)),
+// messageJSON is the Ditto Protocol JSON text of m: gojson.Marshal(messageObject(m)),
 // written straight into one buffer (it runs for every outgoing message).
 func messageJSON(m protocol.Message) []byte {
-	var b bytes.Buffer
-	b.Grow(96 + len(m.Topic) + len(m.Path) + len(m.Value) + len(m.Extra) + len(m.Metadata) + 48*len(m.Headers))
-	b.WriteString(`{"topic":`)
-	appendJSONString(&b, m.Topic)
-	b.WriteString(`,"headers":{`)
+	b := make([]byte, 0, 96+len(m.Topic)+len(m.Path)+len(m.Value)+len(m.Extra)+len(m.Metadata)+48*len(m.Headers))
+	b = append(b, `{"topic":`...)
+	b = gojson.AppendString(b, m.Topic)
+	b = append(b, `,"headers":{`...)
 	var arr [16]string
 	keys := arr[:0]
 	for k := range m.Headers {
@@ -126,60 +126,59 @@ func messageJSON(m protocol.Message) []byte {
 	sort.Strings(keys)
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		appendJSONString(&b, k)
-		b.WriteByte(':')
-		b.Write(headerJSON(k, m.Headers[k]))
+		b = gojson.AppendString(b, k)
+		b = append(b, ':')
+		b = append(b, headerJSON(k, m.Headers[k])...)
 	}
-	b.WriteString(`},"path":`)
+	b = append(b, `},"path":`...)
 	path := m.Path
 	if path == "" {
 		path = "/"
 	}
-	appendJSONString(&b, path)
+	b = gojson.AppendString(b, path)
 	if len(m.Value) > 0 {
-		b.WriteString(`,"value":`)
-		writeJSON(&b, rawValue(m.Value))
+		b = append(b, `,"value":`...)
+		b = gojson.AppendValue(b, rawValue(m.Value))
 	}
 	if len(m.Extra) > 0 {
-		b.WriteString(`,"extra":`)
-		writeJSON(&b, rawValue(m.Extra))
+		b = append(b, `,"extra":`...)
+		b = gojson.AppendValue(b, rawValue(m.Extra))
 	}
 	if m.Status != 0 {
-		b.WriteString(`,"status":`)
-		b.WriteString(strconv.Itoa(m.Status))
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(m.Status), 10)
 	}
 	if m.Revision != 0 {
-		b.WriteString(`,"revision":`)
-		b.WriteString(strconv.FormatInt(m.Revision, 10))
+		b = append(b, `,"revision":`...)
+		b = strconv.AppendInt(b, m.Revision, 10)
 	}
 	if m.Timestamp != "" {
-		b.WriteString(`,"timestamp":`)
-		appendJSONString(&b, m.Timestamp)
+		b = append(b, `,"timestamp":`...)
+		b = gojson.AppendString(b, m.Timestamp)
 	}
 	if len(m.Metadata) > 0 {
-		b.WriteString(`,"metadata":`)
-		writeJSON(&b, rawValue(m.Metadata))
+		b = append(b, `,"metadata":`...)
+		b = gojson.AppendValue(b, rawValue(m.Metadata))
 	}
 	if m.Fields != "" {
-		b.WriteString(`,"fields":`)
-		appendJSONString(&b, m.Fields)
+		b = append(b, `,"fields":`...)
+		b = gojson.AppendString(b, m.Fields)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	return append(b, '}')
 }
 
 // messageFromObject reads a Ditto Protocol message as
 // ProtocolFactory.jsonifiableAdaptableFromJson does: topic and path are
 // required, the topic must parse, the other fields are optional.
-func messageFromObject(o *object) (protocol.Message, topic, error) {
+func messageFromObject(o *ojson.Object) (protocol.Message, topic, error) {
 	var m protocol.Message
-	tv, ok := o.get("topic")
+	tv, ok := o.Get("topic")
 	if !ok {
 		return m, topic{}, fmt.Errorf("%w: JSON did not include required </topic> field", ErrMappingFailed)
 	}
-	ts, ok := isJSONString(tv)
+	ts, ok := ojson.Unquote(tv)
 	if !ok {
 		return m, topic{}, fmt.Errorf("%w: value of </topic> is not a string", ErrMappingFailed)
 	}
@@ -188,56 +187,56 @@ func messageFromObject(o *object) (protocol.Message, topic, error) {
 		return m, t, err
 	}
 	m.Topic = ts
-	if hv, ok := o.get("headers"); ok {
-		ho, ok := hv.(*object)
+	if hv, ok := o.Get("headers"); ok {
+		ho, ok := hv.(*ojson.Object)
 		if !ok {
 			return m, t, fmt.Errorf("%w: value of </headers> is not an object", ErrMappingFailed)
 		}
-		m.Headers = make(map[string]string, ho.len())
-		for _, k := range ho.keys {
-			m.Headers[strings.ToLower(k)] = formatAsString(ho.vals[k])
+		m.Headers = make(map[string]string, ho.Len())
+		for _, k := range ho.Keys() {
+			m.Headers[strings.ToLower(k)] = gojson.FormatAsString(ho.Value(k))
 		}
 	}
-	pv, ok := o.get("path")
+	pv, ok := o.Get("path")
 	if !ok {
 		return m, t, fmt.Errorf("%w: JSON did not include required </path> field", ErrMappingFailed)
 	}
-	if m.Path, ok = isJSONString(pv); !ok {
+	if m.Path, ok = ojson.Unquote(pv); !ok {
 		return m, t, fmt.Errorf("%w: value of </path> is not a string", ErrMappingFailed)
 	}
-	if v, ok := o.get("value"); ok {
-		m.Value = marshal(v)
+	if v, ok := o.Get("value"); ok {
+		m.Value = gojson.Marshal(v)
 	}
-	if v, ok := o.get("extra"); ok {
-		if _, isObj := v.(*object); !isObj {
+	if v, ok := o.Get("extra"); ok {
+		if _, isObj := v.(*ojson.Object); !isObj {
 			return m, t, fmt.Errorf("%w: value of </extra> is not an object", ErrMappingFailed)
 		}
-		m.Extra = marshal(v)
+		m.Extra = gojson.Marshal(v)
 	}
-	if v, ok := o.get("status"); ok {
-		n, err := strconv.Atoi(string(marshal(v)))
+	if v, ok := o.Get("status"); ok {
+		n, err := strconv.Atoi(string(gojson.Marshal(v)))
 		if err != nil || n < 100 || n > 599 {
 			return m, t, fmt.Errorf("%w: value of </status> is not an HTTP status", ErrMappingFailed)
 		}
 		m.Status = n
 	}
-	if v, ok := o.get("revision"); ok {
-		n, err := strconv.ParseInt(string(marshal(v)), 10, 64)
+	if v, ok := o.Get("revision"); ok {
+		n, err := strconv.ParseInt(string(gojson.Marshal(v)), 10, 64)
 		if err != nil {
 			return m, t, fmt.Errorf("%w: value of </revision> is not a long", ErrMappingFailed)
 		}
 		m.Revision = n
 	}
-	if v, ok := o.get("timestamp"); ok {
-		if m.Timestamp, ok = isJSONString(v); !ok {
+	if v, ok := o.Get("timestamp"); ok {
+		if m.Timestamp, ok = ojson.Unquote(v); !ok {
 			return m, t, fmt.Errorf("%w: value of </timestamp> is not a string", ErrMappingFailed)
 		}
 	}
-	if v, ok := o.get("metadata"); ok {
-		m.Metadata = marshal(v)
+	if v, ok := o.Get("metadata"); ok {
+		m.Metadata = gojson.Marshal(v)
 	}
-	if v, ok := o.get("fields"); ok {
-		if m.Fields, ok = isJSONString(v); !ok {
+	if v, ok := o.Get("fields"); ok {
+		if m.Fields, ok = ojson.Unquote(v); !ok {
 			return m, t, fmt.Errorf("%w: value of </fields> is not a string", ErrMappingFailed)
 		}
 	}
@@ -246,7 +245,7 @@ func messageFromObject(o *object) (protocol.Message, topic, error) {
 
 // parseMessage parses Ditto Protocol JSON text.
 func parseMessage(text []byte) (protocol.Message, topic, error) {
-	o, err := parseObject(bytes.TrimSpace(text))
+	o, err := gojson.ParseObject(bytes.TrimSpace(text))
 	if err != nil {
 		return protocol.Message{}, topic{}, fmt.Errorf("%w: failed to parse JSON: %v", ErrMappingFailed, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // normalizedMapper is the outbound-only "Normalized" engine: thing change
@@ -41,61 +42,61 @@ func (m *normalizedMapper) MapOutgoing(msg protocol.Message) ([]protocol.Externa
 	var value any
 	hasValue := len(msg.Value) > 0
 	if hasValue {
-		if value, err = parseJSON(msg.Value); err != nil {
+		if value, err = gojson.Parse(msg.Value); err != nil {
 			return nil, mappingFailed("invalid value: %v", err)
 		}
 	}
-	out := newObject()
-	out.set("thingId", jsonString(t.entityID()))
+	out := ojson.NewObject()
+	out.Set("thingId", gojson.Quote(t.entityID()))
 	if len(path) == 0 && hasValue {
-		obj, ok := value.(*object)
+		obj, ok := value.(*ojson.Object)
 		if !ok {
 			return nil, mappingFailed("got message with empty path and non-object value")
 		}
-		for _, k := range obj.keys {
-			out.set(k, obj.vals[k])
+		for _, k := range obj.Keys() {
+			out.Set(k, obj.Value(k))
 		}
 	} else if hasValue {
-		out.setPointer(path, value)
+		out.SetPointer(path, value)
 	}
 	if msg.Timestamp != "" {
-		out.set("_modified", jsonString(msg.Timestamp))
+		out.Set("_modified", gojson.Quote(msg.Timestamp))
 	}
 	if msg.Revision != 0 {
-		out.set("_revision", json.RawMessage(strconv.FormatInt(msg.Revision, 10)))
+		out.Set("_revision", json.RawMessage(strconv.FormatInt(msg.Revision, 10)))
 	}
 	if thingDeleted && msg.Timestamp != "" {
-		out.set("_deleted", jsonString(msg.Timestamp))
+		out.Set("_deleted", gojson.Quote(msg.Timestamp))
 	}
 	if m.includeDeleted {
-		if d := deletedFields(t, path, value, msg.Timestamp); d.len() > 0 {
-			out.set("_deletedFields", d)
+		if d := deletedFields(t, path, value, msg.Timestamp); d.Len() > 0 {
+			out.Set("_deletedFields", d)
 		}
 	}
-	ctx := newObject()
-	ctx.set("topic", jsonString(msg.Topic))
+	ctx := ojson.NewObject()
+	ctx.Set("topic", gojson.Quote(msg.Topic))
 	p := msg.Path
 	if p == "" {
 		p = "/"
 	}
-	ctx.set("path", jsonString(p))
+	ctx.Set("path", gojson.Quote(p))
 	if hasValue {
-		ctx.set("value", value)
+		ctx.Set("value", value)
 	} else {
-		ctx.set("value", json.RawMessage("null"))
+		ctx.Set("value", json.RawMessage("null"))
 	}
 	if msg.Fields != "" {
-		ctx.set("fields", jsonString(msg.Fields))
+		ctx.Set("fields", gojson.Quote(msg.Fields))
 	}
-	hdrs := newObject()
+	hdrs := ojson.NewObject()
 	for _, k := range sortedKeys(msg.Headers) {
-		hdrs.set(k, jsonString(msg.Headers[k]))
+		hdrs.Set(k, gojson.Quote(msg.Headers[k]))
 	}
-	ctx.set("headers", hdrs)
-	out.set("_context", ctx)
+	ctx.Set("headers", hdrs)
+	out.Set("_context", ctx)
 
 	if len(msg.Extra) > 0 {
-		if extra, err := parseObject(msg.Extra); err == nil {
+		if extra, err := gojson.ParseObject(msg.Extra); err == nil {
 			out = mergeObjects(out, extra)
 		}
 	}
@@ -105,43 +106,43 @@ func (m *normalizedMapper) MapOutgoing(msg protocol.Message) ([]protocol.Externa
 	if t.Action == "merged" {
 		out = withoutNulls(out)
 	}
-	return []protocol.External{{Headers: map[string]string{"content-type": ContentTypeJSON}, Text: string(marshal(out)), IsText: true}}, nil
+	return []protocol.External{{Headers: map[string]string{"content-type": ContentTypeJSON}, Text: string(gojson.Marshal(out)), IsText: true}}, nil
 }
 
 // deletedFields mirrors the deleted paths with the event's timestamp.
-func deletedFields(t topic, path []string, value any, ts string) *object {
-	d := newObject()
+func deletedFields(t topic, path []string, value any, ts string) *ojson.Object {
+	d := ojson.NewObject()
 	if ts == "" {
 		return d
 	}
-	stamp := jsonString(ts)
+	stamp := gojson.Quote(ts)
 	if t.Action == "deleted" && len(path) > 0 {
-		d.setPointer(path, stamp)
+		d.SetPointer(path, stamp)
 		return d
 	}
 	if t.Action == "merged" && value != nil {
-		if isJSONNull(value) && len(path) > 0 {
-			d.setPointer(path, stamp)
-		} else if obj, ok := value.(*object); ok {
+		if ojson.IsNull(value) && len(path) > 0 {
+			d.SetPointer(path, stamp)
+		} else if obj, ok := value.(*ojson.Object); ok {
 			collectNulls(obj, path, d, stamp)
 		}
 	}
 	return d
 }
 
-func collectNulls(o *object, base []string, d *object, stamp json.RawMessage) {
-	for _, k := range o.keys {
+func collectNulls(o *ojson.Object, base []string, d *ojson.Object, stamp json.RawMessage) {
+	for _, k := range o.Keys() {
 		// regex deletions ({{ ~…~ }}) name no concrete field
 		if strings.HasPrefix(k, "{{") && strings.HasSuffix(k, "}}") && (strings.Contains(k, "~") || strings.Contains(k, "/")) {
 			continue
 		}
 		p := append(append([]string(nil), base...), k)
-		switch v := o.vals[k].(type) {
-		case *object:
+		switch v := o.Value(k).(type) {
+		case *ojson.Object:
 			collectNulls(v, p, d, stamp)
 		default:
-			if isJSONNull(v) {
-				d.setPointer(p, stamp)
+			if ojson.IsNull(v) {
+				d.SetPointer(p, stamp)
 			}
 		}
 	}
@@ -149,41 +150,41 @@ func collectNulls(o *object, base []string, d *object, stamp json.RawMessage) {
 
 // mergeObjects merges b into a; a's values win, objects merge recursively
 // (JsonFactory.mergeJsonValues).
-func mergeObjects(a, b *object) *object {
-	out := newObject()
-	for _, k := range a.keys {
-		av := a.vals[k]
-		if ao, ok := av.(*object); ok {
-			if bo, ok := b.vals[k].(*object); ok {
-				out.set(k, mergeObjects(ao, bo))
+func mergeObjects(a, b *ojson.Object) *ojson.Object {
+	out := ojson.NewObject()
+	for _, k := range a.Keys() {
+		av := a.Value(k)
+		if ao, ok := av.(*ojson.Object); ok {
+			if bo, ok := b.Value(k).(*ojson.Object); ok {
+				out.Set(k, mergeObjects(ao, bo))
 				continue
 			}
 		}
-		out.set(k, av)
+		out.Set(k, av)
 	}
-	for _, k := range b.keys {
-		if _, ok := a.vals[k]; !ok {
-			out.set(k, b.vals[k])
+	for _, k := range b.Keys() {
+		if !a.Has(k) {
+			out.Set(k, b.Value(k))
 		}
 	}
 	return out
 }
 
-func withoutNulls(o *object) *object {
-	out := newObject()
-	for _, k := range o.keys {
-		v := o.vals[k]
-		if isJSONNull(v) {
+func withoutNulls(o *ojson.Object) *ojson.Object {
+	out := ojson.NewObject()
+	for _, k := range o.Keys() {
+		v := o.Value(k)
+		if ojson.IsNull(v) {
 			continue
 		}
-		if sub, ok := v.(*object); ok {
+		if sub, ok := v.(*ojson.Object); ok {
 			sub = withoutNulls(sub)
-			if sub.len() == 0 {
+			if sub.Len() == 0 {
 				continue
 			}
 			v = sub
 		}
-		out.set(k, v)
+		out.Set(k, v)
 	}
 	return out
 }
@@ -209,15 +210,15 @@ func parseFieldSelector(s string) [][]string {
 	return out
 }
 
-// selectFields is JsonObject.get(JsonFieldSelector).
-func selectFields(o *object, fields [][]string) *object {
-	out := newObject()
+// selectFields is JsonObject.Get(JsonFieldSelector).
+func selectFields(o *ojson.Object, fields [][]string) *ojson.Object {
+	out := ojson.NewObject()
 	for _, f := range fields {
 		if len(f) == 0 {
 			continue
 		}
-		if v, ok := o.getPointer(f); ok {
-			out.setPointer(f, v)
+		if v, ok := o.GetPointer(f); ok {
+			out.SetPointer(f, v)
 		}
 	}
 	return out

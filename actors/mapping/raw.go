@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // rawDefaults are RawMessageMapper's default options (the Ditto mapper's
@@ -35,15 +36,15 @@ func newRawMessageMapper(_ string, opts Options, cfg Config) (Mapper, error) {
 		m.outgoingContentType = s
 	}
 	// Configured headers are laid over the defaults.
-	def, _ := parseObject([]byte(rawDefaults))
-	dh, _ := def.get("incomingMessageHeaders")
+	def, _ := gojson.ParseObject([]byte(rawDefaults))
+	dh, _ := def.Get("incomingMessageHeaders")
 	m.incomingHeaders = map[string]compiled{}
-	for _, k := range dh.(*object).keys {
-		m.incomingHeaders[k] = compileIn(rawScope, formatAsString(dh.(*object).vals[k]), modeOptional)
+	for _, k := range dh.(*ojson.Object).Keys() {
+		m.incomingHeaders[k] = compileIn(rawScope, gojson.FormatAsString(dh.(*ojson.Object).Value(k)), modeOptional)
 	}
 	if o, ok := opts.object("incomingMessageHeaders"); ok {
-		for _, k := range o.keys {
-			m.incomingHeaders[k] = compileIn(rawScope, formatAsString(o.vals[k]), modeOptional)
+		for _, k := range o.Keys() {
+			m.incomingHeaders[k] = compileIn(rawScope, gojson.FormatAsString(o.Value(k)), modeOptional)
 		}
 	}
 	return m, nil
@@ -131,13 +132,13 @@ func (m *rawMessageMapper) MapIncoming(ext protocol.External) ([]protocol.Messag
 			text = decodeCharset(ext.Bytes, "utf-8")
 		}
 		if jsonLike(ct) {
-			v, err := parseJSON([]byte(text))
+			v, err := gojson.Parse([]byte(text))
 			if err != nil {
 				return nil, mappingFailed("failed to parse JSON payload: %v", err)
 			}
-			msg.Value = marshal(v)
+			msg.Value = gojson.Marshal(v)
 		} else {
-			msg.Value = jsonString(text)
+			msg.Value = gojson.Quote(text)
 		}
 	} else {
 		b := ext.Bytes
@@ -145,7 +146,7 @@ func (m *rawMessageMapper) MapIncoming(ext protocol.External) ([]protocol.Messag
 			b = []byte(ext.Text)
 		}
 		if b != nil {
-			msg.Value = jsonString(base64.StdEncoding.EncodeToString(b))
+			msg.Value = gojson.Quote(base64.StdEncoding.EncodeToString(b))
 		}
 	}
 	return []protocol.Message{msg}, nil
@@ -184,20 +185,20 @@ func (m *rawMessageMapper) MapOutgoing(msg protocol.Message) ([]protocol.Externa
 	if len(msg.Value) == 0 {
 		return []protocol.External{ext}, nil
 	}
-	v, err := parseJSON(msg.Value)
+	v, err := gojson.Parse(msg.Value)
 	if err != nil {
 		return nil, mappingFailed("invalid value: %v", err)
 	}
 	if textLike(ct) {
-		if s, ok := isJSONString(v); ok {
+		if s, ok := ojson.Unquote(v); ok {
 			ext.Text = s
 		} else {
-			ext.Text = string(marshal(v))
+			ext.Text = string(gojson.Marshal(v))
 		}
 		ext.IsText = true
 		return []protocol.External{ext}, nil
 	}
-	s, ok := isJSONString(v)
+	s, ok := ojson.Unquote(v)
 	b, err := base64.StdEncoding.DecodeString(s)
 	if !ok || err != nil {
 		return nil, mappingFailed("expect payload of a message of content-type <%s> to be a base64 encoded string", ct)

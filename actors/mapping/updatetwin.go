@@ -24,9 +24,9 @@ type updateTwinMapper struct {
 func newUpdateTwinMapper(_ string, opts Options, cfg Config) (Mapper, error) {
 	m := &updateTwinMapper{cfg: cfg}
 	if o, ok := opts.object("dittoHeadersForMerge"); ok {
-		for _, k := range o.keys {
+		for _, k := range o.Keys() {
 			m.headers = append(m.headers, namedTemplate{strings.ToLower(k),
-				compileIn(headerTimeScope, formatAsString(o.vals[k]), modeKeep)})
+				compileIn(headerTimeScope, gojson.FormatAsString(o.Value(k)), modeKeep)})
 		}
 	}
 	return m, nil

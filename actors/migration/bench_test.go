@@ -83,36 +83,3 @@ func TestMigrationThroughput(t *testing.T) {
 	sort.Float64s(ratios)
 	t.Logf("median ratio %.2f (min %.2f, max %.2f)", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 }
-
-// BenchmarkRewrite is the CPU of rewriting one document for a key rotation
-// (the benchmark's documents), in BSON directly and through JSON.
-func BenchmarkRewrite(b *testing.B) {
-	t := testing.TB(b)
-	conn := `{"__lifecycle":"ACTIVE","id":"c001","uri":"tcp://user:pw-c001@h:1883","credentials":{"type":"plain","password":"secret-c001"}}`
-	conn = encryptJSON(t, keyA, nil, conn)
-	snap := snapDoc(fromJSON(t, conn))
-	journal := journalDoc(event(t, "connectivity.events:connectionCreated", conn))
-	p, err := newPlan(settings(true, keyB, keyA, 100, 0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, c := range []struct {
-		name string
-		fn   func(bool, []byte) ([]byte, bool, error)
-	}{{"bson", p.rewrite}, {"json", p.rewriteJSON}} {
-		for _, d := range []struct {
-			name string
-			snap bool
-			doc  []byte
-		}{{"snapshot", true, snap}, {"journal", false, journal}} {
-			b.Run(c.name+"/"+d.name, func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, changed, err := c.fn(d.snap, d.doc); err != nil || !changed {
-						b.Fatal(changed, err)
-					}
-				}
-			})
-		}
-	}
-}

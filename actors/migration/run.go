@@ -28,8 +28,8 @@ const journalPrefix = "connection"
 type plan struct {
 	mode         encryption.Mode
 	transform    encryption.Transform
-	values       encryption.ValuesFunc // transform on the values alone
-	bson         *bsonRewriter         // nil: always the JSON way
+	values       encryption.ValuesFunc  // transform on the values alone
+	bson         *document.BSONRewriter // nil: always the JSON way
 	snapPaths    []string
 	journalPaths []string
 	batch        int
@@ -60,7 +60,7 @@ func newPlan(s encryption.Settings) (*plan, error) {
 	default:
 		return nil, errors.New("migration: no key to migrate with")
 	}
-	if p.bson, err = newBSONRewriter(f, p.values); err != nil {
+	if p.bson, err = document.NewBSONRewriter(f, journalPrefix, p.values); err != nil {
 		return nil, err
 	}
 	ptrs := s.Pointers
@@ -350,7 +350,7 @@ func (r *run) rewriteAll(snaps bool, batch [][]byte) []rewritten {
 }
 
 // rewrite rewrites one document: in BSON directly where it can, else
-// through JSON (both decide the same, see bsonRewriter). A document with
+// through JSON (both decide the same, see document.BSONRewriter). A document with
 // nothing to rewrite comes back unchanged without an error (skipped).
 func (p *plan) rewrite(snaps bool, doc []byte) ([]byte, bool, error) {
 	if b := p.bson; b != nil {
@@ -358,11 +358,11 @@ func (p *plan) rewrite(snaps bool, doc []byte) ([]byte, bool, error) {
 		var changed bool
 		var err error
 		if snaps {
-			out, changed, err = b.snapshot(doc)
+			out, changed, err = b.Snapshot(doc)
 		} else {
-			out, changed, err = b.journalDoc(doc)
+			out, changed, err = b.Journal(doc)
 		}
-		if !errors.Is(err, errSlowPath) {
+		if !errors.Is(err, document.ErrNeedsJSON) {
 			if errors.Is(err, document.ErrNothingToRewrite) {
 				return nil, false, nil
 			}

@@ -30,10 +30,9 @@ func parse(data []byte, migrate bool) (c *Connection, err error) {
 	if perr != nil {
 		return nil, ditto.JSONInvalid("Failed to parse JSON string '" + string(data) + "'!")
 	}
-	if root.k != kObject {
+	if kindOf(root) != kObject {
 		return nil, ditto.JSONInvalid("Failed to parse JSON string '" + string(data) + "'!")
 	}
-	root = jobj(root.fields()...)
 	if migrate {
 		root = migrateLegacy(root)
 	}
@@ -42,19 +41,19 @@ func parse(data []byte, migrate bool) (c *Connection, err error) {
 
 // typeErr is the JsonParseException of a typed field definition.
 func typeErr(v jv, pointer, typ string) error {
-	return ditto.JSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", v.text(), pointer, typ))
+	return ditto.JSONInvalid(fmt.Sprintf("Value <%s> for <%s> is not of type <%s>!", text(v), pointer, typ))
 }
 
 // optStr reads a string field; null counts as absent.
 func optStr(o jv, key, pointer string) (string, bool, error) {
-	v, ok := o.get(key)
-	if !ok || v.k == kNull {
+	v, ok := get(o, key)
+	if !ok || kindOf(v) == kNull {
 		return "", false, nil
 	}
-	if v.k != kString {
+	if kindOf(v) != kString {
 		return "", false, typeErr(v, pointer, "String")
 	}
-	return v.s, true, nil
+	return strOf(v), true, nil
 }
 
 func reqStr(o jv, key, pointer string) (string, error) {
@@ -69,11 +68,11 @@ func reqStr(o jv, key, pointer string) (string, error) {
 }
 
 func optInt(o jv, key, pointer string) (int64, bool, error) {
-	v, ok := o.get(key)
-	if !ok || v.k == kNull {
+	v, ok := get(o, key)
+	if !ok || kindOf(v) == kNull {
 		return 0, false, nil
 	}
-	i, isInt := v.asInt()
+	i, isInt := asInt(v)
 	if !isInt || i < -1<<31 || i > 1<<31-1 {
 		return 0, false, typeErr(v, pointer, "Integer")
 	}
@@ -81,11 +80,11 @@ func optInt(o jv, key, pointer string) (int64, bool, error) {
 }
 
 func optLong(o jv, key, pointer string) (int64, bool, error) {
-	v, ok := o.get(key)
-	if !ok || v.k == kNull {
+	v, ok := get(o, key)
+	if !ok || kindOf(v) == kNull {
 		return 0, false, nil
 	}
-	i, isInt := v.asInt()
+	i, isInt := asInt(v)
 	if !isInt {
 		return 0, false, typeErr(v, pointer, "Long")
 	}
@@ -93,23 +92,23 @@ func optLong(o jv, key, pointer string) (int64, bool, error) {
 }
 
 func optBool(o jv, key, pointer string) (bool, bool, error) {
-	v, ok := o.get(key)
-	if !ok || v.k == kNull {
+	v, ok := get(o, key)
+	if !ok || kindOf(v) == kNull {
 		return false, false, nil
 	}
-	if v.k != kBool {
+	if kindOf(v) != kBool {
 		return false, false, typeErr(v, pointer, "Boolean")
 	}
-	return v.b, true, nil
+	return boolOf(v), true, nil
 }
 
 func optKind(o jv, key, pointer string, k kind) (jv, bool, error) {
-	v, ok := o.get(key)
-	if !ok || v.k == kNull {
-		return jv{}, false, nil
+	v, ok := get(o, key)
+	if !ok || kindOf(v) == kNull {
+		return nil, false, nil
 	}
-	if v.k != k {
-		return jv{}, false, typeErr(v, pointer, javaTypeName(k))
+	if kindOf(v) != k {
+		return nil, false, typeErr(v, pointer, javaTypeName(k))
 	}
 	return v, true, nil
 }
@@ -117,11 +116,11 @@ func optKind(o jv, key, pointer string, k kind) (jv, bool, error) {
 // stringsOf maps an array with JsonValue::asString (non-strings fail).
 func stringsOf(a jv, pointer string) ([]string, error) {
 	out := []string{}
-	for _, e := range a.arr {
-		if e.k != kString {
+	for _, e := range arrOf(a) {
+		if kindOf(e) != kString {
 			return nil, typeErr(e, pointer, "String")
 		}
-		out = append(out, e.s)
+		out = append(out, strOf(e))
 	}
 	return out, nil
 }
@@ -129,9 +128,9 @@ func stringsOf(a jv, pointer string) ([]string, error) {
 // onlyStrings keeps the string elements (filter(JsonValue::isString)).
 func onlyStrings(a jv) []string {
 	out := []string{}
-	for _, e := range a.arr {
-		if e.k == kString {
-			out = append(out, e.s)
+	for _, e := range arrOf(a) {
+		if kindOf(e) == kString {
+			out = append(out, strOf(e))
 		}
 	}
 	return out
@@ -153,12 +152,12 @@ func dedup(ss []string) []string {
 // JSON text when lenient, otherwise they are dropped (header mappings).
 func stringMap(o jv, lenient bool) map[string]string {
 	m := map[string]string{}
-	for _, f := range o.fields() {
+	for k, v := range fields(o) {
 		switch {
-		case f.val.k == kString:
-			m[f.key] = f.val.s
+		case kindOf(v) == kString:
+			m[k] = strOf(v)
 		case lenient:
-			m[f.key] = f.val.text()
+			m[k] = text(v)
 		}
 	}
 	return m
@@ -174,8 +173,8 @@ func fromJSON(o jv) (*Connection, error) {
 	if !connectionTypes[c.ConnectionType] {
 		return nil, ditto.JSONInvalid(fmt.Sprintf("Connection type <%s> is invalid!", c.ConnectionType))
 	}
-	if c.ConnectionType == TypeHono && !o.has("uri") {
-		o.set("uri", jstr("")) // HonoConnection takes its URI from service config
+	if c.ConnectionType == TypeHono && !has(o, "uri") {
+		objOf(o).Set("uri", jstr("")) // HonoConnection takes its URI from service config
 	}
 	// Same order as AbstractConnection.buildFromJson: mapping context and
 	// definitions are read before the id.
@@ -192,15 +191,15 @@ func fromJSON(o jv) (*Connection, error) {
 	if md, ok, err := optKind(o, "mappingDefinitions", "/mappingDefinitions", kObject); err != nil {
 		return nil, err
 	} else if ok {
-		for _, f := range md.fields() {
-			if f.val.k != kObject {
+		for k, v := range fields(md) {
+			if kindOf(v) != kObject {
 				continue
 			}
-			d, err := parseMappingContext(f.val)
+			d, err := parseMappingContext(v)
 			if err != nil {
 				return nil, err
 			}
-			c.MappingDefinitions[f.key] = d
+			c.MappingDefinitions[k] = d
 		}
 	}
 	if c.ID, err = reqStr(o, "id", "/id"); err != nil {
@@ -222,11 +221,11 @@ func fromJSON(o jv) (*Connection, error) {
 	if arr, ok, err := optKind(o, "sources", "/sources", kArray); err != nil {
 		return nil, err
 	} else if ok {
-		for i, e := range arr.arr {
-			if e.k != kObject {
+		for i, e := range arrOf(arr) {
+			if kindOf(e) != kObject {
 				continue
 			}
-			s, err := parseSource(jobj(e.fields()...), i)
+			s, err := parseSource(e, i)
 			if err != nil {
 				return nil, err
 			}
@@ -236,11 +235,11 @@ func fromJSON(o jv) (*Connection, error) {
 	if arr, ok, err := optKind(o, "targets", "/targets", kArray); err != nil {
 		return nil, err
 	} else if ok {
-		for _, e := range arr.arr {
-			if e.k != kObject {
+		for _, e := range arrOf(arr) {
+			if kindOf(e) != kObject {
 				continue
 			}
-			t, err := parseTarget(jobj(e.fields()...))
+			t, err := parseTarget(e)
 			if err != nil {
 				return nil, err
 			}
@@ -369,7 +368,7 @@ func parseMappingContext(o jv) (MappingDefinition, error) {
 	if !ok {
 		return d, ditto.JSONFieldMissing("/options")
 	}
-	d.Options = json.RawMessage(opts.text())
+	d.Options = json.RawMessage(text(opts))
 	for _, f := range []struct {
 		key string
 		dst *map[string]string
@@ -518,10 +517,10 @@ func parseSource(o jv, index int) (Source, error) {
 		return s, err
 	} else if ok {
 		s.DeclaredAcks = []string{}
-		for _, e := range d.arr {
-			label := e.s
-			if e.k != kString {
-				label = e.text() // formatAsString
+		for _, e := range arrOf(d) {
+			label := strOf(e)
+			if kindOf(e) != kString {
+				label = text(e) // formatAsString
 			}
 			if !ackLabelPattern.MatchString(label) {
 				return s, ditto.AckLabelInvalid(label, "")
@@ -595,7 +594,7 @@ func parseCredentials(o jv) (Credentials, error) {
 	}
 	if !credentialTypes[c.Type] {
 		e := ditto.JSONInvalid(fmt.Sprintf("Unknown credential type <%s>", c.Type))
-		e.Description = "Original JSON: " + o.text()
+		e.Description = "Original JSON: " + text(o)
 		return c, e
 	}
 	opt := func(key string) (*string, error) {
@@ -623,7 +622,7 @@ func parseCredentials(o jv) (Credentials, error) {
 		if !ok {
 			return c, ditto.JSONFieldMissing("/parameters")
 		}
-		c.Parameters = json.RawMessage(p.text())
+		c.Parameters = json.RawMessage(text(p))
 	case "oauth-client-credentials", "oauth-password":
 		for _, f := range []struct {
 			key string
@@ -788,104 +787,106 @@ func migrateBuilder(c *Connection, legacy *MappingDefinition) {
 // migrateLegacy applies ConnectionMigrationUtil (journal/snapshot reads).
 func migrateLegacy(o jv) jv {
 	// 1. top-level authorizationContext into sources and targets lacking one
-	if ac, ok := o.get("authorizationContext"); ok && ac.k == kArray {
+	if ac, ok := get(o, "authorizationContext"); ok && kindOf(ac) == kArray {
 		for _, key := range []string{"sources", "targets"} {
-			arr, ok := o.get(key)
-			if !ok || arr.k != kArray {
+			arr, ok := get(o, key)
+			if !ok || kindOf(arr) != kArray {
 				continue
 			}
-			n := jv{k: kArray, arr: []jv{}}
-			for _, e := range arr.arr {
-				if e.k != kObject {
-					n.arr = append(n.arr, jv{k: kNull})
+			n := jarr()
+			for _, e := range arrOf(arr) {
+				if kindOf(e) != kObject {
+					n = append(n, jnull())
 					continue
 				}
-				if !e.has("authorizationContext") {
-					e = jobj(append(append([]jfield{}, e.obj...), jfield{"authorizationContext", ac})...)
+				if !has(e, "authorizationContext") {
+					c := objOf(e).Clone()
+					c.Set("authorizationContext", ac)
+					e = c
 				}
-				n.arr = append(n.arr, e)
+				n = append(n, e)
 			}
-			o.set(key, n)
+			objOf(o).Set(key, n)
 		}
 	}
 	// 2. source "filters" → enforcement with {{ source:address }}
-	if arr, ok := o.get("sources"); ok && arr.k == kArray {
+	if arr, ok := get(o, "sources"); ok && kindOf(arr) == kArray {
 		needs := false
-		for _, e := range arr.arr {
-			if e.k == kObject && e.has("filters") {
+		for _, e := range arrOf(arr) {
+			if kindOf(e) == kObject && has(e, "filters") {
 				needs = true
 			}
 		}
 		if needs {
-			n := jv{k: kArray, arr: []jv{}}
-			for _, e := range arr.arr {
-				if e.k != kObject {
+			n := jarr()
+			for _, e := range arrOf(arr) {
+				if kindOf(e) != kObject {
 					continue
 				}
-				if f, ok := e.get("filters"); ok && f.k == kArray {
-					e = jobj(append([]jfield{}, e.obj...)...)
-					e.remove("filters")
-					e.set("enforcement", jobj(jfield{"input", jstr("{{ source:address }}")}, jfield{"filters", f}))
+				if f, ok := get(e, "filters"); ok && kindOf(f) == kArray {
+					e = objOf(e).Clone()
+					objOf(e).Remove("filters")
+					objOf(e).Set("enforcement", jobj(jfield{"input", jstr("{{ source:address }}")}, jfield{"filters", f}))
 				}
-				n.arr = append(n.arr, e)
+				n = append(n, e)
 			}
-			o.set("sources", n)
+			objOf(o).Set("sources", n)
 		}
 	}
 	// 3. topic:action|subject → topic:action-subject
 	fix := func(s string) string { return strings.ReplaceAll(s, "topic:action|subject", "topic:action-subject") }
 	fixHM := func(e jv) jv {
-		hm, ok := e.get("headerMapping")
-		if !ok || hm.k != kObject {
+		hm, ok := get(e, "headerMapping")
+		if !ok || kindOf(hm) != kObject {
 			return e
 		}
 		n := jobj()
-		for _, f := range hm.fields() {
-			if f.val.k == kString {
-				f.val = jstr(fix(f.val.s))
+		for k, v := range fields(hm) {
+			if kindOf(v) == kString {
+				v = jstr(fix(strOf(v)))
 			}
-			n.obj = append(n.obj, f)
+			n.Set(k, v)
 		}
-		e = jobj(append([]jfield{}, e.obj...)...)
-		e.set("headerMapping", n)
+		e = objOf(e).Clone()
+		objOf(e).Set("headerMapping", n)
 		return e
 	}
 	for _, key := range []string{"sources", "targets"} {
-		arr, ok := o.get(key)
-		if !ok || arr.k != kArray {
+		arr, ok := get(o, key)
+		if !ok || kindOf(arr) != kArray {
 			continue
 		}
-		n := jv{k: kArray, arr: []jv{}}
-		for _, e := range arr.arr {
-			if e.k != kObject {
+		n := jarr()
+		for _, e := range arrOf(arr) {
+			if kindOf(e) != kObject {
 				continue
 			}
 			if key == "targets" {
-				if a, ok := e.get("address"); ok && a.k == kString && strings.Contains(a.s, "topic:action|subject") {
-					e = jobj(append([]jfield{}, e.obj...)...)
-					e.set("address", jstr(fix(a.s)))
+				if a, ok := get(e, "address"); ok && kindOf(a) == kString && strings.Contains(strOf(a), "topic:action|subject") {
+					e = objOf(e).Clone()
+					objOf(e).Set("address", jstr(fix(strOf(a))))
 				}
 			}
-			n.arr = append(n.arr, fixHM(e))
+			n = append(n, fixHM(e))
 		}
-		o.set(key, n)
+		objOf(o).Set(key, n)
 	}
 	// 4. non-MQTT targets without headerMapping get the legacy default
-	if ct, _ := o.get("connectionType"); !(ct.k == kString && ct.s == TypeMQTT) {
-		if arr, ok := o.get("targets"); ok && arr.k == kArray && len(arr.arr) > 0 {
-			n := jv{k: kArray, arr: []jv{}}
-			for _, e := range arr.arr {
-				if e.k != kObject {
+	if ct, _ := get(o, "connectionType"); !(kindOf(ct) == kString && strOf(ct) == TypeMQTT) {
+		if arr, ok := get(o, "targets"); ok && kindOf(arr) == kArray && len(arrOf(arr)) > 0 {
+			n := jarr()
+			for _, e := range arrOf(arr) {
+				if kindOf(e) != kObject {
 					continue
 				}
-				if !e.has("headerMapping") {
-					e = jobj(append([]jfield{}, e.obj...)...)
-					e.set("headerMapping", jobj(jfield{"correlation-id", jstr("{{header:correlation-id}}")},
+				if !has(e, "headerMapping") {
+					e = objOf(e).Clone()
+					objOf(e).Set("headerMapping", jobj(jfield{"correlation-id", jstr("{{header:correlation-id}}")},
 						jfield{"reply-to", jstr("{{header:reply-to}}")}))
 				}
-				n.arr = append(n.arr, e)
+				n = append(n, e)
 			}
-			o.set("targets", n)
+			objOf(o).Set("targets", n)
 		}
 	}
 	return o

@@ -611,7 +611,7 @@ func (v *validator) payloadMappings() error {
 		}
 		opts := rawJV(d.Options)
 		for _, req := range requiredMapperOptions[d.MappingEngine] {
-			if !opts.has(req) {
+			if !has(opts, req) {
 				return ditto.ConfigurationInvalidDesc(fmt.Sprintf(
 					"The message mapper was not configured correctly as property '%s' was missing from the mapper's configuration.", req),
 					"Make sure to add the missing property to the mapper's configuration.")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -11,12 +12,12 @@ import (
 // hidden fields __lifecycle, _revision, _modified and _created are written
 // only when withHidden (events and snapshots carry them, a GET does not).
 func (c *Connection) JSON(withHidden bool) []byte {
-	return []byte(c.toJV(withHidden).text())
+	return ojson.Ditto.Marshal(c.toJV(withHidden))
 }
 
 func (c *Connection) toJV(withHidden bool) jv {
 	o := jobj()
-	add := func(k string, v jv) { o.obj = append(o.obj, jfield{k, v}) }
+	add := o.Set
 	if withHidden && c.Lifecycle != "" {
 		add("__lifecycle", jstr(c.Lifecycle))
 	}
@@ -24,7 +25,7 @@ func (c *Connection) toJV(withHidden bool) jv {
 	if c.Name != nil {
 		add("name", jstr(*c.Name))
 	} else {
-		add("name", jv{k: kNull})
+		add("name", jnull())
 	}
 	if withHidden {
 		if c.Revision != 0 {
@@ -40,14 +41,14 @@ func (c *Connection) toJV(withHidden bool) jv {
 	add("connectionType", jstr(c.ConnectionType))
 	add("connectionStatus", jstr(c.ConnectionStatus))
 	add("uri", jstr(c.URI))
-	srcs := jv{k: kArray, arr: []jv{}}
+	srcs := jarr()
 	for _, s := range sortedSources(c.Sources) {
-		srcs.arr = append(srcs.arr, s.toJV())
+		srcs = append(srcs, s.toJV())
 	}
 	add("sources", srcs)
-	tgts := jv{k: kArray, arr: []jv{}}
+	tgts := jarr()
 	for _, t := range c.Targets {
-		tgts.arr = append(tgts.arr, t.toJV())
+		tgts = append(tgts, t.toJV())
 	}
 	add("targets", tgts)
 	add("clientCount", jint(int64(c.ClientCount)))
@@ -60,7 +61,7 @@ func (c *Connection) toJV(withHidden bool) jv {
 	if len(c.MappingDefinitions) > 0 {
 		md := jobj()
 		for _, k := range hashMapKeys(c.MappingDefinitions) {
-			md.obj = append(md.obj, jfield{k, c.MappingDefinitions[k].toJV()})
+			md.Set(k, c.MappingDefinitions[k].toJV())
 		}
 		add("mappingDefinitions", md)
 	}
@@ -84,7 +85,7 @@ func (c *Connection) toJV(withHidden bool) jv {
 func mapJV(m map[string]string) jv {
 	o := jobj()
 	for _, k := range hashMapKeys(m) {
-		o.obj = append(o.obj, jfield{k, jstr(m[k])})
+		o.Set(k, jstr(m[k]))
 	}
 	return o
 }
@@ -102,7 +103,7 @@ func rawJV(r json.RawMessage) jv {
 
 func (s Source) toJV() jv {
 	o := jobj(jfield{"addresses", jarrStr(s.Addresses)}, jfield{"consumerCount", jint(int64(s.ConsumerCount))})
-	add := func(k string, v jv) { o.obj = append(o.obj, jfield{k, v}) }
+	add := o.Set
 	if s.QoS != nil {
 		add("qos", jint(int64(*s.QoS)))
 	}
@@ -117,7 +118,7 @@ func (s Source) toJV() jv {
 		// includes is a HashSet in Ditto
 		a := jobj(jfield{"includes", jarrStr(javaHashOrder(s.AcknowledgementRequests.Includes))})
 		if s.AcknowledgementRequests.Filter != nil {
-			a.obj = append(a.obj, jfield{"filter", jstr(*s.AcknowledgementRequests.Filter)})
+			a.Set("filter", jstr(*s.AcknowledgementRequests.Filter))
 		}
 		add("acknowledgementRequests", a)
 	}
@@ -146,7 +147,7 @@ func (t Target) toJV() jv {
 		topics = append(topics, ft.String())
 	}
 	o := jobj(jfield{"address", jstr(t.Address)}, jfield{"topics", jarrStr(topics)})
-	add := func(k string, v jv) { o.obj = append(o.obj, jfield{k, v}) }
+	add := o.Set
 	if t.QoS != nil {
 		add("qos", jint(int64(*t.QoS)))
 	}
@@ -166,17 +167,17 @@ func (t Target) toJV() jv {
 func (d MappingDefinition) toJV() jv {
 	o := jobj(jfield{"mappingEngine", jstr(d.MappingEngine)}, jfield{"options", rawJV(d.Options)})
 	if len(d.IncomingConditions) > 0 {
-		o.obj = append(o.obj, jfield{"incomingConditions", mapJV(d.IncomingConditions)})
+		o.Set("incomingConditions", mapJV(d.IncomingConditions))
 	}
 	if len(d.OutgoingConditions) > 0 {
-		o.obj = append(o.obj, jfield{"outgoingConditions", mapJV(d.OutgoingConditions)})
+		o.Set("outgoingConditions", mapJV(d.OutgoingConditions))
 	}
 	return o
 }
 
 func (c Credentials) toJV() jv {
 	o := jobj(jfield{"type", jstr(c.Type)})
-	add := func(k string, v jv) { o.obj = append(o.obj, jfield{k, v}) }
+	add := o.Set
 	opt := func(k string, p *string) {
 		if p != nil {
 			add(k, jstr(*p))
@@ -205,7 +206,7 @@ func (c Credentials) toJV() jv {
 			if c.Audience != nil {
 				add("audience", jstr(*c.Audience))
 			} else {
-				add("audience", jv{k: kNull})
+				add("audience", jnull())
 			}
 		} else {
 			opt("audience", c.Audience)
@@ -233,9 +234,9 @@ func (c *Connection) Select(selector string) ([]byte, error) {
 	}
 	full := c.toJV(true)
 	if len(pointers) == 0 {
-		return []byte(c.toJV(false).text()), nil
+		return ojson.Ditto.Marshal(c.toJV(false)), nil
 	}
-	return []byte(selectJV(full, pointers).text()), nil
+	return ojson.Ditto.Marshal(selectJV(full, pointers)), nil
 }
 
 // parseFieldSelector expands "a,b(c,d/e),f/g" into pointers as
@@ -343,12 +344,12 @@ func contains(v jv, p []string) bool {
 	if len(p) == 0 {
 		return true
 	}
-	switch v.k {
+	switch kindOf(v) {
 	case kObject:
-		ch, ok := v.get(p[0])
+		ch, ok := get(v, p[0])
 		return ok && contains(ch, p[1:])
 	case kArray:
-		for _, e := range v.arr {
+		for _, e := range arrOf(v) {
 			if contains(e, p) {
 				return true
 			}
@@ -376,25 +377,25 @@ func filterTrie(o jv, t *trie) jv {
 	}
 	out := jobj()
 	for _, k := range t.keys {
-		v, ok := o.get(k)
+		v, ok := get(o, k)
 		if !ok {
 			continue
 		}
 		sub := t.children[k]
-		switch v.k {
+		switch kindOf(v) {
 		case kObject:
 			v = filterTrie(v, sub)
 		case kArray:
-			n := jv{k: kArray, arr: []jv{}}
-			for _, e := range v.arr {
-				if e.k == kObject {
+			n := jarr()
+			for _, e := range arrOf(v) {
+				if kindOf(e) == kObject {
 					e = filterTrie(e, sub)
 				}
-				n.arr = append(n.arr, e)
+				n = append(n, e)
 			}
 			v = n
 		}
-		out.obj = append(out.obj, jfield{k, v})
+		out.Set(k, v)
 	}
 	return out
 }

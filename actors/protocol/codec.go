@@ -8,12 +8,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // MaxDepth bounds JSON nesting accepted by Decode, so hostile payloads cannot
-// exhaust the stack of later recursive walkers.
-const MaxDepth = 512
+// exhaust the stack of later recursive walkers: the one bound of ojson.
+const MaxDepth = ojson.MaxDepth
 
 // Encode writes m as Ditto writes an adaptable (JsonifiableAdaptable.toJson):
 // topic, headers, path, value, extra, status, revision, timestamp, metadata,
@@ -21,12 +22,11 @@ const MaxDepth = 512
 // insertion order, which a Go map does not have). Strings are escaped as
 // Ditto's JSON library does: only '"', '\\' and control characters.
 func Encode(m *Message) []byte {
-	var b bytes.Buffer
-	b.Grow(64 + len(m.Topic) + len(m.Path) + len(m.Value) + 32*len(m.Headers))
-	b.WriteString(`{"topic":`)
-	writeString(&b, m.Topic)
+	b := make([]byte, 0, 64+len(m.Topic)+len(m.Path)+len(m.Value)+32*len(m.Headers))
+	b = append(b, `{"topic":`...)
+	b = ojson.Ditto.AppendString(b, m.Topic)
 	if len(m.Headers) > 0 {
-		b.WriteString(`,"headers":{`)
+		b = append(b, `,"headers":{`...)
 		keys := make([]string, 0, len(m.Headers))
 		for k := range m.Headers {
 			keys = append(keys, k)
@@ -34,37 +34,36 @@ func Encode(m *Message) []byte {
 		sort.Strings(keys)
 		for i, k := range keys {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			writeString(&b, k)
-			b.WriteByte(':')
-			writeString(&b, m.Headers[k])
+			b = ojson.Ditto.AppendString(b, k)
+			b = append(b, ':')
+			b = ojson.Ditto.AppendString(b, m.Headers[k])
 		}
-		b.WriteByte('}')
+		b = append(b, '}')
 	}
-	b.WriteString(`,"path":`)
-	writeString(&b, pathOrRoot(m.Path))
-	writeRaw(&b, "value", m.Value)
-	writeRaw(&b, "extra", m.Extra)
+	b = append(b, `,"path":`...)
+	b = ojson.Ditto.AppendString(b, pathOrRoot(m.Path))
+	b = appendRaw(b, "value", m.Value)
+	b = appendRaw(b, "extra", m.Extra)
 	if m.Status != 0 {
-		b.WriteString(`,"status":`)
-		b.WriteString(strconv.Itoa(m.Status))
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(m.Status), 10)
 	}
 	if m.Revision != 0 {
-		b.WriteString(`,"revision":`)
-		b.WriteString(strconv.FormatInt(m.Revision, 10))
+		b = append(b, `,"revision":`...)
+		b = strconv.AppendInt(b, m.Revision, 10)
 	}
 	if m.Timestamp != "" {
-		b.WriteString(`,"timestamp":`)
-		writeString(&b, m.Timestamp)
+		b = append(b, `,"timestamp":`...)
+		b = ojson.Ditto.AppendString(b, m.Timestamp)
 	}
-	writeRaw(&b, "metadata", m.Metadata)
+	b = appendRaw(b, "metadata", m.Metadata)
 	if m.Fields != "" {
-		b.WriteString(`,"fields":`)
-		writeString(&b, m.Fields)
+		b = append(b, `,"fields":`...)
+		b = ojson.Ditto.AppendString(b, m.Fields)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	return append(b, '}')
 }
 
 func pathOrRoot(p string) string {
@@ -74,71 +73,20 @@ func pathOrRoot(p string) string {
 	return p
 }
 
-// writeRaw writes a raw JSON member compacted; invalid raw JSON is written
+// appendRaw appends a raw JSON member compacted; invalid raw JSON is written
 // as a JSON string so the envelope stays valid.
-func writeRaw(b *bytes.Buffer, name string, raw json.RawMessage) {
+func appendRaw(b []byte, name string, raw json.RawMessage) []byte {
 	if len(raw) == 0 {
-		return
+		return b
 	}
-	b.WriteString(`,"`)
-	b.WriteString(name)
-	b.WriteString(`":`)
-	mark := b.Len()
-	if err := json.Compact(b, raw); err != nil {
-		b.Truncate(mark)
-		writeString(b, string(raw))
+	b = append(b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":`...)
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, raw); err != nil {
+		return ojson.Ditto.AppendString(b, string(raw))
 	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-func writeString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b.WriteString(s[start:i])
-				b.WriteString(`\ufffd`)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		b.WriteString(s[start:i])
-		switch c {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			b.WriteString(`\u00`)
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	return buf.Bytes()
 }
 
 // MarshalJSON is Encode, so that encoding/json users get Ditto's form.
@@ -167,7 +115,7 @@ func Decode(data []byte) (*Message, error) {
 	if !json.Valid(trimmed) {
 		return nil, ditto.JSONParseFailed(clip(string(trimmed)))
 	}
-	if Depth(trimmed) > MaxDepth {
+	if ojson.Depth(trimmed) > MaxDepth {
 		return nil, ditto.JSONInvalid("The JSON is nested too deeply.")
 	}
 	if trimmed[0] != '{' {
@@ -277,35 +225,4 @@ func clip(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s + "…"
-}
-
-// Depth is the maximum nesting of arrays and objects in JSON text, ignoring
-// strings; a linear scan, so a caller can refuse deep input before a
-// recursive decoder sees it.
-func Depth(data []byte) int {
-	d, maxD := 0, 0
-	inStr, esc := false, false
-	for _, c := range data {
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			d++
-			if d > maxD {
-				maxD = d
-			}
-		case c == '}' || c == ']':
-			d--
-		}
-	}
-	return maxD
 }

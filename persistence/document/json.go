@@ -10,6 +10,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // Ditto's key escaping: MongoDB field names must not contain '.' and must not
@@ -333,7 +335,7 @@ func appendDocJSON(dst []byte, doc bsoncore.Document, array bool) ([]byte, error
 			dst = append(dst, ',')
 		}
 		if !array {
-			dst = appendJSONString(dst, unescapeKey(e.Key()))
+			dst = ojson.Ditto.AppendString(dst, unescapeKey(e.Key()))
 			dst = append(dst, ':')
 		}
 		if dst, err = appendValueJSON(dst, e.Value()); err != nil {
@@ -350,7 +352,7 @@ func appendValueJSON(dst []byte, v bsoncore.Value) ([]byte, error) {
 	case bsoncore.TypeArray:
 		return appendDocJSON(dst, bsoncore.Document(v.Array()), true)
 	case bsoncore.TypeString:
-		return appendJSONString(dst, v.StringValue()), nil
+		return ojson.Ditto.AppendString(dst, v.StringValue()), nil
 	case bsoncore.TypeInt32:
 		return strconv.AppendInt(dst, int64(v.Int32()), 10), nil
 	case bsoncore.TypeInt64:
@@ -417,54 +419,4 @@ func keyUnescaper(k string) string {
 		}
 	}
 	return string(out)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s minimally: only '"', '\\' and control characters
-// are escaped (no HTML escaping, unlike encoding/json), so non-ASCII text
-// stays as written.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

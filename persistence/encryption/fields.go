@@ -1,12 +1,12 @@
 package encryption
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // Fields applies encryption to the string values at Pointers of a JSON
@@ -138,7 +138,7 @@ func decryptWithKeys(v string, keys []*Cipher) (string, error) {
 	if !strings.HasPrefix(v, Prefix) {
 		return v, nil
 	}
-	var last error = ErrNoKey
+	last := ErrNoKey
 	tried := 0
 	for _, k := range keys {
 		if k == nil {
@@ -218,11 +218,6 @@ func splitPointer(p string) ([]string, error) {
 	return keys, nil
 }
 
-type edit struct {
-	start, end int
-	repl       []byte
-}
-
 // Value is one string value found at a pointer of a document, for a
 // ValuesFunc: In is the value as stored, Out the value to store.
 type Value struct {
@@ -292,31 +287,15 @@ func (f *Fields) rewriteValues(doc []byte, prefix string, vf ValuesFunc) ([]byte
 	if !changed {
 		return doc, false, nil
 	}
-	var edits []edit
+	var edits []ojson.Edit
 	for i, sp := range spans {
 		if vals[i].Out == vals[i].In {
 			continue
 		}
-		enc, err := marshalString(vals[i].Out)
-		if err != nil {
-			return nil, false, fmt.Errorf("encryption: field at <%s>: %w", sp.ptr, err)
-		}
-		edits = append(edits, edit{sp.start, sp.end, enc})
+		// GoJSON: '&', '<' and '>' in URIs stay readable as Ditto writes them.
+		edits = append(edits, ojson.Edit{Start: sp.start, End: sp.end, Repl: ojson.GoJSON.Quote(vals[i].Out)})
 	}
-	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
-	size := len(doc)
-	for _, e := range edits {
-		size += len(e.repl) - (e.end - e.start)
-	}
-	out := make([]byte, 0, size)
-	pos := 0
-	for _, e := range edits {
-		out = append(out, doc[pos:e.start]...)
-		out = append(out, e.repl...)
-		pos = e.end
-	}
-	out = append(out, doc[pos:]...)
-	return out, true, nil
+	return ojson.Splice(doc, edits), true, nil
 }
 
 func fieldError(ptr string, err error) error {
@@ -330,18 +309,6 @@ func fieldError(ptr string, err error) error {
 	return fe
 }
 
-// marshalString encodes s as a JSON string without HTML escaping, so '&',
-// '<' and '>' in URIs stay readable as Ditto writes them.
-func marshalString(s string) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
 type span struct {
 	start, end int // the string value, quotes included
 	ptr        string
@@ -353,8 +320,7 @@ func (f *Fields) locate(doc []byte, prefix string) ([]span, error) {
 	if !json.Valid(doc) {
 		return nil, errors.New("encryption: document is not valid JSON")
 	}
-	root := skipWS(doc, 0)
-	if doc[root] != '{' {
+	if ojson.KindOfText(doc) != ojson.KindObject {
 		return nil, errors.New("encryption: document is not a JSON object")
 	}
 	var spans []span
@@ -367,119 +333,11 @@ func (f *Fields) locate(doc []byte, prefix string) ([]span, error) {
 		if len(keys) == 0 {
 			continue // the root itself is an object, never a string
 		}
-		start, end, ok := lookup(doc, root, keys)
+		start, end, ok := ojson.Find(doc, keys)
 		if ok && doc[start] == '"' && !seen[start] {
 			seen[start] = true
 			spans = append(spans, span{start, end, p})
 		}
 	}
 	return spans, nil
-}
-
-// lookup walks keys from the object at i and returns the value's span.
-// Only objects are descended (like Ditto's pointers, no array indexes).
-// With duplicate keys the last one counts, as in Ditto's JsonObject.
-func lookup(doc []byte, i int, keys []string) (start, end int, ok bool) {
-	for _, key := range keys {
-		if doc[i] != '{' {
-			return 0, 0, false
-		}
-		vs, ve, found := member(doc, i, key)
-		if !found {
-			return 0, 0, false
-		}
-		i = vs
-		start, end = vs, ve
-	}
-	return start, end, true
-}
-
-// member finds key in the object starting at i (doc is valid JSON).
-func member(doc []byte, i int, key string) (vs, ve int, found bool) {
-	i = skipWS(doc, i+1)
-	for doc[i] != '}' {
-		ks := i
-		ke := skipString(doc, ks)
-		i = skipWS(doc, ke)
-		i = skipWS(doc, i+1) // ':'
-		s := i
-		e := skipValue(doc, s)
-		if keyEquals(doc[ks:ke], key) {
-			vs, ve, found = s, e, true
-		}
-		i = skipWS(doc, e)
-		if doc[i] == ',' {
-			i = skipWS(doc, i+1)
-		}
-	}
-	return vs, ve, found
-}
-
-func keyEquals(raw []byte, key string) bool {
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner) == key
-	}
-	var k string
-	return json.Unmarshal(raw, &k) == nil && k == key
-}
-
-func skipWS(doc []byte, i int) int {
-	for i < len(doc) {
-		switch doc[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the offset after the string starting at i.
-func skipString(doc []byte, i int) int {
-	for i++; i < len(doc); i++ {
-		switch doc[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-// skipValue returns the offset after the value starting at i.
-func skipValue(doc []byte, i int) int {
-	switch doc[i] {
-	case '"':
-		return skipString(doc, i)
-	case '{', '[':
-		depth := 0
-		for i < len(doc) {
-			switch doc[i] {
-			case '"':
-				i = skipString(doc, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	default: // number, true, false, null
-		for i < len(doc) {
-			switch doc[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-			i++
-		}
-		return i
-	}
 }

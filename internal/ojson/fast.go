@@ -1,33 +1,28 @@
-package mapping
+package ojson
 
 import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
-
-	"github.com/dittoconn/dittoconn/actors/protocol"
 )
 
-// A byte scanner for the ordered JSON tree of ojson.go. It builds exactly
-// what decodeValue builds (objects with set, []any arrays, literals as
-// json.RawMessage: numbers as written, strings re-rendered by jsonString)
-// for well-formed input, and gives up on anything else (invalid JSON, very
-// deep nesting, trailing data): parseJSON then takes the encoding/json path,
-// which produces the same tree or the error. The per-message Ditto mapper
-// spends most of its time here, so it avoids encoding/json's token API.
-
-// fastMaxDepth: deeper input is left to the slow path, which refuses it.
-const fastMaxDepth = protocol.MaxDepth
+// The byte scanner behind Parse. It builds exactly what decodeValue builds
+// (objects with Set, []any arrays, literals as json.RawMessage: numbers as
+// written, strings as Quote renders them) for well-formed input nested at
+// most MaxDepth deep, and gives up on anything else, which then takes the
+// encoding/json path. It avoids encoding/json's token API, which allocates
+// per token.
 
 type fastParser struct {
+	esc   Escaping
 	data  []byte // a private copy: literals are slices of it (capacity capped)
 	i     int
 	depth int
 }
 
-// fastParse parses data as parseJSON does; ok false: not handled here.
-func fastParse(data []byte) (v any, ok bool) {
-	p := fastParser{data: bytes.Clone(data)}
+// fastParse parses data as Parse does; ok false: not handled here.
+func (e Escaping) fastParse(data []byte) (v any, ok bool) {
+	p := fastParser{esc: e, data: bytes.Clone(data)}
 	p.ws()
 	v, ok = p.value()
 	if !ok {
@@ -72,7 +67,7 @@ func (p *fastParser) value() (any, bool) {
 		if json.Unmarshal(lit, &s) != nil {
 			return nil, false
 		}
-		return jsonString(s), true
+		return p.esc.Quote(s), true
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't':
@@ -133,8 +128,8 @@ func (p *fastParser) number() (any, bool) {
 }
 
 // stringLiteral scans a string literal, quotes included. plain: it is
-// exactly what jsonString writes for its decoded text (no escapes, valid
-// UTF-8, no U+2028/U+2029), so it can be used as it is.
+// exactly what Quote writes for its decoded text (no escapes, valid UTF-8,
+// and with GoJSON no U+2028/U+2029), so it can be used as it is.
 func (p *fastParser) stringLiteral() (lit []byte, plain, ok bool) {
 	start := p.i
 	p.i++
@@ -154,7 +149,7 @@ func (p *fastParser) stringLiteral() (lit []byte, plain, ok bool) {
 			p.i++
 		default:
 			r, size := utf8.DecodeRune(p.data[p.i:])
-			if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+			if (r == utf8.RuneError && size == 1) || (p.esc == GoJSON && (r == '\u2028' || r == '\u2029')) {
 				plain = false
 			}
 			p.i += size
@@ -179,12 +174,12 @@ func (p *fastParser) key() (string, bool) {
 }
 
 func (p *fastParser) object() (any, bool) {
-	if p.depth++; p.depth > fastMaxDepth {
+	if p.depth++; p.depth > MaxDepth {
 		return nil, false
 	}
 	defer func() { p.depth-- }()
 	p.i++ // {
-	o := newObject()
+	o := NewObject()
 	p.ws()
 	if p.i < len(p.data) && p.data[p.i] == '}' {
 		p.i++
@@ -209,7 +204,7 @@ func (p *fastParser) object() (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		o.set(k, v)
+		o.Set(k, v)
 		p.ws()
 		if p.i >= len(p.data) {
 			return nil, false
@@ -227,7 +222,7 @@ func (p *fastParser) object() (any, bool) {
 }
 
 func (p *fastParser) array() (any, bool) {
-	if p.depth++; p.depth > fastMaxDepth {
+	if p.depth++; p.depth > MaxDepth {
 		return nil, false
 	}
 	defer func() { p.depth-- }()
@@ -259,35 +254,4 @@ func (p *fastParser) array() (any, bool) {
 			return nil, false
 		}
 	}
-}
-
-// plainString reports whether jsonString(s) is s in quotes.
-func plainString(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == '"' || c == '\\' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-		i += size
-	}
-	return true
-}
-
-// appendJSONString writes jsonString(s) to b.
-func appendJSONString(b *bytes.Buffer, s string) {
-	if plainString(s) {
-		b.WriteByte('"')
-		b.WriteString(s)
-		b.WriteByte('"')
-		return
-	}
-	b.Write(slowJSONString(s))
 }

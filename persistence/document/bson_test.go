@@ -1,8 +1,9 @@
-package migration
+package document
 
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,9 +13,17 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/dittoconn/dittoconn/persistence/document"
 	"github.com/dittoconn/dittoconn/persistence/encryption"
 )
+
+// Two keys of the tests (base64 of 32 bytes).
+const (
+	keyA = "vJFSTPE9PO2BtZlcMAwNjs8jdFvQCk0Ya9MVdYjRJUU="
+	keyB = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+)
+
+// journalPrefix is where journal events carry the connection.
+const journalPrefix = "connection"
 
 // pointers of the equivalence tests: Ditto's defaults plus one with an
 // escaped key and two naming the same location.
@@ -45,7 +54,7 @@ func encryptJSON(t testing.TB, key string, ptrs []string, js string) string {
 
 func fromJSON(t testing.TB, js string) []byte {
 	t.Helper()
-	d, err := document.FromJSON([]byte(js))
+	d, err := FromJSON([]byte(js))
 	if err != nil {
 		t.Fatalf("%v: %s", err, js)
 	}
@@ -185,34 +194,113 @@ func TestBSONRewriteMatchesJSON(t *testing.T) {
 
 type bsonTestMode struct {
 	name             string
-	enabled          bool
 	key, old, readAs string
+	either           bool // decrypt with whichever key reads a value
 }
 
 var bsonTestModes = []bsonTestMode{
-	{"initial", true, keyA, "", keyA},
-	{"rotation", true, keyB, keyA, keyB},
-	{"disable", false, "", keyA, ""},
-	{"disable both keys", false, keyB, keyA, ""},
+	{name: "initial", key: keyA, readAs: keyA},
+	{name: "rotation", key: keyB, old: keyA, readAs: keyB},
+	{name: "disable", old: keyA},
+	{name: "decrypt with either key", key: keyB, old: keyA, either: true},
+}
+
+// plan is one way of rewriting: the transform (the JSON way) and its
+// values function (the BSON way, when bson is not nil).
+type plan struct {
+	transform encryption.Transform
+	bson      *BSONRewriter
+}
+
+func cipherOf(t testing.TB, key string) *encryption.Cipher {
+	if key == "" {
+		return nil
+	}
+	return mustFields(t, key, nil).Current
+}
+
+func newPlan(t testing.TB, f *encryption.Fields, either bool) *plan {
+	t.Helper()
+	_, transform, err := f.Migration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, values, err := f.MigrationValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if either {
+		transform = func(doc []byte, prefix string) ([]byte, bool, error) {
+			out, err := f.Decrypt(doc, prefix)
+			if errors.Is(err, encryption.ErrDecrypt) {
+				return doc, false, nil
+			}
+			return out, err == nil && !bytes.Equal(out, doc), err
+		}
+		values = func(vals []encryption.Value) (bool, error) {
+			changed, err := f.DecryptValues(vals)
+			if errors.Is(err, encryption.ErrDecrypt) {
+				return false, nil
+			}
+			return changed, err
+		}
+	}
+	rw, err := NewBSONRewriter(f, journalPrefix, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &plan{transform: transform, bson: rw}
 }
 
 // plans returns the mode's plan and, when it encrypts, a plan that
 // decrypts with its key (to compare what random ciphertexts stand for).
 func (m bsonTestMode) plans(t testing.TB) (p, reader *plan) {
-	s := settings(m.enabled, m.key, m.old, 10, 0)
-	s.Pointers = bsonTestPointers
-	p, err := newPlan(s)
-	if err != nil || p.bson == nil {
-		t.Fatal(err)
+	p = newPlan(t, &encryption.Fields{Current: cipherOf(t, m.key), Old: cipherOf(t, m.old), Pointers: bsonTestPointers}, m.either)
+	if p.bson == nil {
+		t.Fatal("no BSON rewriter for the test pointers")
 	}
 	if m.readAs != "" {
-		rs := settings(false, "", m.readAs, 10, 0)
-		rs.Pointers = bsonTestPointers
-		if reader, err = newPlan(rs); err != nil {
-			t.Fatal(err)
-		}
+		reader = newPlan(t, &encryption.Fields{Old: cipherOf(t, m.readAs), Pointers: bsonTestPointers}, false)
 	}
 	return p, reader
+}
+
+// rewrite is the migration's way: in BSON where the rewriter can, else
+// through JSON.
+func (p *plan) rewrite(snap bool, doc []byte) ([]byte, bool, error) {
+	if p.bson != nil {
+		var out []byte
+		var changed bool
+		var err error
+		if snap {
+			out, changed, err = p.bson.Snapshot(doc)
+		} else {
+			out, changed, err = p.bson.Journal(doc)
+		}
+		if !errors.Is(err, ErrNeedsJSON) {
+			if errors.Is(err, ErrNothingToRewrite) {
+				return nil, false, nil
+			}
+			return out, changed, err
+		}
+	}
+	return p.rewriteJSON(snap, doc)
+}
+
+// rewriteJSON converts the payload to JSON, transforms it and converts it
+// back.
+func (p *plan) rewriteJSON(snap bool, doc []byte) ([]byte, bool, error) {
+	rewrite, prefix := RewriteJournal, journalPrefix
+	if snap {
+		rewrite, prefix = RewriteSnapshot, ""
+	}
+	out, changed, err := rewrite(doc, func(js json.RawMessage) (json.RawMessage, bool, error) {
+		return p.transform(js, prefix)
+	})
+	if errors.Is(err, ErrNothingToRewrite) {
+		return nil, false, nil
+	}
+	return out, changed, err
 }
 
 // sameOutcome rewrites doc in BSON directly and through JSON and returns
@@ -292,7 +380,7 @@ func FuzzBSONRewrite(f *testing.F) {
 			}
 			return
 		} else {
-			d, err := document.FromJSON([]byte(payload))
+			d, err := FromJSON([]byte(payload))
 			if err != nil {
 				return
 			}
@@ -322,7 +410,7 @@ func FuzzBSONRewrite(f *testing.F) {
 
 func renderJSON(t testing.TB, doc []byte) string {
 	t.Helper()
-	js, err := document.ToJSON(doc)
+	js, err := ToJSON(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,14 +443,8 @@ func TestBSONRewriteKeepsEverythingElse(t *testing.T) {
 	ev, _ = bsoncore.AppendDocumentEnd(ev, st)
 	jorig := journalDoc(fromJSON(t, `{"p":{"type":"t"}}`), ev, nil)
 
-	enc, err := newPlan(settings(true, keyA, "", 10, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := newPlan(settings(false, "", keyA, 10, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := newPlan(t, &encryption.Fields{Current: cipherOf(t, keyA)}, false)
+	dec := newPlan(t, &encryption.Fields{Old: cipherOf(t, keyA)}, false)
 	for _, c := range []struct {
 		snap bool
 		doc  []byte
@@ -382,21 +464,47 @@ func TestBSONRewriteKeepsEverythingElse(t *testing.T) {
 }
 
 func TestBSONRewriteSlowPath(t *testing.T) {
-	p, err := newPlan(settings(true, keyA, "", 10, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPlan(t, &encryption.Fields{Current: cipherOf(t, keyA)}, false)
 	bad := snapDoc(fromJSON(t, `{"credentials":{"password":"abc"}}`))
 	bad[bytes.Index(bad, []byte("abc"))+1] = 0xff
-	if _, _, err := p.bson.snapshot(bad); !errors.Is(err, errSlowPath) {
+	if _, _, err := p.bson.Snapshot(bad); !errors.Is(err, ErrNeedsJSON) {
 		t.Fatalf("invalid UTF-8 in a value: %v", err)
 	}
 	if out, changed, err := p.rewrite(true, bad); err != nil || !changed || !bytes.Contains(out, []byte(encryption.Prefix)) {
 		t.Fatalf("the JSON way did not take over: %v %v", changed, err)
 	}
-	s := settings(true, keyA, "", 10, 0)
-	s.Pointers = []string{"/a\uFFFDb"}
-	if p, err := newPlan(s); err != nil || p.bson != nil {
+	f := &encryption.Fields{Current: cipherOf(t, keyA), Pointers: []string{"/a\uFFFDb"}}
+	if rw, err := NewBSONRewriter(f, journalPrefix, f.InitialEncryptionValues); err != nil || rw != nil {
 		t.Fatalf("a pointer with U+FFFD must use the JSON way: %v", err)
+	}
+}
+
+// BenchmarkRewrite is the CPU of rewriting one document for a key rotation
+// (the benchmark's documents), in BSON directly and through JSON.
+func BenchmarkRewrite(b *testing.B) {
+	t := testing.TB(b)
+	conn := `{"__lifecycle":"ACTIVE","id":"c001","uri":"tcp://user:pw-c001@h:1883","credentials":{"type":"plain","password":"secret-c001"}}`
+	conn = encryptJSON(t, keyA, nil, conn)
+	snap := snapDoc(fromJSON(t, conn))
+	journal := journalDoc(event(t, "connectivity.events:connectionCreated", conn))
+	p := newPlan(t, &encryption.Fields{Current: cipherOf(t, keyB), Old: cipherOf(t, keyA)}, false)
+	for _, c := range []struct {
+		name string
+		fn   func(bool, []byte) ([]byte, bool, error)
+	}{{"bson", p.rewrite}, {"json", p.rewriteJSON}} {
+		for _, d := range []struct {
+			name string
+			snap bool
+			doc  []byte
+		}{{"snapshot", true, snap}, {"journal", false, journal}} {
+			b.Run(c.name+"/"+d.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, changed, err := c.fn(d.snap, d.doc); err != nil || !changed {
+						b.Fatal(changed, err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -1,40 +1,48 @@
-package migration
+package document
 
 import (
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/dittoconn/dittoconn/persistence/document"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	"github.com/dittoconn/dittoconn/persistence/encryption"
 )
 
-// bsonRewriter rewrites the values at the pointers of snapshot (s2) and
+// BSONRewriter rewrites the values at the pointers of snapshot (s2) and
 // journal (events[].p) documents directly in their BSON bytes: the strings
 // at the pointers are replaced and the lengths of the documents around them
 // adjusted; every other byte stays as it is. For payloads of JSON types
-// (all Ditto and dittoconn write) it decides exactly as the JSON transform
-// over document.RewriteSnapshot/RewriteJournal does (same values, same
+// (all Ditto and dittoconn write) it decides exactly as the values'
+// transform over RewriteSnapshot/RewriteJournal does (same values, same
 // outcomes, same errors), without converting whole documents to JSON and
 // back; values of other BSON types, which the JSON way converts or rejects,
 // it keeps as they are (Ditto's migration keeps types too). Where the two
 // could differ (a value at a pointer that is not valid UTF-8, a duplicated
-// s2, events or p key) and for malformed documents it answers errSlowPath
-// and the caller takes the JSON way.
-type bsonRewriter struct {
-	snap, journal         []encryption.Path // journal: under p, with the "connection" prefix
+// s2, events or p key) and for malformed documents it answers ErrNeedsJSON
+// and the caller takes the JSON way. It keeps no state between documents:
+// one rewriter serves concurrent callers.
+type BSONRewriter struct {
+	snap, journal         []encryption.Path // journal: under p, with the journal prefix
 	snapTrie, journalTrie *keyTrie
 	values                encryption.ValuesFunc
 }
 
-var errSlowPath = errors.New("migration: document needs the JSON rewrite")
+// ErrNeedsJSON: the BSON rewrite cannot decide this document as the JSON
+// way would; rewrite it through JSON.
+var ErrNeedsJSON = errors.New("document: needs the JSON rewrite")
 
-func newBSONRewriter(f *encryption.Fields, values encryption.ValuesFunc) (*bsonRewriter, error) {
+// NewBSONRewriter returns the rewriter for f's pointers (snapshots at the
+// root of s2, journal events under journalPrefix of p) and values, the
+// ValuesFunc of the JSON transform it stands in for. A nil rewriter without
+// an error means only the JSON way can match these pointers.
+func NewBSONRewriter(f *encryption.Fields, journalPrefix string, values encryption.ValuesFunc) (*BSONRewriter, error) {
 	snap, err := f.Paths("")
 	if err != nil {
 		return nil, err
@@ -52,7 +60,7 @@ func newBSONRewriter(f *encryption.Fields, values encryption.ValuesFunc) (*bsonR
 			}
 		}
 	}
-	return &bsonRewriter{snap: snap, journal: journal, snapTrie: newKeyTrie(snap), journalTrie: newKeyTrie(journal), values: values}, nil
+	return &BSONRewriter{snap: snap, journal: journal, snapTrie: newKeyTrie(snap), journalTrie: newKeyTrie(journal), values: values}, nil
 }
 
 // element is one element of a BSON document, as absolute offsets into the
@@ -132,12 +140,6 @@ func only(b []byte, off int, key string) (el element, found, dup bool) {
 	return el, found, dup
 }
 
-// Ditto's key escapes ('.' and '$' in stored keys), UTF-8 encoded.
-const (
-	dotEscape    = "\uFF0E"
-	dollarEscape = "\uFF04"
-)
-
 // keyIs compares a stored key with a pointer key after reversing Ditto's
 // key escapes, as the JSON conversion does.
 func keyIs(raw []byte, key string) bool {
@@ -163,12 +165,6 @@ func keyIs(raw []byte, key string) bool {
 // located is a string value at a pointer: the BSON string value (length,
 // bytes, 0).
 type located struct{ vs, ve int }
-
-// bsonEdit replaces b[start:end].
-type bsonEdit struct {
-	start, end int
-	repl       []byte
-}
 
 // keyTrie is the paths' keys as a tree, so each document on the way is
 // read once for all paths (the default pointers share "credentials" and
@@ -261,7 +257,7 @@ func readElement(b []byte, pos, end int) (element, int, bool) {
 // payload document at off, lets the values function decide, and adds the
 // edits and the documents whose length may change (one whose length stays
 // is written back as it was). A non-nil error is the document's failure.
-func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, trie *keyTrie, edits *[]bsonEdit, containers *[]int) (bool, error) {
+func (w *BSONRewriter) payload(b []byte, off int, paths []encryption.Path, trie *keyTrie, edits *[]ojson.Edit, containers *[]int) (bool, error) {
 	var hitBuf [16]element
 	var foundBuf [16]bool
 	hits, found := hitBuf[:0], foundBuf[:0]
@@ -282,7 +278,7 @@ func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, trie 
 		n := int(int32(binary.LittleEndian.Uint32(b[hit.vs:])))
 		s := string(b[hit.vs+4 : hit.vs+4+n-1])
 		if !utf8.ValidString(s) {
-			return false, errSlowPath
+			return false, ErrNeedsJSON
 		}
 		locs = append(locs, located{vs: hit.vs, ve: hit.ve})
 		vals = append(vals, encryption.Value{Pointer: p.Pointer, In: s, Out: s})
@@ -298,7 +294,7 @@ func (w *bsonRewriter) payload(b []byte, off int, paths []encryption.Path, trie 
 		repl := make([]byte, 4, 4+len(v.Out)+1)
 		binary.LittleEndian.PutUint32(repl, uint32(len(v.Out)+1))
 		repl = append(append(repl, v.Out...), 0)
-		*edits = append(*edits, bsonEdit{locs[i].vs, locs[i].ve, repl})
+		*edits = append(*edits, ojson.Edit{Start: locs[i].vs, End: locs[i].ve, Repl: repl})
 	}
 	*containers = append(*containers, off)
 	return true, nil
@@ -313,23 +309,23 @@ func seen(locs []located, vs int) bool {
 	return false
 }
 
-// snapshot is document.RewriteSnapshot with the migration's transform.
-func (w *bsonRewriter) snapshot(doc []byte) ([]byte, bool, error) {
+// Snapshot is RewriteSnapshot with the values' transform.
+func (w *BSONRewriter) Snapshot(doc []byte) ([]byte, bool, error) {
 	if err := bsoncore.Document(doc).Validate(); err != nil {
-		return nil, false, fmt.Errorf("%w: %v", document.ErrMalformed, err)
+		return nil, false, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	s2, found, dup := only(doc, 0, document.FieldSnapshot)
+	s2, found, dup := only(doc, 0, FieldSnapshot)
 	switch {
 	case !found:
-		return nil, false, document.ErrNothingToRewrite
+		return nil, false, ErrNothingToRewrite
 	case dup:
-		return nil, false, errSlowPath
+		return nil, false, ErrNeedsJSON
 	case s2.typ != bsoncore.TypeEmbeddedDocument:
-		return nil, false, fmt.Errorf("%w: s2 is %s, not a document", document.ErrMalformed, s2.typ)
+		return nil, false, fmt.Errorf("%w: s2 is %s, not a document", ErrMalformed, s2.typ)
 	case !wellFormed(doc, s2.vs, s2.ve):
-		return nil, false, errSlowPath
+		return nil, false, ErrNeedsJSON
 	}
-	var edits []bsonEdit
+	var edits []ojson.Edit
 	containers := make([]int, 1, 16)
 	changed, err := w.payload(doc, s2.vs, w.snap, w.snapTrie, &edits, &containers)
 	if err != nil || !changed {
@@ -338,43 +334,43 @@ func (w *bsonRewriter) snapshot(doc []byte) ([]byte, bool, error) {
 	return splice(doc, edits, containers), true, nil
 }
 
-// journalDoc is document.RewriteJournal with the migration's transform.
-func (w *bsonRewriter) journalDoc(doc []byte) ([]byte, bool, error) {
+// Journal is RewriteJournal with the values' transform.
+func (w *BSONRewriter) Journal(doc []byte) ([]byte, bool, error) {
 	if err := bsoncore.Document(doc).Validate(); err != nil {
-		return nil, false, fmt.Errorf("%w: %v", document.ErrMalformed, err)
+		return nil, false, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	events, found, dup := only(doc, 0, document.FieldEvents)
+	events, found, dup := only(doc, 0, FieldEvents)
 	switch {
 	case !found:
-		return nil, false, document.ErrNothingToRewrite
+		return nil, false, ErrNothingToRewrite
 	case dup:
-		return nil, false, errSlowPath
+		return nil, false, ErrNeedsJSON
 	case events.typ != bsoncore.TypeArray:
-		return nil, false, fmt.Errorf("%w: events is %s, not an array", document.ErrMalformed, events.typ)
+		return nil, false, fmt.Errorf("%w: events is %s, not an array", ErrMalformed, events.typ)
 	case !wellFormed(doc, events.vs, events.ve):
-		return nil, false, errSlowPath
+		return nil, false, ErrNeedsJSON
 	}
 	var evs []element
 	elements(doc, events.vs, func(e element) { evs = append(evs, e) })
 	if len(evs) == 0 {
-		return nil, false, document.ErrNothingToRewrite
+		return nil, false, ErrNothingToRewrite
 	}
-	var edits []bsonEdit
+	var edits []ojson.Edit
 	containers := append(make([]int, 0, 16), 0, events.vs)
 	anyChanged := false
 	for i, ev := range evs {
 		if ev.typ != bsoncore.TypeEmbeddedDocument {
 			continue
 		}
-		p, found, dup := only(doc, ev.vs, document.FieldPayload)
+		p, found, dup := only(doc, ev.vs, FieldPayload)
 		if dup {
-			return nil, false, errSlowPath
+			return nil, false, ErrNeedsJSON
 		}
 		if !found || p.typ != bsoncore.TypeEmbeddedDocument {
 			continue
 		}
 		changed, err := w.payload(doc, p.vs, w.journal, w.journalTrie, &edits, &containers)
-		if errors.Is(err, errSlowPath) {
+		if errors.Is(err, ErrNeedsJSON) {
 			return nil, false, err
 		}
 		if err != nil {
@@ -393,54 +389,23 @@ func (w *bsonRewriter) journalDoc(doc []byte) ([]byte, bool, error) {
 
 // splice applies the edits (each inside every container it belongs to,
 // none overlapping) and rewrites the length of every container.
-func splice(b []byte, edits []bsonEdit, containers []int) []byte {
-	sortEdits(edits)
-	size := len(b)
-	for _, e := range edits {
-		size += len(e.repl) - (e.end - e.start)
-	}
-	out := make([]byte, 0, size)
-	pos := 0
-	for _, e := range edits {
-		out = append(out, b[pos:e.start]...)
-		out = append(out, e.repl...)
-		pos = e.end
-	}
-	out = append(out, b[pos:]...)
+func splice(b []byte, edits []ojson.Edit, containers []int) []byte {
+	out := ojson.Splice(b, edits) // sorts edits by start
 	for i, c := range containers {
-		if dupInt(containers[:i], c) {
+		if slices.Contains(containers[:i], c) {
 			continue
 		}
 		n := int(int32(binary.LittleEndian.Uint32(b[c:])))
 		before, inside := 0, 0
 		for _, e := range edits {
-			d := len(e.repl) - (e.end - e.start)
 			switch {
-			case e.start < c:
-				before += d
-			case e.start < c+n:
-				inside += d
+			case e.Start < c:
+				before += e.Delta()
+			case e.Start < c+n:
+				inside += e.Delta()
 			}
 		}
 		binary.LittleEndian.PutUint32(out[c+before:], uint32(n+inside))
 	}
 	return out
-}
-
-func dupInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// sortEdits sorts by start (a handful of edits: insertion sort).
-func sortEdits(e []bsonEdit) {
-	for i := 1; i < len(e); i++ {
-		for j := i; j > 0 && e[j].start < e[j-1].start; j-- {
-			e[j], e[j-1] = e[j-1], e[j]
-		}
-	}
 }
