@@ -37,13 +37,12 @@ func init() {
 	regexp2.DefaultMatchTimeout = DefaultConfig().JavaScript.MaxScriptExecutionTime
 }
 
-// jsGuards wraps the native allocation paths and JSON: __dittoconn.alloc(n)
-// throws when n bytes exceed the script's allocation bound, deepText and
-// deepValue when JSON text or a value nests deeper than ojson.MaxDepth.
+// jsGuards wraps the native allocation paths: __dittoconn.alloc(n) throws
+// when n bytes exceed the script's allocation bound.
 // Constructors are replaced by proxies, and each prototype's constructor
 // points at the proxy, so `new x.constructor(n)` is checked too.
 const jsGuards = `
-(function (g, alloc, deepText, deepValue) {
+(function (g, alloc) {
   var AB = ArrayBuffer;
   function len(a) {
     if (typeof a === 'number') { return a; }
@@ -82,10 +81,7 @@ const jsGuards = `
   var padStart = String.prototype.padStart, padEnd = String.prototype.padEnd;
   def(String.prototype, 'padStart', function (n) { alloc(n * 2); return padStart.apply(this, arguments); });
   def(String.prototype, 'padEnd', function (n) { alloc(n * 2); return padEnd.apply(this, arguments); });
-  var parse = JSON.parse, stringify = JSON.stringify;
-  def(JSON, 'parse', function (text) { if (typeof text === 'string') { deepText(text); } return parse.apply(JSON, arguments); });
-  def(JSON, 'stringify', function (value) { deepValue(value); return stringify.apply(JSON, arguments); });
-})(this, __dittoconn.alloc, __dittoconn.deepText, __dittoconn.deepValue);
+})(this, __dittoconn.alloc);
 `
 
 var guardsProgram = goja.MustCompile("ditto-limits.js", jsGuards, false)
@@ -102,56 +98,89 @@ func (m *jsMapper) installLimits(maxAlloc int64) error {
 		}
 		return goja.Undefined()
 	})
-	_ = helpers.Set("deepText", func(call goja.FunctionCall) goja.Value {
-		if ojson.Depth([]byte(call.Argument(0).String())) > ojson.MaxDepth {
-			panic(vm.NewGoError(ojson.ErrTooDeep))
-		}
-		return goja.Undefined()
-	})
-	_ = helpers.Set("deepValue", func(call goja.FunctionCall) goja.Value {
-		if tooDeep(call.Argument(0)) {
-			panic(vm.NewGoError(ojson.ErrTooDeep))
-		}
-		return goja.Undefined()
-	})
 	if _, err := vm.RunProgram(guardsProgram); err != nil {
 		return err
 	}
+	// JSON.parse and JSON.stringify recurse natively (a Go stack overflow is
+	// fatal): both refuse deep nesting first. Go functions, not JS
+	// wrappers, so the check costs no JS frames on the mappers' hot path.
 	j := vm.Get("JSON").ToObject(vm)
-	m.parse, _ = goja.AssertFunction(j.Get("parse"))
-	m.stringify, _ = goja.AssertFunction(j.Get("stringify"))
+	parse, _ := goja.AssertFunction(j.Get("parse"))
+	stringify, _ := goja.AssertFunction(j.Get("stringify"))
+	m.parse = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
+		if len(args) > 0 {
+			if s, ok := args[0].Export().(string); ok && ojson.Depth(s) > ojson.MaxDepth {
+				return nil, ojson.ErrTooDeep
+			}
+		}
+		return parse(this, args...)
+	}
+	m.stringify = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
+		if len(args) > 0 && tooDeep(args[0]) {
+			return nil, ojson.ErrTooDeep
+		}
+		return stringify(this, args...)
+	}
+	for name, f := range map[string]goja.Callable{"parse": m.parse, "stringify": m.stringify} {
+		native := func(call goja.FunctionCall) goja.Value {
+			v, err := f(call.This, call.Arguments...)
+			switch {
+			case errors.Is(err, ojson.ErrTooDeep):
+				panic(vm.NewGoError(err)) // a JS exception the script may catch
+			case err != nil:
+				panic(err) // the callee's exception, or an interrupt that must go on up
+			}
+			return v
+		}
+		if err := j.DefineDataProperty(name, vm.ToValue(native), goja.FLAG_TRUE, goja.FLAG_FALSE, goja.FLAG_TRUE); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // tooDeep reports whether v nests objects or arrays deeper than
-// ojson.MaxDepth. Objects reached again are walked again only when
-// reached deeper, so shared and cyclic structures stay linear.
+// ojson.MaxDepth. The walk counts visits: a small result (the usual case)
+// is walked once with nothing allocated beyond its keys; past walkPlain
+// visits it starts again remembering each object's deepest visit, so
+// shared and cyclic structures stay linear.
 func tooDeep(v goja.Value) bool {
-	seen := map[*goja.Object]int{}
-	var walk func(v goja.Value, d int) bool
-	walk = func(v goja.Value, d int) bool {
+	const walkPlain = 4096
+	visits := 0
+	var seen map[*goja.Object]int
+	var walk func(v goja.Value, d int) (deep, again bool)
+	walk = func(v goja.Value, d int) (bool, bool) {
 		o, ok := v.(*goja.Object)
 		if !ok {
-			return false
+			return false, false
 		}
 		if cls := o.ClassName(); cls != "Object" && cls != "Array" {
-			return false
+			return false, false
 		}
 		if d > ojson.MaxDepth {
-			return true
+			return true, false
 		}
-		if prev, ok := seen[o]; ok && prev >= d {
-			return false
+		if seen != nil {
+			if prev, ok := seen[o]; ok && prev >= d {
+				return false, false
+			}
+			seen[o] = d
+		} else if visits++; visits > walkPlain {
+			return false, true
 		}
-		seen[o] = d
 		for _, k := range o.Keys() {
-			if walk(o.Get(k), d+1) {
-				return true
+			if deep, again := walk(o.Get(k), d+1); deep || again {
+				return deep, again
 			}
 		}
-		return false
+		return false, false
 	}
-	return walk(v, 1)
+	deep, again := walk(v, 1)
+	if again {
+		seen = map[*goja.Object]int{}
+		deep, _ = walk(v, 1)
+	}
+	return deep
 }
 
 // heapWatch interrupts running scripts whose run grew the heap by more

@@ -127,10 +127,11 @@ func (e Escaping) decodeValue(dec *json.Decoder, depth int) (any, error) {
 // Depth is the maximum nesting of arrays and objects in JSON text, ignoring
 // strings; a linear scan, so a caller can refuse deep input before a
 // recursive reader sees it.
-func Depth(data []byte) int {
+func Depth[T ~string | ~[]byte](data T) int {
 	d, maxD := 0, 0
 	inStr, esc := false, false
-	for _, c := range data {
+	for i := 0; i < len(data); i++ {
+		c := data[i]
 		switch {
 		case inStr:
 			switch {
