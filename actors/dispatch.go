@@ -11,7 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/dittoconn/dittoconn/actors/connection"
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/model"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )

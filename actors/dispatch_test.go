@@ -3,7 +3,7 @@ package actors
 import (
 	"testing"
 
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/model"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )

@@ -8,8 +8,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/dittoconn/dittoconn/actors/bus"
-	"github.com/dittoconn/dittoconn/actors/protocol"
+	"github.com/dittoconn/dittoconn/internal/bus"
+	"github.com/dittoconn/dittoconn/internal/protocol"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )

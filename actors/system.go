@@ -14,13 +14,13 @@ import (
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/dittoconn/dittoconn/actors/bus"
-	"github.com/dittoconn/dittoconn/actors/client"
-	"github.com/dittoconn/dittoconn/actors/client/clients"
 	"github.com/dittoconn/dittoconn/actors/connection"
 	"github.com/dittoconn/dittoconn/actors/ids"
 	"github.com/dittoconn/dittoconn/actors/migration"
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/bus"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/clients"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 )
 
@@ -35,7 +35,7 @@ type Config struct {
 	// (its path then has no answer, as in Ditto without encryption keys).
 	Migration *migration.Config
 	// Clients are the live broker clients per connection type; nil: the
-	// default table (actors/client/clients).
+	// default table (internal/client/clients).
 	Clients client.Specs
 	// MaxConnecting bounds concurrent connect attempts of all connections.
 	MaxConnecting int

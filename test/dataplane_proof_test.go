@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 

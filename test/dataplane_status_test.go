@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
 )

@@ -9,18 +9,18 @@ import (
 )
 
 // TestLayeringClients: a protocol package imports the client contract and its
-// broker library only — never the grain, the store, the gateway, the
-// migration or another protocol package; only actors/client/clients imports
-// them all.
+// broker library only — never an actor package (the grain, the migration,
+// the system), the store, the gateway or another protocol package; only
+// internal/client/clients imports them all.
 func TestLayeringClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "../actors/client/...").Output()
+	out, err := exec.CommandContext(ctx, "go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "../internal/client/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	const base = mod + "actors/client/"
-	banned := []string{mod + "gateway", mod + "persistence", mod + "actors/connection", mod + "actors/migration", mod + "actors/ids"}
+	const base = mod + "internal/client/"
+	banned := []string{mod + "gateway", mod + "persistence", mod + "actors"}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)

@@ -22,19 +22,33 @@ func TestLayering(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	type rule struct {
-		from   string // package path prefix (relative to the module)
+		from   string   // package path prefix (relative to the module)
+		except []string // packages under from the rule does not cover
 		banned []string
+		allow  []string // dependencies allowed although a banned prefix matches
 		why    string
 	}
+	// The broker libraries: only the clients under internal/client link them.
+	brokers := []string{"github.com/eclipse/paho", "github.com/rabbitmq/", "github.com/Azure/go-amqp", "github.com/twmb/franz-go"}
 	rules := []rule{
-		{"persistence", []string{mod + "actors", mod + "gateway", mod + "proto", "github.com/asynkron/"}, "persistence knows documents, not grains"},
-		{"gateway", []string{mod + "actors", mod + "persistence", "github.com/asynkron/", "go.mongodb.org/", "go.etcd.io/bbolt"}, "the gateway is a thin edge over the Dispatcher"},
-		{"actors", []string{mod + "gateway", "github.com/labstack/echo"}, "actors do not know HTTP"},
-		{"persistence/mongo", []string{mod + "persistence/bolt"}, "engines do not know each other"},
-		{"persistence/bolt", []string{mod + "persistence/mongo", "go.mongodb.org/mongo-driver/v2/mongo"}, "engines do not know each other"},
-		{"proto", []string{mod + "actors", mod + "gateway", mod + "persistence", mod + "cmd"}, "proto is a leaf"},
-		{"internal/ojson", []string{mod + "actors", mod + "gateway", mod + "persistence", mod + "proto", mod + "cmd"}, "ordered JSON is a leaf every layer uses"},
+		{from: "persistence", banned: []string{mod + "actors", mod + "gateway", mod + "proto", mod + "internal/", "github.com/asynkron/"},
+			allow: []string{mod + "internal/ojson"}, why: "persistence knows documents, not grains nor the libraries the grains use"},
+		{from: "gateway", banned: append([]string{mod + "actors", mod + "persistence", mod + "internal/", "github.com/asynkron/", "go.mongodb.org/", "go.etcd.io/bbolt"}, brokers...),
+			allow: []string{mod + "internal/ojson"}, why: "the gateway is a thin edge over the Dispatcher"},
+		{from: "actors", banned: []string{mod + "gateway", "github.com/labstack/echo"}, why: "actors do not know HTTP"},
+		// The libraries sit below the actors: the actors use them, never the
+		// reverse, and they do not know the actor runtime, the edge or the binary.
+		{from: "internal", except: []string{"internal/service"}, banned: []string{mod + "actors", mod + "gateway", mod + "cmd", "github.com/asynkron/"},
+			why: "libraries sit below the actors"},
+		{from: "internal", except: []string{"internal/service", "internal/client"}, banned: brokers,
+			why: "only the broker clients link a broker library"},
+		{from: "persistence/mongo", banned: []string{mod + "persistence/bolt"}, why: "engines do not know each other"},
+		{from: "persistence/bolt", banned: []string{mod + "persistence/mongo", "go.mongodb.org/mongo-driver/v2/mongo"}, why: "engines do not know each other"},
+		{from: "proto", banned: []string{mod + "actors", mod + "gateway", mod + "persistence", mod + "internal", mod + "cmd"}, why: "proto is a leaf"},
+		{from: "internal/ojson", banned: []string{mod + "actors", mod + "gateway", mod + "persistence", mod + "proto", mod + "cmd", mod + "internal/"},
+			why: "ordered JSON is a leaf every layer uses"},
 	}
+	under := func(rel, prefix string) bool { return rel == prefix || strings.HasPrefix(rel, prefix+"/") }
 	exact := map[string][]string{
 		"persistence": {"go.mongodb.org/", "go.etcd.io/bbolt"}, // the contract itself stays engine-free
 	}
@@ -54,16 +68,28 @@ func TestLayering(t *testing.T) {
 			}
 			// internal/service wires the layers together: only the binary
 			// and the tests start a service; no layer knows the wiring.
-			if strings.HasPrefix(d, mod+"internal") && !strings.HasPrefix(rel, "cmd/") && !strings.HasPrefix(rel, "test") &&
-				!strings.HasPrefix(rel, "internal") {
+			if strings.HasPrefix(d, mod+"internal/service") && !strings.HasPrefix(rel, "cmd/") && !under(rel, "test") {
 				t.Errorf("%s imports %s: only cmd and test start the service", pkg, d)
 			}
+		rules:
 			for _, r := range rules {
-				if rel != r.from && !strings.HasPrefix(rel, r.from+"/") {
+				if !under(rel, r.from) {
 					continue
 				}
+				for _, e := range r.except {
+					if under(rel, e) {
+						continue rules
+					}
+				}
 				for _, b := range r.banned {
-					if strings.HasPrefix(d, b) && !strings.HasPrefix(d, mod+r.from) {
+					if !strings.HasPrefix(d, b) || under(strings.TrimPrefix(d, mod), r.from) {
+						continue
+					}
+					allowed := false
+					for _, a := range r.allow {
+						allowed = allowed || under(strings.TrimPrefix(d, mod), strings.TrimPrefix(a, mod))
+					}
+					if !allowed {
 						t.Errorf("%s imports %s: %s", pkg, d, r.why)
 					}
 				}

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/client/clients"
-	"github.com/dittoconn/dittoconn/actors/client/httppush"
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/client/clients"
+	"github.com/dittoconn/dittoconn/internal/client/httppush"
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
 )

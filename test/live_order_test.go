@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/client"
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
 )

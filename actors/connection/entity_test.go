@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/persistence"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )

@@ -13,8 +13,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 
-	"github.com/dittoconn/dittoconn/actors/client"
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	pb "github.com/dittoconn/dittoconn/proto"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 )
 
 // Enabled logging is checked periodically and expires by itself, so the

@@ -9,10 +9,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dittoconn/dittoconn/actors/client"
-	"github.com/dittoconn/dittoconn/actors/dataplane"
-	"github.com/dittoconn/dittoconn/actors/model"
-	"github.com/dittoconn/dittoconn/actors/placeholder/template"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/dataplane"
+	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/placeholder/template"
 )
 
 // Runners is the set of client goroutines of all grains of one system: it

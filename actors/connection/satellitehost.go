@@ -6,11 +6,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/dittoconn/dittoconn/actors/bus"
-	"github.com/dittoconn/dittoconn/actors/client"
-	"github.com/dittoconn/dittoconn/actors/dataplane"
-	"github.com/dittoconn/dittoconn/actors/model"
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/bus"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/dataplane"
+	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	pb "github.com/dittoconn/dittoconn/proto"
 )
 

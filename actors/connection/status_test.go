@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/client"
-	"github.com/dittoconn/dittoconn/actors/model"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
 )
 
 func entries(statuses ...Status) []statusEntry {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	pb "github.com/dittoconn/dittoconn/proto"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/service"
 	"github.com/dittoconn/dittoconn/persistence/encryption"
 )
@@ -75,7 +75,7 @@ var settings = []setting{
 	{"", "DITTOCONN_CLIENT_MAX_CONNECTING", "", positive(func(c *config) *int { return &c.Actors.MaxConnecting })},
 	{"log-level", "DITTOCONN_LOG_LEVEL", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
 	{"log-format", "DITTOCONN_LOG_FORMAT", "json or console", str(func(c *config) *string { return &c.LogFormat })},
-	// The connection logs and their publisher (actors/monitor reads them).
+	// The connection logs and their publisher (internal/monitor reads them).
 	{"", "CONNECTIVITY_LOGGER_LOG_DURATION", "", nil},
 	{"", "CONNECTIVITY_LOGGER_SUCCESS_CAPACITY", "", nil},
 	{"", "CONNECTIVITY_LOGGER_FAILURE_CAPACITY", "", nil},

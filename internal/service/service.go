@@ -29,8 +29,8 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors"
 	"github.com/dittoconn/dittoconn/actors/migration"
-	"github.com/dittoconn/dittoconn/actors/monitor"
 	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	"github.com/dittoconn/dittoconn/persistence/encrypted"

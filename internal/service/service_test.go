@@ -13,7 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dittoconn/dittoconn/actors/monitor"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	"github.com/dittoconn/dittoconn/persistence/encryption"

@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// Error codes used by the connection model (actors/model).
+// Error codes used by the connection model (internal/model).
 const (
 	CodeRQLInvalid = "rql.expression.invalid"
 )

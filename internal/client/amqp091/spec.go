@@ -1,0 +1,12 @@
+package amqp091
+
+import (
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// Spec is the connection type model.TypeAMQP091.
+var Spec = client.Spec{Type: model.TypeAMQP091, New: New, Shape: shape}
+
+// shape of the source entries.
+const shape = client.PerAddress

@@ -1,0 +1,168 @@
+package amqp10
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// specificConfig keys Ditto passes to its JMS client as URI options; the
+// ones with a Go equivalent are honoured, any other key is ignored.
+const (
+	cfgClientID       = "jms.clientID"
+	cfgConnectTimeout = "jms.connectTimeout" // ms
+	cfgSendTimeout    = "jms.sendTimeout"    // ms
+	cfgRequestTimeout = "jms.requestTimeout" // ms
+	cfgPrefetchAll    = "jms.prefetchPolicy.all"
+	cfgUsername       = "jms.username"
+	cfgPassword       = "jms.password"
+	cfgSASLMechanisms = "amqp.saslMechanisms"
+	cfgTrustAll       = "transport.trustAll"
+	cfgVerifyHost     = "transport.verifyHost"
+)
+
+const (
+	defaultConnectTimeout = 15 * time.Second // Qpid JMS's default
+	defaultSendTimeout    = 10 * time.Second
+	defaultRequestTimeout = 10 * time.Second
+	defaultPrefetch       = 16
+)
+
+type config struct {
+	secure     bool
+	host, port string
+	user, pass string
+	anonymous  bool // SASL ANONYMOUS instead of PLAIN
+	clientID   string
+
+	connectTimeout time.Duration
+	sendTimeout    time.Duration
+	requestTimeout time.Duration
+	prefetch       int32
+	trustAll       bool
+	verifyHost     bool
+}
+
+func (c config) addr() string { return client.Endpoint{Host: c.host, Port: c.port}.HostPort() }
+
+// parseConfig reads URI and specificConfig; errors never carry the password.
+func parseConfig(conn *model.Connection) (config, error) {
+	ep, err := client.ParseEndpoint(conn)
+	if err != nil {
+		return config{}, err
+	}
+	cfg := config{
+		host: ep.Host, port: ep.Port,
+		connectTimeout: defaultConnectTimeout,
+		sendTimeout:    defaultSendTimeout,
+		requestTimeout: defaultRequestTimeout,
+		prefetch:       defaultPrefetch,
+		verifyHost:     true,
+	}
+	switch ep.Scheme {
+	case "amqp":
+	case "amqps":
+		cfg.secure = true
+	default:
+		return config{}, fmt.Errorf("%w: the URI scheme %q is not valid for amqp-10", client.ErrConfig, ep.Scheme)
+	}
+	if cfg.host == "" || cfg.port == "" {
+		return config{}, fmt.Errorf("%w: the connection URI needs a host and a port", client.ErrConfig)
+	}
+	var hasLogin bool
+	cfg.user, cfg.pass, hasLogin = client.UserInfo(conn)
+	sc := conn.SpecificConfig
+	if u, ok := sc[cfgUsername]; ok {
+		cfg.user, cfg.pass, hasLogin = u, sc[cfgPassword], true
+	}
+	cfg.anonymous = !hasLogin
+	if mechs := sc[cfgSASLMechanisms]; mechs != "" {
+		// The first mechanism we support wins, as in Qpid JMS's ordered list.
+		chosen := false
+		for _, m := range strings.Split(mechs, ",") {
+			switch strings.ToUpper(strings.TrimSpace(m)) {
+			case "PLAIN":
+				cfg.anonymous, chosen = false, true
+			case "ANONYMOUS":
+				cfg.anonymous, chosen = true, true
+			default:
+				continue
+			}
+			break
+		}
+		if !chosen {
+			return config{}, fmt.Errorf("%w: amqp.saslMechanisms %q has neither PLAIN nor ANONYMOUS", client.ErrConfig, mechs)
+		}
+	}
+	if hasLogin && cfg.user == "" && !cfg.anonymous {
+		return config{}, fmt.Errorf("%w: SASL PLAIN needs a user name", client.ErrConfig)
+	}
+	cfg.clientID = sc[cfgClientID]
+	for key, dst := range map[string]*time.Duration{
+		cfgConnectTimeout: &cfg.connectTimeout, cfgSendTimeout: &cfg.sendTimeout, cfgRequestTimeout: &cfg.requestTimeout,
+	} {
+		if v, ok := sc[key]; ok {
+			ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || ms <= 0 {
+				return config{}, fmt.Errorf("%w: %s %q is not a positive number of milliseconds", client.ErrConfig, key, v)
+			}
+			*dst = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if v, ok := sc[cfgPrefetchAll]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		if err != nil || n < 0 {
+			return config{}, fmt.Errorf("%w: %s %q is not a number >= 0", client.ErrConfig, cfgPrefetchAll, v)
+		}
+		cfg.prefetch = max(int32(n), 1) // 0 means "pull" in JMS; one credit is the closest
+	}
+	for key, dst := range map[string]*bool{cfgTrustAll: &cfg.trustAll, cfgVerifyHost: &cfg.verifyHost} {
+		if v, ok := sc[key]; ok {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return config{}, fmt.Errorf("%w: %s %q is not true or false", client.ErrConfig, key, v)
+			}
+			*dst = b
+		}
+	}
+	return cfg, nil
+}
+
+// tlsConfig is env's TLS configuration adjusted by transport.* options.
+func (c config) tlsConfig(base *tls.Config) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if base != nil {
+		cfg = base.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = c.host
+	}
+	switch {
+	case c.trustAll:
+		cfg.InsecureSkipVerify = true //nolint:gosec // transport.trustAll asks for it
+	case !c.verifyHost && !cfg.InsecureSkipVerify:
+		// Verify the chain but not the host name: Go has no switch for
+		// that, so verification moves into VerifyConnection.
+		roots := cfg.RootCAs
+		cfg.InsecureSkipVerify = true //nolint:gosec // replaced by VerifyConnection below
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("amqp10: the server sent no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, ic := range cs.PeerCertificates[1:] {
+				inter.AddCert(ic)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+			return err
+		}
+	}
+	return cfg
+}

@@ -1,0 +1,152 @@
+// Package client is the contract between a connection and its broker
+// clients: one Client per client actor, built by the Factory registered for
+// the connection type. Protocol packages (internal/client/mqtt, amqp091, …)
+// import this package and their broker library only.
+//
+// The contract:
+//   - The connection grain owns reconnection: it builds a fresh Client
+//     (Factory) for every connect attempt, calls Connect once, and waits
+//     between failed attempts with exponential backoff. A Client reports
+//     ConnectionLost when its connection dropped and it will NOT recover by
+//     itself; the grain then calls Close and reconnects with a new Client. A
+//     Client whose library recovers by itself may instead report
+//     Reconnecting and later Connected.
+//   - Connect returns an error wrapping ErrUnauthorized, ErrUnreachable or
+//     ErrTimeout (or another error: 504 connection.failed with its text).
+//     Error texts must never contain passwords or tokens.
+//   - Status and Publish may be called from any goroutine, concurrently with
+//     each other and with Events; Status must not block on I/O.
+//
+// Lifecycle implements all of this once; a protocol supplies a Protocol
+// (open a session) and its Session (start consuming, publish, close). The
+// suite in internal/client/clienttest holds every protocol to the contract
+// against its real broker.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// Errors a Client returns, wrapped with their cause; the grain maps them to
+// Ditto's answers (504 connectivity:connection.failed, 401
+// connectivity:connection.unauthorized).
+var (
+	// ErrUnauthorized: the broker rejected the credentials.
+	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrUnreachable: no connection to the endpoint could be established.
+	ErrUnreachable = errors.New("client: endpoint unreachable")
+	// ErrTimeout: connecting did not finish in time.
+	ErrTimeout = errors.New("client: timed out")
+)
+
+// Status of a resource, as Ditto names it.
+const (
+	StatusOpen          = "open"
+	StatusClosed        = "closed"
+	StatusFailed        = "failed"
+	StatusMisconfigured = "misconfigured"
+	StatusUnknown       = "unknown"
+)
+
+// ResourceStatus is one entry of retrieveConnectionStatus (client, source,
+// target or ssh).
+type ResourceStatus struct {
+	Type           string // "client", "source", "target", "ssh"
+	Address        string // sources and targets
+	Status         string
+	RecoveryStatus string // clients: "ongoing", "succeeded", "backOffLimitReached", "unknown"
+	Details        string
+	Since          time.Time
+}
+
+// Message is one message crossing the client boundary (data plane).
+type Message struct {
+	Address string            // source address it came from, or target address to publish to
+	Headers map[string]string // protocol headers, Ditto names (e.g. "mqtt.topic", "content-type")
+	Payload []byte
+	QoS     *int
+}
+
+// Env is what a client gets from its connection.
+type Env struct {
+	Connection  *model.Connection
+	ClientIndex int    // 0 … clientCount-1
+	Instance    string // node instance id
+	Logger      zerolog.Logger
+	// TLS is the TLS configuration built from ca, validateCertificates and
+	// client-cert credentials; nil for insecure schemes.
+	TLS *tls.Config
+	// Events receives connection-level happenings (connected, lost, retry…);
+	// it must not block.
+	Events func(Event)
+	// Inbound receives consumed messages (data plane); nil drops them.
+	Inbound func(Message)
+}
+
+// EventKind says what happened to a client.
+type EventKind int
+
+const (
+	Connected EventKind = iota
+	Disconnected
+	ConnectionLost
+	Reconnecting
+)
+
+// Event is a client happening, for status, logs and announcements.
+type Event struct {
+	Kind EventKind
+	Err  error
+	At   time.Time
+}
+
+// Client is one live broker connection with the consumers of the
+// connection's sources and the publishers of its targets.
+type Client interface {
+	// Connect connects and starts consumers and publishers; it returns when
+	// connected or when ctx ends.
+	Connect(ctx context.Context) error
+	// Publish sends msg to the target address msg.Address.
+	Publish(ctx context.Context, msg Message) error
+	// Status reports the client entry and its source and target entries.
+	Status() []ResourceStatus
+	// Close disconnects and stops everything; it returns by ctx's deadline.
+	Close(ctx context.Context) error
+}
+
+// Factory builds a Client for one connection type. It must not do network
+// I/O; Connect does.
+type Factory func(env Env) (Client, error)
+
+// Registry maps a connection type (model.TypeMQTT, …) to its Factory.
+type Registry map[string]Factory
+
+// AsyncPublisher is an optional extra of a Client: PublishAsync hands msg
+// to the client and returns without waiting for the broker, so that a
+// publisher can keep many messages in flight (Publish waits for each one's
+// acknowledgement). Messages handed over one after the other are sent in
+// that order. It may be called from any goroutine, like Publish.
+type AsyncPublisher interface {
+	PublishAsync(msg Message) Pending
+}
+
+// Pending is a publish under way.
+type Pending interface {
+	// Done is closed once the outcome is known.
+	Done() <-chan struct{}
+	// Err is the outcome after Done: what Publish would have returned.
+	Err() error
+}
+
+// Tester is an optional extra of a Client: testConnection calls Test instead
+// of Connect followed by Close. Test must leave nothing running.
+type Tester interface {
+	Test(ctx context.Context) error
+}

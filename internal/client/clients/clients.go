@@ -1,0 +1,26 @@
+// Package clients is the table of connection types: the one place that
+// imports every protocol package. Each protocol declares its client.Spec in
+// its own folder; this table only lists them.
+package clients
+
+import (
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/amqp091"
+	"github.com/dittoconn/dittoconn/internal/client/amqp10"
+	"github.com/dittoconn/dittoconn/internal/client/httppush"
+	"github.com/dittoconn/dittoconn/internal/client/kafka"
+	"github.com/dittoconn/dittoconn/internal/client/mqtt"
+	"github.com/dittoconn/dittoconn/internal/client/mqtt5"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// Specs returns every connection type this build knows (hono has no
+// client: its connections only change their desired status).
+func Specs() client.Specs {
+	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec,
+		client.Spec{Type: model.TypeHono})
+}
+
+// Default returns a new registry with every protocol this build has a
+// client for.
+func Default() client.Registry { return Specs().Registry() }

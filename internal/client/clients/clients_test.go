@@ -1,0 +1,67 @@
+package clients
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+func TestDefaultHasAClientPerLiveType(t *testing.T) {
+	var got []string
+	for typ, f := range Default() {
+		if f == nil {
+			t.Errorf("%s: nil factory", typ)
+		}
+		got = append(got, typ)
+	}
+	slices.Sort(got)
+	want := []string{model.TypeAMQP091, model.TypeAMQP10, model.TypeHTTPPush, model.TypeKafka, model.TypeMQTT, model.TypeMQTT5}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("types with a client %q, want %q", got, want)
+	}
+	if _, ok := Specs()[model.TypeHono]; !ok {
+		t.Fatal("hono is not a known type")
+	}
+}
+
+func TestDialAddress(t *testing.T) {
+	s := Specs()
+	for _, tc := range []struct {
+		c    model.Connection
+		want string
+	}{
+		{model.Connection{ConnectionType: model.TypeMQTT, URI: "tcp://u:p@broker:1883"}, "broker:1883"},
+		{model.Connection{ConnectionType: model.TypeKafka, URI: "tcp://h:1",
+			SpecificConfig: map[string]string{"bootstrapServers": "k1:9092, k2:9092"}}, "k1:9092"},
+		{model.Connection{ConnectionType: model.TypeKafka, URI: "tcp://h:1"}, "h:1"},
+		{model.Connection{ConnectionType: model.TypeHono, URI: "amqps://hono:5671"}, "hono:5671"},
+		{model.Connection{ConnectionType: model.TypeAMQP091, URI: "::"}, ""},
+	} {
+		if got := s.DialAddress(&tc.c); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.c.ConnectionType, tc.c.URI, got, tc.want)
+		}
+	}
+}
+
+func TestExpectedSources(t *testing.T) {
+	src := []model.Source{{Addresses: []string{"a", "b"}, ConsumerCount: 2}, {Addresses: []string{"c"}, ConsumerCount: 1}}
+	for _, tc := range []struct {
+		typ     string
+		clients int
+		want    int
+	}{
+		{model.TypeMQTT, 1, 3},     // one consumer per source: 2 + 1
+		{model.TypeMQTT5, 2, 6},    // × clientCount
+		{model.TypeAMQP091, 1, 5},  // per address: 2×2 + 1
+		{model.TypeAMQP091, 3, 15}, // × clientCount
+		{model.TypeKafka, 1, 5},
+		{model.TypeAMQP10, 1, 5},
+	} {
+		c := &model.Connection{ConnectionType: tc.typ, ClientCount: tc.clients, Sources: src}
+		if got := Specs().ExpectedSources(c); got != tc.want {
+			t.Errorf("%s × %d clients: %d sources, want %d", tc.typ, tc.clients, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Package mosquitto is the conformance harness of the MQTT clients (3.1.1
+// and 5) against the Mosquitto broker of the tests, which takes any login.
+package mosquitto
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/clienttest"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// Addr is where the tests expect Mosquitto.
+const Addr = "127.0.0.1:1883"
+
+var seq atomic.Int64
+
+// unique is a name no other test or run uses (MQTT client ids and topics).
+func unique(kind string) string {
+	return fmt.Sprintf("dittoconn-%s-%d-%d", kind, time.Now().UnixNano(), seq.Add(1))
+}
+
+// peer is a plain MQTT 3.1.1 client that publishes to the client's sources
+// and listens on its targets (MQTT 5 clients share topics with it).
+func peer(t *testing.T) paho.Client {
+	t.Helper()
+	pc := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + Addr).SetClientID(unique("peer")))
+	if tok := pc.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("peer connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { pc.Disconnect(100) })
+	return pc
+}
+
+// Harness returns the harness of an MQTT connection type.
+func Harness(spec client.Spec) func(t *testing.T) *clienttest.Harness {
+	return func(t *testing.T) *clienttest.Harness {
+		var pc paho.Client
+		peerOnce := func() paho.Client {
+			if pc == nil {
+				pc = peer(t)
+			}
+			return pc
+		}
+		return &clienttest.Harness{
+			Factory: spec.New,
+			Broker:  Addr,
+			Connection: func(addr string, sources []model.Source, targets []model.Target) *model.Connection {
+				return &model.Connection{ID: unique("conn"), ConnectionType: spec.Type, ConnectionStatus: "open",
+					URI: "tcp://" + addr, Sources: sources, Targets: targets, ClientCount: 1}
+			},
+			Addresses: func(*testing.T) (string, string) {
+				base := "dittoconn/test/" + unique("topic")
+				return base + "/in", base + "/out"
+			},
+			Send: func(t *testing.T, source string, payload []byte) {
+				if tok := peerOnce().Publish(source, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+					t.Fatalf("peer publish: %v", tok.Error())
+				}
+			},
+			Listen: func(t *testing.T, target string) func() [][]byte {
+				var mu sync.Mutex
+				var got [][]byte
+				tok := peerOnce().Subscribe(target, 1, func(_ paho.Client, m paho.Message) {
+					mu.Lock()
+					defer mu.Unlock()
+					got = append(got, m.Payload())
+				})
+				if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+					t.Fatalf("peer subscribe: %v", tok.Error())
+				}
+				return func() [][]byte {
+					mu.Lock()
+					defer mu.Unlock()
+					return append([][]byte(nil), got...)
+				}
+			},
+			Shape: spec.Shape,
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+func TestUserInfoAndEndpoint(t *testing.T) {
+	c := &model.Connection{URI: "ssl://us%40er:p%3Ass:w@broker.example:8883/vhost"}
+	u, p, ok := UserInfo(c)
+	if !ok || u != "us@er" || p != "p:ss:w" {
+		t.Errorf("UserInfo = %q %q %v", u, p, ok)
+	}
+	ep, err := ParseEndpoint(c)
+	if err != nil || ep.HostPort() != "broker.example:8883" || !ep.Secure() || ep.Path != "/vhost" {
+		t.Errorf("ParseEndpoint = %+v, %v", ep, err)
+	}
+	if _, _, ok := UserInfo(&model.Connection{URI: "tcp://onlyuser@h:1"}); ok {
+		t.Error("user-info without ':' gives no credentials (Ditto)")
+	}
+}
+
+func TestTLSConfig(t *testing.T) {
+	if cfg, err := TLSConfig(&model.Connection{URI: "tcp://h:1883"}); cfg != nil || err != nil {
+		t.Errorf("insecure scheme: %v %v", cfg, err)
+	}
+	cfg, err := TLSConfig(&model.Connection{URI: "ssl://h:8883", ValidateCertificates: false})
+	if err != nil || !cfg.InsecureSkipVerify || cfg.ServerName != "h" {
+		t.Errorf("validateCertificates=false: %+v %v", cfg, err)
+	}
+	if _, err := TLSConfig(&model.Connection{URI: "ssl://h:8883", CA: "not a pem", ValidateCertificates: true}); !errors.Is(err, ErrConfig) {
+		t.Errorf("bad ca: %v", err)
+	}
+}
+
+func TestParseMQTTConfig(t *testing.T) {
+	c := &model.Connection{ID: "conn-1", SpecificConfig: map[string]string{
+		"keepAlive": "30s", "cleanSession": "false", "lastWillTopic": "lw", "lastWillQos": "1", "lastWillMessage": "bye"}}
+	cfg, err := ParseMQTTConfig(c)
+	if err != nil || cfg.ClientID != "conn-1" || cfg.KeepAlive != 30*time.Second || cfg.CleanSession ||
+		cfg.LastWill == nil || cfg.LastWill.QoS != 1 || cfg.LastWill.Message != "bye" {
+		t.Errorf("ParseMQTTConfig = %+v %v", cfg, err)
+	}
+	if cfg, _ := ParseMQTTConfig(&model.Connection{ID: "x", SpecificConfig: map[string]string{"keepAlive": "45", "clientId": "mine"}}); cfg.KeepAlive != 45*time.Second || cfg.ClientID != "mine" {
+		t.Errorf("bare seconds / clientId: %+v", cfg)
+	}
+	for _, bad := range []map[string]string{{"keepAlive": "70000s"}, {"lastWillTopic": "t", "lastWillQos": "3"}, {"cleanSession": "maybe"}} {
+		if _, err := ParseMQTTConfig(&model.Connection{ID: "x", SpecificConfig: bad}); !errors.Is(err, ErrConfig) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
+
+func TestAnnouncement(t *testing.T) {
+	at := time.Date(2021, 3, 3, 16, 5, 55, 0, time.UTC)
+	var m map[string]any
+	if err := json.Unmarshal(Announcement("mqtt-1", AnnouncementOpened, at), &m); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"headers":{"content-type":"application/json"},"path":"/","topic":"_/mqtt-1/connections/announcements/opened","value":{"openedAt":"2021-03-03T16:05:55Z"}}`
+	if got, _ := json.Marshal(m); string(got) != want {
+		t.Errorf("announcement %s\nwant %s", got, want)
+	}
+}

@@ -1,0 +1,440 @@
+// Package httppush is the client of connections of type "http-push": each
+// target is an HTTP request "<VERB>:<path>" against the connection's URI,
+// sent with net/http, at most `parallelism` at a time, authenticated by the
+// URI's user-info (basic) or by an OAuth 2 client-credentials token. As HTTP
+// holds no connection, "connected" means the endpoint accepts TCP (and TLS)
+// connections and, with OAuth, a token was issued; while connected the
+// endpoint is probed periodically so that an outage shows in the status.
+package httppush
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+var (
+	_ client.Client = (*Client)(nil)
+	_ client.Tester = (*Client)(nil)
+)
+
+// Options tune the client; zero values take the defaults.
+type Options struct {
+	// ProbeInterval: how often a connected client checks that the endpoint
+	// still accepts connections (default 10 s).
+	ProbeInterval time.Duration
+	// RequestTimeout bounds one request when the caller gives no deadline (default 60 s).
+	RequestTimeout time.Duration
+	// TokenSkew: a token counts as expired this long before its expiry (default 60 s, Ditto's max-clock-skew).
+	TokenSkew time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = 10 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 60 * time.Second
+	}
+	if o.TokenSkew <= 0 {
+		o.TokenSkew = 60 * time.Second
+	}
+	return o
+}
+
+// New is the Factory of "http-push" connections with default options.
+func New(env client.Env) (client.Client, error) { return NewFactory(Options{})(env) }
+
+// NewFactory returns a Factory with opts.
+func NewFactory(opts Options) client.Factory {
+	opts = opts.withDefaults()
+	return func(env client.Env) (client.Client, error) {
+		p, err := newProtocol(env, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Client{client.NewLifecycle(env, p, client.Options{Name: "http-push", Endpoint: p.ep.HostPort(), Shape: shape,
+			PublishTimeout: opts.RequestTimeout}), p}, nil
+	}
+}
+
+// Client is the HTTP push client of one connection: the shared lifecycle,
+// and Test.
+type Client struct {
+	*client.Lifecycle
+	p *protocol
+}
+
+// protocol sends the requests of one connection; a session only probes.
+type protocol struct {
+	env  client.Env
+	conn *model.Connection
+	opts Options
+	ep   client.Endpoint
+	base string // scheme://host:port/path without user-info and trailing '/'
+	http *http.Client
+	sem  chan struct{}
+	omit map[string]bool // methods sent without body
+
+	basic string // "Basic …" or ""
+	oauth *tokenSource
+}
+
+// session probes the endpoint while the client is connected.
+type session struct {
+	p    *protocol
+	r    *client.Reporter
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func newProtocol(env client.Env, opts Options) (*protocol, error) {
+	c := env.Connection
+	ep, err := client.ParseEndpoint(c)
+	if err != nil {
+		return nil, err
+	}
+	sc := c.SpecificConfig
+	parallelism := 1
+	if v := sc["parallelism"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%w: parallelism %q", client.ErrConfig, v)
+		}
+		parallelism = n
+	}
+	idle := 60 * time.Second
+	if v := sc["idleTimeout"]; v != "" {
+		d, err := client.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("%w: idleTimeout %q", client.ErrConfig, v)
+		}
+		idle = d
+	}
+	omit := map[string]bool{"GET": true, "DELETE": true}
+	if v, ok := sc["omitRequestBody"]; ok {
+		omit = map[string]bool{}
+		for _, m := range strings.Split(v, ",") {
+			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+				omit[m] = true
+			}
+		}
+	}
+	u, _ := url.Parse(c.URI) // ParseEndpoint succeeded
+	u.User = nil
+	base := strings.TrimSuffix(u.String(), "/")
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		TLSClientConfig:     env.TLS,
+		MaxConnsPerHost:     parallelism,
+		MaxIdleConnsPerHost: parallelism,
+		IdleConnTimeout:     idle,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit,
+		http: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		sem:  make(chan struct{}, parallelism)}
+	if user, pass, ok := client.UserInfo(c); ok {
+		cl.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	if cr := c.Credentials; cr != nil && cr.Type == "oauth-client-credentials" {
+		ts, err := newTokenSource(cr, env.TLS, opts.TokenSkew)
+		if err != nil {
+			return nil, err
+		}
+		cl.oauth = ts
+	}
+	return cl, nil
+}
+
+// Open checks that the endpoint accepts connections and, with OAuth,
+// fetches the first token.
+func (c *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
+	if err := c.probe(ctx); err != nil {
+		return nil, err
+	}
+	if c.oauth != nil {
+		if _, err := c.oauth.token(ctx, true); err != nil {
+			return nil, err
+		}
+	}
+	return &session{p: c, r: r}, nil
+}
+
+// Start starts probing.
+func (s *session) Start(context.Context) error {
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop, s.done = stop, make(chan struct{})
+	go s.p.watch(ctx, s.done, s.r)
+	return nil
+}
+
+// Publish sends msg (see protocol.publish).
+func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	return s.p.publish(ctx, msg)
+}
+
+// Close stops probing and drops idle connections.
+func (s *session) Close(ctx context.Context) error {
+	if s.stop != nil {
+		s.stop()
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
+		}
+	}
+	s.p.http.CloseIdleConnections()
+	return nil
+}
+
+// Test checks reachability and credentials, leaving nothing running.
+func (c *Client) Test(ctx context.Context) error {
+	p := c.p
+	if err := p.probe(ctx); err != nil {
+		return err
+	}
+	if p.oauth != nil {
+		if _, err := p.oauth.token(ctx, true); err != nil {
+			return err
+		}
+	}
+	p.http.CloseIdleConnections()
+	return nil
+}
+
+// probe opens (and closes) one TCP connection, with a TLS handshake for https.
+func (c *protocol) probe(ctx context.Context) error {
+	d := &net.Dialer{}
+	conn, err := d.DialContext(ctx, "tcp", c.ep.HostPort())
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %v", client.ErrTimeout, err)
+		}
+		return fmt.Errorf("%w: %v", client.ErrUnreachable, err)
+	}
+	defer conn.Close()
+	if c.ep.Secure() {
+		cfg := c.env.TLS
+		if cfg == nil {
+			cfg = &tls.Config{ServerName: c.ep.Host, MinVersion: tls.VersionTLS12}
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS handshake with %s failed: %v", c.ep.HostPort(), err)
+		}
+	}
+	return nil
+}
+
+// watch probes the endpoint until stopped; the first failure reports the
+// connection lost.
+func (c *protocol) watch(ctx context.Context, done chan struct{}, r *client.Reporter) {
+	defer close(done)
+	t := time.NewTicker(c.opts.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, min(c.opts.ProbeInterval, 10*time.Second))
+		err := c.probe(pctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			r.Lost(err)
+			return
+		}
+	}
+}
+
+// publish sends msg to the target msg.Address ("<VERB>:<path>", placeholders
+// already resolved); the headers become request headers.
+func (c *protocol) publish(ctx context.Context, msg client.Message) error {
+	method, path, ok := strings.Cut(msg.Address, ":")
+	method = strings.ToUpper(strings.TrimSpace(method))
+	if !ok || method == "" {
+		return fmt.Errorf("%w: target address %q is not <VERB>:<path>", client.ErrConfig, msg.Address)
+	}
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for a free request slot: %v", client.ErrTimeout, ctx.Err())
+	}
+	target := c.base
+	if path != "" {
+		target += "/" + strings.TrimPrefix(path, "/")
+	}
+	for attempt := 0; ; attempt++ {
+		status, err := c.send(ctx, method, target, msg, attempt > 0)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusUnauthorized && c.oauth != nil && attempt == 0 {
+			continue // the token may have been revoked: fetch a new one once
+		}
+		if status >= 300 {
+			return fmt.Errorf("%s %s: HTTP %d", method, path, status)
+		}
+		return nil
+	}
+}
+
+func (c *protocol) send(ctx context.Context, method, target string, msg client.Message, freshToken bool) (int, error) {
+	var body io.Reader
+	if !c.omit[method] {
+		body = bytes.NewReader(msg.Payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return 0, fmt.Errorf("%w: request: %v", client.ErrConfig, err)
+	}
+	for k, v := range msg.Headers {
+		if strings.HasPrefix(k, "mqtt.") {
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	switch {
+	case c.oauth != nil:
+		tok, err := c.oauth.token(ctx, freshToken)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	case c.basic != "":
+		req.Header.Set("Authorization", c.basic)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s %s: %v", client.ErrUnreachable, method, redact(target), errors.Unwrap(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		u.User = nil
+		u.RawQuery = ""
+		return u.String()
+	}
+	return ""
+}
+
+// --- OAuth 2 client credentials ---
+
+// tokenSource fetches and caches a client-credentials access token.
+type tokenSource struct {
+	endpoint, clientID, secret, scopes, audience string
+	http                                         *http.Client
+	skew                                         time.Duration
+
+	mu      sync.Mutex
+	tok     string
+	expires time.Time
+}
+
+func newTokenSource(cr *model.Credentials, connTLS *tls.Config, skew time.Duration) (*tokenSource, error) {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	ts := &tokenSource{endpoint: str(cr.TokenEndpoint), clientID: str(cr.ClientID), secret: str(cr.ClientSecret),
+		scopes: str(cr.RequestedScopes), audience: str(cr.Audience), skew: skew}
+	u, err := url.Parse(ts.endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%w: tokenEndpoint cannot be parsed", client.ErrConfig)
+	}
+	var tlsCfg *tls.Config
+	if connTLS != nil && u.Scheme == "https" {
+		// the connection's trust (ca, validateCertificates) also applies to its token endpoint
+		tlsCfg = connTLS.Clone()
+		tlsCfg.ServerName = u.Hostname()
+		tlsCfg.Certificates = nil
+	}
+	ts.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsCfg,
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}}
+	return ts, nil
+}
+
+// token returns a valid token, fetching one when there is none, it expired,
+// or fresh is set.
+func (ts *tokenSource) token(ctx context.Context, fresh bool) (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if !fresh && ts.tok != "" && time.Now().Before(ts.expires) {
+		return ts.tok, nil
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {ts.clientID}, "client_secret": {ts.secret}}
+	if ts.scopes != "" {
+		form.Set("scope", ts.scopes)
+	}
+	if ts.audience != "" {
+		form.Set("audience", ts.audience)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("%w: token request", client.ErrConfig)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := ts.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the url.Error text repeats the URL; the form body is never in it
+		}
+		var ce *tls.CertificateVerificationError
+		var ua x509.UnknownAuthorityError
+		if errors.As(err, &ce) || errors.As(err, &ua) {
+			return "", fmt.Errorf("token endpoint TLS: %v", err)
+		}
+		return "", fmt.Errorf("%w: token endpoint %s: %v", client.ErrUnreachable, redact(ts.endpoint), err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return "", fmt.Errorf("%w: token endpoint refused the client credentials (HTTP %d)", client.ErrUnauthorized, resp.StatusCode)
+	case resp.StatusCode >= 300:
+		return "", fmt.Errorf("token endpoint answered HTTP %d", resp.StatusCode)
+	}
+	var body struct {
+		AccessToken string          `json:"access_token"`
+		ExpiresIn   json.RawMessage `json:"expires_in"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.AccessToken == "" {
+		return "", errors.New("token endpoint answered without an access_token")
+	}
+	secs, err := strconv.ParseInt(strings.Trim(string(body.ExpiresIn), `"`), 10, 64)
+	if err != nil || secs <= 0 {
+		secs = 60 // no expiry given: refresh soon
+	}
+	life := time.Duration(secs) * time.Second
+	ts.tok = body.AccessToken
+	ts.expires = time.Now().Add(life - min(ts.skew, life/2))
+	return ts.tok, nil
+}

@@ -1,0 +1,12 @@
+package httppush
+
+import (
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// Spec is the connection type model.TypeHTTPPush.
+var Spec = client.Spec{Type: model.TypeHTTPPush, New: New, Shape: shape}
+
+// shape of the source entries.
+const shape = client.PerAddress

@@ -1,0 +1,70 @@
+package mqtt
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/clienttest"
+	"github.com/dittoconn/dittoconn/internal/client/clienttest/mosquitto"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// The data plane keeps many publishes in flight through PublishAsync; it
+// must go through the lifecycle's state like Publish.
+func TestIntegrationPublishAsync(t *testing.T) {
+	clienttest.NeedBroker(t, mosquitto.Addr)
+	conn := &model.Connection{ID: "async-" + time.Now().Format("150405.000000000"), ConnectionType: model.TypeMQTT,
+		URI: "tcp://" + mosquitto.Addr, Targets: []model.Target{{Address: "dittoconn/test/async"}}, ClientCount: 1}
+	c, _ := clienttest.NewClient(t, New, conn)
+	ap, ok := c.(client.AsyncPublisher)
+	if !ok {
+		t.Fatalf("%T is not an AsyncPublisher", c)
+	}
+	wait := func(p client.Pending) error {
+		t.Helper()
+		select {
+		case <-p.Done():
+			return p.Err()
+		case <-time.After(5 * time.Second):
+			t.Fatal("publish not done in 5 s")
+			return nil
+		}
+	}
+	if err := wait(ap.PublishAsync(client.Message{Address: "dittoconn/test/async"})); err == nil {
+		t.Fatal("PublishAsync before Connect succeeded")
+	}
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	qos := 1
+	if err := wait(ap.PublishAsync(client.Message{Address: "dittoconn/test/async", QoS: &qos, Payload: []byte("x")})); err != nil {
+		t.Fatalf("PublishAsync: %v", err)
+	}
+	if err := c.Close(clienttest.Context(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(ap.PublishAsync(client.Message{Address: "dittoconn/test/async"})); err == nil {
+		t.Fatal("PublishAsync after Close succeeded")
+	}
+}
+
+func TestPublishParams(t *testing.T) {
+	two := 2
+	for _, tc := range []struct {
+		msg    client.Message
+		topic  string
+		qos    byte
+		retain bool
+	}{
+		{client.Message{Address: "a/b"}, "a/b", 0, false},
+		{client.Message{Address: "a/b", QoS: &two}, "a/b", 2, false},
+		{client.Message{Address: "a/b", QoS: &two, Headers: map[string]string{"mqtt.qos": "1", "mqtt.topic": "x", "mqtt.retain": "true"}}, "x", 1, true},
+		{client.Message{Address: "a/b", Headers: map[string]string{"mqtt.qos": "7"}}, "a/b", 0, false},
+	} {
+		topic, qos, retain := client.MQTTPublishParams(tc.msg)
+		if topic != tc.topic || qos != tc.qos || retain != tc.retain {
+			t.Errorf("%+v: %q %d %v", tc.msg, topic, qos, retain)
+		}
+	}
+}

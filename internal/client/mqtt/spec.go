@@ -1,0 +1,12 @@
+package mqtt
+
+import (
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// Spec is the connection type model.TypeMQTT.
+var Spec = client.Spec{Type: model.TypeMQTT, New: New, Shape: shape}
+
+// shape of the source entries.
+const shape = client.PerSource

@@ -1,0 +1,102 @@
+package client
+
+import (
+	"net/url"
+
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// Spec is what the service knows of one connection type beyond the
+// connection model: its client, the shape of its status and the endpoint a
+// test dials. A protocol folder declares its Spec beside its client (one
+// folder per protocol); internal/client/clients lists them all.
+type Spec struct {
+	// Type is the connection type (model.TypeMQTT, …).
+	Type string
+	// New builds the live client; nil for a type without one (its
+	// connections only change their desired status).
+	New Factory
+	// Shape of the source entries a client of the type reports.
+	Shape Shape
+	// DialAddress is the host:port of the endpoint that testConnection dials
+	// for a type without a live client and that errors name; nil: the URI's.
+	DialAddress func(c *model.Connection) string
+}
+
+// Specs are the known connection types by name.
+type Specs map[string]Spec
+
+// NewSpecs indexes specs by type.
+func NewSpecs(specs ...Spec) Specs {
+	out := make(Specs, len(specs))
+	for _, s := range specs {
+		out[s.Type] = s
+	}
+	return out
+}
+
+// Registry is the factories of the types with a live client.
+func (s Specs) Registry() Registry {
+	r := Registry{}
+	for t, spec := range s {
+		if spec.New != nil {
+			r[t] = spec.New
+		}
+	}
+	return r
+}
+
+// Factory is the live client factory of type typ, if it has one.
+func (s Specs) Factory(typ string) (Factory, bool) {
+	spec, ok := s[typ]
+	return spec.New, ok && spec.New != nil
+}
+
+// With is a copy of s whose factories for the types of r are r's (tests
+// put instrumented clients in place this way); other types keep theirs.
+func (s Specs) With(r Registry) Specs {
+	out := make(Specs, len(s)+len(r))
+	for t, spec := range s {
+		out[t] = spec
+	}
+	for t, f := range r {
+		spec := out[t]
+		spec.Type, spec.New = t, f
+		out[t] = spec
+	}
+	return out
+}
+
+// DialAddress is the host:port a test of c connects to and its errors
+// name: the type's own, else the URI's ("" when there is none).
+func (s Specs) DialAddress(c *model.Connection) string {
+	if spec, ok := s[c.ConnectionType]; ok && spec.DialAddress != nil {
+		return spec.DialAddress(c)
+	}
+	return URIHostPort(c)
+}
+
+// URIHostPort is the host:port of c's URI, "" when it has none.
+func URIHostPort(c *model.Connection) string {
+	u, err := url.Parse(c.URI)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Host
+}
+
+// ExpectedSources is how many source entries the clients of a desired-open
+// c report together: per client and consumer one per address, or for a
+// PerSource type one per source.
+func (s Specs) ExpectedSources(c *model.Connection) int {
+	perSource := s[c.ConnectionType].Shape == PerSource
+	n := 0
+	for _, src := range c.Sources {
+		k := max(src.ConsumerCount, 1)
+		if !perSource {
+			k *= len(src.Addresses)
+		}
+		n += k
+	}
+	return n * max(c.ClientCount, 1)
+}

@@ -1,0 +1,361 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/dittoconn/dittoconn/internal/bus"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/mapping"
+	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/internal/placeholder"
+	"github.com/dittoconn/dittoconn/internal/protocol"
+	"github.com/dittoconn/dittoconn/proto/ditto"
+)
+
+// source is one compiled source of the connection.
+type source struct {
+	p       *Plane
+	src     *model.Source
+	chain   mapping.Chain
+	headers []headerTemplate
+
+	enforceInput   *placeholder.Template // nil: no enforcement
+	enforceFilters []*placeholder.Template
+
+	replyAddress     *placeholder.Template // nil: no reply target
+	replyHeaders     []headerTemplate
+	replyToErrors    bool
+	replyToResponses bool
+}
+
+func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error) {
+	out := &source{p: p, src: s, chain: reg.Chain(s.PayloadMapping)}
+	var err error
+	if out.headers, err = compileHeaders(s.HeaderMapping, true); err != nil {
+		return nil, err
+	}
+	if e := s.Enforcement; e != nil && e.Input != "" {
+		if out.enforceInput, err = placeholder.Compile(e.Input); err != nil {
+			return nil, fmt.Errorf("%w: enforcement input: %v", client.ErrConfig, err)
+		}
+		for _, f := range e.Filters {
+			t, err := placeholder.Compile(f)
+			if err != nil {
+				return nil, fmt.Errorf("%w: enforcement filter: %v", client.ErrConfig, err)
+			}
+			out.enforceFilters = append(out.enforceFilters, t)
+		}
+	}
+	if rt := s.ReplyTarget; rt != nil && s.ReplyTargetEnabled && rt.Address != "" {
+		if out.replyAddress, err = placeholder.Compile(rt.Address); err != nil {
+			return nil, fmt.Errorf("%w: reply target address: %v", client.ErrConfig, err)
+		}
+		if out.replyHeaders, err = compileHeaders(rt.HeaderMapping, false); err != nil {
+			return nil, err
+		}
+		types := rt.ExpectedResponseTypes
+		if types == nil {
+			types = []string{"response", "error"}
+		}
+		out.replyToErrors = slices.Contains(types, "error")
+		out.replyToResponses = slices.Contains(types, "response")
+	}
+	return out, nil
+}
+
+// external turns a consumed message into the mappers' input: text when
+// the content type says so (or, without one, when the bytes are UTF-8, as
+// MQTT payloads usually are), bytes otherwise.
+func external(m *client.Message) protocol.External {
+	ext := protocol.External{Address: m.Address, Headers: m.Headers}
+	ct := headerValue(m.Headers, "content-type")
+	if isText(ct, m.Payload) {
+		ext.Text, ext.IsText = string(m.Payload), true
+	} else {
+		ext.Bytes = m.Payload
+	}
+	return ext
+}
+
+func isText(contentType string, payload []byte) bool {
+	if contentType == "" {
+		return utf8.Valid(payload)
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(strings.SplitN(contentType, ";", 2)[0]))
+	}
+	return strings.HasPrefix(mt, "text/") || mt == "application/json" || strings.HasSuffix(mt, "+json") ||
+		mt == "application/javascript" || mt == "application/xml"
+}
+
+// inbound processes one consumed message on the consuming client's goroutine.
+func (p *Plane) inbound(idx int, m client.Message) {
+	now := p.now()
+	s := p.byAddr[m.Address]
+	if s == nil {
+		if len(p.sources) == 0 {
+			return
+		}
+		s = p.sources[0]
+	}
+	addr := m.Address
+	st := p.sourceSteps(addr)
+	info := p.info(m.Headers, m.Payload, nil, now)
+	st.c[monitor.Consumed].RecordAt(true, now)
+	st.l[monitor.Consumed].Success(info)
+
+	ext := external(&m)
+	for _, oc := range s.chain.MapIncoming(ext) {
+		switch {
+		case oc.Err != nil:
+			reason := oc.Err.Error()
+			st.c[monitor.Mapped].RecordAt(false, now)
+			st.l[monitor.Mapped].Failure(info, reason)
+			s.replyError(idx, "", lowerHeaders(m.Headers), mappingFailed(headerValue(m.Headers, "content-type"), reason))
+		case len(oc.Messages) == 0:
+			st.c[monitor.Dropped].RecordAt(true, now)
+			st.l[monitor.Dropped].Success(info)
+		default:
+			for i := range oc.Messages {
+				s.route(idx, &m, &oc.Messages[i], info, st)
+			}
+		}
+	}
+}
+
+// route applies header mapping and enforcement to one mapped message and
+// publishes it on the bus.
+func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info monitor.Info, st *steps) {
+	p, addr, now := s.p, m.Address, info.Timestamp
+	topic, stream, err := protocol.Classify(msg)
+	if err != nil {
+		reason := err.Error()
+		if de, ok := ditto.As(err); ok {
+			reason = de.Message
+		}
+		st.c[monitor.Mapped].RecordAt(false, now)
+		st.l[monitor.Mapped].Failure(info, reason)
+		s.replyError(idx, msg.Topic, msg.Headers, protocol.TopicError(msg.Topic))
+		return
+	}
+	// header mapping: external headers (and the signal) → Ditto headers
+	h := make(map[string]string, len(msg.Headers)+len(s.headers)+1)
+	for k, v := range msg.Headers {
+		if k == mapping.HeaderInboundPayloadMapper {
+			continue // internal in Ditto: never written to an external message
+		}
+		h[k] = v
+	}
+	vals := &placeholder.Values{Headers: m.Headers, Topic: &topic, Path: msg.Path, ConnectionID: p.id,
+		SourceAddress: addr}
+	applyHeaders(h, s.headers, vals)
+	if h["correlation-id"] == "" {
+		h["correlation-id"] = uuid.NewString()
+	}
+	msg.Headers = h
+	info.CorrelationID = h["correlation-id"]
+	info.EntityType, info.EntityID = entity(&topic)
+	st.c[monitor.Mapped].RecordAt(true, now)
+	st.l[monitor.Mapped].Success(info)
+
+	if s.enforceInput != nil {
+		input, ok := s.enforce(vals)
+		if !ok {
+			de := enforcementFailed(input)
+			st.c[monitor.Enforced].RecordAt(false, now)
+			st.l[monitor.Enforced].Failure(info, de.Message)
+			s.replyError(idx, msg.Topic, h, de)
+			return
+		}
+		st.c[monitor.Enforced].RecordAt(true, now)
+		st.l[monitor.Enforced].Success(info)
+	}
+
+	if topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin &&
+		topic.Criterion == protocol.CriterionCommands && msg.Status == 0 {
+		de := twinUnsupported(msg.Topic)
+		st.c[monitor.Dropped].RecordAt(false, now)
+		st.l[monitor.Dropped].FailureMsg(info, "Twin command dropped: "+de.Message)
+		s.replyError(idx, msg.Topic, h, de)
+		return
+	}
+	if isLiveResponse(&topic, msg) {
+		if origin, ok := p.requests.take(h["correlation-id"], now); ok {
+			p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: topic, Stream: ResponseStream(origin), Origin: p.id})
+			return
+		}
+	}
+	if stream == "" {
+		st.c[monitor.Dropped].RecordAt(true, now)
+		st.l[monitor.Dropped].SuccessMsg(info,
+			fmt.Sprintf("Signal with topic '%s' dropped: no target topic routes it.", msg.Topic))
+		return
+	}
+	if s.replyToResponses && isLiveRequest(&topic, msg) {
+		// its response, consumed by another connection, comes back here
+		p.awaiting.put(h["correlation-id"], pendingReply{source: s, idx: idx, headers: h}, now)
+	}
+	sig := &bus.Signal{Message: msg, Topic: topic, Stream: stream, Origin: p.id}
+	p.cfg.Bus.Publish(sig)
+	if tookWait(sig) {
+		st.c[monitor.Throttled].RecordAt(false, now)
+		st.l[monitor.Throttled].FailureMsg(info, throttledMessage)
+	}
+}
+
+// throttledMessage is the log entry of a consumption slowed down by
+// back-pressure.
+const throttledMessage = "Consumption was throttled: a target's queue was full and the signal waited for room."
+
+// waited holds the signals whose delivery had to wait for room in a full
+// target queue, until the source that published them looks (the local bus
+// delivers on the publisher's goroutine, so it looks right after Publish):
+// the source counts a throttled failure, Ditto's metric of a source whose
+// consumption was slowed down. Only the slow path writes here; the fast
+// path reads one atomic.
+var waited struct {
+	n atomic.Int64
+	m sync.Map // *bus.Signal → struct{}
+}
+
+// maxWaited bounds the entries nobody collects (signals published on this
+// node by others than its sources, e.g. a cluster bus): beyond it the
+// table starts afresh, at worst forgetting a few throttled marks.
+const maxWaited = 10_000
+
+func noteWait(s *bus.Signal) {
+	if waited.n.Load() >= maxWaited {
+		waited.m.Clear()
+		waited.n.Store(0)
+	}
+	if _, loaded := waited.m.LoadOrStore(s, struct{}{}); !loaded {
+		waited.n.Add(1)
+	}
+}
+
+func tookWait(s *bus.Signal) bool {
+	if waited.n.Load() <= 0 {
+		return false
+	}
+	if _, ok := waited.m.LoadAndDelete(s); ok {
+		waited.n.Add(-1)
+		return true
+	}
+	return false
+}
+
+// enforce resolves the enforcement input against the consumed message and
+// the filters against the signal; the input must equal one filter.
+func (s *source) enforce(vals *placeholder.Values) (string, bool) {
+	input, err := s.enforceInput.Resolve(vals)
+	if err != nil {
+		return s.enforceInput.String(), false
+	}
+	for _, f := range s.enforceFilters {
+		vs, err := f.ResolveAll(vals)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(vs, input) {
+			return input, true
+		}
+	}
+	return input, false
+}
+
+func lowerHeaders(h map[string]string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// replyError sends a Ditto error response for a failed inbound message to
+// the source's reply target, when the source expects errors there.
+func (s *source) replyError(idx int, topic string, headers map[string]string, de *ditto.Error) {
+	if s.replyAddress == nil || !s.replyToErrors {
+		return
+	}
+	rh := map[string]string{}
+	for _, k := range []string{"correlation-id", "reply-to", "content-type"} {
+		if v, ok := headers[k]; ok {
+			rh[k] = v
+		}
+	}
+	s.reply(idx, protocol.ErrorResponseFor(topic, rh, de), headers, de.Message)
+}
+
+// reply publishes a response (failure: the reason of an error response) to
+// the source's reply target through client idx; headers resolve the reply
+// target's placeholders.
+func (s *source) reply(idx int, resp *protocol.Message, headers map[string]string, failure string) {
+	p, now := s.p, s.p.now()
+	t, _ := protocol.ParseTopic(resp.Topic)
+	info := p.info(resp.Headers, resp.Value, &t, now)
+	if failure != "" {
+		p.resp.c[monitor.Dispatched].RecordAt(false, now)
+		p.resp.l[monitor.Dispatched].Failure(info, failure)
+	} else {
+		p.resp.c[monitor.Dispatched].RecordAt(true, now)
+		p.resp.l[monitor.Dispatched].Success(info)
+	}
+
+	vals := &placeholder.Values{Headers: headers, Topic: &t, Path: resp.Path, ConnectionID: p.id}
+	address, err := s.replyAddress.Resolve(vals)
+	if err != nil {
+		p.resp.c[monitor.Dropped].RecordAt(false, now)
+		p.resp.l[monitor.Dropped].Failure(info, "")
+		return
+	}
+	clp := p.slots[min(max(idx, 0), len(p.slots)-1)].Load()
+	if clp == nil {
+		p.resp.c[monitor.Published].RecordAt(false, now)
+		p.resp.l[monitor.Published].Failure(info, "no client to publish the response")
+		return
+	}
+	for _, oc := range s.chain.MapOutgoing(*resp) {
+		if oc.Err != nil {
+			p.resp.c[monitor.Mapped].RecordAt(false, now)
+			p.resp.l[monitor.Mapped].Failure(info, oc.Err.Error())
+			continue
+		}
+		for _, ext := range oc.Messages {
+			p.resp.c[monitor.Mapped].RecordAt(true, now)
+			p.resp.l[monitor.Mapped].Success(info)
+			eh := make(map[string]string, len(ext.Headers)+len(s.replyHeaders))
+			for k, v := range ext.Headers {
+				eh[k] = v
+			}
+			applyHeaders(eh, s.replyHeaders, vals)
+			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.PublishTimeout)
+			err := (*clp).Publish(ctx, client.Message{Address: address, Headers: eh, Payload: payloadOf(&ext)})
+			cancel()
+			if err != nil {
+				p.resp.c[monitor.Published].RecordAt(false, p.now())
+				p.resp.l[monitor.Published].Failure(info, err.Error())
+				continue
+			}
+			p.resp.c[monitor.Published].RecordAt(true, p.now())
+			p.resp.l[monitor.Published].Success(info)
+		}
+	}
+}
+
+func payloadOf(ext *protocol.External) []byte {
+	if ext.IsText {
+		return []byte(ext.Text)
+	}
+	return ext.Bytes
+}

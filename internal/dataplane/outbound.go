@@ -1,0 +1,307 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dittoconn/dittoconn/internal/bus"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/mapping"
+	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/model/rql"
+	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/internal/placeholder"
+	"github.com/dittoconn/dittoconn/internal/placeholder/template"
+	"github.com/dittoconn/dittoconn/internal/protocol"
+)
+
+// target is one compiled target with its queue.
+type target struct {
+	p       *Plane
+	t       *model.Target
+	address string // the configured address: metrics and logs use it
+	chain   mapping.Chain
+	addr    *placeholder.Template
+	headers []headerTemplate
+	topics  []compiledTopic
+	st      *steps
+	streams []string // distinct bus streams subscribed
+	// needsThing: some template reads thing-json:, so the thing document is
+	// built per message.
+	needsThing bool
+	// queues: one per worker; a signal goes to the worker of its entity, so
+	// signals of one thing keep their order while different things are
+	// published in parallel.
+	queues []chan *bus.Signal
+}
+
+func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error) {
+	out := &target{p: p, t: t, address: t.Address, chain: reg.Chain(t.PayloadMapping)}
+	per := max(p.cfg.QueueSize/p.cfg.Workers, 16)
+	for range p.cfg.Workers {
+		out.queues = append(out.queues, make(chan *bus.Signal, per))
+	}
+	var err error
+	if out.addr, err = placeholder.Compile(t.Address); err != nil {
+		return nil, fmt.Errorf("%w: target address %q: %v", client.ErrConfig, t.Address, err)
+	}
+	if out.headers, err = compileHeaders(t.HeaderMapping, false); err != nil {
+		return nil, err
+	}
+	out.needsThing = strings.Contains(t.Address, "thing-json:")
+	for _, v := range t.HeaderMapping {
+		out.needsThing = out.needsThing || strings.Contains(v, "thing-json:")
+	}
+	for _, ft := range t.Topics {
+		if ft.Topic == model.TopicConnectionAnnouncements {
+			continue // sent by the client runner itself
+		}
+		ct := compiledTopic{stream: ft.Topic, namespaces: ft.Namespaces}
+		if ft.ExtraFields != "" {
+			if template.HasPlaceholders(ft.ExtraFields) {
+				if ct.extraTmpl, err = placeholder.Compile(ft.ExtraFields); err != nil {
+					return nil, fmt.Errorf("%w: target extraFields %q: %v", client.ErrConfig, ft.ExtraFields, err)
+				}
+			} else {
+				ct.extra = mapping.ParseFieldSelector(ft.ExtraFields)
+			}
+		}
+		if ft.Filter != "" {
+			if ct.filter, err = rql.CompileString(ft.Filter); err != nil {
+				return nil, fmt.Errorf("%w: target filter %q: %v", client.ErrConfig, ft.Filter, err)
+			}
+		}
+		out.topics = append(out.topics, ct)
+		if !slices.Contains(out.streams, ft.Topic) {
+			out.streams = append(out.streams, ft.Topic)
+		}
+	}
+	return out, nil
+}
+
+// deliver runs on the bus publisher's goroutine: Ditto's signal filter
+// (dispatched, then namespaces and RQL filter), then the target's queue.
+func (t *target) deliver(s *bus.Signal) {
+	p := t.p
+	orig := s
+	if s.Origin == p.id {
+		return // Ditto: a connection never receives the signals it sent itself
+	}
+	now := p.now()
+	logOn := p.logs.Enabled()
+	var info monitor.Info
+	if logOn {
+		info = p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
+	}
+	t.st.c[monitor.Dispatched].RecordAt(true, now)
+	if logOn {
+		t.st.l[monitor.Dispatched].Success(info)
+	}
+	matched := false
+	for i := range t.topics {
+		if ct := &t.topics[i]; ct.stream == s.Stream {
+			var extra json.RawMessage
+			if matched, extra = ct.match(s); matched {
+				if extra != nil { // this target's copy carries its extra fields
+					m := *s.Message
+					m.Extra = extra
+					enriched := *s
+					enriched.Message = &m
+					s = &enriched
+				}
+				break
+			}
+		}
+	}
+	if !matched {
+		return
+	}
+	t.st.c[monitor.Filtered].RecordAt(true, now)
+	if logOn {
+		t.st.l[monitor.Filtered].Success(info)
+	}
+	q := t.queues[0]
+	if len(t.queues) > 1 {
+		q = t.queues[shard(s.Topic.EntityID(), len(t.queues))]
+	}
+	select {
+	case q <- s:
+		return
+	default:
+	}
+	noteWait(orig) // the publishing source is throttled by this wait
+	timer := time.NewTimer(p.cfg.EnqueueWait)
+	defer timer.Stop()
+	select {
+	case q <- s:
+	case <-timer.C:
+		t.st.c[monitor.Dropped].RecordAt(false, p.now())
+		t.st.l[monitor.Dropped].FailureMsg(p.info(s.Message.Headers, s.Message.Value, &s.Topic, now),
+			"Signal dropped: the target's queue is full.")
+	case <-p.ctx.Done():
+	}
+}
+
+// shard is the worker (or client) index of an entity.
+func shard(entity string, n int) int {
+	h := uint32(2166136261) // FNV-1a, without allocating
+	for i := 0; i < len(entity); i++ {
+		h ^= uint32(entity[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// maxInFlight bounds the publishes of one worker that wait for the broker
+// (clients that publish asynchronously, client.AsyncPublisher).
+const maxInFlight = 128
+
+// worker is one publishing goroutine of a target.
+type worker struct {
+	// ctx: a child of the plane's, so that the timeouts of the workers'
+	// publishes do not all register with one parent context.
+	ctx      context.Context
+	inflight chan inflight
+}
+
+// inflight is a publish handed to an asynchronous client.
+type inflight struct {
+	pd       client.Pending
+	info     monitor.Info
+	deadline time.Time
+}
+
+// work publishes the signals of one queue in order until the plane closes.
+// Asynchronous publishes are awaited in order by a second goroutine, which
+// counts them; at most maxInFlight wait at a time.
+func (t *target) work(q chan *bus.Signal) {
+	defer t.p.wg.Done()
+	ctx, cancel := context.WithCancel(t.p.ctx)
+	defer cancel()
+	w := &worker{ctx: ctx, inflight: make(chan inflight, maxInFlight)}
+	done := make(chan struct{})
+	go t.complete(w, done)
+	defer func() {
+		close(w.inflight)
+		<-done
+	}()
+	for {
+		select {
+		case s := <-q:
+			t.publish(w, s)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// complete waits for the outcome of each asynchronous publish, in order,
+// at most PublishTimeout after it was started, and counts and logs it as
+// a synchronous publish would have been.
+func (t *target) complete(w *worker, done chan<- struct{}) {
+	defer close(done)
+	p := t.p
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for f := range w.inflight {
+		var err error
+		select {
+		case <-f.pd.Done():
+			err = f.pd.Err()
+		default:
+			timer.Reset(time.Until(f.deadline))
+			select {
+			case <-f.pd.Done():
+				err = f.pd.Err()
+			case <-timer.C:
+				err = fmt.Errorf("%w: %v", client.ErrTimeout, context.DeadlineExceeded)
+			case <-w.ctx.Done():
+				err = fmt.Errorf("%w: %v", client.ErrTimeout, context.Canceled)
+			}
+			timer.Stop()
+		}
+		if err != nil {
+			t.st.c[monitor.Published].RecordAt(false, p.now())
+			t.st.l[monitor.Published].Failure(f.info, err.Error())
+			continue
+		}
+		t.st.c[monitor.Published].RecordAt(true, p.now())
+		t.st.l[monitor.Published].Success(f.info)
+	}
+}
+
+// publish maps one signal with the target's chain, resolves address and
+// header mapping and publishes the result through one connected client.
+func (t *target) publish(w *worker, s *bus.Signal) {
+	p := t.p
+	now := p.now()
+	info := p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
+	vals := placeholder.ForMessage(s.Message, p.id)
+	if t.needsThing {
+		if doc, ok := protocol.ThingDoc(s.Topic, s.Message); ok {
+			vals.Thing = doc
+		}
+	}
+	vals.Time = now
+	for _, oc := range t.chain.MapOutgoing(*s.Message) {
+		switch {
+		case oc.Err != nil:
+			t.st.c[monitor.Mapped].RecordAt(false, now)
+			t.st.l[monitor.Mapped].Failure(info, oc.Err.Error())
+			continue
+		case len(oc.Messages) == 0:
+			t.st.c[monitor.Dropped].RecordAt(true, now)
+			t.st.l[monitor.Dropped].Success(info)
+			continue
+		}
+		for i := range oc.Messages {
+			ext := &oc.Messages[i]
+			t.st.c[monitor.Mapped].RecordAt(true, now)
+			t.st.l[monitor.Mapped].Success(info)
+			address, err := t.addr.Resolve(vals)
+			if err != nil {
+				t.st.c[monitor.Dropped].RecordAt(true, now)
+				t.st.l[monitor.Dropped].SuccessMsg(info,
+					"Signal dropped, target address unresolved: "+t.address)
+				continue
+			}
+			h := make(map[string]string, len(ext.Headers)+len(t.headers))
+			for k, v := range ext.Headers {
+				h[k] = v
+			}
+			applyHeaders(h, t.headers, vals)
+			cl := p.pick(s.Topic.EntityID())
+			if cl == nil {
+				t.st.c[monitor.Published].RecordAt(false, p.now())
+				t.st.l[monitor.Published].Failure(info, "no connected client")
+				continue
+			}
+			if s.Origin != "" && isLiveRequest(&s.Topic, s.Message) {
+				p.requests.put(s.Message.Headers["correlation-id"], s.Origin, now)
+			}
+			msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}
+			if ap, ok := cl.(client.AsyncPublisher); ok {
+				f := inflight{pd: ap.PublishAsync(msg), info: info, deadline: time.Now().Add(p.cfg.PublishTimeout)}
+				select {
+				case w.inflight <- f:
+				case <-w.ctx.Done():
+				}
+				continue
+			}
+			ctx, cancel := context.WithTimeout(w.ctx, p.cfg.PublishTimeout)
+			err = cl.Publish(ctx, msg)
+			cancel()
+			if err != nil {
+				t.st.c[monitor.Published].RecordAt(false, p.now())
+				t.st.l[monitor.Published].Failure(info, err.Error())
+				continue
+			}
+			t.st.c[monitor.Published].RecordAt(true, p.now())
+			t.st.l[monitor.Published].Success(info)
+		}
+	}
+}

@@ -1,0 +1,461 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/dittoconn/dittoconn/internal/protocol"
+)
+
+// The "JavaScript" engine runs a connection's incomingScript and
+// outgoingScript in a goja runtime with the documented Ditto scope
+// (Ditto.buildDittoProtocolMsg, Ditto.buildExternalMsg, byte helpers) and
+// the documented entry points (mapToDittoProtocolMsg[Wrapper],
+// mapFromDittoProtocolMsg[Wrapper]), which a script may override.
+
+// jsPrelude is evaluated before the user's scripts; the user's function
+// declarations replace the defaults defined here.
+const jsPrelude = `
+var Ditto = (function () {
+  function topicOf(namespace, name, group, channel, criterion, action) {
+    var parts = [namespace, name, group];
+    if (channel !== 'none') { parts.push(channel); }
+    parts.push(criterion, action);
+    return parts.join('/');
+  }
+  return {
+    buildDittoProtocolMsg: function (namespace, name, group, channel, criterion, action, path, dittoHeaders, value, status, extra) {
+      return { topic: topicOf(namespace, name, group, channel, criterion, action), path: path,
+               headers: dittoHeaders, value: value, status: status, extra: extra };
+    },
+    buildExternalMsg: function (headers, textPayload, bytePayload, contentType) {
+      return { headers: headers, textPayload: textPayload, bytePayload: bytePayload, contentType: contentType };
+    },
+    arrayBufferToString: __dittoconn.bytesToString,
+    stringToArrayBuffer: __dittoconn.stringToBytes,
+    asByteBuffer: function () { throw new Error('bytebuffer.js is not available in dittoconn'); }
+  };
+})();
+
+function mapToDittoProtocolMsg(headers, textPayload, bytePayload, contentType) {
+  if (contentType === 'application/vnd.eclipse.ditto+json') { return JSON.parse(textPayload); }
+  if (contentType === 'application/octet-stream') {
+    try { return JSON.parse(Ditto.arrayBufferToString(bytePayload)); } catch (e) { return null; }
+  }
+  return null;
+}
+
+function mapToDittoProtocolMsgWrapper(externalMsg) {
+  return mapToDittoProtocolMsg(externalMsg.headers, externalMsg.textPayload, externalMsg.bytePayload,
+    externalMsg.contentType);
+}
+
+function mapFromDittoProtocolMsg(namespace, name, group, channel, criterion, action, path, dittoHeaders, value, status, extra) {
+  var msg = Ditto.buildDittoProtocolMsg(namespace, name, group, channel, criterion, action, path, dittoHeaders,
+    value, status, extra);
+  return Ditto.buildExternalMsg(dittoHeaders, JSON.stringify(msg), null, 'application/vnd.eclipse.ditto+json');
+}
+
+function mapFromDittoProtocolMsgWrapper(msg) {
+  var t = msg.topic.split('/');
+  var withChannel = t[2] === 'things';
+  return mapFromDittoProtocolMsg(t[0], t[1], t[2], withChannel ? t[3] : 'none', withChannel ? t[4] : t[3],
+    withChannel ? t[5] : t[4], msg.path, msg.headers, msg.value, msg.status, msg.extra);
+}
+`
+
+var preludeProgram = goja.MustCompile("ditto-scope.js", jsPrelude, false)
+
+// jsMapper holds one runtime; goja runtimes are not goroutine-safe, so
+// calls are serialised by mu.
+type jsMapper struct {
+	mu          sync.Mutex
+	vm          *goja.Runtime
+	limit       time.Duration
+	heapLimit   uint64 // bytes a run may grow the heap by (heapWatch)
+	id          string
+	maxIn       int // MaxMappedInboundMessages, checked before results are converted
+	maxOut      int
+	hasIncoming bool
+	hasOutgoing bool
+	toDitto     goja.Callable
+	fromDitto   goja.Callable
+	stringify   goja.Callable
+	parse       goja.Callable
+}
+
+var _ Mapper = (*jsMapper)(nil)
+
+func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
+	lim := cfg.JavaScript
+	def := DefaultConfig().JavaScript
+	if lim.MaxScriptSizeBytes <= 0 {
+		lim = def
+	}
+	if lim.MaxScriptAllocationBytes <= 0 {
+		lim.MaxScriptAllocationBytes = def.MaxScriptAllocationBytes
+	}
+	if lim.MaxScriptHeapGrowthBytes <= 0 {
+		lim.MaxScriptHeapGrowthBytes = def.MaxScriptHeapGrowthBytes
+	}
+	in, _ := opts.String("incomingScript")
+	out, _ := opts.String("outgoingScript")
+	if len(in) > lim.MaxScriptSizeBytes || len(out) > lim.MaxScriptSizeBytes {
+		return nil, configInvalid("the script size was bigger than the allowed <%d> bytes: incoming script size was <%d> bytes, outgoing script size was <%d> bytes",
+			lim.MaxScriptSizeBytes, len(in), len(out))
+	}
+	m := &jsMapper{vm: goja.New(), limit: lim.MaxScriptExecutionTime, heapLimit: uint64(lim.MaxScriptHeapGrowthBytes),
+		hasIncoming: in != "", hasOutgoing: out != "", id: id, maxIn: cfg.MaxMappedInboundMessages, maxOut: cfg.MaxMappedOutboundMessages}
+	m.vm.SetMaxCallStackSize(lim.MaxScriptStackDepth)
+	helpers := m.vm.NewObject()
+	_ = helpers.Set("bytesToString", m.bytesToString)
+	_ = helpers.Set("stringToBytes", m.stringToBytes)
+	_ = m.vm.Set("__dittoconn", helpers)
+
+	err := m.run(func() error {
+		if _, err := m.vm.RunProgram(preludeProgram); err != nil {
+			return err
+		}
+		if err := m.installLimits(lim.MaxScriptAllocationBytes); err != nil {
+			return err
+		}
+		if in != "" {
+			if _, err := m.vm.RunScript("incomingScript", in); err != nil {
+				return err
+			}
+		}
+		if out != "" {
+			if _, err := m.vm.RunScript("outgoingScript", out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: mapper <%s>: %v", ErrConfiguration, id, err)
+	}
+	var ok bool
+	if m.toDitto, ok = goja.AssertFunction(m.vm.Get("mapToDittoProtocolMsgWrapper")); !ok {
+		return nil, configInvalid("mapper <%s>: mapToDittoProtocolMsgWrapper is not a function", id)
+	}
+	if m.fromDitto, ok = goja.AssertFunction(m.vm.Get("mapFromDittoProtocolMsgWrapper")); !ok {
+		return nil, configInvalid("mapper <%s>: mapFromDittoProtocolMsgWrapper is not a function", id)
+	}
+	return m, nil
+}
+
+// run executes f under the execution time and memory limits; an
+// interrupted or overflowing script becomes an error, never a panic or a
+// hang.
+func (m *jsMapper) run(f func() error) (err error) {
+	var fired chan struct{}
+	var timer *time.Timer
+	if m.limit > 0 {
+		fired = make(chan struct{})
+		timer = time.AfterFunc(m.limit, func() {
+			m.vm.Interrupt(ErrTimeout)
+			close(fired)
+		})
+	}
+	unwatch := heapWatch.watch(m.vm, m.heapLimit)
+	defer func() {
+		// Neither the timer nor the watchdog may interrupt after the
+		// interrupt is cleared, or it would hit the next call.
+		unwatch()
+		if timer != nil && !timer.Stop() {
+			<-fired
+		}
+		m.vm.ClearInterrupt()
+	}()
+	defer func() {
+		if r := recover(); r != nil {
+			err = mappingFailed("script panicked: %v", r)
+		}
+	}()
+	return scriptError(f())
+}
+
+func scriptError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ie *goja.InterruptedError
+	if errors.As(err, &ie) {
+		if ie.Value() == ErrScriptMemory {
+			return mappingFailed("%v", ErrScriptMemory)
+		}
+		return fmt.Errorf("%w after the configured limit", ErrTimeout)
+	}
+	var so *goja.StackOverflowError
+	if errors.As(err, &so) {
+		return mappingFailed("script exceeded the maximum call stack depth: %v", err)
+	}
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		return mappingFailed("script error: %s", ex.Error())
+	}
+	if errors.Is(err, ErrMappingFailed) || errors.Is(err, ErrTimeout) {
+		return err
+	}
+	return mappingFailed("%v", err)
+}
+
+// bytesToString is Ditto.arrayBufferToString: each byte becomes one char.
+func (m *jsMapper) bytesToString(call goja.FunctionCall) goja.Value {
+	b := exportBytes(call.Argument(0))
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return m.vm.ToValue(string(r))
+}
+
+// stringToBytes is Ditto.stringToArrayBuffer: each UTF-16 unit's low byte.
+func (m *jsMapper) stringToBytes(call goja.FunctionCall) goja.Value {
+	s := call.Argument(0).String()
+	u := utf16Units(s)
+	b := make([]byte, len(u))
+	for i, c := range u {
+		b[i] = byte(c)
+	}
+	return m.vm.ToValue(m.vm.NewArrayBuffer(b))
+}
+
+func utf16Units(s string) []uint16 {
+	out := make([]uint16, 0, len(s))
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			out = append(out, uint16(0xD800+(r>>10)), uint16(0xDC00+(r&0x3FF)))
+			continue
+		}
+		out = append(out, uint16(r))
+	}
+	return out
+}
+
+// exportBytes reads an ArrayBuffer, a typed array or an array of numbers.
+func exportBytes(v goja.Value) []byte {
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return nil
+	}
+	switch x := v.Export().(type) {
+	case goja.ArrayBuffer:
+		return x.Bytes()
+	case []byte:
+		return x
+	case []any:
+		b := make([]byte, len(x))
+		for i, e := range x {
+			switch n := e.(type) {
+			case int64:
+				b[i] = byte(n)
+			case float64:
+				b[i] = byte(int64(n))
+			}
+		}
+		return b
+	}
+	return nil
+}
+
+func isBytes(v goja.Value) bool {
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return false
+	}
+	switch v.Export().(type) {
+	case goja.ArrayBuffer, []byte, []any:
+		return true
+	}
+	return false
+}
+
+// MapIncoming calls mapToDittoProtocolMsgWrapper with the external message.
+func (m *jsMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
+	if !m.hasIncoming {
+		return defaultIncoming(ext)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []protocol.Message
+	err := m.run(func() error {
+		vm := m.vm
+		headers := vm.NewObject()
+		for k, v := range ext.Headers {
+			_ = headers.Set(k, v)
+		}
+		arg := vm.NewObject()
+		_ = arg.Set("headers", headers)
+		if ext.IsText {
+			_ = arg.Set("textPayload", ext.Text)
+			_ = arg.Set("bytePayload", goja.Null())
+		} else {
+			_ = arg.Set("textPayload", goja.Null())
+			if ext.Bytes != nil {
+				_ = arg.Set("bytePayload", vm.NewArrayBuffer(append([]byte(nil), ext.Bytes...)))
+			} else {
+				_ = arg.Set("bytePayload", goja.Null())
+			}
+		}
+		if ct, ok := ext.Headers["content-type"]; ok {
+			_ = arg.Set("contentType", ct)
+		} else {
+			_ = arg.Set("contentType", goja.Null())
+		}
+		res, err := m.toDitto(goja.Undefined(), arg)
+		if err != nil {
+			return err
+		}
+		return m.eachResult(res, m.maxIn, func(v goja.Value) error {
+			js, err := m.stringify(goja.Undefined(), v)
+			if err != nil {
+				return err
+			}
+			msg, _, err := parseMessage([]byte(js.String()))
+			if err != nil {
+				return err
+			}
+			out = append(out, msg)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachResult calls f for a result that is one object or an array of them;
+// null and undefined are "no messages". An array longer than limit (> 0)
+// fails before any element is converted, so a script's oversized result
+// costs nothing more.
+func (m *jsMapper) eachResult(res goja.Value, limit int, f func(goja.Value) error) error {
+	if res == nil || goja.IsUndefined(res) || goja.IsNull(res) {
+		return nil
+	}
+	obj := res.ToObject(m.vm)
+	if obj.ClassName() == "Array" {
+		n := obj.Get("length").ToInteger()
+		if limit > 0 && n > int64(limit) {
+			return tooManyMessages(m.id, n, limit)
+		}
+		for i := int64(0); i < n; i++ {
+			el := obj.Get(fmt.Sprint(i))
+			if el == nil || goja.IsUndefined(el) || goja.IsNull(el) {
+				return mappingFailed("element %d of the mapped array is null", i)
+			}
+			if err := f(el); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return f(res)
+}
+
+// MapOutgoing calls mapFromDittoProtocolMsgWrapper with the Ditto
+// Protocol message as a parsed JSON object.
+func (m *jsMapper) MapOutgoing(msg protocol.Message) ([]protocol.External, error) {
+	if !m.hasOutgoing {
+		return defaultOutgoing(msg), nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []protocol.External
+	err := m.run(func() error {
+		arg, err := m.parse(goja.Undefined(), m.vm.ToValue(string(messageJSON(msg))))
+		if err != nil {
+			return err
+		}
+		res, err := m.fromDitto(goja.Undefined(), arg)
+		if err != nil {
+			return err
+		}
+		return m.eachResult(res, m.maxOut, func(v goja.Value) error {
+			ext, err := m.externalFrom(v.ToObject(m.vm))
+			if err != nil {
+				return err
+			}
+			out = append(out, ext)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// externalFrom reads {headers, textPayload, bytePayload, contentType}:
+// bytes win over text; contentType becomes the content-type header.
+func (m *jsMapper) externalFrom(o *goja.Object) (protocol.External, error) {
+	ext := protocol.External{Headers: map[string]string{}}
+	if h := o.Get("headers"); h != nil && !goja.IsUndefined(h) && !goja.IsNull(h) {
+		ho := h.ToObject(m.vm)
+		for _, k := range ho.Keys() {
+			v := ho.Get(k)
+			if s, ok := v.Export().(string); ok {
+				ext.Headers[k] = s
+				continue
+			}
+			if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+				ext.Headers[k] = "null"
+				continue
+			}
+			js, err := m.stringify(goja.Undefined(), v)
+			if err != nil {
+				return ext, err
+			}
+			ext.Headers[k] = js.String()
+		}
+	}
+	if ct := o.Get("contentType"); ct != nil && !goja.IsUndefined(ct) && !goja.IsNull(ct) {
+		ext.Headers["content-type"] = ct.String()
+	}
+	if b := o.Get("bytePayload"); isBytes(b) {
+		ext.Bytes = exportBytes(b)
+		return ext, nil
+	}
+	t := o.Get("textPayload")
+	if t == nil || goja.IsUndefined(t) {
+		return ext, mappingFailed("neither <bytePayload> nor <textPayload> were defined in the outgoing script")
+	}
+	if goja.IsNull(t) {
+		return ext, mappingFailed("<textPayload> of the outgoing script is null and there is no <bytePayload>")
+	}
+	ext.Text, ext.IsText = t.String(), true
+	return ext, nil
+}
+
+// defaultIncoming is the JavaScript engine without incomingScript: the
+// payload (text, else bytes as UTF-8) is Ditto Protocol JSON; no payload
+// means no message.
+func defaultIncoming(ext protocol.External) ([]protocol.Message, error) {
+	text := ext.Text
+	if !ext.IsText {
+		if ext.Bytes == nil {
+			return nil, nil
+		}
+		text = decodeCharset(ext.Bytes, "utf-8")
+	}
+	msg, _, err := parseMessage([]byte(text))
+	if err != nil {
+		return nil, err
+	}
+	return []protocol.Message{msg}, nil
+}
+
+// defaultOutgoing is the JavaScript engine without outgoingScript: the
+// message's headers plus the Ditto content type, Ditto Protocol JSON.
+func defaultOutgoing(msg protocol.Message) []protocol.External {
+	h := make(map[string]string, len(msg.Headers)+1)
+	for k, v := range msg.Headers {
+		h[k] = v
+	}
+	h["content-type"] = ContentTypeDitto
+	return []protocol.External{{Headers: h, Text: string(messageJSON(msg)), IsText: true}}
+}
