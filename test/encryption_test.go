@@ -15,7 +15,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	"github.com/dittoconn/dittoconn/persistence/document"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
@@ -27,8 +27,8 @@ const (
 	encKeyB       = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 )
 
-func encSettings(enabled bool, key, old string) encryption.Settings {
-	s := encryption.DefaultSettings()
+func encSettings(enabled bool, key, old string) fieldcrypto.Settings {
+	s := fieldcrypto.DefaultSettings()
 	s.Enabled, s.Key, s.OldKey = enabled, key, old
 	s.BatchSize, s.MaxDocsPerMinute = 100, 0
 	return s
@@ -36,7 +36,7 @@ func encSettings(enabled bool, key, old string) encryption.Settings {
 
 // startEncrypted runs a node on engine with the decorator and, as the
 // binary does, the migration singleton when the settings call for it.
-func startEncrypted(t *testing.T, engine persistence.Store, s encryption.Settings) *kit.Node {
+func startEncrypted(t *testing.T, engine persistence.Store, s fieldcrypto.Settings) *kit.Node {
 	t.Helper()
 	if _, slow := engine.(*mongo.Store); slow && s.BatchSize > 20 {
 		s.BatchSize = 20 // FerretDB replaces documents one by one, slowly
@@ -162,7 +162,7 @@ func retrieveAll(t *testing.T, n *kit.Node, ids []string) map[string]string {
 		if st != 200 {
 			t.Fatalf("retrieve %s: %d", id, st)
 		}
-		if strings.Contains(string(body), encryption.Prefix) {
+		if strings.Contains(string(body), fieldcrypto.Prefix) {
 			t.Fatalf("the API shows an encrypted value: %s", body)
 		}
 		out[id] = string(body)
@@ -191,13 +191,13 @@ func wantRotated(t *testing.T, engine persistence.Store, want int, prefix string
 	}
 }
 
-func keyCipher(t *testing.T, k string) *encryption.Cipher {
+func keyCipher(t *testing.T, k string) *fieldcrypto.Cipher {
 	t.Helper()
-	b, err := encryption.ParseKey(k)
+	b, err := fieldcrypto.ParseKey(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := encryption.NewCipher(b)
+	c, err := fieldcrypto.NewCipher(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 				t.Fatalf("disable status = %v", m)
 			}
 			for _, u := range storedURIs(t, engine) {
-				if strings.Contains(u, encryption.Prefix) || !strings.Contains(u, "pw-enc-") {
+				if strings.Contains(u, fieldcrypto.Prefix) || !strings.Contains(u, "pw-enc-") {
 					t.Fatal("a secret is still encrypted after disabling")
 				}
 			}

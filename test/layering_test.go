@@ -42,6 +42,7 @@ func TestLayering(t *testing.T) {
 			why: "libraries sit below the actors"},
 		{from: "internal", except: []string{"internal/service", "internal/client"}, banned: brokers,
 			why: "only the broker clients link a broker library"},
+		{from: "persistence/fieldcrypto", banned: []string{mod + "persistence"}, why: "the field crypto knows JSON fields, not stores"},
 		{from: "persistence/mongo", banned: []string{mod + "persistence/bolt"}, why: "engines do not know each other"},
 		{from: "persistence/bolt", banned: []string{mod + "persistence/mongo", "go.mongodb.org/mongo-driver/v2/mongo"}, why: "engines do not know each other"},
 		{from: "proto", banned: []string{mod + "actors", mod + "gateway", mod + "persistence", mod + "internal", mod + "cmd"}, why: "proto is a leaf"},

@@ -22,7 +22,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/document"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -63,7 +63,7 @@ type Config struct {
 	// Store is the engine itself (not the encrypting decorator): the
 	// migration reads and writes documents as stored.
 	Store    persistence.Migration
-	Settings encryption.Settings
+	Settings fieldcrypto.Settings
 	// LeaseTTL is how long a lease outlives its last renewal (default 30 s);
 	// after a crash a new run waits at most this long.
 	LeaseTTL time.Duration
@@ -88,7 +88,7 @@ func (c *Config) defaults() {
 		c.Now = time.Now
 	}
 	if c.Settings.BatchSize <= 0 {
-		c.Settings.BatchSize = encryption.DefaultSettings().BatchSize
+		c.Settings.BatchSize = fieldcrypto.DefaultSettings().BatchSize
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	"github.com/dittoconn/dittoconn/persistence/document"
-	"github.com/dittoconn/dittoconn/persistence/encrypted"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/encryptedstore"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -26,15 +26,15 @@ const (
 	keyB = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 )
 
-func settings(enabled bool, key, old string, batch, perMinute int) encryption.Settings {
-	return encryption.Settings{Enabled: enabled, Key: key, OldKey: old, BatchSize: batch, MaxDocsPerMinute: perMinute}
+func settings(enabled bool, key, old string, batch, perMinute int) fieldcrypto.Settings {
+	return fieldcrypto.Settings{Enabled: enabled, Key: key, OldKey: old, BatchSize: batch, MaxDocsPerMinute: perMinute}
 }
 
 // seed stores n connections (a created event and a snapshot each, plus an
 // opened event without secrets) under settings s.
-func seed(t *testing.T, engine persistence.Store, s encryption.Settings, n int) {
+func seed(t *testing.T, engine persistence.Store, s fieldcrypto.Settings, n int) {
 	t.Helper()
-	st, err := encrypted.New(engine, s, zerolog.Nop())
+	st, err := encryptedstore.New(engine, s, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func waitIdle(t *testing.T, s *Service) {
 	}
 }
 
-func newService(t *testing.T, engine *bolt.Store, s encryption.Settings) *Service {
+func newService(t *testing.T, engine *bolt.Store, s fieldcrypto.Settings) *Service {
 	t.Helper()
 	svc := NewService(Config{Store: engine, Settings: s, LeaseTTL: time.Second, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
 	t.Cleanup(func() { svc.Stop(5 * time.Second) })
@@ -195,10 +195,10 @@ func TestResponsesAndRotation(t *testing.T) {
 	if p := field(m, "progress", "lastProcessedJournalPid"); p != "connection:c024" {
 		t.Errorf("last journal pid = %v", p)
 	}
-	b, _ := encryption.ParseKey(keyB)
-	a, _ := encryption.ParseKey(keyA)
-	cb, _ := encryption.NewCipher(b)
-	ca, _ := encryption.NewCipher(a)
+	b, _ := fieldcrypto.ParseKey(keyB)
+	a, _ := fieldcrypto.ParseKey(keyA)
+	cb, _ := fieldcrypto.NewCipher(b)
+	ca, _ := fieldcrypto.NewCipher(a)
 	for _, v := range storedValues(t, engine) {
 		if _, err := ca.DecryptString(v); err == nil {
 			t.Fatal("a value still decrypts with the old key")
@@ -314,8 +314,8 @@ func TestAbortResumeAndDryRunKeepsProgress(t *testing.T) {
 func TestModes(t *testing.T) {
 	for _, tt := range []struct {
 		name        string
-		written     encryption.Settings
-		migrate     encryption.Settings
+		written     fieldcrypto.Settings
+		migrate     fieldcrypto.Settings
 		wantPlain   bool
 		wantKey     string
 		wantSkipped bool

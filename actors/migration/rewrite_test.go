@@ -7,7 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/dittoconn/dittoconn/persistence/document"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 )
 
 // TestRewriteFallsBackToJSON: a document the BSON rewriter leaves to the
@@ -26,7 +26,7 @@ func TestRewriteFallsBackToJSON(t *testing.T) {
 	doc = bsoncore.AppendDocumentElement(doc, document.FieldSnapshot, s2)
 	doc, _ = bsoncore.AppendDocumentEnd(doc, start)
 	doc[bytes.Index(doc, []byte("abc"))+1] = 0xff
-	if out, changed, err := p.rewrite(true, doc); err != nil || !changed || !bytes.Contains(out, []byte(encryption.Prefix)) {
+	if out, changed, err := p.rewrite(true, doc); err != nil || !changed || !bytes.Contains(out, []byte(fieldcrypto.Prefix)) {
 		t.Fatalf("the JSON way did not take over: %v %v", changed, err)
 	}
 	s := settings(true, keyA, "", 10, 0)

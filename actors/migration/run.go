@@ -16,7 +16,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/document"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 )
 
 // journalPrefix is the pointer prefix of journal event payloads.
@@ -26,9 +26,9 @@ const journalPrefix = "connection"
 // table, except that encryption off with both keys set disables, as the
 // operator asked, instead of re-encrypting).
 type plan struct {
-	mode         encryption.Mode
-	transform    encryption.Transform
-	values       encryption.ValuesFunc  // transform on the values alone
+	mode         fieldcrypto.Mode
+	transform    fieldcrypto.Transform
+	values       fieldcrypto.ValuesFunc // transform on the values alone
 	bson         *document.BSONRewriter // nil: always the JSON way
 	snapPaths    []string
 	journalPaths []string
@@ -36,27 +36,27 @@ type plan struct {
 	perMinute    int
 }
 
-func newPlan(s encryption.Settings) (*plan, error) {
+func newPlan(s fieldcrypto.Settings) (*plan, error) {
 	cur, old, err := s.Ciphers()
 	if err != nil {
 		return nil, err
 	}
 	p := &plan{batch: s.BatchSize, perMinute: s.MaxDocsPerMinute}
-	var f *encryption.Fields
+	var f *fieldcrypto.Fields
 	switch {
 	case s.Enabled && cur != nil && old == nil:
-		f = &encryption.Fields{Current: cur, Pointers: s.Pointers}
-		p.mode, p.transform, p.values = encryption.ModeInitialEncryption, f.InitialEncryption, f.InitialEncryptionValues
+		f = &fieldcrypto.Fields{Current: cur, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = fieldcrypto.ModeInitialEncryption, f.InitialEncryption, f.InitialEncryptionValues
 	case s.Enabled && cur != nil && old != nil:
-		f = &encryption.Fields{Current: cur, Old: old, Pointers: s.Pointers}
-		p.mode, p.transform, p.values = encryption.ModeKeyRotation, f.RotateKey, f.RotateKeyValues
+		f = &fieldcrypto.Fields{Current: cur, Old: old, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = fieldcrypto.ModeKeyRotation, f.RotateKey, f.RotateKeyValues
 	case !s.Enabled && old != nil && cur == nil:
-		f = &encryption.Fields{Old: old, Pointers: s.Pointers}
-		p.mode, p.transform, p.values = encryption.ModeDisable, f.DisableEncryption, f.DisableEncryptionValues
+		f = &fieldcrypto.Fields{Old: old, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = fieldcrypto.ModeDisable, f.DisableEncryption, f.DisableEncryptionValues
 	case !s.Enabled && old != nil:
 		// Both keys set, encryption off: decrypt with either key.
-		f = &encryption.Fields{Current: old, Old: cur, Pointers: s.Pointers}
-		p.mode, p.transform, p.values = encryption.ModeDisable, decryptAll(f), decryptAllValues(f)
+		f = &fieldcrypto.Fields{Current: old, Old: cur, Pointers: s.Pointers}
+		p.mode, p.transform, p.values = fieldcrypto.ModeDisable, decryptAll(f), decryptAllValues(f)
 	default:
 		return nil, errors.New("migration: no key to migrate with")
 	}
@@ -65,7 +65,7 @@ func newPlan(s encryption.Settings) (*plan, error) {
 	}
 	ptrs := s.Pointers
 	if ptrs == nil {
-		ptrs = encryption.DefaultPointers
+		ptrs = fieldcrypto.DefaultPointers
 	}
 	for _, ptr := range ptrs {
 		dotted := strings.Join(strings.FieldsFunc(ptr, func(r rune) bool { return r == '/' }), ".")
@@ -78,11 +78,11 @@ func newPlan(s encryption.Settings) (*plan, error) {
 // decryptAll writes plaintext, decrypting each value with whichever key
 // reads it; a value neither key reads leaves the document as it is
 // (skipped, as Ditto's disable treats it as plaintext already).
-func decryptAll(f *encryption.Fields) encryption.Transform {
+func decryptAll(f *fieldcrypto.Fields) fieldcrypto.Transform {
 	return func(doc []byte, prefix string) ([]byte, bool, error) {
 		out, err := f.Decrypt(doc, prefix)
 		if err != nil {
-			if errors.Is(err, encryption.ErrDecrypt) {
+			if errors.Is(err, fieldcrypto.ErrDecrypt) {
 				return doc, false, nil
 			}
 			return nil, false, err
@@ -95,10 +95,10 @@ func decryptAll(f *encryption.Fields) encryption.Transform {
 }
 
 // decryptAllValues is decryptAll on the values.
-func decryptAllValues(f *encryption.Fields) encryption.ValuesFunc {
-	return func(vals []encryption.Value) (bool, error) {
+func decryptAllValues(f *fieldcrypto.Fields) fieldcrypto.ValuesFunc {
+	return func(vals []fieldcrypto.Value) (bool, error) {
 		changed, err := f.DecryptValues(vals)
-		if errors.Is(err, encryption.ErrDecrypt) {
+		if errors.Is(err, fieldcrypto.ErrDecrypt) {
 			return false, nil
 		}
 		return changed, err

@@ -13,7 +13,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/service"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 )
 
 // config is everything `dittoconn serve` reads from flags and the
@@ -313,7 +313,7 @@ func pointers(f func(*config) *[]string) func(*config) value {
 }
 
 func (v *pointersValue) Set(s string) error {
-	ps, err := encryption.ParsePointers(s)
+	ps, err := fieldcrypto.ParsePointers(s)
 	if err != nil {
 		return err
 	}

@@ -33,8 +33,8 @@ import (
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
-	"github.com/dittoconn/dittoconn/persistence/encrypted"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/encryptedstore"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 )
 
@@ -54,7 +54,7 @@ type Config struct {
 	Engine persistence.Store
 	// Encryption is Ditto's connection field encryption: the grains see
 	// plaintext, the engine holds what Ditto would store.
-	Encryption encryption.Settings
+	Encryption fieldcrypto.Settings
 	// Migration tunes the encryption-migration singleton, which runs when
 	// Encryption makes a migration possible; its Store, Settings and Logger
 	// are set here.
@@ -94,7 +94,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTPAddr:   DefaultHTTPAddr,
 		Store:      StoreConfig{MongoDatabase: DefaultMongoDatabase, DataDir: DefaultDataDir},
-		Encryption: encryption.DefaultSettings(),
+		Encryption: fieldcrypto.DefaultSettings(),
 		Migration:  migration.Config{LeaseTTL: migration.DefaultLeaseTTL},
 		Fluent:     monitor.DefaultFluentConfig(),
 		Actors:     actors.DefaultConfig(),
@@ -145,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil
 	})
 
-	connStore, err := encrypted.New(engine, cfg.Encryption, log.With().Str("component", "encryption").Logger())
+	connStore, err := encryptedstore.New(engine, cfg.Encryption, log.With().Str("component", "encryption").Logger())
 	if err != nil {
 		return nil, err
 	}

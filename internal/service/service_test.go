@@ -16,7 +16,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -111,7 +111,7 @@ func TestGrainsWriteThroughTheDecorator(t *testing.T) {
 		t.Fatal("no event reached the engine")
 	}
 	for _, p := range stored {
-		if strings.Contains(p, "secret-pw") || !strings.Contains(p, encryption.Prefix) {
+		if strings.Contains(p, "secret-pw") || !strings.Contains(p, fieldcrypto.Prefix) {
 			t.Errorf("the engine holds %s, want the password encrypted", p)
 		}
 	}

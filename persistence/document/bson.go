@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/dittoconn/dittoconn/internal/ojson"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 )
 
 // BSONRewriter rewrites the values at the pointers of snapshot (s2) and
@@ -29,9 +29,9 @@ import (
 // and the caller takes the JSON way. It keeps no state between documents:
 // one rewriter serves concurrent callers.
 type BSONRewriter struct {
-	snap, journal         []encryption.Path // journal: under p, with the journal prefix
+	snap, journal         []fieldcrypto.Path // journal: under p, with the journal prefix
 	snapTrie, journalTrie *keyTrie
-	values                encryption.ValuesFunc
+	values                fieldcrypto.ValuesFunc
 }
 
 // ErrNeedsJSON: the BSON rewrite cannot decide this document as the JSON
@@ -42,7 +42,7 @@ var ErrNeedsJSON = errors.New("document: needs the JSON rewrite")
 // root of s2, journal events under journalPrefix of p) and values, the
 // ValuesFunc of the JSON transform it stands in for. A nil rewriter without
 // an error means only the JSON way can match these pointers.
-func NewBSONRewriter(f *encryption.Fields, journalPrefix string, values encryption.ValuesFunc) (*BSONRewriter, error) {
+func NewBSONRewriter(f *fieldcrypto.Fields, journalPrefix string, values fieldcrypto.ValuesFunc) (*BSONRewriter, error) {
 	snap, err := f.Paths("")
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func NewBSONRewriter(f *encryption.Fields, journalPrefix string, values encrypti
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range append(append([]encryption.Path(nil), snap...), journal...) {
+	for _, p := range append(append([]fieldcrypto.Path(nil), snap...), journal...) {
 		for _, k := range p.Keys {
 			// The JSON way turns invalid UTF-8 in stored keys into U+FFFD,
 			// so only there could such a key match.
@@ -175,7 +175,7 @@ type keyTrie struct {
 	ends     []int
 }
 
-func newKeyTrie(paths []encryption.Path) *keyTrie {
+func newKeyTrie(paths []fieldcrypto.Path) *keyTrie {
 	root := &keyTrie{}
 	for i, p := range paths {
 		n := root
@@ -257,7 +257,7 @@ func readElement(b []byte, pos, end int) (element, int, bool) {
 // payload document at off, lets the values function decide, and adds the
 // edits and the documents whose length may change (one whose length stays
 // is written back as it was). A non-nil error is the document's failure.
-func (w *BSONRewriter) payload(b []byte, off int, paths []encryption.Path, trie *keyTrie, edits *[]ojson.Edit, containers *[]int) (bool, error) {
+func (w *BSONRewriter) payload(b []byte, off int, paths []fieldcrypto.Path, trie *keyTrie, edits *[]ojson.Edit, containers *[]int) (bool, error) {
 	var hitBuf [16]element
 	var foundBuf [16]bool
 	hits, found := hitBuf[:0], foundBuf[:0]
@@ -269,7 +269,7 @@ func (w *BSONRewriter) payload(b []byte, off int, paths []encryption.Path, trie 
 
 	var locBuf [16]located
 	locs := locBuf[:0]
-	vals := make([]encryption.Value, 0, len(paths))
+	vals := make([]fieldcrypto.Value, 0, len(paths))
 	for i, p := range paths { // in pointer order, each location once
 		hit := hits[i]
 		if !found[i] || hit.typ != bsoncore.TypeString || seen(locs, hit.vs) {
@@ -281,7 +281,7 @@ func (w *BSONRewriter) payload(b []byte, off int, paths []encryption.Path, trie 
 			return false, ErrNeedsJSON
 		}
 		locs = append(locs, located{vs: hit.vs, ve: hit.ve})
-		vals = append(vals, encryption.Value{Pointer: p.Pointer, In: s, Out: s})
+		vals = append(vals, fieldcrypto.Value{Pointer: p.Pointer, In: s, Out: s})
 	}
 	changed, err := w.values(vals)
 	if err != nil || !changed {

@@ -13,7 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 )
 
 // Two keys of the tests (base64 of 32 bytes).
@@ -27,20 +27,20 @@ const journalPrefix = "connection"
 
 // pointers of the equivalence tests: Ditto's defaults plus one with an
 // escaped key and two naming the same location.
-var bsonTestPointers = append(append([]string(nil), encryption.DefaultPointers...),
+var bsonTestPointers = append(append([]string(nil), fieldcrypto.DefaultPointers...),
 	"/specificConfig/jms.password", "/specificConfig/$x", "credentials/password/")
 
-func mustFields(t testing.TB, key string, ptrs []string) *encryption.Fields {
+func mustFields(t testing.TB, key string, ptrs []string) *fieldcrypto.Fields {
 	t.Helper()
-	k, err := encryption.ParseKey(key)
+	k, err := fieldcrypto.ParseKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := encryption.NewCipher(k)
+	c, err := fieldcrypto.NewCipher(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &encryption.Fields{Current: c, Pointers: ptrs}
+	return &fieldcrypto.Fields{Current: c, Pointers: ptrs}
 }
 
 func encryptJSON(t testing.TB, key string, ptrs []string, js string) string {
@@ -208,18 +208,18 @@ var bsonTestModes = []bsonTestMode{
 // plan is one way of rewriting: the transform (the JSON way) and its
 // values function (the BSON way, when bson is not nil).
 type plan struct {
-	transform encryption.Transform
+	transform fieldcrypto.Transform
 	bson      *BSONRewriter
 }
 
-func cipherOf(t testing.TB, key string) *encryption.Cipher {
+func cipherOf(t testing.TB, key string) *fieldcrypto.Cipher {
 	if key == "" {
 		return nil
 	}
 	return mustFields(t, key, nil).Current
 }
 
-func newPlan(t testing.TB, f *encryption.Fields, either bool) *plan {
+func newPlan(t testing.TB, f *fieldcrypto.Fields, either bool) *plan {
 	t.Helper()
 	_, transform, err := f.Migration()
 	if err != nil {
@@ -232,14 +232,14 @@ func newPlan(t testing.TB, f *encryption.Fields, either bool) *plan {
 	if either {
 		transform = func(doc []byte, prefix string) ([]byte, bool, error) {
 			out, err := f.Decrypt(doc, prefix)
-			if errors.Is(err, encryption.ErrDecrypt) {
+			if errors.Is(err, fieldcrypto.ErrDecrypt) {
 				return doc, false, nil
 			}
 			return out, err == nil && !bytes.Equal(out, doc), err
 		}
-		values = func(vals []encryption.Value) (bool, error) {
+		values = func(vals []fieldcrypto.Value) (bool, error) {
 			changed, err := f.DecryptValues(vals)
-			if errors.Is(err, encryption.ErrDecrypt) {
+			if errors.Is(err, fieldcrypto.ErrDecrypt) {
 				return false, nil
 			}
 			return changed, err
@@ -255,12 +255,12 @@ func newPlan(t testing.TB, f *encryption.Fields, either bool) *plan {
 // plans returns the mode's plan and, when it encrypts, a plan that
 // decrypts with its key (to compare what random ciphertexts stand for).
 func (m bsonTestMode) plans(t testing.TB) (p, reader *plan) {
-	p = newPlan(t, &encryption.Fields{Current: cipherOf(t, m.key), Old: cipherOf(t, m.old), Pointers: bsonTestPointers}, m.either)
+	p = newPlan(t, &fieldcrypto.Fields{Current: cipherOf(t, m.key), Old: cipherOf(t, m.old), Pointers: bsonTestPointers}, m.either)
 	if p.bson == nil {
 		t.Fatal("no BSON rewriter for the test pointers")
 	}
 	if m.readAs != "" {
-		reader = newPlan(t, &encryption.Fields{Old: cipherOf(t, m.readAs), Pointers: bsonTestPointers}, false)
+		reader = newPlan(t, &fieldcrypto.Fields{Old: cipherOf(t, m.readAs), Pointers: bsonTestPointers}, false)
 	}
 	return p, reader
 }
@@ -443,8 +443,8 @@ func TestBSONRewriteKeepsEverythingElse(t *testing.T) {
 	ev, _ = bsoncore.AppendDocumentEnd(ev, st)
 	jorig := journalDoc(fromJSON(t, `{"p":{"type":"t"}}`), ev, nil)
 
-	enc := newPlan(t, &encryption.Fields{Current: cipherOf(t, keyA)}, false)
-	dec := newPlan(t, &encryption.Fields{Old: cipherOf(t, keyA)}, false)
+	enc := newPlan(t, &fieldcrypto.Fields{Current: cipherOf(t, keyA)}, false)
+	dec := newPlan(t, &fieldcrypto.Fields{Old: cipherOf(t, keyA)}, false)
 	for _, c := range []struct {
 		snap bool
 		doc  []byte
@@ -453,7 +453,7 @@ func TestBSONRewriteKeepsEverythingElse(t *testing.T) {
 			t.Fatal("the JSON way rewrote a NaN")
 		}
 		mid, changed, err := enc.rewrite(c.snap, c.doc)
-		if err != nil || !changed || bytes.Count(mid, []byte(encryption.Prefix)) != 2 {
+		if err != nil || !changed || bytes.Count(mid, []byte(fieldcrypto.Prefix)) != 2 {
 			t.Fatalf("encrypt: %v %v", changed, err)
 		}
 		back, changed, err := dec.rewrite(c.snap, mid)
@@ -464,16 +464,16 @@ func TestBSONRewriteKeepsEverythingElse(t *testing.T) {
 }
 
 func TestBSONRewriteSlowPath(t *testing.T) {
-	p := newPlan(t, &encryption.Fields{Current: cipherOf(t, keyA)}, false)
+	p := newPlan(t, &fieldcrypto.Fields{Current: cipherOf(t, keyA)}, false)
 	bad := snapDoc(fromJSON(t, `{"credentials":{"password":"abc"}}`))
 	bad[bytes.Index(bad, []byte("abc"))+1] = 0xff
 	if _, _, err := p.bson.Snapshot(bad); !errors.Is(err, ErrNeedsJSON) {
 		t.Fatalf("invalid UTF-8 in a value: %v", err)
 	}
-	if out, changed, err := p.rewrite(true, bad); err != nil || !changed || !bytes.Contains(out, []byte(encryption.Prefix)) {
+	if out, changed, err := p.rewrite(true, bad); err != nil || !changed || !bytes.Contains(out, []byte(fieldcrypto.Prefix)) {
 		t.Fatalf("the JSON way did not take over: %v %v", changed, err)
 	}
-	f := &encryption.Fields{Current: cipherOf(t, keyA), Pointers: []string{"/a\uFFFDb"}}
+	f := &fieldcrypto.Fields{Current: cipherOf(t, keyA), Pointers: []string{"/a\uFFFDb"}}
 	if rw, err := NewBSONRewriter(f, journalPrefix, f.InitialEncryptionValues); err != nil || rw != nil {
 		t.Fatalf("a pointer with U+FFFD must use the JSON way: %v", err)
 	}
@@ -487,7 +487,7 @@ func BenchmarkRewrite(b *testing.B) {
 	conn = encryptJSON(t, keyA, nil, conn)
 	snap := snapDoc(fromJSON(t, conn))
 	journal := journalDoc(event(t, "connectivity.events:connectionCreated", conn))
-	p := newPlan(t, &encryption.Fields{Current: cipherOf(t, keyB), Old: cipherOf(t, keyA)}, false)
+	p := newPlan(t, &fieldcrypto.Fields{Current: cipherOf(t, keyB), Old: cipherOf(t, keyA)}, false)
 	for _, c := range []struct {
 		name string
 		fn   func(bool, []byte) ([]byte, bool, error)

@@ -26,7 +26,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/service"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -114,7 +114,7 @@ type Options struct {
 	// Encryption is the connection field encryption (nil: off); the
 	// migration singleton runs when it makes a migration possible, tuned by
 	// Migration (its Store, Settings and Logger are the service's).
-	Encryption *encryption.Settings
+	Encryption *fieldcrypto.Settings
 	Migration  migration.Config
 	// Collector, when set, receives the message counters and is served
 	// at /metrics (Prometheus).

@@ -1,4 +1,4 @@
-package encrypted
+package encryptedstore
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	"github.com/dittoconn/dittoconn/persistence/document"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 )
 
 // Keys: the spec's worked-example key (Ditto's public test key) and a second one.
@@ -64,7 +64,7 @@ func openBolt(t *testing.T) *bolt.Store {
 	return s
 }
 
-func wrap(t *testing.T, inner persistence.Store, s encryption.Settings) *Store {
+func wrap(t *testing.T, inner persistence.Store, s fieldcrypto.Settings) *Store {
 	t.Helper()
 	if err := s.Validate(); err != nil {
 		t.Fatalf("settings: %v", err)
@@ -76,8 +76,8 @@ func wrap(t *testing.T, inner persistence.Store, s encryption.Settings) *Store {
 	return st
 }
 
-func settings(enabled bool, key, old string) encryption.Settings {
-	s := encryption.DefaultSettings()
+func settings(enabled bool, key, old string) fieldcrypto.Settings {
+	s := fieldcrypto.DefaultSettings()
 	s.Enabled, s.Key, s.OldKey = enabled, key, old
 	return s
 }
@@ -229,7 +229,7 @@ func TestReadFallbacks(t *testing.T) {
 	if err := underA.SaveSnapshot(ctxT(t), persistence.Snapshot{PID: pid, Seq: 1, Timestamp: 1, Payload: json.RawMessage(connectionJSON("c1"))}); err != nil {
 		t.Fatal(err)
 	}
-	for name, st := range map[string]encryption.Settings{
+	for name, st := range map[string]fieldcrypto.Settings{
 		"rotation (B current, A old)": settings(true, keyB, keyA),
 		"disable (only A old)":        settings(false, "", keyA),
 		"disable with both keys":      settings(false, keyB, keyA),
@@ -283,7 +283,7 @@ func TestReadFallbacks(t *testing.T) {
 
 func TestNoKeysPassThrough(t *testing.T) {
 	engine := openBolt(t)
-	s := wrap(t, engine, encryption.DefaultSettings())
+	s := wrap(t, engine, fieldcrypto.DefaultSettings())
 	if err := s.Append(ctxT(t), persistence.Event{PID: "connection:c", Seq: 1, Payload: json.RawMessage(eventJSON("c"))}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package encryption reads and writes the encrypted connection fields that
+// Package fieldcrypto reads and writes the encrypted connection fields that
 // Eclipse Ditto 3.9 stores in its connectivity journal and snapshots
 // (AES-256-GCM, "encrypted_" + URL-safe base64 of IV || ciphertext || tag),
 // so documents written here and by Ditto are interchangeable.
@@ -7,7 +7,7 @@
 // exactly, including its reliance on java.net.URI parsing (see uri.go).
 // Nothing in this package puts a secret, plaintext or ciphertext, into an
 // error message.
-package encryption
+package fieldcrypto
 
 import (
 	"bytes"

@@ -1,9 +1,9 @@
-// Package encrypted is a persistence.Store decorator that encrypts the
+// Package encryptedstore is a persistence.Store decorator that encrypts the
 // configured connection fields on their way into the store and decrypts
 // them on the way out, as Ditto's event and snapshot adapters do. It sits
 // between the connection grain and an engine: the grain only ever sees
 // plaintext, the engine only ever sees what Ditto 3.9 would have stored.
-package encrypted
+package encryptedstore
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/persistence"
-	"github.com/dittoconn/dittoconn/persistence/encryption"
+	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 )
 
 // JournalPrefix is the pointer prefix of journal event payloads (the
@@ -24,8 +24,8 @@ const JournalPrefix = "/connection"
 // Store wraps an engine.
 type Store struct {
 	inner persistence.Store
-	write *encryption.Fields // nil: values are written as they are
-	read  *encryption.Fields // nil: values are read as they are
+	write *fieldcrypto.Fields // nil: values are written as they are
+	read  *fieldcrypto.Fields // nil: values are read as they are
 	log   zerolog.Logger
 }
 
@@ -37,7 +37,7 @@ var _ persistence.Store = (*Store)(nil)
 // decrypted with the current key, then the old one, whenever either is set.
 // (Ditto leaves snapshots encrypted when only the old key is set; here they
 // are decrypted with whichever key is set.)
-func New(inner persistence.Store, s encryption.Settings, log zerolog.Logger) (*Store, error) {
+func New(inner persistence.Store, s fieldcrypto.Settings, log zerolog.Logger) (*Store, error) {
 	cur, old, err := s.Ciphers()
 	if err != nil {
 		return nil, err
@@ -45,15 +45,15 @@ func New(inner persistence.Store, s encryption.Settings, log zerolog.Logger) (*S
 	st := &Store{inner: inner, log: log}
 	if s.Enabled {
 		if cur == nil {
-			return nil, fmt.Errorf("%w: encryption is enabled without a key", encryption.ErrSettings)
+			return nil, fmt.Errorf("%w: encryption is enabled without a key", fieldcrypto.ErrSettings)
 		}
-		st.write = &encryption.Fields{Current: cur, Pointers: s.Pointers}
+		st.write = &fieldcrypto.Fields{Current: cur, Pointers: s.Pointers}
 	}
 	if cur != nil || old != nil {
 		if cur == nil {
 			cur, old = old, nil
 		}
-		st.read = &encryption.Fields{Current: cur, Old: old, Pointers: s.Pointers}
+		st.read = &fieldcrypto.Fields{Current: cur, Old: old, Pointers: s.Pointers}
 	}
 	return st, nil
 }
@@ -156,7 +156,7 @@ func (s *Store) LatestSnapshots(ctx context.Context, prefix string, fn func(pers
 	return s.inner.LatestSnapshots(ctx, prefix, func(snap persistence.Snapshot) error {
 		if p, err := s.read.Decrypt(snap.Payload, ""); err == nil {
 			snap.Payload = p
-		} else if !errors.Is(err, encryption.ErrDecrypt) {
+		} else if !errors.Is(err, fieldcrypto.ErrDecrypt) {
 			s.log.Debug().Err(err).Str("pid", snap.PID).Msg("snapshot head not decrypted")
 		}
 		return fn(snap)
