@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -106,4 +107,81 @@ func TestLayering(t *testing.T) {
 	if checked < 8 {
 		t.Fatalf("only %d packages listed", checked)
 	}
+}
+
+// TestLayeringREADME keeps the README's layout table true to the tree: every
+// package has a row, every row names a package that exists, and the rows
+// marked **actor** are exactly the packages under actors/.
+func TestLayeringREADME(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "list", "../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{} // package (relative to the module) → kind cell
+	in := false
+	for _, line := range strings.Split(string(readme), "\n") {
+		switch {
+		case strings.HasPrefix(line, "| package | kind | job |"):
+			in = true
+			continue
+		case !strings.HasPrefix(line, "|"):
+			in = false
+		}
+		if !in || strings.HasPrefix(line, "|---") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			t.Fatalf("layout row %q has no kind and job", line)
+		}
+		for _, name := range layoutNames(cells[1]) {
+			kinds[name] = strings.TrimSpace(cells[2])
+		}
+	}
+	if len(kinds) == 0 {
+		t.Fatal("no layout table headed | package | kind | job | in the README")
+	}
+	listed := map[string]bool{}
+	for _, pkg := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(pkg, mod)
+		listed[rel] = true
+		kind, ok := kinds[rel]
+		switch {
+		case !ok:
+			t.Errorf("the README's layout table has no row for %s", rel)
+		case (rel == "actors" || strings.HasPrefix(rel, "actors/")) != (kind == "**actor**"):
+			t.Errorf("the README marks %s as %q: only the packages under actors/ are actors, and all of them", rel, kind)
+		}
+	}
+	for name := range kinds {
+		if !listed[name] && !strings.HasSuffix(name, "/") {
+			t.Errorf("the README's layout table names %s, which is not a package", name)
+		}
+	}
+}
+
+// layoutNames reads the package cell of a layout row: one or more
+// backquoted paths, a {a,b} group standing for several siblings.
+func layoutNames(cell string) []string {
+	var names []string
+	for i, part := range strings.Split(cell, "`") {
+		if i%2 == 0 {
+			continue
+		}
+		open, end := strings.Index(part, "{"), strings.Index(part, "}")
+		if open < 0 || end < open {
+			names = append(names, part)
+			continue
+		}
+		for _, alt := range strings.Split(part[open+1:end], ",") {
+			names = append(names, part[:open]+alt+part[end+1:])
+		}
+	}
+	return names
 }
