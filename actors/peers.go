@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -21,19 +20,24 @@ const (
 	relayName     = "dittoconn-signals"
 )
 
-// PiggybackHandler runs a piggyback command that another member's gateway
-// forwarded, as this instance's devops receiver, and returns this
-// instance's answer (NO_ANSWER when it is not addressed or does not
-// answer). The gateway provides it; actors never import the gateway.
-type PiggybackHandler func(ctx context.Context, cmd *pb.Command) *pb.Reply
+// Dispatcher is this member's own routing of commands by actor path (the
+// System): what a forwarded piggyback command runs against.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, target string, cmd *pb.Command) (*pb.Reply, error)
+}
 
-// ServePiggyback installs the handler for forwarded piggyback commands.
-func (s *System) ServePiggyback(h PiggybackHandler) { s.piggyback.Store(&h) }
+// PiggybackHandler runs a piggyback command that another member's gateway
+// forwarded, as this instance's devops receiver, against local, and returns
+// this instance's answer (NO_ANSWER when it is not addressed or does not
+// answer). The gateway decides (gateway.ServeForwarded); internal/service
+// passes it in Config.Piggyback, so actors never import the gateway.
+type PiggybackHandler func(ctx context.Context, local Dispatcher, cmd *pb.Command) *pb.Reply
 
 // piggybackReceiver answers forwarded piggyback commands off the actor's
 // goroutine: a command may wait for a grain for its whole timeout.
 type piggybackReceiver struct {
-	handler *atomic.Pointer[PiggybackHandler]
+	handler PiggybackHandler // nil: every forwarded command gets NO_ANSWER
+	local   Dispatcher
 }
 
 func (r *piggybackReceiver) Receive(ctx actor.Context) {
@@ -46,15 +50,14 @@ func (r *piggybackReceiver) Receive(ctx actor.Context) {
 		return
 	}
 	root := ctx.ActorSystem().Root
-	h := r.handler.Load()
-	if h == nil {
+	if r.handler == nil {
 		root.Send(sender, &pb.Reply{Kind: pb.Reply_NO_ANSWER})
 		return
 	}
 	go func() {
 		cctx, cancel := commandContext(cmd)
 		defer cancel()
-		reply := (*h)(cctx, cmd)
+		reply := r.handler(cctx, r.local, cmd)
 		if reply == nil {
 			reply = &pb.Reply{Kind: pb.Reply_NO_ANSWER}
 		}

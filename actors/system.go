@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -52,7 +51,10 @@ type Config struct {
 	// names etcd endpoints; without them: a single member on loopback with
 	// no discovery service (the other cluster settings are then unused).
 	Cluster ClusterConfig
-	Logger  zerolog.Logger
+	// Piggyback serves the piggyback commands other members forward to this
+	// one; nil: they get NO_ANSWER.
+	Piggyback PiggybackHandler
+	Logger    zerolog.Logger
 }
 
 // Defaults of the actor system's own settings.
@@ -82,7 +84,6 @@ type System struct {
 
 	members   *members
 	lost      chan string
-	piggyback atomic.Pointer[PiggybackHandler]
 	etcd      *clientv3.Client // cluster mode only
 	reopenPar int
 
@@ -162,8 +163,9 @@ func Start(cfg Config) (sys *System, err error) {
 	relayLog := func(err error, stream string) {
 		log.Warn().Err(err).Str("stream", stream).Msg("dropped a signal relayed from another member")
 	}
+	local := sys
 	receivers := map[string]*actor.Props{
-		piggybackName:                actor.PropsFromProducer(func() actor.Actor { return &piggybackReceiver{handler: &sys.piggyback} }),
+		piggybackName:                actor.PropsFromProducer(func() actor.Actor { return &piggybackReceiver{handler: cfg.Piggyback, local: local} }),
 		relayName:                    actor.PropsFromProducer(func() actor.Actor { return &signalRelay{local: localBus, log: relayLog} }),
 		connection.SatelliteHostName: connection.NewSatelliteHost(connCfg),
 	}

@@ -16,8 +16,8 @@ type Dispatcher interface {
 	Dispatch(ctx context.Context, target string, cmd *pb.Command) (*pb.Reply, error)
 }
 
-// Peers is implemented by a Dispatcher whose node is one member of a
-// cluster of several connectivity instances. A piggyback command that
+// Peers reaches the other members of a cluster of several connectivity
+// instances (Config.Peers; actors implements it). A piggyback command that
 // Ditto's pub/sub would deliver to several instances is forwarded to the
 // other members (Command.Target, Service and Instance set); each decides,
 // as its pub/sub subscription would, whether it is addressed, and answers

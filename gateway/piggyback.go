@@ -99,15 +99,15 @@ func (s *Server) piggyback(c echo.Context) error {
 		Str("command_type", env.commandType).
 		Logger()
 
-	if peers, ok := s.d.(Peers); ok && s.forwards(env, headers) {
-		return s.piggybackCluster(c, ctx, log, peers, env, headers)
+	if s.cfg.Peers != nil && s.forwards(env, headers) {
+		return s.piggybackCluster(c, ctx, log, s.cfg.Peers, env, headers)
 	}
-	if !s.receives(env, headers) {
+	if !s.local.receives(env, headers) {
 		log.Debug().Str("service", env.serviceName).Str("instance", env.instance).
 			Msg("piggyback addressed to nobody here")
 		return c.JSONBlob(http.StatusRequestTimeout, nullBody)
 	}
-	ans, ok := s.execute(ctx, log, env, headers)
+	ans, ok := s.local.execute(ctx, log, env, headers)
 	if !ok {
 		return c.JSONBlob(http.StatusRequestTimeout, nullBody)
 	}
@@ -147,10 +147,10 @@ func (s *Server) piggybackCluster(c echo.Context, ctx context.Context, log zerol
 	n, replies := peers.Forward(ctx, fwd)
 	pending := n
 	local := make(chan answer, 1)
-	if s.receives(env, headers) {
+	if s.local.receives(env, headers) {
 		pending++
 		go func() {
-			ans, ok := s.execute(ctx, log, env, headers)
+			ans, ok := s.local.execute(ctx, log, env, headers)
 			if !ok {
 				ans = answer{}
 			}
@@ -189,37 +189,53 @@ func (s *Server) piggybackCluster(c echo.Context, ctx context.Context, log zerol
 	return c.JSONBlob(http.StatusOK, aggregated(ditto.ServiceName, answers))
 }
 
-// ServePeer runs a piggyback command another member's gateway forwarded
-// (see Peers) as this instance's devops receiver.
-func (s *Server) ServePeer(ctx context.Context, cmd *pb.Command) *pb.Reply {
-	env := &envelope{serviceName: cmd.GetService(), instance: cmd.GetInstance(), target: cmd.GetTarget(),
-		command: cmd.GetPayload()}
-	env.commandType, env.typeText = commandType(env.command)
-	headers := cmd.GetHeaders()
-	if headers == nil {
-		headers = map[string]string{}
+// devops is this instance's DevOpsCommandsActor: which piggyback commands
+// Ditto's pub/sub would deliver to it, and how it answers them through a
+// Dispatcher. The HTTP endpoint and the commands other members forward
+// share it.
+type devops struct {
+	instance string
+	d        Dispatcher
+}
+
+// ServeForwarded returns the handler of piggyback commands another member's
+// gateway forwarded (see Peers): it runs them, as this instance's devops
+// receiver, against the Dispatcher of the member that received them. It
+// needs no Server: the actors are given it when they start, before the
+// Server (which needs the actors) exists.
+func ServeForwarded(instance string, logger zerolog.Logger) func(ctx context.Context, d Dispatcher, cmd *pb.Command) *pb.Reply {
+	base := logger.With().Str("component", "gateway").Logger()
+	return func(ctx context.Context, d Dispatcher, cmd *pb.Command) *pb.Reply {
+		local := devops{instance: instance, d: d}
+		env := &envelope{serviceName: cmd.GetService(), instance: cmd.GetInstance(), target: cmd.GetTarget(),
+			command: cmd.GetPayload()}
+		env.commandType, env.typeText = commandType(env.command)
+		headers := cmd.GetHeaders()
+		if headers == nil {
+			headers = map[string]string{}
+		}
+		if !local.receives(env, headers) {
+			return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+		}
+		log := base.With().
+			Str("correlation_id", headers[ditto.HeaderCorrelationID]).
+			Str("target", env.target).
+			Str("command_type", env.commandType).
+			Bool("forwarded", true).
+			Logger()
+		ans, ok := local.execute(ctx, log, env, headers)
+		if !ok {
+			return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
+		}
+		return &pb.Reply{Kind: pb.Reply_RESPONSE, Status: http.StatusOK, Payload: ans.body, Instance: ans.instance}
 	}
-	if !s.receives(env, headers) {
-		return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
-	}
-	log := s.log.With().
-		Str("correlation_id", headers[ditto.HeaderCorrelationID]).
-		Str("target", env.target).
-		Str("command_type", env.commandType).
-		Bool("forwarded", true).
-		Logger()
-	ans, ok := s.execute(ctx, log, env, headers)
-	if !ok {
-		return &pb.Reply{Kind: pb.Reply_NO_ANSWER}
-	}
-	return &pb.Reply{Kind: pb.Reply_RESPONSE, Status: http.StatusOK, Payload: ans.body, Instance: ans.instance}
 }
 
 // receives decides whether Ditto's pub/sub would deliver the command to this
 // instance. Topics are executePiggybackCommand[:service[:instance]] and only
 // the service topic has a group subscription, so a group publication to the
 // bare or the instance topic reaches nobody.
-func (s *Server) receives(env *envelope, headers map[string]string) bool {
+func (v devops) receives(env *envelope, headers map[string]string) bool {
 	group := isGroupTopic(headers)
 	switch {
 	case env.serviceName == "":
@@ -229,16 +245,16 @@ func (s *Server) receives(env *envelope, headers map[string]string) bool {
 	case env.instance == "":
 		return true
 	default:
-		return !group && env.instance == s.cfg.Instance
+		return !group && env.instance == v.instance
 	}
 }
 
 // execute runs the command as this instance's DevOpsCommandsActor would.
 // ok=false means no answer (Ditto's aggregator then times out with 408).
-func (s *Server) execute(ctx context.Context, log zerolog.Logger, env *envelope, headers map[string]string) (answer, bool) {
+func (v devops) execute(ctx context.Context, log zerolog.Logger, env *envelope, headers map[string]string) (answer, bool) {
 	// Ditto names errorResponses after the command's service/instance if it
 	// carried them, after the receiving instance otherwise.
-	errInstance := s.cfg.Instance
+	errInstance := v.instance
 	if env.instance != "" {
 		errInstance = env.instance
 	}
@@ -256,11 +272,11 @@ func (s *Server) execute(ctx context.Context, log zerolog.Logger, env *envelope,
 
 	cmd := &pb.Command{Type: env.commandType, Headers: headers, Payload: env.command}
 	cmd.SetDeadlineFrom(ctx)
-	reply, err := s.d.Dispatch(ctx, normaliseTarget(env.target), cmd)
+	reply, err := v.d.Dispatch(ctx, normaliseTarget(env.target), cmd)
 	if err != nil {
 		if de, isDitto := ditto.As(err); isDitto {
 			// The actor answered with a Ditto error: that is its response.
-			return answer{instance: s.cfg.Instance, body: errorJSON(de)}, true
+			return answer{instance: v.instance, body: errorJSON(de)}, true
 		}
 		if errors.Is(err, ditto.ErrNoRoute) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, context.Canceled) || ctx.Err() != nil {
@@ -287,7 +303,7 @@ func (s *Server) execute(ctx context.Context, log zerolog.Logger, env *envelope,
 		if !json.Valid(reply.GetPayload()) {
 			return malformed("response payload is not JSON")
 		}
-		return answer{instance: s.cfg.Instance, body: reply.GetPayload()}, true
+		return answer{instance: v.instance, body: reply.GetPayload()}, true
 	case pb.Reply_PARSE_ERROR:
 		if jsonKind(reply.GetPayload()) != '{' || !json.Valid(reply.GetPayload()) {
 			return malformed("parse error payload is not a JSON object")

@@ -52,6 +52,10 @@ type Config struct {
 	// CORSAllowedOrigins are the browser origins (e.g. "https://ui.example:8443",
 	// or "*") allowed to call the API from another origin; empty turns CORS off.
 	CORSAllowedOrigins []string
+	// Peers, when set, reaches the other members of a cluster: piggyback
+	// commands Ditto's pub/sub would deliver to several instances are
+	// forwarded to them. Nil for a single member: nothing is forwarded.
+	Peers Peers
 	// Metrics, when set, is served at GET /metrics without authentication
 	// (the Prometheus exposition of the message counters), as /health is.
 	Metrics http.Handler
@@ -109,11 +113,12 @@ func (l Limits) withDefaults() Limits {
 
 // Server is dittoconn's HTTP edge: the devops piggyback endpoint and health.
 type Server struct {
-	cfg  Config
-	d    Dispatcher
-	log  zerolog.Logger
-	echo *echo.Echo
-	srv  *http.Server
+	cfg   Config
+	d     Dispatcher
+	local devops // this instance's devops receiver
+	log   zerolog.Logger
+	echo  *echo.Echo
+	srv   *http.Server
 }
 
 // New builds the server and its routes; it does not listen yet.
@@ -123,7 +128,8 @@ func New(cfg Config, d Dispatcher) *Server {
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	// The gateway names its own component; callers pass their logger as is.
-	s := &Server{cfg: cfg, d: d, log: cfg.Logger.With().Str("component", "gateway").Logger()}
+	s := &Server{cfg: cfg, d: d, local: devops{instance: cfg.Instance, d: d},
+		log: cfg.Logger.With().Str("component", "gateway").Logger()}
 	if !cfg.DevopsSecured {
 		s.log.Warn().Msg("devops authentication is disabled: /devops accepts requests without credentials")
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/encryptedstore"
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
+	pb "github.com/dittoconn/dittoconn/proto"
 )
 
 // Config is everything one member needs. The service sets what it builds
@@ -179,6 +180,13 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		log.Info().Str("host", cfg.Fluent.Host).Int("port", cfg.Fluent.Port).Msg("publishing connection logs to Fluentd")
 	}
 
+	// The gateway decides which piggyback commands this instance receives,
+	// also for those other members forward: the actors get that decision
+	// when they start, the gateway gets the actors as Dispatcher and Peers.
+	serveForwarded := gateway.ServeForwarded(cfg.Instance, log)
+	ac.Piggyback = func(ctx context.Context, local actors.Dispatcher, cmd *pb.Command) *pb.Reply {
+		return serveForwarded(ctx, local, cmd)
+	}
 	if svc.Sys, err = actors.Start(ac); err != nil {
 		return nil, err
 	}
@@ -188,8 +196,8 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if ac.Collector != nil && gc.Metrics == nil {
 		gc.Metrics = metricsHandler(ac.Collector)
 	}
+	gc.Peers = svc.Sys
 	svc.HTTP = gateway.New(gc, svc.Sys)
-	svc.Sys.ServePiggyback(svc.HTTP.ServePeer)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
