@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -21,7 +23,7 @@ func TestAnswersGolden(t *testing.T) {
 	h := newGrainHarness(t)
 	now := time.Date(2026, 5, 2, 10, 0, 0, 0, time.UTC)
 	h.cfg.Now = func() time.Time { return now }
-	h.cfg.Clients["mqtt-5"] = h.cfg.Clients["mqtt"]
+	h.cfg.Clients = h.cfg.Clients.With(client.Registry{model.TypeMQTT5: h.cfg.Clients[model.TypeMQTT].New})
 	var b strings.Builder
 	g := h.spawn(testID)
 	two := strings.Replace(connJSON("mqtt-5", "closed"), `"tags"`, `"clientCount":2,"tags"`, 1)

@@ -86,8 +86,10 @@ type Config struct {
 	Store    Store
 	Instance string // this node's instance id ("client" of status entries)
 	WriterID string // journal writer UUID (_w)
-	// Clients builds the live clients per connection type; a type without an
-	// entry gets no live client (open only changes the desired status).
+	// Clients are the known connection types: their validation rules (a
+	// type without an entry is refused as unknown) and their live clients (a
+	// type without a factory gets none: open only changes the desired
+	// status).
 	Clients client.Specs
 	// Runners owns the client goroutines of all grains; nil: one per kind.
 	Runners *Runners
@@ -171,7 +173,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.log = g.cfg.Logger.With().Str("connection_id", id).Logger()
 		cfg := g.cfg
 		g.pol = policy{
-			validate:     func(c *model.Connection) error { return model.Validate(c, cfg.Validation) },
+			validate:     func(c *model.Connection) error { return model.Validate(c, cfg.Validation, cfg.Clients) },
 			checkMapping: func(c *model.Connection) error { return dataplane.Check(c, cfg.Mapping) },
 		}
 		g.sup = newSupervisor(id, g.cfg, g.log, ctx.ActorSystem().Root, ctx.Self())

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/clients"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	pb "github.com/dittoconn/dittoconn/proto"
@@ -70,8 +71,14 @@ func newGrainHarness(t *testing.T) *grainHarness {
 		h.sys.Shutdown()
 		_ = store.Close(context.Background())
 	})
+	// every type's validation rules, and a live (fake) client for mqtt only
+	specs := clients.Specs()
+	for typ, spec := range specs {
+		spec.New = nil
+		specs[typ] = spec
+	}
 	h.cfg = Config{Store: store, Instance: "i1", WriterID: "w", Runners: runners,
-		Clients: client.NewSpecs(client.Spec{Type: "mqtt", Shape: client.PerSource, New: func(client.Env) (client.Client, error) {
+		Clients: specs.With(client.Registry{model.TypeMQTT: func(client.Env) (client.Client, error) {
 			h.connects.Add(1)
 			return &fakeClient{connectErr: h.connectErr, gate: h.gate, closed: &h.closes}, nil
 		}})}

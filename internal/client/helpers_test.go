@@ -37,24 +37,6 @@ func TestTLSConfig(t *testing.T) {
 	}
 }
 
-func TestParseMQTTConfig(t *testing.T) {
-	c := &model.Connection{ID: "conn-1", SpecificConfig: map[string]string{
-		"keepAlive": "30s", "cleanSession": "false", "lastWillTopic": "lw", "lastWillQos": "1", "lastWillMessage": "bye"}}
-	cfg, err := ParseMQTTConfig(c)
-	if err != nil || cfg.ClientID != "conn-1" || cfg.KeepAlive != 30*time.Second || cfg.CleanSession ||
-		cfg.LastWill == nil || cfg.LastWill.QoS != 1 || cfg.LastWill.Message != "bye" {
-		t.Errorf("ParseMQTTConfig = %+v %v", cfg, err)
-	}
-	if cfg, _ := ParseMQTTConfig(&model.Connection{ID: "x", SpecificConfig: map[string]string{"keepAlive": "45", "clientId": "mine"}}); cfg.KeepAlive != 45*time.Second || cfg.ClientID != "mine" {
-		t.Errorf("bare seconds / clientId: %+v", cfg)
-	}
-	for _, bad := range []map[string]string{{"keepAlive": "70000s"}, {"lastWillTopic": "t", "lastWillQos": "3"}, {"cleanSession": "maybe"}} {
-		if _, err := ParseMQTTConfig(&model.Connection{ID: "x", SpecificConfig: bad}); !errors.Is(err, ErrConfig) {
-			t.Errorf("%v: %v", bad, err)
-		}
-	}
-}
-
 func TestAnnouncement(t *testing.T) {
 	at := time.Date(2021, 3, 3, 16, 5, 55, 0, time.UTC)
 	var m map[string]any

@@ -7,12 +7,16 @@ import (
 )
 
 // Spec is what the service knows of one connection type beyond the
-// connection model: its client, the shape of its status and the endpoint a
-// test dials. A protocol folder declares its Spec beside its client (one
-// folder per protocol); internal/client/clients lists them all.
+// connection model: its validation rules, its client, the shape of its
+// status and the endpoint a test dials. A protocol folder declares its Spec
+// beside its client (one folder per protocol); internal/client/clients
+// lists them all.
 type Spec struct {
 	// Type is the connection type (model.TypeMQTT, …).
 	Type string
+	// Rules are the type's own validation rules (model.ProtocolRules),
+	// run after the rules every type shares.
+	Rules model.ProtocolRules
 	// New builds the live client; nil for a type without one (its
 	// connections only change their desired status).
 	New Factory
@@ -33,6 +37,13 @@ func NewSpecs(specs ...Spec) Specs {
 		out[s.Type] = s
 	}
 	return out
+}
+
+// Rules are the validation rules of connectionType: Specs is the
+// model.Protocols table model.Validate runs the types' own rules from.
+func (s Specs) Rules(connectionType string) (model.ProtocolRules, bool) {
+	spec, ok := s[connectionType]
+	return spec.Rules, ok && spec.Rules != nil
 }
 
 // Registry is the factories of the types with a live client.

@@ -211,7 +211,7 @@ func ParseFilteredTopic(s string) (FilteredTopic, error) {
 	// Which parameters a topic keeps (ImmutableFilteredTopicBuilder).
 	if name != TopicConnectionAnnouncements {
 		if ns := params["namespaces"]; ns != "" {
-			ft.Namespaces = javaSplit(ns, ",")
+			ft.Namespaces = JavaSplit(ns, ",")
 		}
 	}
 	if name != TopicConnectionAnnouncements && name != TopicPolicyAnnouncements {
@@ -221,8 +221,8 @@ func ParseFilteredTopic(s string) (FilteredTopic, error) {
 	return ft, nil
 }
 
-// javaSplit mimics String.split: trailing empty strings are removed.
-func javaSplit(s, sep string) []string {
+// JavaSplit mimics String.split: trailing empty strings are removed.
+func JavaSplit(s, sep string) []string {
 	parts := strings.Split(s, sep)
 	for len(parts) > 0 && parts[len(parts)-1] == "" {
 		parts = parts[:len(parts)-1]

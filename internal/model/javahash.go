@@ -46,9 +46,9 @@ func growCapacity(n int) int {
 	return c
 }
 
-// javaHashOrder orders keys (given in input order, unique) as a HashMap copy
+// JavaHashOrder orders keys (given in input order, unique) as a HashMap copy
 // of a HashMap filled from that input iterates them.
-func javaHashOrder(keys []string) []string {
+func JavaHashOrder(keys []string) []string {
 	n := len(keys)
 	out := append([]string(nil), keys...)
 	if n < 2 {
@@ -73,13 +73,13 @@ func javaHashOrder(keys []string) []string {
 	return out
 }
 
-// hashMapKeys returns the keys of m in Java HashMap order (input order
+// HashMapKeys returns the keys of m in Java HashMap order (input order
 // approximated by sorted order, which only matters for bucket collisions).
-func hashMapKeys[V any](m map[string]V) []string {
+func HashMapKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return javaHashOrder(keys)
+	return JavaHashOrder(keys)
 }

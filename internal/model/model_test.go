@@ -61,9 +61,6 @@ func TestExamplesRoundTrip(t *testing.T) {
 					t.Fatalf("%s re-read mismatch\n got: %s\nwant: %s", name, got, golden)
 				}
 			}
-			if err := Validate(c, DefaultValidationConfig()); err != nil {
-				t.Fatalf("example should validate: %v", err)
-			}
 			if !json.Valid(c.JSON(true)) {
 				t.Fatal("invalid JSON")
 			}
@@ -152,8 +149,8 @@ func TestLenientAndMigrations(t *testing.T) {
 	t.Run("hono without uri", func(t *testing.T) {
 		c := mustParse(t, `{"id":"h1","connectionType":"hono","connectionStatus":"open",
 		 "sources":[{"addresses":["telemetry"],"authorizationContext":["a:b"],"qos":1}]}`)
-		if c.URI != "" || Validate(c, DefaultValidationConfig()) != nil {
-			t.Fatal(c.URI, Validate(c, DefaultValidationConfig()))
+		if c.URI != "" || Validate(c, DefaultValidationConfig(), mappingsOnly{}) != nil {
+			t.Fatal(c.URI, Validate(c, DefaultValidationConfig(), mappingsOnly{}))
 		}
 	})
 }
@@ -259,8 +256,17 @@ func conn(typ, uri, sources, targets, extra string) string {
 
 const ac = `"authorizationContext":["a:b"]`
 
+// mappingsOnly knows every connection type and gives each only the payload
+// mapping check, which every type's rules run: the rules common to all
+// types are tested here, each type's own beside its client
+// (internal/client/<type>/validate_test.go).
+type mappingsOnly struct{}
+
+func (mappingsOnly) Rules(string) (ProtocolRules, bool) {
+	return func(k *Check) error { return k.PayloadMappings() }, true
+}
+
 func TestValidate(t *testing.T) {
-	mqttSrc := `{"addresses":["a/#"],"qos":1,` + ac + `}`
 	mqttTgt := `{"address":"out/x","qos":1,"topics":["_/_/things/twin/events"],` + ac + `}`
 	amqpTgt := `{"address":"x","topics":["_/_/things/twin/events"],` + ac + `}`
 	kafkaSC := `,"specificConfig":{"bootstrapServers":"k:9092"}`
@@ -330,102 +336,12 @@ func TestValidate(t *testing.T) {
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"OAuth client credentials are only supported for HTTP connection type."}},
 		{"oauth bad scopes", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"https://a:443/t","clientId":"c","clientSecret":"s","requestedScopes":"a  b"}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"Invalid format of requested scopes: a  b"}},
-		{"oauth http endpoint", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"http://a:80/t","clientId":"c","clientSecret":"s","requestedScopes":"x"}`),
-			nil, 400, ditto.CodeConfigurationInvalid, []string{"The OAuth2 token endpoint must be accessed via HTTPS"}},
 		{"diversion to self", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"headerMapping":{"divert-response-to-connection":"c1"},`+ac+`}`, "", ""),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"It is pointless to divert responses to the originating connection"}},
 		{"diversion bad types", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"headerMapping":{"divert-expected-response-types":"response,weird"},`+ac+`}`, "", `,"specificConfig":{"is-diversion-source":"true"}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"Invalid response type in <divert-expected-response-types>: weird."}},
 		{"diversion target with topics", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"specificConfig":{"is-diversion-target":"true"}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"but isDiversionTarget is true"}},
-		// protocol validators
-		{"mqtt scheme", conn("mqtt", "amqp://h:1883", mqttSrc, "", ""), nil, 400, ditto.CodeURIInvalid,
-			[]string{"The URI scheme 'amqp' is not valid for MQTT 3.1.1.", "Accepted URI schemes are: tcp, ssl"}},
-		{"mqtt ca insecure", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"ca":"-----BEGIN CERTIFICATE-----"`), &ValidationConfig{MaxSources: 4, MaxTargets: 4, MaxSourceMappers: 10, MaxTargetMappers: 10}, 400, ditto.CodeConfigurationInvalid,
-			[]string{"/ca: bad format"}},
-		{"mqtt client count", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"clientCount":2`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Client count limited to 1 for MQTT 3.1.1 connections."}},
-		{"mqtt source filter", conn("mqtt", "tcp://h:1883", `{"addresses":["a/#/b"],"qos":1,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The provided topic 'a/#/b' is not valid"}},
-		{"mqtt target wildcard", conn("mqtt", "tcp://h:1883", "", `{"address":"a/+","qos":1,`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The provided topic 'a/+' is not valid", "single level wildcard"}},
-		{"mqtt source qos missing", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"MQTT Source <Source of index 0 of connection 'c1'> must contain QoS value."}},
-		{"mqtt source qos range", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":3,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Invalid value '3' for configuration 'qos' in Source of index 0 of connection 'c1'"}},
-		{"mqtt target qos missing", conn("mqtt", "tcp://h:1883", "", `{"address":"a",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"MQTT Target <Target of address 'a' of connection 'c1'> must contain QoS value."}},
-		{"mqtt enforcement input", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"enforcement":{"input":"{{ header:x }}","filters":[]},`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Invalid value '{{ header:x }}' for configuration 'input'", "Valid placeholders are: 'source:address'"}},
-		{"mqtt consumer count", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"consumerCount":2,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Consumer count limited to 1 for MQTT 3.1.1 connections."}},
-		{"mqtt target header key", conn("mqtt", "tcp://h:1883", "", `{"address":"a","qos":0,"headerMapping":{"foo":"bar"},`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The header 'foo' is not allowed in MQTT 3.1.1 target header mapping."}},
-		{"mqtt source header placeholder", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"headerMapping":{"x":"{{ header:foo }}"},`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The placeholder 'header:foo' could not be resolved."}},
-		{"mqtt keepAlive", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"specificConfig":{"keepAlive":"70000s"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Expected seconds of duration to be within [0, 65535] but it was <70000>."}},
-		{"mqtt lastWill qos", conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"specificConfig":{"lastWillTopic":"lw","lastWillQos":"5"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"<5> is not a valid MQTT QoS code."}},
-		{"mqtt unknown mapper", conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"payloadMapping":["nope"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The mapper <nope> could not be loaded."}},
-		{"mqtt5 header enforcement ok, consumerCount ok", conn("mqtt-5", "tcp://h:1883", `{"addresses":["a"],"qos":1,"consumerCount":3,"enforcement":{"input":"{{ header:x }}","filters":["{{ thing:id }}"]},`+ac+`}`, "", `,"clientCount":3`), nil, 0, "", nil},
-		{"amqp scheme", conn("amqp-10", "tcp://h:5672", "", amqpTgt, ""), nil, 400, ditto.CodeURIInvalid,
-			[]string{"The URI scheme 'tcp' is not valid for AMQP 1.0."}},
-		{"amqp target placeholder", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ thing:nope }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The placeholder 'thing:nope' could not be resolved."}},
-		{"amqp unknown function", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ thing:id | fn:shout() }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The function <fn:shout()> is not known."}},
-		// validation compiles with the run-time engine: signatures, pipeline length and the function that starts a pipeline count
-		{"amqp function signature", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ thing:id | fn:upper('a') }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The function signature of <fn:upper('a')> is invalid."}},
-		{"amqp first function unknown", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ fn:shout() }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The function <fn:shout()> is not known."}},
-		{"amqp too many functions", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ thing:id`+strings.Repeat(" | fn:upper()", 11)+` }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The function pipeline contained more than the allowed 10 functions."}},
-		{"amqp unknown argument placeholder", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ header:a | fn:default(thing:nope) }}",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The placeholder 'thing:nope' could not be resolved."}},
-		{"amqp pipe inside parentheses splits", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ header:x ) | fn:upper() }}",`+ac+`}`, ""), nil, 0, "", nil},
-		{"amqp split join format", conn("amqp-091", "amqp://h:5672", "", `{"address":"x/{{ header:a | fn:split(',') | fn:join('-') }}/{{ header:j | fn:format('{a}') }}",`+ac+`}`, ""), nil, 0, "", nil},
-		{"amqp enforcement input", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"enforcement":{"input":"{{ source:address }}","filters":[]},`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"source:address"}},
-		{"kafka source topic", conn("kafka", "tcp://h:9092", `{"addresses":["bad topic"],`+ac+`}`, "", kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The provided topic 'bad topic' is not valid"}},
-		{"kafka source qos", conn("kafka", "tcp://h:9092", `{"addresses":["t"],"qos":2,`+ac+`}`, "", kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Configured 'qos' value was: <2>"}},
-		{"kafka partition", conn("kafka", "tcp://h:9092", "", `{"address":"t#x",`+ac+`}`, kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Can not parse partition number from x."}},
-		{"kafka empty key", conn("kafka", "tcp://h:9092", "", `{"address":"t/",`+ac+`}`, kafkaSC), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The provided key in your target address may not be empty."}},
-		{"kafka placeholder topic ok", conn("kafka", "tcp://h:9092", "", `{"address":"t_{{ thing:id }}#{{ header:p }}",`+ac+`}`, kafkaSC), nil, 0, "", nil},
-		{"kafka bootstrap", conn("kafka", "tcp://h:9092", "", amqpTgt, `,"specificConfig":{"bootstrapServers":"nope"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The provided list of bootstrap servers 'nope' is not valid"}},
-		{"kafka sasl", conn("kafka", "tcp://u:p@h:9092", "", amqpTgt, `,"specificConfig":{"bootstrapServers":"k:9092","saslMechanism":"GSSAPI"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"invalid value for SASL mechanisms: <GSSAPI>"}},
-		{"kafka groupId", conn("kafka", "tcp://h:9092", `{"addresses":["t"],`+ac+`}`, "", `,"specificConfig":{"bootstrapServers":"k:9092","groupId":"a b"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"consumer group ID"}},
-		{"kafka offset reset", conn("kafka", "tcp://h:9092", `{"addresses":["t"],`+ac+`}`, "", `,"specificConfig":{"bootstrapServers":"k:9092","consumerOffsetReset":"middle"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Allowed values are: <[earliest, latest]>"}},
-		{"http source", conn("http-push", "https://h:443", `{"addresses":["q"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"A connection of type 'http-push' may not have any source."}},
-		{"http scheme", conn("http-push", "tcp://h:443", "", `{"address":"POST:/x",`+ac+`}`, ""), nil, 400, ditto.CodeURIInvalid,
-			[]string{"The URI scheme 'tcp' is not valid for HTTP."}},
-		{"http address format", conn("http-push", "https://h:443", "", `{"address":"nocolon",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Target of address 'nocolon' of connection 'c1': Target address has invalid format."}},
-		{"http method", conn("http-push", "https://h:443", "", `{"address":"HEAD:/x",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The method 'HEAD' is not supported"}},
-		{"http parallelism", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"specificConfig":{"parallelism":"0"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The configured value '0' of 'parallelism' is invalid."}},
-		{"http idle timeout", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"specificConfig":{"idleTimeout":"2m"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Idle timeout '120' is not within the allowed range of [0, 60] seconds."}},
-		{"http omit body", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"specificConfig":{"omitRequestBody":"GET,FOO"}`), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"It contains an invalid HTTP method: FOO"}},
-		{"hono source alias", conn("hono", "", `{"addresses":["nope"],`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The provided source address <nope> is invalid."}},
-		{"hono target", conn("hono", "", "", `{"address":"x",`+ac+`}`, ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"The provided target address <x> is invalid. It should be <command>."}},
-		{"hono qos", conn("hono", "", `{"addresses":["event"],"qos":2,`+ac+`}`, "", ""), nil, 400, ditto.CodeConfigurationInvalid,
-			[]string{"Invalid source 'qos' value <2>."}},
 		{"mapper missing option", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","payloadMapping":["cs"],`+ac+`}`, `,"mappingDefinitions":{"cs":{"mappingEngine":"ConnectionStatus","options":{}}}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"property 'thingId' was missing"}},
 	}
@@ -436,7 +352,7 @@ func TestValidate(t *testing.T) {
 			if tc.cfg != nil {
 				cfg = *tc.cfg
 			}
-			err := Validate(c, cfg)
+			err := Validate(c, cfg, mappingsOnly{})
 			if tc.code == "" {
 				if err != nil {
 					t.Fatalf("want valid, got %v", err)
@@ -470,11 +386,11 @@ func TestParseFilteredTopic(t *testing.T) {
 
 func TestJavaHashOrder(t *testing.T) {
 	// Orders computed from java.util.HashMap's bucket layout.
-	got := javaHashOrder([]string{"bootstrapServers", "saslMechanism", "groupId"})
+	got := JavaHashOrder([]string{"bootstrapServers", "saslMechanism", "groupId"})
 	if strings.Join(got, ",") != "saslMechanism,bootstrapServers,groupId" {
 		t.Fatal(got)
 	}
-	got = javaHashOrder([]string{"correlation-id", "content-type", "reply-to"})
+	got = JavaHashOrder([]string{"correlation-id", "content-type", "reply-to"})
 	if strings.Join(got, ",") != "content-type,reply-to,correlation-id" {
 		t.Fatal(got)
 	}
@@ -504,7 +420,7 @@ func FuzzParse(f *testing.F) {
 			}
 			cfg := DefaultValidationConfig()
 			cfg.LookupIP = func(string) ([]net.IP, error) { return nil, &net.DNSError{Err: "x"} }
-			_ = Validate(c, cfg)
+			_ = Validate(c, cfg, mappingsOnly{})
 			_, _ = c.Select("id,sources(addresses),x(")
 			if _, err := ParseCommand(c.JSON(true)); err != nil {
 				t.Fatalf("re-parse of own output failed: %v\n%s", err, out)

@@ -718,13 +718,13 @@ func checkBuilder(c *Connection) error {
 	if len(srcs) > 0 || len(tgts) > 0 {
 		msg := "The "
 		if len(srcs) > 0 {
-			msg += "Sources " + javaList(srcs)
+			msg += "Sources " + JavaList(srcs)
 		}
 		if len(srcs) > 0 && len(tgts) > 0 {
 			msg += " and "
 		}
 		if len(tgts) > 0 {
-			msg += "Targets " + javaList(tgts)
+			msg += "Targets " + JavaList(tgts)
 		}
 		return ditto.ConfigurationInvalid(msg + " are missing an authorization context.")
 	}
@@ -741,8 +741,8 @@ func checkBuilder(c *Connection) error {
 	return nil
 }
 
-// javaList renders a collection like AbstractCollection.toString: [a, b].
-func javaList(ss []string) string { return "[" + strings.Join(ss, ", ") + "]" }
+// JavaList renders a collection like AbstractCollection.toString: [a, b].
+func JavaList(ss []string) string { return "[" + strings.Join(ss, ", ") + "]" }
 
 // migrateBuilder applies AbstractConnectionBuilder.migrateLegacyConfigurationOnTheFly.
 func migrateBuilder(c *Connection, legacy *MappingDefinition) {

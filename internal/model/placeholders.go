@@ -10,8 +10,6 @@ import (
 // extraFields).
 var (
 	headersOnly                   = template.Set{template.Header}
-	mqtt3SourceHeaders            = template.Set{template.MQTT3Header}
-	mqttEnforcementFilters        = template.Set{template.Thing, template.Policy, template.Entity}
 	enforcementFiltersWithFeature = template.Set{template.Thing, template.Policy, template.Entity, template.Feature}
 )
 

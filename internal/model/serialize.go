@@ -60,7 +60,7 @@ func (c *Connection) toJV(withHidden bool) jv {
 	}
 	if len(c.MappingDefinitions) > 0 {
 		md := jobj()
-		for _, k := range hashMapKeys(c.MappingDefinitions) {
+		for _, k := range HashMapKeys(c.MappingDefinitions) {
 			md.Set(k, c.MappingDefinitions[k].toJV())
 		}
 		add("mappingDefinitions", md)
@@ -84,7 +84,7 @@ func (c *Connection) toJV(withHidden bool) jv {
 // mapJV writes a string map in Java HashMap order.
 func mapJV(m map[string]string) jv {
 	o := jobj()
-	for _, k := range hashMapKeys(m) {
+	for _, k := range HashMapKeys(m) {
 		o.Set(k, jstr(m[k]))
 	}
 	return o
@@ -116,7 +116,7 @@ func (s Source) toJV() jv {
 	}
 	if s.AcknowledgementRequests != nil {
 		// includes is a HashSet in Ditto
-		a := jobj(jfield{"includes", jarrStr(javaHashOrder(s.AcknowledgementRequests.Includes))})
+		a := jobj(jfield{"includes", jarrStr(JavaHashOrder(s.AcknowledgementRequests.Includes))})
 		if s.AcknowledgementRequests.Filter != nil {
 			a.Set("filter", jstr(*s.AcknowledgementRequests.Filter))
 		}

@@ -42,14 +42,16 @@ func DefaultValidationConfig() ValidationConfig {
 }
 
 // Validate runs ConnectionValidator.validate's checks in Ditto's order and
-// returns the first failure as *ditto.Error.
-func Validate(c *Connection, cfg ValidationConfig) (err error) {
+// returns the first failure as *ditto.Error. The rules common to every
+// connection type run here; the type's own rules come last, from protocols
+// (nil: no type is known).
+func Validate(c *Connection, cfg ValidationConfig, protocols Protocols) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = ditto.ConfigurationInvalid(fmt.Sprintf("Validation failed: %v", r))
 		}
 	}()
-	v := &validator{c: c, cfg: cfg}
+	v := &validator{c: c, cfg: cfg, protocols: protocols}
 	steps := []func() error{
 		v.counts, v.addresses, v.mapperLimits, v.acks, v.certificates,
 		func() error {
@@ -70,8 +72,9 @@ func Validate(c *Connection, cfg ValidationConfig) (err error) {
 }
 
 type validator struct {
-	c   *Connection
-	cfg ValidationConfig
+	c         *Connection
+	cfg       ValidationConfig
+	protocols Protocols
 }
 
 func (v *validator) counts() error {
@@ -574,5 +577,5 @@ func targetString(t Target) string {
 		qos = strconv.Itoa(*t.QoS)
 	}
 	return fmt.Sprintf("ImmutableTarget [address=%s, topics=%s, qos=%s, authorizationContext=%v, originalAddress=%s, issuedAcknowledgementLabel=%s, headerMapping=%v, payloadMapping=%v]",
-		t.Address, javaList(topics), qos, t.AuthorizationContext, t.Address, t.IssuedAcknowledgementLabel, t.HeaderMapping, t.PayloadMapping)
+		t.Address, JavaList(topics), qos, t.AuthorizationContext, t.Address, t.IssuedAcknowledgementLabel, t.HeaderMapping, t.PayloadMapping)
 }

@@ -7,18 +7,18 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/amqp091"
 	"github.com/dittoconn/dittoconn/internal/client/amqp10"
+	"github.com/dittoconn/dittoconn/internal/client/hono"
 	"github.com/dittoconn/dittoconn/internal/client/httppush"
 	"github.com/dittoconn/dittoconn/internal/client/kafka"
 	"github.com/dittoconn/dittoconn/internal/client/mqtt"
 	"github.com/dittoconn/dittoconn/internal/client/mqtt5"
-	"github.com/dittoconn/dittoconn/internal/model"
 )
 
-// Specs returns every connection type this build knows (hono has no
-// client: its connections only change their desired status).
+// Specs returns every connection type this build knows: the table of
+// their clients and of their validation rules (model.Protocols). Hono has
+// no client: its connections only change their desired status.
 func Specs() client.Specs {
-	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec,
-		client.Spec{Type: model.TypeHono})
+	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec, hono.Spec)
 }
 
 // Default returns a new registry with every protocol this build has a

@@ -1,7 +1,9 @@
 package clients
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -63,5 +65,38 @@ func TestExpectedSources(t *testing.T) {
 		if got := Specs().ExpectedSources(c); got != tc.want {
 			t.Errorf("%s × %d clients: %d sources, want %d", tc.typ, tc.clients, got, tc.want)
 		}
+	}
+}
+
+// TestExamplesValidate: Ditto's example connections of the model's golden
+// files pass the whole validation, the types' own rules included.
+func TestExamplesValidate(t *testing.T) {
+	for _, n := range []string{"mqtt", "amqp091", "kafka", "httppush"} {
+		in, err := os.ReadFile("../../model/testdata/" + n + ".input.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := model.ParseCommand(in)
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if err := model.Validate(c, model.DefaultValidationConfig(), Specs()); err != nil {
+			t.Errorf("%s should validate: %v", n, err)
+		}
+	}
+}
+
+// TestEveryTypeHasRules: the table knows the rules of every connection
+// type the model parses, so no valid connection is refused as unknown.
+func TestEveryTypeHasRules(t *testing.T) {
+	for _, typ := range []string{model.TypeAMQP091, model.TypeAMQP10, model.TypeMQTT, model.TypeMQTT5,
+		model.TypeKafka, model.TypeHTTPPush, model.TypeHono} {
+		if _, ok := Specs().Rules(typ); !ok {
+			t.Errorf("%s has no validation rules", typ)
+		}
+	}
+	c := &model.Connection{ID: "c1", ConnectionType: "nope"}
+	if err := model.Validate(c, model.DefaultValidationConfig(), Specs()); err == nil || !strings.Contains(err.Error(), "Unknown connection type: nope") {
+		t.Errorf("unknown type: %v", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // Spec is the connection type model.TypeHTTPPush.
-var Spec = client.Spec{Type: model.TypeHTTPPush, New: New, Shape: shape}
+var Spec = client.Spec{Type: model.TypeHTTPPush, Rules: validate, New: New, Shape: shape}
 
 // shape of the source entries.
 const shape = client.PerAddress

@@ -9,7 +9,7 @@ import (
 
 // Spec is the connection type model.TypeKafka: a test dials the first
 // bootstrap server, not the URI.
-var Spec = client.Spec{Type: model.TypeKafka, New: New, Shape: shape, DialAddress: dialAddress}
+var Spec = client.Spec{Type: model.TypeKafka, Rules: validate, New: New, Shape: shape, DialAddress: dialAddress}
 
 // shape of the source entries.
 const shape = client.PerAddress

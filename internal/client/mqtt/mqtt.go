@@ -23,6 +23,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/mqttcommon"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -42,7 +43,7 @@ type protocol struct {
 	env    client.Env
 	conn   *model.Connection
 	broker string
-	cfg    client.MQTTConfig
+	cfg    mqttcommon.Config
 }
 
 // session is the broker connection (two with separatePublisherClient).
@@ -71,7 +72,7 @@ const inboundLanes = 4
 
 // New is the Factory of "mqtt" connections.
 func New(env client.Env) (client.Client, error) {
-	cfg, err := client.ParseMQTTConfig(env.Connection)
+	cfg, err := mqttcommon.ParseConfig(env.Connection)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +344,7 @@ func (c *Client) PublishAsync(msg client.Message) client.Pending {
 }
 
 func (s *session) publishAsync(msg client.Message) *pending {
-	topic, qos, retain := client.MQTTPublishParams(msg)
+	topic, qos, retain := mqttcommon.PublishParams(msg)
 	return &pending{tok: s.pub.Publish(topic, qos, retain, msg.Payload), topic: topic}
 }
 

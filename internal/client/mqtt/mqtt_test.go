@@ -48,23 +48,3 @@ func TestIntegrationPublishAsync(t *testing.T) {
 		t.Fatal("PublishAsync after Close succeeded")
 	}
 }
-
-func TestPublishParams(t *testing.T) {
-	two := 2
-	for _, tc := range []struct {
-		msg    client.Message
-		topic  string
-		qos    byte
-		retain bool
-	}{
-		{client.Message{Address: "a/b"}, "a/b", 0, false},
-		{client.Message{Address: "a/b", QoS: &two}, "a/b", 2, false},
-		{client.Message{Address: "a/b", QoS: &two, Headers: map[string]string{"mqtt.qos": "1", "mqtt.topic": "x", "mqtt.retain": "true"}}, "x", 1, true},
-		{client.Message{Address: "a/b", Headers: map[string]string{"mqtt.qos": "7"}}, "a/b", 0, false},
-	} {
-		topic, qos, retain := client.MQTTPublishParams(tc.msg)
-		if topic != tc.topic || qos != tc.qos || retain != tc.retain {
-			t.Errorf("%+v: %q %d %v", tc.msg, topic, qos, retain)
-		}
-	}
-}

@@ -2,11 +2,12 @@ package mqtt
 
 import (
 	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/mqttcommon"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
 // Spec is the connection type model.TypeMQTT.
-var Spec = client.Spec{Type: model.TypeMQTT, New: New, Shape: shape}
+var Spec = client.Spec{Type: model.TypeMQTT, Rules: mqttcommon.Rules(mqttcommon.V311), New: New, Shape: shape}
 
 // shape of the source entries.
 const shape = client.PerSource

@@ -22,6 +22,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/mqttcommon"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -37,7 +38,7 @@ const (
 type protocol struct {
 	env     client.Env
 	conn    *model.Connection
-	cfg     client.MQTTConfig
+	cfg     mqttcommon.Config
 	server  *url.URL
 	filters []string // source addresses, for routing inbound messages
 }
@@ -57,7 +58,7 @@ type session struct {
 
 // New is the Factory of "mqtt-5" connections.
 func New(env client.Env) (client.Client, error) {
-	cfg, err := client.ParseMQTTConfig(env.Connection)
+	cfg, err := mqttcommon.ParseConfig(env.Connection)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +287,7 @@ func Match(filter, topic string) bool {
 // content-type, correlation-id, reply-to and the other headers as user
 // properties.
 func (s *session) Publish(ctx context.Context, msg client.Message) error {
-	topic, qos, retain := client.MQTTPublishParams(msg)
+	topic, qos, retain := mqttcommon.PublishParams(msg)
 	props := &paho.PublishProperties{}
 	for k, v := range msg.Headers {
 		switch k {
