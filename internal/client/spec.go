@@ -14,9 +14,9 @@ import (
 type Spec struct {
 	// Type is the connection type (model.TypeMQTT, …).
 	Type string
-	// Rules are the type's own validation rules (model.ProtocolRules),
-	// run after the rules every type shares.
-	Rules model.ProtocolRules
+	// Validation is what model.Validate knows of the type: what the shared
+	// rules allow it and its own rules.
+	Validation model.Protocol
 	// New builds the live client; nil for a type without one (its
 	// connections only change their desired status).
 	New Factory
@@ -39,11 +39,11 @@ func NewSpecs(specs ...Spec) Specs {
 	return out
 }
 
-// Rules are the validation rules of connectionType: Specs is the
-// model.Protocols table model.Validate runs the types' own rules from.
-func (s Specs) Rules(connectionType string) (model.ProtocolRules, bool) {
+// Protocol is the validation entry of connectionType: Specs is the
+// model.Protocols table of model.Validate.
+func (s Specs) Protocol(connectionType string) (model.Protocol, bool) {
 	spec, ok := s[connectionType]
-	return spec.Rules, ok && spec.Rules != nil
+	return spec.Validation, ok
 }
 
 // Registry is the factories of the types with a live client.

@@ -256,20 +256,19 @@ func conn(typ, uri, sources, targets, extra string) string {
 
 const ac = `"authorizationContext":["a:b"]`
 
-// mappingsOnly knows every connection type and gives each only the payload
-// mapping check, which every type's rules run: the rules common to all
-// types are tested here, each type's own beside its client
-// (internal/client/<type>/validate_test.go).
+// mappingsOnly knows every connection type as the zero Protocol with only
+// the payload mapping check, which every type's rules run: the rules common
+// to all types are tested here, what each type allows and its own rules
+// beside its client (internal/client/<type>/validate_test.go).
 type mappingsOnly struct{}
 
-func (mappingsOnly) Rules(string) (ProtocolRules, bool) {
-	return func(k *Check) error { return k.PayloadMappings() }, true
+func (mappingsOnly) Protocol(string) (Protocol, bool) {
+	return Protocol{Rules: func(k *Check) error { return k.PayloadMappings() }}, true
 }
 
 func TestValidate(t *testing.T) {
 	mqttTgt := `{"address":"out/x","qos":1,"topics":["_/_/things/twin/events"],` + ac + `}`
 	amqpTgt := `{"address":"x","topics":["_/_/things/twin/events"],` + ac + `}`
-	kafkaSC := `,"specificConfig":{"bootstrapServers":"k:9092"}`
 	five := strings.Repeat(amqpTgt+",", 4) + amqpTgt
 	fakeDNS := func(h string) ([]net.IP, error) {
 		switch h {
@@ -318,8 +317,6 @@ func TestValidate(t *testing.T) {
 			[]string{"site local address (10.1.2.3)"}},
 		{"blocked subnet", conn("amqp-091", "amqp://public.example:5672", "", amqpTgt, ""), &blocked, 400, ditto.CodeConfigurationInvalid,
 			[]string{"resides in blocked subnet 93.184.0.0/16"}},
-		{"kafka ssh tunnel", conn("kafka", "tcp://h:9092", "", amqpTgt, kafkaSC+`,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":"p"},"validateHost":false,"uri":"ssh://s:22"}`),
-			nil, 400, ditto.CodeConfigurationInvalid, []string{"SSH tunneling not supported."}},
 		{"ssh scheme", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":"p"},"validateHost":false,"uri":"http://s:22"}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"The SSH server URI 'http://s:22' is not valid: The scheme for the ssh endpoint must be 'ssh'."}},
 		{"ssh known hosts", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":"p"},"validateHost":true,"uri":"ssh://s:22"}`),
@@ -328,14 +325,8 @@ func TestValidate(t *testing.T) {
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"SSH tunnel password must not be empty."}},
 		{"hmac on mqtt", conn("mqtt", "tcp://h:1883", "", mqttTgt, `,"credentials":{"type":"hmac","algorithm":"az-sasl","parameters":{}}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"HMAC credentials are not supported for the connection type."}},
-		{"hmac with userinfo", conn("http-push", "https://u:p@h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"hmac","algorithm":"az-sasl","parameters":{}}`),
-			nil, 400, ditto.CodeConfigurationInvalid, []string{"There are conflicting authentication mechanisms."}},
-		{"hmac unknown algorithm", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"hmac","algorithm":"md5","parameters":{}}`),
-			nil, 400, ditto.CodeConfigurationInvalid, []string{"Unsupported HMAC algorithm: md5"}},
 		{"oauth on amqp", conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"https://a:443/t","clientId":"c","clientSecret":"s","requestedScopes":"x"}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"OAuth client credentials are only supported for HTTP connection type."}},
-		{"oauth bad scopes", conn("http-push", "https://h:443", "", `{"address":"POST:/x",`+ac+`}`, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"https://a:443/t","clientId":"c","clientSecret":"s","requestedScopes":"a  b"}`),
-			nil, 400, ditto.CodeConfigurationInvalid, []string{"Invalid format of requested scopes: a  b"}},
 		{"diversion to self", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"headerMapping":{"divert-response-to-connection":"c1"},`+ac+`}`, "", ""),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"It is pointless to divert responses to the originating connection"}},
 		{"diversion bad types", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"headerMapping":{"divert-expected-response-types":"response,weird"},`+ac+`}`, "", `,"specificConfig":{"is-diversion-source":"true"}`),

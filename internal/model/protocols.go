@@ -12,19 +12,39 @@ import (
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
-// Protocols is the table of the connection types' own rules, which Validate
-// runs after every rule common to all types has passed (Ditto's
-// protocol-specific validator runs last as well). The table lives outside
-// this package, beside each protocol's client (internal/client/<type>), so
-// that what a type accepts is read and changed in one folder; the model
-// only knows the rules every type shares.
+// Protocols is the table of what Validate knows of each connection type:
+// what the shared rules let the type have, and the type's own rules, which
+// run after every shared rule has passed (Ditto's protocol-specific
+// validator runs last as well). The table lives outside this package,
+// beside each protocol's client (internal/client/<type>), so that what a
+// type accepts is read and changed in one folder; the model only knows the
+// rules every type shares.
 //
-// Contract: Rules returns the rules of connectionType and true, or false
-// when the table does not know the type; Validate then fails as Ditto does
-// for a type without a validator (an internal error naming the type). The
-// table is read-only once built and safe for concurrent use.
+// Contract: Protocol returns the entry of connectionType and true, or false
+// when the table does not know the type; Validate then treats the type as
+// allowing nothing beyond the shared rules and fails at the last step as
+// Ditto does for a type without a validator (an internal error naming the
+// type). The table is read-only once built and safe for concurrent use.
 type Protocols interface {
-	Rules(connectionType string) (ProtocolRules, bool)
+	Protocol(connectionType string) (Protocol, bool)
+}
+
+// Protocol is one connection type's entry in the Protocols table. The zero
+// value allows a URI host (checked against the blocked hosts), an SSH
+// tunnel, and neither HMAC nor OAuth credentials, and has no rules.
+type Protocol struct {
+	// Rules are the type's own rules; nil: the type is refused as unknown.
+	Rules ProtocolRules
+	// NoHost: the connection's URI is not checked against the blocked
+	// hosts (Hono's endpoint comes from the service's configuration).
+	NoHost bool
+	// NoSSHTunnel: an SSH tunnel is refused.
+	NoSSHTunnel bool
+	// HMACAlgorithms are the HMAC algorithms the type signs with under the
+	// service's settings; nil: HMAC credentials are refused.
+	HMACAlgorithms func(ValidationConfig) []string
+	// OAuth: OAuth client-credentials and password credentials are allowed.
+	OAuth bool
 }
 
 // ProtocolRules checks what one connection type's own validator checks: its
@@ -233,10 +253,8 @@ func (k *Check) PayloadMappings() error {
 
 // protocol runs the type's own rules from the table.
 func (v *validator) protocol() error {
-	if v.protocols != nil {
-		if rules, ok := v.protocols.Rules(v.c.ConnectionType); ok && rules != nil {
-			return rules(&Check{Conn: v.c, Config: v.cfg})
-		}
+	if !v.known || v.proto.Rules == nil {
+		return ditto.InternalError("Unknown connection type: " + v.c.ConnectionType)
 	}
-	return ditto.InternalError("Unknown connection type: " + v.c.ConnectionType)
+	return v.proto.Rules(&Check{Conn: v.c, Config: v.cfg})
 }

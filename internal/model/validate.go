@@ -43,19 +43,23 @@ func DefaultValidationConfig() ValidationConfig {
 
 // Validate runs ConnectionValidator.validate's checks in Ditto's order and
 // returns the first failure as *ditto.Error. The rules common to every
-// connection type run here; the type's own rules come last, from protocols
-// (nil: no type is known).
+// connection type run here, asking protocols what the type allows (its
+// host, an SSH tunnel, HMAC and OAuth credentials); the type's own rules
+// come last. protocols nil: no type is known.
 func Validate(c *Connection, cfg ValidationConfig, protocols Protocols) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = ditto.ConfigurationInvalid(fmt.Sprintf("Validation failed: %v", r))
 		}
 	}()
-	v := &validator{c: c, cfg: cfg, protocols: protocols}
+	v := &validator{c: c, cfg: cfg}
+	if protocols != nil {
+		v.proto, v.known = protocols.Protocol(c.ConnectionType)
+	}
 	steps := []func() error{
 		v.counts, v.addresses, v.mapperLimits, v.acks, v.certificates,
 		func() error {
-			if c.ConnectionType == TypeHono {
+			if v.proto.NoHost {
 				return nil
 			}
 			_, _, _, _, host, _, _ := c.URIParts()
@@ -72,9 +76,10 @@ func Validate(c *Connection, cfg ValidationConfig, protocols Protocols) (err err
 }
 
 type validator struct {
-	c         *Connection
-	cfg       ValidationConfig
-	protocols Protocols
+	c     *Connection
+	cfg   ValidationConfig
+	proto Protocol // what the table knows of the type; zero when unknown
+	known bool
 }
 
 func (v *validator) counts() error {
@@ -390,9 +395,9 @@ func (v *validator) sshTunnel() error {
 	if t == nil {
 		return nil
 	}
-	if v.c.ConnectionType == TypeKafka {
+	if v.proto.NoSSHTunnel {
 		return ditto.ConfigurationInvalidDesc("SSH tunneling not supported.",
-			"SSH tunneling is not supported for the connection type <kafka>.")
+			fmt.Sprintf("SSH tunneling is not supported for the connection type <%s>.", v.c.ConnectionType))
 	}
 	if t.URI == "" {
 		return ditto.ConfigurationInvalid("The URI of the ssh server must not be empty.")
@@ -459,7 +464,7 @@ func (v *validator) credentials() error {
 	}
 	switch cr.Type {
 	case "hmac":
-		if v.c.ConnectionType != TypeAMQP10 && v.c.ConnectionType != TypeHTTPPush {
+		if v.proto.HMACAlgorithms == nil {
 			return ditto.ConfigurationInvalidDesc("HMAC credentials are not supported for the connection type.",
 				"Only HTTP and AMQP 1.0 connections support HMAC credentials.")
 		}
@@ -467,10 +472,7 @@ func (v *validator) credentials() error {
 			return ditto.ConfigurationInvalidDesc("There are conflicting authentication mechanisms.",
 				"HMAC credentials and URI userinfo may not be present at the same time.")
 		}
-		algos := v.cfg.HMACAlgorithms
-		if v.c.ConnectionType == TypeAMQP10 {
-			algos = []string{"az-sasl"}
-		}
+		algos := v.proto.HMACAlgorithms(v.cfg)
 		for _, a := range algos {
 			if a == cr.Algorithm {
 				return nil
@@ -479,7 +481,7 @@ func (v *validator) credentials() error {
 		return ditto.ConfigurationInvalidDesc("Unsupported HMAC algorithm: "+cr.Algorithm,
 			"Supported algorithms: "+strings.Join(algos, ", "))
 	case "oauth-client-credentials", "oauth-password":
-		if v.c.ConnectionType != TypeHTTPPush {
+		if !v.proto.OAuth {
 			return ditto.ConfigurationInvalidDesc("OAuth client credentials are only supported for HTTP connection type.",
 				"Only HTTP connections support OAuth client credentials.")
 		}

@@ -7,7 +7,7 @@ import (
 )
 
 // Spec is the connection type model.TypeAMQP091.
-var Spec = client.Spec{Type: model.TypeAMQP091, Rules: amqpcommon.Rules("AMQP 0.9.1"), New: New, Shape: shape}
+var Spec = client.Spec{Type: model.TypeAMQP091, Validation: model.Protocol{Rules: amqpcommon.Rules("AMQP 0.9.1")}, New: New, Shape: shape}
 
 // shape of the source entries.
 const shape = client.PerAddress

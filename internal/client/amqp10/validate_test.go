@@ -13,5 +13,9 @@ func TestValidate(t *testing.T) {
 	amqpTgt := `{"address":"x","topics":["_/_/things/twin/events"],` + clienttest.AC + `}`
 	clienttest.RunValidation(t, Spec, []clienttest.ValidationCase{
 		{Name: "amqp scheme", JSON: clienttest.Conn("amqp-10", "tcp://h:5672", "", amqpTgt, ""), Status: 400, Code: ditto.CodeURIInvalid, Parts: []string{"The URI scheme 'tcp' is not valid for AMQP 1.0."}},
+		// the shared rules ask the Spec: AMQP 1.0 signs with az-sasl only, takes no OAuth
+		{Name: "hmac only az-sasl", JSON: clienttest.Conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"credentials":{"type":"hmac","algorithm":"aws4-hmac-sha256","parameters":{}}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"Unsupported HMAC algorithm: aws4-hmac-sha256", "Supported algorithms: az-sasl"}},
+		{Name: "hmac az-sasl", JSON: clienttest.Conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"credentials":{"type":"hmac","algorithm":"az-sasl","parameters":{}}`)},
+		{Name: "oauth on amqp", JSON: clienttest.Conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"https://a:443/t","clientId":"c","clientSecret":"s","requestedScopes":"x"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"OAuth client credentials are only supported for HTTP connection type."}},
 	})
 }

@@ -91,7 +91,7 @@ func TestExamplesValidate(t *testing.T) {
 func TestEveryTypeHasRules(t *testing.T) {
 	for _, typ := range []string{model.TypeAMQP091, model.TypeAMQP10, model.TypeMQTT, model.TypeMQTT5,
 		model.TypeKafka, model.TypeHTTPPush, model.TypeHono} {
-		if _, ok := Specs().Rules(typ); !ok {
+		if p, ok := Specs().Protocol(typ); !ok || p.Rules == nil {
 			t.Errorf("%s has no validation rules", typ)
 		}
 	}

@@ -9,5 +9,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
-// Spec is the connection type model.TypeHono.
-var Spec = client.Spec{Type: model.TypeHono, Rules: validate}
+// Spec is the connection type model.TypeHono: its URI's host is not
+// checked against the blocked hosts (Ditto takes Hono's endpoint from its
+// own configuration).
+var Spec = client.Spec{Type: model.TypeHono, Validation: model.Protocol{Rules: validate, NoHost: true}}

@@ -6,7 +6,12 @@ import (
 )
 
 // Spec is the connection type model.TypeHTTPPush.
-var Spec = client.Spec{Type: model.TypeHTTPPush, Rules: validate, New: New, Shape: shape}
+var Spec = client.Spec{Type: model.TypeHTTPPush, Validation: validation, New: New, Shape: shape}
 
 // shape of the source entries.
 const shape = client.PerAddress
+
+// validation: HTTP push signs HMAC credentials with the service's
+// algorithms and is the one type that takes OAuth credentials.
+var validation = model.Protocol{Rules: validate, OAuth: true,
+	HMACAlgorithms: func(cfg model.ValidationConfig) []string { return cfg.HMACAlgorithms }}

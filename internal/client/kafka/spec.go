@@ -8,8 +8,8 @@ import (
 )
 
 // Spec is the connection type model.TypeKafka: a test dials the first
-// bootstrap server, not the URI.
-var Spec = client.Spec{Type: model.TypeKafka, Rules: validate, New: New, Shape: shape, DialAddress: dialAddress}
+// bootstrap server, not the URI, and an SSH tunnel is refused.
+var Spec = client.Spec{Type: model.TypeKafka, Validation: model.Protocol{Rules: validate, NoSSHTunnel: true}, New: New, Shape: shape, DialAddress: dialAddress}
 
 // shape of the source entries.
 const shape = client.PerAddress

@@ -22,5 +22,7 @@ func TestValidate(t *testing.T) {
 		{Name: "kafka sasl", JSON: clienttest.Conn("kafka", "tcp://u:p@h:9092", "", amqpTgt, `,"specificConfig":{"bootstrapServers":"k:9092","saslMechanism":"GSSAPI"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"invalid value for SASL mechanisms: <GSSAPI>"}},
 		{Name: "kafka groupId", JSON: clienttest.Conn("kafka", "tcp://h:9092", `{"addresses":["t"],`+clienttest.AC+`}`, "", `,"specificConfig":{"bootstrapServers":"k:9092","groupId":"a b"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"consumer group ID"}},
 		{Name: "kafka offset reset", JSON: clienttest.Conn("kafka", "tcp://h:9092", `{"addresses":["t"],`+clienttest.AC+`}`, "", `,"specificConfig":{"bootstrapServers":"k:9092","consumerOffsetReset":"middle"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"Allowed values are: <[earliest, latest]>"}},
+		// the shared rules ask the Spec: Kafka refuses SSH tunnels
+		{Name: "kafka ssh tunnel", JSON: clienttest.Conn("kafka", "tcp://h:9092", "", amqpTgt, kafkaSC+`,"sshTunnel":{"enabled":true,"credentials":{"type":"plain","username":"u","password":"p"},"validateHost":false,"uri":"ssh://s:22"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"SSH tunneling not supported.", "SSH tunneling is not supported for the connection type <kafka>."}},
 	})
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // Spec is the connection type model.TypeMQTT.
-var Spec = client.Spec{Type: model.TypeMQTT, Rules: mqttcommon.Rules(mqttcommon.V311), New: New, Shape: shape}
+var Spec = client.Spec{Type: model.TypeMQTT, Validation: model.Protocol{Rules: mqttcommon.Rules(mqttcommon.V311)}, New: New, Shape: shape}
 
 // shape of the source entries.
 const shape = client.PerSource

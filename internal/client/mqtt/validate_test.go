@@ -11,6 +11,7 @@ import (
 // TestValidate holds the MQTT 3.1.1 rules Spec registers to the answers
 // Ditto gives.
 func TestValidate(t *testing.T) {
+	mqttTgt := `{"address":"out/x","qos":1,"topics":["_/_/things/twin/events"],` + clienttest.AC + `}`
 	mqttSrc := `{"addresses":["a/#"],"qos":1,` + clienttest.AC + `}`
 	clienttest.RunValidation(t, Spec, []clienttest.ValidationCase{
 		{Name: "mqtt scheme", JSON: clienttest.Conn("mqtt", "amqp://h:1883", mqttSrc, "", ""), Status: 400, Code: ditto.CodeURIInvalid, Parts: []string{"The URI scheme 'amqp' is not valid for MQTT 3.1.1.", "Accepted URI schemes are: tcp, ssl"}},
@@ -28,5 +29,7 @@ func TestValidate(t *testing.T) {
 		{Name: "mqtt keepAlive", JSON: clienttest.Conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"specificConfig":{"keepAlive":"70000s"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"Expected seconds of duration to be within [0, 65535] but it was <70000>."}},
 		{Name: "mqtt lastWill qos", JSON: clienttest.Conn("mqtt", "tcp://h:1883", mqttSrc, "", `,"specificConfig":{"lastWillTopic":"lw","lastWillQos":"5"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"<5> is not a valid MQTT QoS code."}},
 		{Name: "mqtt unknown mapper", JSON: clienttest.Conn("mqtt", "tcp://h:1883", `{"addresses":["a"],"qos":1,"payloadMapping":["nope"],`+clienttest.AC+`}`, "", ""), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"The mapper <nope> could not be loaded."}},
+		// the shared rules ask the Spec: MQTT takes no HMAC credentials
+		{Name: "hmac on mqtt", JSON: clienttest.Conn("mqtt", "tcp://h:1883", "", mqttTgt, `,"credentials":{"type":"hmac","algorithm":"az-sasl","parameters":{}}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"HMAC credentials are not supported for the connection type."}},
 	})
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // Spec is the connection type model.TypeMQTT5.
-var Spec = client.Spec{Type: model.TypeMQTT5, Rules: mqttcommon.Rules(mqttcommon.V5), New: New, Shape: shape}
+var Spec = client.Spec{Type: model.TypeMQTT5, Validation: model.Protocol{Rules: mqttcommon.Rules(mqttcommon.V5)}, New: New, Shape: shape}
 
 // shape of the source entries.
 const shape = client.PerSource
