@@ -1,6 +1,10 @@
 // Package model is dittoconn's Connection model: parsing, serialisation,
 // field selection and validation, wire-compatible with Eclipse Ditto 3.9's
-// connectivity model (org.eclipse.ditto.connectivity.model).
+// connectivity model (org.eclipse.ditto.connectivity.model). Validation
+// holds the rules every connection type shares; each type's own rules are
+// given to Validate through the Protocols table (internal/client/clients),
+// because they live beside the type's client and this package sits below
+// the clients.
 package model
 
 import (
