@@ -419,3 +419,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// unknownTypes knows no connection type.
+type unknownTypes struct{}
+
+func (unknownTypes) Protocol(string) (Protocol, bool) { return Protocol{}, false }
+
+// TestValidateProtocolsContract: a type the table does not know passes the
+// shared rules as the zero Protocol would and is refused last, as Ditto
+// refuses a type without a validator; nil is a table that knows nothing.
+func TestValidateProtocolsContract(t *testing.T) {
+	tgt := `{"address":"x",` + ac + `}`
+	valid := mustParse(t, conn("amqp-091", "amqp://h:5672", "", tgt, ""))
+	for name, p := range map[string]Protocols{"nil": nil, "unknown": unknownTypes{}} {
+		t.Run(name, func(t *testing.T) {
+			wantErr(t, Validate(valid, DefaultValidationConfig(), p), 500, ditto.CodeInternalError, "Unknown connection type: amqp-091")
+			// the shared rules still come first
+			empty := mustParse(t, conn("amqp-091", "amqp://h:5672", "", `{"address":"",`+ac+`}`, ""))
+			wantErr(t, Validate(empty, DefaultValidationConfig(), p), 400, ditto.CodeConfigurationInvalid, "addresses may not be empty")
+			// and the zero Protocol allows no HMAC credentials
+			hmac := mustParse(t, conn("amqp-091", "amqp://h:5672", "", tgt, `,"credentials":{"type":"hmac","algorithm":"az-sasl","parameters":{}}`))
+			wantErr(t, Validate(hmac, DefaultValidationConfig(), p), 400, ditto.CodeConfigurationInvalid, "HMAC credentials are not supported")
+		})
+	}
+	if err := Validate(valid, DefaultValidationConfig(), mappingsOnly{}); err != nil {
+		t.Fatalf("a known type with passing rules: %v", err)
+	}
+}
