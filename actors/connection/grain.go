@@ -190,10 +190,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		}
 		reply := g.handle(ctx, msg)
 		if reply != nil {
-			if msg.Headers[ditto.HeaderResponseRequired] == "false" {
-				reply = noAnswer()
-			}
-			ctx.Respond(reply)
+			ctx.Respond(msg.Answer(reply))
 		}
 		g.armPassivation(ctx)
 		if g.recoverErr != nil {

@@ -279,9 +279,7 @@ func (s *supervisor) settle(e *entity) {
 			kept = append(kept, w)
 			continue
 		}
-		if w.req.cmd.Headers[ditto.HeaderResponseRequired] == "false" {
-			r = noAnswer()
-		}
+		r = w.req.cmd.Answer(r)
 		if w.req.sender != nil {
 			s.root.Send(w.req.sender, r)
 		}
