@@ -8,6 +8,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/model"
 	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // A host starts the satellite client a grain places on it, tells the grain
@@ -44,7 +45,7 @@ func TestSatelliteHostStartsReportsStops(t *testing.T) {
 		}
 	}
 	h.sys.Root.Send(host, encodeInternal(&satStop{satRef{ConnectionID: testID, Index: 1}}))
-	eventually(t, "the satellite client closes", func() bool { return h.closes.Load() == 1 })
+	poll.Until(t, 5*time.Second, "the satellite client closes", func() bool { return h.closes.Load() == 1 })
 	if n := h.connects.Load(); n != 1 {
 		t.Errorf("%d connects, want 1", n)
 	}

@@ -13,7 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/dittoconn/dittoconn/internal/client/clienttest"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // Addr is where the tests expect RabbitMQ, with guest:guest.
@@ -102,7 +102,7 @@ func (a *Admin) Publish(exchange, key string, p amqp.Publishing) {
 func (a *Admin) Get(queue string) amqp.Delivery {
 	a.t.Helper()
 	var got amqp.Delivery
-	clienttest.CheckFor(a.t, 5*time.Second, func() error {
+	poll.Check(a.t, 5*time.Second, func() error {
 		d, ok, err := a.Channel().Get(queue, true)
 		if err != nil {
 			return err
