@@ -35,8 +35,7 @@ func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply
 }
 
 func testSucceeded(cmd *pb.Command, id string, seq int64) *pb.Reply {
-	return respond(http.StatusOK, testResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: id,
-		TestResult: "Success(successfully connected + initialized mapper)"}, seq)
+	return respond(http.StatusOK, testAnswer(cmd.Type, http.StatusOK, id, "Success(successfully connected + initialized mapper)"), seq)
 }
 
 func (s *supervisor) testLive(req request, c *model.Connection, factory client.Factory, seq int64) {

@@ -8,6 +8,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -57,25 +58,41 @@ type statusEntry struct {
 	since                time.Time
 }
 
-func entriesJSON(es []statusEntry) []entryJSON {
+// setEntries sets key to the entries' JSON; no entries, no key.
+func setEntries(body *ojson.Object, key string, es []statusEntry) {
 	if len(es) == 0 {
-		return nil
+		return
 	}
-	out := make([]entryJSON, len(es))
+	out := make([]any, len(es))
 	for i, e := range es {
-		j := entryJSON{Type: e.typ, Client: e.client, Status: e.status, StatusDetails: e.details}
-		if e.typ == "source" || e.typ == "target" {
-			j.Address = e.address
+		j := ojson.NewObject()
+		j.Set("type", str(e.typ))
+		j.Set("client", str(e.client))
+		if (e.typ == "source" || e.typ == "target") && e.address != "" {
+			j.Set("address", str(e.address)) // filled-in entries have none
 		}
+		j.Set("status", str(string(e.status)))
 		if e.typ == "client" {
-			j.RecoveryStatus = &es[i].recovery
+			j.Set("recoveryStatus", str(string(e.recovery)))
+		}
+		if e.details != "" {
+			j.Set("statusDetails", str(e.details))
 		}
 		if !e.since.IsZero() {
-			j.InStateSince = ditto.FormatInstant(e.since)
+			j.Set("inStateSince", str(ditto.FormatInstant(e.since)))
 		}
 		out[i] = j
 	}
-	return out
+	body.Set(key, out)
+}
+
+// statusAnswer is the retrieveConnectionStatus body up to connectedSince.
+func statusAnswer(cmd *pb.Command, id string, conn *model.Connection, live Status, recovery Recovery) *ojson.Object {
+	body := withID(cmd.Type, http.StatusOK, id, 7)
+	body.Set("connectionStatus", str(conn.ConnectionStatus))
+	body.Set("liveStatus", str(string(live)))
+	body.Set("recoveryStatus", str(string(recovery)))
+	return body
 }
 
 // status answers retrieveConnectionStatus; as Ditto does when no client
@@ -86,9 +103,9 @@ func (s *supervisor) status(cmd *pb.Command, conn *model.Connection, seq int64) 
 	}
 	client := statusEntry{typ: "client", client: s.cfg.Instance, status: StatusClosed, recovery: RecoveryUnknown,
 		details: detailsDisconnected, since: s.live.since}
-	return respond(http.StatusOK, statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
-		ConnectionStatus: conn.ConnectionStatus, LiveStatus: StatusClosed, RecoveryStatus: RecoveryUnknown,
-		ClientStatus: entriesJSON([]statusEntry{client})}, seq)
+	body := statusAnswer(cmd, s.id, conn, StatusClosed, RecoveryUnknown)
+	setEntries(body, "clientStatus", []statusEntry{client})
+	return respond(http.StatusOK, body, seq)
 }
 
 // resourceEntry is a client's resource status as an entry of instance.
@@ -136,9 +153,7 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	clientsLive := listStatus(clients, clients)
 	live := overall(clientsLive, listStatus(sources, clients), listStatus(targets, clients))
 
-	body := statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
-		ConnectionStatus: conn.ConnectionStatus, LiveStatus: live, RecoveryStatus: recoveryOf(clients),
-		ClientStatus: entriesJSON(clients), SourceStatus: entriesJSON(sources), TargetStatus: entriesJSON(targets)}
+	body := statusAnswer(cmd, s.id, conn, live, recoveryOf(clients))
 	var since time.Time
 	for _, c := range clients {
 		if c.status == StatusOpen && (since.IsZero() || c.since.Before(since)) {
@@ -146,8 +161,11 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 		}
 	}
 	if !since.IsZero() {
-		body.ConnectedSince = ditto.FormatInstant(since)
+		body.Set("connectedSince", str(ditto.FormatInstant(since)))
 	}
+	setEntries(body, "clientStatus", clients)
+	setEntries(body, "sourceStatus", sources)
+	setEntries(body, "targetStatus", targets)
 	return respond(http.StatusOK, body, seq)
 }
 
@@ -221,7 +239,10 @@ func (s *supervisor) metrics(cmd *pb.Command, seq int64) *pb.Reply {
 	if snap != nil {
 		snap = monitor.MergeMetrics(append([]*monitor.MetricsSnapshot{snap}, s.satelliteMetrics()...)...)
 	}
-	return respond(http.StatusOK, metricsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
-		ConnectionMetrics: raw(snap.ConnectionMetricsJSON()), ContainsFailures: snap.ContainsFailures(),
-		SourceMetrics: raw(snap.SourceMetricsJSON()), TargetMetrics: raw(snap.TargetMetricsJSON())}, seq)
+	body := withID(cmd.Type, http.StatusOK, s.id, 4)
+	body.Set("connectionMetrics", raw(snap.ConnectionMetricsJSON()))
+	body.Set("containsFailures", boolean(snap.ContainsFailures()))
+	body.Set("sourceMetrics", raw(snap.SourceMetricsJSON()))
+	body.Set("targetMetrics", raw(snap.TargetMetricsJSON()))
+	return respond(http.StatusOK, body, seq)
 }

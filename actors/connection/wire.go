@@ -39,7 +39,7 @@ var internalTypes = map[string]func() internal{
 
 // encodeInternal wraps m for the wire.
 func encodeInternal(m internal) *pb.Command {
-	return &pb.Command{Type: m.internalType(), Payload: encodeJSON(m)}
+	return &pb.Command{Type: m.internalType(), Payload: encodeWire(m)}
 }
 
 // decodeInternal reads an internal message; known is false for any other
@@ -157,4 +157,13 @@ func (w *wireMetrics) snapshot() *monitor.MetricsSnapshot {
 		return out
 	}
 	return &monitor.MetricsSnapshot{Sources: conv(w.Sources), Targets: conv(w.Targets)}
+}
+
+// encodeWire is m's JSON; decodeInternal reads it back with encoding/json.
+func encodeWire(m internal) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return []byte("null") // the message types hold nothing that fails
+	}
+	return b
 }
