@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -49,9 +50,9 @@ func (e *entity) after(ev event) *model.Connection {
 		// opened and closed change the desired status but, as in Ditto,
 		// not _revision or _modified inside the entity
 		next := *e.conn
-		next.ConnectionStatus = string(StatusClosed)
+		next.ConnectionStatus = string(client.StatusClosed)
 		if ev.typ == ditto.EventConnectionOpened {
-			next.ConnectionStatus = string(StatusOpen)
+			next.ConnectionStatus = string(client.StatusOpen)
 		}
 		return &next
 	case ditto.EventConnectionDeleted:

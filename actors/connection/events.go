@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/ojson"
 	"github.com/dittoconn/dittoconn/persistence"
@@ -115,7 +116,7 @@ func journalTags(conn *model.Connection) []string {
 		return nil
 	}
 	tags := append([]string(nil), conn.Tags...)
-	if desired(conn) == StatusOpen {
+	if desired(conn) == client.StatusOpen {
 		tags = append(tags, AlwaysAliveTag, priorityTag)
 	}
 	return tags

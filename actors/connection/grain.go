@@ -176,7 +176,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		}
 		g.sup = newSupervisor(id, g.cfg, g.log, ctx.ActorSystem().Root, ctx.Self())
 		g.recover()
-		if g.recovered && g.ent.conn != nil && desired(g.ent.conn) == StatusOpen {
+		if g.recovered && g.ent.conn != nil && desired(g.ent.conn) == client.StatusOpen {
 			// as Ditto: a desired-open connection reconnects right after recovery
 			g.sup.reopen(g.ent.conn)
 		}
@@ -215,7 +215,9 @@ func (g *grain) Receive(ctx actor.Context) {
 	}
 }
 
-func (g *grain) desiredOpen() bool { return g.ent.conn != nil && desired(g.ent.conn) == StatusOpen }
+func (g *grain) desiredOpen() bool {
+	return g.ent.conn != nil && desired(g.ent.conn) == client.StatusOpen
+}
 
 // armPassivation sets the idle timeout that fits the current state.
 func (g *grain) armPassivation(ctx actor.Context) {

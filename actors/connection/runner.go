@@ -105,8 +105,8 @@ type runner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	status   Status
-	recovery Recovery
+	status   client.Status
+	recovery client.Recovery
 	details  string
 	since    time.Time
 	client   client.Client // set while connected
@@ -122,7 +122,7 @@ const (
 func startRunner(rs *Runners, spec runnerSpec, now time.Time) *runner {
 	ctx, cancel := context.WithCancel(rs.ctx)
 	r := &runner{gen: spec.gen, idx: spec.idx, cancel: cancel, done: make(chan struct{}),
-		status: StatusUnknown, recovery: RecoveryOngoing, details: "CONNECTING", since: now}
+		status: client.StatusUnknown, recovery: client.RecoveryOngoing, details: "CONNECTING", since: now}
 	if rs.ctx.Err() != nil {
 		// the system is stopping: no new clients
 		close(r.done)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/test/poll"
@@ -38,8 +39,8 @@ func TestSatelliteHostStartsReportsStops(t *testing.T) {
 			if st.ConnectionID != testID || st.Index != 1 || st.Gen != 7 || st.Instance != "i1" {
 				t.Fatalf("state %+v", st)
 			}
-			open = st.Status == StatusOpen && st.Recovery == RecoverySucceeded &&
-				len(st.Resources) == 1 && st.Resources[0].Type == "target" && st.Resources[0].Status == StatusOpen
+			open = st.Status == client.StatusOpen && st.Recovery == client.RecoverySucceeded &&
+				len(st.Resources) == 1 && st.Resources[0].Type == "target" && st.Resources[0].Status == client.StatusOpen
 		case <-deadline:
 			t.Fatal("the satellite did not report open")
 		}

@@ -13,30 +13,6 @@ import (
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
-// Status is a status as Ditto names it: the desired status of a connection
-// (open or closed, persisted in the entity) and the live status of its
-// clients, sources and targets (any of the five). The strings come from the
-// client contract, which reports them.
-type Status string
-
-const (
-	StatusOpen          Status = client.StatusOpen
-	StatusClosed        Status = client.StatusClosed
-	StatusFailed        Status = client.StatusFailed
-	StatusMisconfigured Status = client.StatusMisconfigured
-	StatusUnknown       Status = client.StatusUnknown
-)
-
-// Recovery is a client's recovery status in retrieveConnectionStatus.
-type Recovery string
-
-const (
-	RecoveryOngoing             Recovery = "ongoing"
-	RecoverySucceeded           Recovery = "succeeded"
-	RecoveryBackOffLimitReached Recovery = "backOffLimitReached"
-	RecoveryUnknown             Recovery = "unknown"
-)
-
 // AlwaysAliveTag is the journal tag of a connection whose desired status is
 // open; the reopen sweep lists connections by it after a restart. Ditto
 // writes priority-0 beside it.
@@ -46,14 +22,14 @@ const (
 )
 
 // desired is c's desired status.
-func desired(c *model.Connection) Status { return Status(c.ConnectionStatus) }
+func desired(c *model.Connection) client.Status { return client.Status(c.ConnectionStatus) }
 
 // --- retrieveConnectionStatus ---
 
 type statusEntry struct {
 	typ, client, address string
-	status               Status
-	recovery             Recovery
+	status               client.Status
+	recovery             client.Recovery
 	details              string
 	since                time.Time
 }
@@ -87,7 +63,7 @@ func setEntries(body *ojson.Object, key string, es []statusEntry) {
 }
 
 // statusAnswer is the retrieveConnectionStatus body up to connectedSince.
-func statusAnswer(cmd *pb.Command, id string, conn *model.Connection, live Status, recovery Recovery) *ojson.Object {
+func statusAnswer(cmd *pb.Command, id string, conn *model.Connection, live client.Status, recovery client.Recovery) *ojson.Object {
 	body := withID(cmd.Type, http.StatusOK, id, 7)
 	body.Set("connectionStatus", str(conn.ConnectionStatus))
 	body.Set("liveStatus", str(string(live)))
@@ -98,19 +74,19 @@ func statusAnswer(cmd *pb.Command, id string, conn *model.Connection, live Statu
 // status answers retrieveConnectionStatus; as Ditto does when no client
 // actor runs, that is one closed client entry of this instance.
 func (s *supervisor) status(cmd *pb.Command, conn *model.Connection, seq int64) *pb.Reply {
-	if desired(conn) == StatusOpen && len(s.clients.current) > 0 {
+	if desired(conn) == client.StatusOpen && len(s.clients.current) > 0 {
 		return s.liveStatus(cmd, conn, seq)
 	}
-	client := statusEntry{typ: "client", client: s.cfg.Instance, status: StatusClosed, recovery: RecoveryUnknown,
+	entry := statusEntry{typ: "client", client: s.cfg.Instance, status: client.StatusClosed, recovery: client.RecoveryUnknown,
 		details: detailsDisconnected, since: s.live.since}
-	body := statusAnswer(cmd, s.id, conn, StatusClosed, RecoveryUnknown)
-	setEntries(body, "clientStatus", []statusEntry{client})
+	body := statusAnswer(cmd, s.id, conn, client.StatusClosed, client.RecoveryUnknown)
+	setEntries(body, "clientStatus", []statusEntry{entry})
 	return respond(http.StatusOK, body, seq)
 }
 
 // resourceEntry is a client's resource status as an entry of instance.
 func resourceEntry(instance string, rs client.ResourceStatus) statusEntry {
-	return statusEntry{typ: rs.Type, client: instance, address: rs.Address, status: Status(rs.Status),
+	return statusEntry{typ: rs.Type, client: instance, address: rs.Address, status: rs.Status,
 		details: rs.Details, since: rs.Since}
 }
 
@@ -138,11 +114,11 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	fill := func(list []statusEntry, typ string, want int) []statusEntry {
 		for len(list) < want {
 			if undelivered {
-				list = append(list, statusEntry{typ: typ, client: "<unknown>", status: StatusMisconfigured,
+				list = append(list, statusEntry{typ: typ, client: "<unknown>", status: client.StatusMisconfigured,
 					details: notDelivered(conn, typ)})
 				continue
 			}
-			list = append(list, statusEntry{typ: typ, client: "<unknown>", status: StatusFailed,
+			list = append(list, statusEntry{typ: typ, client: "<unknown>", status: client.StatusFailed,
 				details: fmt.Sprintf("The %s failed to report its status within the timeout.", typ)})
 		}
 		return list
@@ -156,7 +132,7 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	body := statusAnswer(cmd, s.id, conn, live, recoveryOf(clients))
 	var since time.Time
 	for _, c := range clients {
-		if c.status == StatusOpen && (since.IsZero() || c.since.Before(since)) {
+		if c.status == client.StatusOpen && (since.IsZero() || c.since.Before(since)) {
 			since = c.since
 		}
 	}
@@ -170,61 +146,61 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 }
 
 // listStatus is the live status of one resource list.
-func listStatus(list, clients []statusEntry) Status {
-	count := map[Status]int{}
+func listStatus(list, clients []statusEntry) client.Status {
+	count := map[client.Status]int{}
 	for _, e := range list {
 		count[e.status]++
 	}
 	switch {
-	case len(list) == 0 || count[StatusOpen] == len(list):
-		return StatusOpen
-	case count[StatusFailed] > 0:
-		return StatusFailed
-	case count[StatusMisconfigured] > 0:
-		return StatusMisconfigured
-	case count[StatusClosed] == len(list):
-		return StatusClosed
+	case len(list) == 0 || count[client.StatusOpen] == len(list):
+		return client.StatusOpen
+	case count[client.StatusFailed] > 0:
+		return client.StatusFailed
+	case count[client.StatusMisconfigured] > 0:
+		return client.StatusMisconfigured
+	case count[client.StatusClosed] == len(list):
+		return client.StatusClosed
 	}
 	for _, c := range clients {
-		if c.status != StatusOpen {
-			return StatusUnknown
+		if c.status != client.StatusOpen {
+			return client.StatusUnknown
 		}
 	}
-	return StatusOpen
+	return client.StatusOpen
 }
 
-func overall(lists ...Status) Status {
-	count := map[Status]int{}
+func overall(lists ...client.Status) client.Status {
+	count := map[client.Status]int{}
 	for _, s := range lists {
 		count[s]++
 	}
 	switch {
-	case count[StatusOpen] == len(lists):
-		return StatusOpen
-	case count[StatusFailed] > 0:
-		return StatusFailed
-	case count[StatusMisconfigured] > 0:
-		return StatusMisconfigured
-	case count[StatusClosed] == len(lists):
-		return StatusClosed
+	case count[client.StatusOpen] == len(lists):
+		return client.StatusOpen
+	case count[client.StatusFailed] > 0:
+		return client.StatusFailed
+	case count[client.StatusMisconfigured] > 0:
+		return client.StatusMisconfigured
+	case count[client.StatusClosed] == len(lists):
+		return client.StatusClosed
 	}
-	return StatusUnknown
+	return client.StatusUnknown
 }
 
-func recoveryOf(clients []statusEntry) Recovery {
-	count := map[Recovery]int{}
+func recoveryOf(clients []statusEntry) client.Recovery {
+	count := map[client.Recovery]int{}
 	for _, c := range clients {
 		count[c.recovery]++
 	}
 	switch {
-	case len(clients) > 0 && count[RecoverySucceeded] == len(clients):
-		return RecoverySucceeded
-	case count[RecoveryBackOffLimitReached] > 0:
-		return RecoveryBackOffLimitReached
-	case count[RecoveryOngoing] > 0:
-		return RecoveryOngoing
+	case len(clients) > 0 && count[client.RecoverySucceeded] == len(clients):
+		return client.RecoverySucceeded
+	case count[client.RecoveryBackOffLimitReached] > 0:
+		return client.RecoveryBackOffLimitReached
+	case count[client.RecoveryOngoing] > 0:
+		return client.RecoveryOngoing
 	}
-	return RecoveryUnknown
+	return client.RecoveryUnknown
 }
 
 // --- retrieveConnectionMetrics ---

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	pb "github.com/dittoconn/dittoconn/proto"
 )
@@ -78,23 +79,23 @@ type (
 )
 
 type satEntry struct {
-	Type    string    `json:"type"`
-	Address string    `json:"address,omitempty"`
-	Status  Status    `json:"status"`
-	Details string    `json:"details,omitempty"`
-	Since   time.Time `json:"since"`
+	Type    string        `json:"type"`
+	Address string        `json:"address,omitempty"`
+	Status  client.Status `json:"status"`
+	Details string        `json:"details,omitempty"`
+	Since   time.Time     `json:"since"`
 }
 
 type satState struct {
-	ConnectionID string     `json:"connectionId"`
-	Index        int        `json:"index"`
-	Gen          uint64     `json:"gen"`
-	Instance     string     `json:"instance"`
-	Status       Status     `json:"status"`
-	Recovery     Recovery   `json:"recovery"`
-	Details      string     `json:"details"`
-	Since        time.Time  `json:"since"`
-	Resources    []satEntry `json:"resources,omitempty"`
+	ConnectionID string          `json:"connectionId"`
+	Index        int             `json:"index"`
+	Gen          uint64          `json:"gen"`
+	Instance     string          `json:"instance"`
+	Status       client.Status   `json:"status"`
+	Recovery     client.Recovery `json:"recovery"`
+	Details      string          `json:"details"`
+	Since        time.Time       `json:"since"`
+	Resources    []satEntry      `json:"resources,omitempty"`
 	// Metrics are the satellite's message counters (monitor's JSON is
 	// Ditto's answer shape, which does not read back).
 	Metrics *wireMetrics `json:"metrics,omitempty"`

@@ -245,7 +245,7 @@ func Entries(c client.Client, typ string) []client.ResourceStatus {
 }
 
 // AssertAll polls until every status entry of c has status.
-func AssertAll(t *testing.T, c client.Client, status string) {
+func AssertAll(t *testing.T, c client.Client, status client.Status) {
 	t.Helper()
 	poll.Check(t, 10*time.Second, func() error {
 		for _, s := range c.Status() {
@@ -268,7 +268,7 @@ func testConnectStatus(t *testing.T, h *Harness) {
 		t.Fatalf("the first entry is not the client's: %+v", st)
 	}
 	if e := st[0]; e.Status != client.StatusOpen || e.Details != client.DetailsConnected ||
-		e.RecoveryStatus != "succeeded" || e.Since.Before(before.Add(-time.Second)) {
+		e.RecoveryStatus != client.RecoverySucceeded || e.Since.Before(before.Add(-time.Second)) {
 		t.Fatalf("client entry: %+v", e)
 	}
 	var want []string
