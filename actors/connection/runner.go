@@ -24,10 +24,15 @@ type Runners struct {
 	sem    chan struct{}
 }
 
-// NewRunners allows maxConnecting connect attempts at a time (≤0: 64).
+// DefaultMaxConnecting is how many connect attempts run at once, over all
+// connections, unless configured otherwise.
+const DefaultMaxConnecting = 64
+
+// NewRunners allows maxConnecting connect attempts at a time (≤0:
+// DefaultMaxConnecting).
 func NewRunners(maxConnecting int) *Runners {
 	if maxConnecting <= 0 {
-		maxConnecting = 64
+		maxConnecting = DefaultMaxConnecting
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runners{ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxConnecting)}
