@@ -183,12 +183,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	// Every message was accepted: nothing went back to the queues.
-	for _, q := range []string{q1, q2, q3} {
-		qs, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
-		if err != nil || qs.Messages != 0 {
-			t.Fatalf("queue %s after close: %+v %v", q, qs, err)
-		}
-	}
+	a.AssertEmpty(q1, q2, q3)
 }
 
 func TestIntegrationMissingSource(t *testing.T) {
