@@ -31,9 +31,7 @@ var notForShard = map[string]bool{
 // Dispatch routes cmd by actor path and waits for the answer, never past
 // ctx's deadline. It implements gateway.Dispatcher.
 func (s *System) Dispatch(ctx context.Context, target string, cmd *pb.Command) (*pb.Reply, error) {
-	if dl, ok := ctx.Deadline(); ok && cmd.DeadlineUnixNano == 0 {
-		cmd.DeadlineUnixNano = dl.UnixNano()
-	}
+	cmd.SetDeadlineFrom(ctx)
 	switch target {
 	case ditto.PathConnectionShard:
 		if notForShard[cmd.Type] {

@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -55,7 +54,7 @@ func (r *piggybackReceiver) Receive(ctx actor.Context) {
 		return
 	}
 	go func() {
-		cctx, cancel := commandContext(cmd)
+		cctx, cancel := cmd.Context(ditto.DefaultAskTimeout) // the caller's deadline
 		defer cancel()
 		reply := r.handler(cctx, r.local, cmd)
 		if reply == nil {
@@ -63,14 +62,6 @@ func (r *piggybackReceiver) Receive(ctx actor.Context) {
 		}
 		root.Send(sender, reply)
 	}()
-}
-
-// commandContext carries the caller's deadline (Ditto's ask timeout without one).
-func commandContext(cmd *pb.Command) (context.Context, context.CancelFunc) {
-	if cmd.DeadlineUnixNano > 0 {
-		return context.WithDeadline(context.Background(), time.Unix(0, cmd.DeadlineUnixNano))
-	}
-	return context.WithTimeout(context.Background(), ditto.DefaultAskTimeout)
 }
 
 // Forward sends a piggyback command to every other member and returns how
@@ -83,9 +74,7 @@ func (s *System) Forward(ctx context.Context, cmd *pb.Command) (int, <-chan *pb.
 		close(out)
 		return 0, out
 	}
-	if dl, ok := ctx.Deadline(); ok && cmd.DeadlineUnixNano == 0 {
-		cmd.DeadlineUnixNano = dl.UnixNano()
-	}
+	cmd.SetDeadlineFrom(ctx)
 	timeout := remaining(ctx)
 	var wg sync.WaitGroup
 	for _, addr := range peers {

@@ -57,17 +57,15 @@ type Config struct {
 	Logger    zerolog.Logger
 }
 
-// Defaults of the actor system's own settings.
-const (
-	DefaultMaxConnecting     = 64
-	DefaultReopenParallelism = 32
-)
+// DefaultReopenParallelism is how many connections the reopen sweep wakes at
+// once after a restart.
+const DefaultReopenParallelism = 32
 
 // DefaultConfig holds the defaults of every setting (no dependencies).
 func DefaultConfig() Config {
 	return Config{
 		Settings:          connection.DefaultSettings(),
-		MaxConnecting:     DefaultMaxConnecting,
+		MaxConnecting:     connection.DefaultMaxConnecting,
 		ReopenParallelism: DefaultReopenParallelism,
 		Cluster:           DefaultClusterConfig(),
 	}

@@ -267,7 +267,7 @@ func (v devops) execute(ctx context.Context, log zerolog.Logger, env *envelope, 
 
 	if !ditto.KnownCommandTypes[env.commandType] {
 		log.Warn().Str("type", env.typeText).Msg("piggyback command type has no mapping strategy")
-		return errorAnswer(http.StatusBadRequest, errorJSON(ditto.JSONTypeNotParsable(env.typeText)))
+		return errorAnswer(http.StatusBadRequest, ditto.JSONTypeNotParsable(env.typeText).JSON())
 	}
 
 	cmd := &pb.Command{Type: env.commandType, Headers: headers, Payload: env.command}
@@ -276,7 +276,7 @@ func (v devops) execute(ctx context.Context, log zerolog.Logger, env *envelope, 
 	if err != nil {
 		if de, isDitto := ditto.As(err); isDitto {
 			// The actor answered with a Ditto error: that is its response.
-			return answer{instance: v.instance, body: errorJSON(de)}, true
+			return answer{instance: v.instance, body: de.JSON()}, true
 		}
 		if errors.Is(err, ditto.ErrNoRoute) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, context.Canceled) || ctx.Err() != nil {
@@ -286,14 +286,14 @@ func (v devops) execute(ctx context.Context, log zerolog.Logger, env *envelope, 
 		// Ditto turns any failed ask into an ask.error errorResponse. The Go
 		// error stays in the log: it may name internal addresses.
 		log.Error().Err(err).Msg("piggyback dispatch failed")
-		return errorAnswer(http.StatusServiceUnavailable, errorJSON(ditto.AskFailed(
-			fmt.Sprintf("Asking the actor at <%s> failed.", env.target))))
+		return errorAnswer(http.StatusServiceUnavailable, ditto.AskFailed(
+			fmt.Sprintf("Asking the actor at <%s> failed.", env.target)).JSON())
 	}
 
 	malformed := func(why string) (answer, bool) {
 		log.Error().Str("reason", why).Msg("malformed reply from dispatcher")
-		return errorAnswer(http.StatusInternalServerError, errorJSON(ditto.InternalError(
-			"The connectivity service sent a malformed response.")))
+		return errorAnswer(http.StatusInternalServerError, ditto.InternalError(
+			"The connectivity service sent a malformed response.").JSON())
 	}
 	if reply == nil {
 		return malformed("nil reply")

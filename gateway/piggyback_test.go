@@ -82,7 +82,7 @@ func TestEnvelopeErrors(t *testing.T) {
 	const descJSON = "Check if the JSON was valid (e.g. on https://jsonlint.com) and if it was in required format."
 	const descMissing = "Check if all required JSON fields were set."
 	jsonInvalid := func(msg string) string {
-		return string(errorJSON(ditto.New(400, "json.invalid", msg, descJSON)))
+		return string(ditto.New(400, "json.invalid", msg, descJSON).JSON())
 	}
 	missing := func(field string) string {
 		return `{"status":400,"error":"json.field.missing","message":"JSON did not include required <` + field +

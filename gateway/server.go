@@ -293,14 +293,7 @@ func methodNotAllowed(c echo.Context, allow string) error {
 
 // writeError sends a Ditto error with its own HTTP status.
 func writeError(c echo.Context, e *ditto.Error) error {
-	return c.JSONBlob(e.Status, errorJSON(e))
-}
-
-// errorJSON is Ditto's error JSON. It is encoded here, not with Error.JSON,
-// because encoding/json's default escapes '<' and '>', which Ditto's messages
-// contain ("<connectionType>") and Ditto sends unescaped.
-func errorJSON(e *ditto.Error) []byte {
-	return marshalNoEscape(e)
+	return c.JSONBlob(e.Status, e.JSON())
 }
 
 // marshalNoEscape is json.Marshal without HTML escaping.

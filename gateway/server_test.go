@@ -267,7 +267,7 @@ func TestServerTimeoutsSet(t *testing.T) {
 }
 
 func TestErrorJSONKeepsAngleBrackets(t *testing.T) {
-	got := string(errorJSON(ditto.JSONFieldMissing("/headers")))
+	got := string(ditto.JSONFieldMissing("/headers").JSON())
 	want := `{"status":400,"error":"json.field.missing","message":"JSON did not include required </headers> field!",` +
 		`"description":"Check if all required JSON fields were set."}`
 	if got != want {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // dpScript is a device mapper: {"ns","id","temp","cid"} → a twin event
@@ -180,7 +181,7 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 	}
 
 	// HTTP push: three Normalized bodies
-	kit.Eventually(t, 15*time.Second, "3 HTTP requests", func() bool {
+	poll.Until(t, 15*time.Second, "3 HTTP requests", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(reqs) >= 3

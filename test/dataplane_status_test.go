@@ -10,6 +10,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // TestIntegrationDataPlaneLiveStatusMetric: every live status a client
@@ -39,5 +40,5 @@ func TestIntegrationDataPlaneLiveStatusMetric(t *testing.T) {
 	if r := n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", id)); r == nil || r.Status != http.StatusOK {
 		t.Fatalf("close: %v", r)
 	}
-	kit.Eventually(t, 10*time.Second, "closed is reported", func() bool { return strings.Contains(scrape(), series("closed")) })
+	poll.Until(t, 10*time.Second, "closed is reported", func() bool { return strings.Contains(scrape(), series("closed")) })
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // Data plane: messages consumed by one connection's source are
@@ -52,7 +53,7 @@ func dpCount(m map[string]any, dir, address, typ, level string) int {
 func dpWaitCount(t *testing.T, n *kit.Node, id, dir, address, typ, level string, want int) map[string]any {
 	t.Helper()
 	var m map[string]any
-	kit.Eventually(t, 15*time.Second, fmt.Sprintf("%s %s %s %s %s = %d", id, dir, address, typ, level, want), func() bool {
+	poll.Until(t, 15*time.Second, fmt.Sprintf("%s %s %s %s %s = %d", id, dir, address, typ, level, want), func() bool {
 		m = dpMetrics(t, n, id)
 		return dpCount(m, dir, address, typ, level) >= want
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 const (
@@ -117,7 +118,7 @@ func migrateAndWait(t *testing.T, n *kit.Node, dryRun, resume bool) map[string]a
 func waitMigration(t *testing.T, n *kit.Node) map[string]any {
 	t.Helper()
 	var m map[string]any
-	kit.Eventually(t, 3*time.Minute, "migration ends", func() bool {
+	poll.Until(t, 3*time.Minute, "migration ends", func() bool {
 		_, m = piggy(t, n, migrationPath, cmd(ditto.MigrateEncryptionStatus))
 		return m != nil && m["migrationActive"] == false
 	})
@@ -378,7 +379,7 @@ func TestEncryptionMigrationAbortResume(t *testing.T) {
 			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", true, "resume", true))
 			refused("resume while running", m, busy)
 
-			kit.Eventually(t, time.Minute, "the first journal batch", func() bool {
+			poll.Until(t, time.Minute, "the first journal batch", func() bool {
 				_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionStatus))
 				jp, _, _ := counterSum(m, "journalEvents")
 				return m["phase"] == "in_progress:journal" && jp >= 5

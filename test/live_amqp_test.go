@@ -12,7 +12,7 @@ import (
 	amqp10 "github.com/Azure/go-amqp"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // RabbitMQ of the machine (AMQP 0.9.1 and, with its plugin, AMQP 1.0); the
@@ -230,7 +230,7 @@ func rabbitForceClose(t *testing.T, id string) {
 	t.Helper()
 	ctl := needBinary(t, "rabbitmqctl")
 	var pids []string
-	kit.Eventually(t, 10*time.Second, "RabbitMQ lists the connection of "+id, func() bool {
+	poll.Until(t, 10*time.Second, "RabbitMQ lists the connection of "+id, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, ctl, "-q", "list_connections", "--no-table-headers", "pid", "client_properties").Output()

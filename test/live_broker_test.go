@@ -111,7 +111,7 @@ func (p *tcpProxy) Down() {
 func (p *tcpProxy) Up() {
 	p.t.Helper()
 	var ln net.Listener
-	kit.Eventually(p.t, 10*time.Second, "proxy listening again on "+p.Addr(), func() bool {
+	poll.Until(p.t, 10*time.Second, "proxy listening again on "+p.Addr(), func() bool {
 		var err error
 		ln, err = net.Listen("tcp", p.Addr())
 		return err == nil

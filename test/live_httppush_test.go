@@ -17,6 +17,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // pushRequest is one request the push endpoint received.
@@ -51,7 +52,7 @@ func (p *pushServer) Start() {
 	p.t.Helper()
 	var ln net.Listener
 	var err error
-	kit.Eventually(p.t, 10*time.Second, "listen on the push port again", func() bool {
+	poll.Until(p.t, 10*time.Second, "listen on the push port again", func() bool {
 		ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port))
 		return err == nil
 	})

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // kafkaTopicsOf are the topics of the connection ids the Kafka checklist
@@ -59,7 +59,7 @@ func (b *kafkaBroker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.port)
 func (b *kafkaBroker) Up() {
 	b.t.Helper()
 	var c *kfake.Cluster
-	kit.Eventually(b.t, 10*time.Second, "kfake on port "+itoa(b.port), func() bool {
+	poll.Until(b.t, 10*time.Second, "kfake on port "+itoa(b.port), func() bool {
 		var err error
 		c, err = kfake.NewCluster(kfake.Ports(b.port), kfake.SeedTopics(1, kafkaTopics...))
 		return err == nil

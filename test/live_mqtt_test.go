@@ -11,6 +11,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // runID tells this test process's MQTT sessions from other runs'.
@@ -56,7 +57,7 @@ func status(t *testing.T, n *kit.Node, id string) map[string]any {
 func waitLive(t *testing.T, n *kit.Node, id, live, recovery string, within time.Duration) map[string]any {
 	t.Helper()
 	var last map[string]any
-	kit.Eventually(t, within, "liveStatus "+live+"/"+recovery+" of "+id, func() bool {
+	poll.Until(t, within, "liveStatus "+live+"/"+recovery+" of "+id, func() bool {
 		last = status(t, n, id)
 		return last["liveStatus"] == live && (recovery == "" || last["recoveryStatus"] == recovery)
 	})

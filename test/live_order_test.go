@@ -14,6 +14,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // recorder keeps what fake clients did, in order.
@@ -130,7 +131,7 @@ func TestLiveCommandOrder(t *testing.T) {
 
 	// create with status open: 201 first, then connect and announce
 	send(cmd(ditto.CreateConnection, "connection", conn("v1", "open")), http.StatusCreated)
-	kit.Eventually(t, 5*time.Second, "connected", func() bool { return len(rec.list()) == 3 })
+	poll.Until(t, 5*time.Second, "connected", func() bool { return len(rec.list()) == 3 })
 	expect("reply createConnection", "connect v1", "announce-opened v1")
 
 	// modify an open connection: old announces closed and closes, new connects, then the reply
@@ -154,7 +155,7 @@ func TestLiveCommandOrder(t *testing.T) {
 	rec.setFail(fmt.Errorf("%w: bad password", client.ErrUnauthorized))
 	send(cmd(ditto.CreateConnection, "connection", conn("v3", "closed")), http.StatusCreated)
 	send(cmd(ditto.OpenConnection, "connectionId", id), http.StatusUnauthorized)
-	kit.Eventually(t, 5*time.Second, "retries", func() bool {
+	poll.Until(t, 5*time.Second, "retries", func() bool {
 		return strings.Count(strings.Join(rec.list(), ","), "connect-failed") >= 3
 	})
 	m := waitLive(t, n, id, "failed", "ongoing", 5*time.Second)

@@ -16,6 +16,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // ferret is a FerretDB server this test can stop and start again on the
@@ -40,7 +41,7 @@ func startFerret(t *testing.T, dir, addr string) *ferret {
 	ctx, cancel := context.WithCancel(context.Background())
 	fr := &ferret{dir: dir, cancel: cancel, done: make(chan struct{})}
 	go func() { _ = f.Run(ctx); close(fr.done) }()
-	kit.Eventually(t, 10*time.Second, "ferretdb listening", func() bool {
+	poll.Until(t, 10*time.Second, "ferretdb listening", func() bool {
 		c, err := net.DialTimeout("tcp", f.MongoDBURI()[len("mongodb://"):len(f.MongoDBURI())-1], 100*time.Millisecond)
 		if err == nil {
 			c.Close()
@@ -135,7 +136,7 @@ func TestStoreOutage(t *testing.T) {
 		}(i)
 	}
 	waitOutcome := func(status float64, what string) {
-		kit.Eventually(t, 30*time.Second, what, func() bool {
+		poll.Until(t, 30*time.Second, what, func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return outcomes[status] > 0
@@ -217,7 +218,7 @@ func TestBrokerOutageKeepsAPIResponsive(t *testing.T) {
 		}
 	}
 	// every dead connection is failing and retrying before we measure
-	kit.Eventually(t, 20*time.Second, "all 100 connections reconnecting", func() bool {
+	poll.Until(t, 20*time.Second, "all 100 connections reconnecting", func() bool {
 		for i := 0; i < 100; i += 33 {
 			_, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnectionStatus, "connectionId", fmt.Sprintf("dead-%03d", i)), nil))
 			if decode(t, body)["recoveryStatus"] != "ongoing" {

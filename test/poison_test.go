@@ -9,6 +9,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // Payloads and scripts that, without the mapping bounds, end the process (a
@@ -43,7 +44,7 @@ func TestIntegrationPoisonPayloadsThroughMQTT(t *testing.T) {
 	dpPublishMQTT(t, dev, "dp/"+run+"/poison/good", dpTwinEvent("org.acme:dev-1", 1))
 
 	m := dpWaitCount(t, n, id, "source", src, "consumed", "success", 3)
-	kit.Eventually(t, 15*time.Second, "the good message mapped", func() bool {
+	poll.Until(t, 15*time.Second, "the good message mapped", func() bool {
 		m = dpMetrics(t, n, id)
 		return dpCount(m, "source", src, "mapped", "success") == 1
 	})
@@ -105,7 +106,7 @@ func TestIntegrationGreedyScripts(t *testing.T) {
 	dpPublishMQTT(t, dev, addr, `{"len":1e11}`)
 	dpPublishMQTT(t, dev, addr, `{"len":16}`)
 	dpWaitCount(t, n, id, "source", addr, "consumed", "success", 2)
-	kit.Eventually(t, 15*time.Second, "one frame mapped, one failed", func() bool {
+	poll.Until(t, 15*time.Second, "one frame mapped, one failed", func() bool {
 		m := dpMetrics(t, n, id)
 		return dpCount(m, "source", addr, "mapped", "success") == 1 && dpCount(m, "source", addr, "mapped", "failure") == 1
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // TestRestartKeepsEverything: 100 connections, some modified, some deleted;
@@ -122,7 +123,7 @@ func TestSnapshotsAndPassivation(t *testing.T) {
 				t.Errorf("highest seq %d, want 13", hs)
 			}
 			// the last command was close → desired closed → passivates
-			kit.Eventually(t, 5*time.Second, "grain passivated", func() bool { return n.Sys.ActivatedGrains() == 0 })
+			poll.Until(t, 5*time.Second, "grain passivated", func() bool { return n.Sys.ActivatedGrains() == 0 })
 			r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "id,connectionStatus,_revision"))
 			if string(r.Payload) != `{"type":"connectivity.responses:retrieveConnection","status":200,"connection":{"id":"snap-1","connectionStatus":"closed","_revision":1}}` {
 				t.Errorf("after passivation: %s", r.Payload)

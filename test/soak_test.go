@@ -11,6 +11,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 type sample struct {
@@ -99,7 +100,7 @@ func TestSoak(t *testing.T) {
 	// warm-up round: caches, pools and connections reach their steady size
 	runRounds(time.Now().Add(d / 6))
 	settle := func() sample {
-		kit.Eventually(t, 10*time.Second, "grains passivated", func() bool { return n.Sys.ActivatedGrains() == 0 })
+		poll.Until(t, 10*time.Second, "grains passivated", func() bool { return n.Sys.ActivatedGrains() == 0 })
 		return takeSample()
 	}
 	base := settle()

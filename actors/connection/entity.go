@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -49,9 +50,9 @@ func (e *entity) after(ev event) *model.Connection {
 		// opened and closed change the desired status but, as in Ditto,
 		// not _revision or _modified inside the entity
 		next := *e.conn
-		next.ConnectionStatus = string(StatusClosed)
+		next.ConnectionStatus = string(client.StatusClosed)
 		if ev.typ == ditto.EventConnectionOpened {
-			next.ConnectionStatus = string(StatusOpen)
+			next.ConnectionStatus = string(client.StatusOpen)
 		}
 		return &next
 	case ditto.EventConnectionDeleted:
@@ -208,7 +209,7 @@ func (e *entity) createFrom(cmd *pb.Command, c *model.Connection, p policy, now 
 	c.Created = ditto.FormatInstant(now)
 	c.Modified = c.Created
 	// Ditto replies 201 first and connects in the background.
-	body := connectionResponse{head: headOf(ditto.CreateConnection, http.StatusCreated), Connection: raw(c.JSON(false))}
+	body := connectionAnswer(ditto.CreateConnection, http.StatusCreated, c.JSON(false))
 	return decision{
 		events: []event{{typ: ditto.EventConnectionCreated, rev: rev, at: now, conn: c}},
 		reply:  respond(http.StatusCreated, body, rev),
@@ -278,8 +279,8 @@ func (e *entity) setStatus(cmd *pb.Command, typ string, a action, now time.Time)
 // Nothing is persisted.
 func (e *entity) test(cmd *pb.Command, p policy, _ time.Time) decision {
 	if e.conn != nil {
-		return decision{reply: respond(http.StatusConflict, testResponse{head: headOf(cmd.Type, http.StatusConflict),
-			ConnectionID: e.id, TestResult: "Connection was already created - no test possible"}, e.seq)}
+		return decision{reply: respond(http.StatusConflict, testAnswer(cmd.Type, http.StatusConflict,
+			e.id, "Connection was already created - no test possible"), e.seq)}
 	}
 	c, bad := commandConnection(cmd)
 	if bad != nil {
@@ -357,18 +358,20 @@ func (e *entity) retrieve(cmd *pb.Command, _ policy, _ time.Time) decision {
 		}
 		connJSON = sel
 	}
-	return decision{reply: respond(http.StatusOK, connectionResponse{head: headOf(cmd.Type, http.StatusOK), Connection: raw(connJSON)}, e.seq)}
+	return decision{reply: respond(http.StatusOK, connectionAnswer(cmd.Type, http.StatusOK, connJSON), e.seq)}
 }
 
 func (e *entity) tags(cmd *pb.Command, _ policy, _ time.Time) decision {
-	tags := e.conn.Tags
-	if tags == nil {
-		tags = []string{}
+	tags := make([]any, len(e.conn.Tags))
+	for i, t := range e.conn.Tags {
+		tags[i] = str(t)
 	}
-	return decision{reply: respond(http.StatusOK, tagsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionTags: tags}, e.seq)}
+	body := answer(cmd.Type, http.StatusOK, 1)
+	body.Set("connectionTags", tags)
+	return decision{reply: respond(http.StatusOK, body, e.seq)}
 }
 
 // simple is {type, status, connectionId} at revision rev.
 func (e *entity) simple(cmd *pb.Command, status int, rev int64) *pb.Reply {
-	return respond(status, idResponse{head: headOf(cmd.Type, status), ConnectionID: e.id}, rev)
+	return respond(status, withID(cmd.Type, status, e.id, 0), rev)
 }

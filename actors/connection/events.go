@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -15,14 +17,10 @@ import (
 // deletedSnapshot is what Ditto stores as the snapshot of a deleted connection.
 var deletedSnapshot = []byte(`{"__lifecycle":"DELETED"}`)
 
-// eventJSON is a journal event's payload as Ditto stores it.
+// eventJSON is what the entity reads of a journal event's payload.
 type eventJSON struct {
-	Type         string          `json:"type"`
-	Timestamp    string          `json:"_timestamp"`
-	Revision     int64           `json:"revision"`
-	ConnectionID string          `json:"connectionId"`
-	Connection   json.RawMessage `json:"connection,omitempty"` // created and modified
-	HeaderHints  json.RawMessage `json:"__hh"`
+	Type       string          `json:"type"`
+	Connection json.RawMessage `json:"connection"` // created and modified
 }
 
 // decodeSnapshot reads a snapshot's s2 document (nil: deleted).
@@ -99,12 +97,16 @@ func encodeEvent(pid, id, writer string, ev event, next *model.Connection) persi
 
 // eventPayload is the event JSON as Ditto stores it.
 func eventPayload(id string, ev event) []byte {
-	p := eventJSON{Type: ev.typ, Timestamp: ditto.FormatInstant(ev.at), Revision: ev.rev, ConnectionID: id,
-		HeaderHints: json.RawMessage("{}")}
+	p := ojson.NewObject()
+	p.Set("type", str(ev.typ))
+	p.Set("_timestamp", str(ditto.FormatInstant(ev.at)))
+	p.Set("revision", num(ev.rev))
+	p.Set("connectionId", str(id))
 	if ev.conn != nil {
-		p.Connection = ev.conn.JSON(true)
+		p.Set("connection", raw(ev.conn.JSON(true))) // created and modified
 	}
-	return encodeJSON(p)
+	p.Set("__hh", json.RawMessage("{}"))
+	return ojson.GoJSON.Marshal(p)
 }
 
 // journalTags are the connection's tags plus always-alive and priority-0
@@ -114,7 +116,7 @@ func journalTags(conn *model.Connection) []string {
 		return nil
 	}
 	tags := append([]string(nil), conn.Tags...)
-	if desired(conn) == StatusOpen {
+	if desired(conn) == client.StatusOpen {
 		tags = append(tags, AlwaysAliveTag, priorityTag)
 	}
 	return tags

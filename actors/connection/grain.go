@@ -178,7 +178,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		}
 		g.sup = newSupervisor(id, g.cfg, g.log, ctx.ActorSystem().Root, ctx.Self())
 		g.recover()
-		if g.recovered && g.ent.conn != nil && desired(g.ent.conn) == StatusOpen {
+		if g.recovered && g.ent.conn != nil && desired(g.ent.conn) == client.StatusOpen {
 			// as Ditto: a desired-open connection reconnects right after recovery
 			g.sup.reopen(g.ent.conn)
 		}
@@ -192,10 +192,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		}
 		reply := g.handle(ctx, msg)
 		if reply != nil {
-			if msg.Headers[ditto.HeaderResponseRequired] == "false" {
-				reply = noAnswer()
-			}
-			ctx.Respond(reply)
+			ctx.Respond(msg.Answer(reply))
 		}
 		g.armPassivation(ctx)
 		if g.recoverErr != nil {
@@ -220,7 +217,9 @@ func (g *grain) Receive(ctx actor.Context) {
 	}
 }
 
-func (g *grain) desiredOpen() bool { return g.ent.conn != nil && desired(g.ent.conn) == StatusOpen }
+func (g *grain) desiredOpen() bool {
+	return g.ent.conn != nil && desired(g.ent.conn) == client.StatusOpen
+}
 
 // armPassivation sets the idle timeout that fits the current state.
 func (g *grain) armPassivation(ctx actor.Context) {

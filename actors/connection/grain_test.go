@@ -19,6 +19,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // fakeClient connects with connectErr, once gate (if any) is closed; it
@@ -107,18 +108,6 @@ func (h *grainHarness) ask(pid *actor.PID, typ, payload string, headers map[stri
 	return r.(*pb.Reply)
 }
 
-// eventually polls cond until a deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5 s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // field is one top-level field of a reply's JSON.
 func field(t *testing.T, r *pb.Reply, key string) any {
 	t.Helper()
@@ -199,7 +188,7 @@ func TestGrainDeleteAndRecover(t *testing.T) {
 	if r.Status != 200 || r.Headers[ditto.HeaderEntityRevision] != "2" {
 		t.Fatalf("recovered retrieve: %d %v %s", r.Status, r.Headers, r.Payload)
 	}
-	eventually(t, "the recovered desired-open connection reconnects", func() bool { return h.connects.Load() == 3 })
+	poll.Until(t, 5*time.Second, "the recovered desired-open connection reconnects", func() bool { return h.connects.Load() == 3 })
 	h.ask(g, ditto.OpenConnection, "", nil)       // revision 3: snapshot
 	r = h.ask(g, ditto.DeleteConnection, "", nil) // revision 4
 	if r.Status != 204 || r.Headers[ditto.HeaderEntityRevision] != "4" || h.closes.Load() < 2 {
@@ -225,14 +214,14 @@ func TestGrainSupersededWaiter(t *testing.T) {
 	g := h.spawn(testID)
 	h.ask(g, ditto.CreateConnection, withConnection(connJSON("mqtt", "closed")), nil)
 	open := h.sys.Root.RequestFuture(g, &pb.Command{Type: ditto.OpenConnection, EntityId: testID}, 5*time.Second)
-	eventually(t, "open starts connecting", func() bool { return h.connects.Load() == 1 })
+	poll.Until(t, 5*time.Second, "open starts connecting", func() bool { return h.connects.Load() == 1 })
 	modify := h.sys.Root.RequestFuture(g, &pb.Command{Type: ditto.ModifyConnection, EntityId: testID,
 		Payload: []byte(withConnection(connJSON("mqtt", "open")))}, 5*time.Second)
 	r, err := open.Result()
 	if err != nil || r.(*pb.Reply).Status != 200 || field(t, r.(*pb.Reply), "type") != "connectivity.responses:openConnection" {
 		t.Fatalf("superseded open: %v, %v", r, err)
 	}
-	eventually(t, "the new client connects", func() bool { return h.connects.Load() == 2 })
+	poll.Until(t, 5*time.Second, "the new client connects", func() bool { return h.connects.Load() == 2 })
 	close(h.gate)
 	r, err = modify.Result()
 	if err != nil || r.(*pb.Reply).Status != 204 || r.(*pb.Reply).Headers[ditto.HeaderEntityRevision] != "3" {

@@ -99,7 +99,9 @@ func (s *supervisor) retrieveLogs(cmd *pb.Command, seq int64) *pb.Reply {
 		s.live.logs.Enable()
 	}
 	snap := s.live.logs.Retrieve()
-	return respond(http.StatusOK, logsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
-		ConnectionLogs: raw(snap.ConnectionLogsJSON()), EnabledSince: raw(snap.EnabledSinceJSON()),
-		EnabledUntil: raw(snap.EnabledUntilJSON())}, seq)
+	body := withID(cmd.Type, http.StatusOK, s.id, 3)
+	body.Set("connectionLogs", raw(snap.ConnectionLogsJSON()))
+	body.Set("enabledSince", raw(snap.EnabledSinceJSON()))
+	body.Set("enabledUntil", raw(snap.EnabledUntilJSON()))
+	return respond(http.StatusOK, body, seq)
 }

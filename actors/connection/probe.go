@@ -24,7 +24,7 @@ func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply
 		return nil
 	}
 	if addr := s.cfg.Clients.DialAddress(c); addr != "" {
-		conn, err := net.DialTimeout("tcp", addr, within(req.cmd, s.cfg.DialTimeout))
+		conn, err := net.DialTimeout("tcp", addr, req.cmd.Within(s.cfg.DialTimeout))
 		if err != nil {
 			return errorReply(ditto.ConnectionFailed(s.id, fmt.Sprintf(
 				"Could not establish a connection on '%s'. Make sure the endpoint is reachable and that no firewall prevents the connection.", addr)), seq)
@@ -35,26 +35,15 @@ func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply
 }
 
 func testSucceeded(cmd *pb.Command, id string, seq int64) *pb.Reply {
-	return respond(http.StatusOK, testResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: id,
-		TestResult: "Success(successfully connected + initialized mapper)"}, seq)
-}
-
-// within is timeout, or less when the command's deadline comes earlier.
-func within(cmd *pb.Command, timeout time.Duration) time.Duration {
-	if cmd.DeadlineUnixNano > 0 {
-		if left := time.Until(time.Unix(0, cmd.DeadlineUnixNano)); left < timeout {
-			return left
-		}
-	}
-	return timeout
+	return respond(http.StatusOK, testAnswer(cmd.Type, http.StatusOK, id, "Success(successfully connected + initialized mapper)"), seq)
 }
 
 func (s *supervisor) testLive(req request, c *model.Connection, factory client.Factory, seq int64) {
-	timeout := within(req.cmd, s.cfg.TestTimeout)
+	timeout := req.cmd.Within(s.cfg.TestTimeout)
 	root, id, log := s.root, s.id, s.log
 	tlsCfg, tlsErr := client.TLSConfig(c)
 	env := client.Env{Connection: c, Instance: s.cfg.Instance, Logger: log, TLS: tlsCfg, Events: func(client.Event) {}}
-	noAnswerWanted := req.cmd.Headers[ditto.HeaderResponseRequired] == "false"
+	noAnswerWanted := !req.cmd.ResponseRequired()
 	testSeconds := int(s.cfg.TestTimeout / time.Second)
 	go func() {
 		tctx, cancel := context.WithTimeout(context.Background(), timeout)

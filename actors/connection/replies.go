@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -16,9 +17,19 @@ func reply(status int, payload []byte, rev int64) *pb.Reply {
 	return r
 }
 
-// respond is the answer body v (a response type below) with status, at
-// revision rev.
-func respond(status int, v any, rev int64) *pb.Reply { return reply(status, encodeJSON(v), rev) }
+// respond is the answer body with status, at revision rev. The buffer is
+// sized for the top-level literals (a retrieved connection is most of its
+// answer), so writing it does not grow it again and again.
+func respond(status int, body *ojson.Object, rev int64) *pb.Reply {
+	n := 16
+	for _, k := range body.Keys() {
+		n += len(k) + 4
+		if r, ok := body.Value(k).(json.RawMessage); ok {
+			n += len(r)
+		}
+	}
+	return reply(status, ojson.GoJSON.AppendValue(make([]byte, 0, n), body), rev)
+}
 
 func errorReply(err *ditto.Error, rev int64) *pb.Reply {
 	return reply(err.Status, err.JSON(), rev)
@@ -30,91 +41,41 @@ func parseErrorReply(err *ditto.Error) *pb.Reply {
 	return &pb.Reply{Kind: pb.Reply_PARSE_ERROR, Status: int32(err.Status), Payload: err.JSON()}
 }
 
-// The answers' bodies, fields in Ditto's order.
+// The answers' bodies are ordered objects, fields set in Ditto's order.
+// Strings are escaped as encoding/json did when these answers were first
+// written (U+2028 and U+2029 as \u escapes), which keeps their bytes.
 
-// head starts every response: the response type of the command, the status.
-type head struct {
-	Type   string `json:"type"`
-	Status int    `json:"status"`
+// answer starts every response: the response type of the command, the
+// status; room for fields more.
+func answer(cmdType string, status int, fields int) *ojson.Object {
+	o := ojson.NewObjectSize(2 + fields)
+	o.Set("type", str(ditto.ResponseType(cmdType)))
+	o.Set("status", num(int64(status)))
+	return o
 }
 
-func headOf(cmdType string, status int) head {
-	return head{Type: ditto.ResponseType(cmdType), Status: status}
+// withID is answer plus "connectionId", room for fields more.
+func withID(cmdType string, status int, id string, fields int) *ojson.Object {
+	o := answer(cmdType, status, 1+fields)
+	o.Set("connectionId", str(id))
+	return o
 }
 
-type idResponse struct {
-	head
-	ConnectionID string `json:"connectionId"`
+// str, num, boolean and raw are the literals the bodies hold; raw embeds
+// already encoded JSON, empty is null.
+func str(s string) json.RawMessage   { return ojson.GoJSON.Quote(s) }
+func num(n int64) json.RawMessage    { return strconv.AppendInt(nil, n, 10) }
+func raw(b []byte) json.RawMessage   { return b }
+func boolean(b bool) json.RawMessage { return strconv.AppendBool(nil, b) }
+
+func connectionAnswer(cmdType string, status int, connJSON []byte) *ojson.Object {
+	o := answer(cmdType, status, 1)
+	o.Set("connection", raw(connJSON))
+	return o
 }
 
-type connectionResponse struct {
-	head
-	Connection json.RawMessage `json:"connection"`
-}
-
-// MarshalJSON splices the connection document in as it is: retrieve is the
-// hot path, and encoding/json would scan the document again (three times the
-// cost of the answer).
-func (r connectionResponse) MarshalJSON() ([]byte, error) {
-	h := encodeJSON(r.head)
-	out := make([]byte, 0, len(h)+len(r.Connection)+16)
-	out = append(out, h[:len(h)-1]...) // without its closing brace
-	out = append(out, `,"connection":`...)
-	if len(r.Connection) == 0 {
-		out = append(out, "null"...)
-	} else {
-		out = append(out, r.Connection...)
-	}
-	return append(out, '}'), nil
-}
-
-type tagsResponse struct {
-	head
-	ConnectionTags []string `json:"connectionTags"`
-}
-
-type testResponse struct {
-	head
-	ConnectionID string `json:"connectionId"`
-	TestResult   string `json:"testResult"`
-}
-
-type statusResponse struct {
-	head
-	ConnectionID     string      `json:"connectionId"`
-	ConnectionStatus string      `json:"connectionStatus"`
-	LiveStatus       Status      `json:"liveStatus"`
-	RecoveryStatus   Recovery    `json:"recoveryStatus"`
-	ConnectedSince   string      `json:"connectedSince,omitempty"`
-	ClientStatus     []entryJSON `json:"clientStatus,omitempty"`
-	SourceStatus     []entryJSON `json:"sourceStatus,omitempty"`
-	TargetStatus     []entryJSON `json:"targetStatus,omitempty"`
-}
-
-// entryJSON is one client, source or target entry of a status answer.
-type entryJSON struct {
-	Type           string    `json:"type"`
-	Client         string    `json:"client"`
-	Address        string    `json:"address,omitempty"` // sources and targets; filled-in entries have none
-	Status         Status    `json:"status"`
-	RecoveryStatus *Recovery `json:"recoveryStatus,omitempty"` // clients only
-	StatusDetails  string    `json:"statusDetails,omitempty"`
-	InStateSince   string    `json:"inStateSince,omitempty"`
-}
-
-type metricsResponse struct {
-	head
-	ConnectionID      string          `json:"connectionId"`
-	ConnectionMetrics json.RawMessage `json:"connectionMetrics"`
-	ContainsFailures  bool            `json:"containsFailures"`
-	SourceMetrics     json.RawMessage `json:"sourceMetrics"`
-	TargetMetrics     json.RawMessage `json:"targetMetrics"`
-}
-
-type logsResponse struct {
-	head
-	ConnectionID   string          `json:"connectionId"`
-	ConnectionLogs json.RawMessage `json:"connectionLogs"`
-	EnabledSince   json.RawMessage `json:"enabledSince"`
-	EnabledUntil   json.RawMessage `json:"enabledUntil"`
+func testAnswer(cmdType string, status int, id, result string) *ojson.Object {
+	o := withID(cmdType, status, id, 1)
+	o.Set("testResult", str(result))
+	return o
 }

@@ -24,10 +24,15 @@ type Runners struct {
 	sem    chan struct{}
 }
 
-// NewRunners allows maxConnecting connect attempts at a time (≤0: 64).
+// DefaultMaxConnecting is how many connect attempts run at once, over all
+// connections, unless configured otherwise.
+const DefaultMaxConnecting = 64
+
+// NewRunners allows maxConnecting connect attempts at a time (≤0:
+// DefaultMaxConnecting).
 func NewRunners(maxConnecting int) *Runners {
 	if maxConnecting <= 0 {
-		maxConnecting = 64
+		maxConnecting = DefaultMaxConnecting
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runners{ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxConnecting)}
@@ -105,8 +110,8 @@ type runner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	status   Status
-	recovery Recovery
+	status   client.Status
+	recovery client.Recovery
 	details  string
 	since    time.Time
 	client   client.Client // set while connected
@@ -122,7 +127,7 @@ const (
 func startRunner(rs *Runners, spec runnerSpec, now time.Time) *runner {
 	ctx, cancel := context.WithCancel(rs.ctx)
 	r := &runner{gen: spec.gen, idx: spec.idx, cancel: cancel, done: make(chan struct{}),
-		status: StatusUnknown, recovery: RecoveryOngoing, details: "CONNECTING", since: now}
+		status: client.StatusUnknown, recovery: client.RecoveryOngoing, details: "CONNECTING", since: now}
 	if rs.ctx.Err() != nil {
 		// the system is stopping: no new clients
 		close(r.done)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 )
@@ -185,7 +186,7 @@ func (s *supervisor) satelliteEntries(conn *model.Connection) (clients, sources,
 		switch {
 		case sat.addr == "":
 			misconfigured = true
-			clients = append(clients, statusEntry{typ: "client", client: "<unknown>", status: StatusMisconfigured,
+			clients = append(clients, statusEntry{typ: "client", client: "<unknown>", status: client.StatusMisconfigured,
 				details: notDelivered(conn, "client")})
 		case sat.state != nil:
 			st := sat.state

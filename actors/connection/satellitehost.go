@@ -187,7 +187,7 @@ func (h *satelliteHost) push(ctx actor.Context, s *satellite) {
 		Metrics: toWire(s.plane.Metrics())}
 	if s.r.client != nil {
 		for _, rs := range s.r.client.Status() {
-			st.Resources = append(st.Resources, satEntry{Type: rs.Type, Address: rs.Address, Status: Status(rs.Status),
+			st.Resources = append(st.Resources, satEntry{Type: rs.Type, Address: rs.Address, Status: rs.Status,
 				Details: rs.Details, Since: rs.Since})
 		}
 	}

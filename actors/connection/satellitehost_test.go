@@ -6,8 +6,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // A host starts the satellite client a grain places on it, tells the grain
@@ -37,14 +39,14 @@ func TestSatelliteHostStartsReportsStops(t *testing.T) {
 			if st.ConnectionID != testID || st.Index != 1 || st.Gen != 7 || st.Instance != "i1" {
 				t.Fatalf("state %+v", st)
 			}
-			open = st.Status == StatusOpen && st.Recovery == RecoverySucceeded &&
-				len(st.Resources) == 1 && st.Resources[0].Type == "target" && st.Resources[0].Status == StatusOpen
+			open = st.Status == client.StatusOpen && st.Recovery == client.RecoverySucceeded &&
+				len(st.Resources) == 1 && st.Resources[0].Type == "target" && st.Resources[0].Status == client.StatusOpen
 		case <-deadline:
 			t.Fatal("the satellite did not report open")
 		}
 	}
 	h.sys.Root.Send(host, encodeInternal(&satStop{satRef{ConnectionID: testID, Index: 1}}))
-	eventually(t, "the satellite client closes", func() bool { return h.closes.Load() == 1 })
+	poll.Until(t, 5*time.Second, "the satellite client closes", func() bool { return h.closes.Load() == 1 })
 	if n := h.connects.Load(); n != 1 {
 		t.Errorf("%d connects, want 1", n)
 	}

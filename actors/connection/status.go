@@ -8,32 +8,9 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
-)
-
-// Status is a status as Ditto names it: the desired status of a connection
-// (open or closed, persisted in the entity) and the live status of its
-// clients, sources and targets (any of the five). The strings come from the
-// client contract, which reports them.
-type Status string
-
-const (
-	StatusOpen          Status = client.StatusOpen
-	StatusClosed        Status = client.StatusClosed
-	StatusFailed        Status = client.StatusFailed
-	StatusMisconfigured Status = client.StatusMisconfigured
-	StatusUnknown       Status = client.StatusUnknown
-)
-
-// Recovery is a client's recovery status in retrieveConnectionStatus.
-type Recovery string
-
-const (
-	RecoveryOngoing             Recovery = "ongoing"
-	RecoverySucceeded           Recovery = "succeeded"
-	RecoveryBackOffLimitReached Recovery = "backOffLimitReached"
-	RecoveryUnknown             Recovery = "unknown"
 )
 
 // AlwaysAliveTag is the journal tag of a connection whose desired status is
@@ -45,55 +22,71 @@ const (
 )
 
 // desired is c's desired status.
-func desired(c *model.Connection) Status { return Status(c.ConnectionStatus) }
+func desired(c *model.Connection) client.Status { return client.Status(c.ConnectionStatus) }
 
 // --- retrieveConnectionStatus ---
 
 type statusEntry struct {
 	typ, client, address string
-	status               Status
-	recovery             Recovery
+	status               client.Status
+	recovery             client.Recovery
 	details              string
 	since                time.Time
 }
 
-func entriesJSON(es []statusEntry) []entryJSON {
+// setEntries sets key to the entries' JSON; no entries, no key.
+func setEntries(body *ojson.Object, key string, es []statusEntry) {
 	if len(es) == 0 {
-		return nil
+		return
 	}
-	out := make([]entryJSON, len(es))
+	out := make([]any, len(es))
 	for i, e := range es {
-		j := entryJSON{Type: e.typ, Client: e.client, Status: e.status, StatusDetails: e.details}
-		if e.typ == "source" || e.typ == "target" {
-			j.Address = e.address
+		j := ojson.NewObject()
+		j.Set("type", str(e.typ))
+		j.Set("client", str(e.client))
+		if (e.typ == "source" || e.typ == "target") && e.address != "" {
+			j.Set("address", str(e.address)) // filled-in entries have none
 		}
+		j.Set("status", str(string(e.status)))
 		if e.typ == "client" {
-			j.RecoveryStatus = &es[i].recovery
+			j.Set("recoveryStatus", str(string(e.recovery)))
+		}
+		if e.details != "" {
+			j.Set("statusDetails", str(e.details))
 		}
 		if !e.since.IsZero() {
-			j.InStateSince = ditto.FormatInstant(e.since)
+			j.Set("inStateSince", str(ditto.FormatInstant(e.since)))
 		}
 		out[i] = j
 	}
-	return out
+	body.Set(key, out)
+}
+
+// statusAnswer is the retrieveConnectionStatus body up to connectedSince.
+func statusAnswer(cmd *pb.Command, id string, conn *model.Connection, live client.Status, recovery client.Recovery) *ojson.Object {
+	body := withID(cmd.Type, http.StatusOK, id, 7)
+	body.Set("connectionStatus", str(conn.ConnectionStatus))
+	body.Set("liveStatus", str(string(live)))
+	body.Set("recoveryStatus", str(string(recovery)))
+	return body
 }
 
 // status answers retrieveConnectionStatus; as Ditto does when no client
 // actor runs, that is one closed client entry of this instance.
 func (s *supervisor) status(cmd *pb.Command, conn *model.Connection, seq int64) *pb.Reply {
-	if desired(conn) == StatusOpen && len(s.clients.current) > 0 {
+	if desired(conn) == client.StatusOpen && len(s.clients.current) > 0 {
 		return s.liveStatus(cmd, conn, seq)
 	}
-	client := statusEntry{typ: "client", client: s.cfg.Instance, status: StatusClosed, recovery: RecoveryUnknown,
+	entry := statusEntry{typ: "client", client: s.cfg.Instance, status: client.StatusClosed, recovery: client.RecoveryUnknown,
 		details: detailsDisconnected, since: s.live.since}
-	return respond(http.StatusOK, statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
-		ConnectionStatus: conn.ConnectionStatus, LiveStatus: StatusClosed, RecoveryStatus: RecoveryUnknown,
-		ClientStatus: entriesJSON([]statusEntry{client})}, seq)
+	body := statusAnswer(cmd, s.id, conn, client.StatusClosed, client.RecoveryUnknown)
+	setEntries(body, "clientStatus", []statusEntry{entry})
+	return respond(http.StatusOK, body, seq)
 }
 
 // resourceEntry is a client's resource status as an entry of instance.
 func resourceEntry(instance string, rs client.ResourceStatus) statusEntry {
-	return statusEntry{typ: rs.Type, client: instance, address: rs.Address, status: Status(rs.Status),
+	return statusEntry{typ: rs.Type, client: instance, address: rs.Address, status: rs.Status,
 		details: rs.Details, since: rs.Since}
 }
 
@@ -121,11 +114,11 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	fill := func(list []statusEntry, typ string, want int) []statusEntry {
 		for len(list) < want {
 			if undelivered {
-				list = append(list, statusEntry{typ: typ, client: "<unknown>", status: StatusMisconfigured,
+				list = append(list, statusEntry{typ: typ, client: "<unknown>", status: client.StatusMisconfigured,
 					details: notDelivered(conn, typ)})
 				continue
 			}
-			list = append(list, statusEntry{typ: typ, client: "<unknown>", status: StatusFailed,
+			list = append(list, statusEntry{typ: typ, client: "<unknown>", status: client.StatusFailed,
 				details: fmt.Sprintf("The %s failed to report its status within the timeout.", typ)})
 		}
 		return list
@@ -136,77 +129,78 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	clientsLive := listStatus(clients, clients)
 	live := overall(clientsLive, listStatus(sources, clients), listStatus(targets, clients))
 
-	body := statusResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
-		ConnectionStatus: conn.ConnectionStatus, LiveStatus: live, RecoveryStatus: recoveryOf(clients),
-		ClientStatus: entriesJSON(clients), SourceStatus: entriesJSON(sources), TargetStatus: entriesJSON(targets)}
+	body := statusAnswer(cmd, s.id, conn, live, recoveryOf(clients))
 	var since time.Time
 	for _, c := range clients {
-		if c.status == StatusOpen && (since.IsZero() || c.since.Before(since)) {
+		if c.status == client.StatusOpen && (since.IsZero() || c.since.Before(since)) {
 			since = c.since
 		}
 	}
 	if !since.IsZero() {
-		body.ConnectedSince = ditto.FormatInstant(since)
+		body.Set("connectedSince", str(ditto.FormatInstant(since)))
 	}
+	setEntries(body, "clientStatus", clients)
+	setEntries(body, "sourceStatus", sources)
+	setEntries(body, "targetStatus", targets)
 	return respond(http.StatusOK, body, seq)
 }
 
 // listStatus is the live status of one resource list.
-func listStatus(list, clients []statusEntry) Status {
-	count := map[Status]int{}
+func listStatus(list, clients []statusEntry) client.Status {
+	count := map[client.Status]int{}
 	for _, e := range list {
 		count[e.status]++
 	}
 	switch {
-	case len(list) == 0 || count[StatusOpen] == len(list):
-		return StatusOpen
-	case count[StatusFailed] > 0:
-		return StatusFailed
-	case count[StatusMisconfigured] > 0:
-		return StatusMisconfigured
-	case count[StatusClosed] == len(list):
-		return StatusClosed
+	case len(list) == 0 || count[client.StatusOpen] == len(list):
+		return client.StatusOpen
+	case count[client.StatusFailed] > 0:
+		return client.StatusFailed
+	case count[client.StatusMisconfigured] > 0:
+		return client.StatusMisconfigured
+	case count[client.StatusClosed] == len(list):
+		return client.StatusClosed
 	}
 	for _, c := range clients {
-		if c.status != StatusOpen {
-			return StatusUnknown
+		if c.status != client.StatusOpen {
+			return client.StatusUnknown
 		}
 	}
-	return StatusOpen
+	return client.StatusOpen
 }
 
-func overall(lists ...Status) Status {
-	count := map[Status]int{}
+func overall(lists ...client.Status) client.Status {
+	count := map[client.Status]int{}
 	for _, s := range lists {
 		count[s]++
 	}
 	switch {
-	case count[StatusOpen] == len(lists):
-		return StatusOpen
-	case count[StatusFailed] > 0:
-		return StatusFailed
-	case count[StatusMisconfigured] > 0:
-		return StatusMisconfigured
-	case count[StatusClosed] == len(lists):
-		return StatusClosed
+	case count[client.StatusOpen] == len(lists):
+		return client.StatusOpen
+	case count[client.StatusFailed] > 0:
+		return client.StatusFailed
+	case count[client.StatusMisconfigured] > 0:
+		return client.StatusMisconfigured
+	case count[client.StatusClosed] == len(lists):
+		return client.StatusClosed
 	}
-	return StatusUnknown
+	return client.StatusUnknown
 }
 
-func recoveryOf(clients []statusEntry) Recovery {
-	count := map[Recovery]int{}
+func recoveryOf(clients []statusEntry) client.Recovery {
+	count := map[client.Recovery]int{}
 	for _, c := range clients {
 		count[c.recovery]++
 	}
 	switch {
-	case len(clients) > 0 && count[RecoverySucceeded] == len(clients):
-		return RecoverySucceeded
-	case count[RecoveryBackOffLimitReached] > 0:
-		return RecoveryBackOffLimitReached
-	case count[RecoveryOngoing] > 0:
-		return RecoveryOngoing
+	case len(clients) > 0 && count[client.RecoverySucceeded] == len(clients):
+		return client.RecoverySucceeded
+	case count[client.RecoveryBackOffLimitReached] > 0:
+		return client.RecoveryBackOffLimitReached
+	case count[client.RecoveryOngoing] > 0:
+		return client.RecoveryOngoing
 	}
-	return RecoveryUnknown
+	return client.RecoveryUnknown
 }
 
 // --- retrieveConnectionMetrics ---
@@ -221,7 +215,10 @@ func (s *supervisor) metrics(cmd *pb.Command, seq int64) *pb.Reply {
 	if snap != nil {
 		snap = monitor.MergeMetrics(append([]*monitor.MetricsSnapshot{snap}, s.satelliteMetrics()...)...)
 	}
-	return respond(http.StatusOK, metricsResponse{head: headOf(cmd.Type, http.StatusOK), ConnectionID: s.id,
-		ConnectionMetrics: raw(snap.ConnectionMetricsJSON()), ContainsFailures: snap.ContainsFailures(),
-		SourceMetrics: raw(snap.SourceMetricsJSON()), TargetMetrics: raw(snap.TargetMetricsJSON())}, seq)
+	body := withID(cmd.Type, http.StatusOK, s.id, 4)
+	body.Set("connectionMetrics", raw(snap.ConnectionMetricsJSON()))
+	body.Set("containsFailures", boolean(snap.ContainsFailures()))
+	body.Set("sourceMetrics", raw(snap.SourceMetricsJSON()))
+	body.Set("targetMetrics", raw(snap.TargetMetricsJSON()))
+	return respond(http.StatusOK, body, seq)
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
-func entries(statuses ...Status) []statusEntry {
+func entries(statuses ...client.Status) []statusEntry {
 	out := make([]statusEntry, len(statuses))
 	for i, s := range statuses {
 		out[i] = statusEntry{status: s}
@@ -23,7 +23,7 @@ func TestListStatus(t *testing.T) {
 		name    string
 		list    []statusEntry
 		clients []statusEntry
-		want    Status
+		want    client.Status
 	}{
 		{"empty is open", nil, failedClients, "open"},
 		{"all open", entries("open", "open"), openClients, "open"},
@@ -44,20 +44,20 @@ func TestListStatus(t *testing.T) {
 
 func TestOverallAndRecovery(t *testing.T) {
 	for _, tc := range []struct {
-		lists []Status
-		want  Status
+		lists []client.Status
+		want  client.Status
 	}{
-		{[]Status{"open", "open", "open"}, "open"},
-		{[]Status{"open", "failed", "misconfigured"}, "failed"},
-		{[]Status{"open", "misconfigured", "closed"}, "misconfigured"},
-		{[]Status{"closed", "closed", "closed"}, "closed"},
-		{[]Status{"open", "closed", "open"}, "unknown"},
+		{[]client.Status{"open", "open", "open"}, "open"},
+		{[]client.Status{"open", "failed", "misconfigured"}, "failed"},
+		{[]client.Status{"open", "misconfigured", "closed"}, "misconfigured"},
+		{[]client.Status{"closed", "closed", "closed"}, "closed"},
+		{[]client.Status{"open", "closed", "open"}, "unknown"},
 	} {
 		if got := overall(tc.lists...); got != tc.want {
 			t.Errorf("overall(%v) = %s, want %s", tc.lists, got, tc.want)
 		}
 	}
-	rec := func(rs ...Recovery) []statusEntry {
+	rec := func(rs ...client.Recovery) []statusEntry {
 		out := make([]statusEntry, len(rs))
 		for i, r := range rs {
 			out[i] = statusEntry{recovery: r}
@@ -66,7 +66,7 @@ func TestOverallAndRecovery(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		clients []statusEntry
-		want    Recovery
+		want    client.Recovery
 	}{
 		{rec("succeeded", "succeeded"), "succeeded"},
 		{rec("succeeded", "ongoing"), "ongoing"},

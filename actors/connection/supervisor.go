@@ -88,7 +88,7 @@ func (s *supervisor) act(req request, d decision, e *entity) *pb.Reply {
 	conn := e.conn
 	switch d.action {
 	case actCreated:
-		if desired(conn) == StatusOpen {
+		if desired(conn) == client.StatusOpen {
 			// create with status open enables logging; connecting is
 			// asynchronous, so the 201 cannot wait for it
 			s.live.enableLogs()
@@ -96,7 +96,7 @@ func (s *supervisor) act(req request, d decision, e *entity) *pb.Reply {
 		}
 	case actModified:
 		switch {
-		case desired(conn) == StatusOpen && s.hasFactory(conn):
+		case desired(conn) == client.StatusOpen && s.hasFactory(conn):
 			// close the old clients, connect with the new configuration, then reply
 			s.start(conn)
 			return s.wait(req, waitConnected, d.reply, nil, e)
@@ -259,8 +259,8 @@ func (s *supervisor) check(w *waiter, e *entity) (*pb.Reply, bool) {
 		all := true
 		for _, r := range s.clients.current {
 			switch r.status {
-			case StatusOpen:
-			case StatusFailed, StatusMisconfigured:
+			case client.StatusOpen:
+			case client.StatusFailed, client.StatusMisconfigured:
 				return errorReply(s.connectError(s.id, e.conn, r.lastErr), e.seq), true
 			default:
 				all = false
@@ -279,9 +279,7 @@ func (s *supervisor) settle(e *entity) {
 			kept = append(kept, w)
 			continue
 		}
-		if w.req.cmd.Headers[ditto.HeaderResponseRequired] == "false" {
-			r = noAnswer()
-		}
+		r = w.req.cmd.Answer(r)
 		if w.req.sender != nil {
 			s.root.Send(w.req.sender, r)
 		}
@@ -372,7 +370,7 @@ func (s *supervisor) onReport(rep *clientReport, e *entity) {
 // of a failure report.
 func (r *runner) apply(rep *clientReport, isStopping bool) string {
 	now := rep.at
-	setState := func(status Status, recovery Recovery, details string) {
+	setState := func(status client.Status, recovery client.Recovery, details string) {
 		if r.status != status {
 			r.since = now
 		}
@@ -382,7 +380,7 @@ func (r *runner) apply(rep *clientReport, isStopping bool) string {
 	switch rep.kind {
 	case repConnected:
 		r.client, r.lastErr = rep.client, nil
-		setState(StatusOpen, RecoverySucceeded, client.DetailsConnected)
+		setState(client.StatusOpen, client.RecoverySucceeded, client.DetailsConnected)
 	case repFailed, repLost, repReconnecting:
 		if rep.kind != repReconnecting {
 			r.client = nil
@@ -393,15 +391,15 @@ func (r *runner) apply(rep *clientReport, isStopping bool) string {
 			cause = rep.err.Error()
 		}
 		if !isStopping {
-			status := StatusFailed
+			status := client.StatusFailed
 			if errors.Is(rep.err, client.ErrConfig) {
-				status = StatusMisconfigured // retrying will not help until the connection is modified
+				status = client.StatusMisconfigured // retrying will not help until the connection is modified
 			}
-			setState(status, RecoveryOngoing, cause)
+			setState(status, client.RecoveryOngoing, cause)
 		}
 	case repStopped:
 		r.client = nil
-		setState(StatusClosed, RecoveryUnknown, detailsDisconnected)
+		setState(client.StatusClosed, client.RecoveryUnknown, detailsDisconnected)
 	}
 	return cause
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	pb "github.com/dittoconn/dittoconn/proto"
 )
@@ -39,7 +40,7 @@ var internalTypes = map[string]func() internal{
 
 // encodeInternal wraps m for the wire.
 func encodeInternal(m internal) *pb.Command {
-	return &pb.Command{Type: m.internalType(), Payload: encodeJSON(m)}
+	return &pb.Command{Type: m.internalType(), Payload: encodeWire(m)}
 }
 
 // decodeInternal reads an internal message; known is false for any other
@@ -78,23 +79,23 @@ type (
 )
 
 type satEntry struct {
-	Type    string    `json:"type"`
-	Address string    `json:"address,omitempty"`
-	Status  Status    `json:"status"`
-	Details string    `json:"details,omitempty"`
-	Since   time.Time `json:"since"`
+	Type    string        `json:"type"`
+	Address string        `json:"address,omitempty"`
+	Status  client.Status `json:"status"`
+	Details string        `json:"details,omitempty"`
+	Since   time.Time     `json:"since"`
 }
 
 type satState struct {
-	ConnectionID string     `json:"connectionId"`
-	Index        int        `json:"index"`
-	Gen          uint64     `json:"gen"`
-	Instance     string     `json:"instance"`
-	Status       Status     `json:"status"`
-	Recovery     Recovery   `json:"recovery"`
-	Details      string     `json:"details"`
-	Since        time.Time  `json:"since"`
-	Resources    []satEntry `json:"resources,omitempty"`
+	ConnectionID string          `json:"connectionId"`
+	Index        int             `json:"index"`
+	Gen          uint64          `json:"gen"`
+	Instance     string          `json:"instance"`
+	Status       client.Status   `json:"status"`
+	Recovery     client.Recovery `json:"recovery"`
+	Details      string          `json:"details"`
+	Since        time.Time       `json:"since"`
+	Resources    []satEntry      `json:"resources,omitempty"`
 	// Metrics are the satellite's message counters (monitor's JSON is
 	// Ditto's answer shape, which does not read back).
 	Metrics *wireMetrics `json:"metrics,omitempty"`
@@ -157,4 +158,13 @@ func (w *wireMetrics) snapshot() *monitor.MetricsSnapshot {
 		return out
 	}
 	return &monitor.MetricsSnapshot{Sources: conv(w.Sources), Targets: conv(w.Targets)}
+}
+
+// encodeWire is m's JSON; decodeInternal reads it back with encoding/json.
+func encodeWire(m internal) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return []byte("null") // the message types hold nothing that fails
+	}
+	return b
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	pb "github.com/dittoconn/dittoconn/proto"
 )
@@ -23,9 +24,9 @@ func TestInternalCodec(t *testing.T) {
 			`{"connection":{"id":"c1"},"index":1,"gen":3,"ownerAddress":"10.0.0.1:8090","ownerId":"partition-activator/c1$x"}`},
 		{&satStop{satRef{ConnectionID: "c1", Index: 2}}, satStopType, `{"connectionId":"c1","index":2}`},
 		{&satReset{satRef{ConnectionID: "c1", Index: 2}}, satResetType, `{"connectionId":"c1","index":2}`},
-		{&satState{ConnectionID: "c1", Index: 1, Gen: 3, Instance: "i2", Status: StatusOpen, Recovery: RecoverySucceeded,
+		{&satState{ConnectionID: "c1", Index: 1, Gen: 3, Instance: "i2", Status: client.StatusOpen, Recovery: client.RecoverySucceeded,
 			Details: "connected", Since: since,
-			Resources: []satEntry{{Type: "source", Address: "a/#", Status: StatusOpen, Since: since}}},
+			Resources: []satEntry{{Type: "source", Address: "a/#", Status: client.StatusOpen, Since: since}}},
 			satStateType,
 			`{"connectionId":"c1","index":1,"gen":3,"instance":"i2","status":"open","recovery":"succeeded","details":"connected","since":"2026-05-02T10:00:00Z","resources":[{"type":"source","address":"a/#","status":"open","since":"2026-05-02T10:00:00Z"}]}`},
 	} {

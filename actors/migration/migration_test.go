@@ -19,6 +19,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 const (
@@ -96,13 +97,7 @@ func send(t *testing.T, s *Service, typ string, body string) (int32, map[string]
 
 func waitIdle(t *testing.T, s *Service) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for s.Running() {
-		if time.Now().After(deadline) {
-			t.Fatal("migration still running after 30s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, "migration idle", func() bool { return !s.Running() })
 }
 
 func newService(t *testing.T, engine *bolt.Store, s fieldcrypto.Settings) *Service {
@@ -257,20 +252,14 @@ func TestAbortResumeAndDryRunKeepsProgress(t *testing.T) {
 	if r.Status != 503 || !strings.Contains(string(r.Payload), "Migration already in progress. Use migrateEncryptionStatus to check progress or migrateEncryptionAbort to cancel.") {
 		t.Fatalf("second start = %d %s", r.Status, r.Payload)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, 10*time.Second, "the first 30 documents processed", func() bool {
 		_, m := send(t, svc, ditto.MigrateEncryptionStatus, ``)
 		if m["phase"] != "in_progress:snapshots" || m["migrationActive"] != true {
 			t.Fatalf("status while running = %v", m)
 		}
-		if c, _ := m["snapshots"].(map[string]any); c["processed"].(float64) >= 30 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first 30 documents were not processed in 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		c, _ := m["snapshots"].(map[string]any)
+		return c["processed"].(float64) >= 30
+	})
 	st, m := send(t, svc, ditto.MigrateEncryptionAbort, ``)
 	if st != 200 || m["phase"] != "aborted:snapshots" || m["abortedAt"] == nil || m["type"] != "connectivity.responses:migrateEncryptionAbort" {
 		t.Fatalf("abort = %d %v", st, m)
@@ -410,18 +399,14 @@ func TestStatusTotals(t *testing.T) {
 		t.Fatalf("migrate = %d", st)
 	}
 	send(t, svc, ditto.MigrateEncryptionStatus, ``) // starts the counting
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Check(t, 10*time.Second, func() error {
 		_, m := send(t, svc, ditto.MigrateEncryptionStatus, ``)
-		if field(m, "snapshots", "total") == float64(12) && field(m, "journalEvents", "total") == float64(12) {
-			if m["migrationActive"] != true {
-				t.Fatalf("the run ended before the totals were checked: %v", m)
-			}
-			break
+		if field(m, "snapshots", "total") != float64(12) || field(m, "journalEvents", "total") != float64(12) {
+			return fmt.Errorf("no totals: %v", m)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no totals: %v", m)
+		if m["migrationActive"] != true {
+			t.Fatalf("the run ended before the totals were checked: %v", m)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -46,13 +46,27 @@ var (
 	ErrTimeout = errors.New("client: timed out")
 )
 
-// Status of a resource, as Ditto names it.
+// Status is a status as Ditto names it: the live status of a client, source
+// or target (any of the five), and the desired status of a connection (open
+// or closed). The clients report it; the connection grain aggregates it.
+type Status string
+
 const (
-	StatusOpen          = "open"
-	StatusClosed        = "closed"
-	StatusFailed        = "failed"
-	StatusMisconfigured = "misconfigured"
-	StatusUnknown       = "unknown"
+	StatusOpen          Status = "open"
+	StatusClosed        Status = "closed"
+	StatusFailed        Status = "failed"
+	StatusMisconfigured Status = "misconfigured"
+	StatusUnknown       Status = "unknown"
+)
+
+// Recovery is a client's recovery status in retrieveConnectionStatus.
+type Recovery string
+
+const (
+	RecoveryOngoing             Recovery = "ongoing"
+	RecoverySucceeded           Recovery = "succeeded"
+	RecoveryBackOffLimitReached Recovery = "backOffLimitReached"
+	RecoveryUnknown             Recovery = "unknown"
 )
 
 // ResourceStatus is one entry of retrieveConnectionStatus (client, source,
@@ -60,8 +74,8 @@ const (
 type ResourceStatus struct {
 	Type           string // "client", "source", "target", "ssh"
 	Address        string // sources and targets
-	Status         string
-	RecoveryStatus string // clients: "ongoing", "succeeded", "backOffLimitReached", "unknown"
+	Status         Status
+	RecoveryStatus Recovery // clients only
 	Details        string
 	Since          time.Time
 }

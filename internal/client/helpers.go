@@ -148,7 +148,7 @@ const (
 
 // ClientEntry is the client resource of a connected client.
 func ClientEntry(since time.Time) ResourceStatus {
-	return ResourceStatus{Type: "client", Status: StatusOpen, RecoveryStatus: "succeeded", Details: DetailsConnected, Since: since}
+	return ResourceStatus{Type: "client", Status: StatusOpen, RecoveryStatus: RecoverySucceeded, Details: DetailsConnected, Since: since}
 }
 
 // SourceEntries are open source entries for c: one per source and address,

@@ -90,7 +90,7 @@ type Lifecycle struct {
 	cancel      context.CancelFunc // ends a Connect under way
 	connectDone chan struct{}      // closed when Connect returns
 	pendingLoss error              // a loss reported before the client was open
-	pending     map[string][2]string
+	pending     map[string]targetReport
 	self        resource
 	sources     []*resource
 	targets     []*resource
@@ -180,7 +180,7 @@ func (l *Lifecycle) emit(kind EventKind, err error) {
 }
 
 // setAllLocked moves the client and all its sources and targets at once.
-func (l *Lifecycle) setAllLocked(status, clientDetail, sourceDetail, targetDetail string) {
+func (l *Lifecycle) setAllLocked(status Status, clientDetail, sourceDetail, targetDetail string) {
 	now := time.Now()
 	l.self.Set(status, clientDetail, now)
 	for _, r := range l.sources {
@@ -255,8 +255,8 @@ func (l *Lifecycle) Connect(ctx context.Context) error {
 	l.state = open
 	l.setAllLocked(StatusOpen, DetailsConnected, DetailsConsumerStarted, DetailsProducerStarted)
 	now := time.Now()
-	for addr, sd := range l.pending {
-		l.setTargetLocked(addr, sd[0], sd[1], now)
+	for addr, tr := range l.pending {
+		l.setTargetLocked(addr, tr.status, tr.details, now)
 	}
 	l.pending = nil
 	loss := l.pendingLoss
@@ -397,7 +397,7 @@ func (l *Lifecycle) Close(ctx context.Context) error {
 }
 
 // setTargetLocked moves the entries of a target address.
-func (l *Lifecycle) setTargetLocked(address, status, details string, now time.Time) {
+func (l *Lifecycle) setTargetLocked(address string, status Status, details string, now time.Time) {
 	for _, r := range l.targets {
 		if r.Address == address && (r.Status != status || r.Details != details) {
 			r.Set(status, details, now)
@@ -421,7 +421,7 @@ func (r *Reporter) Lost(cause error) {
 // Target sets the entries of a target address (e.g. failed while the
 // broker refuses its link); it has no effect unless the client is
 // connecting or open, and a connecting client applies it once open.
-func (r *Reporter) Target(address, status, details string) {
+func (r *Reporter) Target(address string, status Status, details string) {
 	l := r.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -429,12 +429,18 @@ func (r *Reporter) Target(address, status, details string) {
 	case l.closed:
 	case l.state == connecting:
 		if l.pending == nil {
-			l.pending = map[string][2]string{}
+			l.pending = map[string]targetReport{}
 		}
-		l.pending[address] = [2]string{status, details}
+		l.pending[address] = targetReport{status, details}
 	case l.state == open:
 		l.setTargetLocked(address, status, details, time.Now())
 	}
+}
+
+// targetReport is a target status reported while the client connects.
+type targetReport struct {
+	status  Status
+	details string
 }
 
 // liveSession closes its Session once, whoever asks first (a loss or

@@ -110,7 +110,7 @@ func ctx1s(t *testing.T) context.Context {
 func statuses(l *Lifecycle) string {
 	var b strings.Builder
 	for _, e := range l.Status() {
-		b.WriteString(e.Type + ":" + e.Address + "=" + e.Status + "/" + e.Details + " ")
+		b.WriteString(e.Type + ":" + e.Address + "=" + string(e.Status) + "/" + e.Details + " ")
 	}
 	return strings.TrimSpace(b.String())
 }

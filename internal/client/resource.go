@@ -12,14 +12,15 @@ const (
 // resource is the live state behind one status entry of a client; the
 // Lifecycle guards it with its mutex.
 type resource struct {
-	Type, Address   string
-	Status, Details string
-	Since           time.Time
+	Type, Address string
+	Status        Status
+	Details       string
+	Since         time.Time
 }
 
 // Set moves r to status; Since changes only when the status does, so it
 // reads as "in this state since".
-func (r *resource) Set(status, details string, now time.Time) {
+func (r *resource) Set(status Status, details string, now time.Time) {
 	if r.Status != status || r.Since.IsZero() {
 		r.Since = now
 	}
@@ -31,9 +32,9 @@ func (r *resource) Set(status, details string, now time.Time) {
 func (r *resource) Entry() ResourceStatus {
 	e := ResourceStatus{Type: r.Type, Address: r.Address, Status: r.Status, Details: r.Details, Since: r.Since}
 	if r.Type == "client" {
-		e.RecoveryStatus = "unknown"
+		e.RecoveryStatus = RecoveryUnknown
 		if r.Status == StatusOpen {
-			e.RecoveryStatus = "succeeded"
+			e.RecoveryStatus = RecoverySucceeded
 		}
 	}
 	return e

@@ -6,46 +6,15 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/dittoconn/dittoconn/internal/ojson"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
-
-// appendString writes s as a JSON string the way Ditto's JSON library does:
-// only '"', '\\' and control characters are escaped (no HTML escaping), so
-// lengths match Ditto's for the log size cap.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			b = append(b, '\\', '"')
-		case c == '\\':
-			b = append(b, '\\', '\\')
-		case c >= 0x20:
-			b = append(b, c)
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c == '\b':
-			b = append(b, '\\', 'b')
-		case c == '\f':
-			b = append(b, '\\', 'f')
-		default:
-			const hex = "0123456789abcdef"
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-	}
-	return append(b, '"')
-}
 
 func appendInstantOrNull(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	return appendString(b, ditto.FormatInstant(t))
+	return ojson.Ditto.AppendString(b, ditto.FormatInstant(t))
 }
 
 // javaLength is the length Java's String.length() reports for s (UTF-16
@@ -93,7 +62,7 @@ func (a AddressMetric) AppendJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, t.String())
+		b = ojson.Ditto.AppendString(b, t.String())
 		b = append(b, `:{"success":`...)
 		b = appendMeasurement(b, m.Success)
 		b = append(b, `,"failure":`...)
@@ -147,7 +116,7 @@ func addressMetricsJSON(list []AddressMetrics) []byte {
 			if key == "" {
 				key = "<empty>" // Ditto's key for an empty address
 			}
-			b = appendString(b, key)
+			b = ojson.Ditto.AppendString(b, key)
 			b = append(b, ':')
 			b = am.Metric.AppendJSON(b)
 		}

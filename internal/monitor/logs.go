@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dittoconn/dittoconn/internal/ojson"
 )
 
 // LogConfig is ditto.connectivity.monitoring.logger.
@@ -104,28 +106,28 @@ func (e LogEntry) rendered() LogEntry {
 // AppendJSON writes the entry in Ditto's field order.
 func (e *LogEntry) AppendJSON(b []byte) []byte {
 	b = append(b, `{"correlationId":`...)
-	b = appendString(b, e.CorrelationID)
+	b = ojson.Ditto.AppendString(b, e.CorrelationID)
 	b = append(b, `,"timestamp":`...)
 	b = appendInstantOrNull(b, e.Timestamp)
 	b = append(b, `,"category":`...)
-	b = appendString(b, e.Category.String())
+	b = ojson.Ditto.AppendString(b, e.Category.String())
 	b = append(b, `,"type":`...)
-	b = appendString(b, e.Type.String())
+	b = ojson.Ditto.AppendString(b, e.Type.String())
 	b = append(b, `,"level":`...)
-	b = appendString(b, e.Level.String())
+	b = ojson.Ditto.AppendString(b, e.Level.String())
 	b = append(b, `,"message":`...)
-	b = appendString(b, e.Message)
+	b = ojson.Ditto.AppendString(b, e.Message)
 	if e.Address != "" {
 		b = append(b, `,"address":`...)
-		b = appendString(b, e.Address)
+		b = ojson.Ditto.AppendString(b, e.Address)
 	}
 	if e.EntityID != "" {
 		if e.EntityType != "" {
 			b = append(b, `,"entityType":`...)
-			b = appendString(b, e.EntityType)
+			b = ojson.Ditto.AppendString(b, e.EntityType)
 		}
 		b = append(b, `,"entityId":`...)
-		b = appendString(b, e.EntityID)
+		b = ojson.Ditto.AppendString(b, e.EntityID)
 	}
 	return append(b, '}')
 }

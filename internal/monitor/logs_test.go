@@ -269,6 +269,19 @@ func TestLogEntryJSONEscaping(t *testing.T) {
 	}
 }
 
+// TestLogEntryInvalidUTF8: a message that is not UTF-8 (a broker's payload
+// quoted in a failure) is written as Ditto's Java strings hold it, with
+// U+FFFD for the bad bytes, so the answer is valid JSON; U+2028 stays as is.
+func TestLogEntryInvalidUTF8(t *testing.T) {
+	e := LogEntry{CorrelationID: "c", Timestamp: time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC), Category: CategoryTarget,
+		Type: Published, Level: LevelFailure, Message: "a\xffb\u2028"}
+	got := string(e.AppendJSON(nil))
+	want := `{"correlationId":"c","timestamp":"2026-05-02T09:00:00Z","category":"target","type":"published","level":"failure","message":"a\ufffdb` + "\u2028" + `"}`
+	if got != want {
+		t.Errorf("\n got %s\nwant %s", got, want)
+	}
+}
+
 func TestMutedLoggingDoesNotAllocate(t *testing.T) {
 	l := NewLogs(LogOptions{})
 	lg := l.Source(Consumed, "a")

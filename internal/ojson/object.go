@@ -12,6 +12,12 @@ type Object struct {
 // NewObject returns an empty object.
 func NewObject() *Object { return &Object{vals: map[string]any{}} }
 
+// NewObjectSize returns an empty object with room for n keys, for a writer
+// that knows how many fields it sets.
+func NewObjectSize(n int) *Object {
+	return &Object{keys: make([]string, 0, n), vals: make(map[string]any, n)}
+}
+
 // Get returns the value of k.
 func (o *Object) Get(k string) (any, bool) {
 	v, ok := o.vals[k]

@@ -285,15 +285,3 @@ func Envelope(target string, command any, extraHeaders map[string]any) map[strin
 	}
 	return map[string]any{"targetActorSelection": target, "headers": h, "piggybackCommand": command}
 }
-
-// Eventually polls cond until it holds or the deadline passes.
-func Eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -168,12 +168,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	for _, q := range []string{q1, q2, q3} {
-		st, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
-		if err != nil || st.Messages != 0 {
-			t.Fatalf("queue %s after close: %+v %v", q, st, err)
-		}
-	}
+	a.AssertEmpty(q1, q2, q3)
 }
 
 func TestIntegrationMissingQueue(t *testing.T) {

@@ -26,15 +26,7 @@ func uniqueName(t *testing.T, suffix string) string { return rabbitmq.UniqueName
 func needBroker(t *testing.T) { clienttest.NeedBroker(t, brokerAddr) }
 
 func testConnection(id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
-	return &model.Connection{
-		ID:               id,
-		ConnectionType:   model.TypeAMQP091,
-		ConnectionStatus: "open",
-		URI:              uri,
-		Sources:          sources,
-		Targets:          targets,
-		ClientCount:      1,
-	}
+	return rabbitmq.Connection(model.TypeAMQP091, id, uri, sources, targets)
 }
 
 func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *clienttest.Recorder) {

@@ -3,6 +3,7 @@ package amqp10
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clienttest"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -181,12 +183,7 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	// Every message was accepted: nothing went back to the queues.
-	for _, q := range []string{q1, q2, q3} {
-		qs, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
-		if err != nil || qs.Messages != 0 {
-			t.Fatalf("queue %s after close: %+v %v", q, qs, err)
-		}
-	}
+	a.AssertEmpty(q1, q2, q3)
 }
 
 func TestIntegrationMissingSource(t *testing.T) {
@@ -214,17 +211,13 @@ func TestIntegrationConnectionLost(t *testing.T) {
 		}
 		// The broker registers the link's consumer a little after the attach;
 		// a queue deleted before that has nobody to detach.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		poll.Check(t, 10*time.Second, func() error {
 			info, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
-			if err == nil && info.Consumers > 0 {
-				break
+			if err == nil && info.Consumers == 0 {
+				err = fmt.Errorf("no consumer on %s", q)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no consumer on %s: %v", q, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return err
+		})
 		if _, err := a.Channel().QueueDelete(q, false, false, false); err != nil {
 			t.Fatal(err)
 		}

@@ -105,15 +105,7 @@ func closeLink(closeFn func(context.Context) error) {
 }
 
 func testConnection(id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
-	return &model.Connection{
-		ID:               id,
-		ConnectionType:   model.TypeAMQP10,
-		ConnectionStatus: "open",
-		URI:              uri,
-		Sources:          sources,
-		Targets:          targets,
-		ClientCount:      1,
-	}
+	return rabbitmq.Connection(model.TypeAMQP10, id, uri, sources, targets)
 }
 
 func newTestClient(t *testing.T, conn *model.Connection) (client.Client, *clienttest.Recorder) {

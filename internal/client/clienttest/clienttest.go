@@ -25,6 +25,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // Harness is one protocol against its broker, built afresh for each
@@ -112,22 +113,6 @@ func Unavailable(t *testing.T, msg string) {
 	t.Skip(msg)
 }
 
-// CheckFor polls f until it returns nil, failing t when total passed.
-func CheckFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Recorder collects a client's events and inbound messages.
 type Recorder struct {
 	mu       sync.Mutex
@@ -166,7 +151,7 @@ func (r *Recorder) Count(kind client.EventKind) int {
 func (r *Recorder) WaitEvent(t *testing.T, kind client.EventKind, total time.Duration) client.Event {
 	t.Helper()
 	var ev client.Event
-	CheckFor(t, total, func() error {
+	poll.Check(t, total, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, e := range r.events {
@@ -184,7 +169,7 @@ func (r *Recorder) WaitEvent(t *testing.T, kind client.EventKind, total time.Dur
 func (r *Recorder) WaitMessage(t *testing.T, payload string, total time.Duration) client.Message {
 	t.Helper()
 	var got client.Message
-	CheckFor(t, total, func() error {
+	poll.Check(t, total, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, m := range r.messages {
@@ -260,9 +245,9 @@ func Entries(c client.Client, typ string) []client.ResourceStatus {
 }
 
 // AssertAll polls until every status entry of c has status.
-func AssertAll(t *testing.T, c client.Client, status string) {
+func AssertAll(t *testing.T, c client.Client, status client.Status) {
 	t.Helper()
-	CheckFor(t, 10*time.Second, func() error {
+	poll.Check(t, 10*time.Second, func() error {
 		for _, s := range c.Status() {
 			if s.Status != status {
 				return fmt.Errorf("%s %s is %s (%s)", s.Type, s.Address, s.Status, s.Details)
@@ -283,7 +268,7 @@ func testConnectStatus(t *testing.T, h *Harness) {
 		t.Fatalf("the first entry is not the client's: %+v", st)
 	}
 	if e := st[0]; e.Status != client.StatusOpen || e.Details != client.DetailsConnected ||
-		e.RecoveryStatus != "succeeded" || e.Since.Before(before.Add(-time.Second)) {
+		e.RecoveryStatus != client.RecoverySucceeded || e.Since.Before(before.Add(-time.Second)) {
 		t.Fatalf("client entry: %+v", e)
 	}
 	var want []string
@@ -335,7 +320,7 @@ func testPublish(t *testing.T, h *Harness) {
 		Headers: map[string]string{"content-type": "text/plain"}}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	CheckFor(t, 10*time.Second, func() error {
+	poll.Check(t, 10*time.Second, func() error {
 		got := received()
 		if slices.ContainsFunc(got, func(b []byte) bool { return string(b) == payload }) {
 			return nil
@@ -504,7 +489,7 @@ func testLostAndBack(t *testing.T, h *Harness) {
 		conn.Sources = []model.Source{{Addresses: sources, ConsumerCount: 1}}
 	}
 	c2, rec2 := NewClient(t, h.Factory, conn)
-	CheckFor(t, 20*time.Second, func() error {
+	poll.Check(t, 20*time.Second, func() error {
 		err := c2.Connect(Context(t, 10*time.Second))
 		if err != nil {
 			// the grain would build another client after a backoff
@@ -521,7 +506,7 @@ func testLostAndBack(t *testing.T, h *Harness) {
 	if err := c2.Publish(ctx, client.Message{Address: target, Payload: []byte("back")}); err != nil {
 		t.Fatalf("Publish after the network came back: %v", err)
 	}
-	CheckFor(t, 10*time.Second, func() error {
+	poll.Check(t, 10*time.Second, func() error {
 		if slices.ContainsFunc(received(), func(b []byte) bool { return string(b) == "back" }) {
 			return nil
 		}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // Proxy forwards TCP connections to a broker; Cut closes its port and every
@@ -86,7 +88,7 @@ func (p *Proxy) Cut() {
 func (p *Proxy) Back() {
 	p.t.Helper()
 	var l net.Listener
-	CheckFor(p.t, 5*time.Second, func() (err error) {
+	poll.Check(p.t, 5*time.Second, func() (err error) {
 		l, err = net.Listen("tcp", p.addr)
 		return err
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clienttest"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -118,7 +119,7 @@ func TestIntegrationConsumePublish(t *testing.T) {
 	}
 	// qos 1: the offsets are committed after processing.
 	adm := kadm.NewClient(admin)
-	checkFor(t, 10*time.Second, func() error {
+	poll.Check(t, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		offs, err := adm.FetchOffsets(ctx, "group-it")

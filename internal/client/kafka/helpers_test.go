@@ -14,11 +14,6 @@ import (
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	clienttest.CheckFor(t, total, f)
-}
-
 // newCluster starts an in-process kfake cluster, closed with the test.
 func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()

@@ -13,7 +13,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/dittoconn/dittoconn/internal/client/clienttest"
+	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // Addr is where the tests expect RabbitMQ, with guest:guest.
@@ -62,6 +63,24 @@ func (a *Admin) Channel() *amqp.Channel {
 	return a.ch
 }
 
+// AssertEmpty fails the test when a queue holds a message: after a client
+// closed, a message that went back to its queue was not acknowledged.
+func (a *Admin) AssertEmpty(queues ...string) {
+	a.t.Helper()
+	for _, q := range queues {
+		st, err := a.Channel().QueueDeclarePassive(q, false, false, false, false, nil)
+		if err != nil || st.Messages != 0 {
+			a.t.Fatalf("queue %s: %+v %v", q, st, err)
+		}
+	}
+}
+
+// Connection is a desired-open connection of one client of type typ to uri.
+func Connection(typ, id, uri string, sources []model.Source, targets []model.Target) *model.Connection {
+	return &model.Connection{ID: id, ConnectionType: typ, ConnectionStatus: "open", URI: uri,
+		Sources: sources, Targets: targets, ClientCount: 1}
+}
+
 // Queue declares a queue.
 func (a *Admin) Queue(name string) {
 	a.t.Helper()
@@ -102,7 +121,7 @@ func (a *Admin) Publish(exchange, key string, p amqp.Publishing) {
 func (a *Admin) Get(queue string) amqp.Delivery {
 	a.t.Helper()
 	var got amqp.Delivery
-	clienttest.CheckFor(a.t, 5*time.Second, func() error {
+	poll.Check(a.t, 5*time.Second, func() error {
 		d, ok, err := a.Channel().Get(queue, true)
 		if err != nil {
 			return err
