@@ -590,23 +590,32 @@ func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
 	if err := document.CheckPID(pid); err != nil {
 		return fmt.Errorf("bolt: prune %s/%d: %w", pid, toSeq, persistence.ErrNotFound)
 	}
+	// Most calls find nothing to do (a deleted connection's grain prunes on
+	// every activation): they cost a read transaction, not a commit.
+	var pending bool
+	if err := s.view(func(tx *bbolt.Tx) error {
+		jkeys, skeys, _, err := pruneKeys(tx, pid, toSeq)
+		pending = len(jkeys)+len(skeys) > 0
+		return err
+	}); err != nil {
+		return fmt.Errorf("bolt: prune %s/%d: %w", pid, toSeq, err)
+	}
+	if !pending {
+		return nil
+	}
 	removed := 0
 	err := s.update(func(tx *bbolt.Tx) error {
 		removed = 0
-		snaps := tx.Bucket(snapshotBucket)
-		prefix := pidPrefix(pid)
-		k, _ := lastWithPrefix(snaps.Cursor(), pid)
-		if k == nil || len(k) != len(prefix)+16 || int64(binary.BigEndian.Uint64(k[len(prefix):])) < toSeq {
-			return persistence.ErrNotFound
+		jkeys, skeys, maxSeq, err := pruneKeys(tx, pid, toSeq)
+		if err != nil {
+			return err
 		}
-		journal := tx.Bucket(journalBucket)
-		jkeys, maxSeq := keysUpTo(journal, prefix, toSeq)
 		if len(jkeys) > 0 {
 			if err := putMetadata(tx, pid, maxSeq); err != nil {
 				return err
 			}
 		}
-		skeys, _ := keysUpTo(snaps, prefix, toSeq-1)
+		journal, snaps := tx.Bucket(journalBucket), tx.Bucket(snapshotBucket)
 		for _, del := range []struct {
 			b          *bbolt.Bucket
 			collection string
@@ -639,6 +648,21 @@ func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
 		return err
 	}
 	return nil
+}
+
+// pruneKeys returns the journal keys Prune(pid, toSeq) deletes with the
+// highest of their sequence numbers, and the snapshot keys; an error
+// wrapping ErrNotFound when pid has no snapshot at or above toSeq.
+func pruneKeys(tx *bbolt.Tx, pid string, toSeq int64) (jkeys, skeys [][]byte, maxSeq int64, err error) {
+	snaps := tx.Bucket(snapshotBucket)
+	prefix := pidPrefix(pid)
+	k, _ := lastWithPrefix(snaps.Cursor(), pid)
+	if k == nil || len(k) != len(prefix)+16 || int64(binary.BigEndian.Uint64(k[len(prefix):])) < toSeq {
+		return nil, nil, 0, persistence.ErrNotFound
+	}
+	jkeys, maxSeq = keysUpTo(tx.Bucket(journalBucket), prefix, toSeq)
+	skeys, _ = keysUpTo(snaps, prefix, toSeq-1)
+	return jkeys, skeys, maxSeq, nil
 }
 
 // keysUpTo returns copies of b's keys of prefix whose first number (the
