@@ -48,6 +48,12 @@ type Store struct {
 	path        string
 	lockTimeout time.Duration
 	log         zerolog.Logger
+
+	scrubDelay time.Duration
+	scrubWake  chan struct{} // buffered 1: wakes the scrubber
+	scrubStop  chan struct{}
+	scrubDone  chan struct{}
+	stopOnce   sync.Once
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -71,10 +77,17 @@ func WithLogger(l zerolog.Logger) Option {
 	return func(s *Store) { s.log = l }
 }
 
-// Open opens (creating if needed) dir/FileName. A file whose free pages
-// dominate is compacted first (see compactIfSparse).
+// WithScrubDelay sets how long after a Prune the file is compacted (default
+// DefaultScrubDelay); zero or less: within Prune.
+func WithScrubDelay(d time.Duration) Option {
+	return func(s *Store) { s.scrubDelay = max(d, 0) }
+}
+
+// Open opens (creating if needed) dir/FileName. A file that a crash left
+// with pruned bytes in free pages, or whose free pages dominate, is
+// compacted first (see compact.go).
 func Open(dir string, opts ...Option) (*Store, error) {
-	s := &Store{lockTimeout: DefaultLockTimeout, log: zerolog.Nop()}
+	s := &Store{lockTimeout: DefaultLockTimeout, log: zerolog.Nop(), scrubDelay: DefaultScrubDelay}
 	for _, o := range opts {
 		o(s)
 	}
@@ -101,10 +114,12 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	// A copy a crash left behind is incomplete (the rename never happened):
 	// the file at s.path is whole. Removed under the file lock.
 	_ = os.Remove(s.compactPath())
-	if err := s.compactIfSparse(); err != nil {
+	if err := s.compactAtOpen(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	s.scrubWake, s.scrubStop, s.scrubDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go s.scrubber()
 	return s, nil
 }
 
@@ -182,10 +197,20 @@ func openChecked(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
 	return db, nil
 }
 
-// Close closes the file.
+// Close stops the scrubber, runs a compaction that is due, and closes the
+// file.
 func (s *Store) Close(context.Context) error {
+	s.stopOnce.Do(func() {
+		close(s.scrubStop)
+		<-s.scrubDone
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.scrubDue() {
+		if err := s.compactLocked("pruned documents, at close"); err != nil {
+			s.log.Warn().Err(err).Msg("the next start compacts the store file")
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close: %w", err)
 	}
@@ -580,9 +605,9 @@ func (s *Store) scan(ctx context.Context, bucket, via, start, prefix []byte, fn 
 
 // Prune deletes pid's events up to toSeq and its snapshots below it in one
 // transaction, recording the highest deleted event in the metadata bucket
-// first (as the plugin does), and then compacts the file so that the
-// removed documents' bytes leave it. Being one transaction, it cannot stop
-// half way; the compaction after it is atomic on its own.
+// (as the plugin does), and has the file compacted soon after, so that the
+// removed documents' bytes leave it (see compact.go). Being one
+// transaction, it cannot stop half way.
 func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: prune %s/%d: %w", pid, toSeq, err)
@@ -615,6 +640,11 @@ func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
 				return err
 			}
 		}
+		// Committed with the deletes: a crash before the compaction leaves
+		// it for the next Open.
+		if err := tx.Bucket(stateBucket).Put(scrubKey, []byte{1}); err != nil {
+			return err
+		}
 		journal, snaps := tx.Bucket(journalBucket), tx.Bucket(snapshotBucket)
 		for _, del := range []struct {
 			b          *bbolt.Bucket
@@ -642,11 +672,7 @@ func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
 	if removed == 0 {
 		return nil
 	}
-	if err := s.compact("pruned " + pid); err != nil {
-		// The documents are gone for every reader; only their bytes wait
-		// for the next compaction.
-		return err
-	}
+	s.scrubSoon()
 	return nil
 }
 

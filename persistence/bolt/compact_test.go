@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
@@ -26,13 +28,10 @@ func fileHas(t *testing.T, dir, s string) bool {
 	return bytes.Contains(b, []byte(s))
 }
 
-// After a prune the removed documents' bytes are gone from the file, not
-// only from the documents bbolt hands out (freed pages keep their bytes).
-func TestPruneScrubsFile(t *testing.T) {
-	const secret = "scrub-me-0c1d"
-	dir := t.TempDir()
-	s := openStore(t, dir)
-	defer closeStore(t, s)
+// prunedSecret stores three events and a deleted-state snapshot of one
+// pid, the events holding secret, and prunes them.
+func prunedSecret(t *testing.T, s *Store, dir, secret string) {
+	t.Helper()
 	ctx := context.Background()
 	pid := "connection:c"
 	conn := json.RawMessage(`{"type":"connectivity.events:connectionCreated","connection":{"uri":"tcp://u:` + secret + `@h:1"}}`)
@@ -50,19 +49,109 @@ func TestPruneScrubsFile(t *testing.T) {
 	if err := s.Prune(ctx, pid, 3); err != nil {
 		t.Fatal(err)
 	}
-	if fileHas(t, dir, secret) {
-		t.Error("the file still holds the secret after the prune")
-	}
-	// The store goes on working on the new file, and still holds the lock.
-	if err := s.Append(ctx, persistence.Event{PID: pid, Seq: 4, Manifest: "m", Payload: json.RawMessage(`{}`)}); err != nil {
+}
+
+// After a prune the removed documents' bytes leave the file soon, not
+// only the documents bbolt hands out (freed pages keep their bytes).
+func TestPruneScrubsFile(t *testing.T) {
+	const secret = "scrub-me-0c1d"
+	dir := t.TempDir()
+	var logs syncBuffer
+	s, err := Open(dir, WithScrubDelay(10*time.Millisecond), WithLogger(zerolog.New(&logs)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, WithLockTimeout(50e6)); err == nil {
+	defer closeStore(t, s)
+	prunedSecret(t, s, dir, secret)
+	deadline := time.Now().Add(5 * time.Second)
+	for fileHas(t, dir, secret) {
+		if time.Now().After(deadline) {
+			t.Fatal("the file still holds the secret 5 s after the prune")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), `"reason":"pruned documents"`) {
+		t.Errorf("log: %s", logs.String())
+	}
+	// The store goes on working on the new file, and still holds the lock.
+	ctx := context.Background()
+	if err := s.Append(ctx, persistence.Event{PID: "connection:c", Seq: 4, Manifest: "m", Payload: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, WithLockTimeout(50*time.Millisecond)); err == nil {
 		t.Fatal("a second Open after the compaction got the lock")
 	}
-	if n, err := s.HighestSeq(ctx, pid); err != nil || n != 4 {
+	if n, err := s.HighestSeq(ctx, "connection:c"); err != nil || n != 4 {
 		t.Errorf("HighestSeq = %d, %v; want 4", n, err)
 	}
+}
+
+// A prune whose compaction had not run yet is finished by Close, or, after
+// a crash, by the next Open.
+func TestPruneScrubsAtCloseOrOpen(t *testing.T) {
+	t.Run("close", func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := Open(dir, WithScrubDelay(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prunedSecret(t, s, dir, "close-pw-91ab")
+		closeStore(t, s)
+		if fileHas(t, dir, "close-pw-91ab") {
+			t.Error("the file holds the secret after Close")
+		}
+	})
+	t.Run("crash", func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := Open(dir, WithScrubDelay(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prunedSecret(t, s, dir, "crash-pw-27cd")
+		// A crash: the file is closed without anything Close would do.
+		close(s.scrubStop)
+		<-s.scrubDone
+		if err := s.db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !fileHas(t, dir, "crash-pw-27cd") {
+			t.Fatal("the secret left the file without a compaction: the test proves nothing")
+		}
+		var logs bytes.Buffer
+		s, err = Open(dir, WithLogger(zerolog.New(&logs)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeStore(t, s)
+		if fileHas(t, dir, "crash-pw-27cd") {
+			t.Error("the file holds the secret after the next Open")
+		}
+		if !strings.Contains(logs.String(), `"reason":"pruned documents left by the last run"`) {
+			t.Errorf("log: %s", logs.String())
+		}
+		if snap, err := s.LatestSnapshot(context.Background(), "connection:c"); err != nil || snap.Seq != 3 {
+			t.Errorf("latest snapshot %+v, %v", snap, err)
+		}
+	})
+}
+
+// syncBuffer is a log sink the scrubber goroutine writes to while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // A file mostly made of freed pages shrinks at the next Open and reads back
