@@ -70,8 +70,11 @@ type Pruner interface {
 	// HighestSeq never goes back. Every step leaves pid recoverable to the
 	// same state, so a crash in the middle loses nothing; calling Prune again
 	// finishes the work, and pruning what is gone already is no error.
-	// Afterwards the removed documents' contents are no longer in the
-	// storage the engine controls (the embedded engine rewrites its file).
+	// The removed documents' bytes leave the storage the engine controls:
+	// MongoDB's collections at once (the server's own files are the
+	// server's matter); the embedded engine's file within seconds, by a
+	// compaction that Close or the next open finishes if a crash cut it
+	// short.
 	Prune(ctx context.Context, pid string, toSeq int64) error
 }
 
