@@ -2,12 +2,14 @@ package test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dittoconn/dittoconn/persistence/document"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
@@ -133,4 +135,67 @@ func TestBinaryStoreFileBounded(t *testing.T) {
 	}
 	kit.Eventually(t, 10*time.Second, "the deleted connection's space is given back", func() bool { return size() < 4<<20 })
 	p.stop(t)
+}
+
+// TestDeleteRemovesSecretsAtRest: on both engines, with and without field
+// encryption, a deleted connection leaves no document holding its URI (in
+// clear or encrypted); only the deleted-state snapshot remains, and a
+// re-created connection continues after the delete's revision.
+func TestDeleteRemovesSecretsAtRest(t *testing.T) {
+	for _, e := range engines() {
+		for _, encrypted := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/encrypted=%v", e.Name, encrypted), func(t *testing.T) {
+				engine := e.Open(t)()
+				opts := kit.Options{SnapshotThreshold: 2}
+				if encrypted {
+					s := encSettings(true, encKeyA, "")
+					opts.Encryption = &s
+				}
+				n := kit.Start(t, engine, opts)
+				id := "forget-" + e.Name
+				pid := "connection:" + id
+				c := securedConnection(id)
+				for _, typ := range []string{ditto.CreateConnection, ditto.ModifyConnection, ditto.ModifyConnection} {
+					if st, m := piggy(t, n, shard, cmd(typ, "connection", c)); st != 200 || m["status"] == float64(400) {
+						t.Fatalf("%s: %d %v", typ, st, m)
+					}
+				}
+				uris := func() []string {
+					var out []string
+					for _, coll := range []string{document.SnapshotCollection, document.JournalCollection} {
+						for _, d := range rawDocs(t, engine, coll) {
+							if d.Lookup("pid").StringValue() == pid && bytes.Contains(d, []byte("127.0.0.1:1883")) {
+								out = append(out, coll)
+							}
+						}
+					}
+					return out
+				}
+				if len(uris()) == 0 {
+					t.Fatal("no stored document holds the URI before the delete: the test proves nothing")
+				}
+				if _, m := piggy(t, n, shard, cmd(ditto.DeleteConnection, "connectionId", id)); m["status"] != float64(204) {
+					t.Fatalf("delete: %v", m)
+				}
+				kit.Eventually(t, 10*time.Second, "the deleted connection's documents are removed", func() bool { return len(uris()) == 0 })
+				var left []string
+				for _, coll := range []string{document.SnapshotCollection, document.JournalCollection} {
+					for _, d := range rawDocs(t, engine, coll) {
+						if d.Lookup("pid").StringValue() == pid {
+							left = append(left, fmt.Sprintf("%s sn %d %s", coll, d.Lookup("sn").AsInt64(), d.Lookup("s2")))
+						}
+					}
+				}
+				if want := []string{`connection_snaps sn 4 {"__lifecycle": "DELETED"}`}; fmt.Sprint(left) != fmt.Sprint(want) {
+					t.Errorf("documents left: %q, want %q", left, want)
+				}
+				if _, m := piggy(t, n, shard, cmd(ditto.CreateConnection, "connection", c)); m["status"] != float64(201) {
+					t.Fatalf("re-create: %v", m)
+				}
+				_, m := piggy(t, n, shard, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "_revision,uri"))
+				wantField(t, m, 5, "connection", "_revision")
+				wantField(t, m, c["uri"], "connection", "uri")
+			})
+		}
+	}
 }
