@@ -235,3 +235,60 @@ func TestOpenCompactsSparseFile(t *testing.T) {
 		t.Errorf("compaction copy left behind: %v", err)
 	}
 }
+
+// fdsOn counts this process's open descriptors of path (Linux).
+func fdsOn(t *testing.T, path string) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
+// A second Open waiting for the lock while the holder compacts must not end
+// up on the replaced file: it opens the file now at the path.
+func TestOpenWaitingThroughCompaction(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, WithScrubDelay(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	type result struct {
+		s   *Store
+		err error
+	}
+	second := make(chan result, 1)
+	go func() {
+		s2, err := Open(dir, WithLockTimeout(10*time.Second))
+		second <- result{s2, err}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for fdsOn(t, path) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second Open does not wait on the file")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	prunedSecret(t, s, dir, "handover-pw-33") // compacts within Prune: the file is replaced
+	ctx := context.Background()
+	if err := s.Append(ctx, persistence.Event{PID: "connection:after", Seq: 1, Manifest: "m", Payload: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	closeStore(t, s)
+	r := <-second
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer closeStore(t, r.s)
+	if n, err := r.s.HighestSeq(ctx, "connection:after"); err != nil || n != 1 {
+		t.Errorf("the second store does not see the write made after the compaction: %d, %v", n, err)
+	}
+}
