@@ -1,6 +1,9 @@
 // Package bolt is the embedded engine of persistence: one bbolt file holding
 // the same documents, byte for byte, that the mongo engine writes to MongoDB
-// (see schema.go for the layout).
+// (see schema.go for the layout). bbolt serialises writers and batches
+// concurrent appends into one fsync'ed commit; readers never wait, except
+// for a compaction (compact.go), which rewrites the file after prunes and
+// at open and holds every call back while it copies.
 package bolt
 
 import (
