@@ -58,6 +58,26 @@ type Snapshots interface {
 	LatestSnapshot(ctx context.Context, pid string) (Snapshot, error)
 }
 
+// Pruner removes what recovery no longer needs, with Ditto's cleanup
+// semantics (recovery is the latest snapshot plus the events after it, so
+// whatever lies below the latest snapshot may go).
+type Pruner interface {
+	// Prune deletes the journal events of pid with Seq <= toSeq and its
+	// snapshots with Seq < toSeq. A snapshot of pid with Seq >= toSeq must
+	// exist (recovery starts from it); without one Prune deletes nothing and
+	// returns an error wrapping ErrNotFound. Before the newest event is
+	// deleted the pid's metadata document records it (Ditto's max_sn), so
+	// HighestSeq never goes back. Every step leaves pid recoverable to the
+	// same state, so a crash in the middle loses nothing; calling Prune again
+	// finishes the work, and pruning what is gone already is no error.
+	// The removed documents' bytes leave the storage the engine controls:
+	// MongoDB's collections at once (the server's own files are the
+	// server's matter); the embedded engine's file within seconds, by a
+	// compaction that Close or the next open finishes if a crash cut it
+	// short.
+	Prune(ctx context.Context, pid string, toSeq int64) error
+}
+
 // Heads reads the newest document of every persistence id, for id listing.
 type Heads interface {
 	// LatestEvents calls fn once per pid starting with prefix, with that pid's
@@ -72,6 +92,7 @@ type Heads interface {
 type Store interface {
 	Journal
 	Snapshots
+	Pruner
 	Heads
 	// Close releases the engine's resources.
 	Close(ctx context.Context) error

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,23 +137,25 @@ func TestSnapshotsAndPassivation(t *testing.T) {
 }
 
 // TestJournalDocumentsAreDittos reads the stored events back through the
-// contract and checks the event payloads as Ditto writes them.
+// contract and checks the event payloads as Ditto writes them; the deleted
+// event, which the delete's cleanup removes, as it was appended.
 func TestJournalDocumentsAreDittos(t *testing.T) {
-	store := kit.Bolt().Open(t)()
+	store := &appendLog{Store: kit.Bolt().Open(t)()}
 	n := kit.Start(t, store, kit.Options{})
 	id := "doc-1"
 	n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", mqttConnection(id, "open", "prod")))
 	n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", id))
-	n.Send(t, shard, nil, cmd(ditto.DeleteConnection, "connectionId", id))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var evs []persistence.Event
 	if err := store.Replay(ctx, "connection:"+id, 1, func(ev persistence.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 3 {
-		t.Fatalf("%d events", len(evs))
+	n.Send(t, shard, nil, cmd(ditto.DeleteConnection, "connectionId", id))
+	if len(evs) != 2 || len(store.appended()) != 3 {
+		t.Fatalf("%d events stored, %d appended", len(evs), len(store.appended()))
 	}
+	evs = append(evs, store.appended()[2])
 	wantManifests := []string{ditto.EventConnectionCreated, ditto.EventConnectionClosed, ditto.EventConnectionDeleted}
 	wantTags := [][]string{{"prod", "always-alive", "priority-0"}, {"prod"}, nil}
 	for i, ev := range evs {
@@ -202,4 +205,27 @@ func orderedKeys(t *testing.T, obj []byte) []string {
 		}
 	}
 	return keys
+}
+
+// appendLog keeps every event appended through it.
+type appendLog struct {
+	persistence.Store
+	mu  sync.Mutex
+	evs []persistence.Event
+}
+
+func (l *appendLog) Append(ctx context.Context, ev persistence.Event) error {
+	if err := l.Store.Append(ctx, ev); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, ev)
+	return nil
+}
+
+func (l *appendLog) appended() []persistence.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.evs)
 }

@@ -12,7 +12,9 @@
 //     past an event. It does no I/O: validation, which may resolve host
 //     names, comes in as a policy function, and the time as an argument.
 //   - store wiring (grain.go, events.go): recovery from the latest snapshot
-//     plus later events, appending decided events, a snapshot every N.
+//     plus later events, appending decided events, a snapshot every N, and
+//     after a delete a deleted-state snapshot and the removal of everything
+//     below it (forget), so no secret of a deleted connection stays stored.
 //   - supervisor (supervisor.go, status.go, live.go, probe.go, satellite.go):
 //     the runners of the clients and their data plane, the satellites that
 //     run clients 1…n-1 on other members, the commands waiting for clients,

@@ -31,6 +31,7 @@ const PIDPrefix = "connection:"
 type Store interface {
 	persistence.Journal
 	persistence.Snapshots
+	persistence.Pruner
 }
 
 // Settings are the grain's tunable values: what an operator configures.
@@ -159,6 +160,9 @@ type grain struct {
 	recovered       bool
 	recoverErr      error
 	lastSnapshotSeq int64
+	// forgetDue: the entity is deleted and its past may still be in the
+	// store (see forget).
+	forgetDue bool
 
 	ent entity
 	sup *supervisor
@@ -182,6 +186,7 @@ func (g *grain) Receive(ctx actor.Context) {
 			// as Ditto: a desired-open connection reconnects right after recovery
 			g.sup.reopen(g.ent.conn)
 		}
+		g.forget()
 		g.armPassivation(ctx)
 	case *pb.Command:
 		if m, known := decodeInternal(msg); known {
@@ -194,6 +199,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		if reply != nil {
 			ctx.Respond(msg.Answer(reply))
 		}
+		g.forget() // after the answer: the delete is durable already
 		g.armPassivation(ctx)
 		if g.recoverErr != nil {
 			// A grain that could not read its journal must not linger with a
@@ -328,6 +334,9 @@ func (g *grain) recover() {
 		return
 	}
 	g.recovered = true
+	// A deleted entity's cleanup may have been cut short (see forget); it
+	// is repeated on every activation, and costs reads when nothing is left.
+	g.forgetDue = g.ent.conn == nil && g.ent.seq > 0
 	g.log.Debug().Int64("seq", g.ent.seq).Bool("exists", g.ent.conn != nil).Msg("recovered")
 }
 
@@ -340,10 +349,51 @@ func (g *grain) persist(cmd *pb.Command, ev event) error {
 		return err
 	}
 	g.ent.apply(ev)
-	if g.ent.seq-g.lastSnapshotSeq >= int64(g.cfg.SnapshotThreshold) {
+	switch {
+	case ev.typ == ditto.EventConnectionDeleted:
+		g.forgetDue = true
+	case g.ent.seq-g.lastSnapshotSeq >= int64(g.cfg.SnapshotThreshold):
 		g.snapshot(ctx, ev.at)
 	}
 	return nil
+}
+
+// forget removes a deleted connection's past from the store, so that its
+// secrets (the URI password, credentials) do not stay at rest: Ditto's
+// cleanup of a deleted entity, done at once. Steps, each durable before the
+// next starts:
+//
+//  1. the deleted event is in the journal (persist, before the answer);
+//  2. a snapshot of the deleted state at its sequence number N
+//     ({"__lifecycle":"DELETED"}, no connection, no secret);
+//  3. Prune(N): events up to N and snapshots below N go.
+//
+// A crash after 1 recovers the older snapshot plus the events up to the
+// deleted one: deleted. After 2 or during 3 it recovers the snapshot of
+// step 2: deleted, at N. Step 3 never removes that snapshot (Prune refuses
+// without a snapshot at N or above), so no crash loses the deleted event's
+// effect or resurrects the connection, and a re-create continues at N+1.
+// A failed or cut step is tried once more by the next activation, whose
+// recovery finds the entity deleted (both steps are idempotent); not by
+// every command, which would stall a deleted id's answers while the store
+// fails.
+func (g *grain) forget() {
+	due := g.forgetDue && g.ent.conn == nil
+	g.forgetDue = false
+	if !due {
+		return
+	}
+	ctx, cancel := g.storeCtx(nil)
+	defer cancel()
+	if g.lastSnapshotSeq < g.ent.seq {
+		g.snapshot(ctx, g.cfg.Now())
+		if g.lastSnapshotSeq < g.ent.seq {
+			return // logged; the next activation tries again
+		}
+	}
+	if err := g.cfg.Store.Prune(ctx, g.pid, g.ent.seq); err != nil {
+		g.log.Warn().Err(err).Int64("seq", g.ent.seq).Msg("removing the deleted connection's history failed")
+	}
 }
 
 // snapshot saves the current entity; a failure only delays the next one.

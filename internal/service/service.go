@@ -131,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 
 	engine, engineName := cfg.Engine, fmt.Sprintf("%T", cfg.Engine)
 	if engine == nil {
-		if engine, engineName, err = openStore(ctx, cfg.Store); err != nil {
+		if engine, engineName, err = openStore(ctx, cfg.Store, log); err != nil {
 			return nil, err
 		}
 		log.Info().Str("engine", engineName).Msg("store opened")
@@ -239,7 +239,7 @@ func (s *Service) close() error {
 	return errors.Join(errs...)
 }
 
-func openStore(ctx context.Context, cfg StoreConfig) (persistence.Store, string, error) {
+func openStore(ctx context.Context, cfg StoreConfig, log zerolog.Logger) (persistence.Store, string, error) {
 	if cfg.MongoURI != "" {
 		octx, cancel := context.WithTimeout(ctx, openTimeout)
 		defer cancel()
@@ -252,7 +252,7 @@ func openStore(ctx context.Context, cfg StoreConfig) (persistence.Store, string,
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, "", fmt.Errorf("create data dir: %w", err)
 	}
-	s, err := bolt.Open(cfg.DataDir)
+	s, err := bolt.Open(cfg.DataDir, bolt.WithLogger(log))
 	if err != nil {
 		return nil, "", fmt.Errorf("open embedded store in %s: %w", cfg.DataDir, err)
 	}

@@ -1,6 +1,9 @@
 // Package bolt is the embedded engine of persistence: one bbolt file holding
 // the same documents, byte for byte, that the mongo engine writes to MongoDB
-// (see schema.go for the layout).
+// (see schema.go for the layout). bbolt serialises writers and batches
+// concurrent appends into one fsync'ed commit; readers never wait, except
+// for a compaction (compact.go), which rewrites the file after prunes and
+// at open and holds every call back while it copies.
 package bolt
 
 import (
@@ -12,11 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/document"
@@ -34,9 +40,23 @@ const DefaultLockTimeout = 10 * time.Second
 const pageSize = 256
 
 // Store is the bbolt engine.
+//
+// mu guards the handle, not the data (bbolt serialises writers itself):
+// every transaction holds it shared, and only a compaction, which replaces
+// the file under the handle, holds it exclusively. So a compaction waits
+// for running transactions and holds back new ones while it copies.
 type Store struct {
+	mu          sync.RWMutex
 	db          *bbolt.DB
+	path        string
 	lockTimeout time.Duration
+	log         zerolog.Logger
+
+	scrubDelay time.Duration
+	scrubWake  chan struct{} // buffered 1: wakes the scrubber
+	scrubStop  chan struct{}
+	scrubDone  chan struct{}
+	stopOnce   sync.Once
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -54,23 +74,31 @@ func WithLockTimeout(d time.Duration) Option {
 	}
 }
 
-// Open opens (creating if needed) dir/FileName.
+// WithLogger sets the logger of the store's maintenance (compactions);
+// default: none.
+func WithLogger(l zerolog.Logger) Option {
+	return func(s *Store) { s.log = l }
+}
+
+// WithScrubDelay sets how long after a Prune the file is compacted (default
+// DefaultScrubDelay); zero or less: within Prune.
+func WithScrubDelay(d time.Duration) Option {
+	return func(s *Store) { s.scrubDelay = max(d, 0) }
+}
+
+// Open opens (creating if needed) dir/FileName. A file that a crash left
+// with pruned bytes in free pages, or whose free pages dominate, is
+// compacted first (see compact.go).
 func Open(dir string, opts ...Option) (*Store, error) {
-	s := &Store{lockTimeout: DefaultLockTimeout}
+	s := &Store{lockTimeout: DefaultLockTimeout, log: zerolog.Nop(), scrubDelay: DefaultScrubDelay}
 	for _, o := range opts {
 		o(s)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: open: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
-	db, err := openChecked(path, &bbolt.Options{
-		Timeout: s.lockTimeout,
-		// As etcd does: the freelist is rebuilt on open instead of being
-		// written on every commit, which keeps each fsync'ed commit small.
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
-	})
+	s.path = filepath.Join(dir, FileName)
+	db, err := s.openLocked()
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +111,57 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil
 	}); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		return nil, fmt.Errorf("bolt: open %s: %w", s.path, err)
 	}
 	s.db = db
+	// A copy a crash left behind is incomplete (the rename never happened):
+	// the file at s.path is whole. Removed under the file lock.
+	_ = os.Remove(s.compactPath())
+	if err := s.compactAtOpen(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.scrubWake, s.scrubStop, s.scrubDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go s.scrubber()
 	return s, nil
+}
+
+func (s *Store) options() *bbolt.Options {
+	return &bbolt.Options{
+		Timeout: s.lockTimeout,
+		// As etcd does: the freelist is rebuilt on open instead of being
+		// written on every commit, which keeps each fsync'ed commit small.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	}
+}
+
+// openLocked opens s.path and makes sure the lock it holds is the one on
+// the file now at s.path: a process that waited for the lock while another
+// compacted may have got it on the replaced file, which is no longer the
+// store. It then opens again.
+func (s *Store) openLocked() (*bbolt.DB, error) {
+	for attempt := 0; ; attempt++ {
+		before, statErr := os.Stat(s.path)
+		db, err := openChecked(s.path, s.options())
+		if err != nil {
+			return nil, err
+		}
+		now, err := os.Stat(s.path)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("bolt: open %s: %w", s.path, err)
+		}
+		if statErr != nil || os.SameFile(before, now) {
+			// statErr: the file did not exist before, so bbolt created the
+			// one at s.path.
+			return db, nil
+		}
+		_ = db.Close()
+		if attempt >= 3 {
+			return nil, fmt.Errorf("bolt: open %s: the file keeps being replaced by another process", s.path)
+		}
+	}
 }
 
 // ErrCorrupted: the store file fails bbolt's consistency check.
@@ -125,8 +200,20 @@ func openChecked(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
 	return db, nil
 }
 
-// Close closes the file.
+// Close stops the scrubber, runs a compaction that is due, and closes the
+// file.
 func (s *Store) Close(context.Context) error {
+	s.stopOnce.Do(func() {
+		close(s.scrubStop)
+		<-s.scrubDone
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.scrubDue() {
+		if err := s.compactLocked("pruned documents, at close"); err != nil {
+			s.log.Warn().Err(err).Msg("the next start compacts the store file")
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close: %w", err)
 	}
@@ -151,7 +238,7 @@ func (s *Store) Append(ctx context.Context, ev persistence.Event) error {
 	key := journalKey(ev.PID, ev.Seq)
 	idKey := id[:]
 	var conflict bool
-	err = s.db.Batch(func(tx *bbolt.Tx) error {
+	err = s.batch(func(tx *bbolt.Tx) error {
 		// Batch may run this more than once (it retries calls of a failed
 		// batch one by one), so the outcome is reset on entry; a conflict is
 		// reported through the closure, not as an error, so it does not fail
@@ -213,7 +300,7 @@ func (s *Store) HighestSeq(ctx context.Context, pid string) (int64, error) {
 	}
 	var seq int64
 	var meta []byte
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		prefix := pidPrefix(pid)
 		if k, _ := lastWithPrefix(tx.Bucket(journalBucket).Cursor(), pid); k != nil && len(k) == len(prefix)+8 {
 			seq = int64(binary.BigEndian.Uint64(k[len(prefix):]))
@@ -261,7 +348,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap persistence.Snapshot) err
 		return fmt.Errorf("bolt: save snapshot: %w", err)
 	}
 	key := snapshotKey(snap.PID, snap.Seq, snap.Timestamp)
-	err = s.db.Batch(func(tx *bbolt.Tx) error {
+	err = s.batch(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(snapshotBucket)
 		put, putID := doc, id
 		if old := b.Get(key); old != nil {
@@ -292,7 +379,7 @@ func (s *Store) LatestSnapshot(ctx context.Context, pid string) (persistence.Sna
 	}
 	var doc []byte
 	if document.CheckPID(pid) == nil {
-		if err := s.db.View(func(tx *bbolt.Tx) error {
+		if err := s.view(func(tx *bbolt.Tx) error {
 			if _, v := lastWithPrefix(tx.Bucket(snapshotBucket).Cursor(), pid); v != nil {
 				doc = bytes.Clone(v)
 			}
@@ -344,7 +431,7 @@ func (s *Store) heads(ctx context.Context, op string, bucket []byte, prefix stri
 		return nil
 	}
 	var docs [][]byte
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		p := []byte(prefix)
 		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); {
@@ -427,7 +514,7 @@ func (s *Store) PutRaw(collection string, docs ...bson.Raw) error {
 		}
 		items = append(items, item{key, doc, id})
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte(collection))
 		var ids *bbolt.Bucket
 		if hasIDIndex(collection) {
@@ -474,7 +561,7 @@ func (s *Store) scan(ctx context.Context, bucket, via, start, prefix []byte, fn 
 			return fmt.Errorf("bolt: scan %s: %w", bucket, err)
 		}
 		page = page[:0]
-		err := s.db.View(func(tx *bbolt.Tx) error {
+		err := s.view(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucket).Cursor()
 			var target *bbolt.Bucket
 			if via != nil {
@@ -517,4 +604,141 @@ func (s *Store) scan(ctx context.Context, bucket, via, start, prefix []byte, fn 
 		}
 		last = page[len(page)-1].k
 	}
+}
+
+// Prune deletes pid's events up to toSeq and its snapshots below it in one
+// transaction, recording the highest deleted event in the metadata bucket
+// (as the plugin does), and has the file compacted soon after, so that the
+// removed documents' bytes leave it (see compact.go). Being one
+// transaction, it cannot stop half way.
+func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: prune %s/%d: %w", pid, toSeq, err)
+	}
+	if err := document.CheckPID(pid); err != nil {
+		return fmt.Errorf("bolt: prune %s/%d: %w", pid, toSeq, persistence.ErrNotFound)
+	}
+	// Most calls find nothing to do (a deleted connection's grain prunes on
+	// every activation): they cost a read transaction, not a commit.
+	var pending bool
+	if err := s.view(func(tx *bbolt.Tx) error {
+		jkeys, skeys, _, err := pruneKeys(tx, pid, toSeq)
+		pending = len(jkeys)+len(skeys) > 0
+		return err
+	}); err != nil {
+		return fmt.Errorf("bolt: prune %s/%d: %w", pid, toSeq, err)
+	}
+	if !pending {
+		return nil
+	}
+	removed := 0
+	err := s.update(func(tx *bbolt.Tx) error {
+		removed = 0
+		jkeys, skeys, maxSeq, err := pruneKeys(tx, pid, toSeq)
+		if err != nil {
+			return err
+		}
+		if len(jkeys) > 0 {
+			if err := putMetadata(tx, pid, maxSeq); err != nil {
+				return err
+			}
+		}
+		// Committed with the deletes: a crash before the compaction leaves
+		// it for the next Open.
+		if err := tx.Bucket(stateBucket).Put(scrubKey, []byte{1}); err != nil {
+			return err
+		}
+		journal, snaps := tx.Bucket(journalBucket), tx.Bucket(snapshotBucket)
+		for _, del := range []struct {
+			b          *bbolt.Bucket
+			collection string
+			keys       [][]byte
+		}{{journal, document.JournalCollection, jkeys}, {snaps, document.SnapshotCollection, skeys}} {
+			ids := tx.Bucket(idBucket(del.collection))
+			for _, key := range del.keys {
+				if id, ok := bson.Raw(del.b.Get(key)).Lookup(document.FieldID).ObjectIDOK(); ok {
+					if err := ids.Delete(id[:]); err != nil {
+						return err
+					}
+				}
+				if err := del.b.Delete(key); err != nil {
+					return err
+				}
+				removed++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: prune %s/%d: %w", pid, toSeq, err)
+	}
+	if removed == 0 {
+		return nil
+	}
+	s.scrubSoon()
+	return nil
+}
+
+// pruneKeys returns the journal keys Prune(pid, toSeq) deletes with the
+// highest of their sequence numbers, and the snapshot keys; an error
+// wrapping ErrNotFound when pid has no snapshot at or above toSeq.
+func pruneKeys(tx *bbolt.Tx, pid string, toSeq int64) (jkeys, skeys [][]byte, maxSeq int64, err error) {
+	snaps := tx.Bucket(snapshotBucket)
+	prefix := pidPrefix(pid)
+	k, _ := lastWithPrefix(snaps.Cursor(), pid)
+	if k == nil || len(k) != len(prefix)+16 || int64(binary.BigEndian.Uint64(k[len(prefix):])) < toSeq {
+		return nil, nil, 0, persistence.ErrNotFound
+	}
+	jkeys, maxSeq = keysUpTo(tx.Bucket(journalBucket), prefix, toSeq)
+	skeys, _ = keysUpTo(snaps, prefix, toSeq-1)
+	return jkeys, skeys, maxSeq, nil
+}
+
+// keysUpTo returns copies of b's keys of prefix whose first number (the
+// sequence number) is at most seq, and the highest such number.
+func keysUpTo(b *bbolt.Bucket, prefix []byte, seq int64) ([][]byte, int64) {
+	var keys [][]byte
+	var highest int64
+	if seq < 0 {
+		return nil, 0
+	}
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8; k, _ = c.Next() {
+		n := int64(binary.BigEndian.Uint64(k[len(prefix):]))
+		if n > seq {
+			break
+		}
+		keys = append(keys, bytes.Clone(k))
+		highest = n
+	}
+	return keys, highest
+}
+
+// putMetadata stores pid's metadata document with max_sn seq, keeping the
+// _id of the one it replaces.
+func putMetadata(tx *bbolt.Tx, pid string, seq int64) error {
+	b, ids := tx.Bucket(metadataBucket), tx.Bucket(idBucket(document.MetadataCollection))
+	key := []byte(pid)
+	if old := b.Get(key); old != nil {
+		if n, err := document.DecodeMetadata(old); err == nil && n >= seq {
+			return nil // never backwards
+		}
+	}
+	id := bson.NewObjectID()
+	if old := b.Get(key); old != nil {
+		if oldID, ok := bson.Raw(old).Lookup(document.FieldID).ObjectIDOK(); ok {
+			id = oldID
+		}
+	}
+	start, doc := bsoncore.AppendDocumentStart(nil)
+	doc = bsoncore.AppendObjectIDElement(doc, document.FieldID, id)
+	doc = append(doc, document.Metadata(pid, seq)[4:]...) // its elements and terminator
+	doc, err := bsoncore.AppendDocumentEnd(doc[:len(doc)-1], start)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(key, doc); err != nil {
+		return err
+	}
+	return ids.Put(id[:], key)
 }

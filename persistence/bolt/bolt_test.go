@@ -91,7 +91,7 @@ func TestFileLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"connection_encryption_migration", "connection_journal", "connection_journal/_id",
-		"connection_metadata", "connection_metadata/_id", "connection_snaps", "connection_snaps/_id"}
+		"connection_metadata", "connection_metadata/_id", "connection_snaps", "connection_snaps/_id", "dittoconn"}
 	if fmt.Sprint(names) != fmt.Sprint(want) {
 		t.Errorf("buckets %v, want %v", names, want)
 	}

@@ -42,7 +42,7 @@ func (s *Store) ScanAfterID(ctx context.Context, collection, afterID string, pat
 		}
 		var page [][]byte
 		exhausted := false
-		err := s.db.View(func(tx *bbolt.Tx) error {
+		err := s.view(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(idBucket(collection)).Cursor()
 			docs := tx.Bucket([]byte(collection))
 			var k, v []byte
@@ -131,7 +131,7 @@ func (s *Store) replaceByID(ctx context.Context, collection string, docs [][]byt
 		items = append(items, item{id, key, d})
 	}
 	replaced := 0
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		replaced = 0
 		b, ids := tx.Bucket([]byte(collection)), tx.Bucket(idBucket(collection))
 		for _, it := range items {
@@ -176,7 +176,7 @@ func (s *Store) getMigration(ctx context.Context, op string, key []byte) ([]byte
 		return nil, fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	var doc []byte
-	if err := s.db.View(func(tx *bbolt.Tx) error {
+	if err := s.view(func(tx *bbolt.Tx) error {
 		doc = bytes.Clone(tx.Bucket(migrationBucket).Get(key))
 		return nil
 	}); err != nil {
@@ -192,7 +192,7 @@ func (s *Store) updateMigration(ctx context.Context, op string, fn func(b *bbolt
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
-	if err := s.db.Update(func(tx *bbolt.Tx) error { return fn(tx.Bucket(migrationBucket)) }); err != nil {
+	if err := s.update(func(tx *bbolt.Tx) error { return fn(tx.Bucket(migrationBucket)) }); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 //	connection_snaps     pid 0x00 BE(sn) BE(ts)   (last key of a pid = highest sn, then ts)
 //	connection_metadata  pid
 //	connection_encryption_migration  the _id's BSON type byte and value
+//	dittoconn            the engine's own state (no collection): "scrub"
 //
 // Persistence ids hold no NUL byte (document.CheckPID), so pid 0x00 is a
 // prefix of exactly one pid's keys, and all keys of a pid sort together.
@@ -33,6 +34,13 @@ import (
 // can be scanned in _id order as MongoDB's resumable scans do (the encryption
 // migration resumes "after the last processed _id").
 const FileName = "dittoconn.db"
+
+// stateBucket is the engine's own, no collection: it holds scrubKey while
+// pruned documents' bytes may still be in free pages (see compact.go).
+var (
+	stateBucket = []byte("dittoconn")
+	scrubKey    = []byte("scrub")
+)
 
 var (
 	journalBucket   = []byte(document.JournalCollection)
@@ -47,6 +55,7 @@ var buckets = [][]byte{
 	snapshotBucket, idBucket(document.SnapshotCollection),
 	metadataBucket, idBucket(document.MetadataCollection),
 	migrationBucket,
+	stateBucket,
 }
 
 func idBucket(collection string) []byte { return []byte(collection + "/_id") }

@@ -165,3 +165,8 @@ func (s *Store) LatestSnapshots(ctx context.Context, prefix string, fn func(pers
 
 // Close closes the engine.
 func (s *Store) Close(ctx context.Context) error { return s.inner.Close(ctx) }
+
+// Prune is the engine's: it deletes documents and reads no payload.
+func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
+	return s.inner.Prune(ctx, pid, toSeq)
+}

@@ -294,3 +294,36 @@ func TestNoKeysPassThrough(t *testing.T) {
 		t.Error("Unwrap")
 	}
 }
+
+// Prune reaches the engine: a deleted connection's encrypted documents go,
+// its deleted-state snapshot stays readable.
+func TestPrunePassesThrough(t *testing.T) {
+	engine := openBolt(t)
+	s := wrap(t, engine, settings(true, keyA, ""))
+	pid := "connection:p"
+	if err := s.Append(ctxT(t), persistence.Event{PID: pid, Seq: 1, Manifest: "connectivity.events:connectionCreated", Payload: json.RawMessage(eventJSON("p"))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(ctxT(t), persistence.Snapshot{PID: pid, Seq: 1, Timestamp: 1, Payload: json.RawMessage(connectionJSON("p"))}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := persistence.Snapshot{PID: pid, Seq: 2, Timestamp: 2, Payload: json.RawMessage(`{"__lifecycle":"DELETED"}`)}
+	if err := s.Append(ctxT(t), persistence.Event{PID: pid, Seq: 2, Manifest: "connectivity.events:connectionDeleted", Payload: json.RawMessage(`{"type":"connectivity.events:connectionDeleted"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(ctxT(t), deleted); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prune(ctxT(t), pid, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(raws(t, engine, document.JournalCollection)); n != 0 {
+		t.Errorf("%d journal documents after the prune", n)
+	}
+	if snaps := raws(t, engine, document.SnapshotCollection); len(snaps) != 1 || snaps[0].Lookup("sn").Int64() != 2 {
+		t.Errorf("snapshots after the prune: %v", snaps)
+	}
+	if got, err := s.LatestSnapshot(ctxT(t), pid); err != nil || string(got.Payload) != `{"__lifecycle":"DELETED"}` {
+		t.Errorf("latest snapshot %s, %v", got.Payload, err)
+	}
+}

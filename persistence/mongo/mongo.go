@@ -366,3 +366,52 @@ func (s *Store) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Prune deletes in the order that keeps pid recoverable at every step, as
+// the plugin does: after checking that a snapshot at or above toSeq exists,
+// it raises the metadata document's max_sn to the highest event it is about
+// to delete, then deletes the journal documents with to <= toSeq, then the
+// snapshots below toSeq. A journal document holding several events that
+// straddles toSeq (Ditto writes one event per document) is kept whole.
+func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	fail := func(step string, err error) error {
+		return fmt.Errorf("mongo: prune %s/%d: %s: %w", pid, toSeq, step, err)
+	}
+	err := s.snaps.FindOne(ctx, bson.D{{Key: document.FieldPID, Value: pid}, {Key: document.FieldSeq, Value: bson.D{{Key: "$gte", Value: toSeq}}}},
+		options.FindOne().SetProjection(bson.D{{Key: document.FieldSeq, Value: 1}})).Err()
+	if errors.Is(err, driver.ErrNoDocuments) {
+		return fail("no snapshot at or above it", persistence.ErrNotFound)
+	}
+	if err != nil {
+		return fail("find snapshot", err)
+	}
+	upTo := bson.D{{Key: document.FieldPID, Value: pid}, {Key: document.FieldTo, Value: bson.D{{Key: "$lte", Value: toSeq}}}}
+	raw, err := s.journal.FindOne(ctx, upTo, options.FindOne().
+		SetSort(bson.D{{Key: document.FieldTo, Value: -1}}).
+		SetProjection(bson.D{{Key: document.FieldTo, Value: 1}})).Raw()
+	switch {
+	case errors.Is(err, driver.ErrNoDocuments):
+	case err != nil:
+		return fail("find highest event", err)
+	default:
+		maxSeq, ok := raw.Lookup(document.FieldTo).AsInt64OK()
+		if !ok {
+			return fail("highest event", fmt.Errorf("%w: no to", document.ErrMalformed))
+		}
+		if _, err := s.metadata.UpdateOne(ctx, bson.D{{Key: document.FieldPID, Value: pid}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: document.FieldMaxSeq, Value: maxSeq}}}},
+			options.UpdateOne().SetUpsert(true)); err != nil {
+			return fail("metadata", err)
+		}
+		if _, err := s.journal.DeleteMany(ctx, upTo); err != nil {
+			return fail("delete events", err)
+		}
+	}
+	if _, err := s.snaps.DeleteMany(ctx, bson.D{{Key: document.FieldPID, Value: pid},
+		{Key: document.FieldSeq, Value: bson.D{{Key: "$lt", Value: toSeq}}}}); err != nil {
+		return fail("delete snapshots", err)
+	}
+	return nil
+}

@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) *Harness) {
 		{"RawLayout", testRawLayout},
 		{"DittoDocuments", testDittoDocuments},
 		{"InvalidInput", testInvalidInput},
+		{"Prune", testPrune},
+		{"PruneDeleted", testPruneDeleted},
 		{"MigrationScanSnapshots", testMigrationScanSnapshots},
 		{"MigrationScanJournal", testMigrationScanJournal},
 		{"MigrationReplace", testMigrationReplace},
@@ -661,4 +663,136 @@ func testInvalidInput(t *testing.T, h *Harness) {
 	if err := s.Append(canceled, event("connection:x", 1)); err == nil {
 		t.Error("Append with a canceled context succeeded")
 	}
+}
+
+func snapSeqs(t *testing.T, h *Harness, pid string) []int64 {
+	t.Helper()
+	var out []int64
+	for _, raw := range h.Raw(t, document.SnapshotCollection) {
+		if raw.Lookup("pid").StringValue() == pid {
+			out = append(out, raw.Lookup("sn").Int64())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func testPrune(t *testing.T, h *Harness) {
+	s := h.Store
+	var a, b []persistence.Event
+	for seq := int64(1); seq <= 5; seq++ {
+		a = append(a, event("connection:a", seq))
+		b = append(b, event("connection:b", seq))
+	}
+	mustAppend(t, s, a...)
+	mustAppend(t, s, b...)
+	mustSave(t, s, snapshot("connection:a", 2, 1, "a2"), snapshot("connection:a", 4, 1, "a4"), snapshot("connection:b", 2, 1, "b2"))
+
+	// No snapshot at or above toSeq: recovery would need the events.
+	if err := s.Prune(ctxT(t), "connection:a", 5); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("Prune above the latest snapshot = %v, want ErrNotFound", err)
+	}
+	if err := s.Prune(ctxT(t), "connection:none", 1); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("Prune of an unknown pid = %v, want ErrNotFound", err)
+	}
+	equalEvents(t, "after refused prunes", replay(t, s, "connection:a", 1), a)
+
+	// Below the latest snapshot: the events up to toSeq and the older snapshots go.
+	if err := s.Prune(ctxT(t), "connection:a", 3); err != nil {
+		t.Fatalf("Prune(a, 3): %v", err)
+	}
+	equalEvents(t, "a after Prune(3)", replay(t, s, "connection:a", 1), a[3:])
+	if got := snapSeqs(t, h, "connection:a"); !reflect.DeepEqual(got, []int64{4}) {
+		t.Errorf("snapshots of a after Prune(3): %v, want [4]", got)
+	}
+	if n := highest(t, s, "connection:a"); n != 5 {
+		t.Errorf("HighestSeq(a) after Prune(3) = %d, want 5", n)
+	}
+	// The other pid is untouched.
+	equalEvents(t, "b", replay(t, s, "connection:b", 1), b)
+	if got := snapSeqs(t, h, "connection:b"); !reflect.DeepEqual(got, []int64{2}) {
+		t.Errorf("snapshots of b: %v, want [2]", got)
+	}
+
+	// Up to the latest snapshot after one at 5: no events left, the
+	// metadata keeps the highest sequence number, and appending continues.
+	mustSave(t, s, snapshot("connection:a", 5, 1, "a5"))
+	if err := s.Prune(ctxT(t), "connection:a", 5); err != nil {
+		t.Fatalf("Prune(a, 5): %v", err)
+	}
+	if err := s.Prune(ctxT(t), "connection:a", 5); err != nil {
+		t.Fatalf("second Prune(a, 5): %v", err)
+	}
+	equalEvents(t, "a after Prune(5)", replay(t, s, "connection:a", 1), nil)
+	if got := snapSeqs(t, h, "connection:a"); !reflect.DeepEqual(got, []int64{5}) {
+		t.Errorf("snapshots of a after Prune(5): %v, want [5]", got)
+	}
+	if n := highest(t, s, "connection:a"); n != 5 {
+		t.Errorf("HighestSeq(a) after Prune(5) = %d, want 5 (metadata)", n)
+	}
+	var meta []int64
+	for _, raw := range h.Raw(t, document.MetadataCollection) {
+		if raw.Lookup("pid").StringValue() == "connection:a" {
+			meta = append(meta, raw.Lookup("max_sn").Int64())
+			if raw.Lookup("_id").Type != bson.TypeObjectID {
+				t.Errorf("metadata _id: %v", raw.Lookup("_id").Type)
+			}
+		}
+	}
+	if !reflect.DeepEqual(meta, []int64{5}) {
+		t.Errorf("metadata of a: max_sn %v, want [5]", meta)
+	}
+	if got := latest(t, s, "connection:a"); !reflect.DeepEqual(got, snapshot("connection:a", 5, 1, "a5")) {
+		t.Errorf("latest snapshot after Prune(5) = %+v", got)
+	}
+	next := event("connection:a", 6)
+	mustAppend(t, s, next)
+	equalEvents(t, "a after appending 6", replay(t, s, "connection:a", 6), []persistence.Event{next})
+	if n := highest(t, s, "connection:a"); n != 6 {
+		t.Errorf("HighestSeq(a) after appending 6 = %d, want 6", n)
+	}
+
+	s = h.Reopen(t)
+	equalEvents(t, "a after reopen", replay(t, s, "connection:a", 1), []persistence.Event{next})
+	equalEvents(t, "b after reopen", replay(t, s, "connection:b", 1), b)
+}
+
+// testPruneDeleted is the delete of a connection: after the deleted event
+// and the deleted snapshot, Prune leaves no document holding the secret.
+func testPruneDeleted(t *testing.T, h *Harness) {
+	s := h.Store
+	const secret = "pruned-pass-7f3a"
+	pid := "connection:gone"
+	created := event(pid, 1)
+	created.Payload = json.RawMessage(`{"type":"connectivity.events:connectionCreated","connection":{"id":"gone","uri":"tcp://user:` + secret + `@host:1883"},"__hh":{}}`)
+	modified := event(pid, 2)
+	modified.Payload = created.Payload
+	deleted := event(pid, 3)
+	deleted.Manifest, deleted.Tags = "connectivity.events:connectionDeleted", nil
+	deleted.Payload = json.RawMessage(`{"type":"connectivity.events:connectionDeleted","connectionId":"gone","__hh":{}}`)
+	mustAppend(t, s, created, modified)
+	mustSave(t, s, persistence.Snapshot{PID: pid, Seq: 2, Timestamp: 5, Payload: json.RawMessage(`{"__lifecycle":"ACTIVE","id":"gone","uri":"tcp://user:` + secret + `@host:1883"}`)})
+	mustAppend(t, s, deleted)
+	tombstone := persistence.Snapshot{PID: pid, Seq: 3, Timestamp: 6, Payload: json.RawMessage(`{"__lifecycle":"DELETED"}`)}
+	mustSave(t, s, tombstone)
+	if err := s.Prune(ctxT(t), pid, 3); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	for _, c := range []string{document.JournalCollection, document.SnapshotCollection, document.MetadataCollection} {
+		for _, raw := range h.Raw(t, c) {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s still holds the secret: %s", c, raw)
+			}
+		}
+	}
+	if got := latest(t, s, pid); !reflect.DeepEqual(got, tombstone) {
+		t.Errorf("latest snapshot = %+v, want the deleted one", got)
+	}
+	if n := highest(t, s, pid); n != 3 {
+		t.Errorf("HighestSeq = %d, want 3", n)
+	}
+	// A re-create continues after the deleted event.
+	again := event(pid, 4)
+	mustAppend(t, s, again)
+	equalEvents(t, "after re-create", replay(t, s, pid, 4), []persistence.Event{again})
 }
