@@ -87,7 +87,8 @@ func newGrainHarness(t *testing.T) *grainHarness {
 // spawn starts the grain of id, as the cluster would activate it.
 func (h *grainHarness) spawn(id string) *actor.PID {
 	cfg := h.cfg
-	pid := h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} }))
+	pol := newPolicy(&cfg)
+	pid := h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg, pol: pol} }))
 	h.sys.Root.Send(pid, &cluster.ClusterInit{Identity: &cluster.ClusterIdentity{Identity: id, Kind: Kind}})
 	return pid
 }

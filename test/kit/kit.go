@@ -96,8 +96,11 @@ func sanitize(s string) string {
 type Options struct {
 	SnapshotThreshold int
 	PassivateAfter    time.Duration
-	// PassivateDeletedAfter: idle time before a deleted or never-created id's grain stops.
+	// PassivateDeletedAfter: idle time before a deleted connection's grain stops.
 	PassivateDeletedAfter time.Duration
+	// PassivateUnknownAfter: idle time before the grain of an id that never
+	// had a connection stops.
+	PassivateUnknownAfter time.Duration
 	Unsecured             bool
 	Validation            *model.ValidationConfig
 	// Live clients: nil Clients = the default table, else its factories replace the
@@ -170,6 +173,7 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 	}
 	set(&a.PassivateAfter, opts.PassivateAfter)
 	set(&a.PassivateDeletedAfter, opts.PassivateDeletedAfter)
+	set(&a.PassivateUnknownAfter, opts.PassivateUnknownAfter)
 	set(&a.ConnectTimeout, opts.ConnectTimeout)
 	set(&a.TestTimeout, opts.TestTimeout)
 	if opts.Clients != nil {
