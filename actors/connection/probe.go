@@ -17,14 +17,17 @@ import (
 // test answers testConnection for the validated candidate c: it connects a
 // real client once and disconnects it, in a goroutine that answers the
 // sender (nil returned); types without a live client only check that the
-// endpoint accepts a TCP connection. Nothing is persisted.
+// endpoint accepts a TCP connection. Nothing is persisted. Both end a little
+// before the caller's deadline, so that it gets Ditto's timeout failure and
+// not a timeout of its own, and live tests wait for one of the Runners'
+// test slots within that time.
 func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply {
 	if factory, ok := s.cfg.Clients.Factory(c.ConnectionType); ok {
 		s.testLive(req, c, factory, seq)
 		return nil
 	}
 	if addr := s.cfg.Clients.DialAddress(c); addr != "" {
-		conn, err := net.DialTimeout("tcp", addr, within(req.cmd, s.cfg.DialTimeout))
+		conn, err := net.DialTimeout("tcp", addr, req.cmd.AnswerWithin(s.cfg.DialTimeout))
 		if err != nil {
 			return errorReply(ditto.ConnectionFailed(s.id, fmt.Sprintf(
 				"Could not establish a connection on '%s'. Make sure the endpoint is reachable and that no firewall prevents the connection.", addr)), seq)
@@ -39,19 +42,9 @@ func testSucceeded(cmd *pb.Command, id string, seq int64) *pb.Reply {
 		TestResult: "Success(successfully connected + initialized mapper)"}, seq)
 }
 
-// within is timeout, or less when the command's deadline comes earlier.
-func within(cmd *pb.Command, timeout time.Duration) time.Duration {
-	if cmd.DeadlineUnixNano > 0 {
-		if left := time.Until(time.Unix(0, cmd.DeadlineUnixNano)); left < timeout {
-			return left
-		}
-	}
-	return timeout
-}
-
 func (s *supervisor) testLive(req request, c *model.Connection, factory client.Factory, seq int64) {
-	timeout := within(req.cmd, s.cfg.TestTimeout)
-	root, id, log := s.root, s.id, s.log
+	timeout := req.cmd.AnswerWithin(s.cfg.TestTimeout)
+	root, id, log, runners := s.root, s.id, s.log, s.cfg.Runners
 	tlsCfg, tlsErr := client.TLSConfig(c)
 	env := client.Env{Connection: c, Instance: s.cfg.Instance, Logger: log, TLS: tlsCfg, Events: func(client.Event) {}}
 	noAnswerWanted := req.cmd.Headers[ditto.HeaderResponseRequired] == "false"
@@ -61,7 +54,7 @@ func (s *supervisor) testLive(req request, c *model.Connection, factory client.F
 		defer cancel()
 		err := tlsErr
 		if err == nil {
-			err = runTest(tctx, factory, env)
+			err = runners.test(tctx, func() error { return runTest(tctx, factory, env) })
 		}
 		var r *pb.Reply
 		switch {

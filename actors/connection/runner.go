@@ -16,21 +16,38 @@ import (
 )
 
 // Runners is the set of client goroutines of all grains of one system: it
-// bounds how many connect at once and lets the system stop them all.
+// bounds how many connect at once and lets the system stop them all. It
+// bounds testConnection's clients alike, apart, so that tests never delay
+// the connects of open connections.
 type Runners struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	sem    chan struct{}
+	tests  chan struct{}
 }
 
-// NewRunners allows maxConnecting connect attempts at a time (≤0: 64).
+// NewRunners allows maxConnecting connect attempts at a time, and as many
+// tests (≤0: 64).
 func NewRunners(maxConnecting int) *Runners {
 	if maxConnecting <= 0 {
 		maxConnecting = 64
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runners{ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxConnecting)}
+	return &Runners{ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxConnecting),
+		tests: make(chan struct{}, maxConnecting)}
+}
+
+// test runs fn when a test slot is free; it waits at most until ctx ends
+// (then ctx's error, fn not run).
+func (rs *Runners) test(ctx context.Context, fn func() error) error {
+	select {
+	case rs.tests <- struct{}{}:
+		defer func() { <-rs.tests }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return fn()
 }
 
 // Stop closes every client (each sends its closed announcement first) and

@@ -110,6 +110,8 @@ type Options struct {
 	Backoff        client.Backoff
 	ConnectTimeout time.Duration
 	TestTimeout    time.Duration
+	// MaxConnecting bounds concurrent connect attempts, and as many tests.
+	MaxConnecting int
 	// Verbose logs debug (default: warnings only).
 	Verbose bool
 	// LogOutput receives the node's log lines (nil: t's log).
@@ -167,6 +169,9 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		if v > 0 {
 			*dst = v
 		}
+	}
+	if opts.MaxConnecting > 0 {
+		a.MaxConnecting = opts.MaxConnecting
 	}
 	if opts.SnapshotThreshold > 0 {
 		a.SnapshotThreshold = opts.SnapshotThreshold
