@@ -132,6 +132,10 @@ func New(cfg Config, d Dispatcher) *Server {
 		log: cfg.Logger.With().Str("component", "gateway").Logger()}
 	if !cfg.DevopsSecured {
 		s.log.Warn().Msg("devops authentication is disabled: /devops accepts requests without credentials")
+	} else if cfg.DevopsPassword == DefaultPassword {
+		// Ditto's default is public knowledge: anyone reaching the port
+		// could manage every connection.
+		s.log.Warn().Msg("the devops password is Ditto's default: set DEVOPS_PASSWORD")
 	}
 
 	e := echo.New()

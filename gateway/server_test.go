@@ -95,6 +95,29 @@ func TestDevopsAuthDisabled(t *testing.T) {
 	}
 }
 
+// TestDefaultPasswordWarned: secured devops with Ditto's default password
+// logs one warning at construction (the password itself never); another
+// password logs none.
+func TestDefaultPasswordWarned(t *testing.T) {
+	for _, tt := range []struct {
+		password string
+		warnings int
+	}{{DefaultPassword, 1}, {testPassword, 0}} {
+		logs := &poll.Buffer{}
+		cfg := testConfig(t)
+		cfg.DevopsPassword = tt.password
+		cfg.Logger = zerolog.New(logs)
+		New(cfg, okReply(`{"status":200}`))
+		out := logs.String()
+		if n := strings.Count(out, `"level":"warn"`); n != tt.warnings {
+			t.Errorf("password %q: %d warnings, want %d: %s", tt.password, n, tt.warnings, out)
+		}
+		if tt.warnings > 0 && (!strings.Contains(out, "DEVOPS_PASSWORD") || strings.Contains(out, tt.password)) {
+			t.Errorf("the warning must name DEVOPS_PASSWORD and not the password: %s", out)
+		}
+	}
+}
+
 func TestLogsHoldNoSecrets(t *testing.T) {
 	logs := &poll.Buffer{}
 	cfg := testConfig(t)

@@ -62,6 +62,26 @@ func TestWithin(t *testing.T) {
 	}
 }
 
+// TestAnswerWithin: a deadline shorter than the timeout leaves the caller
+// a margin (a fifth, at most 500 ms); otherwise the timeout holds.
+func TestAnswerWithin(t *testing.T) {
+	if got := (&Command{}).AnswerWithin(time.Second); got != time.Second {
+		t.Fatalf("no deadline: %v, want 1s", got)
+	}
+	far := &Command{DeadlineUnixNano: time.Now().Add(time.Hour).UnixNano()}
+	if got := far.AnswerWithin(time.Second); got != time.Second {
+		t.Fatalf("far deadline: %v, want 1s", got)
+	}
+	near := &Command{DeadlineUnixNano: time.Now().Add(time.Second).UnixNano()}
+	if got := near.AnswerWithin(time.Hour); got <= 700*time.Millisecond || got > 800*time.Millisecond {
+		t.Fatalf("deadline in 1s: %v, want a fifth less", got)
+	}
+	later := &Command{DeadlineUnixNano: time.Now().Add(10 * time.Second).UnixNano()}
+	if got := later.AnswerWithin(time.Hour); got <= 9*time.Second || got > 9500*time.Millisecond {
+		t.Fatalf("deadline in 10s: %v, want 500 ms less", got)
+	}
+}
+
 func TestAnswer(t *testing.T) {
 	ok := &Reply{Kind: Reply_RESPONSE, Status: 200}
 	for _, tt := range []struct {

@@ -42,8 +42,12 @@ type Settings struct {
 	SnapshotThreshold int
 	// PassivateAfter: an idle grain whose desired status is not open stops after this long.
 	PassivateAfter time.Duration
-	// PassivateDeletedAfter: the same for deleted or never created ids.
+	// PassivateDeletedAfter: the same for deleted connections.
 	PassivateDeletedAfter time.Duration
+	// PassivateUnknownAfter: the same for ids that never had a connection,
+	// shorter than for deleted ones: retrieving arbitrary ids must not pin
+	// memory for minutes.
+	PassivateUnknownAfter time.Duration
 	// StoreTimeout bounds each store call when the command carries no deadline.
 	StoreTimeout time.Duration
 	// Validation: Ditto's connection validation settings (not filled when
@@ -71,6 +75,7 @@ func DefaultSettings() Settings {
 		SnapshotThreshold:     10,
 		PassivateAfter:        45 * time.Minute,
 		PassivateDeletedAfter: 5 * time.Minute,
+		PassivateUnknownAfter: 30 * time.Second,
 		StoreTimeout:          ditto.DefaultAskTimeout,
 		Validation:            model.DefaultValidationConfig(),
 		DialTimeout:           10 * time.Second,
@@ -122,6 +127,7 @@ func (c *Config) defaults() {
 	}
 	positive(&c.PassivateAfter, d.PassivateAfter)
 	positive(&c.PassivateDeletedAfter, d.PassivateDeletedAfter)
+	positive(&c.PassivateUnknownAfter, d.PassivateUnknownAfter)
 	positive(&c.Logs.LogDuration, d.Logs.LogDuration)
 	positive(&c.StoreTimeout, d.StoreTimeout)
 	positive(&c.DialTimeout, d.DialTimeout)
@@ -142,8 +148,18 @@ func (c *Config) defaults() {
 // NewKind returns the cluster kind that hosts connection grains.
 func NewKind(cfg Config) *cluster.Kind {
 	cfg.defaults()
-	props := actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} })
+	pol := newPolicy(&cfg)
+	props := actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg, pol: pol} })
 	return cluster.NewKind(Kind, props)
+}
+
+// newPolicy is the entity's view of the configured checks, shared by all
+// grains of a kind.
+func newPolicy(cfg *Config) policy {
+	return policy{
+		validate:     func(c *model.Connection) error { return model.Validate(c, cfg.Validation, cfg.Clients) },
+		checkMapping: func(c *model.Connection) error { return dataplane.Check(c, cfg.Mapping) },
+	}
 }
 
 // grain is one connection's actor: it wires the entity (what commands mean),
@@ -151,11 +167,19 @@ func NewKind(cfg Config) *cluster.Kind {
 // Everything in it is touched only by the actor's own goroutine, and nothing
 // about a command outlives its message: a command answered later is the
 // supervisor's waiter or test.
+//
+// A grain of an id without a connection builds neither its logger nor its
+// supervisor until a command needs them, and passivates after
+// PassivateUnknownAfter: requests for arbitrary ids cost little and briefly.
 type grain struct {
 	cfg *Config
-	log zerolog.Logger
+	log *zerolog.Logger // nil until first used (logger)
 	pid string
 	pol policy
+
+	started time.Time // the grain's activation: the supervisor's first inStateSince
+	root    *actor.RootContext
+	self    *actor.PID
 
 	recovered       bool
 	recoverErr      error
@@ -165,7 +189,25 @@ type grain struct {
 	forgetDue bool
 
 	ent entity
-	sup *supervisor
+	sup *supervisor // nil until first needed (live)
+}
+
+// logger is the grain's logger, naming the connection.
+func (g *grain) logger() *zerolog.Logger {
+	if g.log == nil {
+		l := g.cfg.Logger.With().Str("connection_id", g.ent.id).Logger()
+		g.log = &l
+	}
+	return g.log
+}
+
+// live is the grain's supervisor, built on first use.
+func (g *grain) live() *supervisor {
+	if g.sup == nil {
+		g.sup = newSupervisor(g.ent.id, g.cfg, *g.logger(), g.root, g.self)
+		g.sup.live.since = g.started
+	}
+	return g.sup
 }
 
 func (g *grain) Receive(ctx actor.Context) {
@@ -174,14 +216,11 @@ func (g *grain) Receive(ctx actor.Context) {
 		id := msg.Identity.Identity
 		g.ent = entity{id: id}
 		g.pid = PIDPrefix + id
-		g.log = g.cfg.Logger.With().Str("connection_id", id).Logger()
-		cfg := g.cfg
-		g.pol = policy{
-			validate:     func(c *model.Connection) error { return model.Validate(c, cfg.Validation, cfg.Clients) },
-			checkMapping: func(c *model.Connection) error { return dataplane.Check(c, cfg.Mapping) },
-		}
-		g.sup = newSupervisor(id, g.cfg, g.log, ctx.ActorSystem().Root, ctx.Self())
+		g.started, g.root, g.self = g.cfg.Now(), ctx.ActorSystem().Root, ctx.Self()
 		g.recover()
+		if g.ent.conn != nil {
+			g.live()
+		}
 		if g.recovered && g.ent.conn != nil && desired(g.ent.conn) == client.StatusOpen {
 			// as Ditto: a desired-open connection reconnects right after recovery
 			g.sup.reopen(g.ent.conn)
@@ -191,7 +230,7 @@ func (g *grain) Receive(ctx actor.Context) {
 	case *pb.Command:
 		if m, known := decodeInternal(msg); known {
 			if st, ok := m.(*satState); ok {
-				g.sup.onSatState(st)
+				g.live().onSatState(st)
 			}
 			return
 		}
@@ -207,19 +246,28 @@ func (g *grain) Receive(ctx actor.Context) {
 			ctx.Poison(ctx.Self())
 		}
 	case *clientReport:
-		g.sup.onReport(msg, &g.ent)
-		g.armPassivation(ctx)
+		// runners, timers and satellites exist only once the supervisor does
+		if g.sup != nil {
+			g.sup.onReport(msg, &g.ent)
+			g.armPassivation(ctx)
+		}
 	case *logsCheck:
-		g.sup.live.onCheck(g.cfg.Now())
+		if g.sup != nil {
+			g.sup.live.onCheck(g.cfg.Now())
+		}
 	case *satRenew:
-		g.sup.onSatRenew(msg, g.ent.conn)
+		if g.sup != nil {
+			g.sup.onSatRenew(msg, g.ent.conn)
+		}
 	case *actor.ReceiveTimeout:
-		if g.desiredOpen() || g.sup.busy() {
+		if g.desiredOpen() || (g.sup != nil && g.sup.busy()) {
 			return // desired-open connections stay in memory, as in Ditto
 		}
 		ctx.Poison(ctx.Self())
 	case *actor.Stopping:
-		g.sup.stopAll()
+		if g.sup != nil {
+			g.sup.stopAll()
+		}
 	}
 }
 
@@ -230,9 +278,11 @@ func (g *grain) desiredOpen() bool {
 // armPassivation sets the idle timeout that fits the current state.
 func (g *grain) armPassivation(ctx actor.Context) {
 	switch {
+	case g.ent.conn == nil && g.ent.seq == 0: // never created
+		ctx.SetReceiveTimeout(g.cfg.PassivateUnknownAfter)
 	case g.ent.conn == nil:
 		ctx.SetReceiveTimeout(g.cfg.PassivateDeletedAfter)
-	case g.desiredOpen() || g.sup.running():
+	case g.desiredOpen() || (g.sup != nil && g.sup.running()):
 		ctx.CancelReceiveTimeout()
 	default:
 		ctx.SetReceiveTimeout(g.cfg.PassivateAfter)
@@ -251,7 +301,7 @@ func (g *grain) handle(ctx actor.Context, cmd *pb.Command) *pb.Reply {
 	now := g.cfg.Now()
 	d := g.ent.decide(cmd, g.pol, now)
 	if d.logFailure != "" {
-		g.sup.live.logFailure(now, d.logFailure)
+		g.live().live.logFailure(now, d.logFailure)
 	}
 	if d.err != nil {
 		if d.parseErr {
@@ -260,20 +310,20 @@ func (g *grain) handle(ctx actor.Context, cmd *pb.Command) *pb.Reply {
 		return errorReply(d.err, g.ent.seq)
 	}
 	if d.action == actOpened {
-		g.sup.live.enableLogs() // open enables logging, even when persisting fails
+		g.live().live.enableLogs() // open enables logging, even when persisting fails
 	}
 	for _, ev := range d.events {
 		if err := g.persist(cmd, ev); err != nil {
 			return g.storeFailure(cmd.Type, err)
 		}
 	}
-	return g.sup.act(request{sender: ctx.Sender(), cmd: cmd}, d, &g.ent)
+	return g.live().act(request{sender: ctx.Sender(), cmd: cmd}, d, &g.ent)
 }
 
 // storeFailure maps a failed write to Ditto's answer: a conflicting writer
 // means someone else owns this journal right now.
 func (g *grain) storeFailure(op string, err error) *pb.Reply {
-	g.log.Error().Err(err).Str("op", op).Msg("persisting event failed")
+	g.logger().Error().Err(err).Str("op", op).Msg("persisting event failed")
 	if errors.Is(err, persistence.ErrConflict) {
 		g.recovered = false // re-read the journal before the next command
 	}
@@ -318,7 +368,7 @@ func (g *grain) recover() {
 			if err != nil {
 				// Ditto skips an event it cannot read (e.g. one it cannot decrypt);
 				// the sequence number still advances.
-				g.log.Error().Err(err).Int64("seq", stored.Seq).Str("manifest", stored.Manifest).Msg("skipping unreadable event")
+				g.logger().Error().Err(err).Int64("seq", stored.Seq).Str("manifest", stored.Manifest).Msg("skipping unreadable event")
 				g.ent.seq = stored.Seq
 				return nil
 			}
@@ -330,14 +380,15 @@ func (g *grain) recover() {
 		}
 	}
 	if g.recoverErr != nil {
-		g.log.Error().Err(g.recoverErr).Msg("recovery failed")
+		g.logger().Error().Err(g.recoverErr).Msg("recovery failed")
 		return
 	}
 	g.recovered = true
 	// A deleted entity's cleanup may have been cut short (see forget); it
 	// is repeated on every activation, and costs reads when nothing is left.
 	g.forgetDue = g.ent.conn == nil && g.ent.seq > 0
-	g.log.Debug().Int64("seq", g.ent.seq).Bool("exists", g.ent.conn != nil).Msg("recovered")
+	// the kind's logger: building the grain's costs more than a disabled line
+	g.cfg.Logger.Debug().Str("connection_id", g.ent.id).Int64("seq", g.ent.seq).Bool("exists", g.ent.conn != nil).Msg("recovered")
 }
 
 // persist appends ev and, when due, a snapshot. The entity moves past ev
@@ -392,7 +443,7 @@ func (g *grain) forget() {
 		}
 	}
 	if err := g.cfg.Store.Prune(ctx, g.pid, g.ent.seq); err != nil {
-		g.log.Warn().Err(err).Int64("seq", g.ent.seq).Msg("removing the deleted connection's history failed")
+		g.logger().Warn().Err(err).Int64("seq", g.ent.seq).Msg("removing the deleted connection's history failed")
 	}
 }
 
@@ -402,7 +453,7 @@ func (g *grain) snapshot(ctx context.Context, now time.Time) {
 		PID: g.pid, Seq: g.ent.seq, Timestamp: now.UnixMilli(), Payload: encodeSnapshot(g.ent.conn),
 	})
 	if err != nil {
-		g.log.Warn().Err(err).Int64("seq", g.ent.seq).Msg("snapshot failed")
+		g.logger().Warn().Err(err).Int64("seq", g.ent.seq).Msg("snapshot failed")
 		return
 	}
 	g.lastSnapshotSeq = g.ent.seq

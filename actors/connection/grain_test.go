@@ -12,10 +12,12 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clients"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -93,7 +95,8 @@ func newGrainHarness(t *testing.T) *grainHarness {
 // spawn starts the grain of id, as the cluster would activate it.
 func (h *grainHarness) spawn(id string) *actor.PID {
 	cfg := h.cfg
-	pid := h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} }))
+	pol := newPolicy(&cfg)
+	pid := h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg, pol: pol} }))
 	h.sys.Root.Send(pid, &cluster.ClusterInit{Identity: &cluster.ClusterIdentity{Identity: id, Kind: Kind}})
 	return pid
 }
@@ -244,5 +247,55 @@ func TestGrainOpenWithoutClients(t *testing.T) {
 	r := h.ask(g, ditto.RetrieveConnectionStatus, "", nil)
 	if field(t, r, "connectionStatus") != "open" || field(t, r, "liveStatus") != "closed" || h.connects.Load() != 0 {
 		t.Errorf("status %s after %d connects", r.Payload, h.connects.Load())
+	}
+}
+
+// seriesOf counts the exported series that carry id in any label.
+func seriesOf(t *testing.T, c *monitor.Collector, id string) int {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == id {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// Deleting a connection drops its Prometheus series: deleted ids must not
+// grow the export with churn.
+func TestGrainDeleteDropsSeries(t *testing.T) {
+	for _, running := range []bool{true, false} {
+		h := newGrainHarness(t)
+		h.cfg.Collector = monitor.NewCollector()
+		g := h.spawn(testID)
+		h.ask(g, ditto.CreateConnection, withConnection(connJSON("mqtt", "closed")), nil)
+		if r := h.ask(g, ditto.OpenConnection, "", nil); r.Status != 200 {
+			t.Fatalf("open: %d %s", r.Status, r.Payload)
+		}
+		if !running {
+			h.ask(g, ditto.CloseConnection, "", nil)
+		}
+		if n := seriesOf(t, h.cfg.Collector, testID); n == 0 {
+			t.Fatalf("running=%v: no series of the connection before the delete", running)
+		}
+		if r := h.ask(g, ditto.DeleteConnection, "", nil); r.Status != 204 {
+			t.Fatalf("delete: %d %s", r.Status, r.Payload)
+		}
+		// the stopping client's last report must not bring a series back
+		h.ask(g, ditto.RetrieveConnection, "", nil)
+		if n := seriesOf(t, h.cfg.Collector, testID); n != 0 {
+			t.Errorf("running=%v: %d series of the deleted connection", running, n)
+		}
 	}
 }

@@ -17,14 +17,17 @@ import (
 // test answers testConnection for the validated candidate c: it connects a
 // real client once and disconnects it, in a goroutine that answers the
 // sender (nil returned); types without a live client only check that the
-// endpoint accepts a TCP connection. Nothing is persisted.
+// endpoint accepts a TCP connection. Nothing is persisted. Both end a little
+// before the caller's deadline, so that it gets Ditto's timeout failure and
+// not a timeout of its own, and live tests wait for one of the Runners'
+// test slots within that time.
 func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply {
 	if factory, ok := s.cfg.Clients.Factory(c.ConnectionType); ok {
 		s.testLive(req, c, factory, seq)
 		return nil
 	}
 	if addr := s.cfg.Clients.DialAddress(c); addr != "" {
-		conn, err := net.DialTimeout("tcp", addr, req.cmd.Within(s.cfg.DialTimeout))
+		conn, err := net.DialTimeout("tcp", addr, req.cmd.AnswerWithin(s.cfg.DialTimeout))
 		if err != nil {
 			return errorReply(ditto.ConnectionFailed(s.id, fmt.Sprintf(
 				"Could not establish a connection on '%s'. Make sure the endpoint is reachable and that no firewall prevents the connection.", addr)), seq)
@@ -39,8 +42,8 @@ func testSucceeded(cmd *pb.Command, id string, seq int64) *pb.Reply {
 }
 
 func (s *supervisor) testLive(req request, c *model.Connection, factory client.Factory, seq int64) {
-	timeout := req.cmd.Within(s.cfg.TestTimeout)
-	root, id, log := s.root, s.id, s.log
+	timeout := req.cmd.AnswerWithin(s.cfg.TestTimeout)
+	root, id, log, runners := s.root, s.id, s.log, s.cfg.Runners
 	tlsCfg, tlsErr := client.TLSConfig(c)
 	env := client.Env{Connection: c, Instance: s.cfg.Instance, Logger: log, TLS: tlsCfg, Events: func(client.Event) {}}
 	noAnswerWanted := !req.cmd.ResponseRequired()
@@ -50,7 +53,7 @@ func (s *supervisor) testLive(req request, c *model.Connection, factory client.F
 		defer cancel()
 		err := tlsErr
 		if err == nil {
-			err = runTest(tctx, factory, env)
+			err = runners.test(tctx, func() error { return runTest(tctx, factory, env) })
 		}
 		var r *pb.Reply
 		switch {

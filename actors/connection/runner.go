@@ -16,26 +16,42 @@ import (
 )
 
 // Runners is the set of client goroutines of all grains of one system: it
-// bounds how many connect at once and lets the system stop them all.
+// bounds how many connect at once and lets the system stop them all. It
+// bounds testConnection's clients alike, apart, so that tests never delay
+// the connects of open connections.
 type Runners struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	sem    chan struct{}
+	tests  chan struct{}
 }
 
-// DefaultMaxConnecting is how many connect attempts run at once, over all
-// connections, unless configured otherwise.
+// DefaultMaxConnecting is how many connect attempts (and as many tests) run
+// at once, over all connections, unless configured otherwise.
 const DefaultMaxConnecting = 64
 
-// NewRunners allows maxConnecting connect attempts at a time (≤0:
-// DefaultMaxConnecting).
+// NewRunners allows maxConnecting connect attempts at a time, and as many
+// tests (≤0: DefaultMaxConnecting).
 func NewRunners(maxConnecting int) *Runners {
 	if maxConnecting <= 0 {
 		maxConnecting = DefaultMaxConnecting
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runners{ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxConnecting)}
+	return &Runners{ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxConnecting),
+		tests: make(chan struct{}, maxConnecting)}
+}
+
+// test runs fn when a test slot is free; it waits at most until ctx ends
+// (then ctx's error, fn not run).
+func (rs *Runners) test(ctx context.Context, fn func() error) error {
+	select {
+	case rs.tests <- struct{}{}:
+		defer func() { <-rs.tests }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return fn()
 }
 
 // Stop closes every client (each sends its closed announcement first) and

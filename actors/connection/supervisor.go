@@ -105,6 +105,11 @@ func (s *supervisor) act(req request, d decision, e *entity) *pb.Reply {
 			return s.wait(req, waitStopped, d.reply, nil, e)
 		}
 	case actDeleted:
+		if s.cfg.Collector != nil {
+			// later reports of the stopping clients are not counted (no
+			// connection any more), so the series stay gone
+			s.cfg.Collector.Forget(s.id)
+		}
 		if s.running() {
 			// closed announcement, disconnect, stop; then reply
 			s.stop()

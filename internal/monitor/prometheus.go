@@ -56,6 +56,13 @@ func (c *Collector) LiveStatusReported(connectionID, connectionType, status stri
 	c.liveStatus.WithLabelValues(connectionID, connectionType, status).Inc()
 }
 
+// Forget drops the live status series of a deleted connection, so that
+// churn does not grow the export for ever. Its message series go with its
+// registries (Remove, when its clients stop).
+func (c *Collector) Forget(connectionID string) {
+	c.liveStatus.DeletePartialMatch(prometheus.Labels{"connectionId": connectionID})
+}
+
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.messages

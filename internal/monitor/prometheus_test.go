@@ -43,3 +43,23 @@ connection_messages_total{address="out",category="published",direction="outbound
 		t.Errorf("%d series after removal", n)
 	}
 }
+
+// TestCollectorForget: forgetting a connection drops its live status series
+// and keeps the others'.
+func TestCollectorForget(t *testing.T) {
+	c := NewCollector()
+	c.LiveStatusReported("gone", "mqtt", "open")
+	c.LiveStatusReported("gone", "mqtt", "closed")
+	c.LiveStatusReported("kept", "kafka", "open")
+	c.Forget("gone")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	want := `
+# HELP connection_live_status_reported_total Live status reports of connections, by status.
+# TYPE connection_live_status_reported_total counter
+connection_live_status_reported_total{connectionId="kept",connectionType="kafka",status="open"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "connection_live_status_reported_total"); err != nil {
+		t.Error(err)
+	}
+}

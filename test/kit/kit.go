@@ -96,8 +96,11 @@ func sanitize(s string) string {
 type Options struct {
 	SnapshotThreshold int
 	PassivateAfter    time.Duration
-	// PassivateDeletedAfter: idle time before a deleted or never-created id's grain stops.
+	// PassivateDeletedAfter: idle time before a deleted connection's grain stops.
 	PassivateDeletedAfter time.Duration
+	// PassivateUnknownAfter: idle time before the grain of an id that never
+	// had a connection stops.
+	PassivateUnknownAfter time.Duration
 	Unsecured             bool
 	Validation            *model.ValidationConfig
 	// Live clients: nil Clients = the default table, else its factories replace the
@@ -107,6 +110,8 @@ type Options struct {
 	Backoff        client.Backoff
 	ConnectTimeout time.Duration
 	TestTimeout    time.Duration
+	// MaxConnecting bounds concurrent connect attempts, and as many tests.
+	MaxConnecting int
 	// Verbose logs debug (default: warnings only).
 	Verbose bool
 	// LogOutput receives the node's log lines (nil: t's log).
@@ -165,11 +170,15 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 			*dst = v
 		}
 	}
+	if opts.MaxConnecting > 0 {
+		a.MaxConnecting = opts.MaxConnecting
+	}
 	if opts.SnapshotThreshold > 0 {
 		a.SnapshotThreshold = opts.SnapshotThreshold
 	}
 	set(&a.PassivateAfter, opts.PassivateAfter)
 	set(&a.PassivateDeletedAfter, opts.PassivateDeletedAfter)
+	set(&a.PassivateUnknownAfter, opts.PassivateUnknownAfter)
 	set(&a.ConnectTimeout, opts.ConnectTimeout)
 	set(&a.TestTimeout, opts.TestTimeout)
 	if opts.Clients != nil {
