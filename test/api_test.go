@@ -461,10 +461,16 @@ func TestAPIListLimit(t *testing.T) {
 					t.Fatalf("create %d: %v", i, r)
 				}
 			}
-			apiCall(t, n, http.MethodGet, apiBase, nil).wantError(t, http.StatusBadRequest, ditto.CodeConnectionsAmount)
+			r := apiCall(t, n, http.MethodGet, apiBase, nil)
+			r.wantError(t, http.StatusBadRequest, ditto.CodeConnectionsAmount)
+			// Ditto's ConnectionsAmountIllegalException words it so since its
+			// July 2024 fix ("exceptions" before).
+			if m := decode(t, r.body); m["message"] != "The amount of requested connections exceeds the limit of '100'." {
+				t.Fatalf("message = %v", m["message"])
+			}
 
 			var ids []string
-			r := apiCall(t, n, http.MethodGet, apiBase+"?ids-only=true", nil)
+			r = apiCall(t, n, http.MethodGet, apiBase+"?ids-only=true", nil)
 			r.wantStatus(t, http.StatusOK)
 			if err := json.Unmarshal(r.body, &ids); err != nil || len(ids) != 101 {
 				t.Fatalf("ids-only: %d ids, %v", len(ids), err)

@@ -47,11 +47,12 @@ func CommandInvalid(command string) *Error {
 }
 
 // ConnectionsAmountIllegal is 400 connectivity:connections.amount.illegal:
-// listing more connections than the limit in one answer. Ditto's message
-// really says "exceptions".
+// listing more connections than the limit in one answer. Ditto's first
+// version said "requested exceptions"; it says "connections" since commit
+// 2ed264136c (July 2024) of ConnectionsAmountIllegalException.
 func ConnectionsAmountIllegal(limit int) *Error {
 	return New(http.StatusBadRequest, CodeConnectionsAmount,
-		fmt.Sprintf("The amount of requested exceptions exceeds the limit of '%d'.", limit),
+		fmt.Sprintf("The amount of requested connections exceeds the limit of '%d'.", limit),
 		"Please request less connection ids.")
 }
 
