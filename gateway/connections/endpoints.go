@@ -98,7 +98,7 @@ func (a *API) put(c echo.Context) error {
 	if raw, has := fields["id"]; has {
 		var bodyID string
 		if json.Unmarshal(raw, &bodyID) != nil || bodyID != id {
-			return writeError(c, ditto.IDNotMatching())
+			return writeError(c, ditto.IDNotSettable())
 		}
 	} else {
 		conn = withFields(body, "id", id)

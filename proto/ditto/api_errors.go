@@ -14,19 +14,13 @@ const (
 )
 
 // IDNotSettable is 400 connectivity:id.notsettable for an id in the body of
-// POST /api/2/connections, which generates the id itself.
+// POST /api/2/connections, which generates the id itself, and for a PUT
+// whose body id differs from the URL's: Ditto's route answers both with
+// this one error (ConnectionsRoute.buildConnectionForPut).
 func IDNotSettable() *Error {
 	return New(http.StatusBadRequest, CodeIDNotSettable,
 		"It is not allowed to provide an explicit ID for a connection.",
 		"Remove the ID from the connection as it will be generated.")
-}
-
-// IDNotMatching is 400 connectivity:id.notsettable for a PUT whose body id
-// differs from the id in the URL.
-func IDNotMatching() *Error {
-	return New(http.StatusBadRequest, CodeIDNotSettable,
-		"The Connection ID in the request body is not equal to the Connection ID in the request URL.",
-		"Either delete the Connection ID from the request body or use the same Connection ID as in the request URL.")
 }
 
 // PreconditionFailed is 412 connectivity:precondition.failed: a conditional
