@@ -200,7 +200,12 @@ func TestAPI(t *testing.T) {
 			})
 
 			t.Run("post/not-json", func(t *testing.T) {
-				apiCall(t, n, http.MethodPost, apiBase, "{nope").wantError(t, http.StatusBadRequest, ditto.CodeJSONInvalid)
+				apiCall(t, n, http.MethodPost, apiBase, "{nope", "Content-Type", "application/json").
+					wantError(t, http.StatusBadRequest, ditto.CodeJSONInvalid)
+			})
+
+			t.Run("post/text-is-mediatype-unsupported", func(t *testing.T) {
+				apiCall(t, n, http.MethodPost, apiBase, "{}").wantError(t, http.StatusUnsupportedMediaType, ditto.CodeMediaTypeUnsupported)
 			})
 
 			t.Run("post/not-an-object", func(t *testing.T) {

@@ -34,6 +34,9 @@ func (a *API) create(c echo.Context) error {
 	if derr != nil {
 		return writeError(c, derr)
 	}
+	if derr := requireMediaType(c, jsonMediaTypes); derr != nil {
+		return writeError(c, derr)
+	}
 	body, fields, derr := a.readObject(c)
 	if derr != nil {
 		return writeError(c, derr)
@@ -88,6 +91,9 @@ func (a *API) put(c echo.Context) error {
 	}
 	id, derr := pathID(c)
 	if derr != nil {
+		return writeError(c, derr)
+	}
+	if derr := requireMediaType(c, jsonMediaTypes); derr != nil {
 		return writeError(c, derr)
 	}
 	body, fields, derr := a.readObject(c)
@@ -175,6 +181,9 @@ func (a *API) command(c echo.Context) error {
 	}
 	id, derr := pathID(c)
 	if derr != nil {
+		return writeError(c, derr)
+	}
+	if derr := requireMediaType(c, textMediaTypes); derr != nil {
 		return writeError(c, derr)
 	}
 	body, derr := httpbody.Read(c, a.cfg.BodyLimit, a.log)

@@ -3,6 +3,7 @@ package ditto
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error codes of the HTTP API for connections (/api/2/connections).
@@ -11,6 +12,8 @@ const (
 	// CodeOptionInvalid is dittoconn's own: Ditto has no paging on
 	// /api/2/connections, so it has no code for a bad paging option.
 	CodeOptionInvalid = "connectivity:option.invalid"
+	// CodeMediaTypeUnsupported is a general Ditto code, without prefix.
+	CodeMediaTypeUnsupported = "mediatype.unsupported"
 )
 
 // IDNotSettable is 400 connectivity:id.notsettable for an id in the body of
@@ -21,6 +24,15 @@ func IDNotSettable() *Error {
 	return New(http.StatusBadRequest, CodeIDNotSettable,
 		"It is not allowed to provide an explicit ID for a connection.",
 		"Remove the ID from the connection as it will be generated.")
+}
+
+// MediaTypeUnsupported is 415 mediatype.unsupported: the request's media
+// type is not one the resource reads. allowed is listed as Ditto lists it,
+// a Java set printed with brackets.
+func MediaTypeUnsupported(got string, allowed []string) *Error {
+	return New(http.StatusUnsupportedMediaType, CodeMediaTypeUnsupported,
+		fmt.Sprintf("The Media-Type <%s> is not supported for this resource.", got),
+		fmt.Sprintf("Allowed Media-Types are: <[%s]>.", strings.Join(allowed, ", ")))
 }
 
 // PreconditionFailed is 412 connectivity:precondition.failed: a conditional
