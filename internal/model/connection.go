@@ -191,7 +191,12 @@ var idPattern = regexp.MustCompile(`^[a-zA-Z0-9\-_:]{1,100}$`)
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // ParseFilteredTopic parses a target topic string (ImmutableFilteredTopic.fromString).
-func ParseFilteredTopic(s string) (FilteredTopic, error) {
+func ParseFilteredTopic(s string) (FilteredTopic, error) { return parseFilteredTopic(s, true) }
+
+// parseFilteredTopic skips the extraFields check unless checkExtraFields:
+// dittoconn stored topics with any extraFields before it checked them as
+// Ditto does, and such a connection must still recover.
+func parseFilteredTopic(s string, checkExtraFields bool) (FilteredTopic, error) {
 	name, query, hasQuery := strings.Cut(s, "?")
 	if !knownTopics[name] {
 		return FilteredTopic{}, ditto.TopicInvalid(s, "Unknown topic: "+name)
@@ -211,6 +216,11 @@ func ParseFilteredTopic(s string) (FilteredTopic, error) {
 			}
 			params[dk] = dv
 		}
+	}
+	// Every topic's extraFields are parsed, kept or not
+	// (FilteredTopicStringParser).
+	if e := thingFieldSelectorErr(params["extraFields"]); e != nil && checkExtraFields {
+		return FilteredTopic{}, e
 	}
 	// Which parameters a topic keeps (ImmutableFilteredTopicBuilder).
 	if name != TopicConnectionAnnouncements {

@@ -358,7 +358,7 @@ func TestValidate(t *testing.T) {
 func TestParseFilteredTopic(t *testing.T) {
 	cases := []struct{ in, out string }{
 		{"_/_/things/twin/events?namespaces=a,b&filter=eq(attributes/x,%22y%22)&extraFields=attributes", `_/_/things/twin/events?namespaces=a,b&filter=eq(attributes/x,"y")&extraFields=attributes`},
-		{"_/_/things/live/messages?extraFields=a&namespaces=", "_/_/things/live/messages?extraFields=a"},
+		{"_/_/things/live/messages?extraFields=thingId&namespaces=", "_/_/things/live/messages?extraFields=thingId"},
 		{"_/_/policies/announcements?namespaces=n&filter=x", "_/_/policies/announcements?namespaces=n"},
 		{"_/_/connections/announcements?namespaces=n", "_/_/connections/announcements"},
 	}
@@ -373,6 +373,63 @@ func TestParseFilteredTopic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Ditto parses a target topic's extraFields with ThingFieldSelector.fromString
+// for every topic: the selector must parse as a JSON field selector and, as
+// written, name thing fields only unless it holds a placeholder.
+func TestTargetExtraFieldsAreAThingFieldSelector(t *testing.T) {
+	const topic = "_/_/things/twin/events?extraFields="
+	valid := []string{
+		"thingId", "attributes", "/attributes/location,thingId", "features/f1/properties/x",
+		"_metadata/a,_context/b,_revision,_created,_modified,_namespace,_policy,policyId,definition",
+		"{{ header:want }}", "attributes/{{ header:x }}", "${legacy}", "attributes/a)",
+	}
+	for _, v := range valid {
+		if _, err := ParseFilteredTopic(topic + v); err != nil {
+			t.Errorf("extraFields=%s: %v", v, err)
+		}
+	}
+	fields := "[thingId, policyId, definition, _namespace, _revision, _created, _modified, _metadata(/[^,]+)?, " +
+		"_policy, _context, _context(/[^,]+)?, features(/[^,]+)?, attributes(/[^,]+)?]"
+	for _, tc := range []struct {
+		in   string
+		want *ditto.Error
+	}{
+		{"foo", ditto.ThingFieldSelectionInvalid("foo", fields)},
+		{"foo(", ditto.FieldSelectorInvalid("foo(")},
+		{"attributes(a,b", ditto.FieldSelectorInvalid("attributes(a,b")},
+		{"attributes(a,b)", ditto.ThingFieldSelectionInvalid("attributes(a,b)", fields)},
+		{"thingId, attributes", ditto.ThingFieldSelectionInvalid("thingId, attributes", fields)},
+		{"thingId,", ditto.ThingFieldSelectionInvalid("thingId,", fields)},
+		{"attributes/", ditto.ThingFieldSelectionInvalid("attributes/", fields)},
+		{"attributes//a", ditto.PointerConsecutiveSlashes("attributes//a")},
+		{"features(f//x)", ditto.PointerConsecutiveSlashes("f//x")},
+		{"a//b(c)", ditto.PointerConsecutiveSlashes("a//b")},
+		{"{{ header:x", ditto.ThingFieldSelectionInvalid("{{ header:x", fields)},
+		{"thingId%2Cfoo", ditto.ThingFieldSelectionInvalid("thingId,foo", fields)}, // URL-decoded first
+	} {
+		for _, prefix := range []string{topic, "_/_/connections/announcements?extraFields="} {
+			_, err := ParseFilteredTopic(prefix + tc.in)
+			wantErr(t, err, tc.want.Status, tc.want.Code, tc.want.Message, tc.want.Description)
+		}
+	}
+}
+
+// A stored connection whose extraFields dittoconn accepted before checking
+// them still recovers; a command with them is refused as Ditto refuses it.
+func TestStoredExtraFieldsStillRecover(t *testing.T) {
+	raw := conn("amqp-091", "amqp://h:5672", "",
+		`{"address":"x","topics":["_/_/things/twin/events?extraFields=foo"],"authorizationContext":["a:b"]}`, "")
+	c, err := Parse([]byte(raw))
+	if err != nil {
+		t.Fatalf("stored connection: %v", err)
+	}
+	if got := c.Targets[0].Topics[0].ExtraFields; got != "foo" {
+		t.Fatalf("extraFields = %q", got)
+	}
+	_, err = ParseCommand([]byte(raw))
+	wantErr(t, err, 400, ditto.CodeThingFieldSelectionInvalid, "Thing field selection <foo> was not valid.")
 }
 
 func TestJavaHashOrder(t *testing.T) {

@@ -36,7 +36,7 @@ func parse(data []byte, migrate bool) (c *Connection, err error) {
 	if migrate {
 		root = migrateLegacy(root)
 	}
-	return fromJSON(root)
+	return fromJSON(root, migrate)
 }
 
 // typeErr is the JsonParseException of a typed field definition.
@@ -163,7 +163,9 @@ func stringMap(o jv, lenient bool) map[string]string {
 	return m
 }
 
-func fromJSON(o jv) (*Connection, error) {
+// stored relaxes what dittoconn once accepted and Ditto refuses (see
+// parseTarget), so a journal written before the check still reads back.
+func fromJSON(o jv, stored bool) (*Connection, error) {
 	c := &Connection{ClientCount: 1, ProcessorPoolSize: 1, FailoverEnabled: true, ValidateCertificates: true,
 		SpecificConfig: map[string]string{}, MappingDefinitions: map[string]MappingDefinition{}, Tags: []string{}}
 	var err error
@@ -239,7 +241,7 @@ func fromJSON(o jv) (*Connection, error) {
 			if kindOf(e) != kObject {
 				continue
 			}
-			t, err := parseTarget(e)
+			t, err := parseTarget(e, stored)
 			if err != nil {
 				return nil, err
 			}
@@ -532,7 +534,7 @@ func parseSource(o jv, index int) (Source, error) {
 	return s, nil
 }
 
-func parseTarget(o jv) (Target, error) {
+func parseTarget(o jv, stored bool) (Target, error) {
 	t := Target{Topics: []FilteredTopic{}}
 	if a, ok, err := optKind(o, "topics", "/topics", kArray); err != nil {
 		return t, err
@@ -543,7 +545,7 @@ func parseTarget(o jv) (Target, error) {
 		}
 		seen := map[string]bool{}
 		for _, s := range strs {
-			ft, err := ParseFilteredTopic(s)
+			ft, err := parseFilteredTopic(s, !stored)
 			if err != nil {
 				return t, err
 			}

@@ -7,7 +7,9 @@ import (
 
 // Error codes used by the connection model (internal/model).
 const (
-	CodeRQLInvalid = "rql.expression.invalid"
+	CodeRQLInvalid                 = "rql.expression.invalid"
+	CodeJSONPointerInvalid         = "json.pointer.invalid"
+	CodeThingFieldSelectionInvalid = "things:field.selection.invalid"
 )
 
 // ConfigurationInvalidDesc is 400 connectivity:connection.configuration.invalid
@@ -61,4 +63,22 @@ func FieldSelectorInvalid(selector string) *Error {
 	return New(http.StatusBadRequest, CodeJSONFieldSelectorInvalid,
 		fmt.Sprintf("The field selector <%s> is invalid!", selector),
 		"Check, for example, if the amount of opening parentheses '(' matches the amount of closing ones ')'.")
+}
+
+// PointerConsecutiveSlashes is 400 json.pointer.invalid for a JSON pointer
+// with "//" (JsonPointerInvalidException.newBuilderForConsecutiveSlashes).
+func PointerConsecutiveSlashes(pointer string) *Error {
+	return New(http.StatusBadRequest, CodeJSONPointerInvalid,
+		fmt.Sprintf("The JSON pointer <%s> is invalid!", pointer),
+		"Consecutive slashes in JSON pointers are not supported.")
+}
+
+// ThingFieldSelectionInvalid is 400 things:field.selection.invalid
+// (InvalidThingFieldSelectionException): a selector naming something other
+// than a thing's fields. validFields is Ditto's list as Java prints it.
+func ThingFieldSelectionInvalid(selection, validFields string) *Error {
+	return New(http.StatusBadRequest, CodeThingFieldSelectionInvalid,
+		fmt.Sprintf("Thing field selection <%s> was not valid.", selection),
+		"Please provide a comma separated List of valid Thing fields. "+
+			"Make sure that you did not use a space after a comma. Valid Fields are: "+validFields)
 }
