@@ -156,8 +156,12 @@ func NewKind(cfg Config) *cluster.Kind {
 // newPolicy is the entity's view of the configured checks, shared by all
 // grains of a kind.
 func newPolicy(cfg *Config) policy {
+	v := cfg.Validation
+	if v.Mappers == nil {
+		v.Mappers = mapping.Factory{Config: cfg.Mapping}
+	}
 	return policy{
-		validate:     func(c *model.Connection) error { return model.Validate(c, cfg.Validation, cfg.Clients) },
+		validate:     func(c *model.Connection) error { return model.Validate(c, v, cfg.Clients) },
 		checkMapping: func(c *model.Connection) error { return dataplane.Check(c, cfg.Mapping) },
 	}
 }

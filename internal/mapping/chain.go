@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"github.com/dittoconn/dittoconn/internal/placeholder/template"
 
 	"fmt"
@@ -185,8 +186,10 @@ type Registry struct {
 }
 
 // NewRegistry instantiates every mapping definition of a connection. A
-// definition that cannot be configured fails the registry (the connection
-// cannot map as configured).
+// definition whose configuration fails (ErrConfigurationFailed) fails the
+// registry; one of an unknown engine or with invalid options is left out,
+// as Ditto's factory leaves it out (validation refuses a payloadMapping
+// naming it, so no chain reaches for it).
 func NewRegistry(defs map[string]model.MappingDefinition, cfg Config) (*Registry, error) {
 	r := &Registry{custom: map[string]*Configured{}, fallback: map[string]*Configured{}}
 	var err error
@@ -200,8 +203,11 @@ func NewRegistry(defs map[string]model.MappingDefinition, cfg Config) (*Registry
 	sort.Strings(ids)
 	for _, id := range ids {
 		c, err := New(id, defs[id], cfg)
-		if err != nil {
+		if errors.Is(err, ErrConfigurationFailed) {
 			return nil, err
+		}
+		if err != nil {
+			continue
 		}
 		r.custom[id] = c
 	}

@@ -105,7 +105,7 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 	in, _ := opts.String("incomingScript")
 	out, _ := opts.String("outgoingScript")
 	if len(in) > lim.MaxScriptSizeBytes || len(out) > lim.MaxScriptSizeBytes {
-		return nil, configInvalid("the script size was bigger than the allowed <%d> bytes: incoming script size was <%d> bytes, outgoing script size was <%d> bytes",
+		return nil, configFailed("The script size was bigger than the allowed <%d> bytes: incoming script size was <%d> bytes, outgoing script size was <%d> bytes",
 			lim.MaxScriptSizeBytes, len(in), len(out))
 	}
 	m := &jsMapper{vm: goja.New(), limit: lim.MaxScriptExecutionTime, heapLimit: uint64(lim.MaxScriptHeapGrowthBytes),
@@ -136,7 +136,8 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: mapper <%s>: %v", ErrConfiguration, id, err)
+		// Ditto fails the configuration on a script error (RhinoException).
+		return nil, configFailed("%v", err)
 	}
 	var ok bool
 	if m.toDitto, ok = goja.AssertFunction(m.vm.Get("mapToDittoProtocolMsgWrapper")); !ok {

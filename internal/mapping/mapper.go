@@ -32,6 +32,12 @@ var (
 	// ErrConfiguration: a mapping definition cannot be instantiated
 	// (Ditto's MessageMapperConfigurationInvalid/FailedException).
 	ErrConfiguration = errors.New("mapping: mapper configuration invalid")
+	// ErrConfigurationFailed: a definition Ditto refuses whether it is used
+	// or not (MessageMapperConfigurationFailedException, a JSON error in its
+	// options); it also matches ErrConfiguration. Other ErrConfiguration
+	// failures (MessageMapperConfigurationInvalidException) only leave the
+	// definition out, and a payloadMapping naming it fails.
+	ErrConfigurationFailed = errors.New("mapping: mapper configuration failed")
 	// ErrUnknownEngine: no engine of that alias.
 	ErrUnknownEngine = errors.New("mapping: unknown mapping engine")
 )
@@ -176,7 +182,7 @@ func New(id string, def model.MappingDefinition, cfg Config) (*Configured, error
 	}
 	opts, err := mergeOptions(e.defaults, def.Options)
 	if err != nil {
-		return nil, fmt.Errorf("%w: options of mapper <%s>: %v", ErrConfiguration, id, err)
+		return nil, configFailed("options of mapper <%s>: %v", id, err)
 	}
 	m, err := e.build(id, opts, cfg)
 	if err != nil {
@@ -247,6 +253,25 @@ func splitList(s string) []string {
 // mappingFailed builds an ErrMappingFailed error.
 func mappingFailed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMappingFailed, fmt.Sprintf(format, args...))
+}
+
+// configFailure is an ErrConfigurationFailed error with Ditto's message and
+// description.
+type configFailure struct{ message, description string }
+
+func (e *configFailure) Error() string {
+	return ErrConfigurationFailed.Error() + ": " + e.message
+}
+
+func (e *configFailure) Is(target error) bool {
+	return target == ErrConfiguration || target == ErrConfigurationFailed
+}
+
+// configFailed builds an ErrConfigurationFailed error with the description
+// of Ditto's MessageMapperConfigurationFailedException.
+func configFailed(format string, args ...any) error {
+	return &configFailure{message: fmt.Sprintf(format, args...),
+		description: "Check the configuration options of your mapper for errors."}
 }
 
 // configInvalid builds an ErrConfiguration error.

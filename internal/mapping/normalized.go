@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/ojson"
 	"github.com/dittoconn/dittoconn/internal/protocol"
 )
@@ -20,6 +21,11 @@ type normalizedMapper struct {
 func newNormalizedMapper(_ string, opts Options, _ Config) (Mapper, error) {
 	m := &normalizedMapper{includeDeleted: opts.Bool("includeDeletedFields", false)}
 	if f, ok := opts.String("fields"); ok {
+		// Ditto parses the selector when it configures the mapper; a JSON
+		// error there refuses the connection.
+		if e := model.FieldSelectorErr(f); e != nil {
+			return nil, &configFailure{message: e.Message, description: e.Description}
+		}
 		m.fields = parseFieldSelector(f)
 	}
 	return m, nil

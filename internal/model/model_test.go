@@ -333,8 +333,22 @@ func TestValidate(t *testing.T) {
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"Invalid response type in <divert-expected-response-types>: weird."}},
 		{"diversion target with topics", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"specificConfig":{"is-diversion-target":"true"}`),
 			nil, 400, ditto.CodeConfigurationInvalid, []string{"but isDiversionTarget is true"}},
+		// Ditto's factory leaves out a definition whose options are invalid;
+		// only naming it fails.
 		{"mapper missing option", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","payloadMapping":["cs"],`+ac+`}`, `,"mappingDefinitions":{"cs":{"mappingEngine":"ConnectionStatus","options":{}}}`),
-			nil, 400, ditto.CodeConfigurationInvalid, []string{"property 'thingId' was missing"}},
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"The mapper <cs> could not be loaded.",
+				"Make sure to only use either the specified mappingDefinitions names [] or fallback mapper names [UpdateTwinWithLiveResponse, Normalized, RawMessage, Ditto, CloudEvents]."}},
+		{"unreferenced mapper missing option", conn("amqp-091", "amqp://h:5672", "", amqpTgt, `,"mappingDefinitions":{"cs":{"mappingEngine":"ConnectionStatus","options":{}}}`),
+			nil, 0, "", nil},
+		// Engines whose configuration is mandatory are no fallbacks.
+		{"JavaScript without definition", conn("amqp-091", "amqp://h:5672", "", `{"address":"x","payloadMapping":["JavaScript"],`+ac+`}`, ""),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"The mapper <JavaScript> could not be loaded."}},
+		{"ConnectionStatus without definition", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"payloadMapping":["ConnectionStatus"],`+ac+`}`, "", ""),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"The mapper <ConnectionStatus> could not be loaded."}},
+		{"ImplicitThingCreation without definition", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"payloadMapping":["ImplicitThingCreation"],`+ac+`}`, "", ""),
+			nil, 400, ditto.CodeConfigurationInvalid, []string{"The mapper <ImplicitThingCreation> could not be loaded."}},
+		{"fallback and configured definition", conn("amqp-091", "amqp://h:5672", `{"addresses":["q"],"payloadMapping":["Normalized","js"],`+ac+`}`, "", `,"mappingDefinitions":{"js":{"mappingEngine":"JavaScript","options":{"incomingScript":""}}}`),
+			nil, 0, "", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -205,35 +205,37 @@ func ParseHoconDuration(s string) (time.Duration, bool) {
 var mapperAliases = []string{"Ditto", "JavaScript", "Normalized", "ConnectionStatus", "RawMessage",
 	"ImplicitThingCreation", "UpdateTwinWithLiveResponse", "CloudEvents"}
 
-// requiredMapperOptions are options a mapper refuses to start without.
+// fallbackMappers are the aliases a payloadMapping may name without a
+// definition: those whose configuration is not mandatory
+// (isConfigurationMandatory), in the order Ditto's HashMap lists them.
+var fallbackMappers = JavaHashOrder([]string{"Ditto", "Normalized", "RawMessage", "UpdateTwinWithLiveResponse", "CloudEvents"})
+
+// requiredMapperOptions are options a mapper cannot configure without.
 var requiredMapperOptions = map[string][]string{"ConnectionStatus": {"thingId"}, "ImplicitThingCreation": {"thing"}}
 
-// PayloadMappings is validatePayloadMappings: every definition must
-// instantiate and every reference must name a definition or an alias.
+// PayloadMappings is validatePayloadMappings: every definition is
+// instantiated (a failing one refuses the connection, one Ditto's factory
+// leaves out only fails when named) and every reference must name a
+// configured definition or a fallback alias.
 func (k *Check) PayloadMappings() error {
 	c := k.Conn
 	var custom []string
 	for _, id := range HashMapKeys(c.MappingDefinitions) {
-		d := c.MappingDefinitions[id]
-		if !slices.Contains(mapperAliases, d.MappingEngine) {
-			continue // unknown engines are skipped by the factory; references to them fail below
+		ok, err := k.configureMapper(id, c.MappingDefinitions[id])
+		if err != nil {
+			return err
 		}
-		opts := rawJV(d.Options)
-		for _, req := range requiredMapperOptions[d.MappingEngine] {
-			if !has(opts, req) {
-				return ditto.ConfigurationInvalidDesc(fmt.Sprintf(
-					"The message mapper was not configured correctly as property '%s' was missing from the mapper's configuration.", req),
-					"Make sure to add the missing property to the mapper's configuration.")
-			}
+		if ok {
+			custom = append(custom, id)
 		}
-		custom = append(custom, id)
 	}
+	custom = JavaHashOrder(custom)
 	check := func(pm []string) error {
 		for _, m := range pm {
-			if !slices.Contains(custom, m) && !slices.Contains(mapperAliases, m) {
+			if !slices.Contains(custom, m) && !slices.Contains(fallbackMappers, m) {
 				return ditto.ConfigurationInvalidDesc(fmt.Sprintf("The mapper <%s> could not be loaded.", m),
 					fmt.Sprintf("Make sure to only use either the specified mappingDefinitions names %s or fallback mapper names %s.",
-						JavaList(custom), JavaList(JavaHashOrder(mapperAliases))))
+						JavaList(custom), JavaList(fallbackMappers)))
 			}
 		}
 		return nil
@@ -249,6 +251,24 @@ func (k *Check) PayloadMappings() error {
 		}
 	}
 	return nil
+}
+
+// configureMapper instantiates one definition with the configured factory,
+// else checks only what each engine needs to start.
+func (k *Check) configureMapper(id string, d MappingDefinition) (bool, error) {
+	if k.Config.Mappers != nil {
+		return k.Config.Mappers.Configure(k.Conn.ID, id, d)
+	}
+	if !slices.Contains(mapperAliases, d.MappingEngine) {
+		return false, nil
+	}
+	opts := rawJV(d.Options)
+	for _, req := range requiredMapperOptions[d.MappingEngine] {
+		if !has(opts, req) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // protocol runs the type's own rules from the table.

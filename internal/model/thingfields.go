@@ -29,10 +29,7 @@ func thingFieldSelectorErr(sel string) *ditto.Error {
 	if sel == "" {
 		return nil
 	}
-	if strings.Contains(sel, "(") && strings.Count(sel, "(") != strings.Count(sel, ")") {
-		return ditto.FieldSelectorInvalid(sel)
-	}
-	if e := checkSelectorPointers(sel); e != nil {
+	if e := FieldSelectorErr(sel); e != nil {
 		return e
 	}
 	if containsAnyPlaceholder(sel) || thingFieldSelection.MatchString(sel) {
@@ -104,4 +101,18 @@ func containsAnyPlaceholder(s string) bool {
 	}
 	i := strings.Index(s, "${")
 	return i >= 0 && strings.Contains(s[i+2:], "}")
+}
+
+// FieldSelectorErr is the error JsonFactory.newFieldSelector (without URL
+// decoding) throws for sel, or nil: unbalanced parentheses are
+// json.fieldselector.invalid, "//" in a pointer json.pointer.invalid. An
+// empty selector selects nothing and is valid.
+func FieldSelectorErr(sel string) *ditto.Error {
+	if sel == "" {
+		return nil
+	}
+	if strings.Contains(sel, "(") && strings.Count(sel, "(") != strings.Count(sel, ")") {
+		return ditto.FieldSelectorInvalid(sel)
+	}
+	return checkSelectorPointers(sel)
 }

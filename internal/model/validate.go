@@ -32,6 +32,20 @@ type ValidationConfig struct {
 	// LookupIP resolves host names for host validation; nil uses the system resolver
 	// with a 5 s timeout. Tests inject a fake.
 	LookupIP func(host string) ([]net.IP, error)
+	// Mappers instantiates the mapping definitions; nil checks only the
+	// options each engine cannot start without.
+	Mappers MapperFactory
+}
+
+// MapperFactory instantiates one mapping definition as Ditto's
+// DefaultMessageMapperFactory does while validating a connection.
+// Configure answers true when the mapper configured; false with a nil
+// error when Ditto leaves the definition out (unknown engine, invalid
+// options: only a payloadMapping naming it fails); a non-nil error (a
+// *ditto.Error) when Ditto refuses the connection outright. It must be safe
+// for concurrent use.
+type MapperFactory interface {
+	Configure(connectionID, id string, def MappingDefinition) (bool, error)
 }
 
 // DefaultValidationConfig returns Ditto's defaults.
