@@ -284,6 +284,10 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 	if path != "" {
 		target += "/" + strings.TrimPrefix(path, "/")
 	}
+	target, err := withPathAndQuery(target, msg.Headers)
+	if err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		status, err := c.send(ctx, method, target, msg, attempt > 0)
 		if err != nil {
@@ -309,7 +313,7 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 		return 0, fmt.Errorf("%w: request: %v", client.ErrConfig, err)
 	}
 	for k, v := range msg.Headers {
-		if strings.HasPrefix(k, "mqtt.") {
+		if strings.HasPrefix(k, "mqtt.") || reserved(k) {
 			continue
 		}
 		req.Header.Set(k, v)
@@ -331,6 +335,53 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// The reserved headers (matched ignoring case, as Ditto does) set the
+// request's path and query instead of being sent.
+const (
+	headerPath  = "http.path"
+	headerQuery = "http.query"
+)
+
+func reserved(header string) bool {
+	return strings.EqualFold(header, headerPath) || strings.EqualFold(header, headerQuery)
+}
+
+// withPathAndQuery applies the reserved headers to target: http.path
+// replaces the whole path (the connection URI's included; a missing leading
+// '/' is added) and http.query replaces the query, as Ditto's publisher does.
+func withPathAndQuery(target string, headers map[string]string) (string, error) {
+	path, hasPath, query, hasQuery := "", false, "", false
+	for k, v := range headers {
+		switch {
+		case strings.EqualFold(k, headerPath):
+			path, hasPath = v, true
+		case strings.EqualFold(k, headerQuery):
+			query, hasQuery = v, true
+		}
+	}
+	if !hasPath && !hasQuery {
+		return target, nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("%w: request URI %q: %v", client.ErrConfig, redact(target), err)
+	}
+	if hasPath {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		plain, err := url.PathUnescape(path)
+		if err != nil {
+			return "", fmt.Errorf("%w: header %s %q: %v", client.ErrConfig, headerPath, path, err)
+		}
+		u.Path, u.RawPath = plain, path
+	}
+	if hasQuery {
+		u.RawQuery = query
+	}
+	return u.String(), nil
 }
 
 func redact(s string) string {

@@ -1,0 +1,110 @@
+package httppush
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/model"
+)
+
+// seen is one request as the endpoint received it.
+type seen struct {
+	method, uri string
+	header      http.Header
+}
+
+// recorder is an HTTP endpoint that hands every request it receives to a
+// channel.
+func recorder(t *testing.T) (*httptest.Server, <-chan seen) {
+	t.Helper()
+	got := make(chan seen, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{method: r.Method, uri: r.RequestURI, header: r.Header.Clone()}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+// connected is a connected HTTP push client of a connection to uri.
+func connected(t *testing.T, opts Options, uri string) client.Client {
+	t.Helper()
+	c := &model.Connection{ID: "push-" + t.Name(), ConnectionType: model.TypeHTTPPush, ConnectionStatus: "open",
+		URI: uri, ClientCount: 1, Targets: []model.Target{{Address: "POST:/x"}}}
+	cl, err := NewFactory(opts)(client.Env{Connection: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.Connect(ctx); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = cl.Close(ctx)
+	})
+	return cl
+}
+
+func publish(t *testing.T, cl client.Client, msg client.Message) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return cl.Publish(ctx, msg)
+}
+
+func next(t *testing.T, got <-chan seen) seen {
+	t.Helper()
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("the endpoint received no request")
+		return seen{}
+	}
+}
+
+// TestHTTPPushSpecialHeadersSetPathAndQuery: as in Ditto, the headers
+// http.path and http.query (any case) replace the request's path (the
+// connection URI's path included) and query, and are not sent as headers.
+func TestHTTPPushSpecialHeadersSetPathAndQuery(t *testing.T) {
+	srv, got := recorder(t)
+	cl := connected(t, Options{}, srv.URL+"/base")
+	cases := []struct {
+		name    string
+		address string
+		headers map[string]string
+		uri     string
+	}{
+		{"none", "PUT:/things/a?x=1", map[string]string{"h": "v"}, "/base/things/a?x=1"},
+		{"path replaces the whole path", "PUT:/things/a?x=1", map[string]string{"http.path": "/other/b"}, "/other/b?x=1"},
+		{"path without slash", "PUT:/things/a", map[string]string{"http.path": "c%20d"}, "/c%20d"},
+		{"query replaces the query", "PUT:/things/a?x=1", map[string]string{"http.query": "y=2&z=%2F"}, "/base/things/a?y=2&z=%2F"},
+		{"both, any case", "POST:/t", map[string]string{"HTTP.Path": "p", "Http.Query": "q=1"}, "/p?q=1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := publish(t, cl, client.Message{Address: tc.address, Headers: tc.headers, Payload: []byte("{}")}); err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			s := next(t, got)
+			if s.uri != tc.uri {
+				t.Errorf("request URI %q, want %q", s.uri, tc.uri)
+			}
+			for k := range s.header {
+				if k == "Http.path" || k == "Http.query" {
+					t.Errorf("reserved header %s sent", k)
+				}
+			}
+			if tc.name == "none" && s.header.Get("h") != "v" {
+				t.Errorf("header h = %q, want v", s.header.Get("h"))
+			}
+		})
+	}
+}
