@@ -104,6 +104,8 @@ var settings = []setting{
 	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_SENDER_MAX_RETRY_INTERVAL", "", nil},
 	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_ACK_RESPONSE_MODE", "", nil},
 	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_WAIT_UNTIL_ALL_BUFFER_FLUSHED_DURATION_ON_CLOSE", "", nil},
+	// HTTP push clients (Ditto's connectivity.connection.http-push).
+	{"", "CONNECTIVITY_HTTP_PUSH_REQUEST_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.HTTPPush.RequestTimeout })},
 	{"", "DITTOCONN_HTTP_READ_HEADER_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadHeaderTimeout })},
 	{"", "DITTOCONN_HTTP_READ_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadTimeout })},
 	{"", "DITTOCONN_HTTP_WRITE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.WriteTimeout })},

@@ -108,3 +108,57 @@ func TestHTTPPushSpecialHeadersSetPathAndQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPPushRequestTimeoutIsDittos: a request is bound by Ditto's
+// request-timeout (60 s unless configured), which the connection's
+// specificConfig idleTimeout overrides; a slower endpoint fails the publish.
+func TestHTTPPushRequestTimeoutIsDittos(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	newClient := func(opts Options, sc map[string]string) *Client {
+		c := &model.Connection{ID: "push-timeout", ConnectionType: model.TypeHTTPPush, URI: srv.URL, SpecificConfig: sc}
+		cl, err := NewFactory(opts)(client.Env{Connection: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.(*Client)
+	}
+	if d := newClient(Options{}, nil).RequestTimeout(); d != 60*time.Second {
+		t.Errorf("default request timeout %v, want Ditto's 60s", d)
+	}
+	if d := newClient(Options{RequestTimeout: 90 * time.Second}, nil).RequestTimeout(); d != 90*time.Second {
+		t.Errorf("configured request timeout %v, want 1m30s", d)
+	}
+	if d := newClient(Options{}, map[string]string{"idleTimeout": "5s"}).RequestTimeout(); d != 5*time.Second {
+		t.Errorf("idleTimeout 5s gives request timeout %v, want 5s", d)
+	}
+
+	c := &model.Connection{ID: "push-slow", ConnectionType: model.TypeHTTPPush, ConnectionStatus: "open", URI: srv.URL, ClientCount: 1}
+	cl, err := NewFactory(Options{RequestTimeout: 300 * time.Millisecond})(client.Env{Connection: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cl.Close(ctx) }()
+	if err := cl.Publish(ctx, client.Message{Address: "POST:/fast"}); err != nil {
+		t.Fatalf("fast request: %v", err)
+	}
+	began := time.Now()
+	err = cl.Publish(ctx, client.Message{Address: "POST:/slow"}) // the caller allows 5 s
+	if took := time.Since(began); err == nil || took > 3*time.Second {
+		t.Fatalf("slow request: err %v after %v, want a failure after the 300ms request timeout", err, took)
+	}
+}

@@ -39,18 +39,23 @@ type Options struct {
 	// ProbeInterval: how often a connected client checks that the endpoint
 	// still accepts connections (default 10 s).
 	ProbeInterval time.Duration
-	// RequestTimeout bounds one request when the caller gives no deadline (default 60 s).
+	// RequestTimeout bounds one request (Ditto's http-push request-timeout,
+	// default 60 s); a connection's specificConfig idleTimeout overrides it,
+	// as in Ditto.
 	RequestTimeout time.Duration
 	// TokenSkew: a token counts as expired this long before its expiry (default 60 s, Ditto's max-clock-skew).
 	TokenSkew time.Duration
 }
+
+// DefaultRequestTimeout is Ditto's http-push request-timeout.
+const DefaultRequestTimeout = 60 * time.Second
 
 func (o Options) withDefaults() Options {
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = 10 * time.Second
 	}
 	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 60 * time.Second
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.TokenSkew <= 0 {
 		o.TokenSkew = 60 * time.Second
@@ -70,7 +75,7 @@ func NewFactory(opts Options) client.Factory {
 			return nil, err
 		}
 		return &Client{client.NewLifecycle(env, p, client.Options{Name: "http-push", Endpoint: p.ep.HostPort(), Shape: shape,
-			PublishTimeout: opts.RequestTimeout}), p}, nil
+			PublishTimeout: p.timeout}), p}, nil
 	}
 }
 
@@ -91,6 +96,8 @@ type protocol struct {
 	http *http.Client
 	sem  chan struct{}
 	omit map[string]bool // methods sent without body
+
+	timeout time.Duration // of one request
 
 	basic string // "Basic …" or ""
 	oauth *tokenSource
@@ -119,13 +126,18 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 		}
 		parallelism = n
 	}
-	idle := 60 * time.Second
+	// Ditto bounds each request by idleTimeout, whose default is the
+	// service's request-timeout; idle pooled connections close after it too.
+	idle, timeout := 60*time.Second, opts.RequestTimeout
 	if v := sc["idleTimeout"]; v != "" {
 		d, err := client.ParseDuration(v)
 		if err != nil || d < 0 {
 			return nil, fmt.Errorf("%w: idleTimeout %q", client.ErrConfig, v)
 		}
 		idle = d
+		if d > 0 {
+			timeout = d
+		}
 	}
 	omit := map[string]bool{"GET": true, "DELETE": true}
 	if v, ok := sc["omitRequestBody"]; ok {
@@ -148,7 +160,7 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 		IdleConnTimeout:     idle,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit,
+	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit, timeout: timeout,
 		http: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		sem:  make(chan struct{}, parallelism)}
 	if user, pass, ok := client.UserInfo(c); ok {
@@ -204,6 +216,10 @@ func (s *session) Close(ctx context.Context) error {
 	s.p.http.CloseIdleConnections()
 	return nil
 }
+
+// RequestTimeout is how long one request may take: the data plane gives a
+// publish this long instead of its own bound.
+func (c *Client) RequestTimeout() time.Duration { return c.p.timeout }
 
 // Test checks reachability and credentials, leaving nothing running.
 func (c *Client) Test(ctx context.Context) error {
@@ -274,6 +290,8 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 	if !ok || method == "" {
 		return fmt.Errorf("%w: target address %q is not <VERB>:<path>", client.ErrConfig, msg.Address)
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	select {
 	case c.sem <- struct{}{}:
 		defer func() { <-c.sem }()
