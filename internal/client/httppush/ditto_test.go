@@ -2,8 +2,12 @@ package httppush
 
 import (
 	"context"
+	"encoding/base64"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,5 +164,85 @@ func TestHTTPPushRequestTimeoutIsDittos(t *testing.T) {
 	err = cl.Publish(ctx, client.Message{Address: "POST:/slow"}) // the caller allows 5 s
 	if took := time.Since(began); err == nil || took > 3*time.Second {
 		t.Fatalf("slow request: err %v after %v, want a failure after the 300ms request timeout", err, took)
+	}
+}
+
+// connectProxy is a forward proxy that accepts CONNECT with the basic
+// credentials user:pass and tunnels every tunnel to target, whatever
+// authority was asked for; it reports the authorities asked for.
+func connectProxy(t *testing.T, target string) (host string, port int, asked <-chan string) {
+	t.Helper()
+	ch := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		if r.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("user:pass")) {
+			w.WriteHeader(http.StatusProxyAuthRequired)
+			return
+		}
+		ch <- r.Host
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		down, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			up.Close()
+			return
+		}
+		_, _ = io.WriteString(down, "HTTP/1.1 200 Connection established\r\n\r\n")
+		go func() { _, _ = io.Copy(up, rw); up.Close() }()
+		_, _ = io.Copy(down, up)
+		down.Close()
+	}))
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().(*net.TCPAddr)
+	return addr.IP.String(), addr.Port, ch
+}
+
+// TestHTTPPushThroughDittosHTTPProxy: with Ditto's http-push proxy enabled,
+// the probe and every request go through the proxy as a CONNECT tunnel
+// with basic Proxy-Authorization; the endpoint's host name is resolved by
+// the proxy only. Wrong proxy credentials fail the connect.
+func TestHTTPPushThroughDittosHTTPProxy(t *testing.T) {
+	srv, got := recorder(t)
+	host, port, asked := connectProxy(t, srv.Listener.Addr().String())
+	const uri = "http://push-endpoint.invalid:8080/base" // resolvable by nobody but the proxy
+	cl := connected(t, Options{Proxy: Proxy{Enabled: true, Host: host, Port: port, Username: "user", Password: "pass"}}, uri)
+	if a := <-asked; a != "push-endpoint.invalid:8080" {
+		t.Fatalf("probe asked the proxy for %q", a)
+	}
+	if err := publish(t, cl, client.Message{Address: "POST:/things", Headers: map[string]string{"h": "v"}, Payload: []byte("{}")}); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	s := next(t, got)
+	if s.uri != "/base/things" || s.header.Get("h") != "v" || s.header.Get("Proxy-Authorization") != "" {
+		t.Fatalf("endpoint saw %s with headers %v", s.uri, s.header)
+	}
+	select {
+	case a := <-asked:
+		if a != "push-endpoint.invalid:8080" {
+			t.Fatalf("request asked the proxy for %q", a)
+		}
+	default:
+		t.Fatal("the request did not go through the proxy")
+	}
+
+	c := &model.Connection{ID: "push-bad-proxy", ConnectionType: model.TypeHTTPPush, ConnectionStatus: "open", URI: uri, ClientCount: 1}
+	bad, err := NewFactory(Options{Proxy: Proxy{Enabled: true, Host: host, Port: port, Username: "user", Password: "wrong"}})(client.Env{Connection: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bad.Connect(ctx); err == nil || !strings.Contains(err.Error(), "407") {
+		_ = bad.Close(ctx)
+		t.Fatalf("connect with wrong proxy credentials: %v, want the proxy's 407", err)
+	}
+	if err := (Proxy{Enabled: true, Port: 3128}).Validate(); err == nil {
+		t.Error("an enabled proxy without host is accepted")
 	}
 }

@@ -8,6 +8,7 @@
 package httppush
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -45,6 +46,31 @@ type Options struct {
 	RequestTimeout time.Duration
 	// TokenSkew: a token counts as expired this long before its expiry (default 60 s, Ditto's max-clock-skew).
 	TokenSkew time.Duration
+	// Proxy is Ditto's http-push proxy: when enabled, every request and
+	// every probe goes through it.
+	Proxy Proxy
+}
+
+// Proxy is an HTTP proxy that requests are tunnelled through with CONNECT,
+// for http and https endpoints alike, as Ditto's HTTP client transport
+// does.
+type Proxy struct {
+	Enabled bool
+	Host    string
+	Port    int
+	// Username and Password authenticate to the proxy (basic) when both
+	// are set.
+	Username, Password string
+}
+
+// Validate refuses an enabled proxy without host or port, as Ditto refuses
+// to start with one.
+func (p Proxy) Validate() error {
+	if p.Enabled && (p.Host == "" || p.Port <= 0 || p.Port > 65535) {
+		return errors.New("the HTTP proxy is enabled (CONNECTIVITY_HTTP_PROXY_ENABLED) without a hostname " +
+			"(CONNECTIVITY_HTTP_PROXY_HOST) and port (CONNECTIVITY_HTTP_PROXY_PORT)")
+	}
+	return nil
 }
 
 // DefaultRequestTimeout is Ditto's http-push request-timeout.
@@ -98,6 +124,7 @@ type protocol struct {
 	omit map[string]bool // methods sent without body
 
 	timeout time.Duration // of one request
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	basic string // "Basic …" or ""
 	oauth *tokenSource
@@ -151,16 +178,23 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 	u, _ := url.Parse(c.URI) // ParseEndpoint succeeded
 	u.User = nil
 	base := strings.TrimSuffix(u.String(), "/")
+	dial := (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	if opts.Proxy.Enabled {
+		if err := opts.Proxy.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %v", client.ErrConfig, err)
+		}
+		dial = opts.Proxy.dial
+	}
 	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		Proxy:               nil, // Proxy.dial tunnels instead, for http too
+		DialContext:         dial,
 		TLSClientConfig:     env.TLS,
 		MaxConnsPerHost:     parallelism,
 		MaxIdleConnsPerHost: parallelism,
 		IdleConnTimeout:     idle,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit, timeout: timeout,
+	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit, timeout: timeout, dial: dial,
 		http: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		sem:  make(chan struct{}, parallelism)}
 	if user, pass, ok := client.UserInfo(c); ok {
@@ -236,10 +270,10 @@ func (c *Client) Test(ctx context.Context) error {
 	return nil
 }
 
-// probe opens (and closes) one TCP connection, with a TLS handshake for https.
+// probe opens (and closes) one TCP connection (through the proxy when one
+// is configured), with a TLS handshake for https.
 func (c *protocol) probe(ctx context.Context) error {
-	d := &net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", c.ep.HostPort())
+	conn, err := c.dial(ctx, "tcp", c.ep.HostPort())
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %v", client.ErrTimeout, err)
@@ -354,6 +388,58 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// dial connects to addr through the proxy: an HTTP CONNECT, answered 2xx,
+// leaves a tunnel to addr.
+func (p Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	proxyAddr := net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
+	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, proxyAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP proxy %s: %w", proxyAddr, err)
+	}
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: addr}, Host: addr, Header: http.Header{}}
+	if p.Username != "" && p.Password != "" {
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(p.Username+":"+p.Password)))
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s: CONNECT %s: %w", proxyAddr, addr, err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s: CONNECT %s: %w", proxyAddr, addr, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s refused CONNECT %s: %s", proxyAddr, addr, resp.Status)
+	}
+	if !stop() {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s: CONNECT %s: %w", proxyAddr, addr, ctx.Err())
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if br.Buffered() > 0 {
+		return &bufferedConn{Conn: conn, r: br}, nil
+	}
+	return conn, nil
+}
+
+// bufferedConn is a tunnel whose first bytes were read with the proxy's
+// answer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // The reserved headers (matched ignoring case, as Ditto does) set the
 // request's path and query instead of being sent.
