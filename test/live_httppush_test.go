@@ -213,7 +213,7 @@ func TestIntegrationHTTPPush(t *testing.T) {
 		wantField(t, m, "open", "liveStatus")
 		wantField(t, m, "succeeded", "recoveryStatus")
 		wantEntries(t, m, "clientStatus", `[{"type":"client","client":"kit-1","status":"open","recoveryStatus":"succeeded","statusDetails":"CONNECTED"}]`)
-		wantEntries(t, m, "targetStatus", `[{"type":"target","client":"kit-1","address":"POST:/announce/{{ connection:id }}","status":"open","statusDetails":"Producer started."}]`)
+		wantEntries(t, m, "targetStatus", `[{"type":"target","client":"kit-1","address":"POST:/announce/{{ connection:id }}","status":"unknown","statusDetails":"Producers for targets with placeholders are started on-demand."}]`)
 		if _, has := m["sourceStatus"]; has {
 			t.Errorf("sourceStatus of a connection without sources: %v", m["sourceStatus"])
 		}

@@ -145,7 +145,7 @@ func testLiveMQTT(t *testing.T, typ string) {
 		}
 		wantEntries(t, m, "clientStatus", `[{"type":"client","client":"kit-1","status":"open","recoveryStatus":"succeeded","statusDetails":"CONNECTED"}]`)
 		wantEntries(t, m, "sourceStatus", `[{"type":"source","client":"kit-1","address":"in/`+id+`/#","status":"open","statusDetails":"Consumer started."}]`)
-		wantEntries(t, m, "targetStatus", `[{"type":"target","client":"kit-1","address":"announce/{{ connection:id }}","status":"open","statusDetails":"Producer started."}]`)
+		wantEntries(t, m, "targetStatus", `[{"type":"target","client":"kit-1","address":"announce/{{ connection:id }}","status":"unknown","statusDetails":"Producers for targets with placeholders are started on-demand."}]`)
 
 		b.Stop()
 		m = waitLive(t, n, id, "failed", "ongoing", 15*time.Second)

@@ -104,6 +104,13 @@ var settings = []setting{
 	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_SENDER_MAX_RETRY_INTERVAL", "", nil},
 	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_ACK_RESPONSE_MODE", "", nil},
 	{"", "CONNECTIVITY_LOGGER_PUBLISHER_FLUENCY_WAIT_UNTIL_ALL_BUFFER_FLUSHED_DURATION_ON_CLOSE", "", nil},
+	// HTTP push clients (Ditto's connectivity.connection.http-push).
+	{"", "CONNECTIVITY_HTTP_PUSH_REQUEST_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.HTTPPush.RequestTimeout })},
+	{"", "CONNECTIVITY_HTTP_PROXY_ENABLED", "", boolean(func(c *config) *bool { return &c.HTTPPush.Proxy.Enabled })},
+	{"", "CONNECTIVITY_HTTP_PROXY_HOST", "", str(func(c *config) *string { return &c.HTTPPush.Proxy.Host })},
+	{"", "CONNECTIVITY_HTTP_PROXY_PORT", "", whole(func(c *config) *int { return &c.HTTPPush.Proxy.Port })},
+	{"", "CONNECTIVITY_HTTP_PROXY_USERNAME", "", str(func(c *config) *string { return &c.HTTPPush.Proxy.Username })},
+	{"", "CONNECTIVITY_HTTP_PROXY_PASSWORD", "", str(func(c *config) *string { return &c.HTTPPush.Proxy.Password })},
 	{"", "DITTOCONN_HTTP_READ_HEADER_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadHeaderTimeout })},
 	{"", "DITTOCONN_HTTP_READ_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadTimeout })},
 	{"", "DITTOCONN_HTTP_WRITE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.WriteTimeout })},
@@ -159,6 +166,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if b := cfg.Actors.Backoff; b.Max < b.Min {
 		errs = append(errs, fmt.Errorf("DITTOCONN_CLIENT_BACKOFF_MAX (%v) is below DITTOCONN_CLIENT_BACKOFF_MIN (%v)", b.Max, b.Min))
+	}
+	if err := cfg.HTTPPush.Proxy.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Encryption.Validate(); err != nil {
 		errs = append(errs, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/placeholder/template"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
@@ -144,6 +145,9 @@ const (
 	DetailsConnected       = "CONNECTED"
 	DetailsConsumerStarted = "Consumer started."
 	DetailsProducerStarted = "Producer started."
+	// DetailsProducerOnDemand is the status (unknown) of an open target
+	// whose address holds placeholders.
+	DetailsProducerOnDemand = "Producers for targets with placeholders are started on-demand."
 )
 
 // ClientEntry is the client resource of a connected client.
@@ -190,8 +194,11 @@ func EachConsumer(c *model.Connection, f func(s model.Source, address string)) {
 func TargetEntries(c *model.Connection, since time.Time) []ResourceStatus {
 	out := make([]ResourceStatus, 0, len(c.Targets))
 	for _, t := range c.Targets {
-		out = append(out, ResourceStatus{Type: "target", Address: t.Address, Status: StatusOpen,
-			Details: DetailsProducerStarted, Since: since})
+		e := ResourceStatus{Type: "target", Address: t.Address, Status: StatusOpen, Details: DetailsProducerStarted, Since: since}
+		if template.HasPlaceholders(t.Address) {
+			e.Status, e.Details = StatusUnknown, DetailsProducerOnDemand
+		}
+		out = append(out, e)
 	}
 	return out
 }

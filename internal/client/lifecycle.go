@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/internal/placeholder/template"
 )
 
 // Protocol is what a broker client supplies to a Lifecycle: how to open one
@@ -131,7 +133,7 @@ func NewLifecycle(env Env, proto Protocol, opts Options) *Lifecycle {
 			l.sources = append(l.sources, r)
 		}
 		for _, t := range c.Targets {
-			r := &resource{Type: "target", Address: t.Address}
+			r := &resource{Type: "target", Address: t.Address, onDemand: template.HasPlaceholders(t.Address)}
 			r.Set(StatusClosed, DetailsProducerStopped, now)
 			l.targets = append(l.targets, r)
 		}
@@ -187,6 +189,10 @@ func (l *Lifecycle) setAllLocked(status Status, clientDetail, sourceDetail, targ
 		r.Set(status, sourceDetail, now)
 	}
 	for _, r := range l.targets {
+		if status == StatusOpen && r.onDemand {
+			r.Set(StatusUnknown, DetailsProducerOnDemand, now)
+			continue
+		}
 		r.Set(status, targetDetail, now)
 	}
 }

@@ -295,3 +295,33 @@ func TestLifecycleCloseWhileConnecting(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+// TestTargetWithPlaceholdersIsUnknownProducersStartedOnDemand: as Ditto's
+// publishers do for every protocol, an open target whose address holds
+// placeholders reports unknown "Producers for targets with placeholders are
+// started on-demand."; a fixed target reports open, and both close alike.
+func TestTargetWithPlaceholdersIsUnknownProducersStartedOnDemand(t *testing.T) {
+	conn := &model.Connection{ID: "c", ConnectionType: "fake",
+		Targets: []model.Target{{Address: "out/fixed"}, {Address: "out/{{ thing:id }}"}}}
+	l := NewLifecycle(Env{Connection: conn, Logger: zerolog.New(zerolog.NewTestWriter(t))}, &fakeProtocol{}, Options{Name: "fake"})
+	if err := l.Connect(ctx1s(t)); err != nil {
+		t.Fatal(err)
+	}
+	want := "client:=open/CONNECTED target:out/fixed=open/Producer started. " +
+		"target:out/{{ thing:id }}=unknown/Producers for targets with placeholders are started on-demand."
+	if got := statuses(l); got != want {
+		t.Fatalf("connected:\n%s\nwant\n%s", got, want)
+	}
+	if err := l.Close(ctx1s(t)); err != nil {
+		t.Fatal(err)
+	}
+	want = "client:=closed/[DISCONNECTED] connection is closed target:out/fixed=closed/Producer stopped. " +
+		"target:out/{{ thing:id }}=closed/Producer stopped."
+	if got := statuses(l); got != want {
+		t.Fatalf("closed:\n%s\nwant\n%s", got, want)
+	}
+	entries := TargetEntries(conn, time.Now())
+	if entries[0].Status != StatusOpen || entries[1].Status != StatusUnknown || entries[1].Details != DetailsProducerOnDemand {
+		t.Fatalf("TargetEntries: %+v", entries)
+	}
+}

@@ -16,6 +16,10 @@ type resource struct {
 	Status        Status
 	Details       string
 	Since         time.Time
+	// onDemand: a target whose address holds placeholders, which has no
+	// producer of its own until a message resolves the address; open, it
+	// reads unknown, as in Ditto.
+	onDemand bool
 }
 
 // Set moves r to status; Since changes only when the status does, so it

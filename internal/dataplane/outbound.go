@@ -199,6 +199,21 @@ func (t *target) work(q chan *bus.Signal) {
 	}
 }
 
+// requestBounded is a client whose requests carry their own time bound
+// (HTTP push's request-timeout): a publish to it gets that bound instead of
+// Config.PublishTimeout, so a slow endpoint is given the time the setting
+// promises.
+type requestBounded interface {
+	RequestTimeout() time.Duration
+}
+
+func (p *Plane) publishTimeout(cl client.Client) time.Duration {
+	if rb, ok := cl.(requestBounded); ok && rb.RequestTimeout() > 0 {
+		return rb.RequestTimeout()
+	}
+	return p.cfg.PublishTimeout
+}
+
 // complete waits for the outcome of each asynchronous publish, in order,
 // at most PublishTimeout after it was started, and counts and logs it as
 // a synchronous publish would have been.
@@ -292,7 +307,7 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 				}
 				continue
 			}
-			ctx, cancel := context.WithTimeout(w.ctx, p.cfg.PublishTimeout)
+			ctx, cancel := context.WithTimeout(w.ctx, p.publishTimeout(cl))
 			err = cl.Publish(ctx, msg)
 			cancel()
 			if err != nil {

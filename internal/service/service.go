@@ -30,6 +30,10 @@ import (
 	"github.com/dittoconn/dittoconn/actors"
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/clients"
+	"github.com/dittoconn/dittoconn/internal/client/httppush"
+	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
@@ -62,6 +66,9 @@ type Config struct {
 	Migration migration.Config
 	// Fluent publishes connection log entries to Fluentd when enabled.
 	Fluent monitor.FluentConfig
+	// HTTPPush tunes the clients of http-push connections (request timeout,
+	// proxy); ignored when Actors.Clients is set.
+	HTTPPush httppush.Options
 	// Actors are the actor system's settings; a Collector set there is
 	// also served at /metrics, with the Go runtime's and the process's.
 	Actors  actors.Config
@@ -98,6 +105,7 @@ func DefaultConfig() Config {
 		Encryption: fieldcrypto.DefaultSettings(),
 		Migration:  migration.Config{LeaseTTL: migration.DefaultLeaseTTL},
 		Fluent:     monitor.DefaultFluentConfig(),
+		HTTPPush:   httppush.Options{RequestTimeout: httppush.DefaultRequestTimeout},
 		Actors:     actors.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
 	}
@@ -155,6 +163,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 
 	ac := cfg.Actors
 	ac.Store, ac.Instance, ac.Logger = connStore, cfg.Instance, log
+	if ac.Clients == nil {
+		ac.Clients = clients.Specs().With(client.Registry{model.TypeHTTPPush: httppush.NewFactory(cfg.HTTPPush)})
+	}
 	if cfg.Encryption.MigrationAvailable() {
 		engineOps, ok := engine.(persistence.Migration)
 		if !ok {

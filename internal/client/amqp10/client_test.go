@@ -117,9 +117,14 @@ func TestIntegrationConnectConsumePublish(t *testing.T) {
 	}
 	rec.WaitEvent(t, client.Connected, time.Second)
 
-	// A target with placeholders is attached on first use, and open meanwhile.
+	// A target with placeholders is attached on first use, and unknown
+	// meanwhile, as in Ditto.
 	for i, s := range clienttest.Entries(c, "target") {
-		if s.Address != conn.Targets[i].Address || s.Status != client.StatusOpen || s.Details != client.DetailsProducerStarted {
+		want, details := client.StatusOpen, client.DetailsProducerStarted
+		if i == 2 {
+			want, details = client.StatusUnknown, client.DetailsProducerOnDemand
+		}
+		if s.Address != conn.Targets[i].Address || s.Status != want || s.Details != details {
 			t.Fatalf("target %d: %+v", i, s)
 		}
 	}

@@ -24,6 +24,8 @@ const (
 	cfgUsername       = "jms.username"
 	cfgPassword       = "jms.password"
 	cfgSASLMechanisms = "amqp.saslMechanisms"
+	cfgQueuePrefix    = "jms.queuePrefix"
+	cfgTopicPrefix    = "jms.topicPrefix"
 	cfgTrustAll       = "transport.trustAll"
 	cfgVerifyHost     = "transport.verifyHost"
 )
@@ -48,6 +50,34 @@ type config struct {
 	prefetch       int32
 	trustAll       bool
 	verifyHost     bool
+	// queuePrefix and topicPrefix are Qpid JMS's: prepended to the name of
+	// a queue (topic) destination that does not start with them already.
+	queuePrefix, topicPrefix string
+}
+
+// Ditto's target address prefixes: a JMS topic or queue destination.
+const (
+	addrTopic = "topic://"
+	addrQueue = "queue://"
+)
+
+// node is the AMQP node a target address sends to, as Ditto's JMS client
+// names it: "topic://x" is the topic x and "queue://x" the queue x, every
+// occurrence of the prefix removed as Ditto does; any other address is a
+// queue of that name. The jms.queuePrefix or jms.topicPrefix option is then
+// prepended unless the name starts with it.
+func (c config) node(address string) string {
+	name, prefix := address, c.queuePrefix
+	switch {
+	case strings.HasPrefix(address, addrTopic):
+		name, prefix = strings.ReplaceAll(address, addrTopic, ""), c.topicPrefix
+	case strings.HasPrefix(address, addrQueue):
+		name = strings.ReplaceAll(address, addrQueue, "")
+	}
+	if prefix != "" && !strings.HasPrefix(name, prefix) {
+		return prefix + name
+	}
+	return name
 }
 
 func (c config) addr() string { return client.Endpoint{Host: c.host, Port: c.port}.HostPort() }
@@ -105,6 +135,7 @@ func parseConfig(conn *model.Connection) (config, error) {
 		return config{}, fmt.Errorf("%w: SASL PLAIN needs a user name", client.ErrConfig)
 	}
 	cfg.clientID = sc[cfgClientID]
+	cfg.queuePrefix, cfg.topicPrefix = sc[cfgQueuePrefix], sc[cfgTopicPrefix]
 	for key, dst := range map[string]*time.Duration{
 		cfgConnectTimeout: &cfg.connectTimeout, cfgSendTimeout: &cfg.sendTimeout, cfgRequestTimeout: &cfg.requestTimeout,
 	} {

@@ -85,7 +85,8 @@ func newSession(p *protocol, r *client.Reporter, conn *amqp.Conn, transport net.
 	}
 }
 
-// sender returns the cached sender link of address, attaching one if needed.
+// sender returns the cached sender link of the target address, attaching
+// one to its node if needed.
 func (s *session) sender(ctx context.Context, address string) (*amqp.Sender, error) {
 	select {
 	case s.sendSem <- struct{}{}:
@@ -100,7 +101,7 @@ func (s *session) sender(ctx context.Context, address string) (*amqp.Sender, err
 	if err != nil {
 		return nil, err
 	}
-	link, err := sess.NewSender(ctx, address, nil)
+	link, err := sess.NewSender(ctx, s.p.cfg.node(address), nil)
 	if err != nil {
 		go (&sender{sess: sess}).close()
 		return nil, err

@@ -8,6 +8,7 @@
 package httppush
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -39,18 +40,48 @@ type Options struct {
 	// ProbeInterval: how often a connected client checks that the endpoint
 	// still accepts connections (default 10 s).
 	ProbeInterval time.Duration
-	// RequestTimeout bounds one request when the caller gives no deadline (default 60 s).
+	// RequestTimeout bounds one request (Ditto's http-push request-timeout,
+	// default 60 s); a connection's specificConfig idleTimeout overrides it,
+	// as in Ditto.
 	RequestTimeout time.Duration
 	// TokenSkew: a token counts as expired this long before its expiry (default 60 s, Ditto's max-clock-skew).
 	TokenSkew time.Duration
+	// Proxy is Ditto's http-push proxy: when enabled, every request and
+	// every probe goes through it.
+	Proxy Proxy
 }
+
+// Proxy is an HTTP proxy that requests are tunnelled through with CONNECT,
+// for http and https endpoints alike, as Ditto's HTTP client transport
+// does.
+type Proxy struct {
+	Enabled bool
+	Host    string
+	Port    int
+	// Username and Password authenticate to the proxy (basic) when both
+	// are set.
+	Username, Password string
+}
+
+// Validate refuses an enabled proxy without host or port, as Ditto refuses
+// to start with one.
+func (p Proxy) Validate() error {
+	if p.Enabled && (p.Host == "" || p.Port <= 0 || p.Port > 65535) {
+		return errors.New("the HTTP proxy is enabled (CONNECTIVITY_HTTP_PROXY_ENABLED) without a hostname " +
+			"(CONNECTIVITY_HTTP_PROXY_HOST) and port (CONNECTIVITY_HTTP_PROXY_PORT)")
+	}
+	return nil
+}
+
+// DefaultRequestTimeout is Ditto's http-push request-timeout.
+const DefaultRequestTimeout = 60 * time.Second
 
 func (o Options) withDefaults() Options {
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = 10 * time.Second
 	}
 	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 60 * time.Second
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.TokenSkew <= 0 {
 		o.TokenSkew = 60 * time.Second
@@ -70,7 +101,7 @@ func NewFactory(opts Options) client.Factory {
 			return nil, err
 		}
 		return &Client{client.NewLifecycle(env, p, client.Options{Name: "http-push", Endpoint: p.ep.HostPort(), Shape: shape,
-			PublishTimeout: opts.RequestTimeout}), p}, nil
+			PublishTimeout: p.timeout}), p}, nil
 	}
 }
 
@@ -91,6 +122,9 @@ type protocol struct {
 	http *http.Client
 	sem  chan struct{}
 	omit map[string]bool // methods sent without body
+
+	timeout time.Duration // of one request
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	basic string // "Basic …" or ""
 	oauth *tokenSource
@@ -119,13 +153,18 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 		}
 		parallelism = n
 	}
-	idle := 60 * time.Second
+	// Ditto bounds each request by idleTimeout, whose default is the
+	// service's request-timeout; idle pooled connections close after it too.
+	idle, timeout := 60*time.Second, opts.RequestTimeout
 	if v := sc["idleTimeout"]; v != "" {
 		d, err := client.ParseDuration(v)
 		if err != nil || d < 0 {
 			return nil, fmt.Errorf("%w: idleTimeout %q", client.ErrConfig, v)
 		}
 		idle = d
+		if d > 0 {
+			timeout = d
+		}
 	}
 	omit := map[string]bool{"GET": true, "DELETE": true}
 	if v, ok := sc["omitRequestBody"]; ok {
@@ -139,16 +178,23 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 	u, _ := url.Parse(c.URI) // ParseEndpoint succeeded
 	u.User = nil
 	base := strings.TrimSuffix(u.String(), "/")
+	dial := (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	if opts.Proxy.Enabled {
+		if err := opts.Proxy.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %v", client.ErrConfig, err)
+		}
+		dial = opts.Proxy.dial
+	}
 	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		Proxy:               nil, // Proxy.dial tunnels instead, for http too
+		DialContext:         dial,
 		TLSClientConfig:     env.TLS,
 		MaxConnsPerHost:     parallelism,
 		MaxIdleConnsPerHost: parallelism,
 		IdleConnTimeout:     idle,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit,
+	cl := &protocol{env: env, conn: c, opts: opts, ep: ep, base: base, omit: omit, timeout: timeout, dial: dial,
 		http: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		sem:  make(chan struct{}, parallelism)}
 	if user, pass, ok := client.UserInfo(c); ok {
@@ -205,6 +251,10 @@ func (s *session) Close(ctx context.Context) error {
 	return nil
 }
 
+// RequestTimeout is how long one request may take: the data plane gives a
+// publish this long instead of its own bound.
+func (c *Client) RequestTimeout() time.Duration { return c.p.timeout }
+
 // Test checks reachability and credentials, leaving nothing running.
 func (c *Client) Test(ctx context.Context) error {
 	p := c.p
@@ -220,10 +270,10 @@ func (c *Client) Test(ctx context.Context) error {
 	return nil
 }
 
-// probe opens (and closes) one TCP connection, with a TLS handshake for https.
+// probe opens (and closes) one TCP connection (through the proxy when one
+// is configured), with a TLS handshake for https.
 func (c *protocol) probe(ctx context.Context) error {
-	d := &net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", c.ep.HostPort())
+	conn, err := c.dial(ctx, "tcp", c.ep.HostPort())
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %v", client.ErrTimeout, err)
@@ -274,6 +324,8 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 	if !ok || method == "" {
 		return fmt.Errorf("%w: target address %q is not <VERB>:<path>", client.ErrConfig, msg.Address)
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	select {
 	case c.sem <- struct{}{}:
 		defer func() { <-c.sem }()
@@ -283,6 +335,10 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 	target := c.base
 	if path != "" {
 		target += "/" + strings.TrimPrefix(path, "/")
+	}
+	target, err := withPathAndQuery(target, msg.Headers)
+	if err != nil {
+		return err
 	}
 	for attempt := 0; ; attempt++ {
 		status, err := c.send(ctx, method, target, msg, attempt > 0)
@@ -309,7 +365,7 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 		return 0, fmt.Errorf("%w: request: %v", client.ErrConfig, err)
 	}
 	for k, v := range msg.Headers {
-		if strings.HasPrefix(k, "mqtt.") {
+		if strings.HasPrefix(k, "mqtt.") || reserved(k) {
 			continue
 		}
 		req.Header.Set(k, v)
@@ -331,6 +387,105 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// dial connects to addr through the proxy: an HTTP CONNECT, answered 2xx,
+// leaves a tunnel to addr.
+func (p Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	proxyAddr := net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
+	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, proxyAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP proxy %s: %w", proxyAddr, err)
+	}
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: addr}, Host: addr, Header: http.Header{}}
+	if p.Username != "" && p.Password != "" {
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(p.Username+":"+p.Password)))
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s: CONNECT %s: %w", proxyAddr, addr, err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s: CONNECT %s: %w", proxyAddr, addr, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s refused CONNECT %s: %s", proxyAddr, addr, resp.Status)
+	}
+	if !stop() {
+		conn.Close()
+		return nil, fmt.Errorf("HTTP proxy %s: CONNECT %s: %w", proxyAddr, addr, ctx.Err())
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if br.Buffered() > 0 {
+		return &bufferedConn{Conn: conn, r: br}, nil
+	}
+	return conn, nil
+}
+
+// bufferedConn is a tunnel whose first bytes were read with the proxy's
+// answer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// The reserved headers (matched ignoring case, as Ditto does) set the
+// request's path and query instead of being sent.
+const (
+	headerPath  = "http.path"
+	headerQuery = "http.query"
+)
+
+func reserved(header string) bool {
+	return strings.EqualFold(header, headerPath) || strings.EqualFold(header, headerQuery)
+}
+
+// withPathAndQuery applies the reserved headers to target: http.path
+// replaces the whole path (the connection URI's included; a missing leading
+// '/' is added) and http.query replaces the query, as Ditto's publisher does.
+func withPathAndQuery(target string, headers map[string]string) (string, error) {
+	path, hasPath, query, hasQuery := "", false, "", false
+	for k, v := range headers {
+		switch {
+		case strings.EqualFold(k, headerPath):
+			path, hasPath = v, true
+		case strings.EqualFold(k, headerQuery):
+			query, hasQuery = v, true
+		}
+	}
+	if !hasPath && !hasQuery {
+		return target, nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("%w: request URI %q: %v", client.ErrConfig, redact(target), err)
+	}
+	if hasPath {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		plain, err := url.PathUnescape(path)
+		if err != nil {
+			return "", fmt.Errorf("%w: header %s %q: %v", client.ErrConfig, headerPath, path, err)
+		}
+		u.Path, u.RawPath = plain, path
+	}
+	if hasQuery {
+		u.RawQuery = query
+	}
+	return u.String(), nil
 }
 
 func redact(s string) string {
