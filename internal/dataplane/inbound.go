@@ -114,6 +114,11 @@ func (p *Plane) inbound(idx int, m client.Message) {
 	info := p.info(m.Headers, m.Payload, nil, now)
 	st.c[monitor.Consumed].RecordAt(true, now)
 	st.l[monitor.Consumed].Success(info)
+	if m.Expired {
+		// Ditto counts an expired message as consumed and then drops it
+		// without a further metric; the broker still settles it.
+		return
+	}
 
 	ext := external(&m)
 	for _, oc := range s.chain.MapIncoming(ext) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -141,4 +142,29 @@ func recordHeaders(r *kgo.Record) map[string]string {
 		h[hTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
 	}
 	return h
+}
+
+// Ditto's Kafka message expiry headers, both in milliseconds: creation-time
+// since the epoch, ttl as a duration.
+const (
+	hCreationTime = "creation-time"
+	hTTL          = "ttl"
+)
+
+// expired reports whether a consumed record's headers carry both expiry
+// headers and at least ttl has passed since creation-time. Headers that do
+// not parse never expire a message: as in Ditto, a bad header must not
+// lose it.
+func expired(h map[string]string, now time.Time) bool {
+	created, okC := h[hCreationTime]
+	ttl, okT := h[hTTL]
+	if !okC || !okT {
+		return false
+	}
+	c, err1 := strconv.ParseInt(created, 10, 64)
+	t, err2 := strconv.ParseInt(ttl, 10, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return now.UnixMilli()-c >= t
 }
