@@ -38,7 +38,6 @@ type config struct {
 	mechanism string
 	groupID   string
 	reset     kgo.Offset
-	debug     bool
 }
 
 // parseConfig reads the URI and specificConfig of conn. Errors never carry
@@ -98,7 +97,6 @@ func parseConfig(conn *model.Connection) (config, error) {
 		return config{}, fmt.Errorf("%w: consumerOffsetReset %q is not earliest or latest",
 			client.ErrConfig, sc[cfgConsumerOffsetReset])
 	}
-	cfg.debug, _ = strconv.ParseBool(sc[cfgDebugEnabled])
 	return cfg, nil
 }
 
