@@ -29,6 +29,10 @@ type source struct {
 	chain   mapping.Chain
 	headers []headerTemplate
 
+	// subject is the first authorization subject, its header: placeholders
+	// resolved per message (request:subjectId); nil without a context.
+	subject *placeholder.Template
+
 	enforceInput   *placeholder.Template // nil: no enforcement
 	enforceFilters []*placeholder.Template
 
@@ -43,6 +47,11 @@ func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error
 	var err error
 	if out.headers, err = compileHeaders(s.HeaderMapping, true); err != nil {
 		return nil, err
+	}
+	if len(s.AuthorizationContext) > 0 {
+		if out.subject, err = placeholder.Compile(s.AuthorizationContext[0]); err != nil {
+			return nil, fmt.Errorf("%w: authorization subject: %v", client.ErrConfig, err)
+		}
 	}
 	if e := s.Enforcement; e != nil && e.Input != "" {
 		if out.enforceInput, err = placeholder.Compile(e.Input); err != nil {
@@ -121,6 +130,7 @@ func (p *Plane) inbound(idx int, m client.Message) {
 	}
 
 	ext := external(&m)
+	ext.AuthSubject = s.authSubject(m.Headers)
 	for _, oc := range s.chain.MapIncoming(ext) {
 		switch {
 		case oc.Err != nil:
@@ -133,7 +143,7 @@ func (p *Plane) inbound(idx int, m client.Message) {
 			st.l[monitor.Dropped].Success(info)
 		default:
 			for i := range oc.Messages {
-				s.route(idx, &m, &oc.Messages[i], info, st)
+				s.route(idx, &m, &oc.Messages[i], ext.AuthSubject, info, st)
 			}
 		}
 	}
@@ -141,7 +151,7 @@ func (p *Plane) inbound(idx int, m client.Message) {
 
 // route applies header mapping and enforcement to one mapped message and
 // publishes it on the bus.
-func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info monitor.Info, st *steps) {
+func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subject string, info monitor.Info, st *steps) {
 	p, addr, now := s.p, m.Address, info.Timestamp
 	topic, stream, err := protocol.Classify(msg)
 	if err != nil {
@@ -163,7 +173,7 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info m
 		h[k] = v
 	}
 	vals := &placeholder.Values{Headers: m.Headers, Topic: &topic, Path: msg.Path, ConnectionID: p.id,
-		SourceAddress: addr}
+		SourceAddress: addr, SubjectID: subject}
 	applyHeaders(h, s.headers, vals)
 	if h["correlation-id"] == "" {
 		h["correlation-id"] = uuid.NewString()
@@ -258,6 +268,21 @@ func tookWait(s *bus.Signal) bool {
 		return true
 	}
 	return false
+}
+
+// authSubject is request:subjectId of a consumed message: the source's
+// first authorization subject with its header: placeholders resolved from
+// the message, as Ditto resolves the source's authorization context. ""
+// when the source has none or it does not resolve.
+func (s *source) authSubject(headers map[string]string) string {
+	if s.subject == nil {
+		return ""
+	}
+	v, err := s.subject.Resolve(&placeholder.Values{Headers: headers})
+	if err != nil {
+		return ""
+	}
+	return v
 }
 
 // enforce resolves the enforcement input against the consumed message and

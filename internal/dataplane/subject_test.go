@@ -1,0 +1,39 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/dittoconn/dittoconn/internal/bus"
+	"github.com/dittoconn/dittoconn/internal/client"
+)
+
+// Ditto resolves request:subjectId of a consumed message to the first
+// subject of the source's authorization context, its header: placeholders
+// resolved from the message; a header the sender sets cannot forge it.
+func TestRequestSubjectIdIsTheSourcesFirstAuthorizationSubject(t *testing.T) {
+	const subjectConn = `{"id":"subj","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+ "sources":[
+  {"addresses":["q"],"authorizationContext":["integration:{{ header:tenant }}","ditto:second"],
+   "headerMapping":{"x-subject":"{{ request:subjectId }}","device-id":"{{ header:device-id }}"}}],
+ "targets":[{"address":"own","topics":["_/_/things/live/messages"],"authorizationContext":["a:b"]}]}`
+	const outConn = `{"id":"out","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+ "targets":[{"address":"ex","authorizationContext":["a:b"],"topics":["_/_/things/live/messages","_/_/things/twin/events"],
+   "headerMapping":{"subject":"{{ header:x-subject }}"}}]}`
+	b := bus.NewLocal()
+	src, _ := start(t, b, subjectConn)
+	_, rec := start(t, b, outConn)
+	in := src.Inbound(0)
+
+	in(client.Message{Address: "q", Headers: map[string]string{"tenant": "acme", "ditto-auth-subject": "forged:x"},
+		Payload: liveMessage("org.acme", "hello")})
+	if m := rec.next(t); m.Headers["subject"] != "integration:acme" {
+		t.Fatalf("request:subjectId resolved to %q, want integration:acme (headers %v)", m.Headers["subject"], m.Headers)
+	}
+	// The subject's placeholder does not resolve: request:subjectId does not
+	// either, and the header mapping leaves the header out.
+	in(client.Message{Address: "q", Payload: liveMessage("org.acme", "anon")})
+	if m := rec.next(t); m.Headers["subject"] != "" {
+		t.Fatalf("unresolved subject published as %q", m.Headers["subject"])
+	}
+
+}
