@@ -355,7 +355,9 @@ func (s *source) reply(idx int, resp *protocol.Message, headers map[string]strin
 		p.resp.l[monitor.Published].Failure(info, "no client to publish the response")
 		return
 	}
-	for _, oc := range s.chain.MapOutgoing(*resp) {
+	out := *resp
+	out.Headers = protocol.ExternalHeaders(out.Headers)
+	for _, oc := range s.chain.MapOutgoing(out) {
 		if oc.Err != nil {
 			p.resp.c[monitor.Mapped].RecordAt(false, now)
 			p.resp.l[monitor.Mapped].Failure(info, oc.Err.Error())

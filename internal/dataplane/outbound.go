@@ -247,7 +247,12 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 		}
 	}
 	vals.Time = now
-	for _, oc := range t.chain.MapOutgoing(*s.Message) {
+	// The mappers see the Ditto Protocol message Ditto would publish, without
+	// its internal headers; placeholders (vals) still see every header, as
+	// Ditto's outbound resolver does.
+	out := *s.Message
+	out.Headers = protocol.ExternalHeaders(out.Headers)
+	for _, oc := range t.chain.MapOutgoing(out) {
 		switch {
 		case oc.Err != nil:
 			t.st.c[monitor.Mapped].RecordAt(false, now)
