@@ -29,9 +29,9 @@ type source struct {
 	chain   mapping.Chain
 	headers []headerTemplate
 
-	// subject is the first authorization subject, its header: placeholders
-	// resolved per message (request:subjectId); nil without a context.
-	subject *placeholder.Template
+	// subjects is the authorization context, its header: placeholders
+	// resolved per message (request:subjectId, ditto-auth-context).
+	subjects []*placeholder.Template
 
 	enforceInput   *placeholder.Template // nil: no enforcement
 	enforceFilters []*placeholder.Template
@@ -48,10 +48,12 @@ func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error
 	if out.headers, err = compileHeaders(s.HeaderMapping, true); err != nil {
 		return nil, err
 	}
-	if len(s.AuthorizationContext) > 0 {
-		if out.subject, err = placeholder.Compile(s.AuthorizationContext[0]); err != nil {
+	for _, subj := range s.AuthorizationContext {
+		t, err := placeholder.Compile(subj)
+		if err != nil {
 			return nil, fmt.Errorf("%w: authorization subject: %v", client.ErrConfig, err)
 		}
+		out.subjects = append(out.subjects, t)
 	}
 	if e := s.Enforcement; e != nil && e.Input != "" {
 		if out.enforceInput, err = placeholder.Compile(e.Input); err != nil {
@@ -130,7 +132,10 @@ func (p *Plane) inbound(idx int, m client.Message) {
 	}
 
 	ext := external(&m)
-	ext.AuthSubject = s.authSubject(m.Headers)
+	subjects := s.authContext(m.Headers)
+	if len(subjects) > 0 {
+		ext.AuthSubject = subjects[0]
+	}
 	for _, oc := range s.chain.MapIncoming(ext) {
 		switch {
 		case oc.Err != nil:
@@ -143,7 +148,7 @@ func (p *Plane) inbound(idx int, m client.Message) {
 			st.l[monitor.Dropped].Success(info)
 		default:
 			for i := range oc.Messages {
-				s.route(idx, &m, &oc.Messages[i], ext.AuthSubject, info, st)
+				s.route(idx, &m, &oc.Messages[i], subjects, info, st)
 			}
 		}
 	}
@@ -151,7 +156,7 @@ func (p *Plane) inbound(idx int, m client.Message) {
 
 // route applies header mapping and enforcement to one mapped message and
 // publishes it on the bus.
-func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subject string, info monitor.Info, st *steps) {
+func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjects []string, info monitor.Info, st *steps) {
 	p, addr, now := s.p, m.Address, info.Timestamp
 	topic, stream, err := protocol.Classify(msg)
 	if err != nil {
@@ -173,8 +178,16 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 		h[k] = v
 	}
 	vals := &placeholder.Values{Headers: m.Headers, Topic: &topic, Path: msg.Path, ConnectionID: p.id,
-		SourceAddress: addr, SubjectID: subject}
+		SourceAddress: addr}
+	if len(subjects) > 0 {
+		vals.SubjectID = subjects[0]
+	}
 	applyHeaders(h, s.headers, vals)
+	// The context travels with the signal as Ditto's internal header (never
+	// published, see protocol.ExternalHeaders); what a sender or the header
+	// mapping wrote there is not trusted, as Ditto does not read it from
+	// external headers.
+	setAuthContext(h, subjects)
 	if h["correlation-id"] == "" {
 		h["correlation-id"] = uuid.NewString()
 	}
@@ -270,19 +283,25 @@ func tookWait(s *bus.Signal) bool {
 	return false
 }
 
-// authSubject is request:subjectId of a consumed message: the source's
-// first authorization subject with its header: placeholders resolved from
-// the message, as Ditto resolves the source's authorization context. ""
-// when the source has none or it does not resolve.
-func (s *source) authSubject(headers map[string]string) string {
-	if s.subject == nil {
-		return ""
+// authContext is the source's authorization context for a consumed
+// message, its header: placeholders resolved from the message as Ditto
+// resolves it; its first subject is request:subjectId. nil when the source
+// has none or a subject does not resolve (Ditto fails such a message; here
+// it travels without a context).
+func (s *source) authContext(headers map[string]string) []string {
+	if len(s.subjects) == 0 {
+		return nil
 	}
-	v, err := s.subject.Resolve(&placeholder.Values{Headers: headers})
-	if err != nil {
-		return ""
+	vals := &placeholder.Values{Headers: headers}
+	out := make([]string, len(s.subjects))
+	for i, t := range s.subjects {
+		v, err := t.Resolve(vals)
+		if err != nil {
+			return nil
+		}
+		out[i] = v
 	}
-	return v
+	return out
 }
 
 // enforce resolves the enforcement input against the consumed message and

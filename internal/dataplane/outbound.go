@@ -247,6 +247,7 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 		}
 	}
 	vals.Time = now
+	vals.SubjectID = firstAuthSubject(s.Message.Headers)
 	// The mappers see the Ditto Protocol message Ditto would publish, without
 	// its internal headers; placeholders (vals) still see every header, as
 	// Ditto's outbound resolver does.

@@ -1,0 +1,51 @@
+package dataplane
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// headerAuthContext is Ditto's internal header for a signal's authorization
+// context: {"type":…,"subjects":[…]}. A signal consumed by a source carries
+// the source's resolved context in it, so that request:subjectId resolves
+// wherever the signal is published (another connection, another node).
+const headerAuthContext = "ditto-auth-context"
+
+// authContextType is the type Ditto gives a connection source's context.
+const authContextType = "pre-authenticated-connection"
+
+type authContext struct {
+	Type     string   `json:"type"`
+	Subjects []string `json:"subjects"`
+}
+
+// setAuthContext replaces h's authorization context with subjects (none:
+// removed).
+func setAuthContext(h map[string]string, subjects []string) {
+	for k := range h {
+		if strings.EqualFold(k, headerAuthContext) {
+			delete(h, k)
+		}
+	}
+	if len(subjects) == 0 {
+		return
+	}
+	b, err := json.Marshal(authContext{Type: authContextType, Subjects: subjects})
+	if err == nil {
+		h[headerAuthContext] = string(b)
+	}
+}
+
+// firstAuthSubject is request:subjectId of a signal: the first subject of
+// its authorization context, "" without one.
+func firstAuthSubject(h map[string]string) string {
+	v, ok := h[headerAuthContext]
+	if !ok {
+		return ""
+	}
+	var ac authContext
+	if json.Unmarshal([]byte(v), &ac) != nil || len(ac.Subjects) == 0 {
+		return ""
+	}
+	return ac.Subjects[0]
+}
