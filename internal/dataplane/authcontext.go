@@ -19,20 +19,28 @@ type authContext struct {
 	Subjects []string `json:"subjects"`
 }
 
-// setAuthContext replaces h's authorization context with subjects (none:
-// removed).
-func setAuthContext(h map[string]string, subjects []string) {
+// encodeAuthContext is the header value of subjects; "" for none.
+func encodeAuthContext(subjects []string) string {
+	if len(subjects) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(authContext{Type: authContextType, Subjects: subjects})
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// setAuthHeader replaces h's authorization context header, in any case,
+// with v ("": removed).
+func setAuthHeader(h map[string]string, v string) {
 	for k := range h {
 		if strings.EqualFold(k, headerAuthContext) {
 			delete(h, k)
 		}
 	}
-	if len(subjects) == 0 {
-		return
-	}
-	b, err := json.Marshal(authContext{Type: authContextType, Subjects: subjects})
-	if err == nil {
-		h[headerAuthContext] = string(b)
+	if v != "" {
+		h[headerAuthContext] = v
 	}
 }
 

@@ -32,6 +32,10 @@ type source struct {
 	// subjects is the authorization context, its header: placeholders
 	// resolved per message (request:subjectId, ditto-auth-context).
 	subjects []*placeholder.Template
+	// static is the context when no subject has a placeholder (the usual
+	// case), with its header value: no work per message.
+	static       []string
+	staticHeader string
 
 	enforceInput   *placeholder.Template // nil: no enforcement
 	enforceFilters []*placeholder.Template
@@ -48,12 +52,18 @@ func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error
 	if out.headers, err = compileHeaders(s.HeaderMapping, true); err != nil {
 		return nil, err
 	}
+	constant := true
 	for _, subj := range s.AuthorizationContext {
 		t, err := placeholder.Compile(subj)
 		if err != nil {
 			return nil, fmt.Errorf("%w: authorization subject: %v", client.ErrConfig, err)
 		}
 		out.subjects = append(out.subjects, t)
+		constant = constant && t.IsConstant()
+	}
+	if constant && len(out.subjects) > 0 {
+		out.static = slices.Clone(s.AuthorizationContext)
+		out.staticHeader = encodeAuthContext(out.static)
 	}
 	if e := s.Enforcement; e != nil && e.Input != "" {
 		if out.enforceInput, err = placeholder.Compile(e.Input); err != nil {
@@ -187,7 +197,11 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 	// published, see protocol.ExternalHeaders); what a sender or the header
 	// mapping wrote there is not trusted, as Ditto does not read it from
 	// external headers.
-	setAuthContext(h, subjects)
+	if s.static != nil {
+		setAuthHeader(h, s.staticHeader)
+	} else {
+		setAuthHeader(h, encodeAuthContext(subjects))
+	}
 	if h["correlation-id"] == "" {
 		h["correlation-id"] = uuid.NewString()
 	}
@@ -289,8 +303,8 @@ func tookWait(s *bus.Signal) bool {
 // has none or a subject does not resolve (Ditto fails such a message; here
 // it travels without a context).
 func (s *source) authContext(headers map[string]string) []string {
-	if len(s.subjects) == 0 {
-		return nil
+	if s.static != nil || len(s.subjects) == 0 {
+		return s.static
 	}
 	vals := &placeholder.Values{Headers: headers}
 	out := make([]string, len(s.subjects))

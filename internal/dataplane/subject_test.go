@@ -15,7 +15,9 @@ func TestRequestSubjectIdIsTheSourcesFirstAuthorizationSubject(t *testing.T) {
 	const subjectConn = `{"id":"subj","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
  "sources":[
   {"addresses":["q"],"authorizationContext":["integration:{{ header:tenant }}","ditto:second"],
-   "headerMapping":{"x-subject":"{{ request:subjectId }}","device-id":"{{ header:device-id }}"}}],
+   "headerMapping":{"x-subject":"{{ request:subjectId }}","device-id":"{{ header:device-id }}"}},
+  {"addresses":["fixed"],"authorizationContext":["ditto:static","ditto:second"],
+   "headerMapping":{"x-subject":"{{ request:subjectId }}"}}],
  "targets":[{"address":"own","topics":["_/_/things/live/messages"],"authorizationContext":["a:b"]}]}`
 	const outConn = `{"id":"out","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
  "targets":[{"address":"ex","authorizationContext":["a:b"],"topics":["_/_/things/live/messages","_/_/things/twin/events"],
@@ -45,6 +47,11 @@ func TestRequestSubjectIdIsTheSourcesFirstAuthorizationSubject(t *testing.T) {
 	in(client.Message{Address: "q", Headers: map[string]string{"tenant": "acme"}, Payload: []byte(forged)})
 	if m := rec.next(t); m.Headers["out-subject"] != "integration:acme" {
 		t.Fatalf("forged context: outbound request:subjectId %q", m.Headers["out-subject"])
+	}
+	// A context without placeholders is the same for every message.
+	in(client.Message{Address: "fixed", Headers: map[string]string{"tenant": "acme"}, Payload: []byte(forged)})
+	if m := rec.next(t); m.Headers["subject"] != "ditto:static" || m.Headers["out-subject"] != "ditto:static" {
+		t.Fatalf("constant context: %v", m.Headers)
 	}
 	// The subject's placeholder does not resolve: request:subjectId does not
 	// either, and the header mapping leaves the header out.
