@@ -86,6 +86,10 @@ type Message struct {
 	Headers map[string]string // protocol headers, Ditto names (e.g. "mqtt.topic", "content-type")
 	Payload []byte
 	QoS     *int
+	// Expired marks a consumed message whose time to live has passed (Kafka's
+	// ttl + creation-time headers): the data plane counts it as consumed and
+	// drops it, as Ditto does, so the consumer can still settle it.
+	Expired bool
 }
 
 // Env is what a client gets from its connection.

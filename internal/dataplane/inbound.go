@@ -29,6 +29,14 @@ type source struct {
 	chain   mapping.Chain
 	headers []headerTemplate
 
+	// subjects is the authorization context, its header: placeholders
+	// resolved per message (request:subjectId, ditto-auth-context).
+	subjects []*placeholder.Template
+	// static is the context when no subject has a placeholder (the usual
+	// case), with its header value: no work per message.
+	static       []string
+	staticHeader string
+
 	enforceInput   *placeholder.Template // nil: no enforcement
 	enforceFilters []*placeholder.Template
 
@@ -43,6 +51,19 @@ func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error
 	var err error
 	if out.headers, err = compileHeaders(s.HeaderMapping, true); err != nil {
 		return nil, err
+	}
+	constant := true
+	for _, subj := range s.AuthorizationContext {
+		t, err := placeholder.Compile(subj)
+		if err != nil {
+			return nil, fmt.Errorf("%w: authorization subject: %v", client.ErrConfig, err)
+		}
+		out.subjects = append(out.subjects, t)
+		constant = constant && t.IsConstant()
+	}
+	if constant && len(out.subjects) > 0 {
+		out.static = slices.Clone(s.AuthorizationContext)
+		out.staticHeader = encodeAuthContext(out.static)
 	}
 	if e := s.Enforcement; e != nil && e.Input != "" {
 		if out.enforceInput, err = placeholder.Compile(e.Input); err != nil {
@@ -114,8 +135,17 @@ func (p *Plane) inbound(idx int, m client.Message) {
 	info := p.info(m.Headers, m.Payload, nil, now)
 	st.c[monitor.Consumed].RecordAt(true, now)
 	st.l[monitor.Consumed].Success(info)
+	if m.Expired {
+		// Ditto counts an expired message as consumed and then drops it
+		// without a further metric; the broker still settles it.
+		return
+	}
 
 	ext := external(&m)
+	subjects := s.authContext(m.Headers)
+	if len(subjects) > 0 {
+		ext.AuthSubject = subjects[0]
+	}
 	for _, oc := range s.chain.MapIncoming(ext) {
 		switch {
 		case oc.Err != nil:
@@ -128,7 +158,7 @@ func (p *Plane) inbound(idx int, m client.Message) {
 			st.l[monitor.Dropped].Success(info)
 		default:
 			for i := range oc.Messages {
-				s.route(idx, &m, &oc.Messages[i], info, st)
+				s.route(idx, &m, &oc.Messages[i], subjects, info, st)
 			}
 		}
 	}
@@ -136,7 +166,7 @@ func (p *Plane) inbound(idx int, m client.Message) {
 
 // route applies header mapping and enforcement to one mapped message and
 // publishes it on the bus.
-func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info monitor.Info, st *steps) {
+func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjects []string, info monitor.Info, st *steps) {
 	p, addr, now := s.p, m.Address, info.Timestamp
 	topic, stream, err := protocol.Classify(msg)
 	if err != nil {
@@ -159,7 +189,19 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, info m
 	}
 	vals := &placeholder.Values{Headers: m.Headers, Topic: &topic, Path: msg.Path, ConnectionID: p.id,
 		SourceAddress: addr}
+	if len(subjects) > 0 {
+		vals.SubjectID = subjects[0]
+	}
 	applyHeaders(h, s.headers, vals)
+	// The context travels with the signal as Ditto's internal header (never
+	// published, see protocol.ExternalHeaders); what a sender or the header
+	// mapping wrote there is not trusted, as Ditto does not read it from
+	// external headers.
+	if s.static != nil {
+		setAuthHeader(h, s.staticHeader)
+	} else {
+		setAuthHeader(h, encodeAuthContext(subjects))
+	}
 	if h["correlation-id"] == "" {
 		h["correlation-id"] = uuid.NewString()
 	}
@@ -255,6 +297,27 @@ func tookWait(s *bus.Signal) bool {
 	return false
 }
 
+// authContext is the source's authorization context for a consumed
+// message, its header: placeholders resolved from the message as Ditto
+// resolves it; its first subject is request:subjectId. nil when the source
+// has none or a subject does not resolve (Ditto fails such a message; here
+// it travels without a context).
+func (s *source) authContext(headers map[string]string) []string {
+	if s.static != nil || len(s.subjects) == 0 {
+		return s.static
+	}
+	vals := &placeholder.Values{Headers: headers}
+	out := make([]string, len(s.subjects))
+	for i, t := range s.subjects {
+		v, err := t.Resolve(vals)
+		if err != nil {
+			return nil
+		}
+		out[i] = v
+	}
+	return out
+}
+
 // enforce resolves the enforcement input against the consumed message and
 // the filters against the signal; the input must equal one filter.
 func (s *source) enforce(vals *placeholder.Values) (string, bool) {
@@ -325,7 +388,9 @@ func (s *source) reply(idx int, resp *protocol.Message, headers map[string]strin
 		p.resp.l[monitor.Published].Failure(info, "no client to publish the response")
 		return
 	}
-	for _, oc := range s.chain.MapOutgoing(*resp) {
+	out := *resp
+	out.Headers = protocol.ExternalHeaders(out.Headers)
+	for _, oc := range s.chain.MapOutgoing(out) {
 		if oc.Err != nil {
 			p.resp.c[monitor.Mapped].RecordAt(false, now)
 			p.resp.l[monitor.Mapped].Failure(info, oc.Err.Error())

@@ -33,6 +33,9 @@ type target struct {
 	// needsThing: some template reads thing-json:, so the thing document is
 	// built per message.
 	needsThing bool
+	// needsSubject: some template reads request:, so the signal's
+	// authorization context is decoded per message.
+	needsSubject bool
 	// queues: one per worker; a signal goes to the worker of its entity, so
 	// signals of one thing keep their order while different things are
 	// published in parallel.
@@ -53,8 +56,10 @@ func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error
 		return nil, err
 	}
 	out.needsThing = strings.Contains(t.Address, "thing-json:")
+	out.needsSubject = strings.Contains(t.Address, "request:")
 	for _, v := range t.HeaderMapping {
 		out.needsThing = out.needsThing || strings.Contains(v, "thing-json:")
+		out.needsSubject = out.needsSubject || strings.Contains(v, "request:")
 	}
 	for _, ft := range t.Topics {
 		if ft.Topic == model.TopicConnectionAnnouncements {
@@ -262,7 +267,15 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 		}
 	}
 	vals.Time = now
-	for _, oc := range t.chain.MapOutgoing(*s.Message) {
+	if t.needsSubject {
+		vals.SubjectID = firstAuthSubject(s.Message.Headers)
+	}
+	// The mappers see the Ditto Protocol message Ditto would publish, without
+	// its internal headers; placeholders (vals) still see every header, as
+	// Ditto's outbound resolver does.
+	out := *s.Message
+	out.Headers = protocol.ExternalHeaders(out.Headers)
+	for _, oc := range t.chain.MapOutgoing(out) {
 		switch {
 		case oc.Err != nil:
 			t.st.c[monitor.Mapped].RecordAt(false, now)

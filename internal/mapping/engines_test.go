@@ -215,6 +215,16 @@ func TestImplicitThingCreation(t *testing.T) {
 	if !reflect.DeepEqual(got.Headers, wantHeaders) {
 		t.Fatalf("headers %v", got.Headers)
 	}
+	// request:subjectId is the source's authorization subject the data plane
+	// passes, never a header the sender chose.
+	m = mustNew(t, "ImplicitThingCreation", `{"thing":{"thingId":"{{ header:device_id }}","attributes":{"by":"{{ request:subjectId }}"}}}`, nil, nil)
+	o = m.MapIncoming(protocol.External{Headers: map[string]string{"device_id": "a:b", "ditto-auth-subject": "forged:x"}, AuthSubject: "pre:creator"})
+	if o.Err != nil || string(o.Messages[0].Value) != `{"thingId":"a:b","attributes":{"by":"pre:creator"}}` {
+		t.Fatalf("request:subjectId: %+v", o)
+	}
+	if o := m.MapIncoming(protocol.External{Headers: map[string]string{"device_id": "a:b", "ditto-auth-subject": "forged:x"}}); !errors.Is(o.Err, ErrMappingFailed) {
+		t.Fatalf("request:subjectId without a subject: %+v", o)
+	}
 	// Defaults: If-None-Match *, allowPolicyLockout true; an unresolvable template fails.
 	m = mustNew(t, "ImplicitThingCreation", `{"thing":{"thingId":"{{ header:device_id }}"}}`, nil, nil)
 	if o := m.MapIncoming(protocol.External{}); !errors.Is(o.Err, ErrMappingFailed) {

@@ -55,8 +55,8 @@ func newImplicitThingCreationMapper(id string, opts Options, cfg Config) (Mapper
 }
 
 // headerTimeScope is header:, time: and request: for the inbound mappers;
-// request:subjectId needs the source's authorization context, which the
-// data plane will pass in later.
+// request:subjectId is the source's authorization subject the data plane
+// passes in External.AuthSubject.
 var headerTimeScope = template.Set{template.Header, template.Time, template.Request}
 
 func headerTimeLookup(ext protocol.External, cfg Config) values {
@@ -65,8 +65,8 @@ func headerTimeLookup(ext protocol.External, cfg Config) values {
 		case "header":
 			return headerIgnoreCase(ext.Headers, name)
 		case "request":
-			if name == "subjectId" {
-				return headerIgnoreCase(ext.Headers, "ditto-auth-subject")
+			if name == "subjectId" && ext.AuthSubject != "" {
+				return ext.AuthSubject, true
 			}
 		}
 		return "", false

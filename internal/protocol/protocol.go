@@ -30,4 +30,8 @@ type External struct {
 	Text    string // payload when it is text (content type text/* or JSON)
 	Bytes   []byte // payload when it is binary
 	IsText  bool
+	// AuthSubject is the first subject of the consuming source's resolved
+	// authorization context (request:subjectId); "" = none. It never comes
+	// from a message header, which a sender could forge.
+	AuthSubject string
 }

@@ -107,9 +107,7 @@ func (c *protocol) baseOpts(h *hooks) []kgo.Opt {
 	if c.cfg.sasl != nil {
 		opts = append(opts, kgo.SASL(c.cfg.sasl))
 	}
-	if c.cfg.debug {
-		opts = append(opts, kgo.WithLogger(kgoLogger{c.log}))
-	}
+	opts = append(opts, kgo.WithLogger(kgoLogger{c.log}))
 	return opts
 }
 
@@ -233,10 +231,25 @@ func (t topicPartitioner) OnNewBatch() {
 	}
 }
 
-// kgoLogger forwards franz-go's logs (debugEnabled) to zerolog.
+// kgoLogger forwards franz-go's logs to zerolog at the level the service
+// logs at (debugEnabled means something else in Ditto: see validate.go).
 type kgoLogger struct{ log zerolog.Logger }
 
-func (kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelDebug }
+// Level asks franz-go only for what zerolog would write, so it does not
+// format debug lines to be thrown away. franz-go's info lines (group and
+// metadata chatter) are wanted only when debugging.
+func (l kgoLogger) Level() kgo.LogLevel {
+	lv := max(l.log.GetLevel(), zerolog.GlobalLevel())
+	switch {
+	case lv <= zerolog.DebugLevel:
+		return kgo.LogLevelDebug
+	case lv <= zerolog.WarnLevel:
+		return kgo.LogLevelWarn
+	case lv <= zerolog.PanicLevel:
+		return kgo.LogLevelError
+	}
+	return kgo.LogLevelNone
+}
 
 func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	var ev *zerolog.Event

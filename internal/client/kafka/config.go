@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -37,7 +38,6 @@ type config struct {
 	mechanism string
 	groupID   string
 	reset     kgo.Offset
-	debug     bool
 }
 
 // parseConfig reads the URI and specificConfig of conn. Errors never carry
@@ -97,7 +97,6 @@ func parseConfig(conn *model.Connection) (config, error) {
 		return config{}, fmt.Errorf("%w: consumerOffsetReset %q is not earliest or latest",
 			client.ErrConfig, sc[cfgConsumerOffsetReset])
 	}
-	cfg.debug, _ = strconv.ParseBool(sc[cfgDebugEnabled])
 	return cfg, nil
 }
 
@@ -141,4 +140,29 @@ func recordHeaders(r *kgo.Record) map[string]string {
 		h[hTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
 	}
 	return h
+}
+
+// Ditto's Kafka message expiry headers, both in milliseconds: creation-time
+// since the epoch, ttl as a duration.
+const (
+	hCreationTime = "creation-time"
+	hTTL          = "ttl"
+)
+
+// expired reports whether a consumed record's headers carry both expiry
+// headers and at least ttl has passed since creation-time. Headers that do
+// not parse never expire a message: as in Ditto, a bad header must not
+// lose it.
+func expired(h map[string]string, now time.Time) bool {
+	created, okC := h[hCreationTime]
+	ttl, okT := h[hTTL]
+	if !okC || !okT {
+		return false
+	}
+	c, err1 := strconv.ParseInt(created, 10, 64)
+	t, err2 := strconv.ParseInt(ttl, 10, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return now.UnixMilli()-c >= t
 }

@@ -181,11 +181,18 @@ func (s *session) consume(cons *consumer) {
 				return // closing: the rest stays uncommitted and is redelivered
 			}
 			if s.p.env.Inbound != nil {
+				h := recordHeaders(r)
+				exp := expired(h, time.Now())
+				if exp {
+					s.p.log.Debug().Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+						Str("creationTime", h[hCreationTime]).Str("ttl", h[hTTL]).Msg("kafka message expired, dropped")
+				}
 				s.p.env.Inbound(client.Message{
 					Address: cons.spec.topic,
-					Headers: recordHeaders(r),
+					Headers: h,
 					Payload: r.Value,
 					QoS:     cons.spec.qos,
+					Expired: exp,
 				})
 			}
 			processed = append(processed, r)
