@@ -215,7 +215,7 @@ func TestDataPlaneTestConnectionInitialisesMappers(t *testing.T) {
 	if r == nil || r.Status != http.StatusBadRequest {
 		t.Fatalf("test with a broken script: %d %s", r.Status, r.Payload)
 	}
-	if m := decode(t, r.Payload); m["error"] != ditto.CodeMapperConfigInvalid {
+	if m := decode(t, r.Payload); m["error"] != ditto.CodeConfigurationInvalid {
 		t.Fatalf("answer %s", r.Payload)
 	}
 }

@@ -88,7 +88,7 @@ func TestIntegrationGreedyScripts(t *testing.T) {
 	if r == nil || r.Status != http.StatusBadRequest {
 		t.Fatalf("testConnection with a greedy script: %v", r)
 	}
-	if e := decode(t, r.Payload); e["error"] != ditto.CodeMapperConfigInvalid {
+	if e := decode(t, r.Payload); e["error"] != ditto.CodeConfigurationInvalid {
 		t.Fatalf("answer %s", r.Payload)
 	}
 	if r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", greedy["id"])); r == nil || r.Status != http.StatusNotFound {
