@@ -51,16 +51,21 @@ func TestIntegrationPoisonPayloadsThroughMQTT(t *testing.T) {
 		m = dpMetrics(t, n, id)
 		return dpCount(m, "source", src, "mapped", "success") == 1 && dpCount(m, "source", src, "mapped", "failure") == 2
 	})
-	var reasons []string
-	for _, e := range dpLogs(t, n, id) {
-		if e["type"] == "mapped" && e["level"] == "failure" {
-			reasons = append(reasons, fmt.Sprint(e["message"]))
+	// The counter is recorded just before the log entry is added: poll the
+	// logs too.
+	poll.Check(t, 15*time.Second, func() error {
+		var reasons []string
+		for _, e := range dpLogs(t, n, id) {
+			if e["type"] == "mapped" && e["level"] == "failure" {
+				reasons = append(reasons, fmt.Sprint(e["message"]))
+			}
 		}
-	}
-	joined := strings.Join(reasons, " | ")
-	if !strings.Contains(joined, "exceeds the limit of 250000 bytes") || !strings.Contains(joined, "nested deeper than 512 levels") {
-		t.Errorf("mapping failure logs: %s", joined)
-	}
+		joined := strings.Join(reasons, " | ")
+		if !strings.Contains(joined, "exceeds the limit of 250000 bytes") || !strings.Contains(joined, "nested deeper than 512 levels") {
+			return fmt.Errorf("mapping failure logs: %s", joined)
+		}
+		return nil
+	})
 	if r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id)); r == nil || r.Status != http.StatusOK {
 		t.Fatalf("the service stopped answering: %v", r)
 	}
