@@ -27,6 +27,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -90,6 +91,52 @@ type Message struct {
 	// ttl + creation-time headers): the data plane counts it as consumed and
 	// drops it, as Ditto does, so the consumer can still settle it.
 	Expired bool
+	// Settle, set by a consuming client on every message it hands to
+	// Inbound, tells the broker the message's fate. The data plane calls it
+	// exactly once per message, from any goroutine, possibly long after
+	// Inbound returned (when the acknowledgements it waits for arrive). It
+	// must not block on I/O: a client queues the settlement. A client never
+	// settles a message itself when it set Settle; nil means nothing to
+	// settle (published messages, or a protocol without settlement).
+	Settle func(Outcome)
+}
+
+// Done settles m with o when m carries a Settle function.
+func (m *Message) Done(o Outcome) {
+	if m.Settle != nil {
+		m.Settle(o)
+	}
+}
+
+// Outcome is how a consumed message is settled with its broker, as Ditto's
+// consumers settle it on the aggregated acknowledgements.
+type Outcome int
+
+const (
+	// Accept: processed; never delivered again (MQTT PUBACK, AMQP 0.9.1
+	// ack, AMQP 1.0 accepted, Kafka offset committed).
+	Accept Outcome = iota
+	// Redeliver: not processed (408, 424, 5xx, no answer); the broker is to
+	// deliver it again (MQTT: PUBACK withheld, redelivered on reconnect;
+	// AMQP 0.9.1 nack with requeue; AMQP 1.0 modified with delivery-failed;
+	// Kafka: no commit, the consumer seeks back).
+	Redeliver
+	// Reject: refused for good (mapping or enforcement failed, another
+	// 4xx); not delivered again (MQTT PUBACK, AMQP 0.9.1 nack without
+	// requeue, AMQP 1.0 rejected, Kafka offset committed).
+	Reject
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Accept:
+		return "accept"
+	case Redeliver:
+		return "redeliver"
+	case Reject:
+		return "reject"
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
 // Env is what a client gets from its connection.

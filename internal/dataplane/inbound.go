@@ -122,6 +122,9 @@ func isText(contentType string, payload []byte) bool {
 
 // inbound processes one consumed message on the consuming client's goroutine.
 func (p *Plane) inbound(idx int, m client.Message) {
+	// Settled once processed, as before acknowledgements; the outcome of
+	// the acknowledgements requested replaces this (issue #13).
+	defer m.Done(client.Accept)
 	now := p.now()
 	s := p.byAddr[m.Address]
 	if s == nil {
