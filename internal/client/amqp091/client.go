@@ -4,7 +4,10 @@
 //
 // One client holds one AMQP connection: a confirm-mode channel for
 // publishing and one channel per consumer (source address × consumerCount).
-// Deliveries are acked after env.Inbound returns. The library's own
+// Each delivery is settled when the data plane calls its Message.Settle
+// (Accept: ack; Redeliver: nack with requeue; Reject: nack without
+// requeue), on a goroutine per consumer; the channel's prefetch is the bound
+// of unsettled deliveries (client.MaxUnsettled). The library's own
 // recovery is not used: a lost connection is reported as ConnectionLost and
 // the grain restarts the client with backoff.
 package amqp091
@@ -32,8 +35,6 @@ const (
 	defaultOpTimeout = 10 * time.Second
 	// heartbeat lets both sides notice a dead peer within ~3 intervals.
 	heartbeat = 10 * time.Second
-	// prefetch caps unacked deliveries per consumer channel.
-	prefetch = 16
 )
 
 // Compile-time checks that New is a client.Factory.
@@ -240,7 +241,9 @@ func (c *protocol) setup(ctx context.Context, s *session) error {
 		if err != nil {
 			return fmt.Errorf("amqp091: opening a consumer channel: %w", err)
 		}
-		if err := ch.Qos(prefetch, 0, false); err != nil {
+		// The broker sends no more unsettled deliveries than the bound.
+		settler := client.NewSettler(client.MaxUnsettled(""))
+		if err := ch.Qos(settler.Max(), 0, false); err != nil {
 			return fmt.Errorf("amqp091: setting prefetch for queue %q: %w", cs.queue, err)
 		}
 		tag := fmt.Sprintf("%s:%d", c.name, i)
@@ -250,6 +253,7 @@ func (c *protocol) setup(ctx context.Context, s *session) error {
 		}
 		s.consumers = append(s.consumers, &consumer{
 			spec:       cs,
+			settler:    settler,
 			deliveries: deliveries,
 			cancels:    ch.NotifyCancel(make(chan string, 1)),
 		})

@@ -32,6 +32,7 @@ type session struct {
 
 type consumer struct {
 	spec       consumerSpec
+	settler    *client.Settler
 	deliveries <-chan amqp.Delivery
 	cancels    chan string
 }
@@ -150,16 +151,21 @@ func (s *session) Start(context.Context) error {
 		}
 	}()
 	for _, cons := range s.consumers {
+		cons.settler.Start()
 		s.wg.Add(1)
 		go s.consume(cons)
 	}
 	return nil
 }
 
-// consume delivers one consumer's messages and acks each after Inbound
-// returns, so a crash before that leaves it to the broker to redeliver.
+// consume delivers one consumer's messages. Each carries a Settle that
+// queues its ack or nack on the consumer's Settler; the broker's prefetch
+// (basic.qos) is the Settler's bound, so it never sends more unsettled
+// deliveries than that, and a crash leaves the unsettled ones to it to
+// redeliver.
 func (s *session) consume(cons *consumer) {
 	defer s.wg.Done()
+	st := cons.settler
 	cancels := cons.cancels
 	for {
 		select {
@@ -172,17 +178,21 @@ func (s *session) consume(cons *consumer) {
 				}
 				return
 			}
-			if s.p.env.Inbound != nil {
-				s.p.env.Inbound(client.Message{
-					Address: cons.spec.queue,
-					Headers: deliveryHeaders(&d),
-					Payload: d.Body,
-					QoS:     cons.spec.qos,
-				})
+			if !st.Acquire(s.stop) {
+				return
 			}
-			if err := d.Ack(false); err != nil {
-				s.p.log.Debug().Err(err).Str("queue", cons.spec.queue).Msg("amqp091 ack failed")
+			settle := st.Settle(func(o client.Outcome) { s.settle(cons.spec.queue, d, o) })
+			if s.p.env.Inbound == nil {
+				settle(client.Accept)
+				continue
 			}
+			s.p.env.Inbound(client.Message{
+				Address: cons.spec.queue,
+				Headers: deliveryHeaders(&d),
+				Payload: d.Body,
+				QoS:     cons.spec.qos,
+				Settle:  settle,
+			})
 		case _, ok := <-cancels:
 			if !ok {
 				cancels = nil // channel shut down; the deliveries case handles it
@@ -197,10 +207,33 @@ func (s *session) consume(cons *consumer) {
 	}
 }
 
+// settle tells the broker d's outcome: ack; nack with requeue (the broker
+// delivers it again, to this or another consumer); nack without requeue
+// (dropped, or dead-lettered when the queue has a dead-letter exchange).
+func (s *session) settle(queue string, d amqp.Delivery, o client.Outcome) {
+	var err error
+	switch o {
+	case client.Accept:
+		err = d.Ack(false)
+	case client.Redeliver:
+		err = d.Nack(false, true)
+	default:
+		err = d.Nack(false, false)
+	}
+	if err != nil {
+		// The channel is gone: the broker requeues the delivery itself.
+		s.p.log.Debug().Err(err).Str("queue", queue).Stringer("outcome", o).Msg("amqp091 settle failed")
+	}
+}
+
 // Close tears the session down, the close handshake bounded by ctx, and
 // waits for the session's goroutines (a consumer may be inside Inbound).
 func (s *session) Close(ctx context.Context) error {
 	close(s.stop)
+	// Acks and nacks the data plane settled so far go out first.
+	for _, cons := range s.consumers {
+		cons.settler.Close(ctx.Done())
+	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Second)

@@ -2,10 +2,17 @@
 // on github.com/Azure/go-amqp.
 //
 // One client holds one AMQP 1.0 connection with one session: a receiver link
-// per source address × consumerCount (messages are accepted after
-// env.Inbound returns) and sender links per target address, attached at
+// per source address × consumerCount and sender links per target address, attached at
 // connect for fixed addresses and on first use for resolved ones. A lost
 // connection or link is reported as ConnectionLost; the grain reconnects.
+//
+// A consumed message is settled when the data plane calls its
+// Message.Settle: Accept sends accepted, Redeliver modified with
+// delivery-failed (the broker delivers it again and counts the attempt),
+// Reject rejected. Dispositions go out on a goroutine per receiver (a
+// client.Settler); the receiver's credit is issued by hand so that the
+// broker never has more than jms.prefetchPolicy.all transfers under way nor
+// the receiver more than client.MaxUnsettled unsettled messages.
 package amqp10
 
 import (
@@ -47,6 +54,9 @@ type protocol struct {
 	name      string
 	consumers []consumerSpec
 	targets   []string
+	// maxUnsettled bounds each receiver's unsettled messages (Ditto's
+	// AMQP10_CONSUMER_THROTTLING_LIMIT × …_MAX_IN_FLIGHT_FACTOR).
+	maxUnsettled int
 }
 
 // New builds an AMQP 1.0 client for env.Connection; it does not connect.
@@ -67,6 +77,8 @@ func New(env client.Env) (client.Client, error) {
 		cfg:  cfg,
 		name: fmt.Sprintf("dittoconn:%s:%d", conn.ID, env.ClientIndex),
 		log:  client.ClientLogger(env),
+
+		maxUnsettled: client.MaxUnsettled("AMQP10_CONSUMER"),
 	}
 	client.EachConsumer(conn, func(src model.Source, a string) {
 		p.consumers = append(p.consumers, consumerSpec{Address: a, qos: src.QoS})
@@ -138,7 +150,7 @@ func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, erro
 	s := newSession(c, r, conn, transport)
 	var missing []string
 	for _, cs := range c.consumers {
-		r, err := s.newReceiver(ctx, cs.Address, c.cfg.prefetch)
+		r, err := s.newReceiver(ctx, cs.Address)
 		if err != nil {
 			if isCondition(err, amqp.ErrCondNotFound) {
 				missing = append(missing, fmt.Sprintf("%q", cs.Address))
@@ -146,7 +158,7 @@ func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, erro
 			}
 			return s, c.linkError(ctx, fmt.Sprintf("consuming from %q", cs.Address), err)
 		}
-		s.receivers = append(s.receivers, &receiver{spec: cs, r: r})
+		s.receivers = append(s.receivers, &receiver{spec: cs, r: r, settler: client.NewSettler(c.maxUnsettled)})
 	}
 	if len(missing) > 0 {
 		return s, fmt.Errorf("amqp10: the source addresses [%s] do not exist", strings.Join(missing, ", "))

@@ -36,8 +36,9 @@ type session struct {
 }
 
 type receiver struct {
-	spec consumerSpec
-	r    *amqp.Receiver
+	spec    consumerSpec
+	r       *amqp.Receiver
+	settler *client.Settler
 }
 
 type sender struct {
@@ -52,13 +53,14 @@ func (s *sender) close() {
 	_ = s.sess.Close(ctx)
 }
 
-// newReceiver attaches a receiver link on its own session.
-func (s *session) newReceiver(ctx context.Context, address string, credit int32) (*amqp.Receiver, error) {
+// newReceiver attaches a receiver link on its own session; its credit is
+// managed by hand (flow).
+func (s *session) newReceiver(ctx context.Context, address string) (*amqp.Receiver, error) {
 	sess, err := s.conn.NewSession(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	r, err := sess.NewReceiver(ctx, address, &amqp.ReceiverOptions{Credit: credit})
+	r, err := sess.NewReceiver(ctx, address, &amqp.ReceiverOptions{Credit: -1})
 	if err != nil {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), defaultOpTimeout)
@@ -151,17 +153,26 @@ func (s *session) Start(context.Context) error {
 		}
 	}()
 	for _, r := range s.receivers {
+		r.settler.Start()
 		s.wg.Add(1)
 		go s.receive(r)
 	}
 	return nil
 }
 
-// receive hands each message to Inbound and accepts it afterwards, so the
-// broker redelivers what a crash interrupted.
+// receive hands each message to Inbound with a Settle that queues its
+// disposition on the receiver's Settler. The link's credit is managed here:
+// the broker may send at most jms.prefetchPolicy.all messages ahead, and
+// never more than the Settler's bound of unsettled messages.
 func (s *session) receive(r *receiver) {
 	defer s.wg.Done()
+	st := r.settler
+	fc := &flow{r: r.r, window: int(s.p.cfg.prefetch), max: st.Max()}
+	fc.update(0, 0)
 	for {
+		if !st.Acquire(s.ctx.Done()) {
+			return
+		}
 		msg, err := r.r.Receive(s.ctx, nil)
 		if err != nil {
 			if s.ctx.Err() == nil {
@@ -171,19 +182,67 @@ func (s *session) receive(r *receiver) {
 			}
 			return
 		}
-		if s.p.env.Inbound != nil {
-			s.p.env.Inbound(client.Message{
-				Address: r.spec.Address,
-				Headers: messageHeaders(msg),
-				Payload: payload(msg),
-				QoS:     r.spec.qos,
-			})
+		fc.update(1, 1)
+		settle := st.Settle(func(o client.Outcome) {
+			s.settle(r, msg, o)
+			fc.update(0, -1)
+		})
+		if s.p.env.Inbound == nil {
+			settle(client.Accept)
+			continue
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.p.cfg.requestTimeout)
-		if err := r.r.AcceptMessage(ctx, msg); err != nil {
-			s.p.log.Debug().Err(err).Str("address", r.spec.Address).Msg("amqp10 accept failed")
-		}
-		cancel()
+		s.p.env.Inbound(client.Message{
+			Address: r.spec.Address,
+			Headers: messageHeaders(msg),
+			Payload: payload(msg),
+			QoS:     r.spec.qos,
+			Settle:  settle,
+		})
+	}
+}
+
+// settle sends msg's disposition: accepted; modified with delivery-failed
+// (the broker delivers it again and counts the attempt); rejected (the
+// broker drops or dead-letters it).
+func (s *session) settle(r *receiver, msg *amqp.Message, o client.Outcome) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.p.cfg.requestTimeout)
+	defer cancel()
+	var err error
+	switch o {
+	case client.Accept:
+		err = r.r.AcceptMessage(ctx, msg)
+	case client.Redeliver:
+		err = r.r.ModifyMessage(ctx, msg, &amqp.ModifyMessageOptions{DeliveryFailed: true})
+	default:
+		err = r.r.RejectMessage(ctx, msg, nil)
+	}
+	if err != nil {
+		// The link is gone: the broker redelivers the message itself.
+		s.p.log.Debug().Err(err).Str("address", r.spec.Address).Stringer("outcome", o).Msg("amqp10 settle failed")
+	}
+}
+
+// flow manages a receiver's credit by hand: outstanding credit (issued,
+// not yet used by a transfer) is topped up to min(window, max-unsettled).
+type flow struct {
+	r           *amqp.Receiver
+	window, max int
+
+	mu          sync.Mutex
+	outstanding int // credit the broker may still use
+	unsettled   int // received and not yet settled
+}
+
+// update records used credit and a change of unsettled messages, then
+// issues what is missing.
+func (f *flow) update(used, unsettled int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outstanding -= used
+	f.unsettled += unsettled
+	want := min(f.window, f.max-f.unsettled) - f.outstanding
+	if want > 0 && f.r.IssueCredit(uint32(want)) == nil {
+		f.outstanding += want
 	}
 }
 
@@ -191,6 +250,10 @@ func (s *session) receive(r *receiver) {
 // ctx, then the socket; it waits for the receive loops until ctx ends.
 func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		// Dispositions the data plane settled so far go out first.
+		for _, r := range s.receivers {
+			r.settler.Close(ctx.Done())
+		}
 		s.cancel()
 		go func() {
 			done := make(chan struct{})

@@ -54,6 +54,11 @@ type Harness struct {
 	Listen func(t *testing.T, target string) (received func() [][]byte)
 	// Shape of the client's source entries.
 	Shape client.Shape
+	// Redelivery prepares a connection for the settlement tests: what the
+	// protocol needs so that a message settled with Redeliver is delivered
+	// again (MQTT: a persistent session and reconnectForRedelivery with a
+	// short delay, as the broker redelivers only on reconnect); nil: nothing.
+	Redelivery func(c *model.Connection)
 	// ConnectedOnTCP: an endpoint that accepts TCP counts as connected (HTTP
 	// push), so there is no handshake to time out.
 	ConnectedOnTCP bool
@@ -82,6 +87,10 @@ func Run(t *testing.T, harness func(t *testing.T) *Harness) {
 		{"Unreachable", testUnreachable},
 		{"Timeout", testTimeout},
 		{"LostAndBack", testLostAndBack},
+		{"SettleAccept", func(t *testing.T, h *Harness) { testSettledForGood(t, h, client.Accept) }},
+		{"SettleReject", func(t *testing.T, h *Harness) { testSettledForGood(t, h, client.Reject) }},
+		{"SettleRedeliver", testSettleRedeliver},
+		{"UnsettledBound", testUnsettledBound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := harness(t)
@@ -113,8 +122,13 @@ func Unavailable(t *testing.T, msg string) {
 	t.Skip(msg)
 }
 
-// Recorder collects a client's events and inbound messages.
+// Recorder collects a client's events and inbound messages. It settles
+// every message with Accept once recorded, as the data plane does after
+// processing, unless Hold is set: then the test settles them.
 type Recorder struct {
+	// Hold keeps inbound messages unsettled; set it before connecting.
+	Hold bool
+
 	mu       sync.Mutex
 	events   []client.Event
 	messages []client.Message
@@ -130,8 +144,19 @@ func (r *Recorder) Event(e client.Event) {
 // Inbound is an Env.Inbound.
 func (r *Recorder) Inbound(m client.Message) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.messages = append(r.messages, m)
+	hold := r.Hold
+	r.mu.Unlock()
+	if !hold {
+		m.Done(client.Accept)
+	}
+}
+
+// Messages are the inbound messages so far, in arrival order.
+func (r *Recorder) Messages() []client.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.messages)
 }
 
 // Count is how many events of kind arrived.
@@ -188,6 +213,12 @@ func (r *Recorder) WaitMessage(t *testing.T, payload string, total time.Duration
 func NewClient(t *testing.T, f client.Factory, conn *model.Connection) (client.Client, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
+	return NewClientRecording(t, f, conn, rec), rec
+}
+
+// NewClientRecording is NewClient recording into rec.
+func NewClientRecording(t *testing.T, f client.Factory, conn *model.Connection, rec *Recorder) client.Client {
+	t.Helper()
 	c, err := f(client.Env{
 		Connection: conn,
 		Instance:   "test-instance",
@@ -203,7 +234,7 @@ func NewClient(t *testing.T, f client.Factory, conn *model.Connection) (client.C
 		defer cancel()
 		_ = c.Close(ctx)
 	})
-	return c, rec
+	return c
 }
 
 // Context is a context that ends after d or with t.
