@@ -144,15 +144,16 @@ func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, erro
 			kgo.ConsumeResetOffset(c.cfg.reset),
 		)
 		if cs.commit {
-			// Commit ourselves after processing, and hold rebalances while a
-			// polled batch is processed so no processed record goes uncommitted.
+			// Commit ourselves as records are settled, and hold rebalances
+			// while a polled batch is handed over (seeking back for a
+			// redelivery happens then too).
 			copts = append(copts, kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
 		}
 		cl, err := kgo.NewClient(copts...)
 		if err != nil {
 			return s, fmt.Errorf("%w: %w", client.ErrConfig, err)
 		}
-		s.consumers = append(s.consumers, &consumer{spec: cs, cl: cl})
+		s.consumers = append(s.consumers, newConsumer(cs, cl, client.MaxUnsettled("KAFKA_CONSUMER")))
 	}
 	return s, nil
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -26,11 +27,6 @@ type session struct {
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed once every franz-go client is closed
-}
-
-type consumer struct {
-	spec consumerSpec
-	cl   *kgo.Client
 }
 
 func newSession(p *protocol, r *client.Reporter) *session {
@@ -115,6 +111,10 @@ func (s *session) Start(context.Context) error {
 	s.wg.Add(1)
 	go s.monitor()
 	for _, cons := range s.consumers {
+		cons.log = func(err error) {
+			s.p.log.Warn().Err(err).Str("topic", cons.spec.topic).Msg("kafka commit failed")
+		}
+		cons.settler.Start()
 		s.wg.Add(1)
 		go s.consume(cons)
 	}
@@ -162,54 +162,188 @@ func (s *session) monitor() {
 	}
 }
 
-// consume polls one group consumer and hands each record to Inbound. With
-// qos 1 the offsets are committed after the batch was processed.
+// consume polls one group consumer and hands each record to Inbound once
+// the consumer's Settler has room: while the bound of unsettled records is
+// reached it does not poll, which pauses fetching (franz-go keeps at most
+// the fetch under way). With qos 1 the records' settlements commit offsets
+// and seek back (consumer.settle); with qos 0 franz-go commits by itself.
 func (s *session) consume(cons *consumer) {
 	defer s.wg.Done()
 	for {
-		fetches := cons.cl.PollFetches(s.ctx)
+		pctx, wake := context.WithCancel(s.ctx)
+		cons.setWake(wake)
+		fetches := cons.cl.PollFetches(pctx)
+		wake()
 		if fetches.IsClientClosed() || s.ctx.Err() != nil {
 			return
 		}
 		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // woken for a seek
+			}
 			s.p.log.Debug().Err(err).Str("topic", topic).Int32("partition", partition).Msg("kafka fetch error")
 			s.hooks.poke()
 		})
-		var processed []*kgo.Record
+		skip := cons.applySeeks(nil)
 		fetches.EachRecord(func(r *kgo.Record) {
-			if s.ctx.Err() != nil {
-				return // closing: the rest stays uncommitted and is redelivered
+			if s.ctx.Err() != nil || skip[r.Partition] {
+				return // closing, or sought back: these come again
 			}
-			if s.p.env.Inbound != nil {
-				h := recordHeaders(r)
-				exp := expired(h, time.Now())
-				if exp {
-					s.p.log.Debug().Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
-						Str("creationTime", h[hCreationTime]).Str("ttl", h[hTTL]).Msg("kafka message expired, dropped")
-				}
-				s.p.env.Inbound(client.Message{
-					Address: cons.spec.topic,
-					Headers: h,
-					Payload: r.Value,
-					QoS:     cons.spec.qos,
-					Expired: exp,
-				})
+			if !cons.settler.Acquire(s.ctx.Done()) {
+				return
 			}
-			processed = append(processed, r)
+			if skip = cons.applySeeks(skip); skip[r.Partition] {
+				cons.settler.Settle(nil)(client.Accept) // frees the slot
+				return
+			}
+			settle := cons.settler.Settle(cons.track(r))
+			if s.p.env.Inbound == nil {
+				settle(client.Accept)
+				return
+			}
+			h := recordHeaders(r)
+			exp := expired(h, time.Now())
+			if exp {
+				s.p.log.Debug().Str("topic", r.Topic).Int32("partition", r.Partition).Int64("offset", r.Offset).
+					Str("creationTime", h[hCreationTime]).Str("ttl", h[hTTL]).Msg("kafka message expired, dropped")
+			}
+			s.p.env.Inbound(client.Message{
+				Address: cons.spec.topic,
+				Headers: h,
+				Payload: r.Value,
+				QoS:     cons.spec.qos,
+				Expired: exp,
+				Settle:  settle,
+			})
 		})
 		if cons.spec.commit {
-			if len(processed) > 0 {
-				// Not s.ctx: the last batch before a close must still commit.
-				ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-				if err := cons.cl.CommitRecords(ctx, processed...); err != nil {
-					// Redelivered after a restart: at-least-once, as qos 1 asks.
-					s.p.log.Warn().Err(err).Str("topic", cons.spec.topic).Msg("kafka commit failed")
-				}
-				cancel()
-			}
+			cons.applySeeks(nil)
 			cons.cl.AllowRebalance()
 		}
 	}
+}
+
+// consumer is one group consumer of a source topic with its settlement
+// state: per partition, the records handed over and not yet committed.
+type consumer struct {
+	spec    consumerSpec
+	cl      *kgo.Client
+	settler *client.Settler
+	log     func(err error)
+
+	mu    sync.Mutex
+	parts map[int32]*partition
+	seeks map[int32]kgo.EpochOffset // seeks the polling goroutine still has to do
+	wake  context.CancelFunc        // ends the poll under way
+}
+
+// partition: pending holds the records handed over since the last commit,
+// in offset order; gen changes on each seek back, which voids the
+// settlements of the records handed over before it.
+type partition struct {
+	pending []*tracked
+	gen     int
+}
+
+type tracked struct {
+	r    *kgo.Record
+	gen  int
+	done bool
+}
+
+func newConsumer(spec consumerSpec, cl *kgo.Client, maxUnsettled int) *consumer {
+	return &consumer{spec: spec, cl: cl, settler: client.NewSettler(maxUnsettled),
+		parts: map[int32]*partition{}, seeks: map[int32]kgo.EpochOffset{}}
+}
+
+func (c *consumer) setWake(wake context.CancelFunc) {
+	c.mu.Lock()
+	c.wake = wake
+	c.mu.Unlock()
+}
+
+// track registers r as handed over and returns what its settlement does:
+// nothing for qos 0 (franz-go commits); for qos 1, Accept and Reject
+// commit every record of the partition up to the first unsettled one,
+// Redeliver seeks the partition back to r (later records of it come again
+// as well: at-least-once).
+func (c *consumer) track(r *kgo.Record) func(client.Outcome) {
+	if !c.spec.commit {
+		return nil
+	}
+	c.mu.Lock()
+	p := c.parts[r.Partition]
+	if p == nil {
+		p = &partition{}
+		c.parts[r.Partition] = p
+	}
+	t := &tracked{r: r, gen: p.gen}
+	p.pending = append(p.pending, t)
+	c.mu.Unlock()
+	return func(o client.Outcome) { c.settle(p, t, o) }
+}
+
+// settle runs on the Settler's goroutine.
+func (c *consumer) settle(p *partition, t *tracked, o client.Outcome) {
+	c.mu.Lock()
+	if t.gen != p.gen {
+		c.mu.Unlock()
+		return // sought back before: it is handed over again
+	}
+	if o == client.Redeliver {
+		for i, x := range p.pending {
+			if x == t {
+				p.pending = p.pending[:i]
+				break
+			}
+		}
+		p.gen++
+		c.seeks[t.r.Partition] = kgo.EpochOffset{Epoch: t.r.LeaderEpoch, Offset: t.r.Offset}
+		wake := c.wake
+		c.mu.Unlock()
+		if wake != nil {
+			wake() // the polling goroutine seeks (franz-go wants it there)
+		}
+		return
+	}
+	t.done = true
+	var last *kgo.Record
+	for len(p.pending) > 0 && p.pending[0].done {
+		last = p.pending[0].r
+		p.pending = p.pending[1:]
+	}
+	c.mu.Unlock()
+	if last == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	if err := c.cl.CommitRecords(ctx, last); err != nil && c.log != nil {
+		// Redelivered after a restart: at-least-once, as qos 1 asks.
+		c.log(err)
+	}
+}
+
+// applySeeks seeks the partitions whose records are to be redelivered; on
+// the polling goroutine only. It returns skip with those partitions added:
+// their records still in hand are not handed over (they come again).
+func (c *consumer) applySeeks(skip map[int32]bool) map[int32]bool {
+	c.mu.Lock()
+	if len(c.seeks) == 0 {
+		c.mu.Unlock()
+		return skip
+	}
+	seeks := c.seeks
+	c.seeks = map[int32]kgo.EpochOffset{}
+	c.mu.Unlock()
+	if skip == nil {
+		skip = map[int32]bool{}
+	}
+	for part := range seeks {
+		skip[part] = true
+	}
+	c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.spec.topic: seeks})
+	return skip
 }
 
 // Close stops the session's goroutines and closes every franz-go client,
@@ -219,9 +353,12 @@ func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.cancel()
 		go func() {
-			// Consumers finish (and commit) their batch before their clients
-			// close.
+			// Consumers finish their batch and commit what was settled so
+			// far before their clients close.
 			s.wg.Wait()
+			for _, cons := range s.consumers {
+				cons.settler.Close(ctx.Done())
+			}
 			var wg sync.WaitGroup
 			for _, cons := range s.consumers {
 				wg.Add(1)
