@@ -3,10 +3,19 @@
 //
 // One client holds a main franz-go client (connection probe, health pings,
 // producing) and one group consumer per source address × consumerCount, all
-// in the connection's consumer group. Sources with qos 1 commit offsets only
-// after env.Inbound returned; others use franz-go's auto-commit. franz-go
+// in the connection's consumer group. franz-go
 // reconnects to brokers by itself, but when no broker answers any more the
 // client reports ConnectionLost and stops; the grain builds a new one.
+//
+// Settlement (sources with qos 1; qos 0 uses franz-go's auto-commit): a
+// record's Message.Settle with Accept or Reject commits the offsets of its
+// partition up to the first record not yet settled (Kafka has one offset
+// per partition, so a slow record holds back the commits after it);
+// Redeliver seeks the partition back to the record, so it and the records
+// after it that were handed over are consumed again (at-least-once).
+// Commits run on a goroutine per consumer (a client.Settler), seeks on the
+// polling goroutine as franz-go asks. A consumer stops polling while it
+// holds client.MaxUnsettled("KAFKA_CONSUMER") unsettled records.
 package kafka
 
 import (
