@@ -1,7 +1,21 @@
 // Package mqtt is the MQTT 3.1.1 client of connections of type "mqtt", on
 // github.com/eclipse/paho.mqtt.golang: one broker connection per client with
 // a subscription per source address (the source's qos) and publishing to the
-// targets.
+// targets (over a second connection with separatePublisherClient).
+//
+// Settlement: a consumed message's Message.Settle with Accept or Reject
+// sends its PUBACK (QoS 1; PUBREC for QoS 2); Redeliver withholds it. MQTT
+// brokers redeliver only when the client reconnects with its session
+// (cleanSession false, Ditto's default), so with reconnectForRedelivery the
+// consuming connection is replaced reconnectForRedeliveryDelay after the
+// first withheld PUBACK (a publisher on the same connection is replaced
+// with it; separatePublisherClient avoids that). Without it, a withheld
+// PUBACK stays withheld until the connection ends. Settlements run on a
+// goroutine per source (a client.Settler); a source holds at most
+// client.MaxUnsettled("MQTT_CONSUMER") unsettled messages, then its lane
+// stops, which stops paho's reading once the lanes are full (the broker's
+// own in-flight window, Mosquitto's max_inflight_messages, usually stops
+// QoS 1 deliveries earlier).
 package mqtt
 
 import (
@@ -16,6 +30,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -48,10 +63,15 @@ type protocol struct {
 
 // session is the broker connection (two with separatePublisherClient).
 type session struct {
-	p   *protocol
-	r   *client.Reporter
-	pub paho.Client // publisher (== sub unless separatePublisherClient)
-	sub paho.Client
+	p        *protocol
+	r        *client.Reporter
+	settlers []*client.Settler // per source
+
+	mu         sync.Mutex
+	pub        paho.Client // publisher (== sub unless separatePublisherClient)
+	sub        paho.Client
+	redelivery bool // a reconnect for redelivery is scheduled
+	closed     bool
 
 	// Consumed messages go through lanes, one goroutine each; a topic
 	// always uses the same lane, so its messages are processed (and
@@ -63,7 +83,8 @@ type session struct {
 }
 
 type consumed struct {
-	source string
+	source int // index in the connection's sources
+	addr   string
 	m      paho.Message
 }
 
@@ -91,6 +112,9 @@ func New(env client.Env) (client.Client, error) {
 // Open connects the paho client(s) and starts the consuming lanes.
 func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
 	s := &session{p: p, r: r, stop: make(chan struct{})}
+	for range p.conn.Sources {
+		s.settlers = append(s.settlers, client.NewSettler(client.MaxUnsettled("MQTT_CONSUMER")))
+	}
 	if len(p.conn.Sources) > 0 {
 		for i := 0; i < inboundLanes; i++ {
 			lane := make(chan consumed, 256)
@@ -141,6 +165,22 @@ func (s *session) options(clientID string, main bool) *paho.ClientOptions {
 	}
 	if w := p.cfg.LastWill; w != nil && main {
 		o.SetWill(w.Topic, w.Message, w.QoS, w.Retain)
+	}
+	if main {
+		// Messages of a resumed session arrive before any subscription of
+		// this client is made (a reconnect for redelivery does not
+		// subscribe again): route them by the sources' filters.
+		o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			for i, src := range p.conn.Sources {
+				for _, a := range src.Addresses {
+					if mqttcommon.Match(a, m.Topic()) {
+						s.enqueue(i, a, m)
+						return
+					}
+				}
+			}
+			m.Ack() // no source of ours: never redelivered
+		})
 	}
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		s.r.Lost(fmt.Errorf("%w: %v", client.ErrUnreachable, err))
@@ -253,13 +293,21 @@ func wait(ctx context.Context, tok paho.Token) error {
 
 // Start subscribes the sources.
 func (s *session) Start(ctx context.Context) error {
-	for _, src := range s.p.conn.Sources {
+	for _, st := range s.settlers {
+		st.Start()
+	}
+	return s.subscribe(ctx, s.sub)
+}
+
+// subscribe subscribes sub to every source address.
+func (s *session) subscribe(ctx context.Context, sub paho.Client) error {
+	for i, src := range s.p.conn.Sources {
 		qos := byte(0)
 		if src.QoS != nil {
 			qos = byte(*src.QoS)
 		}
 		for _, addr := range src.Addresses {
-			tok := s.sub.Subscribe(addr, qos, func(_ paho.Client, m paho.Message) { s.enqueue(addr, m) })
+			tok := sub.Subscribe(addr, qos, func(_ paho.Client, m paho.Message) { s.enqueue(i, addr, m) })
 			if err := wait(ctx, tok); err != nil {
 				return err
 			}
@@ -280,7 +328,7 @@ func (s *session) Start(ctx context.Context) error {
 
 // enqueue hands a consumed message to its topic's lane (on paho's router
 // goroutine; it waits while the lane is full, which stops reading).
-func (s *session) enqueue(source string, m paho.Message) {
+func (s *session) enqueue(source int, addr string, m paho.Message) {
 	if len(s.lanes) == 0 {
 		m.Ack()
 		return
@@ -290,7 +338,7 @@ func (s *session) enqueue(source string, m paho.Message) {
 		h = (h ^ uint32(b)) * 16777619
 	}
 	select {
-	case s.lanes[h%uint32(len(s.lanes))] <- consumed{source: source, m: m}:
+	case s.lanes[h%uint32(len(s.lanes))] <- consumed{source: source, addr: addr, m: m}:
 	case <-s.stop:
 	}
 }
@@ -299,18 +347,93 @@ func (s *session) consume(lane <-chan consumed) {
 	for {
 		select {
 		case in := <-lane:
-			s.inbound(in.source, in.m)
-			in.m.Ack()
+			st := s.settlers[in.source]
+			if !st.Acquire(s.stop) {
+				return
+			}
+			settle := st.Settle(func(o client.Outcome) { s.settle(in.m, o) })
+			if s.p.env.Inbound == nil {
+				settle(client.Accept)
+				continue
+			}
+			s.inbound(in.addr, in.m, settle)
 		case <-s.stop:
 			return
 		}
 	}
 }
 
-func (s *session) inbound(source string, m paho.Message) {
-	if s.p.env.Inbound == nil {
+// settle acknowledges m unless it is to be redelivered (on the source's
+// Settler goroutine). A PUBACK for a connection replaced meanwhile is
+// dropped by paho; the broker redelivers the message on the new one.
+func (s *session) settle(m paho.Message, o client.Outcome) {
+	if o != client.Redeliver {
+		m.Ack()
 		return
 	}
+	if m.Qos() == 0 || !s.p.cfg.ReconnectForRedelivery {
+		return
+	}
+	s.mu.Lock()
+	if s.redelivery || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.redelivery = true
+	s.mu.Unlock()
+	time.AfterFunc(s.p.cfg.ReconnectForRedeliveryDelay, s.reconnectForRedelivery)
+}
+
+// reconnectForRedelivery replaces the consuming connection by one with the
+// same client id, so that the broker redelivers what was not acknowledged
+// (with cleanSession false). A publisher sharing the connection moves to
+// the new one. Failing, it reports the session lost: the grain reconnects.
+func (s *session) reconnectForRedelivery() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	old := s.sub
+	s.mu.Unlock()
+	log := client.ClientLogger(s.p.env)
+	log.Info().Msg("mqtt reconnecting the consumer for redelivery")
+	old.Disconnect(0)
+	next := paho.NewClient(s.options(s.p.cfg.ClientID, true))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tok := next.Connect()
+	err := wait(ctx, tok)
+	if err == nil {
+		if err = tok.Error(); err != nil {
+			ct, _ := tok.(*paho.ConnectToken)
+			err = mapConnectError(ct, err, s.p.broker)
+		}
+	}
+	if err == nil {
+		if ct, ok := tok.(*paho.ConnectToken); !ok || !ct.SessionPresent() {
+			err = s.subscribe(ctx, next) // the broker forgot the subscriptions
+		}
+	}
+	s.mu.Lock()
+	if err == nil && !s.closed {
+		if s.pub == old {
+			s.pub = next
+		}
+		s.sub = next
+		s.redelivery = false
+		s.mu.Unlock()
+		return
+	}
+	closed := s.closed
+	s.mu.Unlock()
+	next.Disconnect(0)
+	if !closed {
+		s.r.Lost(fmt.Errorf("%w: reconnecting for redelivery: %v", client.ErrUnreachable, err))
+	}
+}
+
+func (s *session) inbound(source string, m paho.Message, settle func(client.Outcome)) {
 	qos := int(m.Qos())
 	s.p.env.Inbound(client.Message{
 		Address: source,
@@ -321,6 +444,7 @@ func (s *session) inbound(source string, m paho.Message) {
 		},
 		Payload: m.Payload(),
 		QoS:     &qos,
+		Settle:  settle,
 	})
 }
 
@@ -345,7 +469,10 @@ func (c *Client) PublishAsync(msg client.Message) client.Pending {
 
 func (s *session) publishAsync(msg client.Message) *pending {
 	topic, qos, retain := mqttcommon.PublishParams(msg)
-	return &pending{tok: s.pub.Publish(topic, qos, retain, msg.Payload), topic: topic}
+	s.mu.Lock()
+	pub := s.pub
+	s.mu.Unlock()
+	return &pending{tok: pub.Publish(topic, qos, retain, msg.Payload), topic: topic}
 }
 
 // pending is a paho publish token with the topic for its error.
@@ -363,15 +490,23 @@ func (p *pending) Err() error {
 	return nil
 }
 
-// Close disconnects (publishes still in flight get up to 250 ms); it also
-// aborts a connect under way.
+// Close disconnects (publishes still in flight get up to 250 ms) after the
+// acknowledgements settled so far went out; it also aborts a connect under
+// way.
 func (s *session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	sub, pub := s.sub, s.pub
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.sub.Disconnect(250)
-		if s.pub != s.sub {
-			s.pub.Disconnect(250)
+		for _, st := range s.settlers {
+			st.Close(ctx.Done())
+		}
+		sub.Disconnect(250)
+		if pub != sub {
+			pub.Disconnect(250)
 		}
 		close(s.stop)
 	}()

@@ -235,7 +235,7 @@ func (c *protocol) inbound(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
 	source := ""
 	for _, f := range c.filters {
-		if Match(f, p.Topic) {
+		if mqttcommon.Match(f, p.Topic) {
 			source = f
 			break
 		}
@@ -265,22 +265,6 @@ func (c *protocol) inbound(pr paho.PublishReceived) (bool, error) {
 	}
 	c.env.Inbound(client.Message{Address: source, Headers: h, Payload: p.Payload, QoS: &qos})
 	return true, nil
-}
-
-// Match reports whether topic matches the MQTT topic filter.
-func Match(filter, topic string) bool {
-	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
-	for i, f := range fs {
-		switch {
-		case f == "#":
-			return true
-		case i >= len(ts):
-			return false
-		case f != "+" && f != ts[i]:
-			return false
-		}
-	}
-	return len(fs) == len(ts)
 }
 
 // Publish sends msg to its topic (header mqtt.topic, else msg.Address) with

@@ -2,7 +2,9 @@ package mqttcommon
 
 import (
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
@@ -17,6 +19,69 @@ type Config struct {
 	CleanSession            bool
 	KeepAlive               time.Duration
 	LastWill                *Will
+	// ReconnectForRedelivery: after a message was settled with Redeliver
+	// (its PUBACK withheld), the consuming client reconnects after
+	// ReconnectForRedeliveryDelay so that the broker redelivers it from the
+	// persistent session.
+	ReconnectForRedelivery      bool
+	ReconnectForRedeliveryDelay time.Duration
+	// SessionExpiry is how long an MQTT 5 broker keeps the session of a
+	// client that connected without a clean session (MQTT 3.1.1 sessions
+	// never expire).
+	SessionExpiry time.Duration
+}
+
+// Defaults are the service-wide defaults of the specificConfig settings,
+// from Ditto's environment variables with Ditto's defaults
+// (connectivity.conf, ditto.connectivity.mqtt).
+type Defaults struct {
+	CleanSession                bool          // CONNECTIVITY_MQTT_CLEAN_SESSION, false
+	ReconnectForRedelivery      bool          // CONNECTIVITY_MQTT_RECONNECT_FOR_REDELIVERY, false
+	ReconnectForRedeliveryDelay time.Duration // CONNECTIVITY_MQTT_RECONNECT_FOR_REDELIVERY_DELAY, 10s
+	SessionExpiry               time.Duration // CONNECTIVITY_MQTT_SESSION_EXPIRY_INTERVAL, 60s
+	SeparatePublisherClient     bool          // CONNECTIVITY_MQTT_SEPARATE_PUBLISHER_CLIENT, false
+}
+
+// minRedeliveryDelay is the least reconnectForRedeliveryDelay, as in Ditto
+// (a shorter one is raised to it).
+const minRedeliveryDelay = time.Second
+
+// ReadDefaults reads the Defaults from getenv (os.Getenv in production);
+// a value that does not parse is an error naming the variable.
+func ReadDefaults(getenv func(string) string) (Defaults, error) {
+	d := Defaults{ReconnectForRedeliveryDelay: 10 * time.Second, SessionExpiry: 60 * time.Second}
+	for _, b := range []struct {
+		env string
+		dst *bool
+	}{
+		{"CONNECTIVITY_MQTT_CLEAN_SESSION", &d.CleanSession},
+		{"CONNECTIVITY_MQTT_RECONNECT_FOR_REDELIVERY", &d.ReconnectForRedelivery},
+		{"CONNECTIVITY_MQTT_SEPARATE_PUBLISHER_CLIENT", &d.SeparatePublisherClient},
+	} {
+		if v := strings.TrimSpace(getenv(b.env)); v != "" {
+			x, err := strconv.ParseBool(v)
+			if err != nil {
+				return d, fmt.Errorf("%w: %s=%q is not a boolean", client.ErrConfig, b.env, v)
+			}
+			*b.dst = x
+		}
+	}
+	for _, t := range []struct {
+		env string
+		dst *time.Duration
+	}{
+		{"CONNECTIVITY_MQTT_RECONNECT_FOR_REDELIVERY_DELAY", &d.ReconnectForRedeliveryDelay},
+		{"CONNECTIVITY_MQTT_SESSION_EXPIRY_INTERVAL", &d.SessionExpiry},
+	} {
+		if v := getenv(t.env); v != "" {
+			x, ok := model.ParseHoconDuration(v)
+			if !ok || x < 0 {
+				return d, fmt.Errorf("%w: %s=%q is not a duration", client.ErrConfig, t.env, v)
+			}
+			*t.dst = x
+		}
+	}
+	return d, nil
 }
 
 // Will is the last-will message.
@@ -27,22 +92,44 @@ type Will struct {
 	Message string
 }
 
-// ParseConfig reads the specificConfig of an MQTT 3.1.1 or MQTT 5 connection with Ditto's defaults: client id =
-// connection id, clean session, keep-alive 60 s.
+// ParseConfig reads the specificConfig of an MQTT 3.1.1 or MQTT 5
+// connection with Ditto's defaults: client id = connection id, keep-alive
+// 60 s, and the service-wide Defaults from the environment (persistent
+// session, no reconnect for redelivery, …).
 func ParseConfig(c *model.Connection) (Config, error) {
+	d, err := ReadDefaults(os.Getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	return parseConfig(c, d)
+}
+
+func parseConfig(c *model.Connection, d Defaults) (Config, error) {
 	sc := c.SpecificConfig
-	cfg := Config{ClientID: c.ID, CleanSession: true, KeepAlive: 60 * time.Second}
+	cfg := Config{ClientID: c.ID, CleanSession: d.CleanSession, KeepAlive: 60 * time.Second,
+		ReconnectForRedeliveryDelay: d.ReconnectForRedeliveryDelay, SessionExpiry: d.SessionExpiry}
 	if v := sc["clientId"]; v != "" {
 		cfg.ClientID = v
 	}
 	cfg.PublisherID = sc["publisherId"]
 	var err error
-	if cfg.SeparatePublisherClient, err = boolOf(sc, "separatePublisherClient", false); err != nil {
+	if cfg.SeparatePublisherClient, err = boolOf(sc, "separatePublisherClient", d.SeparatePublisherClient); err != nil {
 		return cfg, err
 	}
-	if cfg.CleanSession, err = boolOf(sc, "cleanSession", true); err != nil {
+	if cfg.CleanSession, err = boolOf(sc, "cleanSession", d.CleanSession); err != nil {
 		return cfg, err
 	}
+	if cfg.ReconnectForRedelivery, err = boolOf(sc, "reconnectForRedelivery", d.ReconnectForRedelivery); err != nil {
+		return cfg, err
+	}
+	if v := sc["reconnectForRedeliveryDelay"]; v != "" {
+		dur, ok := model.ParseHoconDuration(v)
+		if !ok {
+			return cfg, fmt.Errorf("%w: reconnectForRedeliveryDelay %q", client.ErrConfig, v)
+		}
+		cfg.ReconnectForRedeliveryDelay = dur
+	}
+	cfg.ReconnectForRedeliveryDelay = max(cfg.ReconnectForRedeliveryDelay, minRedeliveryDelay)
 	if v := sc["keepAlive"]; v != "" {
 		d, err := client.ParseDuration(v)
 		if err != nil || d < 0 || d > 65535*time.Second {
@@ -96,4 +183,20 @@ func PublishParams(msg client.Message) (topic string, qos byte, retain bool) {
 	}
 	retain, _ = strconv.ParseBool(msg.Headers["mqtt.retain"])
 	return topic, byte(q), retain
+}
+
+// Match reports whether topic matches the MQTT topic filter.
+func Match(filter, topic string) bool {
+	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, f := range fs {
+		switch {
+		case f == "#":
+			return true
+		case i >= len(ts):
+			return false
+		case f != "+" && f != ts[i]:
+			return false
+		}
+	}
+	return len(fs) == len(ts)
 }

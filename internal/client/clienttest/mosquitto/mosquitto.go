@@ -81,6 +81,15 @@ func Harness(spec client.Spec) func(t *testing.T) *clienttest.Harness {
 					return append([][]byte(nil), got...)
 				}
 			},
+			// MQTT redelivers only to a reconnecting persistent session.
+			Redelivery: func(c *model.Connection) {
+				if c.SpecificConfig == nil {
+					c.SpecificConfig = map[string]string{}
+				}
+				c.SpecificConfig["cleanSession"] = "false"
+				c.SpecificConfig["reconnectForRedelivery"] = "true"
+				c.SpecificConfig["reconnectForRedeliveryDelay"] = "1s"
+			},
 			Shape: spec.Shape,
 		}
 	}
