@@ -1,8 +1,23 @@
 // Package mqtt5 is the MQTT 5 client of connections of type "mqtt-5", on
 // github.com/eclipse/paho.golang's autopaho: one broker connection per
 // client with a subscription per source address and publishing to the
-// targets. autopaho's own reconnecting is switched off: the grain reconnects
-// (client contract).
+// targets (over a second connection with separatePublisherClient).
+// autopaho's own reconnecting is switched off: the grain reconnects (client
+// contract).
+//
+// Settlement: consumed messages are acknowledged by hand. Message.Settle
+// with Accept or Reject sends the PUBACK; Redeliver withholds it. paho
+// sends PUBACKs in the order the messages arrived, as MQTT requires, so a
+// withheld one holds back those after it; the broker redelivers only to a
+// reconnecting session (cleanSession false, Ditto's default; the session
+// outlives the connection by the session expiry interval, 60 s by default).
+// With reconnectForRedelivery the consuming connection is replaced
+// reconnectForRedeliveryDelay after the first withheld PUBACK (a publisher
+// on the same connection moves with it; separatePublisherClient avoids
+// that). Settlements run on a goroutine per source (a client.Settler); the
+// connection's Receive Maximum is the sum of the sources' bounds
+// (client.MaxUnsettled("MQTT_CONSUMER") each, at most 65535), so the broker
+// sends no more QoS 1/2 messages than may be unsettled.
 package mqtt5
 
 import (
@@ -36,25 +51,39 @@ const (
 
 // protocol opens MQTT 5 sessions for a client.Lifecycle.
 type protocol struct {
-	env     client.Env
-	conn    *model.Connection
-	cfg     mqttcommon.Config
-	server  *url.URL
-	filters []string // source addresses, for routing inbound messages
+	env    client.Env
+	conn   *model.Connection
+	cfg    mqttcommon.Config
+	server *url.URL
 }
 
-// session is one autopaho connection manager, kept from reconnecting.
+// session is one or two broker connections (links).
 type session struct {
-	p     *protocol
-	r     *client.Reporter
+	p        *protocol
+	r        *client.Reporter
+	settlers []*client.Settler // per source
+
+	mu         sync.Mutex
+	sub, pub   *link // pub == sub unless separatePublisherClient
+	redelivery bool  // a reconnect for redelivery is scheduled
+	closed     bool
+}
+
+// link is one autopaho connection manager, kept from reconnecting.
+type link struct {
+	s     *session
 	cm    *autopaho.ConnectionManager
 	stop  context.CancelFunc
 	upCh  chan struct{}
 	errCh chan error
 
 	mu sync.Mutex
-	up bool
+	up bool // connected and not given up by us: its loss is a loss
 }
+
+// sendAcksInterval is how often paho sends the PUBACKs settled meanwhile
+// (in arrival order); a link waits two of them before it disconnects.
+const sendAcksInterval = 10 * time.Millisecond
 
 // New is the Factory of "mqtt-5" connections.
 func New(env client.Env) (client.Client, error) {
@@ -75,21 +104,22 @@ func New(env client.Env) (client.Client, error) {
 		scheme = "tls"
 	}
 	p := &protocol{env: env, conn: env.Connection, cfg: cfg, server: &url.URL{Scheme: scheme, Host: ep.HostPort()}}
-	for _, s := range env.Connection.Sources {
-		p.filters = append(p.filters, s.Addresses...)
-	}
 	return client.NewLifecycle(env, p, client.Options{Name: "mqtt5", Endpoint: p.server.String(),
 		Shape: shape, ConnectTimeout: 10 * time.Second}), nil
 }
 
-func (s *session) config(timeout time.Duration) autopaho.ClientConfig {
-	p := s.p
+func (l *link) config(clientID string, consumer bool, timeout time.Duration) autopaho.ClientConfig {
+	p := l.s.p
 	cc := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{p.server},
 		TlsCfg:                        p.env.TLS,
 		KeepAlive:                     uint16(p.cfg.KeepAlive / time.Second),
 		CleanStartOnInitialConnection: p.cfg.CleanSession,
-		ConnectTimeout:                timeout,
+		// The broker keeps the session this long after a disconnect (Ditto's
+		// session-expiry-interval), so a reconnect finds the unacknowledged
+		// messages.
+		SessionExpiryInterval: uint32(min(p.cfg.SessionExpiry/time.Second, 0xFFFFFFFF)),
+		ConnectTimeout:        timeout,
 		// attempt 0 is the first connect; later attempts never come (Open
 		// gives up on the first error, OnConnectionDown stops reconnecting)
 		ReconnectBackoff: func(attempt int) time.Duration {
@@ -100,68 +130,109 @@ func (s *session) config(timeout time.Duration) autopaho.ClientConfig {
 		},
 		OnConnectionUp: func(*autopaho.ConnectionManager, *paho.Connack) {
 			select {
-			case s.upCh <- struct{}{}:
+			case l.upCh <- struct{}{}:
 			default:
 			}
 		},
 		OnConnectionDown: func() bool {
-			s.mu.Lock()
-			wasUp := s.up
-			s.up = false
-			s.mu.Unlock()
-			if wasUp {
-				s.r.Lost(fmt.Errorf("%w: connection to the broker lost", client.ErrUnreachable))
+			if l.giveUp() {
+				l.s.r.Lost(fmt.Errorf("%w: connection to the broker lost", client.ErrUnreachable))
 			}
 			return false // the grain reconnects with a fresh client
 		},
 		OnConnectError: func(err error) {
 			select {
-			case s.errCh <- err:
+			case l.errCh <- err:
 			default:
 			}
 		},
-		ClientConfig: paho.ClientConfig{
-			ClientID:          p.cfg.ClientID,
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){p.inbound},
-		},
+		ClientConfig: paho.ClientConfig{ClientID: clientID},
 	}
-	if !p.cfg.CleanSession {
-		cc.SessionExpiryInterval = 0xFFFFFFFF // keep the session, as MQTT 3's cleanSession=false does
+	if consumer {
+		cc.OnPublishReceived = []func(paho.PublishReceived) (bool, error){l.inbound}
+		cc.EnableManualAcknowledgment = true
+		cc.SendAcksInterval = sendAcksInterval
+		receiveMax := 0
+		for _, st := range l.s.settlers {
+			receiveMax += st.Max()
+		}
+		if receiveMax > 0 {
+			rm := uint16(min(receiveMax, 65535))
+			cc.ConnectPacketBuilder = func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+				if cp.Properties == nil {
+					cp.Properties = &paho.ConnectProperties{}
+				}
+				cp.Properties.ReceiveMaximum = &rm
+				return cp, nil
+			}
+		}
+		if w := p.cfg.LastWill; w != nil {
+			cc.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: []byte(w.Message), QoS: w.QoS, Retain: w.Retain}
+		}
 	}
 	if user, pass, ok := client.UserInfo(p.conn); ok {
 		cc.ConnectUsername, cc.ConnectPassword = user, []byte(pass)
 	}
-	if w := p.cfg.LastWill; w != nil {
-		cc.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: []byte(w.Message), QoS: w.QoS, Retain: w.Retain}
-	}
 	return cc
 }
 
-// Open connects (one attempt).
+// giveUp marks l as no longer up and reports whether it was.
+func (l *link) giveUp() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	wasUp := l.up
+	l.up = false
+	return wasUp
+}
+
+// Open connects (one attempt per connection).
 func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
+	s := &session{p: p, r: r}
+	for range p.conn.Sources {
+		s.settlers = append(s.settlers, client.NewSettler(client.MaxUnsettled("MQTT_CONSUMER")))
+	}
+	sub, err := s.dial(ctx, p.cfg.ClientID, true)
+	s.sub, s.pub = sub, sub
+	if err != nil {
+		return s, err
+	}
+	if p.cfg.SeparatePublisherClient && len(p.conn.Targets) > 0 {
+		pid := p.cfg.PublisherID
+		if pid == "" {
+			pid = p.cfg.ClientID + "p"
+		}
+		if s.pub, err = s.dial(ctx, pid, false); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// dial connects one link; on error it returns the link to close (or nil).
+func (s *session) dial(ctx context.Context, clientID string, consumer bool) (*link, error) {
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	s := &session{p: p, r: r, upCh: make(chan struct{}, 1), errCh: make(chan error, 1)}
+	l := &link{s: s, upCh: make(chan struct{}, 1), errCh: make(chan error, 1)}
 	cmCtx, stop := context.WithCancel(context.Background())
-	cm, err := autopaho.NewConnection(cmCtx, s.config(timeout))
+	cm, err := autopaho.NewConnection(cmCtx, l.config(clientID, consumer, timeout))
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("%w: %v", client.ErrConfig, err)
 	}
-	s.cm, s.stop = cm, stop
+	l.cm, l.stop = cm, stop
 	select {
-	case <-s.upCh:
-	case err := <-s.errCh:
-		return s, mapConnectError(err, p.server.Host)
+	case <-l.upCh:
+	case err := <-l.errCh:
+		return l, mapConnectError(err, s.p.server.Host)
 	case <-ctx.Done():
-		return s, fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
+		return l, fmt.Errorf("%w: %v", client.ErrTimeout, ctx.Err())
 	}
-	s.mu.Lock()
-	s.up = true
-	s.mu.Unlock()
-	return s, nil
+	l.mu.Lock()
+	l.up = true
+	l.mu.Unlock()
+	return l, nil
 }
 
 func mapConnectError(err error, host string) error {
@@ -195,7 +266,14 @@ func mapConnectError(err error, host string) error {
 
 // Start subscribes the sources.
 func (s *session) Start(ctx context.Context) error {
-	cm := s.cm
+	for _, st := range s.settlers {
+		st.Start()
+	}
+	return s.subscribe(ctx, s.sub.cm)
+}
+
+// subscribe subscribes cm to every source address.
+func (s *session) subscribe(ctx context.Context, cm *autopaho.ConnectionManager) error {
 	for _, src := range s.p.conn.Sources {
 		qos := byte(0)
 		if src.QoS != nil {
@@ -228,18 +306,32 @@ func (s *session) Start(ctx context.Context) error {
 	return nil
 }
 
-func (c *protocol) inbound(pr paho.PublishReceived) (bool, error) {
-	if c.env.Inbound == nil || pr.Packet == nil {
+// inbound hands a received message to Inbound (on paho's router
+// goroutine, which waits while the source's bound is reached: only QoS 0
+// messages get there, as Receive Maximum stops the others earlier).
+func (l *link) inbound(pr paho.PublishReceived) (bool, error) {
+	s := l.s
+	if pr.Packet == nil {
 		return true, nil
 	}
 	p := pr.Packet
-	source := ""
-	for _, f := range c.filters {
-		if mqttcommon.Match(f, p.Topic) {
-			source = f
-			break
+	source, idx := "", -1
+	for i, src := range s.p.conn.Sources {
+		for _, f := range src.Addresses {
+			if idx < 0 && mqttcommon.Match(f, p.Topic) {
+				source, idx = f, i
+			}
 		}
 	}
+	if idx < 0 || s.p.env.Inbound == nil {
+		_ = pr.Client.Ack(p) // not ours: never redelivered
+		return true, nil
+	}
+	st := s.settlers[idx]
+	if !st.Acquire(nil) {
+		return true, nil // closing: the broker redelivers it to the session
+	}
+	settle := st.Settle(func(o client.Outcome) { l.settle(pr, o) })
 	qos := int(p.QoS)
 	h := map[string]string{
 		"mqtt.topic":  p.Topic,
@@ -263,8 +355,76 @@ func (c *protocol) inbound(pr paho.PublishReceived) (bool, error) {
 			h["mqtt.message-expiry-interval"] = strconv.FormatUint(uint64(*pp.MessageExpiry), 10)
 		}
 	}
-	c.env.Inbound(client.Message{Address: source, Headers: h, Payload: p.Payload, QoS: &qos})
+	s.p.env.Inbound(client.Message{Address: source, Headers: h, Payload: p.Payload, QoS: &qos, Settle: settle})
 	return true, nil
+}
+
+// settle acknowledges the message unless it is to be redelivered (on the
+// source's Settler goroutine). Acknowledgements on a link given up are
+// dropped: the broker redelivers those messages on the new one.
+func (l *link) settle(pr paho.PublishReceived, o client.Outcome) {
+	s := l.s
+	l.mu.Lock()
+	up := l.up
+	l.mu.Unlock()
+	if o != client.Redeliver {
+		if up {
+			_ = pr.Client.Ack(pr.Packet)
+		}
+		return
+	}
+	if pr.Packet.QoS == 0 || !s.p.cfg.ReconnectForRedelivery {
+		return
+	}
+	s.mu.Lock()
+	if s.redelivery || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.redelivery = true
+	s.mu.Unlock()
+	time.AfterFunc(s.p.cfg.ReconnectForRedeliveryDelay, s.reconnectForRedelivery)
+}
+
+// reconnectForRedelivery replaces the consuming link by one with the same
+// client id, so that the broker redelivers what was not acknowledged from
+// the session. A publisher sharing the link moves to the new one. Failing,
+// it reports the session lost: the grain reconnects.
+func (s *session) reconnectForRedelivery() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	old := s.sub
+	s.mu.Unlock()
+	log := client.ClientLogger(s.p.env)
+	log.Info().Msg("mqtt5 reconnecting the consumer for redelivery")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = old.close(ctx)
+	next, err := s.dial(ctx, s.p.cfg.ClientID, true)
+	if err == nil {
+		err = s.subscribe(ctx, next.cm)
+	}
+	s.mu.Lock()
+	if err == nil && !s.closed {
+		if s.pub == old {
+			s.pub = next
+		}
+		s.sub = next
+		s.redelivery = false
+		s.mu.Unlock()
+		return
+	}
+	closed := s.closed
+	s.mu.Unlock()
+	if next != nil {
+		_ = next.close(ctx)
+	}
+	if !closed {
+		s.r.Lost(fmt.Errorf("%w: reconnecting for redelivery: %v", client.ErrUnreachable, err))
+	}
 }
 
 // Publish sends msg to its topic (header mqtt.topic, else msg.Address) with
@@ -291,26 +451,53 @@ func (s *session) Publish(ctx context.Context, msg client.Message) error {
 			props.User.Add(k, v)
 		}
 	}
-	_, err := s.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: msg.Payload, Properties: props})
+	s.mu.Lock()
+	pub := s.pub
+	s.mu.Unlock()
+	_, err := pub.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: msg.Payload, Properties: props})
 	if err != nil {
 		return fmt.Errorf("publish to %q: %w", topic, err)
 	}
 	return nil
 }
 
-// Close disconnects and stops the connection manager.
+// Close disconnects every link after the acknowledgements settled so far
+// went out.
 func (s *session) Close(ctx context.Context) error {
 	s.mu.Lock()
-	up := s.up
-	s.up = false
+	s.closed = true
+	sub, pub := s.sub, s.pub
 	s.mu.Unlock()
-	var err error
-	if up {
-		err = s.cm.Disconnect(ctx)
+	for _, st := range s.settlers {
+		st.Close(ctx.Done())
 	}
-	s.stop()
+	var err error
+	if sub != nil {
+		err = sub.close(ctx)
+	}
+	if pub != nil && pub != sub {
+		if perr := pub.close(ctx); err == nil {
+			err = perr
+		}
+	}
+	return err
+}
+
+// close disconnects l (its loss is no longer reported) and stops its
+// connection manager.
+func (l *link) close(ctx context.Context) error {
+	var err error
+	if l.giveUp() {
+		// paho sends settled PUBACKs on its ticker: let the last ones out
+		select {
+		case <-time.After(2 * sendAcksInterval):
+		case <-ctx.Done():
+		}
+		err = l.cm.Disconnect(ctx)
+	}
+	l.stop()
 	select {
-	case <-s.cm.Done():
+	case <-l.cm.Done():
 	case <-ctx.Done():
 		return fmt.Errorf("%w: disconnect: %v", client.ErrTimeout, ctx.Err())
 	}
