@@ -48,3 +48,5 @@ func TestIntegrationPublishAsync(t *testing.T) {
 		t.Fatal("PublishAsync after Close succeeded")
 	}
 }
+
+func TestIntegrationSeparatePublisher(t *testing.T) { mosquitto.SeparatePublisher(t, Spec) }

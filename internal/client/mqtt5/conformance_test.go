@@ -10,3 +10,5 @@ import (
 func TestIntegrationConformance(t *testing.T) {
 	clienttest.Run(t, mosquitto.Harness(Spec))
 }
+
+func TestIntegrationSeparatePublisher(t *testing.T) { mosquitto.SeparatePublisher(t, Spec) }

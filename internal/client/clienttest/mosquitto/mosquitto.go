@@ -94,3 +94,35 @@ func Harness(spec client.Spec) func(t *testing.T) *clienttest.Harness {
 		}
 	}
 }
+
+// SeparatePublisher checks separatePublisherClient with publisherId: the
+// client publishes over a second connection with that client id. A peer
+// taking over the id ends that connection (the broker drops the older of
+// two sessions with one id), which the client reports as a loss.
+func SeparatePublisher(t *testing.T, spec client.Spec) {
+	clienttest.NeedBroker(t, Addr)
+	base := "dittoconn/test/" + unique("topic")
+	pid := unique("publisher")
+	conn := &model.Connection{ID: unique("conn"), ConnectionType: spec.Type, ConnectionStatus: "open",
+		URI: "tcp://" + Addr, ClientCount: 1,
+		Sources:        []model.Source{{Addresses: []string{base + "/in"}, ConsumerCount: 1}},
+		Targets:        []model.Target{{Address: base + "/out"}},
+		SpecificConfig: map[string]string{"separatePublisherClient": "true", "publisherId": pid, "cleanSession": "true"}}
+	c, rec := clienttest.NewClient(t, spec.New, conn)
+	if err := c.Connect(clienttest.Context(t, 10*time.Second)); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	qos := 1
+	if err := c.Publish(clienttest.Context(t, 5*time.Second), client.Message{Address: base + "/out", QoS: &qos, Payload: []byte("x")}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if rec.Count(client.ConnectionLost) != 0 {
+		t.Fatal("lost before the takeover")
+	}
+	thief := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + Addr).SetClientID(pid))
+	if tok := thief.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("takeover connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { thief.Disconnect(100) })
+	rec.WaitEvent(t, client.ConnectionLost, 10*time.Second)
+}
