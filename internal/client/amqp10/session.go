@@ -287,7 +287,7 @@ func (s *session) Publish(ctx context.Context, msg client.Message) error {
 		s.r.Target(msg.Address, client.StatusFailed, err.Error())
 		return fmt.Errorf("amqp10: attaching a sender to %q: %w", msg.Address, err)
 	}
-	if err := snd.Send(ctx, newMessage(msg.Headers, msg.Payload), nil); err != nil {
+	if err := send(ctx, snd, newMessage(msg.Headers, msg.Payload)); err != nil {
 		var le *amqp.LinkError
 		if errors.As(err, &le) {
 			s.dropSender(msg.Address, snd)
@@ -296,4 +296,38 @@ func (s *session) Publish(ctx context.Context, msg client.Message) error {
 	}
 	s.r.Target(msg.Address, client.StatusOpen, client.DetailsProducerStarted)
 	return nil
+}
+
+// ErrNotAccepted: the broker settled a sent message other than accepted
+// (released or modified: it did not take it; rejected carries its own
+// error).
+var ErrNotAccepted = errors.New("the broker did not accept the message")
+
+// send transfers msg and waits for the broker's disposition: nil only for
+// accepted (go-amqp's Send also takes released and modified as success).
+func send(ctx context.Context, snd *amqp.Sender, msg *amqp.Message) error {
+	receipt, err := snd.SendWithReceipt(ctx, msg, nil)
+	if err != nil {
+		return err
+	}
+	state, err := receipt.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	switch st := state.(type) {
+	case *amqp.StateAccepted, nil:
+		return nil
+	case *amqp.StateRejected:
+		if st.Error != nil {
+			return st.Error
+		}
+		return fmt.Errorf("%w: rejected", ErrNotAccepted)
+	case *amqp.StateReleased:
+		return fmt.Errorf("%w: released", ErrNotAccepted)
+	case *amqp.StateModified:
+		return fmt.Errorf("%w: modified (delivery-failed %v, undeliverable-here %v)", ErrNotAccepted,
+			st.DeliveryFailed, st.UndeliverableHere)
+	default:
+		return fmt.Errorf("%w: %T", ErrNotAccepted, state)
+	}
 }

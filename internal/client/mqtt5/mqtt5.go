@@ -454,8 +454,13 @@ func (s *session) Publish(ctx context.Context, msg client.Message) error {
 	s.mu.Lock()
 	pub := s.pub
 	s.mu.Unlock()
-	_, err := pub.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: msg.Payload, Properties: props})
+	// QoS 1 and 2 return once the broker answered; a reason code of 0x80
+	// or more is its refusal.
+	resp, err := pub.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: msg.Payload, Properties: props})
 	if err != nil {
+		if resp != nil && resp.ReasonCode >= 0x80 {
+			return fmt.Errorf("publish to %q: the broker refused it (reason 0x%02x): %w", topic, resp.ReasonCode, err)
+		}
 		return fmt.Errorf("publish to %q: %w", topic, err)
 	}
 	return nil
