@@ -13,35 +13,32 @@ import (
 const DefaultMaxUnsettled = 200
 
 // MaxUnsettled is the bound of unsettled messages per consumer of a
-// protocol, from Ditto's environment variables of that protocol's consumer
-// throttling ("KAFKA_CONSUMER", "AMQP10_CONSUMER", "MQTT_CONSUMER"; ""
-// for none): <prefix>_THROTTLING_LIMIT × <prefix>_THROTTLING_MAX_IN_FLIGHT_FACTOR,
-// with Ditto's defaults 100 and 2.0. DITTOCONN_CONSUMER_MAX_UNSETTLED,
-// when set, overrides it for every protocol. Unparsable or non-positive
-// values fall back to the default, as bounds must stay bounded.
-func MaxUnsettled(prefix string) int {
-	return maxUnsettled(prefix, os.Getenv)
+// protocol: Ditto's consumer throttling limit × max-in-flight-factor, read
+// from the protocol's environment variables of them where Ditto has them
+// (limitEnv, factorEnv; "" for none), with Ditto's defaults 100 and 2.0.
+// DITTOCONN_CONSUMER_MAX_UNSETTLED, when set, overrides it for every
+// protocol. Unparsable or out-of-range values fall back to the defaults, as
+// the bound must stay bounded.
+func MaxUnsettled(limitEnv, factorEnv string) int {
+	return maxUnsettled(limitEnv, factorEnv, os.Getenv)
 }
 
-func maxUnsettled(prefix string, getenv func(string) string) int {
+func maxUnsettled(limitEnv, factorEnv string, getenv func(string) string) int {
 	if n, err := strconv.Atoi(getenv("DITTOCONN_CONSUMER_MAX_UNSETTLED")); err == nil && n > 0 {
 		return n
 	}
-	if prefix == "" {
-		return DefaultMaxUnsettled
-	}
 	limit, factor := 100.0, 2.0
-	if v, err := strconv.ParseFloat(getenv(prefix+"_THROTTLING_LIMIT"), 64); err == nil && v > 0 {
-		limit = v
+	if limitEnv != "" {
+		if v, err := strconv.ParseFloat(getenv(limitEnv), 64); err == nil && v > 0 {
+			limit = v
+		}
 	}
-	if v, err := strconv.ParseFloat(getenv(prefix+"_THROTTLING_MAX_IN_FLIGHT_FACTOR"), 64); err == nil && v >= 1 {
-		factor = v
+	if factorEnv != "" {
+		if v, err := strconv.ParseFloat(getenv(factorEnv), 64); err == nil && v >= 1 {
+			factor = v
+		}
 	}
-	n := int(limit * factor)
-	if n < 1 {
-		n = 1
-	}
-	return n
+	return max(int(limit*factor), 1)
 }
 
 // Settler bounds the unsettled messages of one consumer and performs their

@@ -82,22 +82,24 @@ func TestSettlerCloseDrainsAndUnblocks(t *testing.T) {
 }
 
 func TestMaxUnsettled(t *testing.T) {
+	const limit, factor = "KAFKA_CONSUMER_THROTTLING_LIMIT", "KAFKA_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR"
 	for _, tc := range []struct {
-		env    map[string]string
-		prefix string
-		want   int
+		env           map[string]string
+		limit, factor string
+		want          int
 	}{
-		{nil, "KAFKA_CONSUMER", 200},
-		{nil, "", 200},
-		{map[string]string{"KAFKA_CONSUMER_THROTTLING_LIMIT": "10"}, "KAFKA_CONSUMER", 20},
-		{map[string]string{"KAFKA_CONSUMER_THROTTLING_LIMIT": "10", "KAFKA_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR": "1.5"}, "KAFKA_CONSUMER", 15},
-		{map[string]string{"KAFKA_CONSUMER_THROTTLING_LIMIT": "-3", "KAFKA_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR": "0.5"}, "KAFKA_CONSUMER", 200},
-		{map[string]string{"AMQP10_CONSUMER_THROTTLING_LIMIT": "10"}, "KAFKA_CONSUMER", 200},
-		{map[string]string{"DITTOCONN_CONSUMER_MAX_UNSETTLED": "7", "KAFKA_CONSUMER_THROTTLING_LIMIT": "10"}, "KAFKA_CONSUMER", 7},
-		{map[string]string{"DITTOCONN_CONSUMER_MAX_UNSETTLED": "x"}, "", 200},
+		{nil, limit, factor, 200},
+		{nil, "", "", 200},
+		{map[string]string{limit: "10"}, limit, factor, 20},
+		{map[string]string{limit: "10", factor: "1.5"}, limit, factor, 15},
+		{map[string]string{limit: "10", factor: "1.5"}, limit, "", 20},
+		{map[string]string{limit: "-3", factor: "0.5"}, limit, factor, 200},
+		{map[string]string{"AMQP10_CONSUMER_THROTTLING_LIMIT": "10"}, limit, factor, 200},
+		{map[string]string{"DITTOCONN_CONSUMER_MAX_UNSETTLED": "7", limit: "10"}, limit, factor, 7},
+		{map[string]string{"DITTOCONN_CONSUMER_MAX_UNSETTLED": "x"}, "", "", 200},
 	} {
-		if got := maxUnsettled(tc.prefix, func(k string) string { return tc.env[k] }); got != tc.want {
-			t.Errorf("maxUnsettled(%q) with %v = %d, want %d", tc.prefix, tc.env, got, tc.want)
+		if got := maxUnsettled(tc.limit, tc.factor, func(k string) string { return tc.env[k] }); got != tc.want {
+			t.Errorf("maxUnsettled(%q, %q) with %v = %d, want %d", tc.limit, tc.factor, tc.env, got, tc.want)
 		}
 	}
 }

@@ -242,7 +242,7 @@ func (c *protocol) setup(ctx context.Context, s *session) error {
 			return fmt.Errorf("amqp091: opening a consumer channel: %w", err)
 		}
 		// The broker sends no more unsettled deliveries than the bound.
-		settler := client.NewSettler(client.MaxUnsettled(""))
+		settler := client.NewSettler(client.MaxUnsettled("", ""))
 		if err := ch.Qos(settler.Max(), 0, false); err != nil {
 			return fmt.Errorf("amqp091: setting prefetch for queue %q: %w", cs.queue, err)
 		}

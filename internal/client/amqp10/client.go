@@ -12,7 +12,8 @@
 // Reject rejected. Dispositions go out on a goroutine per receiver (a
 // client.Settler); the receiver's credit is issued by hand so that the
 // broker never has more than jms.prefetchPolicy.all transfers under way nor
-// the receiver more than client.MaxUnsettled unsettled messages.
+// the receiver more than client.MaxUnsettled unsettled messages
+// (AMQP10_CONSUMER_THROTTLING_LIMIT × …_MAX_IN_FLIGHT_FACTOR, 200).
 package amqp10
 
 import (
@@ -78,7 +79,7 @@ func New(env client.Env) (client.Client, error) {
 		name: fmt.Sprintf("dittoconn:%s:%d", conn.ID, env.ClientIndex),
 		log:  client.ClientLogger(env),
 
-		maxUnsettled: client.MaxUnsettled("AMQP10_CONSUMER"),
+		maxUnsettled: client.MaxUnsettled("AMQP10_CONSUMER_THROTTLING_LIMIT", "AMQP10_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR"),
 	}
 	client.EachConsumer(conn, func(src model.Source, a string) {
 		p.consumers = append(p.consumers, consumerSpec{Address: a, qos: src.QoS})

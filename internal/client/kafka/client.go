@@ -15,7 +15,8 @@
 // after it that were handed over are consumed again (at-least-once).
 // Commits run on a goroutine per consumer (a client.Settler), seeks on the
 // polling goroutine as franz-go asks. A consumer stops polling while it
-// holds client.MaxUnsettled("KAFKA_CONSUMER") unsettled records.
+// holds the bound of unsettled records (client.MaxUnsettled with
+// KAFKA_CONSUMER_THROTTLING_LIMIT × …_MAX_IN_FLIGHT_FACTOR, 200).
 package kafka
 
 import (
@@ -162,7 +163,7 @@ func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, erro
 		if err != nil {
 			return s, fmt.Errorf("%w: %w", client.ErrConfig, err)
 		}
-		s.consumers = append(s.consumers, newConsumer(cs, cl, client.MaxUnsettled("KAFKA_CONSUMER")))
+		s.consumers = append(s.consumers, newConsumer(cs, cl, client.MaxUnsettled("KAFKA_CONSUMER_THROTTLING_LIMIT", "KAFKA_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR")))
 	}
 	return s, nil
 }

@@ -12,10 +12,12 @@
 // with it; separatePublisherClient avoids that). Without it, a withheld
 // PUBACK stays withheld until the connection ends. Settlements run on a
 // goroutine per source (a client.Settler); a source holds at most
-// client.MaxUnsettled("MQTT_CONSUMER") unsettled messages, then its lane
-// stops, which stops paho's reading once the lanes are full (the broker's
-// own in-flight window, Mosquitto's max_inflight_messages, usually stops
-// QoS 1 deliveries earlier).
+// client.MaxUnsettled unsettled messages (MQTT_CONSUMER_THROTTLING_LIMIT ×
+// 2, 200), then its lane stops, which stops paho's reading once the lanes
+// are full (the broker's own in-flight window, Mosquitto's
+// max_inflight_messages, usually stops QoS 1 deliveries earlier). A lane
+// serves the topics of several sources, so one source at its bound also
+// holds back the others on its lane.
 package mqtt
 
 import (
@@ -113,7 +115,7 @@ func New(env client.Env) (client.Client, error) {
 func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
 	s := &session{p: p, r: r, stop: make(chan struct{})}
 	for range p.conn.Sources {
-		s.settlers = append(s.settlers, client.NewSettler(client.MaxUnsettled("MQTT_CONSUMER")))
+		s.settlers = append(s.settlers, client.NewSettler(client.MaxUnsettled("MQTT_CONSUMER_THROTTLING_LIMIT", "")))
 	}
 	if len(p.conn.Sources) > 0 {
 		for i := 0; i < inboundLanes; i++ {

@@ -16,7 +16,8 @@
 // on the same connection moves with it; separatePublisherClient avoids
 // that). Settlements run on a goroutine per source (a client.Settler); the
 // connection's Receive Maximum is the sum of the sources' bounds
-// (client.MaxUnsettled("MQTT_CONSUMER") each, at most 65535), so the broker
+// (client.MaxUnsettled: MQTT_CONSUMER_THROTTLING_LIMIT × 2, 200, each; at
+// most 65535), so the broker
 // sends no more QoS 1/2 messages than may be unsettled.
 package mqtt5
 
@@ -189,7 +190,7 @@ func (l *link) giveUp() bool {
 func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
 	s := &session{p: p, r: r}
 	for range p.conn.Sources {
-		s.settlers = append(s.settlers, client.NewSettler(client.MaxUnsettled("MQTT_CONSUMER")))
+		s.settlers = append(s.settlers, client.NewSettler(client.MaxUnsettled("MQTT_CONSUMER_THROTTLING_LIMIT", "")))
 	}
 	sub, err := s.dial(ctx, p.cfg.ClientID, true)
 	s.sub, s.pub = sub, sub
