@@ -111,6 +111,20 @@ var settings = []setting{
 	{"", "CONNECTIVITY_HTTP_PROXY_PORT", "", whole(func(c *config) *int { return &c.HTTPPush.Proxy.Port })},
 	{"", "CONNECTIVITY_HTTP_PROXY_USERNAME", "", str(func(c *config) *string { return &c.HTTPPush.Proxy.Username })},
 	{"", "CONNECTIVITY_HTTP_PROXY_PASSWORD", "", str(func(c *config) *string { return &c.HTTPPush.Proxy.Password })},
+	// MQTT clients (Ditto's connectivity.connection.mqtt), read by internal/client/mqttcommon.
+	{"", "CONNECTIVITY_MQTT_CLEAN_SESSION", "", nil},
+	{"", "CONNECTIVITY_MQTT_RECONNECT_FOR_REDELIVERY", "", nil},
+	{"", "CONNECTIVITY_MQTT_RECONNECT_FOR_REDELIVERY_DELAY", "", nil},
+	{"", "CONNECTIVITY_MQTT_SESSION_EXPIRY_INTERVAL", "", nil},
+	{"", "CONNECTIVITY_MQTT_SEPARATE_PUBLISHER_CLIENT", "", nil},
+	// Unsettled consumed messages per consumer (Ditto's consumer throttling
+	// limit × max-in-flight-factor), read by internal/client.
+	{"", "MQTT_CONSUMER_THROTTLING_LIMIT", "", nil},
+	{"", "KAFKA_CONSUMER_THROTTLING_LIMIT", "", nil},
+	{"", "KAFKA_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR", "", nil},
+	{"", "AMQP10_CONSUMER_THROTTLING_LIMIT", "", nil},
+	{"", "AMQP10_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR", "", nil},
+	{"", "DITTOCONN_CONSUMER_MAX_UNSETTLED", "", nil},
 	{"", "DITTOCONN_HTTP_READ_HEADER_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadHeaderTimeout })},
 	{"", "DITTOCONN_HTTP_READ_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadTimeout })},
 	{"", "DITTOCONN_HTTP_WRITE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.WriteTimeout })},
