@@ -22,8 +22,10 @@ func TestSettlerBoundsAndSettlesOnce(t *testing.T) {
 		got = append(got, o)
 		mu.Unlock()
 	}
-	if !s.Acquire(stop) || !s.Acquire(stop) {
-		t.Fatal("Acquire below the bound failed")
+	for range 2 {
+		if !s.Acquire(stop) {
+			t.Fatal("Acquire below the bound failed")
+		}
 	}
 	first, second := s.Settle(record), s.Settle(record)
 	third := make(chan bool, 1)
@@ -58,8 +60,10 @@ func TestSettlerBoundsAndSettlesOnce(t *testing.T) {
 
 func TestSettlerCloseDrainsAndUnblocks(t *testing.T) {
 	s := NewSettler(2)
-	if !s.Acquire(nil) || !s.Acquire(nil) {
-		t.Fatal("Acquire below the bound failed")
+	for range 2 {
+		if !s.Acquire(nil) {
+			t.Fatal("Acquire below the bound failed")
+		}
 	}
 	late := s.Settle(func(Outcome) { t.Error("settled after Close") })
 	var drained atomic.Bool

@@ -32,7 +32,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -69,11 +68,9 @@ type session struct {
 	r        *client.Reporter
 	settlers []*client.Settler // per source
 
-	mu         sync.Mutex
-	pub        paho.Client // publisher (== sub unless separatePublisherClient)
-	sub        paho.Client
-	redelivery bool // a reconnect for redelivery is scheduled
-	closed     bool
+	// links: the subscriber, and the publisher (the same unless
+	// separatePublisherClient).
+	links mqttcommon.Links[paho.Client]
 
 	// Consumed messages go through lanes, one goroutine each; a topic
 	// always uses the same lane, so its messages are processed (and
@@ -124,20 +121,21 @@ func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session
 			go s.consume(lane)
 		}
 	}
-	s.sub = paho.NewClient(s.options(p.cfg.ClientID, true))
-	s.pub = s.sub
+	sub := paho.NewClient(s.options(p.cfg.ClientID, true))
+	pub := sub
 	if p.cfg.SeparatePublisherClient && len(p.conn.Targets) > 0 {
 		pid := p.cfg.PublisherID
 		if pid == "" {
 			pid = p.cfg.ClientID + "p"
 		}
-		s.pub = paho.NewClient(s.options(pid, false))
+		pub = paho.NewClient(s.options(pid, false))
 	}
-	if err := s.connectOne(ctx, s.sub); err != nil {
+	s.links.Set(sub, pub)
+	if err := s.connectOne(ctx, sub); err != nil {
 		return s, err
 	}
-	if s.pub != s.sub {
-		if err := s.connectOne(ctx, s.pub); err != nil {
+	if pub != sub {
+		if err := s.connectOne(ctx, pub); err != nil {
 			return s, err
 		}
 	}
@@ -298,7 +296,7 @@ func (s *session) Start(ctx context.Context) error {
 	for _, st := range s.settlers {
 		st.Start()
 	}
-	return s.subscribe(ctx, s.sub)
+	return s.subscribe(ctx, s.links.Sub())
 }
 
 // subscribe subscribes sub to every source address.
@@ -365,9 +363,10 @@ func (s *session) consume(lane <-chan consumed) {
 	}
 }
 
-// settle acknowledges m unless it is to be redelivered (on the source's
-// Settler goroutine). A PUBACK for a connection replaced meanwhile is
-// dropped by paho; the broker redelivers the message on the new one.
+// settle acknowledges m unless it is to be redelivered, when it schedules
+// the reconnect for redelivery (on the source's Settler goroutine). A
+// PUBACK for a connection replaced meanwhile is dropped by paho; the broker
+// redelivers the message on the new one.
 func (s *session) settle(m paho.Message, o client.Outcome) {
 	if o != client.Redeliver {
 		m.Ack()
@@ -376,28 +375,16 @@ func (s *session) settle(m paho.Message, o client.Outcome) {
 	if m.Qos() == 0 || !s.p.cfg.ReconnectForRedelivery {
 		return
 	}
-	s.mu.Lock()
-	if s.redelivery || s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.redelivery = true
-	s.mu.Unlock()
-	time.AfterFunc(s.p.cfg.ReconnectForRedeliveryDelay, s.reconnectForRedelivery)
+	s.links.Redeliver(s.p.cfg.ReconnectForRedeliveryDelay, s.reconnect,
+		func(c paho.Client) { c.Disconnect(0) },
+		func(err error) {
+			s.r.Lost(fmt.Errorf("%w: reconnecting for redelivery: %v", client.ErrUnreachable, err))
+		})
 }
 
-// reconnectForRedelivery replaces the consuming connection by one with the
-// same client id, so that the broker redelivers what was not acknowledged
-// (with cleanSession false). A publisher sharing the connection moves to
-// the new one. Failing, it reports the session lost: the grain reconnects.
-func (s *session) reconnectForRedelivery() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	old := s.sub
-	s.mu.Unlock()
+// reconnect replaces the consuming connection old by one with the same
+// client id (reconnect for redelivery).
+func (s *session) reconnect(old paho.Client) (paho.Client, error) {
 	log := client.ClientLogger(s.p.env)
 	log.Info().Msg("mqtt reconnecting the consumer for redelivery")
 	old.Disconnect(0)
@@ -417,22 +404,11 @@ func (s *session) reconnectForRedelivery() {
 			err = s.subscribe(ctx, next) // the broker forgot the subscriptions
 		}
 	}
-	s.mu.Lock()
-	if err == nil && !s.closed {
-		if s.pub == old {
-			s.pub = next
-		}
-		s.sub = next
-		s.redelivery = false
-		s.mu.Unlock()
-		return
+	if err != nil {
+		next.Disconnect(0)
+		return nil, err
 	}
-	closed := s.closed
-	s.mu.Unlock()
-	next.Disconnect(0)
-	if !closed {
-		s.r.Lost(fmt.Errorf("%w: reconnecting for redelivery: %v", client.ErrUnreachable, err))
-	}
+	return next, nil
 }
 
 func (s *session) inbound(source string, m paho.Message, settle func(client.Outcome)) {
@@ -471,10 +447,7 @@ func (c *Client) PublishAsync(msg client.Message) client.Pending {
 
 func (s *session) publishAsync(msg client.Message) *pending {
 	topic, qos, retain := mqttcommon.PublishParams(msg)
-	s.mu.Lock()
-	pub := s.pub
-	s.mu.Unlock()
-	return &pending{tok: pub.Publish(topic, qos, retain, msg.Payload), topic: topic}
+	return &pending{tok: s.links.Pub().Publish(topic, qos, retain, msg.Payload), topic: topic}
 }
 
 // pending is a paho publish token with the topic for its error.
@@ -496,10 +469,7 @@ func (p *pending) Err() error {
 // acknowledgements settled so far went out; it also aborts a connect under
 // way.
 func (s *session) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	sub, pub := s.sub, s.pub
-	s.mu.Unlock()
+	sub, pub := s.links.Close()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

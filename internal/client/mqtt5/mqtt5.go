@@ -64,10 +64,9 @@ type session struct {
 	r        *client.Reporter
 	settlers []*client.Settler // per source
 
-	mu         sync.Mutex
-	sub, pub   *link // pub == sub unless separatePublisherClient
-	redelivery bool  // a reconnect for redelivery is scheduled
-	closed     bool
+	// links: the subscriber, and the publisher (the same unless
+	// separatePublisherClient); nil until dialled.
+	links mqttcommon.Links[*link]
 }
 
 // link is one autopaho connection manager, kept from reconnecting.
@@ -193,7 +192,7 @@ func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session
 		s.settlers = append(s.settlers, client.NewSettler(client.MaxUnsettled("MQTT_CONSUMER_THROTTLING_LIMIT", "")))
 	}
 	sub, err := s.dial(ctx, p.cfg.ClientID, true)
-	s.sub, s.pub = sub, sub
+	s.links.Set(sub, sub)
 	if err != nil {
 		return s, err
 	}
@@ -202,7 +201,9 @@ func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session
 		if pid == "" {
 			pid = p.cfg.ClientID + "p"
 		}
-		if s.pub, err = s.dial(ctx, pid, false); err != nil {
+		pub, err := s.dial(ctx, pid, false)
+		s.links.Set(sub, pub)
+		if err != nil {
 			return s, err
 		}
 	}
@@ -270,7 +271,7 @@ func (s *session) Start(ctx context.Context) error {
 	for _, st := range s.settlers {
 		st.Start()
 	}
-	return s.subscribe(ctx, s.sub.cm)
+	return s.subscribe(ctx, s.links.Sub().cm)
 }
 
 // subscribe subscribes cm to every source address.
@@ -360,8 +361,9 @@ func (l *link) inbound(pr paho.PublishReceived) (bool, error) {
 	return true, nil
 }
 
-// settle acknowledges the message unless it is to be redelivered (on the
-// source's Settler goroutine). Acknowledgements on a link given up are
+// settle acknowledges the message unless it is to be redelivered, when it
+// schedules the reconnect for redelivery (on the source's Settler
+// goroutine). Acknowledgements on a link given up are
 // dropped: the broker redelivers those messages on the new one.
 func (l *link) settle(pr paho.PublishReceived, o client.Outcome) {
 	s := l.s
@@ -377,28 +379,20 @@ func (l *link) settle(pr paho.PublishReceived, o client.Outcome) {
 	if pr.Packet.QoS == 0 || !s.p.cfg.ReconnectForRedelivery {
 		return
 	}
-	s.mu.Lock()
-	if s.redelivery || s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.redelivery = true
-	s.mu.Unlock()
-	time.AfterFunc(s.p.cfg.ReconnectForRedeliveryDelay, s.reconnectForRedelivery)
+	s.links.Redeliver(s.p.cfg.ReconnectForRedeliveryDelay, s.reconnect,
+		func(next *link) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = next.close(ctx)
+		},
+		func(err error) {
+			s.r.Lost(fmt.Errorf("%w: reconnecting for redelivery: %v", client.ErrUnreachable, err))
+		})
 }
 
-// reconnectForRedelivery replaces the consuming link by one with the same
-// client id, so that the broker redelivers what was not acknowledged from
-// the session. A publisher sharing the link moves to the new one. Failing,
-// it reports the session lost: the grain reconnects.
-func (s *session) reconnectForRedelivery() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	old := s.sub
-	s.mu.Unlock()
+// reconnect replaces the consuming link old by one with the same client
+// id (reconnect for redelivery).
+func (s *session) reconnect(old *link) (*link, error) {
 	log := client.ClientLogger(s.p.env)
 	log.Info().Msg("mqtt5 reconnecting the consumer for redelivery")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -408,24 +402,13 @@ func (s *session) reconnectForRedelivery() {
 	if err == nil {
 		err = s.subscribe(ctx, next.cm)
 	}
-	s.mu.Lock()
-	if err == nil && !s.closed {
-		if s.pub == old {
-			s.pub = next
+	if err != nil {
+		if next != nil {
+			_ = next.close(ctx)
 		}
-		s.sub = next
-		s.redelivery = false
-		s.mu.Unlock()
-		return
+		return nil, err
 	}
-	closed := s.closed
-	s.mu.Unlock()
-	if next != nil {
-		_ = next.close(ctx)
-	}
-	if !closed {
-		s.r.Lost(fmt.Errorf("%w: reconnecting for redelivery: %v", client.ErrUnreachable, err))
-	}
+	return next, nil
 }
 
 // Publish sends msg to its topic (header mqtt.topic, else msg.Address) with
@@ -452,9 +435,7 @@ func (s *session) Publish(ctx context.Context, msg client.Message) error {
 			props.User.Add(k, v)
 		}
 	}
-	s.mu.Lock()
-	pub := s.pub
-	s.mu.Unlock()
+	pub := s.links.Pub()
 	// QoS 1 and 2 return once the broker answered; a reason code of 0x80
 	// or more is its refusal.
 	resp, err := pub.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: msg.Payload, Properties: props})
@@ -470,10 +451,7 @@ func (s *session) Publish(ctx context.Context, msg client.Message) error {
 // Close disconnects every link after the acknowledgements settled so far
 // went out.
 func (s *session) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	sub, pub := s.sub, s.pub
-	s.mu.Unlock()
+	sub, pub := s.links.Close()
 	for _, st := range s.settlers {
 		st.Close(ctx.Done())
 	}
