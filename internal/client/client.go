@@ -118,7 +118,7 @@ const (
 	Accept Outcome = iota
 	// Redeliver: not processed (408, 424, 5xx, no answer); the broker is to
 	// deliver it again (MQTT: PUBACK withheld, redelivered on reconnect;
-	// AMQP 0.9.1 nack with requeue; AMQP 1.0 modified with delivery-failed;
+	// AMQP 0.9.1 nack with requeue; AMQP 1.0 released;
 	// Kafka: no commit, the consumer seeks back).
 	Redeliver
 	// Reject: refused for good (mapping or enforcement failed, another

@@ -7,9 +7,11 @@
 // connection or link is reported as ConnectionLost; the grain reconnects.
 //
 // A consumed message is settled when the data plane calls its
-// Message.Settle: Accept sends accepted, Redeliver modified with
-// delivery-failed (the broker delivers it again and counts the attempt),
-// Reject rejected. Dispositions go out on a goroutine per receiver (a
+// Message.Settle: Accept sends accepted, Redeliver released (the broker
+// delivers it again), Reject rejected. Not modified with delivery-failed,
+// Ditto's choice: RabbitMQ 3's AMQP 1.0 plugin drops such a message
+// instead of delivering it again (the conformance suite's SettleRedeliver
+// fails with it). Dispositions go out on a goroutine per receiver (a
 // client.Settler); the receiver's credit is issued by hand so that the
 // broker never has more than jms.prefetchPolicy.all transfers under way nor
 // the receiver more than client.MaxUnsettled unsettled messages

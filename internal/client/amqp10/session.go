@@ -201,9 +201,8 @@ func (s *session) receive(r *receiver) {
 	}
 }
 
-// settle sends msg's disposition: accepted; modified with delivery-failed
-// (the broker delivers it again and counts the attempt); rejected (the
-// broker drops or dead-letters it).
+// settle sends msg's disposition: accepted; released (the broker delivers
+// it again); rejected (the broker drops or dead-letters it).
 func (s *session) settle(r *receiver, msg *amqp.Message, o client.Outcome) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.p.cfg.requestTimeout)
 	defer cancel()
@@ -212,7 +211,7 @@ func (s *session) settle(r *receiver, msg *amqp.Message, o client.Outcome) {
 	case client.Accept:
 		err = r.r.AcceptMessage(ctx, msg)
 	case client.Redeliver:
-		err = r.r.ModifyMessage(ctx, msg, &amqp.ModifyMessageOptions{DeliveryFailed: true})
+		err = r.r.ReleaseMessage(ctx, msg)
 	default:
 		err = r.r.RejectMessage(ctx, msg, nil)
 	}
