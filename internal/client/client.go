@@ -15,7 +15,19 @@
 //     ErrTimeout (or another error: 504 connection.failed with its text).
 //     Error texts must never contain passwords or tokens.
 //   - Status and Publish may be called from any goroutine, concurrently with
-//     each other and with Events; Status must not block on I/O.
+//     each other and with Events; Status must not block on I/O. Publish
+//     returns once the broker confirmed the message (MQTT PUBACK for QoS 1
+//     and 2, AMQP 0.9.1 publisher confirm, AMQP 1.0 accepted disposition,
+//     Kafka produce acknowledgement), its error saying what the broker
+//     answered otherwise.
+//   - Every consumed message handed to Env.Inbound carries a Settle, which
+//     the client performs asynchronously: a Settler per consumer queues the
+//     settlements on a goroutine of its own and bounds the consumer's
+//     unsettled messages (MaxUnsettled, Ditto's throttling limit ×
+//     max-in-flight-factor); at the bound the consumer stops consuming, so
+//     memory stays bounded whatever the targets do. Concurrency costs one
+//     goroutine per consumer and a channel send per message. The protocol
+//     packages document what each Outcome does on their broker.
 //
 // Lifecycle implements all of this once; a protocol supplies a Protocol
 // (open a session) and its Session (start consuming, publish, close). The
