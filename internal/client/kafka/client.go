@@ -16,7 +16,9 @@
 // Commits run on a goroutine per consumer (a client.Settler), seeks on the
 // polling goroutine as franz-go asks. A consumer stops polling while it
 // holds the bound of unsettled records (client.MaxUnsettled with
-// KAFKA_CONSUMER_THROTTLING_LIMIT × …_MAX_IN_FLIGHT_FACTOR, 200).
+// KAFKA_CONSUMER_THROTTLING_LIMIT × …_MAX_IN_FLIGHT_FACTOR, 200); while it
+// waits for room, the group's rebalances wait too (they are held while a
+// polled batch is handed over), so long acknowledgement timeouts delay them.
 package kafka
 
 import (
