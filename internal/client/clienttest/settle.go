@@ -2,6 +2,7 @@ package clienttest
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,9 +154,19 @@ func testUnsettledBound(t *testing.T, h *Harness) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Settle from other goroutines, twice each at once: the first call
+	// counts, the client must take both without a race.
+	var wg sync.WaitGroup
 	for _, m := range unique() {
-		m.Settle(client.Accept)
+		for _, o := range []client.Outcome{client.Accept, client.Reject} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m.Settle(o)
+			}()
+		}
 	}
+	wg.Wait()
 	poll.Check(t, 10*time.Second, func() error {
 		ms := unique()
 		for _, m := range ms {
