@@ -32,10 +32,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	pahosession "github.com/eclipse/paho.golang/paho/session"
+	"github.com/eclipse/paho.golang/paho/session/state"
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/mqttcommon"
@@ -79,11 +83,28 @@ type link struct {
 
 	mu sync.Mutex
 	up bool // connected and not given up by us: its loss is a loss
+
+	// PUBACKs handed to paho (marked) and sent by it (acks.sent), so that
+	// close lets the settled ones out; none can follow a withheld one.
+	acks     *ackCounter
+	marked   atomic.Int64
+	withheld atomic.Bool
 }
 
 // sendAcksInterval is how often paho sends the PUBACKs settled meanwhile
-// (in arrival order); a link waits two of them before it disconnects.
+// (in arrival order).
 const sendAcksInterval = 10 * time.Millisecond
+
+// ackCounter is paho's session state, counting the PUBACKs it sends.
+type ackCounter struct {
+	pahosession.SessionManager
+	sent atomic.Int64
+}
+
+func (a *ackCounter) Ack(pb *packets.Publish) error {
+	defer a.sent.Add(1)
+	return a.SessionManager.Ack(pb)
+}
 
 // New is the Factory of "mqtt-5" connections.
 func New(env client.Env) (client.Client, error) {
@@ -149,6 +170,8 @@ func (l *link) config(clientID string, consumer bool, timeout time.Duration) aut
 		ClientConfig: paho.ClientConfig{ClientID: clientID},
 	}
 	if consumer {
+		l.acks = &ackCounter{SessionManager: state.NewInMemory()}
+		cc.Session = l.acks
 		cc.OnPublishReceived = []func(paho.PublishReceived) (bool, error){l.inbound}
 		cc.EnableManualAcknowledgment = true
 		cc.SendAcksInterval = sendAcksInterval
@@ -371,12 +394,16 @@ func (l *link) settle(pr paho.PublishReceived, o client.Outcome) {
 	up := l.up
 	l.mu.Unlock()
 	if o != client.Redeliver {
-		if up {
-			_ = pr.Client.Ack(pr.Packet)
+		if up && pr.Client.Ack(pr.Packet) == nil && pr.Packet.QoS > 0 {
+			l.marked.Add(1)
 		}
 		return
 	}
-	if pr.Packet.QoS == 0 || !s.p.cfg.ReconnectForRedelivery {
+	if pr.Packet.QoS == 0 {
+		return
+	}
+	l.withheld.Store(true)
+	if !s.p.cfg.ReconnectForRedelivery {
 		return
 	}
 	s.links.Redeliver(s.p.cfg.ReconnectForRedeliveryDelay, s.reconnect,
@@ -472,11 +499,7 @@ func (s *session) Close(ctx context.Context) error {
 func (l *link) close(ctx context.Context) error {
 	var err error
 	if l.giveUp() {
-		// paho sends settled PUBACKs on its ticker: let the last ones out
-		select {
-		case <-time.After(2 * sendAcksInterval):
-		case <-ctx.Done():
-		}
+		l.flushAcks(ctx)
 		err = l.cm.Disconnect(ctx)
 	}
 	l.stop()
@@ -489,4 +512,25 @@ func (l *link) close(ctx context.Context) error {
 		return fmt.Errorf("disconnect: %v", err)
 	}
 	return nil
+}
+
+// flushAcks waits (a second at most) until paho sent the PUBACKs handed to
+// it: it sends them on its ticker, and drops what is left at disconnect.
+func (l *link) flushAcks(ctx context.Context) {
+	if l.acks == nil || l.withheld.Load() {
+		return // nothing to send, or nothing after the withheld one can go
+	}
+	deadline := time.NewTimer(time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(sendAcksInterval / 2)
+	defer tick.Stop()
+	for l.acks.sent.Load() < l.marked.Load() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
