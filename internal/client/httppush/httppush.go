@@ -76,6 +76,9 @@ func (p Proxy) Validate() error {
 // DefaultRequestTimeout is Ditto's http-push request-timeout.
 const DefaultRequestTimeout = 60 * time.Second
 
+// DefaultTokenSkew is Ditto's http-push oauth2 max-clock-skew.
+const DefaultTokenSkew = 60 * time.Second
+
 func (o Options) withDefaults() Options {
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = 10 * time.Second
@@ -84,7 +87,7 @@ func (o Options) withDefaults() Options {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.TokenSkew <= 0 {
-		o.TokenSkew = 60 * time.Second
+		o.TokenSkew = DefaultTokenSkew
 	}
 	return o
 }
@@ -178,7 +181,7 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 	u, _ := url.Parse(c.URI) // ParseEndpoint succeeded
 	u.User = nil
 	base := strings.TrimSuffix(u.String(), "/")
-	dial := (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	dial := (&net.Dialer{Timeout: 10 * time.Second, Control: env.DialControl(ep.Host)}).DialContext
 	if opts.Proxy.Enabled {
 		if err := opts.Proxy.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %v", client.ErrConfig, err)
@@ -201,7 +204,7 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 		cl.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
 	if cr := c.Credentials; cr != nil && cr.Type == "oauth-client-credentials" {
-		ts, err := newTokenSource(cr, env.TLS, opts.TokenSkew)
+		ts, err := newTokenSource(cr, env, opts.TokenSkew)
 		if err != nil {
 			return nil, err
 		}
@@ -510,7 +513,8 @@ type tokenSource struct {
 	expires time.Time
 }
 
-func newTokenSource(cr *model.Credentials, connTLS *tls.Config, skew time.Duration) (*tokenSource, error) {
+func newTokenSource(cr *model.Credentials, env client.Env, skew time.Duration) (*tokenSource, error) {
+	connTLS := env.TLS
 	str := func(p *string) string {
 		if p == nil {
 			return ""
@@ -523,6 +527,13 @@ func newTokenSource(cr *model.Credentials, connTLS *tls.Config, skew time.Durati
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("%w: tokenEndpoint cannot be parsed", client.ErrConfig)
 	}
+	if env.Hosts != nil {
+		// Checked when the connection was stored; its name may resolve
+		// elsewhere by now (the dial is checked too).
+		if err := env.Hosts.ValidateHost(u.Hostname()); err != nil {
+			return nil, client.HostRefused("token endpoint: ", err)
+		}
+	}
 	var tlsCfg *tls.Config
 	if connTLS != nil && u.Scheme == "https" {
 		// the connection's trust (ca, validateCertificates) also applies to its token endpoint
@@ -531,7 +542,7 @@ func newTokenSource(cr *model.Credentials, connTLS *tls.Config, skew time.Durati
 		tlsCfg.Certificates = nil
 	}
 	ts.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsCfg,
-		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}}
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second, Control: env.DialControl(u.Hostname())}).DialContext}}
 	return ts, nil
 }
 
