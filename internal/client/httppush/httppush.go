@@ -127,8 +127,9 @@ type protocol struct {
 	timeout time.Duration // of one request
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	basic string // "Basic …" or ""
-	oauth *tokenSource
+	basic  string // "Basic …" or ""
+	oauth  *tokenSource
+	signer signer // HMAC credentials, signing.go
 }
 
 // session probes the endpoint while the client is connected.
@@ -207,6 +208,13 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 			return nil, err
 		}
 		cl.oauth = ts
+	}
+	if cr := c.Credentials; cr != nil && cr.Type == "hmac" {
+		sg, err := newSigner(cr)
+		if err != nil {
+			return nil, err
+		}
+		cl.signer = sg
 	}
 	return cl, nil
 }
@@ -358,8 +366,9 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 
 func (c *protocol) send(ctx context.Context, method, target string, msg client.Message, freshToken bool) (int, error) {
 	var body io.Reader
+	var sent []byte
 	if !c.omit[method] {
-		body = bytes.NewReader(msg.Payload)
+		body, sent = bytes.NewReader(msg.Payload), msg.Payload
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
@@ -378,6 +387,11 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 			return 0, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
+	case c.signer != nil:
+		req.Host = signedHost(req) // the Host header sent is the host signed
+		if err := c.signer.sign(req, sent, time.Now()); err != nil {
+			return 0, err
+		}
 	case c.basic != "":
 		req.Header.Set("Authorization", c.basic)
 	}
