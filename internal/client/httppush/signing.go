@@ -1,11 +1,9 @@
 package httppush
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/hmaccommon"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -37,90 +36,23 @@ type signer interface {
 
 // newSigner is the signer of cr's algorithm (cr.Type "hmac").
 func newSigner(cr *model.Credentials) (signer, error) {
-	params := map[string]any{}
-	if len(cr.Parameters) > 0 {
-		if err := json.Unmarshal(cr.Parameters, &params); err != nil {
-			return nil, fmt.Errorf("%w: hmac parameters are not a JSON object", client.ErrConfig)
-		}
-	}
-	p := hmacParams{alg: cr.Algorithm, m: params}
+	p := hmaccommon.NewParams(cr)
 	var s signer
 	switch cr.Algorithm {
 	case "aws4-hmac-sha256":
-		s = newAWSSigner(&p)
+		s = newAWSSigner(p)
 	case "az-monitor-2016-04-01":
-		s = &azMonitorSigner{workspaceID: p.str("workspaceId", true), key: p.base64Key("sharedKey",
+		s = &azMonitorSigner{workspaceID: p.Str("workspaceId", true), key: p.Base64Key("sharedKey",
 			"Failed to sign HTTP request to Azure Monitor.")}
 	case "az-sasl":
-		s = newAzSASL(&p)
+		s = azSASLSigner{hmaccommon.NewAzSASL(p)}
 	default:
 		return nil, fmt.Errorf("%w: unsupported HMAC algorithm %q", client.ErrConfig, cr.Algorithm)
 	}
-	if p.err != nil {
-		return nil, fmt.Errorf("%w: %v", client.ErrConfig, p.err)
+	if p.Err != nil {
+		return nil, fmt.Errorf("%w: %v", client.ErrConfig, p.Err)
 	}
 	return s, nil
-}
-
-// hmacParams reads the parameters of one algorithm, keeping the first
-// problem.
-type hmacParams struct {
-	alg string
-	m   map[string]any
-	err error
-}
-
-func (p *hmacParams) fail(format string, args ...any) {
-	if p.err == nil {
-		p.err = fmt.Errorf(format, args...)
-	}
-}
-
-func (p *hmacParams) str(name string, required bool) string {
-	v, ok := p.m[name]
-	if !ok || v == nil {
-		if required {
-			p.fail("the HMAC credentials of algorithm %s lack the parameter '%s'", p.alg, name)
-		}
-		return ""
-	}
-	s, ok := v.(string)
-	if !ok {
-		p.fail("the HMAC credentials parameter '%s' must be a string", name)
-	}
-	return s
-}
-
-func (p *hmacParams) base64Key(name, what string) []byte {
-	s := p.str(name, true)
-	key, err := base64.StdEncoding.DecodeString(s)
-	if err != nil && p.err == nil {
-		p.fail("%s The shared key is not in Base64 scheme.", what)
-	}
-	return key
-}
-
-func hmacSHA256(key []byte, data string) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(data))
-	return h.Sum(nil)
-}
-
-// encodeAllButUnreserved percent-encodes every byte of s's UTF-8 but the
-// unreserved characters of RFC 3986 (upper-case hex), as Ditto's
-// UriEncoding.encodeAllButUnreserved does; keep lists more bytes to leave.
-func encodeAllButUnreserved(s string, keep ...byte) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' ||
-			slices.Contains(keep, c) {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
 }
 
 // signedHost is the host the server sees: the Host header without the
@@ -149,37 +81,37 @@ type awsSigner struct {
 	contentSHA                            string   // EXCLUDED, INCLUDED or UNSIGNED
 }
 
-func newAWSSigner(p *hmacParams) *awsSigner {
-	s := &awsSigner{region: p.str("region", true), service: p.str("service", true),
-		accessKey: p.str("accessKey", true), secretKey: p.str("secretKey", true), doubleEncode: true, contentSHA: "EXCLUDED"}
-	if v, ok := p.m["doubleEncode"]; ok {
+func newAWSSigner(p *hmaccommon.Params) *awsSigner {
+	s := &awsSigner{region: p.Str("region", true), service: p.Str("service", true),
+		accessKey: p.Str("accessKey", true), secretKey: p.Str("secretKey", true), doubleEncode: true, contentSHA: "EXCLUDED"}
+	if v, ok := p.M["doubleEncode"]; ok {
 		b, isBool := v.(bool)
 		if !isBool {
-			p.fail("the HMAC credentials parameter 'doubleEncode' must be a boolean")
+			p.Fail("the HMAC credentials parameter 'doubleEncode' must be a boolean")
 		}
 		s.doubleEncode = b
 	}
 	names := []string{"host"}
-	if v, ok := p.m["canonicalHeaders"]; ok {
+	if v, ok := p.M["canonicalHeaders"]; ok {
 		arr, isArr := v.([]any)
 		if !isArr {
-			p.fail("the HMAC credentials parameter 'canonicalHeaders' must be an array of strings")
+			p.Fail("the HMAC credentials parameter 'canonicalHeaders' must be an array of strings")
 		}
 		names = names[:0]
 		for _, a := range arr {
 			n, isStr := a.(string)
 			if !isStr {
-				p.fail("the HMAC credentials parameter 'canonicalHeaders' must be an array of strings")
+				p.Fail("the HMAC credentials parameter 'canonicalHeaders' must be an array of strings")
 			}
 			names = append(names, n)
 		}
 	}
-	if v := p.str("xAmzContentSha256", false); v != "" {
+	if v := p.Str("xAmzContentSha256", false); v != "" {
 		switch up := strings.ToUpper(v); up {
 		case "INCLUDED", "EXCLUDED", "UNSIGNED":
 			s.contentSHA = up
 		default:
-			p.fail("The HMAC credentials parameter 'xAmzContentSha256' must have one of the following as value: 'INCLUDED', 'EXCLUDED', 'UNSIGNED'.")
+			p.Fail("The HMAC credentials parameter 'xAmzContentSha256' must have one of the following as value: 'INCLUDED', 'EXCLUDED', 'UNSIGNED'.")
 		}
 	}
 	if s.contentSHA != "EXCLUDED" {
@@ -211,11 +143,11 @@ func (s *awsSigner) sign(req *http.Request, body []byte, now time.Time) error {
 		s.canonicalHeaders(req, date, payloadHash), signed, payloadHash}, "\n")
 	sum := sha256.Sum256([]byte(canonical))
 	toSign := strings.Join([]string{"AWS4-HMAC-SHA256", date, scope, hex.EncodeToString(sum[:])}, "\n")
-	key := hmacSHA256([]byte("AWS4"+s.secretKey), now.Format("20060102"))
+	key := hmaccommon.HMACSHA256([]byte("AWS4"+s.secretKey), now.Format("20060102"))
 	for _, part := range []string{s.region, s.service, "aws4_request"} {
-		key = hmacSHA256(key, part)
+		key = hmaccommon.HMACSHA256(key, part)
 	}
-	signature := hex.EncodeToString(hmacSHA256(key, toSign))
+	signature := hex.EncodeToString(hmaccommon.HMACSHA256(key, toSign))
 	req.Header.Set("X-Amz-Date", date)
 	if s.contentSHA != "EXCLUDED" {
 		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
@@ -234,12 +166,12 @@ func (s *awsSigner) canonicalURI(u *url.URL) string {
 		if path == "" {
 			return "/"
 		}
-		return encodeAllButUnreserved(path, '/')
+		return hmaccommon.EncodeAllButUnreserved(path, '/')
 	}
 	var segs []string
 	for _, seg := range strings.Split(path, "/") {
 		if seg != "" {
-			segs = append(segs, encodeAllButUnreserved(encodeAllButUnreserved(seg)))
+			segs = append(segs, hmaccommon.EncodeAllButUnreserved(hmaccommon.EncodeAllButUnreserved(seg)))
 		}
 	}
 	if len(segs) == 0 {
@@ -266,7 +198,7 @@ func canonicalQuery(raw string) string {
 		vals := slices.Clone(q[k])
 		slices.Sort(vals)
 		for _, v := range vals {
-			parts = append(parts, encodeAllButUnreserved(k)+"="+encodeAllButUnreserved(strings.ReplaceAll(v, "=", "%3D")))
+			parts = append(parts, hmaccommon.EncodeAllButUnreserved(k)+"="+hmaccommon.EncodeAllButUnreserved(strings.ReplaceAll(v, "=", "%3D")))
 		}
 	}
 	return strings.Join(parts, "&")
@@ -321,74 +253,16 @@ func (s *azMonitorSigner) sign(req *http.Request, body []byte, now time.Time) er
 	}
 	toSign := strings.Join([]string{req.Method, strconv.Itoa(len(body)), contentType, "x-ms-date:" + date, path}, "\n")
 	req.Header.Set("X-Ms-Date", date)
-	req.Header.Set("Authorization", "SharedKey "+s.workspaceID+":"+base64.StdEncoding.EncodeToString(hmacSHA256(s.key, toSign)))
+	req.Header.Set("Authorization", "SharedKey "+s.workspaceID+":"+base64.StdEncoding.EncodeToString(hmaccommon.HMACSHA256(s.key, toSign)))
 	return nil
 }
 
 // --- az-sasl ---
 
-// azSASL makes Azure shared access signatures (IoT Hub, Service Bus): for
-// HTTP the Authorization header, for AMQP 1.0 the SASL PLAIN username and
-// password (AMQPCredentials).
-type azSASL struct {
-	keyName, endpoint string
-	key               []byte
-	ttl               time.Duration
-}
+// azSASLSigner sends the shared access signature as Authorization.
+type azSASLSigner struct{ *hmaccommon.AzSASL }
 
-// defaultSASTTL is Ditto's default lifetime of a signature.
-const defaultSASTTL = 7 * 24 * time.Hour
-
-func newAzSASL(p *hmacParams) *azSASL {
-	s := &azSASL{keyName: p.str("sharedKeyName", true), endpoint: p.str("endpoint", true), ttl: defaultSASTTL}
-	s.key = p.base64Key("sharedKey", "Failed to initiate Azure SASL signing algorithm.")
-	if v := p.str("ttl", false); v != "" {
-		d, ok := dittoDuration(v)
-		if !ok {
-			p.fail("the HMAC credentials parameter 'ttl' is not a duration: %s", v)
-		}
-		s.ttl = d
-	}
-	return s
-}
-
-// token is the signature valid from now for the ttl.
-func (s *azSASL) token(now time.Time) string {
-	expiry := now.Add(s.ttl).Unix()
-	sr := encodeAllButUnreserved(s.endpoint)
-	sig := encodeAllButUnreserved(base64.StdEncoding.EncodeToString(hmacSHA256(s.key, sr+"\n"+strconv.FormatInt(expiry, 10))))
-	return fmt.Sprintf("sr=%s&sig=%s&se=%d&skn=%s", sr, sig, expiry, s.keyName)
-}
-
-func (s *azSASL) sign(req *http.Request, _ []byte, now time.Time) error {
-	req.Header.Set("Authorization", "SharedAccessSignature "+s.token(now))
+func (s azSASLSigner) sign(req *http.Request, _ []byte, now time.Time) error {
+	req.Header.Set("Authorization", "SharedAccessSignature "+s.Token(now))
 	return nil
-}
-
-// AMQPCredentials are the SASL PLAIN username and password of an az-sasl
-// signature made at now, as Ditto's AMQP 1.0 client logs in to Azure:
-// "<sharedKeyName>@sas.root.<endpoint without .azure-devices.net>" and
-// "SharedAccessSignature <token>".
-func (s *azSASL) AMQPCredentials(now time.Time) (user, pass string) {
-	return s.keyName + "@sas.root." + strings.TrimSuffix(s.endpoint, ".azure-devices.net"),
-		"SharedAccessSignature " + s.token(now)
-}
-
-var dittoDurationPattern = regexp.MustCompile(`^([+-]?\d+)(ms|s|m|h|d|w|mo|y)?$`)
-
-// dittoDuration parses Ditto's duration strings (DittoDuration): an
-// integer with a unit, seconds without; months and years count 30 and 365
-// days.
-func dittoDuration(s string) (time.Duration, bool) {
-	m := dittoDurationPattern.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	unit := map[string]time.Duration{"": time.Second, "s": time.Second, "ms": time.Millisecond, "m": time.Minute,
-		"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour, "y": 365 * 24 * time.Hour}[m[2]]
-	return time.Duration(n) * unit, true
 }

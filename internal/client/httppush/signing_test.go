@@ -22,6 +22,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/hmaccommon"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -31,12 +32,12 @@ import (
 // .authz files; credentials AKIDEXAMPLE, region us-east-1, service
 // "service", 20150830T123600Z, headers host and x-amz-date signed).
 func TestAWSSigV4TestSuiteVectors(t *testing.T) {
-	p := &hmacParams{alg: "aws4-hmac-sha256", m: map[string]any{"region": "us-east-1", "service": "service",
+	p := &hmaccommon.Params{Alg: "aws4-hmac-sha256", M: map[string]any{"region": "us-east-1", "service": "service",
 		"accessKey": "AKIDEXAMPLE", "secretKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
 		"canonicalHeaders": []any{"host", "x-amz-date"}}}
 	s := newAWSSigner(p)
-	if p.err != nil {
-		t.Fatal(p.err)
+	if p.Err != nil {
+		t.Fatal(p.Err)
 	}
 	at := time.Date(2015, 8, 30, 12, 36, 0, 0, time.UTC)
 	for uri, sig := range map[string]string{
@@ -283,9 +284,30 @@ func TestHTTPPushHMACParametersRefused(t *testing.T) {
 			t.Errorf("%s: %v, want a configuration error with %q", alg, err, tc.want)
 		}
 	}
-	p := &hmacParams{alg: "aws4-hmac-sha256", m: map[string]any{"region": "r", "service": "s", "accessKey": "a", "secretKey": "k", "xAmzContentSha256": "SOMETIMES"}}
+	p := &hmaccommon.Params{Alg: "aws4-hmac-sha256", M: map[string]any{"region": "r", "service": "s", "accessKey": "a", "secretKey": "k", "xAmzContentSha256": "SOMETIMES"}}
 	newAWSSigner(p)
-	if p.err == nil || !strings.Contains(p.err.Error(), "'INCLUDED', 'EXCLUDED', 'UNSIGNED'") {
-		t.Errorf("xAmzContentSha256 SOMETIMES: %v", p.err)
+	if p.Err == nil || !strings.Contains(p.Err.Error(), "'INCLUDED', 'EXCLUDED', 'UNSIGNED'") {
+		t.Errorf("xAmzContentSha256 SOMETIMES: %v", p.Err)
 	}
+}
+
+// FuzzAWSCanonicalForm: any request URI gives a canonical URI and query of
+// unreserved characters, escapes and separators only.
+func FuzzAWSCanonicalForm(f *testing.F) {
+	f.Add("/a%20b/c/?x=1&y=%3D&x=0")
+	f.Add("//?=&&a")
+	s := &awsSigner{doubleEncode: true}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := url.ParseRequestURI(raw)
+		if err != nil {
+			return
+		}
+		for _, double := range []bool{true, false} {
+			s.doubleEncode = double
+			out := s.canonicalURI(u) + canonicalQuery(u.RawQuery)
+			if strings.Trim(out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%/=&") != "" {
+				t.Fatalf("%q: canonical form %q", raw, out)
+			}
+		}
+	})
 }
