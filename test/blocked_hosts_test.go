@@ -1,9 +1,13 @@
 package test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // TestBinaryBlockedHosts: the binary loads Ditto's blocked-host settings
@@ -74,4 +78,43 @@ func TestBinaryBlockedHosts(t *testing.T) {
 			"clientId": "c", "clientSecret": "s", "requestedScopes": "a"}}
 	wantBlocked(send(ditto.CreateConnection, push), "169.254.169.254",
 		"the hostname resolved to address 169.254.169.254 which resides in blocked subnet 169.254.0.0/16.")
+}
+
+// TestBinaryBlockedHostAtConnect: a connection stored before its host was
+// blocked is checked again when it connects: after a restart with the
+// block list it is misconfigured with Ditto's message and never dialled.
+func TestBinaryBlockedHostAtConnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	env := []string{"DITTOCONN_DATA_DIR=" + dir, "INSTANCE_INDEX=bin-blocked-2", "MONGO_DB_URI="}
+	p := startBinary(t, bin, env...)
+	conn := mqttConnection("blocked-later", "open")
+	conn["uri"] = "tcp://127.0.0.1:9" // nothing listens: the status says so until the host is blocked
+	st, m := p.piggyback(t, map[string]any{"targetActorSelection": shard,
+		"headers": map[string]any{"aggregate": false}, "piggybackCommand": cmd(ditto.CreateConnection, "connection", conn)})
+	if st != 200 {
+		t.Fatalf("create: %d %v", st, m)
+	}
+	wantField(t, m, 201, "status")
+	p.stop(t)
+
+	p = startBinary(t, bin, append(env, "CONNECTIVITY_CONNECTION_BLOCKED_HOSTNAMES=localhost")...)
+	const want = "The configured host '127.0.0.1' may not be used for the connection because the host is blocked: the hostname resolved to a loopback address (127.0.0.1)."
+	var last map[string]any
+	poll.Check(t, 30*time.Second, func() error {
+		_, last = p.piggyback(t, map[string]any{"targetActorSelection": shard,
+			"headers": map[string]any{"aggregate": false}, "piggybackCommand": cmd(ditto.RetrieveConnectionStatus, "connectionId", "blocked-later")})
+		clients, _ := last["clientStatus"].([]any)
+		for _, c := range clients {
+			cm, _ := c.(map[string]any)
+			if d, _ := cm["statusDetails"].(string); cm["status"] == "misconfigured" && strings.Contains(d, want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no misconfigured client entry naming the blocked host: %v", last)
+	})
+	p.stop(t)
 }
