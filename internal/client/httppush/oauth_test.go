@@ -42,8 +42,10 @@ func TestHTTPPushOAuthPasswordFlow(t *testing.T) {
 		_ = r.ParseForm()
 		mu.Lock()
 		forms = append(forms, r.PostForm)
-		// the first token lives 2 s: with a 1 s skew it is fetched again after about 1 s
-		tok := unsignedJWT(time.Now().Add(2*time.Second), len(issued))
+		// the first token lives 5-6 s (exp has whole seconds): with a 3 s
+		// skew it is fetched again after 2.5-3 s, leaving the first
+		// requests ample time under load
+		tok := unsignedJWT(time.Now().Add(6*time.Second), len(issued))
 		if len(issued) > 0 {
 			tok = unsignedJWT(time.Now().Add(time.Hour), len(issued))
 		}
@@ -61,7 +63,7 @@ func TestHTTPPushOAuthPasswordFlow(t *testing.T) {
 		Credentials: &model.Credentials{Type: "oauth-password", TokenEndpoint: s(tokens.URL + "/token"),
 			ClientID: s("ditto"), ClientSecret: s("s3cret"), RequestedScopes: s("read write"), Audience: s("things"),
 			Username: s("alice"), Password: s("pa ss&w=rd")}}
-	cl, err := NewFactory(Options{TokenSkew: time.Second})(client.Env{Connection: c})
+	cl, err := NewFactory(Options{TokenSkew: 3 * time.Second})(client.Env{Connection: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestHTTPPushOAuthPasswordFlow(t *testing.T) {
 		t.Fatalf("%d token requests for a token still valid, want 1", len(forms))
 	}
 	mu.Unlock()
-	poll.Check(t, 5*time.Second, func() error {
+	poll.Check(t, 10*time.Second, func() error {
 		if err := publish(t, cl, client.Message{Address: "POST:/x", Payload: []byte("{}")}); err != nil {
 			return err
 		}
