@@ -68,6 +68,11 @@ var settings = []setting{
 	{"", "CONNECTION_ACTIVITY_CHECK_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.PassivateAfter })},
 	{"", "CONNECTION_SOURCE_NUMBER", "", positive(func(c *config) *int { return &c.Actors.Validation.MaxSources })},
 	{"", "CONNECTION_TARGET_NUMBER", "", positive(func(c *config) *int { return &c.Actors.Validation.MaxTargets })},
+	// Blocked hosts (Ditto's connectivity.connection, SSRF protection).
+	{"", "CONNECTIVITY_CONNECTION_ALLOWED_HOSTNAMES", "", list(func(c *config) *[]string { return &c.Actors.Validation.AllowedHostnames })},
+	{"", "CONNECTIVITY_CONNECTION_BLOCKED_HOSTNAMES", "", list(func(c *config) *[]string { return &c.Actors.Validation.BlockedHostnames })},
+	{"", "CONNECTIVITY_CONNECTION_BLOCKED_SUBNETS", "", list(func(c *config) *[]string { return &c.Actors.Validation.BlockedSubnets })},
+	{"", "CONNECTIVITY_CONNECTION_BLOCKED_HOST_REGEX", "", str(func(c *config) *string { return &c.Actors.Validation.BlockedHostRegex })},
 	{"", "DITTOCONN_CLIENT_BACKOFF_MIN", "", duration(func(c *config) *time.Duration { return &c.Actors.Backoff.Min })},
 	{"", "DITTOCONN_CLIENT_BACKOFF_MAX", "", duration(func(c *config) *time.Duration { return &c.Actors.Backoff.Max })},
 	{"", "DITTOCONN_CLIENT_CONNECT_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.ConnectTimeout })},
@@ -125,6 +130,8 @@ var settings = []setting{
 	{"", "AMQP10_CONSUMER_THROTTLING_LIMIT", "", nil},
 	{"", "AMQP10_CONSUMER_THROTTLING_MAX_IN_FLIGHT_FACTOR", "", nil},
 	{"", "DITTOCONN_CONSUMER_MAX_UNSETTLED", "", nil},
+	{"", "CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS", "", boolean(func(c *config) *bool { return &c.Actors.Validation.OAuth2EnforceHTTPS })},
+	{"", "CONNECTIVITY_HTTP_OAUTH2_MAX_CLOCK_SKEW", "", duration(func(c *config) *time.Duration { return &c.HTTPPush.TokenSkew })},
 	{"", "DITTOCONN_HTTP_READ_HEADER_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadHeaderTimeout })},
 	{"", "DITTOCONN_HTTP_READ_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadTimeout })},
 	{"", "DITTOCONN_HTTP_WRITE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.WriteTimeout })},
@@ -183,6 +190,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if err := cfg.HTTPPush.Proxy.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := cfg.Actors.Validation.CheckHostSettings(); err != nil {
+		errs = append(errs, fmt.Errorf("CONNECTIVITY_CONNECTION_BLOCKED_SUBNETS / _BLOCKED_HOST_REGEX: %w", err))
 	}
 	if err := cfg.Encryption.Validate(); err != nil {
 		errs = append(errs, err)

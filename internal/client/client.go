@@ -165,6 +165,9 @@ type Env struct {
 	Events func(Event)
 	// Inbound receives consumed messages (data plane); nil drops them.
 	Inbound func(Message)
+	// Hosts are the service's blocked-host rules, which a client applies to
+	// every dial (DialControl); nil: nothing is blocked.
+	Hosts HostPolicy
 }
 
 // EventKind says what happened to a client.

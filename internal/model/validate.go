@@ -51,6 +51,7 @@ type MapperFactory interface {
 // DefaultValidationConfig returns Ditto's defaults.
 func DefaultValidationConfig() ValidationConfig {
 	return ValidationConfig{MaxSources: 4, MaxTargets: 4, MaxSourceMappers: 10, MaxTargetMappers: 10,
+		AllowedHostnames:   []string{"hono-endpoint"},
 		HMACAlgorithms:     []string{"aws4-hmac-sha256", "az-monitor-2016-04-01", "az-sasl"},
 		OAuth2EnforceHTTPS: true}
 }
@@ -328,28 +329,37 @@ func (v *validator) validateHost(host string) error {
 		return hostBlocked(host, fmt.Sprintf("The configured host '%s' is invalid: %s", host, reason))
 	}
 	for _, ip := range ips {
-		addr := ip.String()
-		switch {
-		case ip.IsLoopback():
-			return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a loopback address (%s).", addr))
-		case isSiteLocal(ip):
-			return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a site local address (%s).", addr))
-		case ip.IsMulticast():
-			return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a multicast address (%s).", addr))
-		case ip.IsUnspecified():
-			return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a wildcard address (%s).", addr))
+		if err := v.checkIP(host, ip, blocked); err != nil {
+			return err
 		}
-		for _, b := range blocked {
-			if b.Equal(ip) {
-				return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a blocked address (%s).", addr))
-			}
+	}
+	return nil
+}
+
+// checkIP refuses an address host resolved to that is loopback, site local,
+// multicast, the wildcard, a blocked host's or in a blocked subnet.
+func (v *validator) checkIP(host string, ip net.IP, blocked []net.IP) error {
+	addr := ip.String()
+	switch {
+	case ip.IsLoopback():
+		return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a loopback address (%s).", addr))
+	case isSiteLocal(ip):
+		return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a site local address (%s).", addr))
+	case ip.IsMulticast():
+		return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a multicast address (%s).", addr))
+	case ip.IsUnspecified():
+		return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a wildcard address (%s).", addr))
+	}
+	for _, b := range blocked {
+		if b.Equal(ip) {
+			return hostBlocked(host, "the host is blocked: "+fmt.Sprintf("the hostname resolved to a blocked address (%s).", addr))
 		}
-		for _, s := range v.cfg.BlockedSubnets {
-			s = strings.TrimSpace(s)
-			if _, n, err := net.ParseCIDR(s); err == nil && n.Contains(ip) {
-				return hostBlocked(host, "the host is blocked: "+fmt.Sprintf(
-					"the hostname resolved to address %s which resides in blocked subnet %s.", addr, s))
-			}
+	}
+	for _, s := range v.cfg.BlockedSubnets {
+		s = strings.TrimSpace(s)
+		if _, n, err := net.ParseCIDR(s); err == nil && n.Contains(ip) {
+			return hostBlocked(host, "the host is blocked: "+fmt.Sprintf(
+				"the hostname resolved to address %s which resides in blocked subnet %s.", addr, s))
 		}
 	}
 	return nil

@@ -105,7 +105,7 @@ func DefaultConfig() Config {
 		Encryption: fieldcrypto.DefaultSettings(),
 		Migration:  migration.Config{LeaseTTL: migration.DefaultLeaseTTL},
 		Fluent:     monitor.DefaultFluentConfig(),
-		HTTPPush:   httppush.Options{RequestTimeout: httppush.DefaultRequestTimeout},
+		HTTPPush:   httppush.Options{RequestTimeout: httppush.DefaultRequestTimeout, TokenSkew: httppush.DefaultTokenSkew},
 		Actors:     actors.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
 	}
@@ -166,6 +166,12 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if ac.Clients == nil {
 		ac.Clients = clients.Specs().With(client.Registry{model.TypeHTTPPush: httppush.NewFactory(cfg.HTTPPush)})
 	}
+	if err := ac.Validation.CheckHostSettings(); err != nil {
+		return nil, fmt.Errorf("blocked host settings: %w", err)
+	}
+	// What a host resolves to may change after validation: every connect
+	// attempt and every dial is checked again.
+	ac.Clients = ac.Clients.Guarded(ac.Validation)
 	if cfg.Encryption.MigrationAvailable() {
 		engineOps, ok := engine.(persistence.Migration)
 		if !ok {

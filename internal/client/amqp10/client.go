@@ -68,9 +68,6 @@ func New(env client.Env) (client.Client, error) {
 	if conn == nil {
 		return nil, errors.New("amqp10: no connection")
 	}
-	if conn.Credentials != nil && conn.Credentials.Type == "hmac" {
-		return nil, fmt.Errorf("%w: hmac credentials are not supported for amqp-10 yet", client.ErrConfig)
-	}
 	cfg, err := parseConfig(conn)
 	if err != nil {
 		return nil, err

@@ -131,6 +131,12 @@ func parseConfig(conn *model.Connection) (config, error) {
 			return config{}, fmt.Errorf("%w: amqp.saslMechanisms %q has neither PLAIN nor ANONYMOUS", client.ErrConfig, mechs)
 		}
 	}
+	if cr := conn.Credentials; cr != nil && cr.Type == "hmac" {
+		if err := hmacLogin(cr, &cfg, time.Now()); err != nil {
+			return config{}, err
+		}
+		hasLogin = true
+	}
 	if hasLogin && cfg.user == "" && !cfg.anonymous {
 		return config{}, fmt.Errorf("%w: SASL PLAIN needs a user name", client.ErrConfig)
 	}

@@ -1,10 +1,11 @@
 // Package httppush is the client of connections of type "http-push": each
 // target is an HTTP request "<VERB>:<path>" against the connection's URI,
 // sent with net/http, at most `parallelism` at a time, authenticated by the
-// URI's user-info (basic) or by an OAuth 2 client-credentials token. As HTTP
-// holds no connection, "connected" means the endpoint accepts TCP (and TLS)
-// connections and, with OAuth, a token was issued; while connected the
-// endpoint is probed periodically so that an outage shows in the status.
+// URI's user-info (basic) or by an OAuth 2 token (client-credentials or
+// password grant, oauth.go). As HTTP holds no connection, "connected" means
+// the endpoint accepts TCP (and TLS) connections and, with OAuth, a token
+// was issued; while connected the endpoint is probed periodically so that an
+// outage shows in the status.
 package httppush
 
 import (
@@ -12,9 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
@@ -76,6 +74,9 @@ func (p Proxy) Validate() error {
 // DefaultRequestTimeout is Ditto's http-push request-timeout.
 const DefaultRequestTimeout = 60 * time.Second
 
+// DefaultTokenSkew is Ditto's http-push oauth2 max-clock-skew.
+const DefaultTokenSkew = 60 * time.Second
+
 func (o Options) withDefaults() Options {
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = 10 * time.Second
@@ -84,7 +85,7 @@ func (o Options) withDefaults() Options {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.TokenSkew <= 0 {
-		o.TokenSkew = 60 * time.Second
+		o.TokenSkew = DefaultTokenSkew
 	}
 	return o
 }
@@ -126,8 +127,9 @@ type protocol struct {
 	timeout time.Duration // of one request
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	basic string // "Basic …" or ""
-	oauth *tokenSource
+	basic  string // "Basic …" or ""
+	oauth  *tokenSource
+	signer signer // HMAC credentials, signing.go
 }
 
 // session probes the endpoint while the client is connected.
@@ -178,7 +180,7 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 	u, _ := url.Parse(c.URI) // ParseEndpoint succeeded
 	u.User = nil
 	base := strings.TrimSuffix(u.String(), "/")
-	dial := (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	dial := (&net.Dialer{Timeout: 10 * time.Second, Control: env.DialControl(ep.Host)}).DialContext
 	if opts.Proxy.Enabled {
 		if err := opts.Proxy.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %v", client.ErrConfig, err)
@@ -200,12 +202,19 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 	if user, pass, ok := client.UserInfo(c); ok {
 		cl.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
-	if cr := c.Credentials; cr != nil && cr.Type == "oauth-client-credentials" {
-		ts, err := newTokenSource(cr, env.TLS, opts.TokenSkew)
+	if cr := c.Credentials; isOAuth(cr) {
+		ts, err := newTokenSource(cr, env, opts.TokenSkew)
 		if err != nil {
 			return nil, err
 		}
 		cl.oauth = ts
+	}
+	if cr := c.Credentials; cr != nil && cr.Type == "hmac" {
+		sg, err := newSigner(cr)
+		if err != nil {
+			return nil, err
+		}
+		cl.signer = sg
 	}
 	return cl, nil
 }
@@ -357,8 +366,9 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 
 func (c *protocol) send(ctx context.Context, method, target string, msg client.Message, freshToken bool) (int, error) {
 	var body io.Reader
+	var sent []byte
 	if !c.omit[method] {
-		body = bytes.NewReader(msg.Payload)
+		body, sent = bytes.NewReader(msg.Payload), msg.Payload
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
@@ -377,6 +387,11 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 			return 0, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
+	case c.signer != nil:
+		req.Host = signedHost(req) // the Host header sent is the host signed
+		if err := c.signer.sign(req, sent, time.Now()); err != nil {
+			return 0, err
+		}
 	case c.basic != "":
 		req.Header.Set("Authorization", c.basic)
 	}
@@ -495,101 +510,4 @@ func redact(s string) string {
 		return u.String()
 	}
 	return ""
-}
-
-// --- OAuth 2 client credentials ---
-
-// tokenSource fetches and caches a client-credentials access token.
-type tokenSource struct {
-	endpoint, clientID, secret, scopes, audience string
-	http                                         *http.Client
-	skew                                         time.Duration
-
-	mu      sync.Mutex
-	tok     string
-	expires time.Time
-}
-
-func newTokenSource(cr *model.Credentials, connTLS *tls.Config, skew time.Duration) (*tokenSource, error) {
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	ts := &tokenSource{endpoint: str(cr.TokenEndpoint), clientID: str(cr.ClientID), secret: str(cr.ClientSecret),
-		scopes: str(cr.RequestedScopes), audience: str(cr.Audience), skew: skew}
-	u, err := url.Parse(ts.endpoint)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("%w: tokenEndpoint cannot be parsed", client.ErrConfig)
-	}
-	var tlsCfg *tls.Config
-	if connTLS != nil && u.Scheme == "https" {
-		// the connection's trust (ca, validateCertificates) also applies to its token endpoint
-		tlsCfg = connTLS.Clone()
-		tlsCfg.ServerName = u.Hostname()
-		tlsCfg.Certificates = nil
-	}
-	ts.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsCfg,
-		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}}
-	return ts, nil
-}
-
-// token returns a valid token, fetching one when there is none, it expired,
-// or fresh is set.
-func (ts *tokenSource) token(ctx context.Context, fresh bool) (string, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if !fresh && ts.tok != "" && time.Now().Before(ts.expires) {
-		return ts.tok, nil
-	}
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {ts.clientID}, "client_secret": {ts.secret}}
-	if ts.scopes != "" {
-		form.Set("scope", ts.scopes)
-	}
-	if ts.audience != "" {
-		form.Set("audience", ts.audience)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", fmt.Errorf("%w: token request", client.ErrConfig)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := ts.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the url.Error text repeats the URL; the form body is never in it
-		}
-		var ce *tls.CertificateVerificationError
-		var ua x509.UnknownAuthorityError
-		if errors.As(err, &ce) || errors.As(err, &ua) {
-			return "", fmt.Errorf("token endpoint TLS: %v", err)
-		}
-		return "", fmt.Errorf("%w: token endpoint %s: %v", client.ErrUnreachable, redact(ts.endpoint), err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	switch {
-	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return "", fmt.Errorf("%w: token endpoint refused the client credentials (HTTP %d)", client.ErrUnauthorized, resp.StatusCode)
-	case resp.StatusCode >= 300:
-		return "", fmt.Errorf("token endpoint answered HTTP %d", resp.StatusCode)
-	}
-	var body struct {
-		AccessToken string          `json:"access_token"`
-		ExpiresIn   json.RawMessage `json:"expires_in"`
-	}
-	if err := json.Unmarshal(raw, &body); err != nil || body.AccessToken == "" {
-		return "", errors.New("token endpoint answered without an access_token")
-	}
-	secs, err := strconv.ParseInt(strings.Trim(string(body.ExpiresIn), `"`), 10, 64)
-	if err != nil || secs <= 0 {
-		secs = 60 // no expiry given: refresh soon
-	}
-	life := time.Duration(secs) * time.Second
-	ts.tok = body.AccessToken
-	ts.expires = time.Now().Add(life - min(ts.skew, life/2))
-	return ts.tok, nil
 }

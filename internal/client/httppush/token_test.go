@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -28,7 +29,7 @@ func TestTokenCachedAndRefreshed(t *testing.T) {
 	defer srv.Close()
 	str := func(s string) *string { return &s }
 	ts, err := newTokenSource(&model.Credentials{Type: "oauth-client-credentials", TokenEndpoint: str(srv.URL),
-		ClientID: str("c"), ClientSecret: str("s"), RequestedScopes: str("a b")}, nil, time.Minute)
+		ClientID: str("c"), ClientSecret: str("s"), RequestedScopes: str("a b")}, client.Env{}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
