@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
-	"github.com/dittoconn/dittoconn/internal/client/sshtunnel/sshdtest"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel/sshdtest"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/test/poll"
 )

@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/internal/client"
-	"github.com/dittoconn/dittoconn/internal/client/sshtunnel/sshdtest"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel/sshdtest"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
