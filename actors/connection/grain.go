@@ -12,11 +12,11 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
-	"github.com/dittoconn/dittoconn/internal/sshtunnel"
 	"github.com/dittoconn/dittoconn/internal/dataplane"
 	"github.com/dittoconn/dittoconn/internal/mapping"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel"
 	"github.com/dittoconn/dittoconn/persistence"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
-	"github.com/dittoconn/dittoconn/internal/sshtunnel/sshdtest"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel/sshdtest"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 

@@ -425,3 +425,19 @@ func target(uri string) (string, error) {
 	}
 	return net.JoinHostPort(u.Hostname(), port), nil
 }
+
+// Check opens an SSH session for t and a channel through it to addr, then
+// closes both, within ctx: testConnection's reachability check of a
+// connection type without a live client.
+func Check(ctx context.Context, t *model.SSHTunnel, addr string) error {
+	cl, err := dial(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cl.Close() }()
+	c, err := cl.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return channelError(err)
+	}
+	return c.Close()
+}

@@ -15,8 +15,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dittoconn/dittoconn/internal/client"
-	"github.com/dittoconn/dittoconn/internal/sshtunnel/sshdtest"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel/sshdtest"
 )
 
 // echoServer answers every line with itself; it stops with t.
