@@ -62,12 +62,12 @@ type Client struct {
 	events func(client.Event)
 	now    func() time.Time
 
-	mu        sync.Mutex
-	connected bool  // Connect succeeded (the watcher runs)
-	closed    bool  // Close was called
-	connErr   error // Connect's error when the tunnel caused it
-	since     time.Time
-	stop      chan struct{}
+	mu      sync.Mutex
+	closed  bool  // Close was called
+	lost    bool  // a ConnectionLost went out: the grain replaces this client
+	connErr error // Connect's error when the tunnel caused it
+	since   time.Time
+	stop    chan struct{}
 }
 
 // asyncClient is a Client whose protocol client publishes asynchronously.
@@ -106,6 +106,7 @@ func build(f client.Factory, env client.Env, cfg Config) (client.Client, error) 
 	c.since = c.now()
 	inner := env
 	inner.Connection = through
+	inner.Events = c.relay
 	inner.Logger = env.Logger.With().Str("via", "ssh-tunnel").Logger()
 	cl, err := f(inner)
 	if err != nil {
@@ -132,7 +133,6 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		return errors.New("sshtunnel: client closed")
 	}
-	c.connected = true
 	c.mu.Unlock()
 	go c.watch()
 	return nil
@@ -190,7 +190,24 @@ func (c *Client) watch() {
 	c.mu.Lock()
 	c.since = c.now()
 	c.mu.Unlock()
-	c.events(client.Event{Kind: client.ConnectionLost, Err: f, At: c.now()})
+	c.relay(client.Event{Kind: client.ConnectionLost, Err: f, At: c.now()})
+}
+
+// relay passes the protocol client's events and the tunnel's on, with one
+// ConnectionLost at most: a lost tunnel also ends the protocol's
+// connection, and a protocol reconnecting by itself after its own loss may
+// fail the tunnel with a refused channel.
+func (c *Client) relay(ev client.Event) {
+	if ev.Kind == client.ConnectionLost {
+		c.mu.Lock()
+		already := c.lost
+		c.lost = true
+		c.mu.Unlock()
+		if already {
+			return
+		}
+	}
+	c.events(ev)
 }
 
 // Test opens the tunnel and tests the protocol client through it; nothing
