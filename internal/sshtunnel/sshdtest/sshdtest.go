@@ -149,7 +149,7 @@ func (s *Server) start(t testing.TB, dir, hostKey, authorized string) {
 			"PermitTunnel no",
 			"ForceCommand /bin/false",
 			"MaxStartups 100",
-			"LogLevel VERBOSE",
+			"LogLevel DEBUG1", // shows each forwarded channel (direct-tcpip) and its target
 		}, "\n") + "\n"
 		if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
@@ -214,6 +214,9 @@ func (s *Server) Stop() {
 		<-s.done
 	}
 }
+
+// Log is what sshd logged so far.
+func (s *Server) Log() string { return s.stderr.String() }
 
 // Tunnel is an enabled sshTunnel to s with credentials of type "plain"
 // or "public-key", checking the host key by its SHA256 fingerprint.
