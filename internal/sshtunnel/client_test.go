@@ -72,11 +72,13 @@ func (d *dialer) Close(context.Context) error {
 	return nil
 }
 
-// relay forwards to target until cut (every connection dropped).
+// relay forwards to target until cut (every connection dropped); frozen,
+// it holds what it reads, as a dead network path would.
 type relay struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	l      net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	frozen chan struct{} // closed by freeze
 }
 
 func newRelay(t *testing.T, target string) *relay {
@@ -85,7 +87,7 @@ func newRelay(t *testing.T, target string) *relay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &relay{l: l}
+	r := &relay{l: l, frozen: make(chan struct{})}
 	t.Cleanup(r.cut)
 	go func() {
 		for {
@@ -101,12 +103,35 @@ func newRelay(t *testing.T, target string) *relay {
 			r.mu.Lock()
 			r.conns = append(r.conns, in, out)
 			r.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+			go r.copy(out, in)
+			go r.copy(in, out)
 		}
 	}()
 	return r
 }
+
+func (r *relay) copy(dst, src net.Conn) {
+	defer func() { _ = dst.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-r.frozen:
+			n = 0 // the bytes go nowhere; the connection stays open until cut
+		default:
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (r *relay) freeze() { close(r.frozen) }
 
 func (r *relay) cut() {
 	_ = r.l.Close()
@@ -195,6 +220,40 @@ func TestIntegrationWrapTunnelsAndReportsLoss(t *testing.T) {
 	if err := cl.Close(ctxFor(t, 5*time.Second)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// A server that stops answering is noticed by the keep-alive requests; one
+// that answers keeps the tunnel up.
+func TestIntegrationHeartbeat(t *testing.T) {
+	s := sshdtest.Start(t)
+	echo := echoServer(t)
+	front := newRelay(t, s.Addr)
+	tun := s.Tunnel("public-key")
+	tun.URI = "ssh://" + front.l.Addr().String()
+	f, err := listen(echo, Config{HeartbeatInterval: 500 * time.Millisecond, DialTimeout: 5 * time.Second}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.close)
+	if err := f.start(ctxFor(t, 10*time.Second), tun); err != nil {
+		t.Fatal(err)
+	}
+	// several answered keep-alives later the tunnel is still up and carries data
+	for i := 0; i < 3; i++ {
+		echoThrough(t, f.port(), "alive")
+		time.Sleep(600 * time.Millisecond)
+	}
+	if e := f.failure(); e != nil {
+		t.Fatalf("answered keep-alives failed the tunnel: %v", e)
+	}
+	front.freeze()
+	select {
+	case <-f.down():
+	case <-time.After(10 * time.Second):
+		t.Fatal("an unanswered keep-alive did not close the tunnel")
+	}
+	wantError(t, f.failure(), "SSH Tunnel failed - cause <SshException>: No answer to the keep-alive request within <500ms>.",
+		client.StatusFailed, client.ErrUnreachable)
 }
 
 func TestIntegrationWrapConnectFailure(t *testing.T) {

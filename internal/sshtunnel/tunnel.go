@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -327,7 +328,7 @@ func (f *forward) heartbeat() {
 				return
 			}
 		case <-timer.C:
-			f.fail(&Error{Stage: stageKeepAlive, Kind: "SshException",
+			f.fail(&Error{Stage: stageKeepAlive, Kind: "SshException", sentinel: client.ErrUnreachable,
 				Msg: fmt.Sprintf("No answer to the keep-alive request within <%s>", every), cause: errors.New("keep-alive timed out")})
 			return
 		}
