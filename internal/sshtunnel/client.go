@@ -149,6 +149,9 @@ func (c *Client) open(ctx context.Context) error {
 	if err := c.fwd.start(ctx, c.tunnel); err != nil {
 		return c.failed(err)
 	}
+	if err := c.fwd.reach(ctx); err != nil {
+		return c.failed(err)
+	}
 	c.mu.Lock()
 	c.since = c.now()
 	c.mu.Unlock()

@@ -18,10 +18,11 @@ import (
 
 // dialer is a protocol client that only dials its URI's host and port.
 type dialer struct {
-	env  client.Env
-	mu   sync.Mutex
-	conn net.Conn
-	open bool
+	env     client.Env
+	tcpOnly bool // connected once TCP is (HTTP push's notion)
+	mu      sync.Mutex
+	conn    net.Conn
+	open    bool
 }
 
 func (d *dialer) Connect(ctx context.Context) error {
@@ -33,6 +34,12 @@ func (d *dialer) Connect(ctx context.Context) error {
 	c, err := nd.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return errors.Join(client.ErrUnreachable, err)
+	}
+	if d.tcpOnly {
+		d.mu.Lock()
+		d.conn, d.open = c, true
+		d.mu.Unlock()
+		return nil
 	}
 	// the echo peer proves the forward carries data
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -254,6 +261,22 @@ func TestIntegrationHeartbeat(t *testing.T) {
 	}
 	wantError(t, f.failure(), "SSH Tunnel failed - cause <SshException>: No answer to the keep-alive request within <500ms>.",
 		client.StatusFailed, client.ErrUnreachable)
+}
+
+// The local end accepts at once, so a client that counts TCP as connected
+// would connect to anything: Connect checks that the broker answers first.
+func TestIntegrationWrapBrokerUnreachable(t *testing.T) {
+	s := sshdtest.Start(t)
+	conn := &model.Connection{ID: "c", URI: "http://" + closedPort(t), SSHTunnel: s.Tunnel("public-key")}
+	cl, err := Wrap(func(env client.Env) (client.Client, error) { return &dialer{env: env, tcpOnly: true}, nil }, DefaultConfig())(
+		client.Env{Connection: conn, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close(context.Background()) })
+	err = cl.(client.Tester).Test(ctxFor(t, 10*time.Second))
+	wantError(t, err, "Opening SSH channel failed with exception - cause <SshChannelOpenException>: Connection refused.",
+		client.StatusMisconfigured, client.ErrUnreachable)
 }
 
 func TestIntegrationWrapConnectFailure(t *testing.T) {

@@ -224,6 +224,24 @@ func keySigner(privatePEM, publicPEM string) (ssh.Signer, error) {
 	return signer, nil
 }
 
+// reach opens one channel to the target and closes it again, within ctx: a
+// client that connects through the tunnel sees its local end accept at once
+// (the listener is local), so this is what says the broker is reachable.
+func (f *forward) reach(ctx context.Context) error {
+	f.mu.Lock()
+	cl := f.ssh
+	f.mu.Unlock()
+	c, err := cl.DialContext(ctx, "tcp", f.target)
+	if err != nil {
+		e := channelError(err)
+		if ctx.Err() != nil {
+			e.sentinel = client.ErrTimeout
+		}
+		return e
+	}
+	return c.Close()
+}
+
 // accept forwards every local connection until the listener closes.
 func (f *forward) accept() {
 	defer f.wg.Done()
