@@ -17,7 +17,11 @@ import (
 // sshTunnelled is an MQTT connection to Mosquitto through an SSH tunnel to
 // sshdAddr with password login and the host key checked against knownHosts.
 func sshTunnelled(id, status, sshdAddr string, srv *sshdtest.Server, knownHosts ...string) map[string]any {
-	c := mqttLive("mqtt", id, status, "tcp://127.0.0.1:1883")
+	return withTunnel(mqttLive("mqtt", id, status, "tcp://127.0.0.1:1883"), sshdAddr, srv, knownHosts...)
+}
+
+// withTunnel adds an SSH tunnel to sshdAddr (password login) to c.
+func withTunnel(c map[string]any, sshdAddr string, srv *sshdtest.Server, knownHosts ...string) map[string]any {
 	c["sshTunnel"] = map[string]any{
 		"enabled": true,
 		"uri":     "ssh://" + sshdAddr,
@@ -122,6 +126,40 @@ func TestIntegrationSSHTunnel(t *testing.T) {
 		m := waitLive(t, n, id, "failed", "ongoing", 10*time.Second)
 		wantClient(t, m, "misconfigured", "Failed to connect to ssh server - cause <ConnectException>: Connection refused.")
 		wantEntries(t, m, "sshTunnelStatus", `[{"type":"ssh","client":"kit-1","status":"misconfigured","statusDetails":"SSH tunnel failed - cause <ConnectException>: Connection refused."}]`)
+	})
+
+	t.Run("http push through the tunnel", func(t *testing.T) {
+		p := startPushServer(t)
+		r := n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection",
+			withTunnel(httpPushConnection("ssh-push-test", "closed", p.URI(), nil), srv.Addr, srv, srv.SHA256)))
+		if r.Status != http.StatusOK {
+			t.Fatalf("test: %d %s", r.Status, r.Payload)
+		}
+		if !strings.Contains(srv.Log(), "target 127.0.0.1 port "+itoa(p.Port)) {
+			t.Fatalf("sshd forwarded nothing to the endpoint:\n%s", srv.Log())
+		}
+		// the local end of the tunnel accepts at once: the test must still
+		// see that the endpoint behind it is down
+		down := "http://127.0.0.1:" + itoa(freePort(t))
+		r = n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection",
+			withTunnel(httpPushConnection("ssh-push-down", "closed", down, nil), srv.Addr, srv, srv.SHA256)))
+		wantFailed(t, r, "ssh-push-down", "Cause: Connection refused")
+
+		id := "ssh-push-1"
+		if r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection",
+			withTunnel(httpPushConnection(id, "closed", p.URI(), nil), srv.Addr, srv, srv.SHA256))); r.Status != 201 {
+			t.Fatalf("create: %d %s", r.Status, r.Payload)
+		}
+		if r := n.Send(t, shard, nil, cmd(ditto.OpenConnection, "connectionId", id)); r.Status != http.StatusOK {
+			t.Fatalf("open: %d %s", r.Status, r.Payload)
+		}
+		if req := p.next(t, 10*time.Second, "opened announcement"); req.method != http.MethodPost || req.path != "/announce/"+id {
+			t.Fatalf("announcement request %s %s", req.method, req.path)
+		}
+		wantEntries(t, status(t, n, id), "sshTunnelStatus", `[{"type":"ssh","client":"kit-1","status":"open","statusDetails":"ssh tunnel established."}]`)
+		if r := n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", id)); r.Status != http.StatusOK {
+			t.Fatalf("close: %d %s", r.Status, r.Payload)
+		}
 	})
 
 	t.Run("tunnel lost and made again", func(t *testing.T) {
