@@ -2,6 +2,7 @@ package sshtunnel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -178,7 +179,8 @@ func TestIntegrationWrapTunnelsAndReportsLoss(t *testing.T) {
 		innerEnv = env
 		return &dialer{env: env}, nil
 	}, Config{DialTimeout: 5 * time.Second})
-	cl, err := f(client.Env{Connection: conn, Logger: testLogger(t), Events: func(e client.Event) {
+	tlsCfg := &tls.Config{ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	cl, err := f(client.Env{Connection: conn, Logger: testLogger(t), TLS: tlsCfg, Events: func(e client.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		events = append(events, e)
@@ -190,6 +192,9 @@ func TestIntegrationWrapTunnelsAndReportsLoss(t *testing.T) {
 	u, _ := url.Parse(innerEnv.Connection.URI)
 	if u.Hostname() != "127.0.0.1" || u.Port() == port || u.User.String() != "user:pw" || u.Path != "/p" || u.RawQuery != "q=1" {
 		t.Fatalf("the protocol client got URI %q", innerEnv.Connection.URI)
+	}
+	if innerEnv.TLS != tlsCfg || innerEnv.TLS.ServerName != "localhost" {
+		t.Fatal("TLS no longer verifies the broker's own host name") // built from the original URI
 	}
 	if innerEnv.Connection.SSHTunnel != nil || conn.URI != "tcp://user:pw@localhost:"+port+"/p?q=1" {
 		t.Fatal("the connection was changed, or the protocol client sees the tunnel")
