@@ -16,6 +16,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/mapping"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel"
 	"github.com/dittoconn/dittoconn/persistence"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -67,6 +68,9 @@ type Settings struct {
 	// Logs configures the in-memory connection logs; Logs.LogDuration is how
 	// long enabled connection logs stay enabled.
 	Logs monitor.LogConfig
+	// Tunnel tunes the SSH tunnels of connections that have one (Ditto's
+	// ditto.connectivity.tunnel).
+	Tunnel sshtunnel.Config
 }
 
 // DefaultSettings are Ditto's values.
@@ -83,6 +87,7 @@ func DefaultSettings() Settings {
 		ConnectTimeout:        10 * time.Second,
 		TestTimeout:           10 * time.Second,
 		Logs:                  monitor.DefaultLogConfig(),
+		Tunnel:                sshtunnel.DefaultConfig(),
 	}
 }
 
@@ -134,6 +139,11 @@ func (c *Config) defaults() {
 	positive(&c.ConnectTimeout, d.ConnectTimeout)
 	positive(&c.TestTimeout, d.TestTimeout)
 	c.Backoff = c.Backoff.WithDefaults()
+	positive(&c.Tunnel.HeartbeatInterval, d.Tunnel.HeartbeatInterval)
+	positive(&c.Tunnel.DialTimeout, d.Tunnel.DialTimeout)
+	// every live client goes through the connection's SSH tunnel when it
+	// has one (wrapping twice tunnels once)
+	c.Clients = sshtunnel.Specs(c.Clients, c.Tunnel)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

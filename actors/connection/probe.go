@@ -10,6 +10,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -17,7 +18,8 @@ import (
 // test answers testConnection for the validated candidate c: it connects a
 // real client once and disconnects it, in a goroutine that answers the
 // sender (nil returned); types without a live client only check that the
-// endpoint accepts a TCP connection. Nothing is persisted. Both end a little
+// endpoint accepts a TCP connection (a channel through the SSH tunnel when
+// the connection has one). Nothing is persisted. Both end a little
 // before the caller's deadline, so that it gets Ditto's timeout failure and
 // not a timeout of its own, and live tests wait for one of the Runners'
 // test slots within that time.
@@ -26,7 +28,13 @@ func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply
 		s.testLive(req, c, factory, seq)
 		return nil
 	}
-	if addr := s.cfg.Clients.DialAddress(c); addr != "" {
+	if addr := s.cfg.Clients.DialAddress(c); addr != "" && sshtunnel.Enabled(c) {
+		ctx, cancel := context.WithTimeout(context.Background(), req.cmd.AnswerWithin(s.cfg.DialTimeout))
+		defer cancel()
+		if err := sshtunnel.Check(ctx, c.SSHTunnel, addr); err != nil {
+			return errorReply(s.connectError(s.id, c, err), seq)
+		}
+	} else if addr != "" {
 		conn, err := net.DialTimeout("tcp", addr, req.cmd.AnswerWithin(s.cfg.DialTimeout))
 		if err != nil {
 			return errorReply(ditto.ConnectionFailed(s.id, fmt.Sprintf(

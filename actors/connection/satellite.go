@@ -181,7 +181,7 @@ func (s *supervisor) onSatState(st *satState) {
 
 // satelliteEntries are the status entries of the satellites: their last
 // state, or Ditto's misconfigured entries where no member could take one.
-func (s *supervisor) satelliteEntries(conn *model.Connection) (clients, sources, targets []statusEntry, misconfigured bool) {
+func (s *supervisor) satelliteEntries(conn *model.Connection) (clients, sources, targets, tunnels []statusEntry, misconfigured bool) {
 	for _, sat := range s.sats {
 		switch {
 		case sat.addr == "":
@@ -200,11 +200,13 @@ func (s *supervisor) satelliteEntries(conn *model.Connection) (clients, sources,
 					sources = append(sources, e)
 				case "target":
 					targets = append(targets, e)
+				case "ssh":
+					tunnels = append(tunnels, e)
 				}
 			}
 		}
 	}
-	return clients, sources, targets, misconfigured
+	return clients, sources, targets, tunnels, misconfigured
 }
 
 func notDelivered(conn *model.Connection, what string) string {

@@ -35,6 +35,7 @@ type satellite struct {
 	renewed time.Time
 	r       *runner
 	plane   *dataplane.Plane
+	conn    *model.Connection
 }
 
 type satelliteHost struct {
@@ -140,7 +141,7 @@ func (h *satelliteHost) start(ctx actor.Context, m *satStart) {
 		},
 		now: h.cfg.Now, log: log, plane: plane,
 	}
-	s := &satellite{id: conn.ID, idx: m.Index, gen: m.Gen, owner: owner, renewed: h.cfg.Now(), plane: plane}
+	s := &satellite{id: conn.ID, idx: m.Index, gen: m.Gen, owner: owner, renewed: h.cfg.Now(), plane: plane, conn: conn}
 	s.r = startRunner(h.cfg.Runners, spec, h.cfg.Now())
 	log.Info().Msg("satellite client started")
 	h.sats[key] = s
@@ -185,11 +186,9 @@ func (h *satelliteHost) push(ctx actor.Context, s *satellite) {
 	st := satState{ConnectionID: s.id, Index: s.idx, Gen: s.gen, Instance: h.cfg.Instance,
 		Status: s.r.status, Recovery: s.r.recovery, Details: s.r.details, Since: s.r.since,
 		Metrics: toWire(s.plane.Metrics())}
-	if s.r.client != nil {
-		for _, rs := range s.r.client.Status() {
-			st.Resources = append(st.Resources, satEntry{Type: rs.Type, Address: rs.Address, Status: rs.Status,
-				Details: rs.Details, Since: rs.Since})
-		}
+	for _, rs := range s.r.resources(s.conn) {
+		st.Resources = append(st.Resources, satEntry{Type: rs.Type, Address: rs.Address, Status: rs.Status,
+			Details: rs.Details, Since: rs.Since})
 	}
 	ctx.Send(s.owner, encodeInternal(&st))
 }

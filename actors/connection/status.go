@@ -9,6 +9,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/ojson"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -93,24 +94,24 @@ func resourceEntry(instance string, rs client.ResourceStatus) statusEntry {
 // liveStatus answers retrieveConnectionStatus from the running clients,
 // computed as Ditto's aggregator does (spec §2.4).
 func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int64) *pb.Reply {
-	var clients, sources, targets []statusEntry
+	var clients, sources, targets, tunnels []statusEntry
 	for _, r := range s.clients.current {
 		clients = append(clients, statusEntry{typ: "client", client: s.cfg.Instance, status: r.status,
 			recovery: r.recovery, details: r.details, since: r.since})
-		if r.client == nil {
-			continue
-		}
-		for _, rs := range r.client.Status() {
+		for _, rs := range r.resources(conn) {
 			switch rs.Type {
 			case "source":
 				sources = append(sources, resourceEntry(s.cfg.Instance, rs))
 			case "target":
 				targets = append(targets, resourceEntry(s.cfg.Instance, rs))
+			case "ssh":
+				tunnels = append(tunnels, resourceEntry(s.cfg.Instance, rs))
 			}
 		}
 	}
-	satClients, satSources, satTargets, undelivered := s.satelliteEntries(conn)
+	satClients, satSources, satTargets, satTunnels, undelivered := s.satelliteEntries(conn)
 	clients, sources, targets = append(clients, satClients...), append(sources, satSources...), append(targets, satTargets...)
+	tunnels = append(tunnels, satTunnels...)
 	fill := func(list []statusEntry, typ string, want int) []statusEntry {
 		for len(list) < want {
 			if undelivered {
@@ -125,9 +126,12 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	}
 	sources = fill(sources, "source", s.cfg.Clients.ExpectedSources(conn))
 	targets = fill(targets, "target", len(conn.Targets)*max(conn.ClientCount, 1))
+	if sshtunnel.Enabled(conn) {
+		tunnels = fill(tunnels, "ssh", max(conn.ClientCount, 1))
+	}
 
 	clientsLive := listStatus(clients, clients)
-	live := overall(clientsLive, listStatus(sources, clients), listStatus(targets, clients))
+	live := overall(clientsLive, listStatus(sources, clients), listStatus(targets, clients), listStatus(tunnels, clients))
 
 	body := statusAnswer(cmd, s.id, conn, live, recoveryOf(clients))
 	var since time.Time
@@ -142,7 +146,21 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 	setEntries(body, "clientStatus", clients)
 	setEntries(body, "sourceStatus", sources)
 	setEntries(body, "targetStatus", targets)
+	setEntries(body, "sshTunnelStatus", tunnels)
 	return respond(http.StatusOK, body, seq)
+}
+
+// resources are the source, target and tunnel entries of r's client; a
+// client that is not connected has only its tunnel's entry (when conn has
+// a tunnel), from the error it failed with.
+func (r *runner) resources(conn *model.Connection) []client.ResourceStatus {
+	if r.client != nil {
+		return r.client.Status()
+	}
+	if sshtunnel.Enabled(conn) {
+		return []client.ResourceStatus{sshtunnel.Entry(r.lastErr, r.since)}
+	}
+	return nil
 }
 
 // listStatus is the live status of one resource list.

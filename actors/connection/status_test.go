@@ -1,11 +1,14 @@
 package connection
 
 import (
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel"
 )
 
 func entries(statuses ...client.Status) []statusEntry {
@@ -107,5 +110,35 @@ func TestBackoffGrowsWithinBounds(t *testing.T) {
 	}
 	if d := (client.Backoff{}).WithDefaults(); d.Min != 5*time.Second || d.Max != time.Hour {
 		t.Errorf("defaults %+v, want Ditto's 5 s … 60 min", d)
+	}
+}
+
+// A client that is not connected still has its tunnel's entry, from the
+// error it failed with; a connection without a tunnel has none.
+func TestRunnerResourcesWithoutClient(t *testing.T) {
+	since := time.Unix(1700000000, 0)
+	tunnelled := &model.Connection{SSHTunnel: &model.SSHTunnel{Enabled: true}}
+	failed := &sshtunnel.Error{Stage: "Failed to connect to ssh server", Kind: "ConnectException", Msg: "No route to host"}
+	for _, tc := range []struct {
+		name string
+		conn *model.Connection
+		err  error
+		want []client.ResourceStatus
+	}{
+		{"no tunnel", &model.Connection{}, failed, nil},
+		{"disabled tunnel", &model.Connection{SSHTunnel: &model.SSHTunnel{}}, failed, nil},
+		{"tunnel failed", tunnelled, errors.Join(errors.New("attempt 3"), failed), []client.ResourceStatus{{Type: "ssh",
+			Status: client.StatusFailed, Details: "SSH tunnel failed - cause <ConnectException>: No route to host.", Since: since}}},
+		{"broker failed", tunnelled, errors.New("broker refused"), []client.ResourceStatus{{Type: "ssh",
+			Status: client.StatusClosed, Details: sshtunnel.DetailsClosed, Since: since}}},
+		{"connecting", tunnelled, nil, []client.ResourceStatus{{Type: "ssh",
+			Status: client.StatusClosed, Details: sshtunnel.DetailsClosed, Since: since}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &runner{lastErr: tc.err, since: since}
+			if got := r.resources(tc.conn); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("resources = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

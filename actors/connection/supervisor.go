@@ -13,6 +13,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/dataplane"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
@@ -299,9 +300,13 @@ func (s *supervisor) settle(e *entity) {
 // connectError maps a client error of connection id (c: its configuration,
 // nil when deleted) to Ditto's answer.
 func (s *supervisor) connectError(id string, c *model.Connection, err error) *ditto.Error {
+	var tunnelErr *sshtunnel.Error
 	switch {
 	case err == nil:
 		return ditto.ConnectionFailed(id, "Connection attempt failed.")
+	case errors.As(err, &tunnelErr):
+		// Ditto answers a failed tunnel with its root cause
+		return ditto.ConnectionFailed(id, tunnelErr.Description())
 	case errors.Is(err, client.ErrUnauthorized):
 		return ditto.New(http.StatusUnauthorized, ditto.CodeConnectionUnauthorized,
 			fmt.Sprintf("The Connection with ID '%s' was not authorized by the endpoint.", id),

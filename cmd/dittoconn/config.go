@@ -78,6 +78,7 @@ var settings = []setting{
 	{"", "DITTOCONN_CLIENT_CONNECT_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.ConnectTimeout })},
 	{"", "DITTOCONN_CLIENT_TESTING_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.TestTimeout })},
 	{"", "DITTOCONN_CLIENT_MAX_CONNECTING", "", positive(func(c *config) *int { return &c.Actors.MaxConnecting })},
+	{"", "DITTOCONN_SSH_TUNNEL_HEARTBEAT_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.Tunnel.HeartbeatInterval })},
 	{"log-level", "DITTOCONN_LOG_LEVEL", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
 	{"log-format", "DITTOCONN_LOG_FORMAT", "json or console", str(func(c *config) *string { return &c.LogFormat })},
 	// The connection logs and their publisher (internal/monitor reads them).

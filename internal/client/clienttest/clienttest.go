@@ -25,6 +25,8 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel"
+	"github.com/dittoconn/dittoconn/internal/sshtunnel/sshdtest"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
@@ -62,6 +64,9 @@ type Harness struct {
 	// ConnectedOnTCP: an endpoint that accepts TCP counts as connected (HTTP
 	// push), so there is no handshake to time out.
 	ConnectedOnTCP bool
+
+	// tunnelled: RunTunnelled's harness; the clients report a tunnel entry.
+	tunnelled bool
 }
 
 // Front is a way to the broker that a test can cut, as a failing network
@@ -98,6 +103,74 @@ func Run(t *testing.T, harness func(t *testing.T) *Harness) {
 			tc.fn(t, h)
 		})
 	}
+}
+
+// RunTunnelled runs the suite with every client connecting through an SSH
+// tunnel to a real sshd (sshdtest: public-key login, host key checked by
+// fingerprint), the harness's factory wrapped by sshtunnel.Wrap, and adds
+// TunnelLost: the SSH connection drops, the client reports the loss with
+// Ditto's text, and a new client connects through a new tunnel.
+func RunTunnelled(t *testing.T, harness func(t *testing.T) *Harness) {
+	srv := sshdtest.Start(t)
+	var sshFront *Proxy // TunnelLost's way to sshd, which it cuts
+	tunnelled := func(t *testing.T) *Harness {
+		h := *harness(t)
+		inner := h.Connection
+		h.Connection = func(addr string, sources []model.Source, targets []model.Target) *model.Connection {
+			c := inner(addr, sources, targets)
+			c.SSHTunnel = srv.Tunnel("public-key")
+			if sshFront != nil {
+				c.SSHTunnel.URI = "ssh://" + sshFront.Address()
+			}
+			return c
+		}
+		h.Factory, h.tunnelled = sshtunnel.Wrap(h.Factory, sshtunnel.DefaultConfig()), true
+		return &h
+	}
+	Run(t, tunnelled)
+	t.Run("TunnelLost", func(t *testing.T) {
+		sshFront = NewProxy(t, srv.Addr)
+		t.Cleanup(func() { sshFront = nil })
+		h := tunnelled(t)
+		NeedBroker(t, h.Broker)
+		testTunnelLost(t, h, sshFront)
+	})
+}
+
+func testTunnelLost(t *testing.T, h *Harness, sshFront *Proxy) {
+	c, rec, _, target := connected(t, h, h.Broker)
+	sshFront.Cut()
+	ev := rec.WaitEvent(t, client.ConnectionLost, 30*time.Second)
+	if ev.Err == nil || ev.Err.Error() != "Session closed by remote." {
+		t.Fatalf("ConnectionLost with %v, want Ditto's \"Session closed by remote.\"", ev.Err)
+	}
+	poll.Check(t, 10*time.Second, func() error {
+		if e := Entries(c, "ssh"); len(e) != 1 || e[0].Status != client.StatusClosed || e[0].Details != sshtunnel.DetailsClosed {
+			return fmt.Errorf("tunnel entries %+v", e)
+		}
+		return nil
+	})
+	if err := c.Close(Context(t, 10*time.Second)); err != nil {
+		t.Fatalf("Close after the loss: %v", err)
+	}
+	if n := rec.Count(client.ConnectionLost); n != 1 {
+		t.Fatalf("%d ConnectionLost events, want 1", n)
+	}
+	sshFront.Back()
+	c2, _ := NewClient(t, h.Factory, h.Connection(h.Broker, nil, []model.Target{{Address: target}}))
+	if err := c2.Connect(Context(t, 15*time.Second)); err != nil {
+		t.Fatalf("Connect through a new tunnel: %v", err)
+	}
+	received := h.Listen(t, target)
+	if err := c2.Publish(Context(t, 10*time.Second), client.Message{Address: target, Payload: []byte("again")}); err != nil {
+		t.Fatalf("Publish through the new tunnel: %v", err)
+	}
+	poll.Check(t, 10*time.Second, func() error {
+		if slices.ContainsFunc(received(), func(b []byte) bool { return string(b) == "again" }) {
+			return nil
+		}
+		return errors.New("the publish through the new tunnel did not arrive")
+	})
 }
 
 // NeedBroker skips t, or fails it under DITTOCONN_REQUIRE_BROKERS=1, when
@@ -275,12 +348,13 @@ func Entries(c client.Client, typ string) []client.ResourceStatus {
 	return out
 }
 
-// AssertAll polls until every status entry of c has status.
+// AssertAll polls until every status entry of c has status; a tunnel's
+// entry is the tunnel's own (a lost broker connection leaves it up).
 func AssertAll(t *testing.T, c client.Client, status client.Status) {
 	t.Helper()
 	poll.Check(t, 10*time.Second, func() error {
 		for _, s := range c.Status() {
-			if s.Status != status {
+			if s.Status != status && s.Type != "ssh" {
 				return fmt.Errorf("%s %s is %s (%s)", s.Type, s.Address, s.Status, s.Details)
 			}
 		}
@@ -324,8 +398,15 @@ func testConnectStatus(t *testing.T, h *Harness) {
 		tg[0].Details != client.DetailsProducerStarted || tg[0].Since.IsZero() {
 		t.Fatalf("target entries: %+v", tg)
 	}
-	if len(st) != 1+len(want)+1 {
-		t.Fatalf("entries %+v: want the client, %d sources and 1 target", st, len(want))
+	tunnels := 0
+	if h.tunnelled {
+		tunnels = 1
+		if e := Entries(c, "ssh"); len(e) != 1 || e[0].Status != client.StatusOpen || e[0].Details != sshtunnel.DetailsEstablished {
+			t.Fatalf("tunnel entries: %+v", e)
+		}
+	}
+	if len(st) != 1+len(want)+1+tunnels {
+		t.Fatalf("entries %+v: want the client, %d sources, 1 target and %d tunnels", st, len(want), tunnels)
 	}
 }
 
@@ -381,7 +462,7 @@ func testClose(t *testing.T, h *Harness) {
 	}
 	for _, s := range st {
 		want := map[string]string{"client": client.DetailsDisconnected, "source": client.DetailsConsumerStopped,
-			"target": client.DetailsProducerStopped}[s.Type]
+			"target": client.DetailsProducerStopped, "ssh": sshtunnel.DetailsClosed}[s.Type]
 		if s.Status != client.StatusClosed || s.Details != want {
 			t.Fatalf("after Close: %+v", s)
 		}

@@ -10,3 +10,7 @@ import (
 func TestIntegrationConformance(t *testing.T) {
 	clienttest.Run(t, mosquitto.Harness(Spec))
 }
+
+func TestIntegrationConformanceTunnelled(t *testing.T) {
+	clienttest.RunTunnelled(t, mosquitto.Harness(Spec))
+}
