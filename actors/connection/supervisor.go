@@ -171,6 +171,7 @@ func (s *supervisor) hasFactory(c *model.Connection) bool {
 // connect once all old ones are gone.
 func (s *supervisor) start(conn *model.Connection) {
 	s.stop()
+	conn = s.cfg.Clients.Resolve(conn) // hono runs as the Kafka connection Ditto makes of it
 	factory, ok := s.cfg.Clients.Factory(conn.ConnectionType)
 	if !ok {
 		return

@@ -111,6 +111,14 @@ var settings = []setting{
 	{"", "CONNECTIVITY_HTTP_PROXY_PORT", "", whole(func(c *config) *int { return &c.HTTPPush.Proxy.Port })},
 	{"", "CONNECTIVITY_HTTP_PROXY_USERNAME", "", str(func(c *config) *string { return &c.HTTPPush.Proxy.Username })},
 	{"", "CONNECTIVITY_HTTP_PROXY_PASSWORD", "", str(func(c *config) *string { return &c.HTTPPush.Proxy.Password })},
+	// Hono connections (Ditto's connectivity.hono): the Kafka cluster they run on.
+	{"", "HONO_CONNECTION_URI", "", str(func(c *config) *string { return &c.Hono.BaseURI })},
+	{"", "HONO_CONNECTION_VALIDATE_CERTIFICATE", "", boolean(func(c *config) *bool { return &c.Hono.ValidateCertificates })},
+	{"", "HONO_CONNECTION_CA", "", str(func(c *config) *string { return &c.Hono.CA })},
+	{"", "HONO_CONNECTION_SASL_MECHANISM", "", str(func(c *config) *string { return &c.Hono.SASLMechanism })},
+	{"", "HONO_CONNECTION_BOOTSTRAP_SERVERS", "", str(func(c *config) *string { return &c.Hono.BootstrapServers })},
+	{"", "HONO_CONNECTION_HONO_USERNAME", "", str(func(c *config) *string { return &c.Hono.Username })},
+	{"", "HONO_CONNECTION_HONO_PASSWORD", "", str(func(c *config) *string { return &c.Hono.Password })},
 	{"", "DITTOCONN_HTTP_READ_HEADER_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadHeaderTimeout })},
 	{"", "DITTOCONN_HTTP_READ_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadTimeout })},
 	{"", "DITTOCONN_HTTP_WRITE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.WriteTimeout })},
@@ -168,6 +176,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("DITTOCONN_CLIENT_BACKOFF_MAX (%v) is below DITTOCONN_CLIENT_BACKOFF_MIN (%v)", b.Max, b.Min))
 	}
 	if err := cfg.HTTPPush.Proxy.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Hono.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := cfg.Encryption.Validate(); err != nil {

@@ -25,6 +25,11 @@ type Spec struct {
 	// DialAddress is the host:port of the endpoint that testConnection dials
 	// for a type without a live client and that errors name; nil: the URI's.
 	DialAddress func(c *model.Connection) string
+	// Resolve is the connection the type's clients and data plane run, for
+	// a type that runs as another (hono as kafka); nil: the connection
+	// itself. It must not modify c, and resolving its own result must
+	// change nothing.
+	Resolve func(c *model.Connection) (*model.Connection, error)
 }
 
 // Specs are the known connection types by name.
@@ -85,6 +90,18 @@ func (s Specs) DialAddress(c *model.Connection) string {
 		return spec.DialAddress(c)
 	}
 	return URIHostPort(c)
+}
+
+// Resolve is c as its type's clients and data plane see it: what the
+// type's Resolve makes of it, else c itself. When resolving fails c is
+// returned unchanged and the type's factory reports why.
+func (s Specs) Resolve(c *model.Connection) *model.Connection {
+	if spec, ok := s[c.ConnectionType]; ok && spec.Resolve != nil {
+		if r, err := spec.Resolve(c); err == nil {
+			return r
+		}
+	}
+	return c
 }
 
 // URIHostPort is the host:port of c's URI, "" when it has none.

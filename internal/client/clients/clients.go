@@ -15,10 +15,11 @@ import (
 )
 
 // Specs returns every connection type this build knows: the table of
-// their clients and of their validation rules (model.Protocols). Hono has
-// no client: its connections only change their desired status.
+// their clients and of their validation rules (model.Protocols). Hono is
+// not configured in this table (its connections are refused): the service
+// puts hono.NewSpec of its settings in place.
 func Specs() client.Specs {
-	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec, hono.Spec)
+	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec, hono.NewSpec(hono.DefaultConfig()))
 }
 
 // Default returns a new registry with every protocol this build has a

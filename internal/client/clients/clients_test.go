@@ -18,7 +18,7 @@ func TestDefaultHasAClientPerLiveType(t *testing.T) {
 		got = append(got, typ)
 	}
 	slices.Sort(got)
-	want := []string{model.TypeAMQP091, model.TypeAMQP10, model.TypeHTTPPush, model.TypeKafka, model.TypeMQTT, model.TypeMQTT5}
+	want := []string{model.TypeAMQP091, model.TypeAMQP10, model.TypeHono, model.TypeHTTPPush, model.TypeKafka, model.TypeMQTT, model.TypeMQTT5}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("types with a client %q, want %q", got, want)
@@ -38,7 +38,8 @@ func TestDialAddress(t *testing.T) {
 		{model.Connection{ConnectionType: model.TypeKafka, URI: "tcp://h:1",
 			SpecificConfig: map[string]string{"bootstrapServers": "k1:9092, k2:9092"}}, "k1:9092"},
 		{model.Connection{ConnectionType: model.TypeKafka, URI: "tcp://h:1"}, "h:1"},
-		{model.Connection{ConnectionType: model.TypeHono, URI: "amqps://hono:5671"}, "hono:5671"},
+		// Hono's endpoint is the service's, never the connection's URI (none here: not configured)
+		{model.Connection{ConnectionType: model.TypeHono, URI: "amqps://hono:5671"}, ""},
 		{model.Connection{ConnectionType: model.TypeAMQP091, URI: "::"}, ""},
 	} {
 		if got := s.DialAddress(&tc.c); got != tc.want {
