@@ -22,6 +22,7 @@ import (
 // not a timeout of its own, and live tests wait for one of the Runners'
 // test slots within that time.
 func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply {
+	c = s.cfg.Clients.Resolve(c) // hono is tested as the Kafka connection Ditto makes of it
 	if factory, ok := s.cfg.Clients.Factory(c.ConnectionType); ok {
 		s.testLive(req, c, factory, seq)
 		return nil
