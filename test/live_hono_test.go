@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -152,4 +153,26 @@ func TestIntegrationHono(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("stored, then Hono unconfigured: misconfigured", func(t *testing.T) {
+		open := kit.Bolt().Open(t)
+		before := kit.Start(t, open(), kit.Options{Verbose: testing.Verbose(), Hono: &cfg})
+		dpOpen(t, before, honoConnection("hono-stored", tenant, true, false))
+		before.Stop()
+		after := kit.Start(t, open(), kit.Options{Verbose: testing.Verbose()})
+		// the client stays misconfigured with the reason; it is not retried into success
+		poll.Check(t, 20*time.Second, func() error {
+			st := status(t, after, "hono-stored")
+			cs, _ := st["clientStatus"].([]any)
+			for _, c := range cs {
+				m, _ := c.(map[string]any)
+				details, _ := m["statusDetails"].(string)
+				if m["status"] == "misconfigured" && strings.Contains(details, "HONO_CONNECTION_BOOTSTRAP_SERVERS is not set") {
+					return nil
+				}
+			}
+			return fmt.Errorf("client status %v", cs)
+		})
+	})
 }
+

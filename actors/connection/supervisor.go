@@ -171,7 +171,6 @@ func (s *supervisor) hasFactory(c *model.Connection) bool {
 // connect once all old ones are gone.
 func (s *supervisor) start(conn *model.Connection) {
 	s.stop()
-	conn = s.cfg.Clients.Resolve(conn) // hono runs as the Kafka connection Ditto makes of it
 	factory, ok := s.cfg.Clients.Factory(conn.ConnectionType)
 	if !ok {
 		return
@@ -183,7 +182,7 @@ func (s *supervisor) start(conn *model.Connection) {
 		waitOn = append(waitOn, r.done)
 	}
 	s.clients.gen++
-	tlsCfg, tlsErr := client.TLSConfig(conn)
+	conn, tlsCfg, tlsErr := s.cfg.Clients.Prepare(conn) // hono: the Kafka connection Ditto makes of it
 	announce := announcementTargets(conn)
 	now := s.cfg.Now()
 	plane, planeErr := dataplane.New(conn, dataplane.Config{Bus: s.cfg.Bus, Mapping: s.cfg.Mapping, Logs: s.live.logs,

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net/url"
 
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -92,16 +94,20 @@ func (s Specs) DialAddress(c *model.Connection) string {
 	return URIHostPort(c)
 }
 
-// Resolve is c as its type's clients and data plane see it: what the
-// type's Resolve makes of it, else c itself. When resolving fails c is
-// returned unchanged and the type's factory reports why.
-func (s Specs) Resolve(c *model.Connection) *model.Connection {
+// Prepare is what the clients and data plane of c run on: c as its type
+// resolves it (Spec.Resolve; c itself for most types) and the TLS
+// configuration of the result. On an error the connection is c and the
+// error wraps ErrConfig: the clients fail misconfigured with the reason.
+func (s Specs) Prepare(c *model.Connection) (*model.Connection, *tls.Config, error) {
 	if spec, ok := s[c.ConnectionType]; ok && spec.Resolve != nil {
-		if r, err := spec.Resolve(c); err == nil {
-			return r
+		r, err := spec.Resolve(c)
+		if err != nil {
+			return c, nil, fmt.Errorf("%w: %s: %v", ErrConfig, c.ConnectionType, err)
 		}
+		c = r
 	}
-	return c
+	cfg, err := TLSConfig(c)
+	return c, cfg, err
 }
 
 // URIHostPort is the host:port of c's URI, "" when it has none.

@@ -286,3 +286,33 @@ func eq(t *testing.T, what string, got, want any) {
 
 // userInfo is the login of r's URI as the Kafka client reads it.
 func userInfo(r *model.Connection) (string, string, bool) { return client.UserInfo(r) }
+
+// FuzzResolve: for any connection the model accepts, Resolve neither
+// panics nor modifies its input, and resolving its result changes nothing.
+func FuzzResolve(f *testing.F) {
+	f.Add([]byte(`{"id":"c","connectionType":"hono","connectionStatus":"open","specificConfig":{"honoTenantId":"t"},` +
+		`"sources":[{"addresses":["telemetry","event"],"authorizationContext":["a:b"],"replyTarget":{"enabled":true,"address":"command"}}],` +
+		`"targets":[{"address":"command","topics":["_/_/things/live/messages"],"authorizationContext":["a:b"]}]}`))
+	f.Add([]byte(`{"id":"c","connectionType":"hono","connectionStatus":"open","sources":[{"addresses":["command_response","x"],"authorizationContext":["a:b"],"headerMapping":{"status":"s"}}]}`))
+	f.Fuzz(func(t *testing.T, js []byte) {
+		c, err := model.ParseCommand(js)
+		if err != nil || c.ConnectionType != model.TypeHono {
+			return
+		}
+		before := string(c.JSON(true))
+		r, err := Resolve(testConfig, c)
+		if err != nil {
+			t.Fatalf("a hono connection does not resolve: %v", err)
+		}
+		if after := string(c.JSON(true)); after != before {
+			t.Fatalf("input modified:\n%s\n%s", before, after)
+		}
+		again, err := Resolve(testConfig, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := string(r.JSON(true)), string(again.JSON(true)); a != b {
+			t.Fatalf("resolving twice differs:\n%s\n%s", a, b)
+		}
+	})
+}
