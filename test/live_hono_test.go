@@ -51,7 +51,8 @@ func honoConnection(id, tenant string, telemetry, command bool) map[string]any {
 // the service's settings. A device's telemetry on hono.telemetry.<tenant>
 // is consumed, and the twin event it carries goes out of the command target
 // as a Hono command on hono.command.<tenant> (of a second connection), keyed and headed as Ditto's
-// Hono factory makes it. testConnection dials that cluster; without Hono
+// Hono factory makes it. testConnection dials that cluster with the login
+// of the settings (SCRAM); without Hono
 // settings hono connections are refused.
 func TestIntegrationHono(t *testing.T) {
 	const tenant = "tenant-e2e"
@@ -78,6 +79,29 @@ func TestIntegrationHono(t *testing.T) {
 		}
 		if m := decode(t, r.Payload); m["error"] != "connectivity:connection.failed" {
 			t.Errorf("unreachable: %s", r.Payload)
+		}
+	})
+
+	t.Run("the login of the settings, SCRAM", func(t *testing.T) {
+		sc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "hono-user", "right-pw"))
+		if err != nil {
+			t.Fatalf("kfake: %v", err)
+		}
+		t.Cleanup(sc.Close)
+		sa := sc.ListenAddrs()[0]
+		for _, tc := range []struct {
+			password string
+			status   int
+		}{{"wrong-pw", http.StatusUnauthorized}, {"right-pw", http.StatusOK}} {
+			node := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose(), Hono: &hono.Config{
+				BaseURI: "tcp://" + sa, SASLMechanism: "SCRAM_SHA_512", BootstrapServers: sa, Username: "hono-user", Password: tc.password}})
+			r := node.Send(t, shard, nil, cmd(ditto.TestConnection, "connection", honoConnection("hono-login", tenant, true, true)))
+			if r == nil || int(r.Status) != tc.status {
+				t.Fatalf("password %s: %v, want %d", tc.password, r, tc.status)
+			}
+			if strings.Contains(string(r.Payload), tc.password) && tc.status != http.StatusOK {
+				t.Errorf("the answer shows the password: %s", r.Payload)
+			}
 		}
 	})
 
