@@ -199,4 +199,3 @@ func TestIntegrationHono(t *testing.T) {
 		})
 	})
 }
-
