@@ -170,7 +170,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	ac.Store, ac.Instance, ac.Logger = connStore, cfg.Instance, log
 	if ac.Clients == nil {
 		ac.Clients = clients.Specs().With(client.Registry{model.TypeHTTPPush: httppush.NewFactory(cfg.HTTPPush)})
-		ac.Clients[model.TypeHono] = hono.NewSpec(cfg.Hono)
+		ac.Clients[model.TypeHono] = clients.Hono(cfg.Hono)
 	}
 	if cfg.Encryption.MigrationAvailable() {
 		engineOps, ok := engine.(persistence.Migration)

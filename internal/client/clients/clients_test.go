@@ -120,7 +120,7 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("unconfigured hono: %v, %v", c, err)
 	}
 	s := Specs()
-	s[model.TypeHono] = hono.NewSpec(hono.Config{BaseURI: "ssl://hono:9093", SASLMechanism: "PLAIN", BootstrapServers: "k:9093"})
+	s[model.TypeHono] = Hono(hono.Config{BaseURI: "ssl://hono:9093", SASLMechanism: "PLAIN", BootstrapServers: "k:9093"})
 	c, tc, err = s.Prepare(h)
 	if err != nil || c.URI != "ssl://hono:9093" || c.Sources[0].Addresses[0] != "hono.event.h" || tc == nil || !tc.InsecureSkipVerify {
 		t.Errorf("configured hono: %+v %v %v", c, tc, err)

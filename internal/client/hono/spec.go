@@ -2,7 +2,9 @@
 // reached through Ditto's address aliases. As in Ditto, a Hono connection
 // runs as a Kafka connection: Resolve turns it, with the service-wide Hono
 // settings (Config), into the Kafka connection that the Kafka client and the
-// data plane see; this package adds no client of its own. Resolving is a
+// data plane see; this package adds no client of its own and, as protocol
+// packages import no sibling, is handed the Kafka Spec by
+// internal/client/clients. Resolving is a
 // pure function of the connection and the settings, so it costs one deep
 // copy per client start and nothing per message.
 package hono
@@ -11,24 +13,24 @@ import (
 	"fmt"
 
 	"github.com/dittoconn/dittoconn/internal/client"
-	"github.com/dittoconn/dittoconn/internal/client/kafka"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
-// NewSpec is the connection type model.TypeHono under the settings cfg.
+// NewSpec is the connection type model.TypeHono under the settings cfg,
+// running on kafka (the kafka Spec: its factory and status shape).
 // Without bootstrap servers in cfg every hono connection is refused when
 // created, modified or tested (and one stored earlier fails to start,
 // misconfigured) instead of being stored and never run. The URI a
 // connection carries is not checked against the blocked hosts: Ditto
 // ignores it and takes the endpoint from its configuration. An SSH tunnel
 // is refused, as for Kafka connections, whose client runs it.
-func NewSpec(cfg Config) client.Spec {
+func NewSpec(cfg Config, kafka client.Spec) client.Spec {
 	return client.Spec{
 		Type:       model.TypeHono,
 		Validation: model.Protocol{Rules: rules(cfg), NoHost: true, NoSSHTunnel: true},
-		New:        factory(cfg),
-		Shape:      kafka.Spec.Shape,
+		New:        factory(cfg, kafka.New),
+		Shape:      kafka.Shape,
 		DialAddress: func(*model.Connection) string {
 			if s := cfg.servers(); len(s) > 0 {
 				return s[0]
@@ -52,10 +54,10 @@ func rules(cfg Config) model.ProtocolRules {
 	}
 }
 
-// factory builds the Kafka client of the resolved connection; the TLS
+// factory builds the client of the resolved connection with kafka; the TLS
 // settings are the resolved connection's (the service's ca and
 // validateCertificates, the base URI's scheme).
-func factory(cfg Config) client.Factory {
+func factory(cfg Config, kafka client.Factory) client.Factory {
 	return func(env client.Env) (client.Client, error) {
 		if env.Connection == nil {
 			return nil, fmt.Errorf("%w: hono: no connection", client.ErrConfig)
@@ -69,6 +71,9 @@ func factory(cfg Config) client.Factory {
 			return nil, fmt.Errorf("hono: %w", err)
 		}
 		env.Connection, env.TLS = r, tlsCfg
-		return kafka.New(env)
+		if kafka == nil {
+			return nil, fmt.Errorf("%w: hono: no Kafka client in this build", client.ErrConfig)
+		}
+		return kafka(env)
 	}
 }

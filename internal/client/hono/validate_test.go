@@ -4,6 +4,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clienttest"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -15,7 +16,7 @@ func TestValidate(t *testing.T) {
 	blocked := model.DefaultValidationConfig()
 	blocked.BlockedHostnames = []string{"localhost"}
 	blocked.LookupIP = func(string) ([]net.IP, error) { return []net.IP{net.ParseIP("127.0.0.1")}, nil }
-	clienttest.RunValidation(t, NewSpec(testConfig), []clienttest.ValidationCase{
+	clienttest.RunValidation(t, NewSpec(testConfig, client.Spec{}), []clienttest.ValidationCase{
 		{Name: "hono source alias", JSON: clienttest.Conn("hono", "", `{"addresses":["nope"],`+clienttest.AC+`}`, "", ""), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"The provided source address <nope> is invalid."}},
 		{Name: "hono target", JSON: clienttest.Conn("hono", "", "", `{"address":"x",`+clienttest.AC+`}`, ""), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"The provided target address <x> is invalid. It should be <command>."}},
 		{Name: "hono qos", JSON: clienttest.Conn("hono", "", `{"addresses":["event"],"qos":2,`+clienttest.AC+`}`, "", ""), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"Invalid source 'qos' value <2>."}},
@@ -29,7 +30,7 @@ func TestValidate(t *testing.T) {
 // TestValidateNotConfigured: without the service's Hono settings a hono
 // connection is refused, never stored and left idle.
 func TestValidateNotConfigured(t *testing.T) {
-	clienttest.RunValidation(t, NewSpec(DefaultConfig()), []clienttest.ValidationCase{
+	clienttest.RunValidation(t, NewSpec(DefaultConfig(), client.Spec{}), []clienttest.ValidationCase{
 		{Name: "hono not configured", JSON: clienttest.Conn("hono", "", `{"addresses":["telemetry"],`+clienttest.AC+`}`, "", ""),
 			Status: 400, Code: ditto.CodeConfigurationInvalid,
 			Parts: []string{"Connections of type <hono> are not available", "HONO_CONNECTION_BOOTSTRAP_SERVERS"}},
