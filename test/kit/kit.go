@@ -189,6 +189,9 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 	set(&a.TestTimeout, opts.TestTimeout)
 	if opts.Clients != nil {
 		a.Clients = clients.Specs().With(opts.Clients)
+		if opts.Hono != nil {
+			a.Clients[model.TypeHono] = clients.Hono(*opts.Hono)
+		}
 	}
 	a.Collector = opts.Collector
 

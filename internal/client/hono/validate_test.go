@@ -20,6 +20,9 @@ func TestValidate(t *testing.T) {
 		{Name: "hono source alias", JSON: clienttest.Conn("hono", "", `{"addresses":["nope"],`+clienttest.AC+`}`, "", ""), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"The provided source address <nope> is invalid."}},
 		{Name: "hono target", JSON: clienttest.Conn("hono", "", "", `{"address":"x",`+clienttest.AC+`}`, ""), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"The provided target address <x> is invalid. It should be <command>."}},
 		{Name: "hono qos", JSON: clienttest.Conn("hono", "", `{"addresses":["event"],"qos":2,`+clienttest.AC+`}`, "", ""), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"Invalid source 'qos' value <2>."}},
+		{Name: "hono debugEnabled with an issued acknowledgement", JSON: clienttest.Conn("hono", "", "", `{"address":"command","issuedAcknowledgementLabel":"c1:done",`+clienttest.AC+`}`, `,"specificConfig":{"debugEnabled":"true"}`),
+			Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"'debugEnabled' is not supported together with the issued acknowledgement label <c1:done> of target <command>"}},
+		{Name: "hono debugEnabled without one", JSON: clienttest.Conn("hono", "", "", `{"address":"command",`+clienttest.AC+`}`, `,"specificConfig":{"debugEnabled":"true"}`)},
 		{Name: "hono without uri", JSON: `{"id":"h1","connectionType":"hono","connectionStatus":"open",
 		 "sources":[{"addresses":["telemetry"],"authorizationContext":["a:b"],"qos":1}]}`},
 		// the shared rules ask the Spec: a Hono URI's host is not checked against the blocked hosts
