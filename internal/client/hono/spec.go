@@ -2,11 +2,11 @@
 // reached through Ditto's address aliases. As in Ditto, a Hono connection
 // runs as a Kafka connection: Resolve turns it, with the service-wide Hono
 // settings (Config), into the Kafka connection that the Kafka client and the
-// data plane see; this package adds no client of its own and, as protocol
-// packages import no sibling, is handed the Kafka Spec by
-// internal/client/clients. Resolving is a
-// pure function of the connection and the settings, so it costs one deep
-// copy per client start and nothing per message.
+// data plane see. The package adds no client of its own; as protocol
+// packages import no sibling, internal/client/clients hands it the Kafka
+// Spec. Resolving is a pure function of the connection and the settings: it
+// costs one deep copy per client start and nothing per message, and needs
+// no locking.
 package hono
 
 import (
@@ -59,8 +59,8 @@ func rules(cfg Config) model.ProtocolRules {
 // validateCertificates, the base URI's scheme).
 func factory(cfg Config, kafka client.Factory) client.Factory {
 	return func(env client.Env) (client.Client, error) {
-		if env.Connection == nil {
-			return nil, fmt.Errorf("%w: hono: no connection", client.ErrConfig)
+		if env.Connection == nil || kafka == nil {
+			return nil, fmt.Errorf("%w: hono: no connection or no Kafka client", client.ErrConfig)
 		}
 		r, err := Resolve(cfg, env.Connection)
 		if err != nil {
@@ -71,9 +71,6 @@ func factory(cfg Config, kafka client.Factory) client.Factory {
 			return nil, fmt.Errorf("hono: %w", err)
 		}
 		env.Connection, env.TLS = r, tlsCfg
-		if kafka == nil {
-			return nil, fmt.Errorf("%w: hono: no Kafka client in this build", client.ErrConfig)
-		}
 		return kafka(env)
 	}
 }
