@@ -52,7 +52,7 @@ func testSucceeded(cmd *pb.Command, id string, seq int64) *pb.Reply {
 func (s *supervisor) testLive(req request, c *model.Connection, factory client.Factory, seq int64) {
 	timeout := req.cmd.AnswerWithin(s.cfg.TestTimeout)
 	root, id, log, runners := s.root, s.id, s.log, s.cfg.Runners
-	tlsCfg, tlsErr := client.TLSConfig(c)
+	c, tlsCfg, tlsErr := s.cfg.Clients.Prepare(c) // hono: the Kafka connection Ditto makes of it
 	env := client.Env{Connection: c, Instance: s.cfg.Instance, Logger: log, TLS: tlsCfg, Events: func(client.Event) {}}
 	noAnswerWanted := !req.cmd.ResponseRequired()
 	testSeconds := int(s.cfg.TestTimeout / time.Second)

@@ -117,12 +117,12 @@ func (h *satelliteHost) start(ctx actor.Context, m *satStart) {
 	log := h.cfg.Logger.With().Str("connection_id", conn.ID).Int("client", m.Index).Logger()
 	logs := monitor.NewLogs(monitor.LogOptions{ConnectionID: conn.ID, Config: h.cfg.Logs, Now: h.cfg.Now,
 		Publisher: h.cfg.LogPublisher})
+	conn, tlsCfg, tlsErr := h.cfg.Clients.Prepare(conn) // hono: the Kafka connection Ditto makes of it
 	// Outbound signals go through the grain's client: a satellite consumes
 	// and only hears the responses to what it consumed.
 	plane, planeErr := dataplane.New(conn, dataplane.Config{
 		Bus:     responsesOnly{inner: h.cfg.Bus, stream: dataplane.ResponseStream(conn.ID)},
 		Mapping: h.cfg.Mapping, Logs: logs, Collector: h.cfg.Collector, Now: h.cfg.Now, Logger: log})
-	tlsCfg, tlsErr := client.TLSConfig(conn)
 	f := factory
 	if planeErr != nil || tlsErr != nil {
 		err := fmt.Errorf("%w: %v", client.ErrConfig, firstErr(planeErr, tlsErr))

@@ -183,7 +183,7 @@ func (s *supervisor) start(conn *model.Connection) {
 		waitOn = append(waitOn, r.done)
 	}
 	s.clients.gen++
-	tlsCfg, tlsErr := client.TLSConfig(conn)
+	conn, tlsCfg, tlsErr := s.cfg.Clients.Prepare(conn) // hono: the Kafka connection Ditto makes of it
 	announce := announcementTargets(conn)
 	now := s.cfg.Now()
 	plane, planeErr := dataplane.New(conn, dataplane.Config{Bus: s.cfg.Bus, Mapping: s.cfg.Mapping, Logs: s.live.logs,

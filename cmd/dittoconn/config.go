@@ -133,6 +133,14 @@ var settings = []setting{
 	{"", "DITTOCONN_CONSUMER_MAX_UNSETTLED", "", nil},
 	{"", "CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS", "", boolean(func(c *config) *bool { return &c.Actors.Validation.OAuth2EnforceHTTPS })},
 	{"", "CONNECTIVITY_HTTP_OAUTH2_MAX_CLOCK_SKEW", "", duration(func(c *config) *time.Duration { return &c.HTTPPush.TokenSkew })},
+	// Hono connections (Ditto's connectivity.hono): the Kafka cluster they run on.
+	{"", "HONO_CONNECTION_URI", "", str(func(c *config) *string { return &c.Hono.BaseURI })},
+	{"", "HONO_CONNECTION_VALIDATE_CERTIFICATE", "", boolean(func(c *config) *bool { return &c.Hono.ValidateCertificates })},
+	{"", "HONO_CONNECTION_CA", "", str(func(c *config) *string { return &c.Hono.CA })},
+	{"", "HONO_CONNECTION_SASL_MECHANISM", "", str(func(c *config) *string { return &c.Hono.SASLMechanism })},
+	{"", "HONO_CONNECTION_BOOTSTRAP_SERVERS", "", str(func(c *config) *string { return &c.Hono.BootstrapServers })},
+	{"", "HONO_CONNECTION_HONO_USERNAME", "", str(func(c *config) *string { return &c.Hono.Username })},
+	{"", "HONO_CONNECTION_HONO_PASSWORD", "", str(func(c *config) *string { return &c.Hono.Password })},
 	{"", "DITTOCONN_HTTP_READ_HEADER_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadHeaderTimeout })},
 	{"", "DITTOCONN_HTTP_READ_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.ReadTimeout })},
 	{"", "DITTOCONN_HTTP_WRITE_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Gateway.Limits.WriteTimeout })},
@@ -194,6 +202,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if err := cfg.Actors.Validation.CheckHostSettings(); err != nil {
 		errs = append(errs, fmt.Errorf("CONNECTIVITY_CONNECTION_BLOCKED_SUBNETS / _BLOCKED_HOST_REGEX: %w", err))
+	}
+	if err := cfg.Hono.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Encryption.Validate(); err != nil {
 		errs = append(errs, err)

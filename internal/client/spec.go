@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net/url"
 
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -25,6 +27,11 @@ type Spec struct {
 	// DialAddress is the host:port of the endpoint that testConnection dials
 	// for a type without a live client and that errors name; nil: the URI's.
 	DialAddress func(c *model.Connection) string
+	// Resolve is the connection the type's clients and data plane run, for
+	// a type that runs as another (hono as kafka); nil: the connection
+	// itself. It must not modify c, and resolving its own result must
+	// change nothing.
+	Resolve func(c *model.Connection) (*model.Connection, error)
 }
 
 // Specs are the known connection types by name.
@@ -85,6 +92,22 @@ func (s Specs) DialAddress(c *model.Connection) string {
 		return spec.DialAddress(c)
 	}
 	return URIHostPort(c)
+}
+
+// Prepare is what the clients and data plane of c run on: c as its type
+// resolves it (Spec.Resolve; c itself for most types) and the TLS
+// configuration of the result. On an error the connection is c and the
+// error wraps ErrConfig: the clients fail misconfigured with the reason.
+func (s Specs) Prepare(c *model.Connection) (*model.Connection, *tls.Config, error) {
+	if spec, ok := s[c.ConnectionType]; ok && spec.Resolve != nil {
+		r, err := spec.Resolve(c)
+		if err != nil {
+			return c, nil, fmt.Errorf("%w: %s: %v", ErrConfig, c.ConnectionType, err)
+		}
+		c = r
+	}
+	cfg, err := TLSConfig(c)
+	return c, cfg, err
 }
 
 // URIHostPort is the host:port of c's URI, "" when it has none.

@@ -32,6 +32,7 @@ import (
 	"github.com/dittoconn/dittoconn/gateway"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clients"
+	"github.com/dittoconn/dittoconn/internal/client/hono"
 	"github.com/dittoconn/dittoconn/internal/client/httppush"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
@@ -69,6 +70,9 @@ type Config struct {
 	// HTTPPush tunes the clients of http-push connections (request timeout,
 	// proxy); ignored when Actors.Clients is set.
 	HTTPPush httppush.Options
+	// Hono is the service-wide Hono settings (Ditto's
+	// ditto.connectivity.hono); ignored when Actors.Clients is set.
+	Hono hono.Config
 	// Actors are the actor system's settings; a Collector set there is
 	// also served at /metrics, with the Go runtime's and the process's.
 	Actors  actors.Config
@@ -106,6 +110,7 @@ func DefaultConfig() Config {
 		Migration:  migration.Config{LeaseTTL: migration.DefaultLeaseTTL},
 		Fluent:     monitor.DefaultFluentConfig(),
 		HTTPPush:   httppush.Options{RequestTimeout: httppush.DefaultRequestTimeout, TokenSkew: httppush.DefaultTokenSkew},
+		Hono:       hono.DefaultConfig(),
 		Actors:     actors.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
 	}
@@ -165,6 +170,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	ac.Store, ac.Instance, ac.Logger = connStore, cfg.Instance, log
 	if ac.Clients == nil {
 		ac.Clients = clients.Specs().With(client.Registry{model.TypeHTTPPush: httppush.NewFactory(cfg.HTTPPush)})
+		ac.Clients[model.TypeHono] = clients.Hono(cfg.Hono)
 	}
 	if err := ac.Validation.CheckHostSettings(); err != nil {
 		return nil, fmt.Errorf("blocked host settings: %w", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clients"
+	"github.com/dittoconn/dittoconn/internal/client/hono"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/service"
@@ -103,6 +104,8 @@ type Options struct {
 	PassivateUnknownAfter time.Duration
 	Unsecured             bool
 	Validation            *model.ValidationConfig
+	// Hono is the service's Hono settings; nil: Hono not configured.
+	Hono *hono.Config
 	// Live clients: nil Clients = the default table, else its factories replace the
 	// default ones of their types; zero Backoff = 50 ms … 1 s
 	// (tests must not wait Ditto's 5 s).
@@ -155,6 +158,9 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		cfg.Encryption = *opts.Encryption
 	}
 	cfg.Migration = opts.Migration
+	if opts.Hono != nil {
+		cfg.Hono = *opts.Hono
+	}
 	cfg.Gateway.DevopsSecured, cfg.Gateway.DevopsPassword = !opts.Unsecured, Password
 
 	a := &cfg.Actors
@@ -183,6 +189,9 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 	set(&a.TestTimeout, opts.TestTimeout)
 	if opts.Clients != nil {
 		a.Clients = clients.Specs().With(opts.Clients)
+		if opts.Hono != nil {
+			a.Clients[model.TypeHono] = clients.Hono(*opts.Hono)
+		}
 	}
 	a.Collector = opts.Collector
 

@@ -15,11 +15,16 @@ import (
 )
 
 // Specs returns every connection type this build knows: the table of
-// their clients and of their validation rules (model.Protocols). Hono has
-// no client: its connections only change their desired status.
+// their clients and of their validation rules (model.Protocols). Hono is
+// not configured in this table (its connections are refused): the service
+// puts Hono of its settings in place.
 func Specs() client.Specs {
-	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec, hono.Spec)
+	return client.NewSpecs(mqtt.Spec, mqtt5.Spec, httppush.Spec, amqp091.Spec, amqp10.Spec, kafka.Spec, Hono(hono.DefaultConfig()))
 }
+
+// Hono is the type hono under the service's Hono settings: it runs on the
+// Kafka client.
+func Hono(cfg hono.Config) client.Spec { return hono.NewSpec(cfg, kafka.Spec) }
 
 // Default returns a new registry with every protocol this build has a
 // client for.

@@ -1,11 +1,14 @@
 package clients
 
 import (
+	"errors"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/client/hono"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -18,7 +21,7 @@ func TestDefaultHasAClientPerLiveType(t *testing.T) {
 		got = append(got, typ)
 	}
 	slices.Sort(got)
-	want := []string{model.TypeAMQP091, model.TypeAMQP10, model.TypeHTTPPush, model.TypeKafka, model.TypeMQTT, model.TypeMQTT5}
+	want := []string{model.TypeAMQP091, model.TypeAMQP10, model.TypeHono, model.TypeHTTPPush, model.TypeKafka, model.TypeMQTT, model.TypeMQTT5}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("types with a client %q, want %q", got, want)
@@ -38,7 +41,8 @@ func TestDialAddress(t *testing.T) {
 		{model.Connection{ConnectionType: model.TypeKafka, URI: "tcp://h:1",
 			SpecificConfig: map[string]string{"bootstrapServers": "k1:9092, k2:9092"}}, "k1:9092"},
 		{model.Connection{ConnectionType: model.TypeKafka, URI: "tcp://h:1"}, "h:1"},
-		{model.Connection{ConnectionType: model.TypeHono, URI: "amqps://hono:5671"}, "hono:5671"},
+		// Hono's endpoint is the service's, never the connection's URI (none here: not configured)
+		{model.Connection{ConnectionType: model.TypeHono, URI: "amqps://hono:5671"}, ""},
 		{model.Connection{ConnectionType: model.TypeAMQP091, URI: "::"}, ""},
 	} {
 		if got := s.DialAddress(&tc.c); got != tc.want {
@@ -98,5 +102,30 @@ func TestEveryTypeHasRules(t *testing.T) {
 	c := &model.Connection{ID: "c1", ConnectionType: "nope"}
 	if err := model.Validate(c, model.DefaultValidationConfig(), Specs()); err == nil || !strings.Contains(err.Error(), "Unknown connection type: nope") {
 		t.Errorf("unknown type: %v", err)
+	}
+}
+
+// TestPrepare: clients run a hono connection as the Kafka connection it
+// resolves to, other types as they are; an unconfigured Hono is a
+// configuration error naming the reason.
+func TestPrepare(t *testing.T) {
+	mq := &model.Connection{ID: "m", ConnectionType: model.TypeMQTT, URI: "ssl://b:8883", ValidateCertificates: true}
+	c, tc, err := Specs().Prepare(mq)
+	if err != nil || c != mq || tc == nil || tc.ServerName != "b" {
+		t.Errorf("mqtt: %v %v %v", c, tc, err)
+	}
+	h := &model.Connection{ID: "h", ConnectionType: model.TypeHono, Sources: []model.Source{{Addresses: []string{"event"}}}}
+	c, _, err = Specs().Prepare(h)
+	if !errors.Is(err, client.ErrConfig) || !strings.Contains(err.Error(), "HONO_CONNECTION_BOOTSTRAP_SERVERS is not set") || c != h {
+		t.Errorf("unconfigured hono: %v, %v", c, err)
+	}
+	s := Specs()
+	s[model.TypeHono] = Hono(hono.Config{BaseURI: "ssl://hono:9093", SASLMechanism: "PLAIN", BootstrapServers: "k:9093"})
+	c, tc, err = s.Prepare(h)
+	if err != nil || c.URI != "ssl://hono:9093" || c.Sources[0].Addresses[0] != "hono.event.h" || tc == nil || !tc.InsecureSkipVerify {
+		t.Errorf("configured hono: %+v %v %v", c, tc, err)
+	}
+	if h.URI != "" || h.Sources[0].Addresses[0] != "event" {
+		t.Errorf("the stored connection changed: %+v", h)
 	}
 }
