@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -124,7 +125,7 @@ func (op Options) Bool(key string, def bool) bool {
 	if !ok {
 		return def
 	}
-	return s == "true" || s == "TRUE" || s == "True"
+	return strings.EqualFold(s, "true")
 }
 
 // object returns an option that must be a JSON object.
