@@ -161,6 +161,9 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 				return err
 			}
 		}
+		if err := m.installRequire(lim.CommonJSModulePath); err != nil {
+			return err
+		}
 		if in != "" {
 			if _, err := m.vm.RunScript("incomingScript", in); err != nil {
 				return err
