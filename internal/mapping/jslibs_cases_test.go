@@ -178,7 +178,7 @@ var jsLibraryCases = []struct{ expr, want string }{
 	{`(function(){var b = dcodeIO.ByteBuffer.fromHex("ffffffffffffffffffff01"); return b.readVarint64().toString()})()`, `THROW Error: Buffer overrun`},
 	{`(function(){var b = dcodeIO.ByteBuffer.fromHex("ffffffffffffffffffffff01"); return b.readVarint64().toString()})()`, `THROW Error: Buffer overrun`},
 	{`(function(){var b = dcodeIO.ByteBuffer.fromHex("ffffffffff01"); return b.readVarint32()})()`, `-1`},
-	{`(function(){var b = dcodeIO.ByteBuffer.fromHex("0102"); return b.readString(1)})()`, ``},
+	{`(function(){var b = dcodeIO.ByteBuffer.fromHex("0102"); return b.readString(1)})()`, "\x01"},
 	{`(function(){var b = dcodeIO.ByteBuffer.fromHex("0102"); return b.writeString("x").flip().toHex()})()`, `78`},
 	{`(function(){var b = dcodeIO.ByteBuffer.fromHex("0102"); return [b.readUInt8(), b.readUInt8(0), b.readUInt16(0), b.writeUInt32(1, 0).toHex(), b.readUInt32(0), b.readUInt64(0)]})()`, `THROW RangeError: Illegal offset: 0 <= 0 (+8) <= 4`},
 	{`(function(){var b = dcodeIO.ByteBuffer.allocate(8); return b.writeUInt64(3).readUInt64(0).toString()})()`, `3`},
