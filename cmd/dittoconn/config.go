@@ -262,8 +262,16 @@ func boolean(f func(*config) *bool) func(*config) value {
 	return func(c *config) value { return (*boolValue)(f(c)) }
 }
 
+// Set takes Go's spellings and HOCON's (yes/no, on/off), which Ditto's
+// configuration accepts for a boolean variable.
 func (v *boolValue) Set(s string) error {
 	b, err := strconv.ParseBool(s)
+	switch strings.ToLower(s) {
+	case "yes", "on":
+		b, err = true, nil
+	case "no", "off":
+		b, err = false, nil
+	}
 	if err != nil {
 		return errors.New("is not a boolean")
 	}

@@ -110,3 +110,32 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestBooleanHOCONSpellings(t *testing.T) {
+	for val, want := range map[string]bool{"on": true, "yes": true, "TRUE": true, "off": false, "no": false, "0": false} {
+		cfg, err := parseConfig(nil, envOf(map[string]string{"CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS": val}))
+		if err != nil || cfg.Actors.Validation.OAuth2EnforceHTTPS != want {
+			t.Errorf("%q: %v %v", val, cfg.Actors.Validation.OAuth2EnforceHTTPS, err)
+		}
+	}
+	if _, err := parseConfig(nil, envOf(map[string]string{"CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS": "maybe"})); err == nil {
+		t.Error("maybe: accepted")
+	}
+}
+
+// FuzzParseDuration: any text either fails or gives a duration that reads
+// back the same in Go's form.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"500ms", "500", "2 seconds", "1d", "1.5 hours", "", "x", "9999999999999999999d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDuration(s)
+		if err != nil {
+			return
+		}
+		if back, err := time.ParseDuration(d.String()); err != nil || back != d {
+			t.Fatalf("%q: %v reads back as %v (%v)", s, d, back, err)
+		}
+	})
+}
