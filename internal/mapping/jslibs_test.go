@@ -20,24 +20,37 @@ func newJSWith(t *testing.T, options map[string]any) (*Configured, error) {
 	return New("js", model.MappingDefinition{MappingEngine: "JavaScript", Options: b}, testConfig())
 }
 
-func TestJavaScriptLibrariesAnswerAsTheLibraries(t *testing.T) {
+// withLibraries is a JavaScript mapper without scripts that loads both
+// libraries.
+func withLibraries(t *testing.T) *jsMapper {
+	t.Helper()
 	c, err := newJSWith(t, map[string]any{"incomingScript": "", "outgoingScript": "",
 		"loadBytebufferJS": true, "loadLongJS": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := c.Mapper.(*jsMapper)
+	return c.Mapper.(*jsMapper)
+}
+
+// evalJS runs src in m's runtime under its limits and returns the result
+// as a string.
+func evalJS(m *jsMapper, src string) (got string, err error) {
+	err = m.run(func() error {
+		v, err := m.vm.RunString(src)
+		if err == nil {
+			got = v.String()
+		}
+		return err
+	})
+	return got, err
+}
+
+func TestJavaScriptLibrariesAnswerAsTheLibraries(t *testing.T) {
+	m := withLibraries(t)
 	for _, tc := range jsLibraryCases {
-		var got string
-		err := m.run(func() error {
-			v, err := m.vm.RunString(`(function () { try { var r = (` + tc.expr + `);
+		got, err := evalJS(m, `(function () { try { var r = (`+tc.expr+`);
   return (typeof r === 'object' && r !== null && !dcodeIO.Long.isLong(r) && !dcodeIO.ByteBuffer.isByteBuffer(r)) ? JSON.stringify(r) : String(r);
 } catch (e) { return 'THROW ' + e.name + ': ' + e.message; } })()`)
-			if err == nil {
-				got = v.String()
-			}
-			return err
-		})
 		if err != nil || got != tc.want {
 			t.Errorf("%s\n got  %s (%v)\n want %s", tc.expr, got, err, tc.want)
 		}
@@ -218,12 +231,7 @@ func TestJavaScriptLibrariesOnlyWhenAsked(t *testing.T) {
 // Where the libraries have bugs that lose data, dittoconn does not repeat
 // them (docs/COMPATIBILITY.md).
 func TestJavaScriptByteBufferFixedBugs(t *testing.T) {
-	c, err := newJSWith(t, map[string]any{"incomingScript": "", "outgoingScript": "",
-		"loadBytebufferJS": true, "loadLongJS": true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := c.Mapper.(*jsMapper)
+	m := withLibraries(t)
 	for expr, want := range map[string]string{
 		// clone(true) copies the contents (the library returns zeros).
 		`dcodeIO.ByteBuffer.fromHex("0102").clone(true).toHex()`: "0102",
@@ -232,16 +240,23 @@ func TestJavaScriptByteBufferFixedBugs(t *testing.T) {
 		// An unsigned divisor with the top bit set (the library loops).
 		`dcodeIO.Long.fromInt(100).div(dcodeIO.Long.fromInt(-1, true)).toString()`: "-100",
 	} {
-		var got string
-		err := m.run(func() error {
-			v, err := m.vm.RunString(expr)
-			if err == nil {
-				got = v.String()
-			}
-			return err
-		})
+		got, err := evalJS(m, expr)
 		if err != nil || got != want {
 			t.Errorf("%s: %q (%v), want %q", expr, got, err, want)
 		}
+	}
+}
+
+// The script guards hold for the libraries too: a buffer sized by a device
+// is refused before it is allocated.
+func TestJavaScriptByteBufferAllocationGuard(t *testing.T) {
+	m := withLibraries(t)
+	for _, expr := range []string{`dcodeIO.ByteBuffer.allocate(1e11)`, `dcodeIO.ByteBuffer.allocate(8).resize(1e11)`} {
+		if _, err := evalJS(m, expr); !errors.Is(err, ErrScriptMemory) && (err == nil || !strings.Contains(err.Error(), ErrScriptMemory.Error())) {
+			t.Errorf("%s: %v", expr, err)
+		}
+	}
+	if got, err := evalJS(m, `dcodeIO.ByteBuffer.allocate(1024).capacity()`); err != nil || got != "1024" {
+		t.Fatalf("a small buffer: %q %v", got, err)
 	}
 }
