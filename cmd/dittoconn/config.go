@@ -34,9 +34,6 @@ func defaultConfig() config {
 	// Every mapping limit has its default here, so the settings table shows
 	// them and a variable changes one without zeroing the others.
 	c.Actors.Mapping = mapping.DefaultConfig()
-	if c.HTTPPush.TokenSkew == 0 {
-		c.HTTPPush.TokenSkew = 60 * time.Second // what httppush takes for 0: Ditto's max-clock-skew
-	}
 	c.Instance, _ = os.Hostname()
 	return c
 }
@@ -148,8 +145,6 @@ var settings = []setting{
 	{"", "CONNECTIVITY_CLIENT_MAX_BACKOFF", "", duration(func(c *config) *time.Duration { return &c.Actors.Backoff.Max })},
 	{"", "CONNECTIVITY_CLIENT_TESTING_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.TestTimeout })},
 	{"", "CONNECTION_ACTIVITY_CHECK_DELETED_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.PassivateDeletedAfter })},
-	{"", "CONNECTIVITY_HTTP_OAUTH2_MAX_CLOCK_SKEW", "", duration(func(c *config) *time.Duration { return &c.HTTPPush.TokenSkew })},
-	{"", "CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS", "", boolean(func(c *config) *bool { return &c.Actors.Validation.OAuth2EnforceHTTPS })},
 	// JavaScript mapping (Ditto's connectivity.mapping.javascript), and
 	// dittoconn's own guards for what the JVM's heap bounds in Ditto.
 	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_MAX_SCRIPT_SIZE_BYTES", "", positive(func(c *config) *int { return &c.Actors.Mapping.JavaScript.MaxScriptSizeBytes })},

@@ -78,14 +78,12 @@ func TestDittoNamesAndAliases(t *testing.T) {
 		"DITTOCONN_CLIENT_TESTING_TIMEOUT":           "3s",
 		"CONNECTIVITY_CLIENT_TESTING_TIMEOUT":        "20000", // HOCON: a bare number is milliseconds
 		"CONNECTION_ACTIVITY_CHECK_DELETED_INTERVAL": "1d",
-		"CONNECTIVITY_HTTP_OAUTH2_MAX_CLOCK_SKEW":    "30 s",
-		"CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS":     "false",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Actors.Backoff.Min != 7*time.Second || cfg.Actors.Backoff.Max != time.Hour || cfg.Actors.TestTimeout != 20*time.Second ||
-		cfg.Actors.PassivateDeletedAfter != 24*time.Hour || cfg.HTTPPush.TokenSkew != 30*time.Second || cfg.Actors.Validation.OAuth2EnforceHTTPS {
+		cfg.Actors.PassivateDeletedAfter != 24*time.Hour {
 		t.Fatalf("Ditto's names: %+v", cfg)
 	}
 	_, err = parseConfig(nil, envOf(map[string]string{"CONNECTIVITY_CLIENT_MIN_BACKOFF": "2h"}))
@@ -113,12 +111,12 @@ func TestParseDuration(t *testing.T) {
 
 func TestBooleanHOCONSpellings(t *testing.T) {
 	for val, want := range map[string]bool{"on": true, "yes": true, "TRUE": true, "off": false, "no": false, "0": false} {
-		cfg, err := parseConfig(nil, envOf(map[string]string{"CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS": val}))
-		if err != nil || cfg.Actors.Validation.OAuth2EnforceHTTPS != want {
-			t.Errorf("%q: %v %v", val, cfg.Actors.Validation.OAuth2EnforceHTTPS, err)
+		cfg, err := parseConfig(nil, envOf(map[string]string{"DEVOPS_SECURED": val}))
+		if err != nil || cfg.Gateway.DevopsSecured != want {
+			t.Errorf("%q: %v %v", val, cfg.Gateway.DevopsSecured, err)
 		}
 	}
-	if _, err := parseConfig(nil, envOf(map[string]string{"CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS": "maybe"})); err == nil {
+	if _, err := parseConfig(nil, envOf(map[string]string{"DEVOPS_SECURED": "maybe"})); err == nil {
 		t.Error("maybe: accepted")
 	}
 }

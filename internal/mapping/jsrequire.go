@@ -44,10 +44,16 @@ func (m *jsMapper) installRequire(root string) error {
 	}
 	vm := m.vm
 	exportsOf := map[string]goja.Value{} // module path -> its exports, once loaded
+	// byID answers a repeated require (scripts often require inside the
+	// mapping function, once per message) without touching the file system.
+	byID := map[string]goja.Value{}
 	var requireFrom func(dir string) func(goja.FunctionCall) goja.Value
 	requireFrom = func(dir string) func(goja.FunctionCall) goja.Value {
 		return func(call goja.FunctionCall) goja.Value {
 			id := call.Argument(0).String()
+			if v, ok := byID[dir+"\x00"+id]; ok {
+				return v
+			}
 			path, info, ok := resolveModule(root, dir, id)
 			if !ok {
 				// Rhino's message, as an Error the script may catch.
@@ -79,6 +85,7 @@ func (m *jsMapper) installRequire(root string) error {
 			}
 			v := module.Get("exports")
 			exportsOf[path] = v
+			byID[dir+"\x00"+id] = v
 			return v
 		}
 	}
