@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 )
 
 // newJSWith builds a JavaScript mapping from a full options object.
-func newJSWith(t *testing.T, options map[string]any) (*Configured, error) {
+func newJSWith(t testing.TB, options map[string]any) (*Configured, error) {
 	t.Helper()
 	b, err := json.Marshal(options)
 	if err != nil {
@@ -22,7 +23,7 @@ func newJSWith(t *testing.T, options map[string]any) (*Configured, error) {
 
 // withLibraries is a JavaScript mapper without scripts that loads both
 // libraries.
-func withLibraries(t *testing.T) *jsMapper {
+func withLibraries(t testing.TB) *jsMapper {
 	t.Helper()
 	c, err := newJSWith(t, map[string]any{"incomingScript": "", "outgoingScript": "",
 		"loadBytebufferJS": true, "loadLongJS": true})
@@ -259,4 +260,40 @@ func TestJavaScriptByteBufferAllocationGuard(t *testing.T) {
 	if got, err := evalJS(m, `dcodeIO.ByteBuffer.allocate(1024).capacity()`); err != nil || got != "1024" {
 		t.Fatalf("a small buffer: %q %v", got, err)
 	}
+}
+
+// FuzzByteBufferDecoders: the library's decoders take device bytes; any
+// input ends in a value or a script exception, never a Go panic, and
+// base64 and hex round-trip.
+func FuzzByteBufferDecoders(f *testing.F) {
+	for _, s := range [][]byte{{}, {0xff, 0xff, 0xff, 0xff, 0x0f}, []byte("h\xc3\xa4llo\x00"), {0xe2, 0x82}, {0x80, 0x80, 0x80}} {
+		f.Add(s)
+	}
+	m := withLibraries(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 4096 {
+			return
+		}
+		hex := fmt.Sprintf("%x", b)
+		got, err := evalJS(m, `(function () {
+  var bb = dcodeIO.ByteBuffer.fromHex('`+hex+`');
+  if (bb.toHex() !== '`+hex+`') { return 'hex round trip: ' + bb.toHex(); }
+  if (dcodeIO.ByteBuffer.fromBase64(bb.toBase64()).toHex() !== '`+hex+`') { return 'base64 round trip'; }
+  var tries = [
+    function () { return bb.toUTF8(); },
+    function () { return bb.readUTF8String(bb.remaining(), 'b', 0); },
+    function () { return bb.readCString(0); },
+    function () { return bb.readVarint32(0); },
+    function () { return bb.readVarint64(0); },
+    function () { return bb.readInt64(0); },
+    function () { return dcodeIO.ByteBuffer.fromBase64(bb.toBinary()); },
+    function () { return dcodeIO.Long.fromString(bb.toBinary(), 16); }
+  ];
+  tries.forEach(function (f) { try { f(); } catch (e) { if (!(e instanceof Error)) { throw e; } } });
+  return 'ok';
+})()`)
+		if err != nil || got != "ok" {
+			t.Fatalf("% x: %q %v", b, got, err)
+		}
+	})
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/protocol"
 )
 
-func writeModule(t *testing.T, dir, name, src string) {
+func writeModule(t testing.TB, dir, name, src string) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -86,4 +86,28 @@ function mapToDittoProtocolMsg(headers, textPayload, bytePayload) {
 
 func bytesMsg(b []byte) protocol.External {
 	return protocol.External{Headers: map[string]string{"content-type": "application/octet-stream"}, Bytes: b}
+}
+
+// FuzzResolveModule: whatever a script passes to require, the file found
+// lies inside the module directory.
+func FuzzResolveModule(f *testing.F) {
+	root := f.TempDir()
+	writeModule(f, root, "a.js", "")
+	writeModule(f, root, "lib/b.js", "")
+	for _, s := range []string{"a", "./a", "../a", "lib/b", "lib/../a", "/etc/passwd", "..", ".", "lib/../../x", ""} {
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, id string, fromLib bool) {
+		dir := root
+		if fromLib {
+			dir = filepath.Join(root, "lib")
+		}
+		p, _, ok := resolveModule(root, dir, id)
+		if !ok {
+			return
+		}
+		if rel, err := filepath.Rel(root, p); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			t.Fatalf("require(%q) from %s found %s, outside %s", id, dir, p, root)
+		}
+	})
 }
