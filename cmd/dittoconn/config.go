@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/mapping"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/service"
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
@@ -30,6 +31,9 @@ type config struct {
 // defaultConfig is the service's defaults and the binary's own.
 func defaultConfig() config {
 	c := config{Config: service.DefaultConfig(), LogLevel: "info", LogFormat: "json"}
+	// Every mapping limit has its default here, so the settings table shows
+	// them and a variable changes one without zeroing the others.
+	c.Actors.Mapping = mapping.DefaultConfig()
 	c.Instance, _ = os.Hostname()
 	return c
 }
@@ -163,6 +167,23 @@ var settings = []setting{
 	{"cluster-tls-cert", "DITTOCONN_CLUSTER_TLS_CERT", "PEM certificate for mutual TLS between nodes", str(func(c *config) *string { return &c.Actors.Cluster.TLSCertFile })},
 	{"cluster-tls-key", "DITTOCONN_CLUSTER_TLS_KEY", "its PEM key", str(func(c *config) *string { return &c.Actors.Cluster.TLSKeyFile })},
 	{"cluster-tls-ca", "DITTOCONN_CLUSTER_TLS_CA", "PEM CA of every node's certificate", str(func(c *config) *string { return &c.Actors.Cluster.TLSCAFile })},
+
+	// Ditto's names (connectivity.conf) for settings that had only
+	// dittoconn's; the old names above stay as aliases, and Ditto's name,
+	// read later, wins when both are set.
+	{"", "CONNECTIVITY_CLIENT_MIN_BACKOFF", "", duration(func(c *config) *time.Duration { return &c.Actors.Backoff.Min })},
+	{"", "CONNECTIVITY_CLIENT_MAX_BACKOFF", "", duration(func(c *config) *time.Duration { return &c.Actors.Backoff.Max })},
+	{"", "CONNECTIVITY_CLIENT_TESTING_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.TestTimeout })},
+	{"", "CONNECTION_ACTIVITY_CHECK_DELETED_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.PassivateDeletedAfter })},
+	// JavaScript mapping (Ditto's connectivity.mapping.javascript), and
+	// dittoconn's own guards for what the JVM's heap bounds in Ditto.
+	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_MAX_SCRIPT_SIZE_BYTES", "", positive(func(c *config) *int { return &c.Actors.Mapping.JavaScript.MaxScriptSizeBytes })},
+	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_MAX_EXECUTION_TIME", "", duration(func(c *config) *time.Duration { return &c.Actors.Mapping.JavaScript.MaxScriptExecutionTime })},
+	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_MAX_STACK_DEPTH", "", positive(func(c *config) *int { return &c.Actors.Mapping.JavaScript.MaxScriptStackDepth })},
+	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_ALLOW_UNSAFE_STANDARD_OBJECTS", "", boolean(func(c *config) *bool { return &c.Actors.Mapping.JavaScript.AllowUnsafeStandardObjects })},
+	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_COMMON_JS_MODULE_PATH", "", str(func(c *config) *string { return &c.Actors.Mapping.JavaScript.CommonJSModulePath })},
+	{"", "DITTOCONN_MESSAGE_MAPPING_JS_MAX_ALLOCATION_BYTES", "", positive64(func(c *config) *int64 { return &c.Actors.Mapping.JavaScript.MaxScriptAllocationBytes })},
+	{"", "DITTOCONN_MESSAGE_MAPPING_JS_MAX_HEAP_GROWTH_BYTES", "", positive64(func(c *config) *int64 { return &c.Actors.Mapping.JavaScript.MaxScriptHeapGrowthBytes })},
 }
 
 // parseConfig reads args (without the program name and sub-command) on top of
@@ -195,7 +216,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, fmt.Errorf("connection log publisher settings: %w", err)
 	}
 	if b := cfg.Actors.Backoff; b.Max < b.Min {
-		errs = append(errs, fmt.Errorf("DITTOCONN_CLIENT_BACKOFF_MAX (%v) is below DITTOCONN_CLIENT_BACKOFF_MIN (%v)", b.Max, b.Min))
+		errs = append(errs, fmt.Errorf("CONNECTIVITY_CLIENT_MAX_BACKOFF (%v) is below CONNECTIVITY_CLIENT_MIN_BACKOFF (%v)", b.Max, b.Min))
+	}
+	if cfg.Actors.Mapping.JavaScript.AllowUnsafeStandardObjects {
+		// In Ditto this hands scripts Rhino's unsafe standard objects (Java
+		// packages and classes); goja has no Java to hand over, and accepting
+		// it would leave the operator's setting without its effect.
+		errs = append(errs, errors.New("CONNECTIVITY_MESSAGE_MAPPING_JS_ALLOW_UNSAFE_STANDARD_OBJECTS=true is not supported: "+
+			"dittoconn's JavaScript runtime has no Java packages or classes to expose; unset it or set it to false"))
 	}
 	if err := cfg.HTTPPush.Proxy.Validate(); err != nil {
 		errs = append(errs, err)
@@ -265,8 +293,16 @@ func boolean(f func(*config) *bool) func(*config) value {
 	return func(c *config) value { return (*boolValue)(f(c)) }
 }
 
+// Set takes Go's spellings and HOCON's (yes/no, on/off), which Ditto's
+// configuration accepts for a boolean variable.
 func (v *boolValue) Set(s string) error {
 	b, err := strconv.ParseBool(s)
+	switch strings.ToLower(s) {
+	case "yes", "on":
+		b, err = true, nil
+	case "no", "off":
+		b, err = false, nil
+	}
 	if err != nil {
 		return errors.New("is not a boolean")
 	}
@@ -323,12 +359,45 @@ func duration(f func(*config) *time.Duration) func(*config) value {
 }
 
 func (v *durationValue) Set(s string) error {
-	d, err := time.ParseDuration(s)
+	d, err := parseDuration(s)
 	if err != nil || d <= 0 {
 		return errors.New("is not a positive duration")
 	}
 	*v = durationValue(d)
 	return nil
+}
+
+// hoconUnits are the duration units of Ditto's configuration (HOCON) that
+// Go's time.ParseDuration does not know.
+var hoconUnits = map[string]time.Duration{
+	"nanosecond": time.Nanosecond, "nanoseconds": time.Nanosecond, "nanos": time.Nanosecond, "nano": time.Nanosecond,
+	"microsecond": time.Microsecond, "microseconds": time.Microsecond, "micros": time.Microsecond, "micro": time.Microsecond,
+	"millisecond": time.Millisecond, "milliseconds": time.Millisecond, "millis": time.Millisecond, "milli": time.Millisecond,
+	"second": time.Second, "seconds": time.Second, "minute": time.Minute, "minutes": time.Minute,
+	"hour": time.Hour, "hours": time.Hour, "d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+}
+
+// parseDuration reads Go's form ("1m30s") and the forms a value in Ditto's
+// configuration takes: a number with a HOCON unit ("500 ms", "2 seconds",
+// "1d") or a bare number of milliseconds.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, "ms"
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, err
+	}
+	if u, ok := hoconUnits[unit]; ok {
+		return time.Duration(n * float64(u)), nil
+	}
+	return time.ParseDuration(num + unit)
 }
 func (v *durationValue) String() string { return time.Duration(*v).String() }
 

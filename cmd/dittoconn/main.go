@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dittoconn/dittoconn/internal/mapping"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/service"
 )
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	cfg.Logger = log
 	cfg.Actors.Collector = monitor.NewCollector() // served at /metrics
+	mapping.SetRegexpTimeout(cfg.Actors.Mapping.JavaScript.MaxScriptExecutionTime)
 	svc, err := service.Start(ctx, cfg.Config)
 	if err != nil {
 		return err

@@ -4,10 +4,15 @@
 // UpdateTwinWithLiveResponse, CloudEvents), configured from a connection's
 // mappingDefinitions and combined into one chain per source and target.
 //
-// The package is pure: no I/O, no grains. Inbound, a chain turns one
-// protocol.External into Ditto Protocol messages; outbound, one
-// protocol.Message into external messages. Every mapper of a chain sees the
-// same input (Ditto runs them side by side, not as a pipe) and each one's
-// result or error is reported separately so that the caller can count and
-// log it.
+// The package is pure, no grains and no I/O, with one exception: a
+// JavaScript mapping's require() reads CommonJS modules from the configured
+// commonJsModulePath (jsrequire.go). The JavaScript engine's helper
+// libraries (dcodeIO.Long, dcodeIO.ByteBuffer) are dittoconn's own code,
+// evaluated into a runtime only when a mapping asks for them.
+//
+// Inbound, a chain turns one protocol.External into Ditto Protocol
+// messages; outbound, one protocol.Message into external messages. Every
+// mapper of a chain sees the same input (Ditto runs them side by side, not
+// as a pipe) and each one's result or error is reported separately so that
+// the caller can count and log it.
 package mapping

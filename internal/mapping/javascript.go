@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -37,7 +38,9 @@ var Ditto = (function () {
     },
     arrayBufferToString: __dittoconn.bytesToString,
     stringToArrayBuffer: __dittoconn.stringToBytes,
-    asByteBuffer: function () { throw new Error('bytebuffer.js is not available in dittoconn'); }
+    // dcodeIO.ByteBuffer exists when the mapping has loadBytebufferJS;
+    // without it this fails with a ReferenceError, as in Ditto.
+    asByteBuffer: function (arrayBuffer) { return dcodeIO.ByteBuffer.wrap(new Uint8Array(arrayBuffer)); }
   };
 })();
 
@@ -69,6 +72,28 @@ function mapFromDittoProtocolMsgWrapper(msg) {
 `
 
 var preludeProgram = goja.MustCompile("ditto-scope.js", jsPrelude, false)
+
+// The helper libraries are compiled on first use: most mappings load
+// neither.
+var (
+	longProgram       = sync.OnceValue(func() *goja.Program { return goja.MustCompile("long.js", jsLong, false) })
+	byteBufferProgram = sync.OnceValue(func() *goja.Program { return goja.MustCompile("bytebuffer.js", jsByteBuffer, false) })
+)
+
+// jsLibraries reads loadLongJS and loadBytebufferJS as Ditto's
+// JavaScriptMessageMapperConfiguration does: a JSON boolean, else the
+// option's text as Boolean.parseBoolean reads it. For loadLongJS that
+// fallback reads loadBytebufferJS's text (Ditto's code does so), so
+// loading ByteBuffer.js loads Long.js too unless loadLongJS is false.
+func jsLibraries(opts Options) (long, byteBuffer bool) {
+	byteBuffer = opts.Bool("loadBytebufferJS", false)
+	if v, ok := opts.raw("loadLongJS"); ok {
+		if raw, _ := v.(json.RawMessage); string(raw) == "true" || string(raw) == "false" {
+			return string(raw) == "true", byteBuffer
+		}
+	}
+	return byteBuffer, byteBuffer
+}
 
 // jsMapper holds one runtime; goja runtimes are not goroutine-safe, so
 // calls are serialised by mu.
@@ -104,6 +129,7 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 	}
 	in, _ := opts.String("incomingScript")
 	out, _ := opts.String("outgoingScript")
+	loadLong, loadByteBuffer := jsLibraries(opts)
 	if len(in) > lim.MaxScriptSizeBytes || len(out) > lim.MaxScriptSizeBytes {
 		return nil, configFailed("The script size was bigger than the allowed <%d> bytes: incoming script size was <%d> bytes, outgoing script size was <%d> bytes",
 			lim.MaxScriptSizeBytes, len(in), len(out))
@@ -121,6 +147,21 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 			return err
 		}
 		if err := m.installLimits(lim.MaxScriptAllocationBytes); err != nil {
+			return err
+		}
+		// After the limits, so the libraries' allocations are checked;
+		// Long.js first: ByteBuffer.js picks it up when it loads.
+		if loadLong {
+			if _, err := m.vm.RunProgram(longProgram()); err != nil {
+				return err
+			}
+		}
+		if loadByteBuffer {
+			if _, err := m.vm.RunProgram(byteBufferProgram()); err != nil {
+				return err
+			}
+		}
+		if err := m.installRequire(lim.CommonJSModulePath); err != nil {
 			return err
 		}
 		if in != "" {

@@ -30,11 +30,18 @@ import (
 var ErrScriptMemory = errors.New("mapping: script exceeded its memory limit")
 
 func init() {
-	// goja runs non-RE2 patterns (backreferences, lookahead) on regexp2,
-	// whose backtracking runs natively, out of reach of the execution-time
-	// interrupt; regexp2 reads this bound when a pattern is compiled. A
-	// match that times out is a non-match to the script.
-	regexp2.DefaultMatchTimeout = DefaultConfig().JavaScript.MaxScriptExecutionTime
+	SetRegexpTimeout(DefaultConfig().JavaScript.MaxScriptExecutionTime)
+}
+
+// SetRegexpTimeout bounds one regular expression match of any script in
+// the process (the configured maxScriptExecutionTime). goja runs non-RE2
+// patterns (backreferences, lookahead) on regexp2, whose backtracking runs
+// natively, out of reach of the execution-time interrupt; regexp2 reads
+// this process-wide bound when a pattern is compiled, so it is set once at
+// start, before any mapper runs. A match that times out is a non-match to
+// the script.
+func SetRegexpTimeout(d time.Duration) {
+	regexp2.DefaultMatchTimeout = d
 }
 
 // jsGuards wraps the native allocation paths: __dittoconn.alloc(n) throws

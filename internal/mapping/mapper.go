@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -44,9 +45,16 @@ var (
 
 // JavaScriptLimits is ditto.connectivity.mapping.javascript.
 type JavaScriptLimits struct {
-	MaxScriptSizeBytes     int           // 50000
-	MaxScriptExecutionTime time.Duration // 500ms
-	MaxScriptStackDepth    int           // 25
+	MaxScriptSizeBytes     int           // maxScriptSizeBytes, 50000
+	MaxScriptExecutionTime time.Duration // maxScriptExecutionTime, 500ms
+	MaxScriptStackDepth    int           // maxScriptStackDepth, 25
+	// AllowUnsafeStandardObjects is allowUnsafeStandardObjects: in Ditto it
+	// gives scripts Rhino's Java access; dittoconn has none to give, so the
+	// binary refuses true (cmd/dittoconn).
+	AllowUnsafeStandardObjects bool
+	// CommonJSModulePath is commonJsModulePath: the directory require()
+	// loads CommonJS modules from; "": no require.
+	CommonJSModulePath string
 	// MaxScriptAllocationBytes bounds one native allocation a script asks
 	// for (a repeated string, a typed array); MaxScriptHeapGrowthBytes the
 	// heap growth during one run. Not Ditto settings: the JVM's heap
@@ -124,7 +132,7 @@ func (op Options) Bool(key string, def bool) bool {
 	if !ok {
 		return def
 	}
-	return s == "true" || s == "TRUE" || s == "True"
+	return strings.EqualFold(s, "true")
 }
 
 // object returns an option that must be a JSON object.
