@@ -275,6 +275,25 @@ func (m *members) Peers() []string {
 	return out
 }
 
+// gossiping counts the members of this member's view that still gossip
+// with it (self, and every other whose id proto.actor has not blocked: it
+// blocks a member whose heartbeat has not come for HeartbeatExpiration)
+// and the total. Without etcd this is what tells a member cut off alone,
+// whom the others dropped after one lease, from one that rides out an
+// outage with the others: the minority side gives up, as the
+// keep-majority rule of Pekko's split-brain resolver (Ditto's default)
+// does.
+func (m *members) gossiping(self string, blocked func(string) bool) (alive, total int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, x := range m.all {
+		if x.Id == self || !blocked(x.Id) {
+			alive++
+		}
+	}
+	return alive, len(m.all)
+}
+
 // count is how many members the cluster has in this member's view.
 func (m *members) count() int {
 	m.mu.Lock()
@@ -314,8 +333,9 @@ func (m *members) missingFor(now time.Time) time.Duration {
 // watchdog reports this member lost when the others have dropped it while
 // it still runs (the zombie of protoactor-go #1133: its id is blocked for
 // good, so it must come back under a new one): its own id is in the block
-// list the others gossip, or its address has been missing from its own
-// topology. The provider reports the other cases (lease gone, give-up time
+// list the others gossip, its address has been missing from its own
+// topology, or, while etcd does not answer, it gossips with no more than
+// half of the members it last saw. The provider reports the other cases (lease gone, give-up time
 // without etcd). A restarted process gets a new member id and joins again.
 func (s *System) watchdog(ctx context.Context, cc ClusterConfig) {
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -329,8 +349,20 @@ func (s *System) watchdog(ctx context.Context, cc ClusterConfig) {
 				s.reportLost(fmt.Sprintf("this member has been missing from the cluster topology for %v", d.Round(time.Millisecond)))
 				return
 			}
-			if s.cluster.Remote != nil && s.cluster.Remote.BlockList().IsBlocked(s.actors.ID) {
+			if s.cluster.Remote == nil {
+				continue
+			}
+			bl := s.cluster.Remote.BlockList()
+			if bl.IsBlocked(s.actors.ID) {
 				s.reportLost("the other members have blocked this member's id (they dropped it)")
+				return
+			}
+			if s.provider == nil || s.provider.unreachableSince().IsZero() {
+				continue
+			}
+			if alive, total := s.members.gossiping(s.actors.ID, bl.IsBlocked); total > 0 && 2*alive <= total {
+				s.reportLost(fmt.Sprintf("etcd does not answer and this member gossips with only %d of the %d members it last saw: "+
+					"the others have dropped it or are gone, and a minority gives up", alive, total))
 				return
 			}
 		}

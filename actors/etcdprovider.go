@@ -40,9 +40,11 @@ import (
 //     the others have dropped it and proto.actor blocks its id for good
 //     (the zombie of protoactor-go #1133): the member is lost and must come
 //     back under a new id (the process exits 3 and its supervisor starts it
-//     again). Lost too after GiveUpAfter without an answer: a member cut off
-//     etcd while the others still see it is dropped by them after one lease
-//     and would otherwise serve the same grains as their new owners.
+//     again). Lost too after EtcdLostAfter (the give-up time) without an
+//     answer. A member cut off etcd alone is dropped by the others after
+//     one lease and would serve the same grains as their new owners: the
+//     watchdog ends that sooner, when the member gossips with no more than
+//     half of the members it last saw.
 //
 // Concurrency: one keep-alive goroutine and one watch goroutine; the state
 // they share sits behind mu. Publishing goes through proto.actor's member

@@ -397,3 +397,30 @@ func TestEtcdProviderWatch(t *testing.T) {
 	r.etcd.del("/protoactor/test/b")
 	poll.Until(t, 5*time.Second, "b left, junk ignored", func() bool { return slices.Equal(r.last(), []string{"c", "self"}) })
 }
+
+// TestMembersGossiping: the majority rule's count — self always, the
+// others unless blocked.
+func TestMembersGossiping(t *testing.T) {
+	m := newMembers()
+	topo := &cluster.ClusterTopology{}
+	for _, id := range []string{"a", "b", "self", "d", "e"} {
+		topo.Members = append(topo.Members, &cluster.Member{Id: id, Host: "127.0.0.1", Port: int32(len(topo.Members) + 1)})
+	}
+	m.onTopology("127.0.0.1:3", topo)
+	for _, tc := range []struct {
+		blocked     []string
+		alive       int
+		isMinority  bool
+		description string
+	}{
+		{nil, 5, false, "everybody gossips"},
+		{[]string{"a", "b"}, 3, false, "two of five gone: a majority stays"},
+		{[]string{"a", "b", "d"}, 2, true, "three of five gone: a minority"},
+		{[]string{"a", "b", "d", "e", "self"}, 1, true, "self counts even when blocked (the own-id rule handles that)"},
+	} {
+		alive, total := m.gossiping("self", func(id string) bool { return slices.Contains(tc.blocked, id) })
+		if alive != tc.alive || total != 5 || (2*alive <= total) != tc.isMinority {
+			t.Errorf("%s: alive %d of %d", tc.description, alive, total)
+		}
+	}
+}
