@@ -144,8 +144,9 @@ func (l *createLedger) count() int {
 
 // TestClusterEtcdOutage: etcd stopped for a minute under a stream of
 // creates and modifies. No node exits; the nodes keep serving with the
-// membership they last saw and report the degraded state (/health, the
-// gauge); a node SIGKILLed during the outage is replaced once etcd is back
+// membership they last saw (commands, open connections, a twin event from
+// a source on one node to a target on another) and report the degraded
+// state (/health, the gauge); a node SIGKILLed during the outage is replaced once etcd is back
 // (its open connections reopen on the others); the survivors converge
 // under their old ids; every acknowledged write is stored.
 func TestClusterEtcdOutage(t *testing.T) {
@@ -160,6 +161,9 @@ func TestClusterEtcdOutage(t *testing.T) {
 		}
 	}
 	open := openOnEveryNode(t, c, 3)
+	// A source on one survivor feeding a target on the other: the data
+	// plane across nodes while etcd is away.
+	pair := openCrossNodePair(t, c, "outage-dp", []string{c.nodes[2].instance})
 	for _, n := range c.nodes {
 		if h := n.clusterHealth(); h["status"] != "UP" || h["etcd"] != "reachable" || h["members"] != float64(3) {
 			t.Fatalf("%s health before the outage: %v", n.instance, h)
@@ -199,6 +203,13 @@ func TestClusterEtcdOutage(t *testing.T) {
 			return nil
 		})
 	}
+	pair.roundTrip(t, 1)
+	for id := range open {
+		status, m := c.nodes[1].commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+		if status != http.StatusOK || m["liveStatus"] != "open" {
+			t.Fatalf("%s during the outage: %d %v", id, status, m)
+		}
+	}
 	// A node dies a third into the outage; its lease can only run out once
 	// etcd is back.
 	time.Sleep(time.Until(stopped.Add(outage / 3)))
@@ -206,6 +217,7 @@ func TestClusterEtcdOutage(t *testing.T) {
 	victim := c.nodes[2].instance
 	c.kill(2)
 	time.Sleep(time.Until(stopped.Add(outage)))
+	pair.roundTrip(t, 2)
 	modsDuring := modCount() - modsBefore
 	createsDuring := creates.count() - createsBefore
 	for _, n := range c.live() {
