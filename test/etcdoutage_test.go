@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -145,7 +146,8 @@ func (l *createLedger) count() int {
 // TestClusterEtcdOutage: etcd stopped for a minute under a stream of
 // creates and modifies. No node exits; the nodes keep serving with the
 // membership they last saw (commands, open connections, a twin event from
-// a source on one node to a target on another) and report the degraded
+// a source on one node to a target on another, a connection's clients on
+// other nodes) and report the degraded
 // state (/health, the gauge); a node SIGKILLed during the outage is replaced once etcd is back
 // (its open connections reopen on the others); the survivors converge
 // under their old ids; every acknowledged write is stored.
@@ -164,6 +166,25 @@ func TestClusterEtcdOutage(t *testing.T) {
 	// A source on one survivor feeding a target on the other: the data
 	// plane across nodes while etcd is away.
 	pair := openCrossNodePair(t, c, "outage-dp", []string{c.nodes[2].instance})
+	// A connection with a client on every node: two of them satellites.
+	spread := fmt.Sprintf("outage-spread-%d", time.Now().UnixNano())
+	conn := mqttConnection(spread, "open")
+	conn["connectionType"], conn["clientCount"] = "mqtt-5", 3
+	conn["specificConfig"] = map[string]any{"clientId": spread}
+	conn["sources"].([]any)[0].(map[string]any)["addresses"] = []string{"spread/" + spread + "/#"}
+	if status, m := c.nodes[0].command(t, cmd("connectivity.commands:createConnection", "connection", conn)); status != http.StatusOK || m["status"] != float64(201) {
+		t.Fatalf("create %s: %d %v", spread, status, m)
+	}
+	clientsAre := func(node *clusterNode, live string, want ...string) func() error {
+		return func() error {
+			_, m := node.commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", spread))
+			if got := clientEntries(m); !slices.Equal(got, want) || m["liveStatus"] != live {
+				return fmt.Errorf("%s clients %v live %v, want %v live %s", spread, got, m["liveStatus"], want, live)
+			}
+			return nil
+		}
+	}
+	poll.Check(t, 30*time.Second, clientsAre(c.nodes[0], "open", "node-1=open", "node-2=open", "node-3=open"))
 	for _, n := range c.nodes {
 		if h := n.clusterHealth(); h["status"] != "UP" || h["etcd"] != "reachable" || h["members"] != float64(3) {
 			t.Fatalf("%s health before the outage: %v", n.instance, h)
@@ -204,6 +225,9 @@ func TestClusterEtcdOutage(t *testing.T) {
 		})
 	}
 	pair.roundTrip(t, 1)
+	if err := clientsAre(c.nodes[1], "open", "node-1=open", "node-2=open", "node-3=open")(); err != nil {
+		t.Fatalf("during the outage: %v", err)
+	}
 	for id := range open {
 		status, m := c.nodes[1].commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 		if status != http.StatusOK || m["liveStatus"] != "open" {
@@ -271,6 +295,8 @@ func TestClusterEtcdOutage(t *testing.T) {
 		})
 	}
 	t.Logf("every open connection is open on a survivor %v after etcd returned", time.Since(back).Round(time.Millisecond))
+	// The client of the dead node is Ditto's misconfigured entry now.
+	poll.Check(t, 30*time.Second, clientsAre(c.nodes[0], "misconfigured", "<unknown>=misconfigured", "node-1=open", "node-2=open"))
 
 	mods.verify(t, c.nodes[0])
 	creates.mu.Lock()
