@@ -191,8 +191,8 @@ func newEtcd(cc ClusterConfig) (*clientv3.Client, error) {
 }
 
 // startMember joins the cluster within timeout. StartMember panics instead
-// of returning errors, so it runs on its own goroutine; on a timeout the caller gives up (and
-// the process is expected to exit).
+// of returning errors, so it runs on its own goroutine; on a timeout the
+// caller gives up (and the process is expected to exit).
 func startMember(c *cluster.Cluster, timeout time.Duration) error {
 	done := make(chan error, 1)
 	go func() {
@@ -281,7 +281,7 @@ func (m *members) Peers() []string {
 // and the total. Without etcd this is what tells a member cut off alone,
 // whom the others dropped after one lease, from one that rides out an
 // outage with the others: the minority side gives up, as the
-// keep-majority rule of Pekko's split-brain resolver (Ditto's default)
+// keep-majority strategy of Pekko's split-brain resolver (its default)
 // does.
 func (m *members) gossiping(self string, blocked func(string) bool) (alive, total int) {
 	m.mu.Lock()
@@ -335,8 +335,9 @@ func (m *members) missingFor(now time.Time) time.Duration {
 // good, so it must come back under a new one): its own id is in the block
 // list the others gossip, its address has been missing from its own
 // topology, or, while etcd does not answer, it gossips with no more than
-// half of the members it last saw. The provider reports the other cases (lease gone, give-up time
-// without etcd). A restarted process gets a new member id and joins again.
+// half of the members it last saw. The provider reports the other cases
+// (lease gone, give-up time without etcd). A restarted process gets a new
+// member id and joins again.
 func (s *System) watchdog(ctx context.Context, cc ClusterConfig) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
