@@ -16,7 +16,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
@@ -38,11 +37,18 @@ type ClusterConfig struct {
 	// Etcd lists the etcd endpoints.
 	Etcd []string
 	// EtcdDialTimeout bounds each etcd call of the start-up check and the
-	// watchdog (default 3 s).
+	// provider (default 3 s; a renewal is bounded by a third of the lease).
 	EtcdDialTimeout time.Duration
-	// EtcdLostAfter: a member that cannot reach etcd this long has lost its
-	// lease (3 s) and been dropped by the others; it reports itself lost
-	// (default 10 s).
+	// EtcdLeaseTTL is the lease this member registers under (whole
+	// seconds, default 3 s): how long the others take to see it gone
+	// after it died, and how soon after etcd returns from an outage a
+	// member must renew (etcd extends restored leases by this much plus
+	// an election timeout).
+	EtcdLeaseTTL time.Duration
+	// EtcdLostAfter is the give-up time: a member that cannot reach etcd
+	// this long reports itself lost (default 5 min). Until then it
+	// serves with the membership it last saw; when etcd answers again
+	// and its lease held, it carries on under the same id.
 	EtcdLostAfter time.Duration
 	// SelfMissingAfter: a member whose own address is missing from the
 	// topology this long reports itself lost (default 2 s). This is the
@@ -66,7 +72,7 @@ const etcdBaseKey = "/protoactor"
 // endpoints: cluster mode off).
 func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{Name: "dittoconn", Bind: "127.0.0.1:0", EtcdDialTimeout: 3 * time.Second,
-		EtcdLostAfter: 10 * time.Second, SelfMissingAfter: 2 * time.Second, StartTimeout: 30 * time.Second}
+		EtcdLeaseTTL: 3 * time.Second, EtcdLostAfter: 5 * time.Minute, SelfMissingAfter: 2 * time.Second, StartTimeout: 30 * time.Second}
 }
 
 // Enabled tells whether the settings make this member one of a cluster.
@@ -81,6 +87,9 @@ func (c *ClusterConfig) withDefaults() ClusterConfig {
 	}
 	if out.EtcdDialTimeout <= 0 {
 		out.EtcdDialTimeout = d.EtcdDialTimeout
+	}
+	if out.EtcdLeaseTTL <= 0 {
+		out.EtcdLeaseTTL = d.EtcdLeaseTTL
 	}
 	if out.EtcdLostAfter <= 0 {
 		out.EtcdLostAfter = d.EtcdLostAfter
@@ -156,9 +165,8 @@ func clusterTLS(cc *ClusterConfig) ([]remote.ConfigOption, error) {
 	}, nil
 }
 
-// checkEtcd fails unless etcd answers a read in time: protoactor's etcd
-// provider would otherwise block forever at start (its reads carry no
-// deadline).
+// checkEtcd fails unless etcd answers a read in time: a member that cannot
+// register would otherwise wait at start for the whole start timeout.
 func checkEtcd(ctx context.Context, cli *clientv3.Client, timeout time.Duration) error {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -166,32 +174,25 @@ func checkEtcd(ctx context.Context, cli *clientv3.Client, timeout time.Duration)
 	return err
 }
 
-// newEtcd returns the etcd provider and a client of our own for the checks.
-func newEtcd(cc ClusterConfig) (*etcd.Provider, *clientv3.Client, error) {
+// newEtcd returns the etcd client, checked to answer, for the provider.
+func newEtcd(cc ClusterConfig) (*clientv3.Client, error) {
 	if len(cc.Etcd) == 0 {
-		return nil, nil, errors.New("actors: cluster mode needs etcd endpoints")
+		return nil, errors.New("actors: cluster mode needs etcd endpoints")
 	}
-	cfg := clientv3.Config{Endpoints: cc.Etcd, DialTimeout: cc.EtcdDialTimeout}
-	cli, err := clientv3.New(cfg)
+	cli, err := clientv3.New(etcdClientConfig(cc))
 	if err != nil {
-		return nil, nil, fmt.Errorf("actors: etcd client for %v: %w", cc.Etcd, err)
+		return nil, fmt.Errorf("actors: etcd client for %v: %w", cc.Etcd, err)
 	}
 	if err := checkEtcd(context.Background(), cli, cc.EtcdDialTimeout); err != nil {
 		_ = cli.Close()
-		return nil, nil, fmt.Errorf("actors: etcd at %v does not answer within %v: %w", cc.Etcd, cc.EtcdDialTimeout, err)
+		return nil, fmt.Errorf("actors: etcd at %v does not answer within %v: %w", cc.Etcd, cc.EtcdDialTimeout, err)
 	}
-	p, err := etcd.NewWithConfig(etcdBaseKey, cfg)
-	if err != nil {
-		_ = cli.Close()
-		return nil, nil, fmt.Errorf("actors: etcd provider: %w", err)
-	}
-	return p, cli, nil
+	return cli, nil
 }
 
 // startMember joins the cluster within timeout. StartMember panics instead
-// of returning errors and the etcd provider can block without a deadline,
-// so it runs on its own goroutine; on a timeout the caller gives up (and
-// the process is expected to exit).
+// of returning errors, so it runs on its own goroutine; on a timeout the
+// caller gives up (and the process is expected to exit).
 func startMember(c *cluster.Cluster, timeout time.Duration) error {
 	done := make(chan error, 1)
 	go func() {
@@ -274,6 +275,25 @@ func (m *members) Peers() []string {
 	return out
 }
 
+// gossiping counts the members of this member's view that still gossip
+// with it (self, and every other whose id proto.actor has not blocked: it
+// blocks a member whose heartbeat has not come for HeartbeatExpiration)
+// and the total. Without etcd this is what tells a member cut off alone,
+// whom the others dropped after one lease, from one that rides out an
+// outage with the others: the minority side gives up, as the
+// keep-majority strategy of Pekko's split-brain resolver (its default)
+// does.
+func (m *members) gossiping(self string, blocked func(string) bool) (alive, total int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, x := range m.all {
+		if x.Id == self || !blocked(x.Id) {
+			alive++
+		}
+	}
+	return alive, len(m.all)
+}
+
 // count is how many members the cluster has in this member's view.
 func (m *members) count() int {
 	m.mu.Lock()
@@ -310,37 +330,41 @@ func (m *members) missingFor(now time.Time) time.Duration {
 	return now.Sub(m.missing)
 }
 
-// watchdog reports this member lost when it has dropped out of the
-// cluster: missing from its own topology (blocked for good, #1133), or
-// unable to reach etcd for longer than its lease can last. A restarted
-// process gets a new member id and joins again.
-func (s *System) watchdog(ctx context.Context, cc ClusterConfig, cli *clientv3.Client) {
+// watchdog reports this member lost when the others have dropped it while
+// it still runs (the zombie of protoactor-go #1133: its id is blocked for
+// good, so it must come back under a new one): its own id is in the block
+// list the others gossip, its address has been missing from its own
+// topology, or, while etcd does not answer, it gossips with no more than
+// half of the members it last saw. The provider reports the other cases
+// (lease gone, give-up time without etcd). A restarted process gets a new
+// member id and joins again.
+func (s *System) watchdog(ctx context.Context, cc ClusterConfig) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	lastOK := time.Now()
-	var checking bool
-	checked := make(chan error, 1)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case err := <-checked:
-			checking = false
-			if err == nil {
-				lastOK = time.Now()
-			}
 		case now := <-tick.C:
 			if d := s.members.missingFor(now); d >= cc.SelfMissingAfter {
 				s.reportLost(fmt.Sprintf("this member has been missing from the cluster topology for %v", d.Round(time.Millisecond)))
 				return
 			}
-			if d := now.Sub(lastOK); d >= cc.EtcdLostAfter {
-				s.reportLost(fmt.Sprintf("etcd has not answered for %v; the membership lease has expired", d.Round(time.Millisecond)))
+			if s.cluster.Remote == nil {
+				continue
+			}
+			bl := s.cluster.Remote.BlockList()
+			if bl.IsBlocked(s.actors.ID) {
+				s.reportLost("the other members have blocked this member's id (they dropped it)")
 				return
 			}
-			if !checking {
-				checking = true
-				go func() { checked <- checkEtcd(ctx, cli, cc.EtcdDialTimeout) }()
+			if s.provider == nil || s.provider.unreachableSince().IsZero() {
+				continue
+			}
+			if alive, total := s.members.gossiping(s.actors.ID, bl.IsBlocked); total > 0 && 2*alive <= total {
+				s.reportLost(fmt.Sprintf("etcd does not answer and this member gossips with only %d of the %d members it last saw: "+
+					"the others have dropped it or are gone, and a minority gives up", alive, total))
+				return
 			}
 		}
 	}
@@ -394,4 +418,15 @@ func (s *System) subscribeTopology(as *actor.ActorSystem) {
 			s.members.onTopology(as.Address(), t)
 		}
 	})
+}
+
+// ClusterHealth is this member's view of the cluster for /health and the
+// metrics: whether it is a cluster member at all, how many members it sees,
+// and since when etcd has not answered (zero: it answers). While etcd does
+// not answer the member serves with the membership it last saw.
+func (s *System) ClusterHealth() (clustered bool, members int, etcdUnreachableSince time.Time) {
+	if s.provider == nil {
+		return false, s.members.count(), time.Time{}
+	}
+	return true, s.members.count(), s.provider.unreachableSince()
 }

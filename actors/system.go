@@ -83,6 +83,7 @@ type System struct {
 	members   *members
 	lost      chan string
 	etcd      *clientv3.Client // cluster mode only
+	provider  *etcdProvider    // cluster mode only
 	reopenPar int
 
 	stopReopen context.CancelFunc
@@ -130,11 +131,14 @@ func Start(cfg Config) (sys *System, err error) {
 	cc = cc.withDefaults()
 	var provider cluster.ClusterProvider = selfProvider{}
 	if clusterCfg != nil {
-		p, cli, err := newEtcd(cc)
+		cli, err := newEtcd(cc)
 		if err != nil {
 			return nil, err
 		}
-		provider, sys.etcd = p, cli
+		sys.etcd = cli
+		sys.provider = newEtcdProvider(etcdRegistry{cli}, cc.Name, cc,
+			log.With().Str("component", "cluster").Logger(), sys.reportLost)
+		provider = sys.provider
 		signalBus = &clusterBus{local: localBus, members: sys.members, root: as.Root}
 	}
 	runners := connection.NewRunners(cfg.MaxConnecting)
@@ -191,7 +195,7 @@ func Start(cfg Config) (sys *System, err error) {
 	sys.stopReopen, sys.reopenDone = cancel, make(chan struct{})
 	go sys.reopenLoop(ctx)
 	if clusterCfg != nil {
-		go sys.watchdog(ctx, cc, sys.etcd)
+		go sys.watchdog(ctx, cc)
 	}
 	return sys, nil
 }

@@ -56,6 +56,8 @@ type Config struct {
 	// commands Ditto's pub/sub would deliver to several instances are
 	// forwarded to them. Nil for a single member: nothing is forwarded.
 	Peers Peers
+	// Cluster, when set, adds this member's view of the cluster to /health.
+	Cluster ClusterHealth
 	// Metrics, when set, is served at GET /metrics without authentication
 	// (the Prometheus exposition of the message counters), as /health is.
 	Metrics http.Handler
@@ -216,9 +218,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// health reports liveness only: no versions, no configuration.
+// ClusterHealth is this member's view of the cluster (actors implements
+// it): whether it is a cluster member, how many members it sees, and since
+// when etcd has not answered (zero: it answers).
+type ClusterHealth interface {
+	ClusterHealth() (clustered bool, members int, etcdUnreachableSince time.Time)
+}
+
+// health reports liveness only: no versions, no configuration. A cluster
+// member adds its view of the cluster: an unreachable etcd makes the
+// cluster DEGRADED while the node stays UP (it serves with the membership
+// it last saw; a probe that restarted it would only make things worse).
 func (s *Server) health(c echo.Context) error {
-	return c.JSONBlob(http.StatusOK, []byte(`{"status":"UP"}`))
+	if s.cfg.Cluster == nil {
+		return c.JSONBlob(http.StatusOK, []byte(`{"status":"UP"}`))
+	}
+	clustered, members, since := s.cfg.Cluster.ClusterHealth()
+	if !clustered {
+		return c.JSONBlob(http.StatusOK, []byte(`{"status":"UP"}`))
+	}
+	cl := map[string]any{"status": "UP", "members": members, "etcd": "reachable"}
+	if !since.IsZero() {
+		cl["status"], cl["etcd"], cl["etcdUnreachableSince"] = "DEGRADED", "unreachable", since.UTC().Format(time.RFC3339Nano)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "UP", "cluster": cl})
 }
 
 // recoverer turns a panic anywhere below into Ditto's 500 internalerror JSON

@@ -29,6 +29,41 @@ func TestHealth(t *testing.T) {
 	assertBody(t, rec, `{"status":"UP"}`)
 }
 
+// fakeCluster is a ClusterHealth with fixed answers.
+type fakeCluster struct {
+	clustered bool
+	members   int
+	since     time.Time
+}
+
+func (f fakeCluster) ClusterHealth() (bool, int, time.Time) { return f.clustered, f.members, f.since }
+
+// TestHealthCluster: a cluster member adds its view of the cluster; an
+// unreachable etcd makes it DEGRADED while the node stays UP (200).
+func TestHealthCluster(t *testing.T) {
+	since := time.Date(2026, 12, 6, 11, 0, 0, 500, time.UTC)
+	for _, tc := range []struct {
+		name string
+		c    fakeCluster
+		want string
+	}{
+		{"single node", fakeCluster{members: 1}, `{"status":"UP"}`},
+		{"etcd reachable", fakeCluster{clustered: true, members: 3},
+			`{"cluster":{"etcd":"reachable","members":3,"status":"UP"},"status":"UP"}` + "\n"},
+		{"etcd unreachable", fakeCluster{clustered: true, members: 3, since: since},
+			`{"cluster":{"etcd":"unreachable","etcdUnreachableSince":"2026-12-06T11:00:00.0000005Z","members":3,"status":"DEGRADED"},"status":"UP"}` + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Cluster = tc.c
+			rec := serve(t, New(cfg, okReply(`{}`)), request{method: http.MethodGet, path: "/health", noAuth: true})
+			assertStatus(t, rec, http.StatusOK)
+			assertContentType(t, rec, "application/json")
+			assertBody(t, rec, tc.want)
+		})
+	}
+}
+
 func TestDevopsAuth(t *testing.T) {
 	const challenge = `Basic realm="DITTO-DEVOPS",charset=UTF-8`
 	basic := func(s string) map[string]string {

@@ -278,6 +278,7 @@ type writeLedger struct {
 	acked   map[string]string
 	pending map[string]string
 	count   int
+	pace    time.Duration // pause before each write (a long load on the shared test database); 0: none
 }
 
 func newWriteLedger() *writeLedger {
@@ -293,6 +294,7 @@ func (l *writeLedger) write(t *testing.T, node *clusterNode, ids []string, g int
 				return
 			default:
 			}
+			time.Sleep(l.pace)
 			id := ids[i]
 			name := fmt.Sprintf("%s round %d", id, round)
 			conn := mqttConnection(id, "closed")

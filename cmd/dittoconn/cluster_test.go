@@ -19,6 +19,8 @@ func TestClusterConfigRefusals(t *testing.T) {
 			"cluster mode (DITTOCONN_CLUSTER_ETCD_ENDPOINTS) needs the MongoDB engine"},
 		{"bad lost-after", map[string]string{"DITTOCONN_CLUSTER_ETCD_LOST_AFTER": "soon"},
 			"DITTOCONN_CLUSTER_ETCD_LOST_AFTER"},
+		{"lease of a fraction of a second", map[string]string{"DITTOCONN_CLUSTER_ETCD_LEASE_TTL": "1500ms"},
+			"DITTOCONN_CLUSTER_ETCD_LEASE_TTL (1.5s) must be whole seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

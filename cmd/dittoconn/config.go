@@ -163,6 +163,7 @@ var settings = []setting{
 	{"cluster-name", "DITTOCONN_CLUSTER_NAME", "cluster name, the same on every node", str(func(c *config) *string { return &c.Actors.Cluster.Name })},
 	{"cluster-bind", "DITTOCONN_CLUSTER_BIND", "host:port of the cluster listener", str(func(c *config) *string { return &c.Actors.Cluster.Bind })},
 	{"cluster-advertise", "DITTOCONN_CLUSTER_ADVERTISE", "host:port other nodes reach this one at; needed when the bind host is 0.0.0.0", str(func(c *config) *string { return &c.Actors.Cluster.Advertise })},
+	{"", "DITTOCONN_CLUSTER_ETCD_LEASE_TTL", "", duration(func(c *config) *time.Duration { return &c.Actors.Cluster.EtcdLeaseTTL })},
 	{"", "DITTOCONN_CLUSTER_ETCD_LOST_AFTER", "", duration(func(c *config) *time.Duration { return &c.Actors.Cluster.EtcdLostAfter })},
 	{"cluster-tls-cert", "DITTOCONN_CLUSTER_TLS_CERT", "PEM certificate for mutual TLS between nodes", str(func(c *config) *string { return &c.Actors.Cluster.TLSCertFile })},
 	{"cluster-tls-key", "DITTOCONN_CLUSTER_TLS_KEY", "its PEM key", str(func(c *config) *string { return &c.Actors.Cluster.TLSKeyFile })},
@@ -224,6 +225,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		// it would leave the operator's setting without its effect.
 		errs = append(errs, errors.New("CONNECTIVITY_MESSAGE_MAPPING_JS_ALLOW_UNSAFE_STANDARD_OBJECTS=true is not supported: "+
 			"dittoconn's JavaScript runtime has no Java packages or classes to expose; unset it or set it to false"))
+	}
+	if ttl := cfg.Actors.Cluster.EtcdLeaseTTL; ttl < time.Second || ttl%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("DITTOCONN_CLUSTER_ETCD_LEASE_TTL (%v) must be whole seconds, at least 1s: etcd leases count seconds", ttl))
 	}
 	if err := cfg.HTTPPush.Proxy.Validate(); err != nil {
 		errs = append(errs, err)

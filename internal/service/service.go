@@ -217,9 +217,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	gc := cfg.Gateway
 	gc.Instance, gc.Logger = cfg.Instance, log // the gateway names itself in its lines
 	if ac.Collector != nil && gc.Metrics == nil {
-		gc.Metrics = metricsHandler(ac.Collector)
+		gc.Metrics = metricsHandler(ac.Collector, svc.Sys)
 	}
-	gc.Peers = svc.Sys
+	gc.Peers, gc.Cluster = svc.Sys, svc.Sys
 	svc.HTTP = gateway.New(gc, svc.Sys)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -283,9 +283,24 @@ func openStore(ctx context.Context, cfg StoreConfig, log zerolog.Logger) (persis
 }
 
 // metricsHandler is the Prometheus exposition of the message counters with
-// the Go runtime's and the process's collectors.
-func metricsHandler(c *monitor.Collector) http.Handler {
+// the Go runtime's and the process's collectors, and in a cluster this
+// member's view of it.
+func metricsHandler(c *monitor.Collector, cl gateway.ClusterHealth) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if clustered, _, _ := cl.ClusterHealth(); clustered {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dittoconn_cluster_etcd_unreachable",
+				Help: "1 while etcd does not answer this member (it serves with the membership it last saw), else 0"},
+				func() float64 {
+					if _, _, since := cl.ClusterHealth(); !since.IsZero() {
+						return 1
+					}
+					return 0
+				}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dittoconn_cluster_members",
+				Help: "members of the cluster in this member's view"},
+				func() float64 { _, n, _ := cl.ClusterHealth(); return float64(n) }))
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
