@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/client/mqttcommon"
 	"github.com/dittoconn/dittoconn/internal/mapping"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/service"
@@ -195,6 +196,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("dittoconn serve", flag.ContinueOnError)
 	for _, s := range settings {
 		if s.value == nil {
+			// Read by another package: the client settings reach the
+			// broker clients through service.Config.ClientSettings.
+			if v := getenv(s.env); v != "" {
+				if cfg.ClientSettings == nil {
+					cfg.ClientSettings = map[string]string{}
+				}
+				cfg.ClientSettings[s.env] = v
+			}
 			continue
 		}
 		v := s.value(&cfg)
@@ -234,6 +243,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if err := cfg.Actors.Validation.CheckHostSettings(); err != nil {
 		errs = append(errs, fmt.Errorf("CONNECTIVITY_CONNECTION_BLOCKED_SUBNETS / _BLOCKED_HOST_REGEX: %w", err))
+	}
+	if _, err := mqttcommon.ReadDefaults(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Hono.Validate(); err != nil {
 		errs = append(errs, err)

@@ -1,7 +1,7 @@
 package client
 
 import (
-	"os"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,7 +20,29 @@ const DefaultMaxUnsettled = 200
 // protocol. Unparsable or out-of-range values fall back to the defaults, as
 // the bound must stay bounded.
 func MaxUnsettled(limitEnv, factorEnv string) int {
-	return maxUnsettled(limitEnv, factorEnv, os.Getenv)
+	return maxUnsettled(limitEnv, factorEnv, Getenv)
+}
+
+// settings holds the service-wide client settings (Ditto's variables such
+// as MQTT_CONSUMER_THROTTLING_LIMIT) that the configuration root read at
+// start; before UseSettings, every one is unset (Ditto's defaults), so no
+// client package reads the process environment behind the root's back.
+var settings atomic.Pointer[map[string]string]
+
+// UseSettings installs the service-wide client settings, variable → value,
+// as cmd/dittoconn read them. The last call wins; clients built afterwards
+// use them.
+func UseSettings(vars map[string]string) {
+	m := maps.Clone(vars)
+	settings.Store(&m)
+}
+
+// Getenv returns the installed service-wide setting k ("" when unset).
+func Getenv(k string) string {
+	if m := settings.Load(); m != nil {
+		return (*m)[k]
+	}
+	return ""
 }
 
 func maxUnsettled(limitEnv, factorEnv string, getenv func(string) string) int {

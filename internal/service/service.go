@@ -73,6 +73,10 @@ type Config struct {
 	// Hono is the service-wide Hono settings (Ditto's
 	// ditto.connectivity.hono); ignored when Actors.Clients is set.
 	Hono hono.Config
+	// ClientSettings are the service-wide settings the broker clients read
+	// (Ditto's MQTT and consumer-throttling variables), variable → value;
+	// installed with client.UseSettings at start.
+	ClientSettings map[string]string
 	// Actors are the actor system's settings; a Collector set there is
 	// also served at /metrics, with the Go runtime's and the process's.
 	Actors  actors.Config
@@ -134,6 +138,9 @@ type Service struct {
 func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	log := cfg.Logger
 	svc := &Service{log: log, serveErr: make(chan error, 1)}
+	if cfg.ClientSettings != nil {
+		client.UseSettings(cfg.ClientSettings)
+	}
 	defer func() {
 		if err != nil {
 			if cerr := svc.close(); cerr != nil {

@@ -2,7 +2,6 @@ package mqttcommon
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +45,7 @@ type Defaults struct {
 // (a shorter one is raised to it).
 const minRedeliveryDelay = time.Second
 
-// ReadDefaults reads the Defaults from getenv (os.Getenv in production);
+// ReadDefaults reads the Defaults from getenv (client.Getenv in production);
 // a value that does not parse is an error naming the variable.
 func ReadDefaults(getenv func(string) string) (Defaults, error) {
 	d := Defaults{ReconnectForRedeliveryDelay: 10 * time.Second, SessionExpiry: 60 * time.Second}
@@ -97,7 +96,7 @@ type Will struct {
 // 60 s, and the service-wide Defaults from the environment (persistent
 // session, no reconnect for redelivery, …).
 func ParseConfig(c *model.Connection) (Config, error) {
-	d, err := ReadDefaults(os.Getenv)
+	d, err := ReadDefaults(client.Getenv)
 	if err != nil {
 		return Config{}, err
 	}
