@@ -83,6 +83,9 @@ type Plane struct {
 	// requests its sources consumed, waiting for their response.
 	requests pendingTable[string]
 	awaiting pendingTable[pendingReply]
+	// acks: the signals its sources published that wait for their
+	// acknowledgements (acks.go).
+	acks ackTable
 
 	slots     []atomic.Pointer[client.Client] // per client index: the client built last (replies)
 	mu        sync.Mutex
@@ -238,11 +241,9 @@ func (p *Plane) Connected(idx int, cl client.Client) {
 				p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(st, t.deliver))
 			}
 		}
-		for _, src := range p.sources {
-			if src.replyToResponses {
-				p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(ResponseStream(p.id), p.deliverResponse))
-				break
-			}
+		if len(p.sources) > 0 {
+			// responses and acknowledgements to what the sources consumed
+			p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(ResponseStream(p.id), p.deliverResponse))
 		}
 	}
 }
