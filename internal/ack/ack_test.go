@@ -113,12 +113,12 @@ func TestOutcome(t *testing.T) {
 
 func TestRequestedHeader(t *testing.T) {
 	for in, want := range map[string][]string{
-		`["a:b","twin-persisted"]`:    {"a:b", "twin-persisted"},
-		`a:b, live-response ,a:b`:     {"a:b", "live-response"},
-		`["x","ok-label"]`:            {"ok-label"},
-		`[`:                           nil,
-		``:                            {},
-		`["{{connection:id}}:ack"]`:   {"{{connection:id}}:ack"},
+		`["a:b","twin-persisted"]`:     {"a:b", "twin-persisted"},
+		`a:b, live-response ,a:b`:      {"a:b", "live-response"},
+		`["x","ok-label"]`:             {"ok-label"},
+		`[`:                            nil,
+		``:                             {},
+		`["{{connection:id}}:ack"]`:    {"{{connection:id}}:ack"},
 		`["{{ connection:id }}:ack2"]`: {"{{ connection:id }}:ack2"},
 	} {
 		got := ParseRequested(in)
