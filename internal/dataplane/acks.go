@@ -110,6 +110,7 @@ func compileAckRequests(p *Plane, s *source) {
 	for _, l := range src.DeclaredAcks {
 		if r, ok := template.ResolveConnectionID(l, p.id); ok {
 			s.acks.declared = append(s.acks.declared, r)
+			p.declaresAcks = true
 		}
 	}
 }
@@ -326,13 +327,25 @@ func issuedLabel(p *Plane, label string) string {
 	return r
 }
 
+// requestsAny reports whether signal s requested some label.
+func requestsAny(s *bus.Signal) bool {
+	v := s.Message.Headers[ack.HeaderRequestedAcks]
+	return v != "" && v != "[]"
+}
+
 // requests reports whether signal s requested label.
 func requests(s *bus.Signal, label string) bool {
 	if label == "" {
 		return false
 	}
 	v, ok := s.Message.Headers[ack.HeaderRequestedAcks]
-	return ok && strings.Contains(v, label) && slices.Contains(ack.ParseRequested(v), label)
+	if !ok || !strings.Contains(v, label) {
+		return false
+	}
+	if strings.Contains(v, `"`+label+`"`) {
+		return true // the JSON array sources write (labels need no escaping)
+	}
+	return slices.Contains(ack.ParseRequested(v), label)
 }
 
 // issue sends a to the connection that requested it (the signal's origin),

@@ -330,7 +330,7 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 				t.st.l[monitor.Published].Failure(info, "no connected client")
 				continue
 			}
-			if s.Origin != "" && (isLiveRequest(&s.Topic, s.Message) || s.Message.Headers[ack.HeaderRequestedAcks] != "") {
+			if s.Origin != "" && (isLiveRequest(&s.Topic, s.Message) || (p.declaresAcks && requestsAny(s))) {
 				p.requests.put(s.Message.Headers["correlation-id"], s.Origin, now)
 			}
 			msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}

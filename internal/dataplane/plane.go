@@ -86,6 +86,9 @@ type Plane struct {
 	// acks: the signals its sources published that wait for their
 	// acknowledgements (acks.go).
 	acks ackTable
+	// declaresAcks: a source takes devices' acknowledgements, so targets
+	// remember who requested what they publish (requests).
+	declaresAcks bool
 
 	slots     []atomic.Pointer[client.Client] // per client index: the client built last (replies)
 	mu        sync.Mutex

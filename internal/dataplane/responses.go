@@ -43,9 +43,13 @@ func isLiveResponse(t *protocol.Topic, m *protocol.Message) bool { return isLive
 // pendingTable maps correlation ids to what waits for them, bounded in
 // size and time.
 type pendingTable[V any] struct {
-	mu sync.Mutex
-	m  map[string]pendingEntry[V]
+	mu    sync.Mutex
+	m     map[string]pendingEntry[V]
+	swept time.Time
 }
+
+// sweepEvery bounds how often a full pendingTable looks for expired entries.
+const sweepEvery = 100 * time.Millisecond
 
 type pendingEntry[V any] struct {
 	v       V
@@ -62,9 +66,14 @@ func (pt *pendingTable[V]) put(key string, v V, now time.Time) {
 		pt.m = map[string]pendingEntry[V]{}
 	}
 	if len(pt.m) >= pendingMax {
-		for k, e := range pt.m {
-			if now.After(e.expires) {
-				delete(pt.m, k)
+		// Sweeping is O(n): at most every sweepEvery, so that a full
+		// table does not cost a scan per request.
+		if now.Sub(pt.swept) >= sweepEvery {
+			pt.swept = now
+			for k, e := range pt.m {
+				if now.After(e.expires) {
+					delete(pt.m, k)
+				}
 			}
 		}
 		if len(pt.m) >= pendingMax {
