@@ -34,7 +34,7 @@ func TestIntegrationAcknowledgementsMQTT(t *testing.T) {
 				"expectedResponseTypes": []string{"response", "error", "nack"}}}}})
 	dpOpen(t, n, map[string]any{"id": issID, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
 		"specificConfig": map[string]any{"clientId": issID},
-		"sources": []any{map[string]any{"addresses": []string{"ack/" + run + "/answers"}, "authorizationContext": auth, "qos": 1}},
+		"sources":        []any{map[string]any{"addresses": []string{"ack/" + run + "/answers"}, "authorizationContext": auth, "qos": 1}},
 		"targets": []any{map[string]any{"address": "ack/" + run + "/out/{{ thing:id }}", "authorizationContext": auth, "qos": 1,
 			"topics": []string{"_/_/things/live/messages"}, "issuedAcknowledgementLabel": "{{connection:id}}:ack"}}})
 	out := subscribe(t, "tcp://127.0.0.1:1883", "ack/"+run+"/out/#")
