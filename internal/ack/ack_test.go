@@ -69,6 +69,9 @@ func TestAggregatedAnswers(t *testing.T) {
 			if string(m.Value) != tc.value {
 				t.Fatalf("value\n got %s\nwant %s", m.Value, tc.value)
 			}
+			if agg.Outcome() != outcome {
+				t.Fatalf("Outcome() %v, Answer's %v", agg.Outcome(), outcome)
+			}
 			if outcome != tc.outcome {
 				t.Fatalf("settled %v, want %v", outcome, tc.outcome)
 			}

@@ -80,3 +80,16 @@ func (a *Aggregation) Answer(t protocol.Topic, headers map[string]string, timeou
 	acks := a.Acks(headers[HeaderCorrelationID], timeout)
 	return Aggregated(t, headers, acks), Settle(acks)
 }
+
+// Outcome is how the consumed message is settled, the same as Answer's,
+// without building the answer (nobody wants it when response-required is
+// false).
+func (a *Aggregation) Outcome() client.Outcome {
+	if len(a.requested) == 1 && a.response != nil {
+		return Outcome(a.response.Status)
+	}
+	if a.missing > 0 {
+		return client.Redeliver
+	}
+	return Settle(a.got)
+}

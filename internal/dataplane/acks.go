@@ -258,7 +258,11 @@ func (p *Plane) finishAck(cid string, pa *pendingAck) {
 		delete(p.acks.m, cid)
 	}
 	pa.timer.Stop()
-	answer, outcome := pa.agg.Answer(pa.topic, answerHeaders(pa.headers), pa.timeout)
+	outcome := pa.agg.Outcome()
+	var answer *protocol.Message
+	if pa.reply && pa.source.replyAddress != nil || outcome != client.Accept {
+		answer, _ = pa.agg.Answer(pa.topic, answerHeaders(pa.headers), pa.timeout)
+	}
 	p.acks.mu.Unlock()
 
 	now := p.now()
@@ -272,7 +276,7 @@ func (p *Plane) finishAck(cid string, pa *pendingAck) {
 		st.l[monitor.Acknowledged].Failure(info, fmt.Sprintf(
 			"Requested acknowledgements answered with status <%d>, the message is %s.", answer.Status, settledAs(outcome)))
 	}
-	if pa.reply {
+	if pa.reply && answer != nil {
 		pa.source.replyAnswer(pa.idx, answer, mergeHeaders(pa.headers, answer.Headers))
 	}
 	pa.set.done(outcome)
@@ -366,7 +370,8 @@ func (t *target) issue(s *bus.Signal, a ack.Ack, info monitor.Info, count bool) 
 		t.st.l[monitor.Acknowledged].Failure(info, fmt.Sprintf("<%s> answered with status <%d>", a.Label, a.Status))
 	}
 	m := a.Message(s.Topic)
-	at, _ := protocol.ParseTopic(m.Topic)
+	at := protocol.Topic{Namespace: s.Topic.Namespace, EntityName: s.Topic.EntityName, Group: protocol.GroupThings,
+		Channel: s.Topic.Channel, Criterion: protocol.CriterionAcks, Action: a.Label}
 	p.cfg.Bus.Publish(&bus.Signal{Message: m, Topic: at, Stream: ResponseStream(s.Origin), Origin: p.id})
 }
 
