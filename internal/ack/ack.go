@@ -59,9 +59,6 @@ var labelPattern = regexp.MustCompile(`^(\{\{\s*[a-z]+:[a-z]+\s*}}:)?[a-zA-Z0-9\
 // ValidLabel reports whether l is a label Ditto accepts.
 func ValidLabel(l string) bool { return labelPattern.MatchString(l) }
 
-// IsBuiltIn reports whether l is one of Ditto's own labels.
-func IsBuiltIn(l string) bool { return l == TwinPersisted || l == LiveResponse || l == SearchPersisted }
-
 // ParseRequested reads a requested-acks header: Ditto's JSON array of labels
 // or, as the HTTP API accepts it, a comma-separated list. Invalid labels
 // and duplicates are left out (Ditto fails the signal; a header a device
