@@ -271,3 +271,62 @@ func TestUnansweredLabelTimesOut(t *testing.T) {
 		t.Fatalf("answer %s", protocol.Encode(answer))
 	}
 }
+
+// The source's filter (a placeholder pipeline) decides per message whether
+// its labels are requested, as Ditto's RequestedAcksFilter does.
+func TestAckRequestFilter(t *testing.T) {
+	const conn = `{"id":"req","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1883",
+ "sources":[{"addresses":["in"],"authorizationContext":["a:b"],
+   "acknowledgementRequests":{"includes":["iss:ack"],"filter":"fn:filter(header:qos,'ne','0')"}}]}`
+	b := bus.NewLocal()
+	req, _ := start(t, b, conn)
+	_, device := start(t, b, issuerConn)
+	for _, tc := range []struct{ qos, want string }{{"0", `[]`}, {"1", `["iss:ack"]`}} {
+		s := make(settled, 2)
+		m := s.msg("in", liveMsg("org.acme", "c-f"+tc.qos, `,"response-required":false`))
+		m.Headers = map[string]string{"qos": tc.qos}
+		req.Inbound(0)(m)
+		if got := decode(t, device.next(t)).Headers["requested-acks"]; got != tc.want {
+			t.Fatalf("qos %s: requested-acks %q, want %q", tc.qos, got, tc.want)
+		}
+		if o := s.wait(t, 5*time.Second); o != client.Accept {
+			t.Fatalf("qos %s: settled %v", tc.qos, o)
+		}
+	}
+}
+
+// An asynchronous client's acknowledgement is issued when the broker
+// answers: not before, and with the broker's failure as a 503.
+func TestAsyncPublishIssuesOnTheBrokersAnswer(t *testing.T) {
+	b := bus.NewLocal()
+	req, _ := start(t, b, requesterConn)
+	iss, err := New(parse(t, issuerConn), Config{Bus: b, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := &asyncClient{got: make(chan *fakePending, 4)}
+	iss.Connected(0, ac)
+	t.Cleanup(func() { iss.Close(); iss.Wait() })
+	for _, tc := range []struct {
+		err  error
+		want client.Outcome
+	}{{nil, client.Accept}, {errors.New("no PUBACK"), client.Redeliver}} {
+		s := make(settled, 2)
+		req.Inbound(0)(s.msg("in", liveMsg("org.acme", "c-async", `,"response-required":false`)))
+		var f *fakePending
+		select {
+		case f = <-ac.got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not published")
+		}
+		select {
+		case o := <-s:
+			t.Fatalf("settled %v before the broker answered", o)
+		case <-time.After(50 * time.Millisecond):
+		}
+		f.settle(tc.err)
+		if o := s.wait(t, 5*time.Second); o != tc.want {
+			t.Fatalf("broker answered %v: settled %v, want %v", tc.err, o, tc.want)
+		}
+	}
+}
