@@ -38,20 +38,33 @@ const maxPendingAcks = 10000
 
 // settlement settles one consumed message once: when its inbound
 // processing and every aggregation started for it have finished, with the
-// worst outcome among them. 24 bytes per message besides the closure.
+// worst outcome among them. Settling is counted and logged as the source's
+// acknowledged metric, as Ditto's consumers count every settlement.
 type settlement struct {
 	settle func(client.Outcome)
 	n      atomic.Int32 // 1 for the processing + 1 per aggregation
 	worst  atomic.Int32
+	// reason: why the worst outcome is not Accept (an answer's status), for
+	// the log entry.
+	reason atomic.Pointer[string]
+	st     *steps
+	info   monitor.Info
+	now    func() time.Time
 }
 
-func newSettlement(settle func(client.Outcome)) *settlement {
-	s := &settlement{settle: settle}
+func newSettlement(settle func(client.Outcome), st *steps, info monitor.Info, now func() time.Time) *settlement {
+	// Headers only: the payload would be held (and logged again) until the
+	// message is settled.
+	info.PayloadBytes = nil
+	s := &settlement{settle: settle, st: st, info: info, now: now}
 	s.n.Store(1)
 	return s
 }
 
 func (s *settlement) add() { s.n.Add(1) }
+
+// fail notes why a part is not accepted.
+func (s *settlement) fail(reason string) { s.reason.Store(&reason) }
 
 // done records o for one part; the last part settles.
 func (s *settlement) done(o client.Outcome) {
@@ -62,8 +75,30 @@ func (s *settlement) done(o client.Outcome) {
 			break
 		}
 	}
-	if s.n.Add(-1) == 0 && s.settle != nil {
-		s.settle(client.Outcome(s.worst.Load()))
+	if s.n.Add(-1) != 0 {
+		return
+	}
+	out := client.Outcome(s.worst.Load())
+	if s.settle != nil {
+		s.settle(out)
+	}
+	info := s.info
+	now := s.now()
+	info.Timestamp = now
+	switch out {
+	case client.Accept:
+		s.st.c[monitor.Acknowledged].RecordAt(true, now)
+		s.st.l[monitor.Acknowledged].SuccessMsg(info, "Sending success acknowledgement.")
+	default:
+		msg := "Sending negative acknowledgement without redelivery."
+		if out == client.Redeliver {
+			msg = "Unfulfilled acknowledgements are present: sending negative acknowledgement for redelivery."
+		}
+		if r := s.reason.Load(); r != nil {
+			msg += " " + *r
+		}
+		s.st.c[monitor.Acknowledged].RecordAt(false, now)
+		s.st.l[monitor.Acknowledged].FailureMsg(info, msg)
 	}
 }
 
@@ -74,7 +109,6 @@ type pendingAck struct {
 	headers map[string]string // the signal's Ditto headers
 	source  *source
 	idx     int
-	address string // the source address (counters, logs)
 	timeout time.Duration
 	reply   bool // response-required was not false
 	set     *settlement
@@ -265,28 +299,14 @@ func (p *Plane) finishAck(cid string, pa *pendingAck) {
 	}
 	p.acks.mu.Unlock()
 
-	now := p.now()
-	st := p.sourceSteps(pa.address)
-	info := p.info(pa.headers, nil, &pa.topic, now)
-	if outcome == client.Accept {
-		st.c[monitor.Acknowledged].RecordAt(true, now)
-		st.l[monitor.Acknowledged].Success(info)
-	} else {
-		st.c[monitor.Acknowledged].RecordAt(false, now)
-		st.l[monitor.Acknowledged].Failure(info, fmt.Sprintf(
-			"Requested acknowledgements answered with status <%d>, the message is %s.", answer.Status, settledAs(outcome)))
+	if outcome != client.Accept {
+		pa.set.fail(fmt.Sprintf("The requested acknowledgements of <%s> were answered with status <%d>.",
+			pa.headers[ack.HeaderCorrelationID], answer.Status))
 	}
 	if pa.reply && answer != nil {
 		pa.source.replyAnswer(pa.idx, answer, mergeHeaders(pa.headers, answer.Headers))
 	}
 	pa.set.done(outcome)
-}
-
-func settledAs(o client.Outcome) string {
-	if o == client.Redeliver {
-		return "to be redelivered"
-	}
-	return "rejected"
 }
 
 // answerHeaders are the headers of the answer to a signal: its correlation

@@ -131,13 +131,11 @@ func isText(contentType string, payload []byte) bool {
 // and the acknowledgements its signals requested have finished: at once
 // when nothing was requested, later otherwise (see settlement).
 func (p *Plane) inbound(idx int, m client.Message) {
-	set := newSettlement(m.Settle)
-	outcome := client.Accept
-	defer func() { set.done(outcome) }()
 	now := p.now()
 	s := p.byAddr[m.Address]
 	if s == nil {
 		if len(p.sources) == 0 {
+			m.Done(client.Accept)
 			return
 		}
 		s = p.sources[0]
@@ -145,6 +143,9 @@ func (p *Plane) inbound(idx int, m client.Message) {
 	addr := m.Address
 	st := p.sourceSteps(addr)
 	info := p.info(m.Headers, m.Payload, nil, now)
+	set := newSettlement(m.Settle, st, info, p.now)
+	outcome := client.Accept
+	defer func() { set.done(outcome) }()
 	st.c[monitor.Consumed].RecordAt(true, now)
 	st.l[monitor.Consumed].Success(info)
 	if m.Expired {
@@ -269,12 +270,10 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 	}
 	if len(labels) > 0 {
 		pa := &pendingAck{agg: ack.NewAggregation(labels), topic: topic, headers: h, source: s, idx: idx,
-			address: addr, timeout: ack.ParseTimeout(h[ack.HeaderTimeout]),
-			reply: h[ack.HeaderResponseRequired] != "false", set: set}
+			timeout: ack.ParseTimeout(h[ack.HeaderTimeout]),
+			reply:   h[ack.HeaderResponseRequired] != "false", set: set}
 		if !p.await(pa) {
-			st.c[monitor.Acknowledged].RecordAt(false, now)
-			st.l[monitor.Acknowledged].Failure(info,
-				"Too many signals wait for acknowledgements: the message is to be redelivered.")
+			set.fail("Too many signals wait for acknowledgements.")
 			return client.Redeliver
 		}
 	} else if s.replyToResponses && isLiveRequest(&topic, msg) {
