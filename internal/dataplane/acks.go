@@ -261,6 +261,27 @@ func (p *Plane) await(pa *pendingAck) bool {
 	return true
 }
 
+// abandonAcks settles every waiting message for redelivery when the plane
+// closes: nobody will answer it here any more, and its timer need not keep
+// the plane alive.
+func (p *Plane) abandonAcks() {
+	p.acks.mu.Lock()
+	var open []*pendingAck
+	for cid, pa := range p.acks.m {
+		if !pa.done {
+			pa.done = true
+			pa.timer.Stop()
+			open = append(open, pa)
+		}
+		delete(p.acks.m, cid)
+	}
+	p.acks.mu.Unlock()
+	for _, pa := range open {
+		pa.set.fail("The connection closed before its acknowledgements arrived.")
+		pa.set.done(client.Redeliver)
+	}
+}
+
 // onAck feeds an acknowledgement or live response that arrived on the
 // response stream to its aggregation; false: nobody waits for it.
 func (p *Plane) onAck(cid string, add func(*ack.Aggregation) bool) bool {

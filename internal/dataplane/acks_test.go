@@ -330,3 +330,26 @@ func TestAsyncPublishIssuesOnTheBrokersAnswer(t *testing.T) {
 		}
 	}
 }
+
+// Closing the plane settles what still waits for acknowledgements for
+// redelivery at once.
+func TestCloseRedeliversWaitingMessages(t *testing.T) {
+	b := bus.NewLocal()
+	p, err := New(parse(t, requesterConn), Config{Bus: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Connected(0, newRecorder())
+	s := make(settled, 2)
+	p.Inbound(0)(s.msg("in", liveMsg("org.acme", "c-close", `,"timeout":"60s","response-required":false`)))
+	select {
+	case o := <-s:
+		t.Fatalf("settled %v while waiting", o)
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.Close()
+	p.Wait()
+	if o := s.wait(t, 5*time.Second); o != client.Redeliver {
+		t.Fatalf("settled %v on close", o)
+	}
+}

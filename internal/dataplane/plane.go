@@ -279,6 +279,7 @@ func (p *Plane) Close() {
 	p.publishActive()
 	p.mu.Unlock()
 	p.cancel()
+	p.abandonAcks()
 	if p.cfg.Collector != nil {
 		p.cfg.Collector.Remove(p.metrics)
 	}
