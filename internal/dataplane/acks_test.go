@@ -353,3 +353,17 @@ func TestCloseRedeliversWaitingMessages(t *testing.T) {
 		t.Fatalf("settled %v on close", o)
 	}
 }
+
+// Acknowledgements requested with a timeout of zero are a client error:
+// rejected, not published.
+func TestZeroTimeoutWithRequestsIsRejected(t *testing.T) {
+	b := bus.NewLocal()
+	req, _ := start(t, b, requesterConn)
+	_, device := start(t, b, issuerConn)
+	s := make(settled, 2)
+	req.Inbound(0)(s.msg("in", liveMsg("org.acme", "c-zero", `,"timeout":"0s","response-required":false`)))
+	if o := s.wait(t, 5*time.Second); o != client.Reject {
+		t.Fatalf("settled %v", o)
+	}
+	device.none(t)
+}

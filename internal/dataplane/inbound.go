@@ -268,6 +268,13 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 			fmt.Sprintf("Signal with topic '%s' dropped: no target topic routes it.", msg.Topic))
 		return client.Accept
 	}
+	if len(labels) > 0 && ack.ParseTimeout(h[ack.HeaderTimeout]) == 0 {
+		// Ditto: a client error, settled negatively (waiting for nothing
+		// and redelivering would loop).
+		st.c[monitor.Dropped].RecordAt(false, now)
+		st.l[monitor.Dropped].FailureMsg(info, "Signal dropped: acknowledgements requested with a timeout of zero.")
+		return client.Reject
+	}
 	if len(labels) > 0 {
 		pa := &pendingAck{agg: ack.NewAggregation(labels), topic: topic, headers: h, source: s, idx: idx,
 			timeout: ack.ParseTimeout(h[ack.HeaderTimeout]),
