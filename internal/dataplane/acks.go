@@ -324,8 +324,15 @@ func (p *Plane) finishAck(cid string, pa *pendingAck) {
 		pa.set.fail(fmt.Sprintf("The requested acknowledgements of <%s> were answered with status <%d>.",
 			pa.headers[ack.HeaderCorrelationID], answer.Status))
 	}
-	if pa.reply && answer != nil {
-		pa.source.replyAnswer(pa.idx, answer, mergeHeaders(pa.headers, answer.Headers))
+	if pa.reply && answer != nil && pa.source.replyAddress != nil {
+		// The last acknowledgement arrives on another connection's target
+		// worker (or the timer): publishing the answer must not hold it up.
+		// The message is settled once the answer is out.
+		go func() {
+			pa.source.replyAnswer(pa.idx, answer, mergeHeaders(pa.headers, answer.Headers))
+			pa.set.done(outcome)
+		}()
+		return
 	}
 	pa.set.done(outcome)
 }
