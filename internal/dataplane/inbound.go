@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dittoconn/dittoconn/internal/ack"
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/mapping"
@@ -44,6 +45,9 @@ type source struct {
 	replyHeaders     []headerTemplate
 	replyToErrors    bool
 	replyToResponses bool
+	replyToNacks     bool
+
+	acks ackRequests
 }
 
 func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error) {
@@ -90,7 +94,9 @@ func newSource(p *Plane, s *model.Source, reg *mapping.Registry) (*source, error
 		}
 		out.replyToErrors = slices.Contains(types, "error")
 		out.replyToResponses = slices.Contains(types, "response")
+		out.replyToNacks = slices.Contains(types, "nack")
 	}
+	compileAckRequests(p, out)
 	return out, nil
 }
 
@@ -120,15 +126,16 @@ func isText(contentType string, payload []byte) bool {
 		mt == "application/javascript" || mt == "application/xml"
 }
 
-// inbound processes one consumed message on the consuming client's goroutine.
+// inbound processes one consumed message on the consuming client's
+// goroutine. The message is settled once (m.Settle), when its processing
+// and the acknowledgements its signals requested have finished: at once
+// when nothing was requested, later otherwise (see settlement).
 func (p *Plane) inbound(idx int, m client.Message) {
-	// Settled once processed, as before acknowledgements; the outcome of
-	// the acknowledgements requested replaces this (issue #13).
-	defer m.Done(client.Accept)
 	now := p.now()
 	s := p.byAddr[m.Address]
 	if s == nil {
 		if len(p.sources) == 0 {
+			m.Done(client.Accept)
 			return
 		}
 		s = p.sources[0]
@@ -136,6 +143,9 @@ func (p *Plane) inbound(idx int, m client.Message) {
 	addr := m.Address
 	st := p.sourceSteps(addr)
 	info := p.info(m.Headers, m.Payload, nil, now)
+	set := newSettlement(m.Settle, st, info, p.now)
+	outcome := client.Accept
+	defer func() { set.done(outcome) }()
 	st.c[monitor.Consumed].RecordAt(true, now)
 	st.l[monitor.Consumed].Success(info)
 	if m.Expired {
@@ -156,20 +166,23 @@ func (p *Plane) inbound(idx int, m client.Message) {
 			st.c[monitor.Mapped].RecordAt(false, now)
 			st.l[monitor.Mapped].Failure(info, reason)
 			s.replyError(idx, "", lowerHeaders(m.Headers), mappingFailed(headerValue(m.Headers, "content-type"), reason))
+			outcome = ack.Worse(outcome, client.Reject) // Ditto rejects what it cannot map
 		case len(oc.Messages) == 0:
 			st.c[monitor.Dropped].RecordAt(true, now)
 			st.l[monitor.Dropped].Success(info)
 		default:
 			for i := range oc.Messages {
-				s.route(idx, &m, &oc.Messages[i], subjects, info, st)
+				outcome = ack.Worse(outcome, s.route(idx, &m, &oc.Messages[i], subjects, info, st, set))
 			}
 		}
 	}
 }
 
 // route applies header mapping and enforcement to one mapped message and
-// publishes it on the bus.
-func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjects []string, info monitor.Info, st *steps) {
+// publishes it on the bus. It returns how the consumed message is to be
+// settled as far as this signal is concerned now; a signal that requested
+// acknowledgements settles its part later, through set.
+func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjects []string, info monitor.Info, st *steps, set *settlement) client.Outcome {
 	p, addr, now := s.p, m.Address, info.Timestamp
 	topic, stream, err := protocol.Classify(msg)
 	if err != nil {
@@ -180,7 +193,7 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 		st.c[monitor.Mapped].RecordAt(false, now)
 		st.l[monitor.Mapped].Failure(info, reason)
 		s.replyError(idx, msg.Topic, msg.Headers, protocol.TopicError(msg.Topic))
-		return
+		return client.Reject
 	}
 	// header mapping: external headers (and the signal) → Ditto headers
 	h := make(map[string]string, len(msg.Headers)+len(s.headers)+1)
@@ -221,33 +234,56 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 			st.c[monitor.Enforced].RecordAt(false, now)
 			st.l[monitor.Enforced].Failure(info, de.Message)
 			s.replyError(idx, msg.Topic, h, de)
-			return
+			return client.Reject
 		}
 		st.c[monitor.Enforced].RecordAt(true, now)
 		st.l[monitor.Enforced].Success(info)
 	}
 
+	if ack.IsAck(&topic) {
+		return s.routeAck(idx, msg, &topic, info, st)
+	}
+	labels := s.requestedAcks(&topic, msg, h, m)
 	if topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin &&
 		topic.Criterion == protocol.CriterionCommands && msg.Status == 0 {
 		de := twinUnsupported(msg.Topic)
 		st.c[monitor.Dropped].RecordAt(false, now)
 		st.l[monitor.Dropped].FailureMsg(info, "Twin command dropped: "+de.Message)
 		s.replyError(idx, msg.Topic, h, de)
-		return
+		if len(labels) > 0 {
+			// It can never succeed here: redelivering it would loop.
+			return client.Reject
+		}
+		return client.Accept
 	}
 	if isLiveResponse(&topic, msg) {
 		if origin, ok := p.requests.take(h["correlation-id"], now); ok {
 			p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: topic, Stream: ResponseStream(origin), Origin: p.id})
-			return
+			return client.Accept
 		}
 	}
 	if stream == "" {
 		st.c[monitor.Dropped].RecordAt(true, now)
 		st.l[monitor.Dropped].SuccessMsg(info,
 			fmt.Sprintf("Signal with topic '%s' dropped: no target topic routes it.", msg.Topic))
-		return
+		return client.Accept
 	}
-	if s.replyToResponses && isLiveRequest(&topic, msg) {
+	if len(labels) > 0 && ack.ParseTimeout(h[ack.HeaderTimeout]) == 0 {
+		// Ditto: a client error, settled negatively (waiting for nothing
+		// and redelivering would loop).
+		st.c[monitor.Dropped].RecordAt(false, now)
+		st.l[monitor.Dropped].FailureMsg(info, "Signal dropped: acknowledgements requested with a timeout of zero.")
+		return client.Reject
+	}
+	if len(labels) > 0 {
+		pa := &pendingAck{agg: ack.NewAggregation(labels), topic: topic, headers: h, source: s, idx: idx,
+			timeout: ack.ParseTimeout(h[ack.HeaderTimeout]),
+			reply:   h[ack.HeaderResponseRequired] != "false", set: set}
+		if !p.await(pa) {
+			set.fail("Too many signals wait for acknowledgements.")
+			return client.Redeliver
+		}
+	} else if s.replyToResponses && isLiveRequest(&topic, msg) {
 		// its response, consumed by another connection, comes back here
 		p.awaiting.put(h["correlation-id"], pendingReply{source: s, idx: idx, headers: h}, now)
 	}
@@ -257,6 +293,35 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 		st.c[monitor.Throttled].RecordAt(false, now)
 		st.l[monitor.Throttled].FailureMsg(info, throttledMessage)
 	}
+	return client.Accept
+}
+
+// routeAck forwards an acknowledgement a device sent through this source
+// (a label it declared) to the connection that requested it; an undeclared
+// label is refused as Ditto refuses it.
+func (s *source) routeAck(idx int, msg *protocol.Message, topic *protocol.Topic, info monitor.Info, st *steps) client.Outcome {
+	p, now := s.p, info.Timestamp
+	label := topic.Action
+	if !slices.Contains(s.acks.declared, label) {
+		de := ack.LabelNotDeclared(label)
+		st.c[monitor.Dropped].RecordAt(false, now)
+		st.l[monitor.Dropped].FailureMsg(info, de.Message)
+		s.replyError(idx, msg.Topic, msg.Headers, de)
+		return client.Reject
+	}
+	if msg.Status == 0 {
+		st.c[monitor.Dropped].RecordAt(false, now)
+		st.l[monitor.Dropped].FailureMsg(info, "Acknowledgement <"+label+"> dropped: it has no status.")
+		return client.Reject
+	}
+	origin, ok := p.requests.get(msg.Headers["correlation-id"], now)
+	if !ok {
+		st.c[monitor.Dropped].RecordAt(true, now)
+		st.l[monitor.Dropped].SuccessMsg(info, "Acknowledgement <"+label+"> dropped: no request waits for it.")
+		return client.Accept
+	}
+	p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: *topic, Stream: ResponseStream(origin), Origin: p.id})
+	return client.Accept
 }
 
 // throttledMessage is the log entry of a consumption slowed down by

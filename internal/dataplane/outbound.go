@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/ack"
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/mapping"
@@ -40,10 +41,13 @@ type target struct {
 	// signals of one thing keep their order while different things are
 	// published in parallel.
 	queues []chan *bus.Signal
+	// issued: the resolved issuedAcknowledgementLabel ("" = none).
+	issued string
 }
 
 func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error) {
-	out := &target{p: p, t: t, address: t.Address, chain: reg.Chain(t.PayloadMapping)}
+	out := &target{p: p, t: t, address: t.Address, chain: reg.Chain(t.PayloadMapping),
+		issued: issuedLabel(p, t.IssuedAcknowledgementLabel)}
 	per := max(p.cfg.QueueSize/p.cfg.Workers, 16)
 	for range p.cfg.Workers {
 		out.queues = append(out.queues, make(chan *bus.Signal, per))
@@ -123,6 +127,7 @@ func (t *target) deliver(s *bus.Signal) {
 		}
 	}
 	if !matched {
+		t.weakAck(s) // Ditto: a filtered-out subscriber does not keep the requester waiting
 		return
 	}
 	t.st.c[monitor.Filtered].RecordAt(true, now)
@@ -178,6 +183,7 @@ type inflight struct {
 	pd       client.Pending
 	info     monitor.Info
 	deadline time.Time
+	sig      *bus.Signal // its acknowledgement is issued on the outcome
 }
 
 // work publishes the signals of one queue in order until the plane closes.
@@ -224,7 +230,6 @@ func (p *Plane) publishTimeout(cl client.Client) time.Duration {
 // a synchronous publish would have been.
 func (t *target) complete(w *worker, done chan<- struct{}) {
 	defer close(done)
-	p := t.p
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for f := range w.inflight {
@@ -244,13 +249,29 @@ func (t *target) complete(w *worker, done chan<- struct{}) {
 			}
 			timer.Stop()
 		}
-		if err != nil {
-			t.st.c[monitor.Published].RecordAt(false, p.now())
-			t.st.l[monitor.Published].Failure(f.info, err.Error())
-			continue
-		}
+		t.published(f.sig, f.info, err)
+	}
+}
+
+// published counts the outcome of one publish and issues the target's
+// acknowledgement of it when the signal requested it.
+func (t *target) published(s *bus.Signal, info monitor.Info, err error) {
+	p := t.p
+	if err != nil {
+		t.st.c[monitor.Published].RecordAt(false, p.now())
+		t.st.l[monitor.Published].Failure(info, err.Error())
+	} else {
 		t.st.c[monitor.Published].RecordAt(true, p.now())
-		t.st.l[monitor.Published].Success(f.info)
+		t.st.l[monitor.Published].Success(info)
+	}
+	if t.issued == "" || t.issued == ack.LiveResponse || !requests(s, t.issued) {
+		return
+	}
+	cid := s.Message.Headers[ack.HeaderCorrelationID]
+	if err != nil {
+		t.issue(s, ack.NewSendingFailed(t.issued, cid, err), info, true)
+	} else {
+		t.issue(s, ack.NewIssued(t.issued, cid), info, true)
 	}
 }
 
@@ -284,6 +305,7 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 		case len(oc.Messages) == 0:
 			t.st.c[monitor.Dropped].RecordAt(true, now)
 			t.st.l[monitor.Dropped].Success(info)
+			t.weakAck(s) // dropped by the mapping: nothing will confirm it
 			continue
 		}
 		for i := range oc.Messages {
@@ -308,12 +330,16 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 				t.st.l[monitor.Published].Failure(info, "no connected client")
 				continue
 			}
-			if s.Origin != "" && isLiveRequest(&s.Topic, s.Message) {
+			if s.Origin != "" && (isLiveRequest(&s.Topic, s.Message) || (p.declaresAcks && requestsAny(s))) {
 				p.requests.put(s.Message.Headers["correlation-id"], s.Origin, now)
 			}
 			msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}
+			if ex, ok := cl.(exchanger); ok && t.answersWithResponse(s) {
+				t.exchange(w, ex, s, msg, info)
+				continue
+			}
 			if ap, ok := cl.(client.AsyncPublisher); ok {
-				f := inflight{pd: ap.PublishAsync(msg), info: info, deadline: time.Now().Add(p.cfg.PublishTimeout)}
+				f := inflight{pd: ap.PublishAsync(msg), info: info, deadline: time.Now().Add(p.cfg.PublishTimeout), sig: s}
 				select {
 				case w.inflight <- f:
 				case <-w.ctx.Done():
@@ -323,13 +349,7 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 			ctx, cancel := context.WithTimeout(w.ctx, p.publishTimeout(cl))
 			err = cl.Publish(ctx, msg)
 			cancel()
-			if err != nil {
-				t.st.c[monitor.Published].RecordAt(false, p.now())
-				t.st.l[monitor.Published].Failure(info, err.Error())
-				continue
-			}
-			t.st.c[monitor.Published].RecordAt(true, p.now())
-			t.st.l[monitor.Published].Success(info)
+			t.published(s, info, err)
 		}
 	}
 }

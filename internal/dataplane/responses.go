@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/ack"
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/protocol"
@@ -42,9 +43,13 @@ func isLiveResponse(t *protocol.Topic, m *protocol.Message) bool { return isLive
 // pendingTable maps correlation ids to what waits for them, bounded in
 // size and time.
 type pendingTable[V any] struct {
-	mu sync.Mutex
-	m  map[string]pendingEntry[V]
+	mu    sync.Mutex
+	m     map[string]pendingEntry[V]
+	swept time.Time
 }
+
+// sweepEvery bounds how often a full pendingTable looks for expired entries.
+const sweepEvery = 100 * time.Millisecond
 
 type pendingEntry[V any] struct {
 	v       V
@@ -61,9 +66,14 @@ func (pt *pendingTable[V]) put(key string, v V, now time.Time) {
 		pt.m = map[string]pendingEntry[V]{}
 	}
 	if len(pt.m) >= pendingMax {
-		for k, e := range pt.m {
-			if now.After(e.expires) {
-				delete(pt.m, k)
+		// Sweeping is O(n): at most every sweepEvery, so that a full
+		// table does not cost a scan per request.
+		if now.Sub(pt.swept) >= sweepEvery {
+			pt.swept = now
+			for k, e := range pt.m {
+				if now.After(e.expires) {
+					delete(pt.m, k)
+				}
 			}
 		}
 		if len(pt.m) >= pendingMax {
@@ -87,6 +97,19 @@ func (pt *pendingTable[V]) take(key string, now time.Time) (V, bool) {
 	return e.v, true
 }
 
+// get is take without removing: several acknowledgements may answer one
+// request.
+func (pt *pendingTable[V]) get(key string, now time.Time) (V, bool) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	e, ok := pt.m[key]
+	if !ok || now.After(e.expires) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
 // pendingReply is a request consumed by one of this connection's sources.
 type pendingReply struct {
 	source  *source
@@ -99,19 +122,38 @@ type pendingReply struct {
 // consumed the request.
 func (p *Plane) deliverResponse(s *bus.Signal) {
 	now := p.now()
-	pr, ok := p.awaiting.take(s.Message.Headers["correlation-id"], now)
+	cid := s.Message.Headers["correlation-id"]
+	if ack.IsAck(&s.Topic) {
+		if a, ok := ack.FromMessage(s.Message, &s.Topic); ok && p.onAck(cid, func(g *ack.Aggregation) bool { return g.Add(a) }) {
+			return
+		}
+		info := p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
+		p.metrics.Response(monitor.Dropped).RecordAt(true, now)
+		p.resp.l[monitor.Dropped].SuccessMsg(info, "Acknowledgement dropped: no request waits for it any more.")
+		return
+	}
+	if p.onAck(cid, func(g *ack.Aggregation) bool { return g.AddResponse(s.Message) }) {
+		return
+	}
+	pr, ok := p.awaiting.take(cid, now)
 	if !ok {
 		info := p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
 		p.metrics.Response(monitor.Dropped).RecordAt(true, now)
 		p.resp.l[monitor.Dropped].SuccessMsg(info, "Response dropped: no request waits for it any more.")
 		return
 	}
-	headers := make(map[string]string, len(pr.headers)+len(s.Message.Headers))
-	for k, v := range pr.headers {
+	pr.source.reply(pr.idx, s.Message, mergeHeaders(pr.headers, s.Message.Headers), "")
+}
+
+// mergeHeaders are the request's headers overlaid with the answer's: the
+// reply target's placeholders see both.
+func mergeHeaders(req, answer map[string]string) map[string]string {
+	headers := make(map[string]string, len(req)+len(answer))
+	for k, v := range req {
 		headers[k] = v
 	}
-	for k, v := range s.Message.Headers {
+	for k, v := range answer {
 		headers[k] = v
 	}
-	pr.source.reply(pr.idx, s.Message, headers, "")
+	return headers
 }

@@ -429,3 +429,12 @@ func (c *Connection) URIParts() (scheme, user, pass string, hasCredentials bool,
 	user, pass, hasCredentials = u.credentials()
 	return u.Scheme, user, pass, hasCredentials, u.Host, u.Port, true
 }
+
+// ackRequestParseFailed is Ditto's AcknowledgementRequestParseException (422)
+// for a malformed label in a source's acknowledgementRequests.includes, with
+// the label exception that caused it, as Ditto words it.
+func ackRequestParseFailed(label string) *ditto.Error {
+	return ditto.New(422, "acknowledgement:request.parsing.failed",
+		"<"+label+"> cannot be parsed to an acknowledgement request! Cause: Acknowledgement label <"+label+"> is invalid.",
+		"The string to be parsed must be a valid representation of an acknowledgement request.")
+}

@@ -193,6 +193,10 @@ func TestParseErrors(t *testing.T) {
 			ditto.CodeJSONFieldMissing, []string{"</options>"}},
 		{"bad declared ack label", `{"id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
 			"sources":[{"addresses":["q"],"authorizationContext":["a:b"],"declaredAcks":["x"]}]}`, 400, ditto.CodeAckLabelInvalid, []string{"<x>"}},
+		{"bad ack request label", `{"id":"c1","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+			"sources":[{"addresses":["q"],"authorizationContext":["a:b"],"acknowledgementRequests":{"includes":["ok-label","x"]}}]}`,
+			422, "acknowledgement:request.parsing.failed",
+			[]string{"<x> cannot be parsed to an acknowledgement request! Cause: Acknowledgement label <x> is invalid."}},
 		{"bad modified", base(`"id":"c1","_created":"yesterday",`), 400, ditto.CodeJSONInvalid, []string{"ISO-8601"}},
 	}
 	for _, tc := range cases {

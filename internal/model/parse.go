@@ -466,6 +466,11 @@ func parseSource(o jv, index int) (Source, error) {
 			return s, err
 		} else if ok {
 			ar.Includes = dedup(onlyStrings(inc))
+			for _, l := range ar.Includes {
+				if !ackLabelPattern.MatchString(l) {
+					return s, ackRequestParseFailed(l)
+				}
+			}
 		}
 		if f, ok, err := optStr(a, "filter", "/filter"); err != nil {
 			return s, err

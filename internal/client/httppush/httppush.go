@@ -326,12 +326,37 @@ func (c *protocol) watch(ctx context.Context, done chan struct{}, r *client.Repo
 }
 
 // publish sends msg to the target msg.Address ("<VERB>:<path>", placeholders
-// already resolved); the headers become request headers.
+// already resolved); the headers become request headers. A status of 300
+// or more is an error.
 func (c *protocol) publish(ctx context.Context, msg client.Message) error {
+	status, _, _, err := c.exchange(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if status >= 300 {
+		method, path, _ := strings.Cut(msg.Address, ":")
+		return fmt.Errorf("%s %s: HTTP %d", strings.ToUpper(strings.TrimSpace(method)), path, status)
+	}
+	return nil
+}
+
+// Exchange sends msg as Publish does and returns the HTTP response whatever
+// its status: the data plane turns it into the acknowledgement of the
+// target's issued label or into the live response, as Ditto's HTTP binding
+// does. err is set only when no response came.
+func (c *Client) Exchange(ctx context.Context, msg client.Message) (status int, headers map[string]string, body []byte, err error) {
+	return c.p.exchange(ctx, msg)
+}
+
+// maxResponseBody bounds the response body kept for an acknowledgement or
+// live response.
+const maxResponseBody = 1 << 20
+
+func (c *protocol) exchange(ctx context.Context, msg client.Message) (int, map[string]string, []byte, error) {
 	method, path, ok := strings.Cut(msg.Address, ":")
 	method = strings.ToUpper(strings.TrimSpace(method))
 	if !ok || method == "" {
-		return fmt.Errorf("%w: target address %q is not <VERB>:<path>", client.ErrConfig, msg.Address)
+		return 0, nil, nil, fmt.Errorf("%w: target address %q is not <VERB>:<path>", client.ErrConfig, msg.Address)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -339,7 +364,7 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 	case c.sem <- struct{}{}:
 		defer func() { <-c.sem }()
 	case <-ctx.Done():
-		return fmt.Errorf("%w: waiting for a free request slot: %v", client.ErrTimeout, ctx.Err())
+		return 0, nil, nil, fmt.Errorf("%w: waiting for a free request slot: %v", client.ErrTimeout, ctx.Err())
 	}
 	target := c.base
 	if path != "" {
@@ -347,24 +372,27 @@ func (c *protocol) publish(ctx context.Context, msg client.Message) error {
 	}
 	target, err := withPathAndQuery(target, msg.Headers)
 	if err != nil {
-		return err
+		return 0, nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		status, err := c.send(ctx, method, target, msg, attempt > 0)
+		resp, err := c.send(ctx, method, target, msg, attempt > 0)
 		if err != nil {
-			return err
+			return 0, nil, nil, err
 		}
-		if status == http.StatusUnauthorized && c.oauth != nil && attempt == 0 {
+		if resp.status == http.StatusUnauthorized && c.oauth != nil && attempt == 0 {
 			continue // the token may have been revoked: fetch a new one once
 		}
-		if status >= 300 {
-			return fmt.Errorf("%s %s: HTTP %d", method, path, status)
-		}
-		return nil
+		return resp.status, resp.headers, resp.body, nil
 	}
 }
 
-func (c *protocol) send(ctx context.Context, method, target string, msg client.Message, freshToken bool) (int, error) {
+type response struct {
+	status  int
+	headers map[string]string
+	body    []byte
+}
+
+func (c *protocol) send(ctx context.Context, method, target string, msg client.Message, freshToken bool) (response, error) {
 	var body io.Reader
 	var sent []byte
 	if !c.omit[method] {
@@ -372,7 +400,7 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
-		return 0, fmt.Errorf("%w: request: %v", client.ErrConfig, err)
+		return response{}, fmt.Errorf("%w: request: %v", client.ErrConfig, err)
 	}
 	for k, v := range msg.Headers {
 		if strings.HasPrefix(k, "mqtt.") || reserved(k) {
@@ -384,7 +412,7 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 	case c.oauth != nil:
 		tok, err := c.oauth.token(ctx, freshToken)
 		if err != nil {
-			return 0, err
+			return response{}, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	case c.signer != nil:
@@ -397,11 +425,18 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s %s: %v", client.ErrUnreachable, method, redact(target), errors.Unwrap(err))
+		return response{}, fmt.Errorf("%w: %s %s: %v", client.ErrUnreachable, method, redact(target), errors.Unwrap(err))
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
 	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	h := make(map[string]string, len(resp.Header))
+	for k, v := range resp.Header {
+		if len(v) > 0 {
+			h[strings.ToLower(k)] = v[0]
+		}
+	}
+	return response{status: resp.StatusCode, headers: h, body: respBody}, nil
 }
 
 // dial connects to addr through the proxy: an HTTP CONNECT, answered 2xx,
