@@ -418,7 +418,7 @@ func (c *protocol) send(ctx context.Context, method, target string, msg client.M
 	case c.signer != nil:
 		req.Host = signedHost(req) // the Host header sent is the host signed
 		if err := c.signer.sign(req, sent, time.Now()); err != nil {
-			return 0, err
+			return response{}, err
 		}
 	case c.basic != "":
 		req.Header.Set("Authorization", c.basic)
