@@ -16,6 +16,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // TestClusterBenchmark measures the cluster against a single node in one run
@@ -68,8 +70,8 @@ func TestClusterBenchmark(t *testing.T) {
 	dropDatabase(t, three.uri, singleDB)
 	singleEnv := []string{"MONGO_DB_URI=" + three.uri, "MONGO_DB_DATABASE=" + singleDB,
 		"INSTANCE_INDEX=single", "DITTOCONN_CLUSTER_ETCD_ENDPOINTS="}
-	single := startBinary(t, buildBinary(t), singleEnv...)
-	singleNode := &clusterNode{proc: single, instance: "single"}
+	single := blackbox.StartBinary(t, blackbox.BuildBinary(t), singleEnv...)
+	singleNode := &clusterNode{Proc: single, instance: "single"}
 	setups := []*cbSetup{
 		{name: "3 nodes", nodes: three.nodes, etcd: three.etcd},
 		{name: "1 node (cluster mode)", nodes: one.nodes, etcd: one.etcd},
@@ -124,7 +126,7 @@ func TestClusterBenchmark(t *testing.T) {
 	// node, polled the same way (what recovery from the store costs
 	// without any failure detection).
 	one.kill(0)
-	single.stop(t)
+	single.Stop(t)
 	for run := 0; run < failovers; run++ {
 		victim := (2 + run) % 3
 		cbAlive(t, setups[:1])
@@ -137,10 +139,10 @@ func TestClusterBenchmark(t *testing.T) {
 			leaseGone.Round(time.Millisecond), rec)
 		three.restart(victim)
 
-		fresh := startBinary(t, buildBinary(t), singleEnv...)
-		base := cbPoll(t, []*clusterNode{{proc: fresh, instance: "single"}}, moved, time.Now())
+		fresh := blackbox.StartBinary(t, blackbox.BuildBinary(t), singleEnv...)
+		base := cbPoll(t, []*clusterNode{{Proc: fresh, instance: "single"}}, moved, time.Now())
 		t.Logf("baseline %d: the same connections on a fresh node (no cluster): %s", run+1, base)
-		fresh.stop(t)
+		fresh.Stop(t)
 	}
 }
 
@@ -165,8 +167,8 @@ func (s *cbSetup) warm(t *testing.T, ids []string) {
 				var status int
 				var m map[string]any
 				for attempt := 0; attempt < 3; attempt++ {
-					status, m = node.commandWithin(t, "15s", cmd("connectivity.commands:retrieveConnection", "connectionId", id))
-					if status == http.StatusOK && field(m, "connection", "id") == id {
+					status, m = node.commandWithin(t, "15s", blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+					if status == http.StatusOK && blackbox.Field(m, "connection", "id") == id {
 						return nil
 					}
 				}
@@ -205,7 +207,7 @@ func (s *cbSetup) pids() []int {
 	var out []int
 	for _, n := range s.nodes {
 		if !n.dead {
-			out = append(out, n.cmd.Process.Pid)
+			out = append(out, n.Cmd.Process.Pid)
 		}
 	}
 	if s.etcd != nil {
@@ -231,7 +233,7 @@ func (s *cbSetup) drive(t *testing.T, ids []string, clients int, d time.Duration
 	}
 	urls := make([]string, len(s.nodes))
 	for g, node := range s.nodes {
-		urls[g] = "http://" + node.addr + "/devops/piggyback/connectivity"
+		urls[g] = "http://" + node.Addr + "/devops/piggyback/connectivity"
 	}
 	tr := &http.Transport{MaxIdleConns: clients * len(urls), MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
@@ -393,8 +395,8 @@ func cbCreate(t *testing.T, nodes []*clusterNode, ids []string) {
 		jobs[i] = func() error {
 			for attempt := 0; ; attempt++ {
 				t0 := time.Now()
-				status, m := node.commandWithin(t, "15s", cmd("connectivity.commands:createConnection",
-					"connection", mqttConnection(id, "closed")))
+				status, m := node.commandWithin(t, "15s", blackbox.Cmd("connectivity.commands:createConnection",
+					"connection", blackbox.MQTTConnection(id, "closed")))
 				switch {
 				case status == http.StatusOK && m["status"] == float64(http.StatusCreated):
 					return nil
@@ -495,8 +497,8 @@ func cbPoll(t *testing.T, gateways []*clusterNode, ids []string, origin time.Tim
 					case <-time.After(20 * time.Millisecond):
 						continue
 					}
-					status, m := node.commandWithin(t, "500ms", cmd("connectivity.commands:retrieveConnection", "connectionId", ids[i]))
-					if status == http.StatusOK && field(m, "connection", "id") == ids[i] {
+					status, m := node.commandWithin(t, "500ms", blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", ids[i]))
+					if status == http.StatusOK && blackbox.Field(m, "connection", "id") == ids[i] {
 						firstOK[gi][i] = time.Since(origin)
 						left.Add(-1)
 						continue
@@ -591,7 +593,7 @@ func cbFailover(t *testing.T, c *testCluster, ids []string, victim int) ([]strin
 	}()
 	logStart := make([]int, len(survivors))
 	for si, node := range survivors {
-		logStart[si] = len(node.logs.String())
+		logStart[si] = len(node.Logs.String())
 	}
 
 	killed := time.Now()
@@ -613,8 +615,8 @@ func cbFailover(t *testing.T, c *testCluster, ids []string, victim int) ([]strin
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
-			status, m := survivors[0].commandWithin(t, timeout, cmd("connectivity.commands:retrieveConnection", "connectionId", id))
-			patient <- patientResult{timeout, time.Since(killed), status == http.StatusOK && field(m, "connection", "id") == id, status}
+			status, m := survivors[0].commandWithin(t, timeout, blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+			patient <- patientResult{timeout, time.Since(killed), status == http.StatusOK && blackbox.Field(m, "connection", "id") == id, status}
 		}()
 	}
 	rec := cbPoll(t, survivors, moved, killed)
@@ -641,7 +643,7 @@ func cbFailover(t *testing.T, c *testCluster, ids []string, victim int) ([]strin
 	// What the survivors logged meanwhile (warnings and errors, by message).
 	for si, node := range survivors {
 		counts := map[string]int{}
-		for _, line := range strings.Split(node.logs.String()[logStart[si]:], "\n") {
+		for _, line := range strings.Split(node.Logs.String()[logStart[si]:], "\n") {
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) != nil || rec["level"] == "info" || rec["level"] == "debug" {
 				continue
@@ -657,7 +659,7 @@ func cbFailover(t *testing.T, c *testCluster, ids []string, victim int) ([]strin
 
 // cbHostOf is hostOf for worker goroutines: an error instead of t.Fatal.
 func cbHostOf(t *testing.T, n *clusterNode, id string) (string, error) {
-	status, m := n.command(t, cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+	status, m := n.command(t, blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 	clients, _ := m["clientStatus"].([]any)
 	if status != http.StatusOK || len(clients) != 1 {
 		return "", fmt.Errorf("status of %s via %s: %d %v", id, n.instance, status, m)
@@ -676,9 +678,9 @@ func cbAlive(t *testing.T, setups []*cbSetup) {
 				continue
 			}
 			select {
-			case err := <-n.done:
+			case err := <-n.Done:
 				n.dead = true
-				logs := strings.Split(strings.TrimSpace(n.logs.String()), "\n")
+				logs := strings.Split(strings.TrimSpace(n.Logs.String()), "\n")
 				t.Fatalf("%s of %s exited: %v; its last log lines:\n%s", n.instance, s.name, err,
 					strings.Join(logs[max(0, len(logs)-15):], "\n"))
 			default:

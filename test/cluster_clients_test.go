@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // clientEntries lists a status's client entries as instance → status.
@@ -26,16 +28,16 @@ func clientEntries(m map[string]any) []string {
 // rest are Ditto's misconfigured entries, and a member that joins takes
 // one.
 func TestIntegrationClusterClientCount(t *testing.T) {
-	needBroker(t, "mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "mosquitto", "127.0.0.1:1883")
 	c := startCluster(t, 2)
 	id := fmt.Sprintf("spread-%d", time.Now().UnixNano())
-	conn := mqttConnection(id, "open")
+	conn := blackbox.MQTTConnection(id, "open")
 	conn["connectionType"] = "mqtt-5"
 	conn["clientCount"] = 3
 	conn["specificConfig"] = map[string]any{"clientId": id}
 	source := "spread/" + id + "/#"
 	conn["sources"].([]any)[0].(map[string]any)["addresses"] = []string{source}
-	status, m := c.nodes[0].command(t, cmd("connectivity.commands:createConnection", "connection", conn))
+	status, m := c.nodes[0].command(t, blackbox.Cmd("connectivity.commands:createConnection", "connection", conn))
 	if status != http.StatusOK || m["status"] != float64(201) {
 		t.Fatalf("create: %d %v", status, m)
 	}
@@ -44,7 +46,7 @@ func TestIntegrationClusterClientCount(t *testing.T) {
 		var last map[string]any
 		deadline := time.Now().Add(within)
 		for {
-			_, last = c.nodes[0].commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+			_, last = c.nodes[0].commandWithin(t, "3s", blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 			if slices.Equal(clientEntries(last), want) && last["liveStatus"] == live {
 				return last
 			}
@@ -73,12 +75,12 @@ func TestIntegrationClusterClientCount(t *testing.T) {
 	// Each client subscribes (no shared subscription in the address), so
 	// one device message is consumed three times: the metrics merge the
 	// satellites' counters with the hosting member's.
-	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
-	dpPublishMQTT(t, dev, "spread/"+id+"/dev-1", dpTwinEvent("org.acme:dev-1", 1))
+	dev := blackbox.MQTTPublisher(t, "tcp://127.0.0.1:1883")
+	blackbox.PublishMQTT(t, dev, "spread/"+id+"/dev-1", blackbox.TwinEvent("org.acme:dev-1", 1))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, m = c.nodes[2].command(t, cmd("connectivity.commands:retrieveConnectionMetrics", "connectionId", id))
-		v, _ := field(m, "sourceMetrics", "addressMetrics", source, "consumed", "success", "PT1M").(float64)
+		_, m = c.nodes[2].command(t, blackbox.Cmd("connectivity.commands:retrieveConnectionMetrics", "connectionId", id))
+		v, _ := blackbox.Field(m, "sourceMetrics", "addressMetrics", source, "consumed", "success", "PT1M").(float64)
 		if v == 3 {
 			break
 		}
@@ -89,11 +91,11 @@ func TestIntegrationClusterClientCount(t *testing.T) {
 	}
 
 	// Closing stops every client, on every member.
-	status, m = c.nodes[1].command(t, cmd("connectivity.commands:closeConnection", "connectionId", id))
+	status, m = c.nodes[1].command(t, blackbox.Cmd("connectivity.commands:closeConnection", "connectionId", id))
 	if status != http.StatusOK || m["status"] != float64(200) {
 		t.Fatalf("close: %d %v", status, m)
 	}
-	_, m = c.nodes[0].command(t, cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+	_, m = c.nodes[0].command(t, blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 	if m["liveStatus"] != "closed" || len(m["clientStatus"].([]any)) != 1 {
 		t.Fatalf("status after close: %v", m)
 	}
@@ -103,7 +105,7 @@ func TestIntegrationClusterClientCount(t *testing.T) {
 	for {
 		started, stopped := 0, 0
 		for _, n := range c.nodes {
-			logs := n.logs.String()
+			logs := n.Logs.String()
 			started += strings.Count(logs, `"message":"satellite client started"`)
 			stopped += strings.Count(logs, `"message":"satellite client stopped"`)
 		}

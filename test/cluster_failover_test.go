@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // clusterConnections is how many connections the cluster proof creates.
@@ -24,7 +26,7 @@ func clusterConnections() int {
 // whose grain answered.
 func hostOf(t *testing.T, n *clusterNode, id string) string {
 	t.Helper()
-	status, m := n.command(t, cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+	status, m := n.command(t, blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 	if status != http.StatusOK {
 		t.Fatalf("status of %s via %s: %d %v", id, n.instance, status, m)
 	}
@@ -55,10 +57,10 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 			for i := g; i < n; i += 3 {
 				id := fmt.Sprintf("cluster-%03d", i)
 				ids[i] = id
-				status, m := node.command(t, cmd("connectivity.commands:createConnection",
-					"connection", mqttConnection(id, "closed")))
+				status, m := node.command(t, blackbox.Cmd("connectivity.commands:createConnection",
+					"connection", blackbox.MQTTConnection(id, "closed")))
 				if status != http.StatusOK || m["status"] != float64(http.StatusCreated) {
-					errs <- fmt.Sprintf("create %s via %s: %d %v\n%s", id, node.instance, status, m, tail(node.logs.String(), 40))
+					errs <- fmt.Sprintf("create %s via %s: %d %v\n%s", id, node.instance, status, m, tail(node.Logs.String(), 40))
 				}
 			}
 		}()
@@ -67,7 +69,7 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		for _, node := range c.nodes {
-			t.Logf("%s:\n%s", node.instance, tail(node.logs.String(), 15))
+			t.Logf("%s:\n%s", node.instance, tail(node.Logs.String(), 15))
 		}
 		t.Fatal(e)
 	}
@@ -76,8 +78,8 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 	hostByID := map[string]string{}
 	for i, id := range ids {
 		for _, node := range c.nodes {
-			status, m := node.command(t, cmd("connectivity.commands:retrieveConnection", "connectionId", id))
-			if status != http.StatusOK || field(m, "connection", "id") != id {
+			status, m := node.command(t, blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+			if status != http.StatusOK || blackbox.Field(m, "connection", "id") != id {
 				t.Fatalf("retrieve %s via %s: %d %v", id, node.instance, status, m)
 			}
 		}
@@ -121,7 +123,7 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 		go func() {
 			deadline := killed.Add(30 * time.Second)
 			for time.Now().Before(deadline) {
-				status, m := c.nodes[0].commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+				status, m := c.nodes[0].commandWithin(t, "3s", blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 				if status == http.StatusOK && m["liveStatus"] == "open" && clientHost(m) != victim {
 					reopened <- fmt.Sprintf("%s (was on %s) open on %s %v after the kill", id, open[id], clientHost(m),
 						time.Since(killed).Round(time.Millisecond))
@@ -147,8 +149,8 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 		atKill.Add(1)
 		go func() {
 			defer atKill.Done()
-			status, m := node.commandWithin(t, "10s", cmd("connectivity.commands:retrieveConnection", "connectionId", id))
-			if status != http.StatusOK || field(m, "connection", "id") != id {
+			status, m := node.commandWithin(t, "10s", blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+			if status != http.StatusOK || blackbox.Field(m, "connection", "id") != id {
 				atKillErrs <- fmt.Sprintf("%s via %s, sent at the kill: %d %v", id, node.instance, status, m)
 			}
 		}()
@@ -176,8 +178,8 @@ func TestClusterSpreadAndFailover(t *testing.T) {
 				for _, node := range c.live() {
 					deadline := killed.Add(10 * time.Second)
 					for {
-						status, m := node.commandWithin(t, "2s", cmd("connectivity.commands:retrieveConnection", "connectionId", id))
-						if status == http.StatusOK && field(m, "connection", "id") == id {
+						status, m := node.commandWithin(t, "2s", blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+						if status == http.StatusOK && blackbox.Field(m, "connection", "id") == id {
 							break
 						}
 						if time.Now().After(deadline) {
@@ -243,19 +245,19 @@ func clientHost(status map[string]any) string {
 // returns id → hosting instance once all report liveStatus open.
 func openOnEveryNode(t *testing.T, c *testCluster, min int) map[string]string {
 	t.Helper()
-	needBroker(t, "mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "mosquitto", "127.0.0.1:1883")
 	out := map[string]string{}
 	perNode := map[string]int{}
 	for i := 0; i < 40 && (i < min || len(perNode) < len(c.nodes)); i++ {
 		id := fmt.Sprintf("cluster-open-%d", i)
-		status, m := c.nodes[i%3].command(t, cmd("connectivity.commands:createConnection",
-			"connection", mqttConnection(id, "open")))
+		status, m := c.nodes[i%3].command(t, blackbox.Cmd("connectivity.commands:createConnection",
+			"connection", blackbox.MQTTConnection(id, "open")))
 		if status != http.StatusOK || m["status"] != float64(http.StatusCreated) {
 			t.Fatalf("create open %s: %d %v", id, status, m)
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			status, m := c.nodes[0].command(t, cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+			status, m := c.nodes[0].command(t, blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 			if status == http.StatusOK && m["liveStatus"] == "open" {
 				out[id] = clientHost(m)
 				perNode[out[id]]++
@@ -295,12 +297,12 @@ func (l *writeLedger) write(t *testing.T, node *clusterNode, ids []string, g int
 			}
 			id := ids[i]
 			name := fmt.Sprintf("%s round %d", id, round)
-			conn := mqttConnection(id, "closed")
+			conn := blackbox.MQTTConnection(id, "closed")
 			conn["name"] = name
 			l.mu.Lock()
 			l.pending[id] = name
 			l.mu.Unlock()
-			status, m := node.commandWithin(t, "3s", cmd("connectivity.commands:modifyConnection", "connection", conn))
+			status, m := node.commandWithin(t, "3s", blackbox.Cmd("connectivity.commands:modifyConnection", "connection", conn))
 			l.mu.Lock()
 			if status == http.StatusOK && m["status"] == float64(http.StatusNoContent) {
 				l.acked[id] = name
@@ -319,8 +321,8 @@ func (l *writeLedger) verify(t *testing.T, node *clusterNode) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, name := range l.acked {
-		status, m := node.command(t, cmd("connectivity.commands:retrieveConnection", "connectionId", id))
-		got, _ := field(m, "connection", "name").(string)
+		status, m := node.command(t, blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", id))
+		got, _ := blackbox.Field(m, "connection", "name").(string)
 		if status != http.StatusOK || (got != name && got != l.pending[id]) {
 			t.Errorf("%s: stored name %q, last acknowledged %q (in flight: %q)", id, got, name, l.pending[id])
 		}

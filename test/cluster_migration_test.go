@@ -14,6 +14,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // rotatingCluster starts three nodes with key A, creates total connections
@@ -24,23 +25,23 @@ import (
 func rotatingCluster(t *testing.T, prefix string, total, perMinute int) (*testCluster, func(*clusterNode, map[string]any) map[string]any) {
 	t.Helper()
 	c := startCluster(t, 3, "CONNECTION_SNAPSHOT_THRESHOLD=1", "DITTOCONN_ENCRYPTION_MIGRATION_LEASE=2s",
-		"CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED=true", "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyA)
+		"CONNECTIVITY_CONNECTION_ENCRYPTION_ENABLED=true", "CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+blackbox.EncKeyA)
 	for i := 0; i < total; i++ {
 		id := fmt.Sprintf("%s-%02d", prefix, i)
-		status, m := c.nodes[i%3].command(t, cmd(ditto.CreateConnection, "connection", securedConnection(id)))
+		status, m := c.nodes[i%3].command(t, blackbox.Cmd(ditto.CreateConnection, "connection", blackbox.SecuredConnection(id)))
 		if status != http.StatusOK || m["status"] != float64(201) {
 			t.Fatalf("create %s: %d %v", id, status, m)
 		}
 	}
-	c.restartAll("CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+encKeyB, "CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY="+encKeyA,
+	c.restartAll("CONNECTIVITY_CONNECTION_ENCRYPTION_KEY="+blackbox.EncKeyB, "CONNECTIVITY_CONNECTION_OLD_ENCRYPTION_KEY="+blackbox.EncKeyA,
 		"CONNECTIVITY_ENCRYPTION_MIGRATION_BATCH_SIZE=4", fmt.Sprintf("CONNECTIVITY_ENCRYPTION_MIGRATION_MAX_DOCS_PER_MINUTE=%d", perMinute))
 	migration := func(n *clusterNode, command map[string]any) map[string]any {
 		_, body := n.post(t, "/devops/piggyback/connectivity", map[string]any{
-			"targetActorSelection": migrationPath, "headers": map[string]any{"aggregate": false, "timeout": "5s"},
+			"targetActorSelection": blackbox.MigrationPath, "headers": map[string]any{"aggregate": false, "timeout": "5s"},
 			"piggybackCommand": command})
-		return decode(t, body)
+		return blackbox.Decode(t, body)
 	}
-	if m := migration(c.nodes[0], cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); m["status"] != 202.0 {
+	if m := migration(c.nodes[0], blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); m["status"] != 202.0 {
 		t.Fatalf("migrate: %v", m)
 	}
 	return c, migration
@@ -58,7 +59,7 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 	kitDeadline := time.Now().Add(10 * time.Second)
 	for host < 0 {
 		for i, n := range c.nodes {
-			if strings.Contains(n.logs.String(), "encryption migration started") {
+			if strings.Contains(n.Logs.String(), "encryption migration started") {
 				host = i
 			}
 		}
@@ -71,9 +72,9 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 	var before map[string]any
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		before = migration(c.nodes[(host+1)%3], cmd(ditto.MigrateEncryptionStatus))
-		sp, _, _ := counterSum(before, "snapshots")
-		jp, _, _ := counterSum(before, "journalEvents")
+		before = migration(c.nodes[(host+1)%3], blackbox.Cmd(ditto.MigrateEncryptionStatus))
+		sp, _, _ := blackbox.CounterSum(before, "snapshots")
+		jp, _, _ := blackbox.CounterSum(before, "journalEvents")
 		if sp+jp >= 8 && before["migrationActive"] == true {
 			break
 		}
@@ -89,7 +90,7 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 	var resumed map[string]any
 	deadline = time.Now().Add(30 * time.Second)
 	for {
-		resumed = migration(survivor, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true))
+		resumed = migration(survivor, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true))
 		if resumed["status"] == 202.0 {
 			break
 		}
@@ -106,7 +107,7 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 	var final map[string]any
 	deadline = time.Now().Add(3 * time.Minute)
 	for {
-		final = migration(survivor, cmd(ditto.MigrateEncryptionStatus))
+		final = migration(survivor, blackbox.Cmd(ditto.MigrateEncryptionStatus))
 		if final["phase"] == "completed" {
 			break
 		}
@@ -115,8 +116,8 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	sp, ss, sf := counterSum(final, "snapshots")
-	jp, js, jf := counterSum(final, "journalEvents")
+	sp, ss, sf := blackbox.CounterSum(final, "snapshots")
+	jp, js, jf := blackbox.CounterSum(final, "journalEvents")
 	if sp+ss != total || sf != 0 || jf != 0 || sp > total {
 		t.Errorf("snapshots %d/%d/%d, journal failed %d; want %d in all", sp, ss, sf, jf, total)
 	}
@@ -127,15 +128,15 @@ func TestClusterMigrationSingletonFailover(t *testing.T) {
 	}
 	t.Logf("killed %s mid-run at %v; final %v", c.nodes[host].instance, before["snapshots"], final)
 
-	engine := openMongoAt(t, c.uri, c.db)
+	engine := blackbox.OpenMongoAt(t, c.uri, c.db)
 	defer engine.Close(t.Context())
-	wantRotated(t, engine, total, "mig-")
+	blackbox.WantRotated(t, engine, total, "mig-")
 }
 
 // memberOf reads a node's cluster address from its ready line.
 func memberOf(t *testing.T, n *clusterNode) string {
 	t.Helper()
-	for _, line := range strings.Split(n.logs.String(), "\n") {
+	for _, line := range strings.Split(n.Logs.String(), "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) == nil && rec["message"] == "dittoconn ready" {
 			m, _ := rec["member"].(string)
@@ -180,9 +181,9 @@ func TestClusterMigrationHandoff(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			m := migration(n, cmd(ditto.MigrateEncryptionStatus))
-			sp, _, _ := counterSum(m, "snapshots")
-			jp, _, _ := counterSum(m, "journalEvents")
+			m := migration(n, blackbox.Cmd(ditto.MigrateEncryptionStatus))
+			sp, _, _ := blackbox.CounterSum(m, "snapshots")
+			jp, _, _ := blackbox.CounterSum(m, "journalEvents")
 			if sp+jp >= atLeast && m["migrationActive"] == true {
 				return
 			}
@@ -197,7 +198,7 @@ func TestClusterMigrationHandoff(t *testing.T) {
 	owner := singletonOwner(memberAddrs(t, c.nodes))
 	host := slices.IndexFunc(c.nodes, func(n *clusterNode) bool { return memberOf(t, n) == owner })
 	progressed(c.nodes[(host+1)%3], 8)
-	c.nodes[host].stop(t)
+	c.nodes[host].Stop(t)
 	c.nodes[host].dead = true
 	survivors := c.live()
 	progressed(survivors[0], 20) // resumed elsewhere, no command sent
@@ -205,7 +206,7 @@ func TestClusterMigrationHandoff(t *testing.T) {
 	// 2. A member joins on an address that wins the singleton's hash.
 	var bind string
 	for try := 0; try < 200 && bind == ""; try++ {
-		cand := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cand := fmt.Sprintf("127.0.0.1:%d", blackbox.FreePort(t))
 		if singletonOwner(append(memberAddrs(t, survivors), cand)) == cand {
 			bind = cand
 		}
@@ -218,7 +219,7 @@ func TestClusterMigrationHandoff(t *testing.T) {
 	var final map[string]any
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		final = migration(survivors[0], cmd(ditto.MigrateEncryptionStatus))
+		final = migration(survivors[0], blackbox.Cmd(ditto.MigrateEncryptionStatus))
 		if final["phase"] == "completed" && final["migrationActive"] == false {
 			break
 		}
@@ -227,20 +228,20 @@ func TestClusterMigrationHandoff(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	sp, ss, sf := counterSum(final, "snapshots")
-	jp, js, jf := counterSum(final, "journalEvents")
+	sp, ss, sf := blackbox.CounterSum(final, "snapshots")
+	jp, js, jf := blackbox.CounterSum(final, "journalEvents")
 	if sp+ss != total || sf != 0 || jf != 0 || sp > total || jp+js != total || jp > total {
 		t.Errorf("snapshots %d/%d/%d, journal %d/%d/%d; want %d in each", sp, ss, sf, jp, js, jf, total)
 	}
 	handoffs := 0
 	for _, n := range c.nodes {
-		handoffs += strings.Count(n.logs.String(), "encryption migration resumed after its singleton moved")
+		handoffs += strings.Count(n.Logs.String(), "encryption migration resumed after its singleton moved")
 	}
 	if handoffs < 2 {
 		t.Errorf("%d hand-offs resumed, want 2 (leave and join)", handoffs)
 	}
 
-	engine := openMongoAt(t, c.uri, c.db)
+	engine := blackbox.OpenMongoAt(t, c.uri, c.db)
 	defer engine.Close(t.Context())
-	wantRotated(t, engine, total, "hand-")
+	blackbox.WantRotated(t, engine, total, "hand-")
 }

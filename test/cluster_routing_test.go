@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // aggregatedAnswers posts an envelope to path via node and returns the
@@ -87,7 +89,7 @@ func TestClusterPiggybackFanOut(t *testing.T) {
 	// A create with aggregate=true runs on every instance, as in Ditto: one
 	// 201, the others find it existing (409).
 	create := map[string]any{"type": "connectivity.commands:createConnection",
-		"connection": mqttConnection("fanout-1", "closed")}
+		"connection": blackbox.MQTTConnection("fanout-1", "closed")}
 	status, answers = aggregatedAnswers(t, via, "/devops/piggyback/connectivity", "/system/sharding/connection", agg, create)
 	if status != http.StatusOK || len(answers) != 3 {
 		t.Fatalf("aggregated create: %d %v", status, answers)
@@ -109,7 +111,7 @@ func TestClusterPiggybackFanOut(t *testing.T) {
 	}
 	// With aggregate=false the command runs once: the answer is the 201.
 	status, m := c.nodes[1].command(t, map[string]any{"type": "connectivity.commands:createConnection",
-		"connection": mqttConnection("fanout-2", "closed")})
+		"connection": blackbox.MQTTConnection("fanout-2", "closed")})
 	if status != http.StatusOK || m["status"] != float64(201) {
 		t.Fatalf("create with aggregate=false: %d %v", status, m)
 	}
@@ -136,7 +138,7 @@ func TestClusterEtcdPartition(t *testing.T) {
 	c.nodes[2].proxy.Down()
 	code := c.waitExit(2, 30*time.Second)
 	if code != 3 {
-		t.Fatalf("exit status %d, want 3\n%s", code, c.nodes[2].logs.String())
+		t.Fatalf("exit status %d, want 3\n%s", code, c.nodes[2].Logs.String())
 	}
 	t.Logf("node-3 exited %v after losing etcd", time.Since(cut).Round(time.Millisecond))
 	c.waitMembers(2, 15*time.Second)
@@ -147,8 +149,8 @@ func TestClusterEtcdPartition(t *testing.T) {
 	hosted := 0
 	for i := 0; i < 30; i++ {
 		id := fmt.Sprintf("partition-%d", i)
-		status, m := c.nodes[i%3].command(t, cmd("connectivity.commands:createConnection",
-			"connection", mqttConnection(id, "closed")))
+		status, m := c.nodes[i%3].command(t, blackbox.Cmd("connectivity.commands:createConnection",
+			"connection", blackbox.MQTTConnection(id, "closed")))
 		if status != http.StatusOK || m["status"] != float64(201) {
 			t.Fatalf("create %s: %d %v", id, status, m)
 		}
@@ -166,7 +168,7 @@ func TestClusterEtcdPartition(t *testing.T) {
 	for id := range open {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			status, m := c.nodes[0].commandWithin(t, "3s", cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+			status, m := c.nodes[0].commandWithin(t, "3s", blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 			if status == http.StatusOK && m["liveStatus"] == "open" {
 				break
 			}
@@ -181,15 +183,15 @@ func TestClusterEtcdPartition(t *testing.T) {
 // TestIntegrationClusterDataPlane: a twin event consumed by a source
 // connection on one node reaches a target connection hosted on another.
 func TestIntegrationClusterDataPlane(t *testing.T) {
-	needBroker(t, "mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "mosquitto", "127.0.0.1:1883")
 	c := startCluster(t, 2)
 	run := fmt.Sprint(time.Now().UnixNano())
 	// Pick ids whose grains live on different nodes.
 	var srcID, tgtID, srcHost string
 	for i := 0; i < 40 && tgtID == ""; i++ {
 		id := fmt.Sprintf("xnode-%d", i)
-		status, m := c.nodes[0].command(t, cmd("connectivity.commands:createConnection",
-			"connection", mqttConnection(id, "closed")))
+		status, m := c.nodes[0].command(t, blackbox.Cmd("connectivity.commands:createConnection",
+			"connection", blackbox.MQTTConnection(id, "closed")))
 		if status != http.StatusOK || m["status"] != float64(201) {
 			t.Fatalf("create %s: %d %v", id, status, m)
 		}
@@ -217,7 +219,7 @@ func TestIntegrationClusterDataPlane(t *testing.T) {
 			"topics": []string{"_/_/things/twin/events"}, "authorizationContext": []string{"nginx:ditto"}, "qos": 1}},
 	}
 	for _, conn := range []map[string]any{source, target} {
-		status, m := c.nodes[1].command(t, cmd("connectivity.commands:modifyConnection", "connection", conn))
+		status, m := c.nodes[1].command(t, blackbox.Cmd("connectivity.commands:modifyConnection", "connection", conn))
 		if status != http.StatusOK || m["status"] != float64(204) {
 			t.Fatalf("modify %v: %d %v", conn["id"], status, m)
 		}
@@ -225,7 +227,7 @@ func TestIntegrationClusterDataPlane(t *testing.T) {
 	for _, id := range []string{srcID, tgtID} {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			_, m := c.nodes[0].command(t, cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+			_, m := c.nodes[0].command(t, blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
 			if m["liveStatus"] == "open" {
 				break
 			}
@@ -235,16 +237,16 @@ func TestIntegrationClusterDataPlane(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	out := subscribe(t, "tcp://127.0.0.1:1883", "xn/"+run+"/out/#")
-	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
-	dpPublishMQTT(t, dev, "xn/"+run+"/in/dev-1", dpTwinEvent("org.acme:dev-1", 7))
-	m := out.next(t, 10*time.Second, "twin event routed across nodes")
+	out := blackbox.Subscribe(t, "tcp://127.0.0.1:1883", "xn/"+run+"/out/#")
+	dev := blackbox.MQTTPublisher(t, "tcp://127.0.0.1:1883")
+	blackbox.PublishMQTT(t, dev, "xn/"+run+"/in/dev-1", blackbox.TwinEvent("org.acme:dev-1", 7))
+	m := out.Next(t, 10*time.Second, "twin event routed across nodes")
 	if m.Topic() != "xn/"+run+"/out/org.acme:dev-1" {
 		t.Errorf("published to %q", m.Topic())
 	}
-	got := decode(t, m.Payload())
-	wantField(t, got, "org.acme/dev-1/things/twin/events/modified", "topic")
-	wantField(t, got, float64(7), "value")
+	got := blackbox.Decode(t, m.Payload())
+	blackbox.WantField(t, got, "org.acme/dev-1/things/twin/events/modified", "topic")
+	blackbox.WantField(t, got, float64(7), "value")
 }
 
 // TestClusterEtcdPartitionHealed: cut off etcd past its lease but healed
@@ -258,7 +260,7 @@ func TestClusterEtcdPartitionHealed(t *testing.T) {
 	c.nodes[1].proxy.Up()
 	code := c.waitExit(1, 30*time.Second)
 	if code != 3 {
-		t.Fatalf("exit status %d, want 3\n%s", code, c.nodes[1].logs.String())
+		t.Fatalf("exit status %d, want 3\n%s", code, c.nodes[1].Logs.String())
 	}
 	t.Logf("node-2 exited %v after the partition healed", time.Since(healed).Round(time.Millisecond))
 }
@@ -271,9 +273,9 @@ func TestClusterStartRefusals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	bin := buildBinary(t)
+	bin := blackbox.BuildBinary(t)
 	uri := clusterMongoURI(t)
-	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	closed := fmt.Sprintf("127.0.0.1:%d", blackbox.FreePort(t))
 	tests := []struct {
 		name string
 		env  []string

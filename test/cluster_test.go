@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
@@ -32,9 +33,9 @@ type etcdServer struct {
 
 func startEtcd(t *testing.T) *etcdServer {
 	t.Helper()
-	bin := needBinary(t, "etcd")
+	bin := blackbox.NeedBinary(t, "etcd")
 	dir := t.TempDir()
-	client, peer := freePort(t), freePort(t)
+	client, peer := blackbox.FreePort(t), blackbox.FreePort(t)
 	cu := fmt.Sprintf("http://127.0.0.1:%d", client)
 	pu := fmt.Sprintf("http://127.0.0.1:%d", peer)
 	c := exec.Command(bin, "--name", "test", "--data-dir", filepath.Join(dir, "data"),
@@ -68,9 +69,9 @@ func startEtcd(t *testing.T) *etcdServer {
 
 // clusterNode is one dittoconn process of a test cluster.
 type clusterNode struct {
-	*proc
+	*blackbox.Proc
 	instance string
-	proxy    *tcpProxy
+	proxy    *blackbox.TCPProxy
 	env      []string
 	dead     bool // the test killed it or saw it exit
 }
@@ -93,7 +94,7 @@ func startCluster(t *testing.T, n int, extraEnv ...string) *testCluster {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := &testCluster{t: t, bin: buildBinary(t), etcd: startEtcd(t), extra: extraEnv, uri: clusterMongoURI(t),
+	c := &testCluster{t: t, bin: blackbox.BuildBinary(t), etcd: startEtcd(t), extra: extraEnv, uri: clusterMongoURI(t),
 		db: "cluster_" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 	dropDatabase(t, c.uri, c.db)
 	t.Cleanup(c.dumpLogsOnFailure)
@@ -117,20 +118,20 @@ func (c *testCluster) dumpLogsOnFailure() {
 	for i, n := range c.nodes {
 		state := "running"
 		select {
-		case err := <-n.done:
+		case err := <-n.Done:
 			state = fmt.Sprintf("exited: %v", err)
-			n.done <- err
+			n.Done <- err
 		default:
 		}
 		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d-%s.log", i, n.instance)),
-			[]byte(n.logs.String()+"\n== "+state+"\n"), 0o644)
+			[]byte(n.Logs.String()+"\n== "+state+"\n"), 0o644)
 	}
 	c.t.Logf("node logs in %s", dir)
 }
 
 func (c *testCluster) startNode(instance string, extra ...string) *clusterNode {
 	c.t.Helper()
-	proxy := startProxy(c.t, c.etcd.addr)
+	proxy := blackbox.StartProxy(c.t, c.etcd.addr)
 	env := append([]string{
 		"MONGO_DB_URI=" + c.uri,
 		"MONGO_DB_DATABASE=" + c.db,
@@ -142,16 +143,16 @@ func (c *testCluster) startNode(instance string, extra ...string) *clusterNode {
 		"DITTOCONN_CLIENT_BACKOFF_MAX=1s",
 	}, c.extra...)
 	env = append(env, extra...)
-	p := startBinary(c.t, c.bin, env...)
-	return &clusterNode{proc: p, instance: instance, proxy: proxy, env: env}
+	p := blackbox.StartBinary(c.t, c.bin, env...)
+	return &clusterNode{Proc: p, instance: instance, proxy: proxy, env: env}
 }
 
 // restart starts node i again (a new process, so a new member id).
 func (c *testCluster) restart(i int) {
 	c.t.Helper()
 	old := c.nodes[i]
-	p := startBinary(c.t, c.bin, old.env...)
-	c.nodes[i] = &clusterNode{proc: p, instance: old.instance, proxy: old.proxy, env: old.env}
+	p := blackbox.StartBinary(c.t, c.bin, old.env...)
+	c.nodes[i] = &clusterNode{Proc: p, instance: old.instance, proxy: old.proxy, env: old.env}
 }
 
 // restartAll stops every live node (SIGTERM, exit 0) and starts all again
@@ -159,13 +160,13 @@ func (c *testCluster) restart(i int) {
 func (c *testCluster) restartAll(extra ...string) {
 	c.t.Helper()
 	for _, n := range c.live() {
-		n.stop(c.t)
+		n.Stop(c.t)
 		n.dead = true
 	}
 	c.extra = append(append([]string(nil), c.extra...), extra...) // for nodes started later
 	for i, old := range c.nodes {
 		env := append(append([]string(nil), old.env...), extra...)
-		c.nodes[i] = &clusterNode{proc: startBinary(c.t, c.bin, env...), instance: old.instance, proxy: old.proxy, env: env}
+		c.nodes[i] = &clusterNode{Proc: blackbox.StartBinary(c.t, c.bin, env...), instance: old.instance, proxy: old.proxy, env: env}
 	}
 	c.waitMembers(len(c.nodes), 30*time.Second)
 }
@@ -174,9 +175,9 @@ func (c *testCluster) restartAll(extra ...string) {
 func (c *testCluster) kill(i int) {
 	c.t.Helper()
 	n := c.nodes[i]
-	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	_ = n.Cmd.Process.Signal(syscall.SIGKILL)
 	select {
-	case <-n.done:
+	case <-n.Done:
 		n.dead = true
 	case <-time.After(10 * time.Second):
 		c.t.Fatalf("node %s did not die", n.instance)
@@ -203,7 +204,7 @@ func (c *testCluster) waitSees(node *clusterNode, n int, within time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("%s sees %d instances, want %d\n%s", node.instance, got, n, node.logs.String())
+			c.t.Fatalf("%s sees %d instances, want %d\n%s", node.instance, got, n, node.Logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -248,7 +249,7 @@ func (n *clusterNode) instances(t *testing.T) []string {
 func (n *clusterNode) post(t *testing.T, path string, body any) (int, []byte) {
 	t.Helper()
 	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+n.addr+path, bytes.NewReader(raw))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+n.Addr+path, bytes.NewReader(raw))
 	req.SetBasicAuth("devops", "foobar")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := clusterHTTP.Do(req)
@@ -288,7 +289,7 @@ func (c *testCluster) waitExit(i int, within time.Duration) int {
 	c.t.Helper()
 	n := c.nodes[i]
 	select {
-	case err := <-n.done:
+	case err := <-n.Done:
 		n.dead = true
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
@@ -298,7 +299,7 @@ func (c *testCluster) waitExit(i int, within time.Duration) int {
 		}
 		c.t.Fatalf("wait %s: %v", n.instance, err)
 	case <-time.After(within):
-		c.t.Fatalf("%s did not exit within %v\n%s", n.instance, within, n.logs.String())
+		c.t.Fatalf("%s did not exit within %v\n%s", n.instance, within, n.Logs.String())
 	}
 	return -1
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // clusterPKI writes a CA and one member certificate (server and client
@@ -56,13 +58,13 @@ func clusterPKI(t *testing.T, name string) (cert, key, ca string) {
 func TestClusterMutualTLS(t *testing.T) {
 	cert, key, ca := clusterPKI(t, "cluster")
 	c := startCluster(t, 2, "DITTOCONN_CLUSTER_TLS_CERT="+cert, "DITTOCONN_CLUSTER_TLS_KEY="+key, "DITTOCONN_CLUSTER_TLS_CA="+ca)
-	status, m := c.nodes[1].command(t, cmd("connectivity.commands:createConnection", "connection", mqttConnection("tls-1", "closed")))
+	status, m := c.nodes[1].command(t, blackbox.Cmd("connectivity.commands:createConnection", "connection", blackbox.MQTTConnection("tls-1", "closed")))
 	if status != 200 || m["status"] != float64(201) {
 		t.Fatalf("create over TLS: %d %v", status, m)
 	}
 	for _, id := range []string{"tls-1"} {
 		for _, n := range c.nodes {
-			if status, m := n.command(t, cmd("connectivity.commands:retrieveConnection", "connectionId", id)); status != 200 || m["status"] != float64(200) {
+			if status, m := n.command(t, blackbox.Cmd("connectivity.commands:retrieveConnection", "connectionId", id)); status != 200 || m["status"] != float64(200) {
 				t.Fatalf("retrieve via %s: %d %v", n.instance, status, m)
 			}
 		}
@@ -73,8 +75,8 @@ func TestClusterMutualTLS(t *testing.T) {
 	otherCert, otherKey, otherCA := clusterPKI(t, "intruder")
 	intruder := c.startNode("intruder", "DITTOCONN_CLUSTER_TLS_CERT="+otherCert, "DITTOCONN_CLUSTER_TLS_KEY="+otherKey,
 		"DITTOCONN_CLUSTER_TLS_CA="+otherCA)
-	if !strings.Contains(intruder.logs.String(), `"members":3`) {
-		t.Fatalf("the intruder did not find the members in etcd:\n%s", intruder.logs.String())
+	if !strings.Contains(intruder.Logs.String(), `"members":3`) {
+		t.Fatalf("the intruder did not find the members in etcd:\n%s", intruder.Logs.String())
 	}
 	got := c.nodes[0].instances(t)
 	slices.Sort(got)

@@ -17,9 +17,8 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/persistence"
-	"github.com/dittoconn/dittoconn/persistence/bolt"
-	"github.com/dittoconn/dittoconn/persistence/mongo"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
@@ -53,7 +52,7 @@ func TestCrashConsistency(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_CRASH_KILLS")); err == nil && v > 0 {
 		kills = v
 	}
-	bin := buildBinary(t)
+	bin := blackbox.BuildBinary(t)
 	t.Run("bolt", func(t *testing.T) {
 		// A snapshot every 2 events, so that kills also land in snapshot
 		// writes. Each restart both verifies the previous round and serves
@@ -62,14 +61,14 @@ func TestCrashConsistency(t *testing.T) {
 		env := []string{"INSTANCE_INDEX=crash-1", "DITTOCONN_DATA_DIR=" + dir, "MONGO_DB_URI=", "CONNECTION_SNAPSHOT_THRESHOLD=2"}
 		state := map[string]*tracked{}
 		var mu sync.Mutex
-		p := startBinary(t, bin, env...)
+		p := blackbox.StartBinary(t, bin, env...)
 		for k := 0; k < kills; k++ {
 			runUntilKilled(t, p, k, 4, state, &mu, time.Duration(150+rand.IntN(600))*time.Millisecond)
-			p = startBinary(t, bin, env...)
+			p = blackbox.StartBinary(t, bin, env...)
 			verifyState(t, p, state, false)
 		}
-		p.stop(t)
-		verifyJournals(t, openBoltAt(t, dir), state)
+		p.Stop(t)
+		verifyJournals(t, blackbox.OpenBoltAt(t, dir), state)
 	})
 	t.Run("mongo", func(t *testing.T) {
 		// FerretDB scans whole collections on every query, so each kill gets
@@ -77,43 +76,22 @@ func TestCrashConsistency(t *testing.T) {
 		// minutes, however many kills run.
 		for k := 0; k < kills; k++ {
 			db := fmt.Sprintf("crash_%d_%d", time.Now().UnixNano()%1e9, k)
-			env := []string{"INSTANCE_INDEX=crash-1", "MONGO_DB_URI=" + mongoURI, "MONGO_DB_DATABASE=" + db}
+			env := []string{"INSTANCE_INDEX=crash-1", "MONGO_DB_URI=" + blackbox.MongoURI, "MONGO_DB_DATABASE=" + db}
 			state := map[string]*tracked{}
 			var mu sync.Mutex
-			p := startBinary(t, bin, env...)
+			p := blackbox.StartBinary(t, bin, env...)
 			runUntilKilled(t, p, k, 1, state, &mu, time.Duration(150+rand.IntN(600))*time.Millisecond)
-			p = startBinary(t, bin, env...)
+			p = blackbox.StartBinary(t, bin, env...)
 			verifyState(t, p, state, true)
-			_ = p.cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-			verifyJournals(t, openMongoAt(t, mongoURI, db), state)
+			_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+			<-p.Done
+			verifyJournals(t, blackbox.OpenMongoAt(t, blackbox.MongoURI, db), state)
 		}
 	})
 }
 
-// openBoltAt / openMongoAt open the store the binary used, after it stopped.
-func openBoltAt(t *testing.T, dir string) persistence.Store {
-	t.Helper()
-	s, err := bolt.Open(dir)
-	if err != nil {
-		t.Fatalf("open bolt store: %v", err)
-	}
-	return s
-}
-
-func openMongoAt(t *testing.T, uri, db string) persistence.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := mongo.Open(ctx, uri, db)
-	if err != nil {
-		t.Fatalf("open mongo store: %v", err)
-	}
-	return s
-}
-
 // runUntilKilled drives 64 clients against p and SIGKILLs p after d.
-func runUntilKilled(t *testing.T, p *proc, round, idsPerClient int, state map[string]*tracked, mu *sync.Mutex, d time.Duration) {
+func runUntilKilled(t *testing.T, p *blackbox.Proc, round, idsPerClient int, state map[string]*tracked, mu *sync.Mutex, d time.Duration) {
 	t.Helper()
 	const clients = 64
 	stop := make(chan struct{})
@@ -145,23 +123,23 @@ func runUntilKilled(t *testing.T, p *proc, round, idsPerClient int, state map[st
 				ok := map[int]bool{}
 				switch op := rng.IntN(10); {
 				case op == 0: // invalid: must never be stored
-					conn := mqttConnection(id, "closed")
+					conn := blackbox.MQTTConnection(id, "closed")
 					conn["sources"].([]any)[0].(map[string]any)["qos"] = 7
-					command = cmd(ditto.ModifyConnection, "connection", conn)
+					command = blackbox.Cmd(ditto.ModifyConnection, "connection", conn)
 					ok[400] = true
 				case op < 4 || !before.exists:
 					name := fmt.Sprintf("r%d-c%d-i%d", round, c, i)
-					conn := mqttConnection(id, "closed")
+					conn := blackbox.MQTTConnection(id, "closed")
 					conn["name"] = name
-					command = cmd(ditto.ModifyConnection, "connection", conn)
+					command = blackbox.Cmd(ditto.ModifyConnection, "connection", conn)
 					next = entity{exists: true, name: name}
 					ok[201], ok[204] = true, true
 				default:
-					command = cmd(ditto.DeleteConnection, "connectionId", id)
+					command = blackbox.Cmd(ditto.DeleteConnection, "connectionId", id)
 					next = entity{}
 					ok[204] = true
 				}
-				status, answered := crashCall(httpc, p.addr, command)
+				status, answered := crashCall(httpc, p.Addr, command)
 				mu.Lock()
 				switch {
 				case !answered:
@@ -183,10 +161,10 @@ func runUntilKilled(t *testing.T, p *proc, round, idsPerClient int, state map[st
 		}(c)
 	}
 	time.Sleep(d) // the kill point: the clients are running meanwhile
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-p.done
+	<-p.Done
 	close(stop)
 	wg.Wait()
 }
@@ -194,7 +172,7 @@ func runUntilKilled(t *testing.T, p *proc, round, idsPerClient int, state map[st
 // crashCall sends one piggyback command; answered is false when the service
 // did not answer (killed in flight).
 func crashCall(c *http.Client, addr string, command map[string]any) (int, bool) {
-	body, _ := json.Marshal(kit.Envelope(shard, command, nil))
+	body, _ := json.Marshal(kit.Envelope(blackbox.Shard, command, nil))
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/devops/piggyback/connectivity", bytes.NewReader(body))
 	req.SetBasicAuth("devops", "foobar")
 	req.Header.Set("Content-Type", "application/json")
@@ -218,7 +196,7 @@ func crashCall(c *http.Client, addr string, command map[string]any) (int, bool) 
 
 // verifyState compares every id with what its client was told, on the
 // restarted service p; uncertain ids are resolved to what is stored.
-func verifyState(t *testing.T, p *proc, state map[string]*tracked, sharedServer bool) {
+func verifyState(t *testing.T, p *blackbox.Proc, state map[string]*tracked, sharedServer bool) {
 	t.Helper()
 	want := []string{}
 	// ids whose last command was in flight at the kill: on a shared
@@ -237,7 +215,7 @@ func verifyState(t *testing.T, p *proc, state map[string]*tracked, sharedServer 
 		// under load can be that slow); ask again until a deadline.
 		var m map[string]any
 		for deadline := time.Now().Add(30 * time.Second); ; {
-			st, mm := p.piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "name"), nil))
+			st, mm := p.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "name"), nil))
 			m = mm
 			if inner, _ := m["status"].(float64); st == 200 && (inner == 200 || inner == 404) || time.Now().After(deadline) {
 				break
@@ -247,7 +225,7 @@ func verifyState(t *testing.T, p *proc, state map[string]*tracked, sharedServer 
 		got := entity{}
 		if st, _ := m["status"].(float64); st == 200 {
 			got.exists = true
-			got.name, _ = field(m, "connection", "name").(string)
+			got.name, _ = blackbox.Field(m, "connection", "name").(string)
 		} else if st != 404 {
 			t.Errorf("%s: retrieve answered %v", id, m)
 			return
@@ -265,7 +243,7 @@ func verifyState(t *testing.T, p *proc, state map[string]*tracked, sharedServer 
 			wmu.Unlock()
 		}
 	})
-	_, m := p.piggyback(t, kit.Envelope(idsPath, cmd(ditto.RetrieveAllConnectionIDs), nil))
+	_, m := p.Piggyback(t, kit.Envelope(blackbox.IDsPath, blackbox.Cmd(ditto.RetrieveAllConnectionIDs), nil))
 	listed := map[string]bool{}
 	ids, _ := m["connectionIds"].([]any)
 	for _, id := range ids {

@@ -10,6 +10,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
@@ -29,11 +30,11 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 	if total <= 0 {
 		t.Skip("set DITTOCONN_BENCH_DATAPLANE=N to measure data-plane throughput with N messages")
 	}
-	b := startMosquitto(t, nil, "max_queued_messages 0\nmax_inflight_messages 0\n")
+	b := blackbox.StartMosquitto(t, nil, "max_queued_messages 0\nmax_inflight_messages 0\n")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{})
 	payloads := make([]string, total)
 	for i := range payloads {
-		payloads[i] = dpTwinEvent(fmt.Sprintf("org.acme:dev-%d", i%100), i)
+		payloads[i] = blackbox.TwinEvent(fmt.Sprintf("org.acme:dev-%d", i%100), i)
 	}
 
 	direct := benchRound(t, qos, b.URI(), "bench/direct", "bench/direct", payloads)
@@ -63,8 +64,8 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 		"sources": []any{map[string]any{"addresses": []string{"bench/in/#"}, "authorizationContext": auth, "qos": qos}}})
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("source metrics: %s", mustJSON(t, dpMetrics(t, n, "bench-src")["connectionMetrics"]))
-			t.Logf("target metrics: %s", mustJSON(t, dpMetrics(t, n, "bench-tgt")["connectionMetrics"]))
+			t.Logf("source metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-src")["connectionMetrics"]))
+			t.Logf("target metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-tgt")["connectionMetrics"]))
 		}
 	})
 	via := benchRound(t, qos, b.URI(), "bench/in/x", "bench/out/#", payloads)
@@ -82,7 +83,7 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 			"payloadMapping": []string{"js"}}}})
 	t.Cleanup(func() {
 		if t.Failed() { // e.g. scripts interrupted at maxScriptExecutionTime on a starved machine
-			t.Logf("JavaScript source metrics: %s", mustJSON(t, dpMetrics(t, n, "bench-src-js")["connectionMetrics"]))
+			t.Logf("JavaScript source metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-src-js")["connectionMetrics"]))
 		}
 	})
 	viaJS := benchRound(t, qos, b.URI(), "bench/js/x", "bench/out/#", payloads)

@@ -13,6 +13,7 @@ import (
 	paho5 "github.com/eclipse/paho.golang/paho"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -25,7 +26,7 @@ import (
 // same broker; the test reads them with a client of the protocol.
 
 // dpTemp is a twin event of thing's temperature with a correlation id.
-func dpTemp(thing string, value int) []byte { return []byte(dpTwinEvent(thing, value)) }
+func dpTemp(thing string, value int) []byte { return []byte(blackbox.TwinEvent(thing, value)) }
 
 // dpWaitCounts waits until the PT1M counts of address ("type/level" →
 // count) are all as wanted, and fails with the last ones seen otherwise.
@@ -106,7 +107,7 @@ func (m *mqtt5Client) publishWith(t *testing.T, topic string, payload []byte, us
 // target's header mapping arrives as user properties, correlation data and
 // content type.
 func TestIntegrationDataPlaneMQTT5(t *testing.T) {
-	needBroker(t, "Mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
 	run := fmt.Sprint(runID)
 	srcID, tgtID := dpID("m5-src"), dpID("m5-tgt")
@@ -143,10 +144,10 @@ func TestIntegrationDataPlaneMQTT5(t *testing.T) {
 	if got.Topic != outPrefix+"org.acme:m5-1" {
 		t.Errorf("published to %q", got.Topic)
 	}
-	body := decode(t, got.Payload)
-	wantField(t, body, "org.acme/m5-1/things/twin/events/modified", "topic")
-	wantField(t, body, float64(21), "value")
-	wantField(t, body, "org.acme:m5-1", "headers", "device-id")
+	body := blackbox.Decode(t, got.Payload)
+	blackbox.WantField(t, body, "org.acme/m5-1/things/twin/events/modified", "topic")
+	blackbox.WantField(t, body, float64(21), "value")
+	blackbox.WantField(t, body, "org.acme:m5-1", "headers", "device-id")
 	p := got.Properties
 	if p == nil || p.ContentType != "application/vnd.eclipse.ditto+json" || string(p.CorrelationData) != "c-m5-1-21" ||
 		p.User.Get("thing") != "org.acme:m5-1" || p.User.Get("action") != "modified" || p.User.Get("device") != "org.acme:m5-1" {
@@ -177,9 +178,9 @@ func TestIntegrationDataPlaneMQTT5(t *testing.T) {
 		&paho5.PublishProperties{ResponseTopic: replyTopic, CorrelationData: []byte("cmd-m5-1")})
 	select {
 	case r := <-replies.msgs:
-		resp := decode(t, r.Payload)
-		wantField(t, resp, "org.acme/m5-1/things/twin/errors", "topic")
-		wantField(t, resp, float64(501), "status")
+		resp := blackbox.Decode(t, r.Payload)
+		blackbox.WantField(t, resp, "org.acme/m5-1/things/twin/errors", "topic")
+		blackbox.WantField(t, resp, float64(501), "status")
 		if r.Properties == nil || string(r.Properties.CorrelationData) != "cmd-m5-1" {
 			t.Errorf("response properties %+v", r.Properties)
 		}
@@ -284,9 +285,9 @@ func TestIntegrationDataPlaneAMQP10(t *testing.T) {
 	send(dpTemp("org.acme:a10-1", 21), dev, &amqp10.MessageProperties{ContentType: &ct}) // through
 
 	got := amqp10Receive(t, out, 15*time.Second, "the routed event")
-	body := decode(t, got.GetData())
-	wantField(t, body, "org.acme/a10-1/things/twin/events/modified", "topic")
-	wantField(t, body, float64(21), "value")
+	body := blackbox.Decode(t, got.GetData())
+	blackbox.WantField(t, body, "org.acme/a10-1/things/twin/events/modified", "topic")
+	blackbox.WantField(t, body, float64(21), "value")
 	p := got.Properties
 	if p == nil || p.Subject == nil || *p.Subject != "modified" || fmt.Sprint(p.CorrelationID) != "c-a10-1-21" ||
 		p.ContentType == nil || *p.ContentType != "application/vnd.eclipse.ditto+json" {
@@ -301,9 +302,9 @@ func TestIntegrationDataPlaneAMQP10(t *testing.T) {
 	send([]byte(`{"topic":"org.acme/a10-1/things/twin/commands/modify","headers":{},"path":"/attributes/a","value":1}`),
 		dev, &amqp10.MessageProperties{ContentType: &ct, ReplyTo: &replyTo, CorrelationID: cid})
 	r := amqp10Receive(t, replies, 15*time.Second, "the error response")
-	resp := decode(t, r.GetData())
-	wantField(t, resp, "org.acme/a10-1/things/twin/errors", "topic")
-	wantField(t, resp, float64(501), "status")
+	resp := blackbox.Decode(t, r.GetData())
+	blackbox.WantField(t, resp, "org.acme/a10-1/things/twin/errors", "topic")
+	blackbox.WantField(t, resp, float64(501), "status")
 	if r.Properties == nil || fmt.Sprint(r.Properties.CorrelationID) != cid {
 		t.Errorf("response properties %+v", r.Properties)
 	}

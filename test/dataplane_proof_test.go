@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/dittoconn/dittoconn/internal/monitor"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -42,8 +43,8 @@ type dpHTTPRequest struct {
 // Normalized bodies; metrics count exactly per address, logs hold one entry
 // per step, and a bad payload is a failure in both.
 func TestIntegrationDataPlaneProof(t *testing.T) {
-	needBroker(t, "Mosquitto", "127.0.0.1:1883")
-	needBroker(t, "RabbitMQ", "127.0.0.1:5672")
+	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "RabbitMQ", "127.0.0.1:5672")
 	run := fmt.Sprint(runID)
 
 	// Kafka: franz-go's in-process cluster
@@ -120,14 +121,14 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 		"sources": []any{map[string]any{"addresses": []string{srcAddr}, "authorizationContext": auth, "qos": 1,
 			"payloadMapping": []string{"device"}}}})
 
-	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
+	dev := blackbox.MQTTPublisher(t, "tcp://127.0.0.1:1883")
 	for _, p := range []string{
 		`{"ns":"org.acme","id":"dev-1","temp":21.5,"cid":"c-1"}`, // all three targets
 		`{"ns":"org.acme","id":"dev-2","temp":15,"cid":"c-2"}`,   // filtered out for AMQP by the RQL filter
 		`{"ns":"other.ns","id":"dev-3","temp":30,"cid":"c-3"}`,   // filtered out for AMQP by namespace
 		`this is not JSON`, // the mapper fails
 	} {
-		dpPublishMQTT(t, dev, "dp/"+run+"/telemetry/x", p)
+		blackbox.PublishMQTT(t, dev, "dp/"+run+"/telemetry/x", p)
 	}
 
 	// AMQP 0.9.1: exactly the matching event
@@ -148,9 +149,9 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 		if d.ContentType != "application/vnd.eclipse.ditto+json" {
 			t.Errorf("AMQP content type %q", d.ContentType)
 		}
-		m := decode(t, d.Body)
-		wantField(t, m, "org.acme/dev-1/things/twin/events/modified", "topic")
-		wantField(t, m, 21.5, "value")
+		m := blackbox.Decode(t, d.Body)
+		blackbox.WantField(t, m, "org.acme/dev-1/things/twin/events/modified", "topic")
+		blackbox.WantField(t, m, 21.5, "value")
 	case <-time.After(15 * time.Second):
 		t.Fatal("no AMQP message")
 	}
@@ -168,7 +169,7 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		kcl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			keys = append(keys, string(r.Key))
-			m := decode(t, r.Value)
+			m := blackbox.Decode(t, r.Value)
 			if !strings.HasSuffix(m["topic"].(string), "/things/twin/events/modified") {
 				t.Errorf("kafka record %s", r.Value)
 			}
@@ -197,10 +198,10 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 	if !ok || r1.method != http.MethodPost {
 		t.Fatalf("HTTP requests %v", got)
 	}
-	body := decode(t, r1.body)
-	wantField(t, body, "org.acme:dev-1", "thingId")
-	wantField(t, body, 21.5, "features", "temp", "properties", "value")
-	wantField(t, body, "org.acme/dev-1/things/twin/events/modified", "_context", "topic")
+	body := blackbox.Decode(t, r1.body)
+	blackbox.WantField(t, body, "org.acme:dev-1", "thingId")
+	blackbox.WantField(t, body, 21.5, "features", "temp", "properties", "value")
+	blackbox.WantField(t, body, "org.acme/dev-1/things/twin/events/modified", "_context", "topic")
 	if _, isDitto := body["topic"]; isDitto {
 		t.Errorf("HTTP body is a Ditto Protocol message, not Normalized: %s", r1.body)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -17,7 +18,7 @@ import (
 // reports is counted in Prometheus' connection_live_status_reported_total
 // (open when it connected, closed when it was closed).
 func TestIntegrationDataPlaneLiveStatusMetric(t *testing.T) {
-	needBroker(t, "Mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose(), Collector: monitor.NewCollector()})
 	id := dpID("live-status")
 	dpOpen(t, n, map[string]any{"id": id, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
@@ -37,7 +38,7 @@ func TestIntegrationDataPlaneLiveStatusMetric(t *testing.T) {
 	if prom := scrape(); !strings.Contains(prom, series("open")) {
 		t.Errorf("/metrics lacks %s", series("open"))
 	}
-	if r := n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", id)); r == nil || r.Status != http.StatusOK {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CloseConnection, "connectionId", id)); r == nil || r.Status != http.StatusOK {
 		t.Fatalf("close: %v", r)
 	}
 	poll.Until(t, 10*time.Second, "closed is reported", func() bool { return strings.Contains(scrape(), series("closed")) })

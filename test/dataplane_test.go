@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -25,7 +23,7 @@ func dpID(name string) string { return fmt.Sprintf("dp-%s-%d", name, runID) }
 func dpOpen(t *testing.T, n *kit.Node, c map[string]any) {
 	t.Helper()
 	c["connectionStatus"] = "open"
-	r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", c))
+	r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CreateConnection, "connection", c))
 	if r == nil || r.Status != http.StatusCreated {
 		t.Fatalf("create %v: %v", c["id"], r)
 	}
@@ -35,17 +33,17 @@ func dpOpen(t *testing.T, n *kit.Node, c map[string]any) {
 // dpMetrics retrieves the connection metrics as a decoded map.
 func dpMetrics(t *testing.T, n *kit.Node, id string) map[string]any {
 	t.Helper()
-	r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnectionMetrics, "connectionId", id))
+	r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnectionMetrics, "connectionId", id))
 	if r == nil || r.Status != http.StatusOK {
 		t.Fatalf("metrics of %s: %v", id, r)
 	}
-	return decode(t, r.Payload)
+	return blackbox.Decode(t, r.Payload)
 }
 
 // count reads one PT1M count of a metrics answer: dir "source"/"target",
 // the address, the metric type and "success"/"failure".
 func dpCount(m map[string]any, dir, address, typ, level string) int {
-	v, _ := field(m, dir+"Metrics", "addressMetrics", address, typ, level, "PT1M").(float64)
+	v, _ := blackbox.Field(m, dir+"Metrics", "addressMetrics", address, typ, level, "PT1M").(float64)
 	return int(v)
 }
 
@@ -66,7 +64,7 @@ func dpWaitCount(t *testing.T, n *kit.Node, id, dir, address, typ, level string,
 // dpLogs retrieves the connection log entries.
 func dpLogs(t *testing.T, n *kit.Node, id string) []map[string]any {
 	t.Helper()
-	r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnectionLogs, "connectionId", id))
+	r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnectionLogs, "connectionId", id))
 	if r == nil || r.Status != http.StatusOK {
 		t.Fatalf("logs of %s: %v", id, r)
 	}
@@ -90,37 +88,11 @@ func dpLogCount(entries []map[string]any, category, typ, level, address string) 
 	return n
 }
 
-// dpMQTTPublisher is a plain MQTT client standing for a device.
-func dpMQTTPublisher(t *testing.T, uri string) paho.Client {
-	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(uri).
-		SetClientID(fmt.Sprintf("test-pub-%d", time.Now().UnixNano())).SetConnectTimeout(5 * time.Second))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("test publisher connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return c
-}
-
-func dpPublishMQTT(t *testing.T, c paho.Client, topic string, payload string) {
-	t.Helper()
-	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish to %s: %v", topic, tok.Error())
-	}
-}
-
-// dpTwinEvent is a Ditto Protocol "modified" event of a feature property.
-func dpTwinEvent(thing string, value int) string {
-	ns, name, _ := strings.Cut(thing, ":")
-	return fmt.Sprintf(`{"topic":"%s/%s/things/twin/events/modified","headers":{"correlation-id":"c-%s-%d"},`+
-		`"path":"/features/temp/properties/value","value":%d,"revision":%d}`, ns, name, name, value, value, value)
-}
-
 // TestIntegrationDataPlaneMQTTToMQTT: a twin event consumed by one MQTT
 // connection (Ditto mapper) reaches another connection's MQTT target under
 // its resolved address, and never the source connection's own target.
 func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
-	needBroker(t, "Mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
 	run := fmt.Sprint(runID)
 	srcID, tgtID := dpID("mqtt-src"), dpID("mqtt-tgt")
@@ -139,25 +111,25 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 		"targets": []any{map[string]any{"address": "dp/" + run + "/out/{{ thing:id }}",
 			"topics": []string{"_/_/things/twin/events"}, "authorizationContext": []string{"nginx:ditto"}, "qos": 1}},
 	})
-	out := subscribe(t, "tcp://127.0.0.1:1883", "dp/"+run+"/out/#")
-	self := subscribe(t, "tcp://127.0.0.1:1883", "dp/"+run+"/self/#")
-	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
+	out := blackbox.Subscribe(t, "tcp://127.0.0.1:1883", "dp/"+run+"/out/#")
+	self := blackbox.Subscribe(t, "tcp://127.0.0.1:1883", "dp/"+run+"/self/#")
+	dev := blackbox.MQTTPublisher(t, "tcp://127.0.0.1:1883")
 
-	dpPublishMQTT(t, dev, "dp/"+run+"/in/dev-1", dpTwinEvent("org.acme:dev-1", 21))
-	m := out.next(t, 10*time.Second, "routed twin event")
+	blackbox.PublishMQTT(t, dev, "dp/"+run+"/in/dev-1", blackbox.TwinEvent("org.acme:dev-1", 21))
+	m := out.Next(t, 10*time.Second, "routed twin event")
 	if m.Topic() != "dp/"+run+"/out/org.acme:dev-1" {
 		t.Errorf("published to %q", m.Topic())
 	}
-	got := decode(t, m.Payload())
-	wantField(t, got, "org.acme/dev-1/things/twin/events/modified", "topic")
-	wantField(t, got, "/features/temp/properties/value", "path")
-	wantField(t, got, float64(21), "value")
-	wantField(t, got, "c-dev-1-21", "headers", "correlation-id")
+	got := blackbox.Decode(t, m.Payload())
+	blackbox.WantField(t, got, "org.acme/dev-1/things/twin/events/modified", "topic")
+	blackbox.WantField(t, got, "/features/temp/properties/value", "path")
+	blackbox.WantField(t, got, float64(21), "value")
+	blackbox.WantField(t, got, "c-dev-1-21", "headers", "correlation-id")
 	if h, _ := got["headers"].(map[string]any); h["ditto-inbound-payload-mapper"] != nil || h["ditto-origin"] != nil {
 		t.Errorf("internal headers published: %v", h)
 	}
 	select {
-	case m := <-self.msgs:
+	case m := <-self.Msgs:
 		t.Errorf("the source connection received its own signal on %s", m.Topic())
 	case <-time.After(500 * time.Millisecond):
 	}
@@ -182,22 +154,22 @@ func TestIntegrationDataPlaneMQTTToMQTT(t *testing.T) {
 	}
 
 	// reset clears the counts, not lastMessageAt
-	if r := n.Send(t, shard, nil, cmd(ditto.ResetConnectionMetrics, "connectionId", tgtID)); r == nil || r.Status != http.StatusOK {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.ResetConnectionMetrics, "connectionId", tgtID)); r == nil || r.Status != http.StatusOK {
 		t.Fatalf("reset: %v", r)
 	}
 	tm = dpMetrics(t, n, tgtID)
 	if c := dpCount(tm, "target", tgt, "published", "success"); c != 0 {
 		t.Errorf("published after reset = %d", c)
 	}
-	if at := field(tm, "targetMetrics", "addressMetrics", tgt, "published", "success", "lastMessageAt"); at == nil {
+	if at := blackbox.Field(tm, "targetMetrics", "addressMetrics", tgt, "published", "success", "lastMessageAt"); at == nil {
 		t.Error("reset cleared lastMessageAt")
 	}
 	// and closing the connection answers Ditto's "no client" metrics
-	if r := n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", tgtID)); r == nil || r.Status != http.StatusOK {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CloseConnection, "connectionId", tgtID)); r == nil || r.Status != http.StatusOK {
 		t.Fatalf("close: %v", r)
 	}
 	tm = dpMetrics(t, n, tgtID)
-	if field(tm, "connectionMetrics", "inbound") != nil || field(tm, "targetMetrics", "addressMetrics") != nil {
+	if blackbox.Field(tm, "connectionMetrics", "inbound") != nil || blackbox.Field(tm, "targetMetrics", "addressMetrics") != nil {
 		t.Errorf("metrics of a closed connection: %v", tm)
 	}
 }
@@ -211,11 +183,11 @@ func TestDataPlaneTestConnectionInitialisesMappers(t *testing.T) {
 			"mappingEngine": "JavaScript", "options": map[string]any{"incomingScript": "function ("}}},
 		"sources": []any{map[string]any{"addresses": []string{"a"}, "authorizationContext": []string{"x:y"}, "qos": 0,
 			"payloadMapping": []string{"js"}}}}
-	r := n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection", c))
+	r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.TestConnection, "connection", c))
 	if r == nil || r.Status != http.StatusBadRequest {
 		t.Fatalf("test with a broken script: %d %s", r.Status, r.Payload)
 	}
-	if m := decode(t, r.Payload); m["error"] != ditto.CodeConfigurationInvalid {
+	if m := blackbox.Decode(t, r.Payload); m["error"] != ditto.CodeConfigurationInvalid {
 		t.Fatalf("answer %s", r.Payload)
 	}
 }

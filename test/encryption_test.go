@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,23 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/persistence"
-	"github.com/dittoconn/dittoconn/persistence/bolt"
-	"github.com/dittoconn/dittoconn/persistence/document"
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
-)
-
-const (
-	migrationPath = ditto.PathEncryptionMigration
-	encKeyA       = "vJFSTPE9PO2BtZlcMAwNjs8jdFvQCk0Ya9MVdYjRJUU="
-	encKeyB       = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 )
 
 func encSettings(enabled bool, key, old string) fieldcrypto.Settings {
@@ -46,69 +36,20 @@ func startEncrypted(t *testing.T, engine persistence.Store, s fieldcrypto.Settin
 		Migration: migration.Config{LeaseTTL: 2 * time.Second, StoreTimeout: time.Minute}})
 }
 
-func securedConnection(id string) map[string]any {
-	c := mqttConnection(id, "closed", "enc")
-	c["uri"] = "tcp://user:pw-" + id + "@127.0.0.1:1883"
-	return c
-}
-
-// rawDocs reads every document of a collection as stored, on either engine.
-func rawDocs(t *testing.T, engine persistence.Store, coll string) []bson.Raw {
-	t.Helper()
-	var out []bson.Raw
-	switch e := engine.(type) {
-	case *bolt.Store:
-		if err := e.ForEachRaw(coll, func(d bson.Raw) error { out = append(out, d); return nil }); err != nil {
-			t.Fatal(err)
-		}
-	case *mongo.Store:
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cur, err := e.Database().Collection(coll).Find(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			out = append(out, append(bson.Raw(nil), cur.Current...))
-		}
-	default:
-		t.Fatalf("no raw access to %T", engine)
-	}
-	return out
-}
-
-// storedURIs returns the uri of every snapshot and connection event at rest.
-func storedURIs(t *testing.T, engine persistence.Store) []string {
-	t.Helper()
-	var out []string
-	for _, d := range rawDocs(t, engine, document.SnapshotCollection) {
-		if v, err := d.LookupErr("s2", "uri"); err == nil {
-			out = append(out, v.StringValue())
-		}
-	}
-	for _, d := range rawDocs(t, engine, document.JournalCollection) {
-		if v, err := d.Lookup("events").Array().Index(0).Document().LookupErr("p", "connection", "uri"); err == nil {
-			out = append(out, v.StringValue())
-		}
-	}
-	return out
-}
-
 func piggy(t *testing.T, n *kit.Node, target string, command map[string]any) (int, map[string]any) {
 	t.Helper()
 	st, body := n.Piggyback(t, kit.Envelope(target, command, nil))
 	if st != http.StatusOK {
 		return st, nil
 	}
-	return st, decode(t, body)
+	return st, blackbox.Decode(t, body)
 }
 
 // migrateAndWait starts a migration and polls the status until it is no
 // longer active; it returns the final status.
 func migrateAndWait(t *testing.T, n *kit.Node, dryRun, resume bool) map[string]any {
 	t.Helper()
-	st, m := piggy(t, n, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", dryRun, "resume", resume))
+	st, m := piggy(t, n, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", dryRun, "resume", resume))
 	if st != 200 || m["status"] != 202.0 || m["phase"] != "started" || m["dryRun"] != dryRun || m["resumed"] != resume {
 		t.Fatalf("migrateEncryption(dryRun=%v, resume=%v) = %d %v", dryRun, resume, st, m)
 	}
@@ -119,16 +60,10 @@ func waitMigration(t *testing.T, n *kit.Node) map[string]any {
 	t.Helper()
 	var m map[string]any
 	poll.Until(t, 3*time.Minute, "migration ends", func() bool {
-		_, m = piggy(t, n, migrationPath, cmd(ditto.MigrateEncryptionStatus))
+		_, m = piggy(t, n, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryptionStatus))
 		return m != nil && m["migrationActive"] == false
 	})
 	return m
-}
-
-func counterSum(m map[string]any, key string) (processed, skipped, failed int) {
-	c, _ := m[key].(map[string]any)
-	f := func(k string) int { v, _ := c[k].(float64); return int(v) }
-	return f("processed"), f("skipped"), f("failed")
 }
 
 func createAll(t *testing.T, n *kit.Node, ids []string) {
@@ -140,7 +75,7 @@ func createAll(t *testing.T, n *kit.Node, ids []string) {
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", securedConnection(id)), nil))
+				st, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", blackbox.SecuredConnection(id)), nil))
 				if st != 200 || !strings.Contains(string(body), `"status":201`) {
 					t.Errorf("create %s: %d %s", id, st, body)
 				}
@@ -158,7 +93,7 @@ func retrieveAll(t *testing.T, n *kit.Node, ids []string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, id := range ids {
-		st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", id,
+		st, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id,
 			"selectedFields", "id,name,_revision,_created,_modified,connectionStatus,uri,sources,targets,tags"), nil))
 		if st != 200 {
 			t.Fatalf("retrieve %s: %d", id, st)
@@ -171,47 +106,13 @@ func retrieveAll(t *testing.T, n *kit.Node, ids []string) map[string]string {
 	return out
 }
 
-// wantRotated checks the stored URIs of want connections (a snapshot and an
-// event each): every password decrypts with B to its plaintext ("pw-" +
-// prefix…) and none with A.
-func wantRotated(t *testing.T, engine persistence.Store, want int, prefix string) {
-	t.Helper()
-	a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
-	uris := storedURIs(t, engine)
-	if len(uris) != 2*want {
-		t.Fatalf("%d stored uris, want %d", len(uris), 2*want)
-	}
-	for _, u := range uris {
-		pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
-		if _, err := a.DecryptString(pw); err == nil {
-			t.Fatal("a secret still decrypts with A")
-		}
-		if pt, err := b.DecryptString(pw); err != nil || !strings.HasPrefix(pt, "pw-"+prefix) {
-			t.Fatalf("a secret does not decrypt with B to its plaintext: %v", err)
-		}
-	}
-}
-
-func keyCipher(t *testing.T, k string) *fieldcrypto.Cipher {
-	t.Helper()
-	b, err := fieldcrypto.ParseKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := fieldcrypto.NewCipher(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestEncryptionMigrationEndToEnd is the issue's proof over HTTP: N
 // connections under key A; restart rotating to B; dry run; migrate; all
 // secrets under B and none under A; identical reads with B alone; then
 // disable: all plaintext. N is 1,000 on bolt and 100 on the MongoDB engine
 // (the embedded FerretDB is slow).
 func TestEncryptionMigrationEndToEnd(t *testing.T) {
-	for _, eng := range engines() {
+	for _, eng := range blackbox.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			total := 1000
 			if eng.Name == "mongo" {
@@ -228,10 +129,10 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 
 			// Key A.
 			engine := open()
-			n1 := startEncrypted(t, engine, encSettings(true, encKeyA, ""))
+			n1 := startEncrypted(t, engine, encSettings(true, blackbox.EncKeyA, ""))
 			createAll(t, n1, ids)
 			want := retrieveAll(t, n1, ids)
-			uris := storedURIs(t, engine)
+			uris := blackbox.StoredURIs(t, engine)
 			if len(uris) != 2*total {
 				t.Fatalf("%d stored uris, want %d (a snapshot and an event each)", len(uris), 2*total)
 			}
@@ -244,40 +145,40 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 
 			// Rotate: B current, A old.
 			engine = open()
-			n2 := startEncrypted(t, engine, encSettings(true, encKeyB, encKeyA))
-			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 || m["phase"] != "already_completed" {
+			n2 := startEncrypted(t, engine, encSettings(true, blackbox.EncKeyB, blackbox.EncKeyA))
+			if _, m := piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 || m["phase"] != "already_completed" {
 				t.Fatalf("resume with nothing to resume = %v", m)
 			}
-			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort)); m["type"] != "devops.responses:errorResponse" || m["status"] != 503.0 ||
-				field(m, "payload", "message") != "No migration is currently running." {
+			if _, m := piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryptionAbort)); m["type"] != "devops.responses:errorResponse" || m["status"] != 503.0 ||
+				blackbox.Field(m, "payload", "message") != "No migration is currently running." {
 				t.Fatalf("abort when idle = %v", m)
 			}
-			before := storedURIs(t, engine)
+			before := blackbox.StoredURIs(t, engine)
 			m := migrateAndWait(t, n2, true, false)
 			if m["phase"] != "completed" || m["dryRun"] != true {
 				t.Fatalf("dry run status = %v", m)
 			}
-			if p, s, f := counterSum(m, "snapshots"); p != total || s != 0 || f != 0 {
+			if p, s, f := blackbox.CounterSum(m, "snapshots"); p != total || s != 0 || f != 0 {
 				t.Errorf("dry run snapshots %d/%d/%d, want %d/0/0", p, s, f, total)
 			}
-			if p, s, f := counterSum(m, "journalEvents"); p != total || s != 0 || f != 0 {
+			if p, s, f := blackbox.CounterSum(m, "journalEvents"); p != total || s != 0 || f != 0 {
 				t.Errorf("dry run journal %d/%d/%d, want %d/0/0", p, s, f, total)
 			}
-			if after := storedURIs(t, engine); strings.Join(after, "\n") != strings.Join(before, "\n") {
+			if after := blackbox.StoredURIs(t, engine); strings.Join(after, "\n") != strings.Join(before, "\n") {
 				t.Fatal("the dry run changed stored documents")
 			}
 			m = migrateAndWait(t, n2, false, false)
 			if m["phase"] != "completed" {
 				t.Fatalf("status = %v", m)
 			}
-			if p, s, f := counterSum(m, "snapshots"); p != total || s+f != 0 {
+			if p, s, f := blackbox.CounterSum(m, "snapshots"); p != total || s+f != 0 {
 				t.Errorf("snapshots %d/%d/%d, want %d/0/0", p, s, f, total)
 			}
-			if p, s, f := counterSum(m, "journalEvents"); p != total || s+f != 0 {
+			if p, s, f := blackbox.CounterSum(m, "journalEvents"); p != total || s+f != 0 {
 				t.Errorf("journal %d/%d/%d, want %d/0/0", p, s, f, total)
 			}
-			a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
-			for _, u := range storedURIs(t, engine) {
+			a, b := blackbox.KeyCipher(t, blackbox.EncKeyA), blackbox.KeyCipher(t, blackbox.EncKeyB)
+			for _, u := range blackbox.StoredURIs(t, engine) {
 				pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
 				if _, err := a.DecryptString(pw); err == nil {
 					t.Fatal("a stored secret still decrypts with A")
@@ -290,7 +191,7 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 
 			// B alone reads everything back identically.
 			engine = open()
-			n3 := startEncrypted(t, engine, encSettings(true, encKeyB, ""))
+			n3 := startEncrypted(t, engine, encSettings(true, blackbox.EncKeyB, ""))
 			for id, body := range retrieveAll(t, n3, ids) {
 				if body != want[id] {
 					t.Fatalf("%s reads back differently:\n got %s\nwant %s", id, body, want[id])
@@ -300,12 +201,12 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 
 			// Disable: encryption off, B as the old key.
 			engine = open()
-			n4 := startEncrypted(t, engine, encSettings(false, "", encKeyB))
+			n4 := startEncrypted(t, engine, encSettings(false, "", blackbox.EncKeyB))
 			m = migrateAndWait(t, n4, false, false)
-			if p, _, _ := counterSum(m, "snapshots"); m["phase"] != "completed" || p != total {
+			if p, _, _ := blackbox.CounterSum(m, "snapshots"); m["phase"] != "completed" || p != total {
 				t.Fatalf("disable status = %v", m)
 			}
-			for _, u := range storedURIs(t, engine) {
+			for _, u := range blackbox.StoredURIs(t, engine) {
 				if strings.Contains(u, fieldcrypto.Prefix) || !strings.Contains(u, "pw-enc-") {
 					t.Fatal("a secret is still encrypted after disabling")
 				}
@@ -319,7 +220,7 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 
 			// Without encryption and without an old key there is no singleton.
 			n5 := startEncrypted(t, open(), encSettings(false, "", ""))
-			if st, body := n5.Piggyback(t, kit.Envelope(migrationPath, cmd(ditto.MigrateEncryptionStatus), nil)); st != 408 || string(body) != "null" {
+			if st, body := n5.Piggyback(t, kit.Envelope(blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryptionStatus), nil)); st != 408 || string(body) != "null" {
 				t.Errorf("status without the singleton = %d %s, want 408 null", st, body)
 			}
 		})
@@ -333,7 +234,7 @@ func TestEncryptionMigrationEndToEnd(t *testing.T) {
 // progress saved (the documents after it still under the old key), and a
 // resume finishes from there with every document counted once.
 func TestEncryptionMigrationAbortResume(t *testing.T) {
-	for _, eng := range engines() {
+	for _, eng := range blackbox.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			// 15 connections: 15 snapshots and 15 journal documents. The
 			// first run may take 20 documents a minute in batches of 5: the
@@ -347,56 +248,56 @@ func TestEncryptionMigrationAbortResume(t *testing.T) {
 				ids[i] = fmt.Sprintf("abort-%02d", i)
 			}
 			engine := open()
-			n1 := startEncrypted(t, engine, encSettings(true, encKeyA, ""))
+			n1 := startEncrypted(t, engine, encSettings(true, blackbox.EncKeyA, ""))
 			createAll(t, n1, ids)
 			want := retrieveAll(t, n1, ids)
 			n1.Stop()
 
 			engine = open()
-			s := encSettings(true, encKeyB, encKeyA)
+			s := encSettings(true, blackbox.EncKeyB, blackbox.EncKeyA)
 			s.BatchSize, s.MaxDocsPerMinute = 5, 20
 			n2 := startEncrypted(t, engine, s)
 			refused := func(what string, m map[string]any, msg string) {
 				t.Helper()
-				if m["type"] != "devops.responses:errorResponse" || m["status"] != 503.0 || field(m, "payload", "message") != msg {
+				if m["type"] != "devops.responses:errorResponse" || m["status"] != 503.0 || blackbox.Field(m, "payload", "message") != msg {
 					t.Fatalf("%s = %v", what, m)
 				}
 			}
-			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 ||
+			if _, m := piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 ||
 				m["phase"] != "already_completed" || m["resumed"] != true {
 				t.Fatalf("resume with nothing to resume = %v", m)
 			}
-			_, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort))
+			_, m := piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryptionAbort))
 			refused("abort when idle", m, "No migration is currently running.")
 
-			if st, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); st != 200 ||
+			if st, m := piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false)); st != 200 ||
 				m["status"] != 202.0 || m["phase"] != "started" || m["resumed"] != false {
 				t.Fatalf("start = %d %v", st, m)
 			}
 			const busy = "Migration already in progress. Use migrateEncryptionStatus to check progress or migrateEncryptionAbort to cancel."
-			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false))
+			_, m = piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", false))
 			refused("start while running", m, busy)
-			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", true, "resume", true))
+			_, m = piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", true, "resume", true))
 			refused("resume while running", m, busy)
 
 			poll.Until(t, time.Minute, "the first journal batch", func() bool {
-				_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionStatus))
-				jp, _, _ := counterSum(m, "journalEvents")
+				_, m = piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryptionStatus))
+				jp, _, _ := blackbox.CounterSum(m, "journalEvents")
 				return m["phase"] == "in_progress:journal" && jp >= 5
 			})
-			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort))
+			_, m = piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryptionAbort))
 			if m["type"] != "connectivity.responses:migrateEncryptionAbort" || m["status"] != 200.0 || m["phase"] != "aborted:journal" || m["abortedAt"] == nil {
 				t.Fatalf("abort = %v", m)
 			}
 			m = waitMigration(t, n2)
-			sp, _, _ := counterSum(m, "snapshots")
-			jp, js, jf := counterSum(m, "journalEvents")
+			sp, _, _ := blackbox.CounterSum(m, "snapshots")
+			jp, js, jf := blackbox.CounterSum(m, "journalEvents")
 			if m["phase"] != "journal" || sp != total || jp != 5 || js+jf != 0 {
 				t.Fatalf("status after the abort = %v", m)
 			}
-			a, b := keyCipher(t, encKeyA), keyCipher(t, encKeyB)
+			a, b := blackbox.KeyCipher(t, blackbox.EncKeyA), blackbox.KeyCipher(t, blackbox.EncKeyB)
 			underA, underB := 0, 0
-			for _, u := range storedURIs(t, engine) {
+			for _, u := range blackbox.StoredURIs(t, engine) {
 				pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
 				if _, err := a.DecryptString(pw); err == nil {
 					underA++
@@ -408,7 +309,7 @@ func TestEncryptionMigrationAbortResume(t *testing.T) {
 				t.Fatalf("after the abort %d secrets under A and %d under B, want %d and %d", underA, underB, total-5, total+5)
 			}
 
-			if st, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); st != 200 ||
+			if st, m := piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); st != 200 ||
 				m["status"] != 202.0 || m["phase"] != "started" || m["resumed"] != true {
 				t.Fatalf("resume = %d %v", st, m)
 			}
@@ -416,13 +317,13 @@ func TestEncryptionMigrationAbortResume(t *testing.T) {
 			if m["phase"] != "completed" {
 				t.Fatalf("after the resume = %v", m)
 			}
-			if p, s, f := counterSum(m, "snapshots"); p != total || s+f != 0 {
+			if p, s, f := blackbox.CounterSum(m, "snapshots"); p != total || s+f != 0 {
 				t.Errorf("snapshots %d/%d/%d, want %d/0/0", p, s, f, total)
 			}
-			if p, s, f := counterSum(m, "journalEvents"); p != total || s+f != 0 {
+			if p, s, f := blackbox.CounterSum(m, "journalEvents"); p != total || s+f != 0 {
 				t.Errorf("journal %d/%d/%d, want %d/0/0 (every document once)", p, s, f, total)
 			}
-			for _, u := range storedURIs(t, engine) {
+			for _, u := range blackbox.StoredURIs(t, engine) {
 				pw := u[strings.Index(u, "user:")+5 : strings.LastIndex(u, "@")]
 				if pt, err := b.DecryptString(pw); err != nil || !strings.HasPrefix(pt, "pw-abort-") {
 					t.Fatalf("a stored secret does not decrypt once with B: %v", err)
@@ -433,10 +334,10 @@ func TestEncryptionMigrationAbortResume(t *testing.T) {
 					t.Fatalf("%s reads back differently:\n got %s\nwant %s", id, body, want[id])
 				}
 			}
-			if _, m := piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 || m["phase"] != "already_completed" {
+			if _, m := piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryption, "dryRun", false, "resume", true)); m["status"] != 200.0 || m["phase"] != "already_completed" {
 				t.Fatalf("resume after completion = %v", m)
 			}
-			_, m = piggy(t, n2, migrationPath, cmd(ditto.MigrateEncryptionAbort))
+			_, m = piggy(t, n2, blackbox.MigrationPath, blackbox.Cmd(ditto.MigrateEncryptionAbort))
 			refused("abort after completion", m, "No migration is currently running.")
 			n2.Stop()
 		})

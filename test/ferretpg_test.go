@@ -11,6 +11,8 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // The cluster tests' MongoDB-wire server: FerretDB's PostgreSQL handler on
@@ -31,7 +33,7 @@ func clusterMongoURI(t *testing.T) string {
 	if uri := os.Getenv("DITTOCONN_TEST_MONGO_URI"); uri != "" {
 		return uri
 	}
-	needBroker(t, "PostgreSQL", "127.0.0.1:5432")
+	blackbox.NeedBroker(t, "PostgreSQL", "127.0.0.1:5432")
 	pgFerretOnce.Do(func() {
 		url := os.Getenv("DITTOCONN_TEST_POSTGRES_URL")
 		if url == "" {

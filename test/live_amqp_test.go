@@ -12,6 +12,7 @@ import (
 	amqp10 "github.com/Azure/go-amqp"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
@@ -181,7 +182,7 @@ func amqpCase(t *testing.T, typ string) liveCase {
 		creds: func(*testing.T) (string, string, string) {
 			return rabbitAddr, rabbitLogin, "guest:not-the-guest-password"
 		},
-		link: func(t *testing.T) brokerLink { return startProxy(t, rabbitAddr) },
+		link: func(t *testing.T) brokerLink { return blackbox.StartProxy(t, rabbitAddr) },
 		listen: func(t *testing.T, _ brokerLink, id string) announcementReader {
 			return a.listen(t, ex, "announce."+id)
 		},
@@ -193,7 +194,7 @@ func amqpCase(t *testing.T, typ string) liveCase {
 }
 
 func TestIntegrationAMQP091(t *testing.T) {
-	needBroker(t, "RabbitMQ (AMQP 0.9.1)", rabbitAddr)
+	blackbox.NeedBroker(t, "RabbitMQ (AMQP 0.9.1)", rabbitAddr)
 	testLiveBroker(t, amqpCase(t, "amqp-091"))
 }
 
@@ -201,7 +202,7 @@ func TestIntegrationAMQP091(t *testing.T) {
 // RabbitMQ does not speak AMQP 1.0 (its plugin is off).
 func needAMQP10(t *testing.T) {
 	t.Helper()
-	needBroker(t, "RabbitMQ", rabbitAddr)
+	blackbox.NeedBroker(t, "RabbitMQ", rabbitAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := amqp10.Dial(ctx, "amqp://"+rabbitAddr, &amqp10.ConnOptions{SASLType: amqp10.SASLTypePlain("guest", "guest")})
@@ -228,7 +229,7 @@ func TestIntegrationAMQP10(t *testing.T) {
 // so theirs cannot be told from other tests' and are left alone.
 func rabbitForceClose(t *testing.T, id string) {
 	t.Helper()
-	ctl := needBinary(t, "rabbitmqctl")
+	ctl := blackbox.NeedBinary(t, "rabbitmqctl")
 	var pids []string
 	poll.Until(t, 10*time.Second, "RabbitMQ lists the connection of "+id, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

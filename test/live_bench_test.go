@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
@@ -22,14 +23,14 @@ func TestIntegrationRestartManyOpen(t *testing.T) {
 	if total <= 0 {
 		t.Skip("set DITTOCONN_BENCH_OPEN=N to measure a restart with N open MQTT connections")
 	}
-	b := startMosquitto(t, nil, "max_connections -1\n")
+	b := blackbox.StartMosquitto(t, nil, "max_connections -1\n")
 	open := kit.Bolt().Open(t)
 	n := kit.Start(t, open(), kit.Options{})
 	id := func(i int) string { return fmt.Sprintf("bench-%05d", i) }
 	start := time.Now()
 	parallel(t, total, 16, func(i int) {
 		c := mqttLive("mqtt", id(i), "open", b.URI())
-		if r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", c)); r == nil || r.Status != 201 {
+		if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CreateConnection, "connection", c)); r == nil || r.Status != 201 {
 			t.Errorf("create %s: %v", id(i), r)
 		}
 	})
@@ -64,8 +65,8 @@ func allOpen(t *testing.T, n *kit.Node, total int, id func(int) string) {
 		var still []int
 		parallel(t, len(pending), 16, func(k int) {
 			i := pending[k]
-			r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnectionStatus, "connectionId", id(i)))
-			if r == nil || decode(t, r.Payload)["liveStatus"] != "open" {
+			r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnectionStatus, "connectionId", id(i)))
+			if r == nil || blackbox.Decode(t, r.Payload)["liveStatus"] != "open" {
 				mu.Lock()
 				still = append(still, i)
 				mu.Unlock()

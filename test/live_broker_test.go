@@ -3,121 +3,17 @@ package test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
-
-// tcpProxy forwards loopback connections to a broker. Down drops every
-// forwarded connection and refuses new ones, as a stopped broker would; Up
-// listens again on the same port.
-type tcpProxy struct {
-	t       *testing.T
-	backend string
-	Port    int
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-// startProxy forwards a fresh loopback port to backend until the test ends.
-func startProxy(t *testing.T, backend string) *tcpProxy {
-	t.Helper()
-	p := &tcpProxy{t: t, backend: backend, conns: map[net.Conn]struct{}{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
-	}
-	p.Port = ln.Addr().(*net.TCPAddr).Port
-	p.serve(ln)
-	t.Cleanup(func() { p.Down(); p.wg.Wait() })
-	return p
-}
-
-// Addr is the proxy's host:port.
-func (p *tcpProxy) Addr() string { return fmt.Sprintf("127.0.0.1:%d", p.Port) }
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.DialTimeout("tcp", p.backend, 5*time.Second)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.ln != ln { // went down meanwhile
-				p.mu.Unlock()
-				_ = in.Close()
-				_ = out.Close()
-				continue
-			}
-			p.conns[in], p.conns[out] = struct{}{}, struct{}{}
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go p.pipe(out, in)
-			go p.pipe(in, out)
-		}
-	}()
-}
-
-func (p *tcpProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	_ = dst.Close()
-	_ = src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-// Down closes the listener and every forwarded connection.
-func (p *tcpProxy) Down() {
-	p.mu.Lock()
-	ln := p.ln
-	p.ln = nil
-	conns := p.conns
-	p.conns = map[net.Conn]struct{}{}
-	p.mu.Unlock()
-	if ln != nil {
-		_ = ln.Close()
-	}
-	for c := range conns {
-		_ = c.Close()
-	}
-}
-
-// Up listens on the same port again.
-func (p *tcpProxy) Up() {
-	p.t.Helper()
-	var ln net.Listener
-	poll.Until(p.t, 10*time.Second, "proxy listening again on "+p.Addr(), func() bool {
-		var err error
-		ln, err = net.Listen("tcp", p.Addr())
-		return err == nil
-	})
-	p.serve(ln)
-}
 
 // brokerLink is a path to a broker that a test may cut and restore.
 type brokerLink interface {
@@ -164,11 +60,11 @@ type liveCase struct {
 // returns the command's status and the decoded answer.
 func piggyCmd(t *testing.T, n *kit.Node, command map[string]any) (int, map[string]any) {
 	t.Helper()
-	st, body := n.Piggyback(t, kit.Envelope(shard, command, nil))
+	st, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, command, nil))
 	if st != http.StatusOK {
 		t.Fatalf("piggyback %v: HTTP %d %s", command["type"], st, body)
 	}
-	m := decode(t, body)
+	m := blackbox.Decode(t, body)
 	s, _ := m["status"].(float64)
 	return int(s), m
 }
@@ -176,7 +72,7 @@ func piggyCmd(t *testing.T, n *kit.Node, command map[string]any) (int, map[strin
 // piggyStatus retrieves the connection status over the piggyback API.
 func piggyStatus(t *testing.T, n *kit.Node, id string) map[string]any {
 	t.Helper()
-	st, m := piggyCmd(t, n, cmd(ditto.RetrieveConnectionStatus, "connectionId", id))
+	st, m := piggyCmd(t, n, blackbox.Cmd(ditto.RetrieveConnectionStatus, "connectionId", id))
 	if st != http.StatusOK {
 		t.Fatalf("status of %s: %d %v", id, st, m)
 	}
@@ -257,24 +153,24 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 
 	t.Run("test success", func(t *testing.T) {
 		addr, login := lc.good(t)
-		st, m := piggyCmd(t, n, cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-ok", "closed", addr, login)))
+		st, m := piggyCmd(t, n, blackbox.Cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-ok", "closed", addr, login)))
 		if st != http.StatusOK {
 			t.Fatalf("test: %d %v", st, m)
 		}
-		wantField(t, m, "Success(successfully connected + initialized mapper)", "testResult")
+		blackbox.WantField(t, m, "Success(successfully connected + initialized mapper)", "testResult")
 	})
 
 	t.Run("test wrong credentials", func(t *testing.T) {
 		addr, right, wrong := lc.creds(t)
-		st, m := piggyCmd(t, n, cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-cred", "closed", addr, wrong)))
+		st, m := piggyCmd(t, n, blackbox.Cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-cred", "closed", addr, wrong)))
 		if st != http.StatusUnauthorized {
 			t.Fatalf("test with a wrong login: %d %v", st, m)
 		}
-		wantField(t, m, ditto.CodeConnectionUnauthorized, "error")
+		blackbox.WantField(t, m, ditto.CodeConnectionUnauthorized, "error")
 		if pw := wrong[strings.IndexByte(wrong, ':')+1:]; strings.Contains(fmt.Sprint(m), pw) {
 			t.Errorf("the answer shows the password: %v", m)
 		}
-		st, m = piggyCmd(t, n, cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-cred", "closed", addr, right)))
+		st, m = piggyCmd(t, n, blackbox.Cmd(ditto.TestConnection, "connection", lc.conn(p+"-test-cred", "closed", addr, right)))
 		if st != http.StatusOK {
 			t.Fatalf("test with the right login: %d %v", st, m)
 		}
@@ -282,12 +178,12 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 
 	t.Run("test unreachable", func(t *testing.T) {
 		_, login := lc.good(t)
-		st, m := piggyCmd(t, n, cmd(ditto.TestConnection, "connection",
-			lc.conn(p+"-test-unreach", "closed", "127.0.0.1:"+itoa(freePort(t)), login)))
+		st, m := piggyCmd(t, n, blackbox.Cmd(ditto.TestConnection, "connection",
+			lc.conn(p+"-test-unreach", "closed", "127.0.0.1:"+strconv.Itoa(blackbox.FreePort(t)), login)))
 		if st != http.StatusGatewayTimeout {
 			t.Fatalf("test unreachable: %d %v", st, m)
 		}
-		wantField(t, m, ditto.CodeConnectionFailed, "error")
+		blackbox.WantField(t, m, ditto.CodeConnectionFailed, "error")
 	})
 
 	link := lc.link(t)
@@ -296,18 +192,18 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 	t.Run("open, broker down and back, close", func(t *testing.T) {
 		id := p + "-live-1"
 		ann := lc.listen(t, link, id)
-		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "closed", link.Addr(), login))); st != http.StatusCreated {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.CreateConnection, "connection", lc.conn(id, "closed", link.Addr(), login))); st != http.StatusCreated {
 			t.Fatalf("create: %d %v", st, m)
 		}
-		if st, m := piggyCmd(t, n, cmd(ditto.OpenConnection, "connectionId", id)); st != http.StatusOK {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.OpenConnection, "connectionId", id)); st != http.StatusOK {
 			t.Fatalf("open: %d %v", st, m)
 		}
 		expectAnnouncement(t, ann, id, "opened", 10*time.Second)
 
 		m := piggyStatus(t, n, id)
-		wantField(t, m, "open", "connectionStatus")
-		wantField(t, m, "open", "liveStatus")
-		wantField(t, m, "succeeded", "recoveryStatus")
+		blackbox.WantField(t, m, "open", "connectionStatus")
+		blackbox.WantField(t, m, "open", "liveStatus")
+		blackbox.WantField(t, m, "succeeded", "recoveryStatus")
 		if s, _ := m["connectedSince"].(string); !strings.HasSuffix(s, "Z") {
 			t.Errorf("connectedSince = %v", m["connectedSince"])
 		}
@@ -317,7 +213,7 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 
 		link.Down()
 		m = piggyWaitLive(t, n, id, "failed", "ongoing", lc.noticeDown)
-		wantField(t, m, "open", "connectionStatus")
+		blackbox.WantField(t, m, "open", "connectionStatus")
 		if m["connectedSince"] != nil {
 			t.Errorf("connectedSince while failed: %v", m["connectedSince"])
 		}
@@ -330,7 +226,7 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 		// every connect announces opened, the reconnect too
 		expectAnnouncement(t, ann, id, "opened", 10*time.Second)
 
-		_, logs := piggyCmd(t, n, cmd(ditto.RetrieveConnectionLogs, "connectionId", id))
+		_, logs := piggyCmd(t, n, blackbox.Cmd(ditto.RetrieveConnectionLogs, "connectionId", id))
 		raw, _ := json.Marshal(logs)
 		for _, want := range []string{"Connection successful", "Connection failed due to: ", "Trying to reconnect"} {
 			if !strings.Contains(string(raw), want) {
@@ -338,15 +234,15 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 			}
 		}
 
-		if st, m := piggyCmd(t, n, cmd(ditto.CloseConnection, "connectionId", id)); st != http.StatusOK {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.CloseConnection, "connectionId", id)); st != http.StatusOK {
 			t.Fatalf("close: %d %v", st, m)
 		}
 		expectAnnouncement(t, ann, id, "closed", 10*time.Second)
 		m = piggyStatus(t, n, id)
-		wantField(t, m, "closed", "connectionStatus")
-		wantField(t, m, "closed", "liveStatus")
+		blackbox.WantField(t, m, "closed", "connectionStatus")
+		blackbox.WantField(t, m, "closed", "liveStatus")
 		wantEntries(t, m, "clientStatus", `[{"type":"client","client":"kit-1","status":"closed","recoveryStatus":"unknown","statusDetails":"[DISCONNECTED] connection is closed"}]`)
-		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
 			t.Fatalf("delete: %d %v", st, m)
 		}
 	})
@@ -359,7 +255,7 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 		id := fmt.Sprintf("%s-forced-%d", p, runID)
 		addr, login := lc.good(t)
 		ann := lc.listen(t, link, id)
-		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "open", addr, login))); st != http.StatusCreated {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.CreateConnection, "connection", lc.conn(id, "open", addr, login))); st != http.StatusCreated {
 			t.Fatalf("create: %d %v", st, m)
 		}
 		expectAnnouncement(t, ann, id, "opened", 10*time.Second)
@@ -371,7 +267,7 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 		if m["connectedSince"] == first {
 			t.Errorf("connectedSince %v did not move after the reconnect", first)
 		}
-		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
 			t.Fatalf("delete: %d %v", st, m)
 		}
 		expectAnnouncement(t, ann, id, "closed", 10*time.Second)
@@ -380,19 +276,19 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 	t.Run("open of an unreachable broker fails and keeps retrying", func(t *testing.T) {
 		id := p + "-retry-1"
 		link.Down()
-		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "closed", link.Addr(), login))); st != http.StatusCreated {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.CreateConnection, "connection", lc.conn(id, "closed", link.Addr(), login))); st != http.StatusCreated {
 			t.Fatalf("create: %d %v", st, m)
 		}
-		if st, m := piggyCmd(t, n, cmd(ditto.OpenConnection, "connectionId", id)); st != http.StatusGatewayTimeout {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.OpenConnection, "connectionId", id)); st != http.StatusGatewayTimeout {
 			t.Fatalf("open of an unreachable broker: %d %v", st, m)
 		} else {
-			wantField(t, m, ditto.CodeConnectionFailed, "error")
+			blackbox.WantField(t, m, ditto.CodeConnectionFailed, "error")
 		}
 		m := piggyWaitLive(t, n, id, "failed", "ongoing", 5*time.Second)
-		wantField(t, m, "open", "connectionStatus")
+		blackbox.WantField(t, m, "open", "connectionStatus")
 		link.Up()
 		piggyWaitLive(t, n, id, "open", "succeeded", 20*time.Second)
-		if st, m := piggyCmd(t, n, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
 			t.Fatalf("delete: %d %v", st, m)
 		}
 	})
@@ -400,7 +296,7 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 	t.Run("restart reopens a stored open connection", func(t *testing.T) {
 		id := p + "-reopen-1"
 		ann := lc.listen(t, link, id)
-		if st, m := piggyCmd(t, n, cmd(ditto.CreateConnection, "connection", lc.conn(id, "open", link.Addr(), login))); st != http.StatusCreated {
+		if st, m := piggyCmd(t, n, blackbox.Cmd(ditto.CreateConnection, "connection", lc.conn(id, "open", link.Addr(), login))); st != http.StatusCreated {
 			t.Fatalf("create: %d %v", st, m)
 		}
 		piggyWaitLive(t, n, id, "open", "succeeded", 15*time.Second)
@@ -413,7 +309,7 @@ func testLiveBroker(t *testing.T, lc liveCase) {
 		m := piggyWaitLive(t, n2, id, "open", "succeeded", 15*time.Second)
 		wantEntries(t, m, "sourceStatus", entriesJSON("source", lc.sources(id), "open", "Consumer started."))
 		wantEntries(t, m, "targetStatus", openTargetsJSON(lc.targets))
-		if st, m := piggyCmd(t, n2, cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
+		if st, m := piggyCmd(t, n2, blackbox.Cmd(ditto.DeleteConnection, "connectionId", id)); st != http.StatusNoContent {
 			t.Fatalf("delete: %d %v", st, m)
 		}
 	})

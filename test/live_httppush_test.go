@@ -16,6 +16,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client/httppush"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -39,7 +40,7 @@ type pushServer struct {
 
 func startPushServer(t *testing.T) *pushServer {
 	t.Helper()
-	p := &pushServer{t: t, Port: freePort(t), reqs: make(chan pushRequest, 100)}
+	p := &pushServer{t: t, Port: blackbox.FreePort(t), reqs: make(chan pushRequest, 100)}
 	p.token.Store("")
 	p.Start()
 	t.Cleanup(p.Stop)
@@ -159,41 +160,41 @@ func TestIntegrationHTTPPush(t *testing.T) {
 
 	t.Run("test success", func(t *testing.T) {
 		p := startPushServer(t)
-		r := n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection", httpPushConnection("push-test-ok", "closed", p.URI(), oauthCreds(tokens.URL, "s3cret"))))
+		r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.TestConnection, "connection", httpPushConnection("push-test-ok", "closed", p.URI(), oauthCreds(tokens.URL, "s3cret"))))
 		if r.Status != http.StatusOK {
 			t.Fatalf("test: %d %s", r.Status, r.Payload)
 		}
-		wantField(t, decode(t, r.Payload), "Success(successfully connected + initialized mapper)", "testResult")
+		blackbox.WantField(t, blackbox.Decode(t, r.Payload), "Success(successfully connected + initialized mapper)", "testResult")
 	})
 
 	t.Run("test wrong credentials", func(t *testing.T) {
 		p := startPushServer(t)
-		r := n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection", httpPushConnection("push-test-cred", "closed", p.URI(), oauthCreds(tokens.URL, "wrong-secret"))))
+		r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.TestConnection, "connection", httpPushConnection("push-test-cred", "closed", p.URI(), oauthCreds(tokens.URL, "wrong-secret"))))
 		if r.Status != http.StatusUnauthorized {
 			t.Fatalf("test with a wrong client secret: %d %s", r.Status, r.Payload)
 		}
-		wantField(t, decode(t, r.Payload), ditto.CodeConnectionUnauthorized, "error")
+		blackbox.WantField(t, blackbox.Decode(t, r.Payload), ditto.CodeConnectionUnauthorized, "error")
 		if strings.Contains(string(r.Payload), "wrong-secret") || strings.Contains(string(r.Payload), "s3cret") {
 			t.Errorf("the answer shows a secret: %s", r.Payload)
 		}
 	})
 
 	t.Run("test unreachable", func(t *testing.T) {
-		r := n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection", httpPushConnection("push-test-unreach", "closed", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), nil)))
+		r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.TestConnection, "connection", httpPushConnection("push-test-unreach", "closed", fmt.Sprintf("http://127.0.0.1:%d", blackbox.FreePort(t)), nil)))
 		if r.Status != http.StatusGatewayTimeout {
 			t.Fatalf("test unreachable: %d %s", r.Status, r.Payload)
 		}
-		wantField(t, decode(t, r.Payload), ditto.CodeConnectionFailed, "error")
+		blackbox.WantField(t, blackbox.Decode(t, r.Payload), ditto.CodeConnectionFailed, "error")
 	})
 
 	t.Run("open, endpoint down and back, close", func(t *testing.T) {
 		p := startPushServer(t)
 		id := "push-live-1"
-		if r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", httpPushConnection(id, "closed", p.URI(), oauthCreds(tokens.URL, "s3cret")))); r.Status != 201 {
+		if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CreateConnection, "connection", httpPushConnection(id, "closed", p.URI(), oauthCreds(tokens.URL, "s3cret")))); r.Status != 201 {
 			t.Fatalf("create: %d %s", r.Status, r.Payload)
 		}
 		before := tokens.issued.Load()
-		r := n.Send(t, shard, nil, cmd(ditto.OpenConnection, "connectionId", id))
+		r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.OpenConnection, "connectionId", id))
 		if r.Status != http.StatusOK {
 			t.Fatalf("open: %d %s", r.Status, r.Payload)
 		}
@@ -210,8 +211,8 @@ func TestIntegrationHTTPPush(t *testing.T) {
 		}
 
 		m := status(t, n, id)
-		wantField(t, m, "open", "liveStatus")
-		wantField(t, m, "succeeded", "recoveryStatus")
+		blackbox.WantField(t, m, "open", "liveStatus")
+		blackbox.WantField(t, m, "succeeded", "recoveryStatus")
 		wantEntries(t, m, "clientStatus", `[{"type":"client","client":"kit-1","status":"open","recoveryStatus":"succeeded","statusDetails":"CONNECTED"}]`)
 		wantEntries(t, m, "targetStatus", `[{"type":"target","client":"kit-1","address":"POST:/announce/{{ connection:id }}","status":"unknown","statusDetails":"Producers for targets with placeholders are started on-demand."}]`)
 		if _, has := m["sourceStatus"]; has {
@@ -229,7 +230,7 @@ func TestIntegrationHTTPPush(t *testing.T) {
 		// sends it again
 		next := fmt.Sprintf("token-%d", tokens.issued.Load()+1)
 		p.token.Store(next)
-		if r := n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", id)); r.Status != http.StatusOK {
+		if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CloseConnection, "connectionId", id)); r.Status != http.StatusOK {
 			t.Fatalf("close: %d %s", r.Status, r.Payload)
 		}
 		req = p.next(t, 10*time.Second, "closed announcement")
@@ -238,7 +239,7 @@ func TestIntegrationHTTPPush(t *testing.T) {
 			t.Errorf("closed announcement with %q, want the refreshed token %q", req.auth, next)
 		}
 		m = status(t, n, id)
-		wantField(t, m, "closed", "connectionStatus")
-		wantField(t, m, "closed", "liveStatus")
+		blackbox.WantField(t, m, "closed", "connectionStatus")
+		blackbox.WantField(t, m, "closed", "liveStatus")
 	})
 }

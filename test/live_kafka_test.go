@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
@@ -49,7 +51,7 @@ type kafkaBroker struct {
 
 func startKafkaBroker(t *testing.T) *kafkaBroker {
 	t.Helper()
-	b := &kafkaBroker{t: t, port: freePort(t)}
+	b := &kafkaBroker{t: t, port: blackbox.FreePort(t)}
 	b.Up()
 	return b
 }
@@ -59,7 +61,7 @@ func (b *kafkaBroker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.port)
 func (b *kafkaBroker) Up() {
 	b.t.Helper()
 	var c *kfake.Cluster
-	poll.Until(b.t, 10*time.Second, "kfake on port "+itoa(b.port), func() bool {
+	poll.Until(b.t, 10*time.Second, "kfake on port "+strconv.Itoa(b.port), func() bool {
 		var err error
 		c, err = kfake.NewCluster(kfake.Ports(b.port), kfake.SeedTopics(1, kafkaTopics...))
 		return err == nil

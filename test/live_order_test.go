@@ -13,6 +13,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -115,7 +116,7 @@ func TestLiveCommandOrder(t *testing.T) {
 	}
 	send := func(c map[string]any, want int) {
 		t.Helper()
-		r := n.Send(t, shard, nil, c)
+		r := n.Send(t, blackbox.Shard, nil, c)
 		if r == nil || int(r.Status) != want {
 			t.Fatalf("%s: %v", c["type"], r)
 		}
@@ -130,36 +131,36 @@ func TestLiveCommandOrder(t *testing.T) {
 	}
 
 	// create with status open: 201 first, then connect and announce
-	send(cmd(ditto.CreateConnection, "connection", conn("v1", "open")), http.StatusCreated)
+	send(blackbox.Cmd(ditto.CreateConnection, "connection", conn("v1", "open")), http.StatusCreated)
 	poll.Until(t, 5*time.Second, "connected", func() bool { return len(rec.list()) == 3 })
 	expect("reply createConnection", "connect v1", "announce-opened v1")
 
 	// modify an open connection: old announces closed and closes, new connects, then the reply
-	send(cmd(ditto.ModifyConnection, "connection", conn("v2", "open")), http.StatusNoContent)
+	send(blackbox.Cmd(ditto.ModifyConnection, "connection", conn("v2", "open")), http.StatusNoContent)
 	expect("announce-closed v1", "close v1", "connect v2", "announce-opened v2", "reply modifyConnection")
 
 	// close: closed announcement, disconnect, reply
-	send(cmd(ditto.CloseConnection, "connectionId", id), http.StatusOK)
+	send(blackbox.Cmd(ditto.CloseConnection, "connectionId", id), http.StatusOK)
 	expect("announce-closed v2", "close v2", "reply closeConnection")
 
 	// open: connect, opened announcement, reply
-	send(cmd(ditto.OpenConnection, "connectionId", id), http.StatusOK)
+	send(blackbox.Cmd(ditto.OpenConnection, "connectionId", id), http.StatusOK)
 	expect("connect v2", "announce-opened v2", "reply openConnection")
 
 	// delete: closed announcement, disconnect, reply
-	send(cmd(ditto.DeleteConnection, "connectionId", id), http.StatusNoContent)
+	send(blackbox.Cmd(ditto.DeleteConnection, "connectionId", id), http.StatusNoContent)
 	expect("announce-closed v2", "close v2", "reply deleteConnection")
 
 	// open that fails: the error is the reply, the desired status stays open
 	// and the client keeps retrying until the broker accepts it
 	rec.setFail(fmt.Errorf("%w: bad password", client.ErrUnauthorized))
-	send(cmd(ditto.CreateConnection, "connection", conn("v3", "closed")), http.StatusCreated)
-	send(cmd(ditto.OpenConnection, "connectionId", id), http.StatusUnauthorized)
+	send(blackbox.Cmd(ditto.CreateConnection, "connection", conn("v3", "closed")), http.StatusCreated)
+	send(blackbox.Cmd(ditto.OpenConnection, "connectionId", id), http.StatusUnauthorized)
 	poll.Until(t, 5*time.Second, "retries", func() bool {
 		return strings.Count(strings.Join(rec.list(), ","), "connect-failed") >= 3
 	})
 	m := waitLive(t, n, id, "failed", "ongoing", 5*time.Second)
-	wantField(t, m, "open", "connectionStatus")
+	blackbox.WantField(t, m, "open", "connectionStatus")
 	wantEntries(t, m, "sourceStatus", `[{"type":"source","client":"<unknown>","status":"failed","statusDetails":"The source failed to report its status within the timeout."}]`)
 	wantEntries(t, m, "targetStatus", `[{"type":"target","client":"<unknown>","status":"failed","statusDetails":"The target failed to report its status within the timeout."}]`)
 	rec.setFail(nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -79,10 +80,10 @@ func TestStoreOutage(t *testing.T) {
 	// was lost with the server may still have been stored (outcome unknown)
 	unknown := make([]map[string]bool, conns)
 	for i := range conns {
-		c := mqttConnection(fmt.Sprintf("out-%d", i), "closed")
+		c := blackbox.MQTTConnection(fmt.Sprintf("out-%d", i), "closed")
 		acked[i] = "initial"
 		c["name"] = acked[i]
-		if _, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", c), nil)); decode(t, body)["status"] != float64(201) {
+		if _, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", c), nil)); blackbox.Decode(t, body)["status"] != float64(201) {
 			t.Fatalf("create: %s", body)
 		}
 	}
@@ -103,16 +104,16 @@ func TestStoreOutage(t *testing.T) {
 				default:
 				}
 				name := fmt.Sprintf("w%d-%d", i, k)
-				c := mqttConnection(fmt.Sprintf("out-%d", i), "closed")
+				c := blackbox.MQTTConnection(fmt.Sprintf("out-%d", i), "closed")
 				c["name"] = name
 				start := time.Now()
-				st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.ModifyConnection, "connection", c), map[string]any{"timeout": "3s"}))
+				st, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.ModifyConnection, "connection", c), map[string]any{"timeout": "3s"}))
 				took := time.Since(start)
 				if st != 200 || took > 4*time.Second {
 					t.Errorf("modify answered HTTP %d after %v: %s", st, took, body)
 					return
 				}
-				m := decode(t, body)
+				m := blackbox.Decode(t, body)
 				inner, _ := m["status"].(float64)
 				mu.Lock()
 				outcomes[inner]++
@@ -158,8 +159,8 @@ func TestStoreOutage(t *testing.T) {
 
 	check := func(n *kit.Node, when string) {
 		for i := range conns {
-			_, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", fmt.Sprintf("out-%d", i)), nil))
-			got := field(decode(t, body), "connection", "name")
+			_, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", fmt.Sprintf("out-%d", i)), nil))
+			got := blackbox.Field(blackbox.Decode(t, body), "connection", "name")
 			if name, _ := got.(string); name != acked[i] && !unknown[i][name] {
 				t.Errorf("%s: out-%d: name %v, last acknowledged %q", when, i, got, acked[i])
 			}
@@ -185,9 +186,9 @@ func TestBrokerOutageKeepsAPIResponsive(t *testing.T) {
 		t.Skip("starts 100 reconnecting connections")
 	}
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{})
-	dead := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)) // nobody listens
-	probe := mqttConnection("probe-closed", "closed")
-	if _, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", probe), nil)); decode(t, body)["status"] != float64(201) {
+	dead := fmt.Sprintf("tcp://127.0.0.1:%d", blackbox.FreePort(t)) // nobody listens
+	probe := blackbox.MQTTConnection("probe-closed", "closed")
+	if _, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", probe), nil)); blackbox.Decode(t, body)["status"] != float64(201) {
 		t.Fatalf("create probe: %s", body)
 	}
 	measure := func(label string) []time.Duration {
@@ -198,9 +199,9 @@ func TestBrokerOutageKeepsAPIResponsive(t *testing.T) {
 				id = fmt.Sprintf("dead-%03d", i%100)
 			}
 			start := time.Now()
-			st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", id), map[string]any{"timeout": "2s"}))
+			st, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id), map[string]any{"timeout": "2s"}))
 			lat = append(lat, time.Since(start))
-			m := decode(t, body)
+			m := blackbox.Decode(t, body)
 			if st != 200 || (m["status"] != float64(200) && !(label == "before" && m["status"] == float64(404))) {
 				t.Fatalf("%s: retrieve %s answered HTTP %d %s", label, id, st, body)
 			}
@@ -211,17 +212,17 @@ func TestBrokerOutageKeepsAPIResponsive(t *testing.T) {
 	}
 	measure("before")
 	for i := 0; i < 100; i++ {
-		c := mqttConnection(fmt.Sprintf("dead-%03d", i), "open")
+		c := blackbox.MQTTConnection(fmt.Sprintf("dead-%03d", i), "open")
 		c["uri"] = dead
-		if _, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", c), nil)); decode(t, body)["status"] != float64(201) {
+		if _, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", c), nil)); blackbox.Decode(t, body)["status"] != float64(201) {
 			t.Fatalf("create dead-%03d: %s", i, body)
 		}
 	}
 	// every dead connection is failing and retrying before we measure
 	poll.Until(t, 20*time.Second, "all 100 connections reconnecting", func() bool {
 		for i := 0; i < 100; i += 33 {
-			_, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.RetrieveConnectionStatus, "connectionId", fmt.Sprintf("dead-%03d", i)), nil))
-			if decode(t, body)["recoveryStatus"] != "ongoing" {
+			_, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnectionStatus, "connectionId", fmt.Sprintf("dead-%03d", i)), nil))
+			if blackbox.Decode(t, body)["recoveryStatus"] != "ongoing" {
 				return false
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -23,7 +24,7 @@ import (
 // source with the default Ditto mapping, are mapping failures; a good
 // message after them is mapped; the service keeps answering.
 func TestIntegrationPoisonPayloadsThroughMQTT(t *testing.T) {
-	needBroker(t, "Mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
 	run := fmt.Sprint(runID)
 	id := dpID("poison")
@@ -34,14 +35,14 @@ func TestIntegrationPoisonPayloadsThroughMQTT(t *testing.T) {
 		"sources": []any{map[string]any{"addresses": []string{src},
 			"authorizationContext": []string{"nginx:ditto"}, "qos": 1}},
 	})
-	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
+	dev := blackbox.MQTTPublisher(t, "tcp://127.0.0.1:1883")
 	deep := func(levels int) string {
 		return `{"topic":"org.acme/dev-1/things/twin/events/modified","path":"/","value":` +
 			strings.Repeat("[", levels) + strings.Repeat("]", levels) + `}`
 	}
-	dpPublishMQTT(t, dev, "dp/"+run+"/poison/big", deep(4_000_000))
-	dpPublishMQTT(t, dev, "dp/"+run+"/poison/deep", deep(100_000))
-	dpPublishMQTT(t, dev, "dp/"+run+"/poison/good", dpTwinEvent("org.acme:dev-1", 1))
+	blackbox.PublishMQTT(t, dev, "dp/"+run+"/poison/big", deep(4_000_000))
+	blackbox.PublishMQTT(t, dev, "dp/"+run+"/poison/deep", deep(100_000))
+	blackbox.PublishMQTT(t, dev, "dp/"+run+"/poison/good", blackbox.TwinEvent("org.acme:dev-1", 1))
 
 	dpWaitCount(t, n, id, "source", src, "consumed", "success", 3)
 	// Topics are consumed in parallel lanes: the good message may be mapped
@@ -66,7 +67,7 @@ func TestIntegrationPoisonPayloadsThroughMQTT(t *testing.T) {
 		}
 		return nil
 	})
-	if r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id)); r == nil || r.Status != http.StatusOK {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id)); r == nil || r.Status != http.StatusOK {
 		t.Fatalf("the service stopped answering: %v", r)
 	}
 }
@@ -76,7 +77,7 @@ func TestIntegrationPoisonPayloadsThroughMQTT(t *testing.T) {
 // script that sizes a typed array from the device's payload fails that
 // message only; the service answers throughout.
 func TestIntegrationGreedyScripts(t *testing.T) {
-	needBroker(t, "Mosquitto", "127.0.0.1:1883")
+	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
 	run := fmt.Sprint(runID)
 	withScript := func(id, addr, script string) map[string]any {
@@ -89,14 +90,14 @@ func TestIntegrationGreedyScripts(t *testing.T) {
 	}
 
 	greedy := withScript(dpID("greedy"), "dp/"+run+"/greedy", `var s = 'x'.repeat(1e11);`)
-	r := n.Send(t, shard, nil, cmd(ditto.TestConnection, "connection", greedy))
+	r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.TestConnection, "connection", greedy))
 	if r == nil || r.Status != http.StatusBadRequest {
 		t.Fatalf("testConnection with a greedy script: %v", r)
 	}
-	if e := decode(t, r.Payload); e["error"] != ditto.CodeConfigurationInvalid {
+	if e := blackbox.Decode(t, r.Payload); e["error"] != ditto.CodeConfigurationInvalid {
 		t.Fatalf("answer %s", r.Payload)
 	}
-	if r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", greedy["id"])); r == nil || r.Status != http.StatusNotFound {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", greedy["id"])); r == nil || r.Status != http.StatusNotFound {
 		t.Fatalf("testConnection persisted the connection: %v", r)
 	}
 
@@ -107,9 +108,9 @@ func TestIntegrationGreedyScripts(t *testing.T) {
   var buf = new Uint8Array(frame.len);
   return Ditto.buildDittoProtocolMsg('org.acme', 'dev-1', 'things', 'twin', 'events', 'modified', '/attributes/len', headers, buf.length);
 }`))
-	dev := dpMQTTPublisher(t, "tcp://127.0.0.1:1883")
-	dpPublishMQTT(t, dev, addr, `{"len":1e11}`)
-	dpPublishMQTT(t, dev, addr, `{"len":16}`)
+	dev := blackbox.MQTTPublisher(t, "tcp://127.0.0.1:1883")
+	blackbox.PublishMQTT(t, dev, addr, `{"len":1e11}`)
+	blackbox.PublishMQTT(t, dev, addr, `{"len":16}`)
 	dpWaitCount(t, n, id, "source", addr, "consumed", "success", 2)
 	poll.Until(t, 15*time.Second, "one frame mapped, one failed", func() bool {
 		m := dpMetrics(t, n, id)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -19,7 +20,7 @@ import (
 // TestRestartKeepsEverything: 100 connections, some modified, some deleted;
 // stop; start on the same store: every retrieve and the id listing are exact.
 func TestRestartKeepsEverything(t *testing.T) {
-	for _, eng := range engines() {
+	for _, eng := range blackbox.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			open := eng.Open(t)
 			n := kit.Start(t, open(), kit.Options{SnapshotThreshold: 3})
@@ -28,21 +29,21 @@ func TestRestartKeepsEverything(t *testing.T) {
 			var live []string
 			for i := 0; i < total; i++ {
 				id := fmt.Sprintf("restart-%03d", i)
-				r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", mqttConnection(id, "closed", fmt.Sprintf("group-%d", i%3))))
+				r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CreateConnection, "connection", blackbox.MQTTConnection(id, "closed", fmt.Sprintf("group-%d", i%3))))
 				if r == nil || r.Status != 201 {
 					t.Fatalf("create %s: %+v", id, r)
 				}
 				switch {
 				case i%10 == 0:
-					if r := n.Send(t, shard, nil, cmd(ditto.DeleteConnection, "connectionId", id)); r.Status != 204 {
+					if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.DeleteConnection, "connectionId", id)); r.Status != 204 {
 						t.Fatalf("delete %s: %d %s", id, r.Status, r.Payload)
 					}
 					continue
 				case i%4 == 0:
-					c := mqttConnection(id, "closed", "modified")
+					c := blackbox.MQTTConnection(id, "closed", "modified")
 					c["name"] = "modified " + id
 					for k := 0; k < 4; k++ { // crosses the snapshot threshold
-						if r := n.Send(t, shard, nil, cmd(ditto.ModifyConnection, "connection", c)); r.Status != 204 {
+						if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.ModifyConnection, "connection", c)); r.Status != 204 {
 							t.Fatalf("modify %s: %d %s", id, r.Status, r.Payload)
 						}
 					}
@@ -50,37 +51,37 @@ func TestRestartKeepsEverything(t *testing.T) {
 				live = append(live, id)
 			}
 			for _, id := range live {
-				r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "id,name,_revision,_created,_modified,connectionStatus,tags,uri,sources,targets"))
+				r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "id,name,_revision,_created,_modified,connectionStatus,tags,uri,sources,targets"))
 				want[id] = r.Payload
 			}
-			idsBefore := n.Send(t, idsPath, nil, cmd(ditto.RetrieveAllConnectionIDs)).Payload
-			byTag := n.Send(t, idsPath, nil, cmd(ditto.SudoRetrieveConnectionIDsTag, "tag", "modified")).Payload
+			idsBefore := n.Send(t, blackbox.IDsPath, nil, blackbox.Cmd(ditto.RetrieveAllConnectionIDs)).Payload
+			byTag := n.Send(t, blackbox.IDsPath, nil, blackbox.Cmd(ditto.SudoRetrieveConnectionIDsTag, "tag", "modified")).Payload
 			n.Stop()
 
 			n2 := kit.Start(t, open(), kit.Options{SnapshotThreshold: 3})
 			for _, id := range live {
-				r := n2.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "id,name,_revision,_created,_modified,connectionStatus,tags,uri,sources,targets"))
+				r := n2.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "id,name,_revision,_created,_modified,connectionStatus,tags,uri,sources,targets"))
 				if string(r.Payload) != string(want[id]) {
 					t.Errorf("%s after restart:\n got %s\nwant %s", id, r.Payload, want[id])
 				}
 			}
 			for i := 0; i < total; i += 10 {
 				id := fmt.Sprintf("restart-%03d", i)
-				if r := n2.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id)); r.Status != 404 {
+				if r := n2.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id)); r.Status != 404 {
 					t.Errorf("deleted %s answers %d", id, r.Status)
 				}
 			}
 			var got struct {
 				ConnectionIDs []string `json:"connectionIds"`
 			}
-			after := n2.Send(t, idsPath, nil, cmd(ditto.RetrieveAllConnectionIDs)).Payload
+			after := n2.Send(t, blackbox.IDsPath, nil, blackbox.Cmd(ditto.RetrieveAllConnectionIDs)).Payload
 			if string(after) != string(idsBefore) {
 				t.Errorf("id listing changed:\n got %s\nwant %s", after, idsBefore)
 			}
 			if err := json.Unmarshal(after, &got); err != nil || !slices.Equal(got.ConnectionIDs, live) {
 				t.Errorf("ids = %v, want %v (%v)", got.ConnectionIDs, live, err)
 			}
-			if tagAfter := n2.Send(t, idsPath, nil, cmd(ditto.SudoRetrieveConnectionIDsTag, "tag", "modified")).Payload; string(tagAfter) != string(byTag) {
+			if tagAfter := n2.Send(t, blackbox.IDsPath, nil, blackbox.Cmd(ditto.SudoRetrieveConnectionIDsTag, "tag", "modified")).Payload; string(tagAfter) != string(byTag) {
 				t.Errorf("by tag changed: %s vs %s", tagAfter, byTag)
 			}
 		})
@@ -90,12 +91,12 @@ func TestRestartKeepsEverything(t *testing.T) {
 // TestSnapshotsAndPassivation: a snapshot every N events, an idle closed
 // grain passivates and comes back intact from snapshot + later events.
 func TestSnapshotsAndPassivation(t *testing.T) {
-	for _, eng := range engines() {
+	for _, eng := range blackbox.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			store := eng.Open(t)()
 			n := kit.Start(t, store, kit.Options{SnapshotThreshold: 10, PassivateAfter: 200 * time.Millisecond})
 			id := "snap-1"
-			if r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", mqttConnection(id, "closed"))); r.Status != 201 {
+			if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CreateConnection, "connection", blackbox.MQTTConnection(id, "closed"))); r.Status != 201 {
 				t.Fatalf("create: %d %s", r.Status, r.Payload)
 			}
 			for i := 0; i < 12; i++ { // 13 events, the last a close: one snapshot at 10
@@ -103,7 +104,7 @@ func TestSnapshotsAndPassivation(t *testing.T) {
 				if i%2 == 1 {
 					typ = ditto.CloseConnection
 				}
-				if r := n.Send(t, shard, nil, cmd(typ, "connectionId", id)); r.Status != 200 {
+				if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(typ, "connectionId", id)); r.Status != 200 {
 					t.Fatalf("%s: %d %s", typ, r.Status, r.Payload)
 				}
 			}
@@ -118,14 +119,14 @@ func TestSnapshotsAndPassivation(t *testing.T) {
 			}
 			var s2 map[string]any
 			_ = json.Unmarshal(snap.Payload, &s2)
-			wantField(t, s2, "ACTIVE", "__lifecycle")
-			wantField(t, s2, id, "id")
+			blackbox.WantField(t, s2, "ACTIVE", "__lifecycle")
+			blackbox.WantField(t, s2, id, "id")
 			if hs, _ := store.HighestSeq(ctx, "connection:"+id); hs != 13 {
 				t.Errorf("highest seq %d, want 13", hs)
 			}
 			// the last command was close → desired closed → passivates
 			poll.Until(t, 5*time.Second, "grain passivated", func() bool { return n.Sys.ActivatedGrains() == 0 })
-			r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "id,connectionStatus,_revision"))
+			r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "id,connectionStatus,_revision"))
 			if string(r.Payload) != `{"type":"connectivity.responses:retrieveConnection","status":200,"connection":{"id":"snap-1","connectionStatus":"closed","_revision":1}}` {
 				t.Errorf("after passivation: %s", r.Payload)
 			}
@@ -143,15 +144,15 @@ func TestJournalDocumentsAreDittos(t *testing.T) {
 	store := &appendLog{Store: kit.Bolt().Open(t)()}
 	n := kit.Start(t, store, kit.Options{})
 	id := "doc-1"
-	n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", mqttConnection(id, "open", "prod")))
-	n.Send(t, shard, nil, cmd(ditto.CloseConnection, "connectionId", id))
+	n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CreateConnection, "connection", blackbox.MQTTConnection(id, "open", "prod")))
+	n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CloseConnection, "connectionId", id))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var evs []persistence.Event
 	if err := store.Replay(ctx, "connection:"+id, 1, func(ev persistence.Event) error { evs = append(evs, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	n.Send(t, shard, nil, cmd(ditto.DeleteConnection, "connectionId", id))
+	n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.DeleteConnection, "connectionId", id))
 	if len(evs) != 2 || len(store.appended()) != 3 {
 		t.Fatalf("%d events stored, %d appended", len(evs), len(store.appended()))
 	}
@@ -165,18 +166,18 @@ func TestJournalDocumentsAreDittos(t *testing.T) {
 		if !slices.Equal(ev.Tags, wantTags[i]) {
 			t.Errorf("event %d tags %v, want %v", i, ev.Tags, wantTags[i])
 		}
-		p := decode(t, ev.Payload)
-		wantField(t, p, wantManifests[i], "type")
-		wantField(t, p, i+1, "revision")
-		wantField(t, p, id, "connectionId")
-		wantField(t, p, map[string]any{}, "__hh")
+		p := blackbox.Decode(t, ev.Payload)
+		blackbox.WantField(t, p, wantManifests[i], "type")
+		blackbox.WantField(t, p, i+1, "revision")
+		blackbox.WantField(t, p, id, "connectionId")
+		blackbox.WantField(t, p, map[string]any{}, "__hh")
 		if _, err := ditto.ParseInstant(p["_timestamp"].(string)); err != nil {
 			t.Errorf("_timestamp %v: %v", p["_timestamp"], err)
 		}
 	}
-	created := decode(t, evs[0].Payload)
-	wantField(t, created, "ACTIVE", "connection", "__lifecycle")
-	wantField(t, created, 1, "connection", "_revision")
+	created := blackbox.Decode(t, evs[0].Payload)
+	blackbox.WantField(t, created, "ACTIVE", "connection", "__lifecycle")
+	blackbox.WantField(t, created, 1, "connection", "_revision")
 	if created["connection"].(map[string]any)["_created"] == nil {
 		t.Errorf("created event lacks _created: %s", evs[0].Payload)
 	}

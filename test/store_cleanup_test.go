@@ -11,6 +11,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/persistence/document"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -24,7 +25,7 @@ func TestBinaryDeleteLeavesNoSecretAtRest(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	const secret = "at-rest-pw-4b7d"
-	bin := buildBinary(t)
+	bin := blackbox.BuildBinary(t)
 	dataDir := t.TempDir()
 	path := filepath.Join(dataDir, "dittoconn.db")
 	env := []string{"DITTOCONN_DATA_DIR=" + dataDir, "INSTANCE_INDEX=bin-forget", "MONGO_DB_URI="}
@@ -35,50 +36,50 @@ func TestBinaryDeleteLeavesNoSecretAtRest(t *testing.T) {
 		}
 		return bytes.Contains(b, []byte(secret))
 	}
-	p := startBinary(t, bin, env...)
-	send := func(p *proc, command map[string]any) (int, map[string]any) {
-		return p.piggyback(t, map[string]any{"targetActorSelection": shard,
+	p := blackbox.StartBinary(t, bin, env...)
+	send := func(p *blackbox.Proc, command map[string]any) (int, map[string]any) {
+		return p.Piggyback(t, map[string]any{"targetActorSelection": blackbox.Shard,
 			"headers": map[string]any{"aggregate": false}, "piggybackCommand": command})
 	}
-	conn := mqttConnection("forget-1", "closed")
+	conn := blackbox.MQTTConnection("forget-1", "closed")
 	conn["uri"] = "tcp://user:" + secret + "@127.0.0.1:1883"
 	for i, typ := range []string{ditto.CreateConnection, ditto.ModifyConnection, ditto.ModifyConnection, ditto.ModifyConnection} {
 		conn["name"] = strings.Repeat("n", i+1)
-		if st, m := send(p, cmd(typ, "connection", conn)); st != 200 {
+		if st, m := send(p, blackbox.Cmd(typ, "connection", conn)); st != 200 {
 			t.Fatalf("%s: %d %v", typ, st, m)
 		}
 	}
 	if !fileHasSecret() {
 		t.Fatal("the password is not in the store file before the delete: the test proves nothing")
 	}
-	st, m := send(p, cmd(ditto.DeleteConnection, "connectionId", "forget-1"))
+	st, m := send(p, blackbox.Cmd(ditto.DeleteConnection, "connectionId", "forget-1"))
 	if st != 200 {
 		t.Fatalf("delete: %d %v", st, m)
 	}
-	wantField(t, m, 204, "status")
+	blackbox.WantField(t, m, 204, "status")
 	poll.Until(t, 10*time.Second, "the password leaves the store file", func() bool { return !fileHasSecret() })
 
 	// No SIGTERM: nothing may depend on a clean shutdown.
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	_ = p.Cmd.Process.Kill()
+	<-p.Done
 	if fileHasSecret() {
 		t.Fatal("the password is back in the store file after the kill")
 	}
-	p = startBinary(t, bin, env...)
-	if st, m := send(p, cmd(ditto.RetrieveConnection, "connectionId", "forget-1")); st != 200 || field(m, "status") != float64(404) {
+	p = blackbox.StartBinary(t, bin, env...)
+	if st, m := send(p, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", "forget-1")); st != 200 || blackbox.Field(m, "status") != float64(404) {
 		t.Fatalf("retrieve after delete and restart: %d %v", st, m)
 	}
 	conn["name"] = "again"
-	if st, m := send(p, cmd(ditto.CreateConnection, "connection", conn)); st != 200 || field(m, "status") != float64(201) {
+	if st, m := send(p, blackbox.Cmd(ditto.CreateConnection, "connection", conn)); st != 200 || blackbox.Field(m, "status") != float64(201) {
 		t.Fatalf("re-create: %d %v", st, m)
 	}
-	st, m = send(p, cmd(ditto.RetrieveConnection, "connectionId", "forget-1"))
+	st, m = send(p, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", "forget-1"))
 	if st != 200 {
 		t.Fatalf("retrieve: %d", st)
 	}
-	wantField(t, m, "again", "connection", "name")
-	wantField(t, m, "tcp://user:"+secret+"@127.0.0.1:1883", "connection", "uri")
-	p.stop(t)
+	blackbox.WantField(t, m, "again", "connection", "name")
+	blackbox.WantField(t, m, "tcp://user:"+secret+"@127.0.0.1:1883", "connection", "uri")
+	p.Stop(t)
 }
 
 // TestBinaryStoreFileBounded: 31 writes of a large connection (the finding:
@@ -88,7 +89,7 @@ func TestBinaryStoreFileBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
+	bin := blackbox.BuildBinary(t)
 	dataDir := t.TempDir()
 	path := filepath.Join(dataDir, "dittoconn.db")
 	env := []string{"DITTOCONN_DATA_DIR=" + dataDir, "INSTANCE_INDEX=bin-bounded", "MONGO_DB_URI="}
@@ -99,26 +100,26 @@ func TestBinaryStoreFileBounded(t *testing.T) {
 		}
 		return st.Size()
 	}
-	send := func(p *proc, command map[string]any) (int, map[string]any) {
-		return p.piggyback(t, map[string]any{"targetActorSelection": shard,
+	send := func(p *blackbox.Proc, command map[string]any) (int, map[string]any) {
+		return p.Piggyback(t, map[string]any{"targetActorSelection": blackbox.Shard,
 			"headers": map[string]any{"aggregate": false}, "piggybackCommand": command})
 	}
-	p := startBinary(t, bin, env...)
+	p := blackbox.StartBinary(t, bin, env...)
 	base := size()
-	conn := mqttConnection("big-1", "closed")
+	conn := blackbox.MQTTConnection("big-1", "closed")
 	for i := 0; i < 31; i++ {
 		typ := ditto.ModifyConnection
 		if i == 0 {
 			typ = ditto.CreateConnection
 		}
 		conn["name"] = strings.Repeat(string(rune('a'+i%26)), 780_000)
-		if st, m := send(p, cmd(typ, "connection", conn)); st != 200 {
+		if st, m := send(p, blackbox.Cmd(typ, "connection", conn)); st != 200 {
 			t.Fatalf("%s %d: %d %v", typ, i, st, m)
 		}
 	}
-	p.stop(t)
+	p.Stop(t)
 	written := size()
-	p = startBinary(t, bin, env...)
+	p = blackbox.StartBinary(t, bin, env...)
 	restarted := size()
 	t.Logf("store file: %d bytes empty, %d after 31 writes of 780 kB, %d after a restart", base, written, restarted)
 	// The journal keeps every version until the journal cleanup exists
@@ -126,16 +127,16 @@ func TestBinaryStoreFileBounded(t *testing.T) {
 	if live := int64(31 * 780_000); restarted > 2*live {
 		t.Errorf("store file %d bytes after a restart, more than twice the %d bytes written", restarted, live)
 	}
-	st, m := send(p, cmd(ditto.RetrieveConnection, "connectionId", "big-1"))
+	st, m := send(p, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", "big-1"))
 	if st != 200 {
 		t.Fatalf("retrieve: %d", st)
 	}
-	wantField(t, m, strings.Repeat(string(rune('a'+30%26)), 780_000), "connection", "name")
-	if st, m := send(p, cmd(ditto.DeleteConnection, "connectionId", "big-1")); st != 200 || field(m, "status") != float64(204) {
+	blackbox.WantField(t, m, strings.Repeat(string(rune('a'+30%26)), 780_000), "connection", "name")
+	if st, m := send(p, blackbox.Cmd(ditto.DeleteConnection, "connectionId", "big-1")); st != 200 || blackbox.Field(m, "status") != float64(204) {
 		t.Fatalf("delete: %d %v", st, m)
 	}
 	poll.Until(t, 10*time.Second, "the deleted connection's space is given back", func() bool { return size() < 4<<20 })
-	p.stop(t)
+	p.Stop(t)
 }
 
 // TestDeleteRemovesSecretsAtRest: on both engines, with and without field
@@ -143,28 +144,28 @@ func TestBinaryStoreFileBounded(t *testing.T) {
 // clear or encrypted); only the deleted-state snapshot remains, and a
 // re-created connection continues after the delete's revision.
 func TestDeleteRemovesSecretsAtRest(t *testing.T) {
-	for _, e := range engines() {
+	for _, e := range blackbox.Engines() {
 		for _, encrypted := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/encrypted=%v", e.Name, encrypted), func(t *testing.T) {
 				engine := e.Open(t)()
 				opts := kit.Options{SnapshotThreshold: 2}
 				if encrypted {
-					s := encSettings(true, encKeyA, "")
+					s := encSettings(true, blackbox.EncKeyA, "")
 					opts.Encryption = &s
 				}
 				n := kit.Start(t, engine, opts)
 				id := "forget-" + e.Name
 				pid := "connection:" + id
-				c := securedConnection(id)
+				c := blackbox.SecuredConnection(id)
 				for _, typ := range []string{ditto.CreateConnection, ditto.ModifyConnection, ditto.ModifyConnection} {
-					if st, m := piggy(t, n, shard, cmd(typ, "connection", c)); st != 200 || m["status"] == float64(400) {
+					if st, m := piggy(t, n, blackbox.Shard, blackbox.Cmd(typ, "connection", c)); st != 200 || m["status"] == float64(400) {
 						t.Fatalf("%s: %d %v", typ, st, m)
 					}
 				}
 				uris := func() []string {
 					var out []string
 					for _, coll := range []string{document.SnapshotCollection, document.JournalCollection} {
-						for _, d := range rawDocs(t, engine, coll) {
+						for _, d := range blackbox.RawDocs(t, engine, coll) {
 							if d.Lookup("pid").StringValue() == pid && bytes.Contains(d, []byte("127.0.0.1:1883")) {
 								out = append(out, coll)
 							}
@@ -175,13 +176,13 @@ func TestDeleteRemovesSecretsAtRest(t *testing.T) {
 				if len(uris()) == 0 {
 					t.Fatal("no stored document holds the URI before the delete: the test proves nothing")
 				}
-				if _, m := piggy(t, n, shard, cmd(ditto.DeleteConnection, "connectionId", id)); m["status"] != float64(204) {
+				if _, m := piggy(t, n, blackbox.Shard, blackbox.Cmd(ditto.DeleteConnection, "connectionId", id)); m["status"] != float64(204) {
 					t.Fatalf("delete: %v", m)
 				}
 				poll.Until(t, 10*time.Second, "the deleted connection's documents are removed", func() bool { return len(uris()) == 0 })
 				var left []string
 				for _, coll := range []string{document.SnapshotCollection, document.JournalCollection} {
-					for _, d := range rawDocs(t, engine, coll) {
+					for _, d := range blackbox.RawDocs(t, engine, coll) {
 						if d.Lookup("pid").StringValue() == pid {
 							left = append(left, fmt.Sprintf("%s sn %d %s", coll, d.Lookup("sn").AsInt64(), d.Lookup("s2")))
 						}
@@ -190,12 +191,12 @@ func TestDeleteRemovesSecretsAtRest(t *testing.T) {
 				if want := []string{`connection_snaps sn 4 {"__lifecycle": "DELETED"}`}; fmt.Sprint(left) != fmt.Sprint(want) {
 					t.Errorf("documents left: %q, want %q", left, want)
 				}
-				if _, m := piggy(t, n, shard, cmd(ditto.CreateConnection, "connection", c)); m["status"] != float64(201) {
+				if _, m := piggy(t, n, blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", c)); m["status"] != float64(201) {
 					t.Fatalf("re-create: %v", m)
 				}
-				_, m := piggy(t, n, shard, cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "_revision,uri"))
-				wantField(t, m, 5, "connection", "_revision")
-				wantField(t, m, c["uri"], "connection", "uri")
+				_, m := piggy(t, n, blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id, "selectedFields", "_revision,uri"))
+				blackbox.WantField(t, m, 5, "connection", "_revision")
+				blackbox.WantField(t, m, c["uri"], "connection", "uri")
 			})
 		}
 	}

@@ -1,4 +1,4 @@
-package test
+package blackbox
 
 import (
 	"fmt"
@@ -15,9 +15,9 @@ import (
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
-// needBroker skips the test when name at addr does not accept connections,
+// NeedBroker skips the test when name at addr does not accept connections,
 // or fails it when DITTOCONN_REQUIRE_BROKERS=1 (CI).
-func needBroker(t *testing.T, name, addr string) {
+func NeedBroker(t *testing.T, name, addr string) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err == nil {
@@ -30,9 +30,9 @@ func needBroker(t *testing.T, name, addr string) {
 	t.Skipf("%s at %s is unreachable, skipping: %v", name, addr, err)
 }
 
-// needBinary skips (or fails under DITTOCONN_REQUIRE_BROKERS=1) when a
+// NeedBinary skips (or fails under DITTOCONN_REQUIRE_BROKERS=1) when a
 // program the test starts is missing.
-func needBinary(t *testing.T, name string) string {
+func NeedBinary(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err == nil {
@@ -45,8 +45,8 @@ func needBinary(t *testing.T, name string) string {
 	return ""
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
+// FreePort returns a loopback port nobody listens on right now.
+func FreePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,9 +56,9 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// mosquitto is a broker process of the test's own, on its own port; it may be
+// Mosquitto is a broker process of the test's own, on its own port; it may be
 // stopped and started again on the same port.
-type mosquitto struct {
+type Mosquitto struct {
 	t    *testing.T
 	bin  string
 	conf string
@@ -66,14 +66,14 @@ type mosquitto struct {
 	cmd  *exec.Cmd
 }
 
-// startMosquitto starts a broker with extra config lines (listener, log and
+// StartMosquitto starts a broker with extra config lines (listener, log and
 // persistence are set here); users maps user → password (then anonymous is
 // off).
-func startMosquitto(t *testing.T, users map[string]string, extra string) *mosquitto {
+func StartMosquitto(t *testing.T, users map[string]string, extra string) *Mosquitto {
 	t.Helper()
-	bin := needBinary(t, "mosquitto")
+	bin := NeedBinary(t, "mosquitto")
 	dir := t.TempDir()
-	m := &mosquitto{t: t, bin: bin, Port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
+	m := &Mosquitto{t: t, bin: bin, Port: FreePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
 	conf := fmt.Sprintf("user root\nlistener %d 127.0.0.1\npersistence false\nlog_dest file %s\n", m.Port, filepath.Join(dir, "mosquitto.log"))
 	if users == nil {
 		conf += "allow_anonymous true\n"
@@ -83,7 +83,7 @@ func startMosquitto(t *testing.T, users map[string]string, extra string) *mosqui
 			t.Fatal(err)
 		}
 		for u, p := range users {
-			if out, err := exec.Command(needBinary(t, "mosquitto_passwd"), "-b", pw, u, p).CombinedOutput(); err != nil {
+			if out, err := exec.Command(NeedBinary(t, "mosquitto_passwd"), "-b", pw, u, p).CombinedOutput(); err != nil {
 				t.Fatalf("mosquitto_passwd: %v %s", err, out)
 			}
 		}
@@ -99,13 +99,13 @@ func startMosquitto(t *testing.T, users map[string]string, extra string) *mosqui
 }
 
 // Addr is host:port.
-func (m *mosquitto) Addr() string { return "127.0.0.1:" + strconv.Itoa(m.Port) }
+func (m *Mosquitto) Addr() string { return "127.0.0.1:" + strconv.Itoa(m.Port) }
 
 // URI is tcp://host:port.
-func (m *mosquitto) URI() string { return "tcp://" + m.Addr() }
+func (m *Mosquitto) URI() string { return "tcp://" + m.Addr() }
 
 // Start runs the broker and waits until it accepts connections.
-func (m *mosquitto) Start() {
+func (m *Mosquitto) Start() {
 	m.t.Helper()
 	m.cmd = exec.Command(m.bin, "-c", m.conf)
 	if err := m.cmd.Start(); err != nil {
@@ -121,7 +121,7 @@ func (m *mosquitto) Start() {
 }
 
 // Stop ends the broker process (only this test's own).
-func (m *mosquitto) Stop() {
+func (m *Mosquitto) Stop() {
 	if m.cmd == nil || m.cmd.Process == nil {
 		return
 	}
@@ -130,16 +130,16 @@ func (m *mosquitto) Stop() {
 	m.cmd = nil
 }
 
-// subscriber is an MQTT client of the test that collects messages of a topic.
-type subscriber struct {
-	msgs       chan paho.Message
+// Subscriber is an MQTT client of the test that collects messages of a topic.
+type Subscriber struct {
+	Msgs       chan paho.Message
 	subscribed chan struct{} // a (re)subscription was confirmed
 	c          paho.Client
 }
 
-// resubscribed waits until the subscriber is subscribed again after its
+// Resubscribed waits until the subscriber is subscribed again after its
 // broker came back.
-func (s *subscriber) resubscribed(t *testing.T) {
+func (s *Subscriber) Resubscribed(t *testing.T) {
 	t.Helper()
 	select {
 	case <-s.subscribed:
@@ -148,9 +148,11 @@ func (s *subscriber) resubscribed(t *testing.T) {
 	}
 }
 
-func subscribe(t *testing.T, brokerURI, topic string) *subscriber {
+// Subscribe connects an MQTT client (auto-reconnecting, resubscribing) to
+// brokerURI and subscribes it to topic at QoS 1 until the test ends.
+func Subscribe(t *testing.T, brokerURI, topic string) *Subscriber {
 	t.Helper()
-	s := &subscriber{msgs: make(chan paho.Message, 100)}
+	s := &Subscriber{Msgs: make(chan paho.Message, 100)}
 	subscribed := make(chan struct{}, 1)
 	s.subscribed = subscribed
 	opts := paho.NewClientOptions().AddBroker(brokerURI).SetClientID(fmt.Sprintf("test-sub-%d", time.Now().UnixNano())).
@@ -158,7 +160,7 @@ func subscribe(t *testing.T, brokerURI, topic string) *subscriber {
 		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
 		SetCleanSession(true).SetResumeSubs(true).
 		SetOnConnectHandler(func(c paho.Client) {
-			tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { s.msgs <- m })
+			tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { s.Msgs <- m })
 			tok.WaitTimeout(5 * time.Second)
 			select {
 			case subscribed <- struct{}{}:
@@ -179,11 +181,11 @@ func subscribe(t *testing.T, brokerURI, topic string) *subscriber {
 	return s
 }
 
-// next waits for the next message, failing after within.
-func (s *subscriber) next(t *testing.T, within time.Duration, what string) paho.Message {
+// Next waits for the next message, failing after within.
+func (s *Subscriber) Next(t *testing.T, within time.Duration, what string) paho.Message {
 	t.Helper()
 	select {
-	case m := <-s.msgs:
+	case m := <-s.Msgs:
 		return m
 	case <-time.After(within):
 		t.Fatalf("%s: no message within %v", what, within)
@@ -191,7 +193,11 @@ func (s *subscriber) next(t *testing.T, within time.Duration, what string) paho.
 	}
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+// MosquittoOn is an anonymous broker on port, not started yet.
+func MosquittoOn(t *testing.T, port int) *Mosquitto {
+	t.Helper()
+	return &Mosquitto{t: t, bin: NeedBinary(t, "mosquitto"), Port: port, conf: writeMosquittoConf(t, port)}
+}
 
 // writeMosquittoConf writes an anonymous broker's config for port.
 func writeMosquittoConf(t *testing.T, port int) string {

@@ -1,13 +1,12 @@
-package test
+package blackbox
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"testing"
 )
 
-// mqttConnection is a valid MQTT 3.1.1 connection as an operator sends it.
-func mqttConnection(id, status string, tags ...string) map[string]any {
+// MQTTConnection is a valid MQTT 3.1.1 connection as an operator sends it.
+func MQTTConnection(id, status string, tags ...string) map[string]any {
 	if tags == nil {
 		tags = []string{}
 	}
@@ -32,7 +31,8 @@ func mqttConnection(id, status string, tags ...string) map[string]any {
 	}
 }
 
-func cmd(typ string, fields ...any) map[string]any {
+// Cmd is a command of type typ with the given field, value pairs.
+func Cmd(typ string, fields ...any) map[string]any {
 	m := map[string]any{"type": typ}
 	for i := 0; i+1 < len(fields); i += 2 {
 		m[fields[i].(string)] = fields[i+1]
@@ -40,8 +40,8 @@ func cmd(typ string, fields ...any) map[string]any {
 	return m
 }
 
-// decode parses a JSON body into a generic map, failing the test otherwise.
-func decode(t *testing.T, body []byte) map[string]any {
+// Decode parses a JSON body into a generic map, failing the test otherwise.
+func Decode(t *testing.T, body []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -50,8 +50,8 @@ func decode(t *testing.T, body []byte) map[string]any {
 	return m
 }
 
-// field walks a decoded JSON object by keys.
-func field(m map[string]any, keys ...string) any {
+// Field walks a decoded JSON object by keys.
+func Field(m map[string]any, keys ...string) any {
 	var v any = m
 	for _, k := range keys {
 		mm, ok := v.(map[string]any)
@@ -63,9 +63,11 @@ func field(m map[string]any, keys ...string) any {
 	return v
 }
 
-func wantField(t *testing.T, m map[string]any, want any, keys ...string) {
+// WantField fails the test (not at once) when the value at keys is not
+// want, compared as JSON.
+func WantField(t *testing.T, m map[string]any, want any, keys ...string) {
 	t.Helper()
-	got := field(m, keys...)
+	got := Field(m, keys...)
 	gb, _ := json.Marshal(got)
 	wb, _ := json.Marshal(want)
 	if string(gb) != string(wb) {
@@ -73,7 +75,8 @@ func wantField(t *testing.T, m map[string]any, want any, keys ...string) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+// MustJSON marshals v, failing the test otherwise.
+func MustJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -81,5 +84,3 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
-
-func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
