@@ -1,4 +1,4 @@
-package test
+package live
 
 import (
 	"encoding/json"
