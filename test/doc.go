@@ -1,9 +1,10 @@
 // Package test holds dittoconn's black-box tests of the management plane:
 // each starts the service (in-process through test/kit, or the built binary)
 // and talks to it only as Ditto or an operator would, over HTTP: the APIs,
-// the CLI, restarts, crashes, store outages, encryption, security, the
-// architecture rules. The multi-node tests are in test/cluster and the tests
-// of open connections on real brokers in test/live, so that `go test ./...`
-// runs the three side by side; what they share is in test/blackbox. It has
-// no code of its own outside the tests.
+// the CLI, start-up, security, bounds on load and memory, the architecture
+// rules. The multi-node tests are in test/cluster, the tests of open
+// connections on real brokers in test/live and those of restarts, crashes,
+// outages and encryption at rest in test/durability, so that `go test ./...`
+// runs them side by side; what they share is in test/blackbox. It has no
+// code of its own outside the tests.
 package test
