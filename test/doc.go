@@ -3,8 +3,8 @@
 // and talks to it only as Ditto or an operator would, over HTTP: the APIs,
 // the CLI, start-up, security, bounds on load and memory, the architecture
 // rules. The multi-node tests are in test/cluster, the tests of open
-// connections on real brokers in test/live and those of restarts, crashes,
-// outages and encryption at rest in test/durability, so that `go test ./...`
-// runs them side by side; what they share is in test/blackbox. It has no
-// code of its own outside the tests.
+// connections on real brokers in test/live, those of restarts, crashes and
+// outages in test/durability and those of secrets at rest in
+// test/encryption, so that `go test ./...` runs them side by side; what they
+// share is in test/blackbox. It has no code of its own outside the tests.
 package test
