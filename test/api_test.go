@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
@@ -85,9 +86,9 @@ func (r apiResp) wantStatus(t *testing.T, status int) {
 func (r apiResp) wantError(t *testing.T, status int, code string) {
 	t.Helper()
 	r.wantStatus(t, status)
-	m := decode(t, r.body)
-	wantField(t, m, status, "status")
-	wantField(t, m, code, "error")
+	m := blackbox.Decode(t, r.body)
+	blackbox.WantField(t, m, status, "status")
+	blackbox.WantField(t, m, code, "error")
 	if _, ok := m["message"].(string); !ok {
 		t.Errorf("error without message: %s", r.body)
 	}
@@ -163,7 +164,7 @@ const apiBase = "/api/2/connections"
 // TestAPI runs every endpoint of /api/2/connections and its error cases,
 // with Ditto's statuses and error JSON, on both engines.
 func TestAPI(t *testing.T) {
-	for _, eng := range engines() {
+	for _, eng := range blackbox.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			n := kit.Start(t, eng.Open(t)(), kit.Options{})
 			up := apiEndpoint(t)
@@ -181,13 +182,13 @@ func TestAPI(t *testing.T) {
 				delete(conn, "connectionStatus") // Ditto's route defaults it to unknown
 				r := apiCall(t, n, http.MethodPost, apiBase, conn)
 				r.wantStatus(t, http.StatusCreated)
-				m := decode(t, r.body)
+				m := blackbox.Decode(t, r.body)
 				id, _ := m["id"].(string)
 				if !apiUUIDPattern.MatchString(id) {
 					t.Fatalf("generated id %q is no UUID", id)
 				}
-				wantField(t, m, "unknown", "connectionStatus")
-				wantField(t, m, "http-push", "connectionType")
+				blackbox.WantField(t, m, "unknown", "connectionStatus")
+				blackbox.WantField(t, m, "http-push", "connectionType")
 				if loc := r.header.Get("Location"); loc != apiBase+"/"+id {
 					t.Errorf("Location = %q", loc)
 				}
@@ -237,7 +238,7 @@ func TestAPI(t *testing.T) {
 				conn := apiPushConn("", up) // the id comes from the path
 				r := apiCall(t, n, http.MethodPut, apiBase+"/put-1", conn)
 				r.wantStatus(t, http.StatusCreated)
-				wantField(t, decode(t, r.body), "put-1", "id")
+				blackbox.WantField(t, blackbox.Decode(t, r.body), "put-1", "id")
 				if loc := r.header.Get("Location"); loc != apiBase+"/put-1" {
 					t.Errorf("Location = %q", loc)
 				}
@@ -247,7 +248,7 @@ func TestAPI(t *testing.T) {
 				r.wantStatus(t, http.StatusNoContent)
 				r.wantEmpty(t)
 				got := apiCall(t, n, http.MethodGet, apiBase+"/put-1", nil)
-				wantField(t, decode(t, got.body), "renamed", "name")
+				blackbox.WantField(t, blackbox.Decode(t, got.body), "renamed", "name")
 			})
 
 			t.Run("put/id-mismatch", func(t *testing.T) {
@@ -271,15 +272,15 @@ func TestAPI(t *testing.T) {
 				apiCall(t, n, http.MethodPut, apiBase+"/get-1", apiPushConn("", up)).wantStatus(t, http.StatusCreated)
 				r := apiCall(t, n, http.MethodGet, apiBase+"/get-1", nil)
 				r.wantStatus(t, http.StatusOK)
-				m := decode(t, r.body)
-				wantField(t, m, "get-1", "id")
-				wantField(t, m, nil, "_revision")
+				m := blackbox.Decode(t, r.body)
+				blackbox.WantField(t, m, "get-1", "id")
+				blackbox.WantField(t, m, nil, "_revision")
 				if _, has := m["type"]; has {
 					t.Errorf("connection wrapped in a response: %s", r.body)
 				}
 				r = apiCall(t, n, http.MethodGet, apiBase+"/get-1?fields=id,_revision", nil)
 				r.wantStatus(t, http.StatusOK)
-				wantField(t, decode(t, r.body), map[string]any{"id": "get-1", "_revision": 1})
+				blackbox.WantField(t, blackbox.Decode(t, r.body), map[string]any{"id": "get-1", "_revision": 1})
 			})
 
 			t.Run("get/not-found", func(t *testing.T) {
@@ -308,14 +309,14 @@ func TestAPI(t *testing.T) {
 					r.wantStatus(t, http.StatusOK)
 					r.wantEmpty(t)
 				}
-				got := decode(t, apiCall(t, n, http.MethodGet, apiBase+"/cmd-1", nil).body)
-				wantField(t, got, "closed", "connectionStatus")
+				got := blackbox.Decode(t, apiCall(t, n, http.MethodGet, apiBase+"/cmd-1", nil).body)
+				blackbox.WantField(t, got, "closed", "connectionStatus")
 			})
 
 			t.Run("command/invalid", func(t *testing.T) {
 				r := apiCall(t, n, http.MethodPost, apiBase+"/cmd-1/command", "connectivity.commands:explode")
 				r.wantError(t, http.StatusBadRequest, ditto.CodeCommandInvalid)
-				wantField(t, decode(t, r.body), "The command <connectivity.commands:explode> is invalid or unknown.", "message")
+				blackbox.WantField(t, blackbox.Decode(t, r.body), "The command <connectivity.commands:explode> is invalid or unknown.", "message")
 			})
 
 			t.Run("command/not-found", func(t *testing.T) {
@@ -327,20 +328,20 @@ func TestAPI(t *testing.T) {
 				apiCall(t, n, http.MethodPut, apiBase+"/st-1", apiPushConn("", up)).wantStatus(t, http.StatusCreated)
 				r := apiCall(t, n, http.MethodGet, apiBase+"/st-1/status", nil)
 				r.wantStatus(t, http.StatusOK)
-				m := decode(t, r.body)
-				wantField(t, m, "connectivity.responses:retrieveConnectionStatus", "type")
-				wantField(t, m, 200, "status")
-				wantField(t, m, "st-1", "connectionId")
-				wantField(t, m, "closed", "liveStatus")
+				m := blackbox.Decode(t, r.body)
+				blackbox.WantField(t, m, "connectivity.responses:retrieveConnectionStatus", "type")
+				blackbox.WantField(t, m, 200, "status")
+				blackbox.WantField(t, m, "st-1", "connectionId")
+				blackbox.WantField(t, m, "closed", "liveStatus")
 			})
 
 			t.Run("metrics", func(t *testing.T) {
 				r := apiCall(t, n, http.MethodGet, apiBase+"/st-1/metrics", nil)
 				r.wantStatus(t, http.StatusOK)
-				m := decode(t, r.body)
-				wantField(t, m, "connectivity.responses:retrieveConnectionMetrics", "type")
-				wantField(t, m, "st-1", "connectionId")
-				wantField(t, m, false, "containsFailures")
+				m := blackbox.Decode(t, r.body)
+				blackbox.WantField(t, m, "connectivity.responses:retrieveConnectionMetrics", "type")
+				blackbox.WantField(t, m, "st-1", "connectionId")
+				blackbox.WantField(t, m, false, "containsFailures")
 			})
 
 			t.Run("logs", func(t *testing.T) {
@@ -456,12 +457,12 @@ func TestAPI(t *testing.T) {
 // TestAPIListLimit: above 100 connections Ditto's answer stays a 400 unless
 // ids-only or paging is asked for.
 func TestAPIListLimit(t *testing.T) {
-	for _, eng := range engines() {
+	for _, eng := range blackbox.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			n := kit.Start(t, eng.Open(t)(), kit.Options{})
 			for i := 0; i < 101; i++ {
 				c := apiPushConn(fmt.Sprintf("many-%03d", i), "http://127.0.0.1:9")
-				r := n.Send(t, shard, map[string]string{}, cmd(ditto.CreateConnection, "connection", c))
+				r := n.Send(t, blackbox.Shard, map[string]string{}, blackbox.Cmd(ditto.CreateConnection, "connection", c))
 				if r == nil || r.Status != http.StatusCreated {
 					t.Fatalf("create %d: %v", i, r)
 				}
@@ -470,7 +471,7 @@ func TestAPIListLimit(t *testing.T) {
 			r.wantError(t, http.StatusBadRequest, ditto.CodeConnectionsAmount)
 			// Ditto's ConnectionsAmountIllegalException words it so since its
 			// July 2024 fix ("exceptions" before).
-			if m := decode(t, r.body); m["message"] != "The amount of requested connections exceeds the limit of '100'." {
+			if m := blackbox.Decode(t, r.body); m["message"] != "The amount of requested connections exceeds the limit of '100'." {
 				t.Fatalf("message = %v", m["message"])
 			}
 
@@ -507,18 +508,18 @@ func TestAPIListLimit(t *testing.T) {
 // TestPiggybackIDsSingletonAlias: the Explorer UI's Ditto 2 mode lists ids
 // through /user/connectivityRoot/connectionIdsRetrieval/singleton.
 func TestPiggybackIDsSingletonAlias(t *testing.T) {
-	for _, eng := range engines() {
+	for _, eng := range blackbox.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			n := kit.Start(t, eng.Open(t)(), kit.Options{})
 			apiCall(t, n, http.MethodPut, apiBase+"/alias-1", apiPushConn("", "http://127.0.0.1:9")).wantStatus(t, http.StatusCreated)
-			st, body := n.Piggyback(t, kit.Envelope(idsPath+"/singleton",
-				cmd(ditto.RetrieveAllConnectionIDs), nil))
+			st, body := n.Piggyback(t, kit.Envelope(blackbox.IDsPath+"/singleton",
+				blackbox.Cmd(ditto.RetrieveAllConnectionIDs), nil))
 			if st != http.StatusOK {
 				t.Fatalf("HTTP %d: %s", st, body)
 			}
-			m := decode(t, body)
-			wantField(t, m, "connectivity.responses:retrieveAllConnectionIds", "type")
-			wantField(t, m, []string{"alias-1"}, "connectionIds")
+			m := blackbox.Decode(t, body)
+			blackbox.WantField(t, m, "connectivity.responses:retrieveAllConnectionIds", "type")
+			blackbox.WantField(t, m, []string{"alias-1"}, "connectionIds")
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
@@ -21,8 +22,8 @@ func TestBinaryBlockedHosts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
-	p := startBinary(t, bin, "DITTOCONN_DATA_DIR="+t.TempDir(), "INSTANCE_INDEX=bin-blocked", "MONGO_DB_URI=",
+	bin := blackbox.BuildBinary(t)
+	p := blackbox.StartBinary(t, bin, "DITTOCONN_DATA_DIR="+t.TempDir(), "INSTANCE_INDEX=bin-blocked", "MONGO_DB_URI=",
 		"CONNECTIVITY_CONNECTION_BLOCKED_HOSTNAMES=localhost",
 		"CONNECTIVITY_CONNECTION_BLOCKED_SUBNETS=169.254.0.0/16, 100.64.0.0/10",
 		"CONNECTIVITY_CONNECTION_BLOCKED_HOST_REGEX=.*\\.internal",
@@ -30,8 +31,8 @@ func TestBinaryBlockedHosts(t *testing.T) {
 	send := func(typ string, conn map[string]any) map[string]any {
 		t.Helper()
 		field := "connection"
-		st, m := p.piggyback(t, map[string]any{"targetActorSelection": shard,
-			"headers": map[string]any{"aggregate": false}, "piggybackCommand": cmd(typ, field, conn)})
+		st, m := p.Piggyback(t, map[string]any{"targetActorSelection": blackbox.Shard,
+			"headers": map[string]any{"aggregate": false}, "piggybackCommand": blackbox.Cmd(typ, field, conn)})
 		if st != 200 && st != 400 {
 			t.Fatalf("%s: HTTP %d %v", typ, st, m)
 		}
@@ -41,13 +42,13 @@ func TestBinaryBlockedHosts(t *testing.T) {
 	const desc = "The host is blocked or resolves to a forbidden address. If the host is valid, add it to the allowed hostnames configuration."
 	wantBlocked := func(m map[string]any, host, because string) {
 		t.Helper()
-		wantField(t, m, 400, "status")
-		wantField(t, m, "connectivity:connection.configuration.invalid", "error")
-		wantField(t, m, prefix+host+"' may not be used for the connection because the host is blocked: "+because, "message")
-		wantField(t, m, desc, "description")
+		blackbox.WantField(t, m, 400, "status")
+		blackbox.WantField(t, m, "connectivity:connection.configuration.invalid", "error")
+		blackbox.WantField(t, m, prefix+host+"' may not be used for the connection because the host is blocked: "+because, "message")
+		blackbox.WantField(t, m, desc, "description")
 	}
 
-	conn := mqttConnection("blocked-1", "closed")
+	conn := blackbox.MQTTConnection("blocked-1", "closed")
 	conn["uri"] = "tcp://127.0.0.1:1883"
 	wantBlocked(send(ditto.CreateConnection, conn), "127.0.0.1", "the hostname resolved to a loopback address (127.0.0.1).")
 	conn["uri"] = "tcp://10.0.0.1:1883"
@@ -65,7 +66,7 @@ func TestBinaryBlockedHosts(t *testing.T) {
 	// to a blocked address is refused.
 	conn["uri"] = "tcp://localhost:1883"
 	m := send(ditto.CreateConnection, conn)
-	wantField(t, m, 201, "status")
+	blackbox.WantField(t, m, 201, "status")
 	conn["uri"] = "tcp://127.0.0.2:1883"
 	wantBlocked(send(ditto.ModifyConnection, conn), "127.0.0.2", "the hostname resolved to a loopback address (127.0.0.2).")
 
@@ -87,26 +88,26 @@ func TestBinaryBlockedHostAtConnect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
+	bin := blackbox.BuildBinary(t)
 	dir := t.TempDir()
 	env := []string{"DITTOCONN_DATA_DIR=" + dir, "INSTANCE_INDEX=bin-blocked-2", "MONGO_DB_URI="}
-	p := startBinary(t, bin, env...)
-	conn := mqttConnection("blocked-later", "open")
+	p := blackbox.StartBinary(t, bin, env...)
+	conn := blackbox.MQTTConnection("blocked-later", "open")
 	conn["uri"] = "tcp://127.0.0.1:9" // nothing listens: the status says so until the host is blocked
-	st, m := p.piggyback(t, map[string]any{"targetActorSelection": shard,
-		"headers": map[string]any{"aggregate": false}, "piggybackCommand": cmd(ditto.CreateConnection, "connection", conn)})
+	st, m := p.Piggyback(t, map[string]any{"targetActorSelection": blackbox.Shard,
+		"headers": map[string]any{"aggregate": false}, "piggybackCommand": blackbox.Cmd(ditto.CreateConnection, "connection", conn)})
 	if st != 200 {
 		t.Fatalf("create: %d %v", st, m)
 	}
-	wantField(t, m, 201, "status")
-	p.stop(t)
+	blackbox.WantField(t, m, 201, "status")
+	p.Stop(t)
 
-	p = startBinary(t, bin, append(env, "CONNECTIVITY_CONNECTION_BLOCKED_HOSTNAMES=localhost")...)
+	p = blackbox.StartBinary(t, bin, append(env, "CONNECTIVITY_CONNECTION_BLOCKED_HOSTNAMES=localhost")...)
 	const want = "The configured host '127.0.0.1' may not be used for the connection because the host is blocked: the hostname resolved to a loopback address (127.0.0.1)."
 	var last map[string]any
 	poll.Check(t, 30*time.Second, func() error {
-		_, last = p.piggyback(t, map[string]any{"targetActorSelection": shard,
-			"headers": map[string]any{"aggregate": false}, "piggybackCommand": cmd(ditto.RetrieveConnectionStatus, "connectionId", "blocked-later")})
+		_, last = p.Piggyback(t, map[string]any{"targetActorSelection": blackbox.Shard,
+			"headers": map[string]any{"aggregate": false}, "piggybackCommand": blackbox.Cmd(ditto.RetrieveConnectionStatus, "connectionId", "blocked-later")})
 		clients, _ := last["clientStatus"].([]any)
 		for _, c := range clients {
 			cm, _ := c.(map[string]any)
@@ -116,5 +117,5 @@ func TestBinaryBlockedHostAtConnect(t *testing.T) {
 		}
 		return fmt.Errorf("no misconfigured client entry naming the blocked host: %v", last)
 	})
-	p.stop(t)
+	p.Stop(t)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // cliPassword is the devops password of the server the CLI tests run.
@@ -93,7 +95,7 @@ func TestCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
+	bin := blackbox.BuildBinary(t)
 	for _, eng := range []string{"bolt", "mongo"} {
 		t.Run(eng, func(t *testing.T) {
 			env := []string{
@@ -106,12 +108,12 @@ func TestCLI(t *testing.T) {
 			if eng == "bolt" {
 				env = append(env, "DITTOCONN_DATA_DIR="+t.TempDir(), "MONGO_DB_URI=")
 			} else {
-				env = append(env, "MONGO_DB_URI="+mongoURI, "MONGO_DB_DATABASE=cli_"+time.Now().Format("150405000000"))
+				env = append(env, "MONGO_DB_URI="+blackbox.MongoURI, "MONGO_DB_DATABASE=cli_"+time.Now().Format("150405000000"))
 			}
-			p := startBinary(t, bin, env...)
-			r := cliRunner{bin: bin, addr: p.addr}
+			p := blackbox.StartBinary(t, bin, env...)
+			r := cliRunner{bin: bin, addr: p.Addr}
 			runCLISuite(t, r)
-			if strings.Contains(p.logs.String(), cliPassword) {
+			if strings.Contains(p.Logs.String(), cliPassword) {
 				t.Errorf("the password reached the server log")
 			}
 		})
@@ -159,10 +161,10 @@ func runCLISuite(t *testing.T, r cliRunner) {
 	})
 	t.Run("connections get", func(t *testing.T) {
 		res := r.do(t, 0, "connections", "get", "cli-1", "-o", "json")
-		m := decode(t, []byte(res.stdout))
-		wantField(t, m, "cli-1", "id")
+		m := blackbox.Decode(t, []byte(res.stdout))
+		blackbox.WantField(t, m, "cli-1", "id")
 		res = r.do(t, 0, "connections", "get", "--fields", "id,connectionType", "cli-1")
-		wantField(t, decode(t, []byte(res.stdout)), map[string]any{"id": "cli-1", "connectionType": "http-push"})
+		blackbox.WantField(t, blackbox.Decode(t, []byte(res.stdout)), map[string]any{"id": "cli-1", "connectionType": "http-push"})
 		res = r.do(t, 1, "connections", "get", "nope")
 		wantContains(t, res.stderr, "HTTP 404 connectivity:connection.notfound", "could not be found")
 	})
@@ -172,7 +174,7 @@ func runCLISuite(t *testing.T, r cliRunner) {
 		res := r.do(t, 0, "connections", "modify", "-f", writeJSON(t, c))
 		wantContains(t, res.stdout, "modified connection cli-1")
 		res = r.do(t, 0, "connections", "get", "cli-1", "-o", "json")
-		wantField(t, decode(t, []byte(res.stdout)), "renamed by cli", "name")
+		blackbox.WantField(t, blackbox.Decode(t, []byte(res.stdout)), "renamed by cli", "name")
 		delete(c, "id")
 		res = r.do(t, 0, "connections", "modify", "cli-2", "-f", writeJSON(t, c))
 		wantContains(t, res.stdout, "created connection cli-2")
@@ -180,7 +182,7 @@ func runCLISuite(t *testing.T, r cliRunner) {
 	t.Run("connections open and close", func(t *testing.T) {
 		r.do(t, 0, "connections", "open", "cli-1")
 		res := r.do(t, 0, "connections", "get", "cli-1", "-o", "json")
-		wantField(t, decode(t, []byte(res.stdout)), "open", "connectionStatus")
+		blackbox.WantField(t, blackbox.Decode(t, []byte(res.stdout)), "open", "connectionStatus")
 		res = r.do(t, 0, "connections", "close", "cli-1")
 		wantContains(t, res.stdout, "closed connection cli-1")
 		r.do(t, 1, "connections", "open", "nope")
@@ -189,7 +191,7 @@ func runCLISuite(t *testing.T, r cliRunner) {
 		res := r.do(t, 0, "connections", "status", "cli-1")
 		wantContains(t, res.stdout, "desired status", "live status", "RESOURCE", "client")
 		res = r.do(t, 0, "connections", "status", "cli-1", "-o", "json")
-		wantField(t, decode(t, []byte(res.stdout)), "connectivity.responses:retrieveConnectionStatus", "type")
+		blackbox.WantField(t, blackbox.Decode(t, []byte(res.stdout)), "connectivity.responses:retrieveConnectionStatus", "type")
 		r.do(t, 1, "connections", "status", "nope")
 	})
 	t.Run("connections metrics", func(t *testing.T) {
@@ -198,7 +200,7 @@ func runCLISuite(t *testing.T, r cliRunner) {
 			t.Errorf("metrics = %q", res.stdout)
 		}
 		res = r.do(t, 0, "connections", "metrics", "cli-1", "-o", "json")
-		wantField(t, decode(t, []byte(res.stdout)), "cli-1", "connectionId")
+		blackbox.WantField(t, blackbox.Decode(t, []byte(res.stdout)), "cli-1", "connectionId")
 		r.do(t, 0, "connections", "metrics", "cli-1", "--reset")
 		r.do(t, 1, "connections", "metrics", "nope")
 	})
@@ -208,7 +210,7 @@ func runCLISuite(t *testing.T, r cliRunner) {
 		wantContains(t, res.stdout, "logging enabled since")
 		r.do(t, 0, "connections", "logs", "--reset", "cli-1")
 		res = r.do(t, 0, "connections", "logs", "cli-1", "-o", "json")
-		wantField(t, decode(t, []byte(res.stdout)), "cli-1", "connectionId")
+		blackbox.WantField(t, blackbox.Decode(t, []byte(res.stdout)), "cli-1", "connectionId")
 		r.do(t, 2, "connections", "logs", "cli-1", "--enable", "--reset")
 		r.do(t, 1, "connections", "logs", "nope")
 	})
@@ -266,7 +268,7 @@ func runCLISuite(t *testing.T, r cliRunner) {
 		res := r.do(t, 0, "migration", "status")
 		wantContains(t, res.stdout, "phase", "snapshots", "journal events")
 		res = r.do(t, 0, "migration", "status", "-o", "json")
-		wantField(t, decode(t, []byte(res.stdout)), "connectivity.responses:migrateEncryptionStatus", "type")
+		blackbox.WantField(t, blackbox.Decode(t, []byte(res.stdout)), "connectivity.responses:migrateEncryptionStatus", "type")
 
 		res = r.do(t, 0, "migration", "start", "--dry-run")
 		wantContains(t, res.stdout, "migration started (dry run")
@@ -277,7 +279,7 @@ func runCLISuite(t *testing.T, r cliRunner) {
 		wantContains(t, res.stdout, "migration started at")
 		res = r.do(t, 0, "migration", "status", "--watch", "--interval", "100ms", "-o", "json")
 		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
-		wantField(t, decode(t, []byte(lines[len(lines)-1])), "completed", "phase")
+		blackbox.WantField(t, blackbox.Decode(t, []byte(lines[len(lines)-1])), "completed", "phase")
 
 		res = r.do(t, 0, "migration", "start", "--resume")
 		wantContains(t, res.stdout, "nothing to resume")

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // TestBinaryHTTPPushCredentials: through the binary's wiring,
@@ -41,8 +42,8 @@ func TestBinaryHTTPPushCredentials(t *testing.T) {
 	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
 	defer endpoint.Close()
 
-	bin := buildBinary(t)
-	p := startBinary(t, bin, "DITTOCONN_DATA_DIR="+t.TempDir(), "INSTANCE_INDEX=bin-auth", "MONGO_DB_URI=",
+	bin := blackbox.BuildBinary(t)
+	p := blackbox.StartBinary(t, bin, "DITTOCONN_DATA_DIR="+t.TempDir(), "INSTANCE_INDEX=bin-auth", "MONGO_DB_URI=",
 		"CONNECTIVITY_HTTP_OAUTH2_ENFORCE_HTTPS=false")
 	test := func(cred map[string]any) map[string]any {
 		t.Helper()
@@ -50,8 +51,8 @@ func TestBinaryHTTPPushCredentials(t *testing.T) {
 			"uri": endpoint.URL, "sources": []any{}, "credentials": cred,
 			"targets": []any{map[string]any{"address": "POST:/x", "topics": []string{"_/_/things/twin/events"},
 				"authorizationContext": []string{"nginx:ditto"}}}}
-		_, m := p.piggyback(t, map[string]any{"targetActorSelection": shard,
-			"headers": map[string]any{"aggregate": false}, "piggybackCommand": cmd(ditto.TestConnection, "connection", conn)})
+		_, m := p.Piggyback(t, map[string]any{"targetActorSelection": blackbox.Shard,
+			"headers": map[string]any{"aggregate": false}, "piggybackCommand": blackbox.Cmd(ditto.TestConnection, "connection", conn)})
 		return m
 	}
 	password := func(pw string) map[string]any {
@@ -59,7 +60,7 @@ func TestBinaryHTTPPushCredentials(t *testing.T) {
 			"requestedScopes": "things", "username": "alice", "password": pw}
 	}
 
-	wantField(t, test(password("s3cret")), 200, "status")
+	blackbox.WantField(t, test(password("s3cret")), 200, "status")
 	mu.Lock()
 	if len(grants) != 1 || grants[0].Get("grant_type") != "password" || grants[0].Get("username") != "alice" ||
 		grants[0].Get("password") != "s3cret" || grants[0].Get("client_id") != "ditto" || grants[0].Get("scope") != "things" {
@@ -67,20 +68,20 @@ func TestBinaryHTTPPushCredentials(t *testing.T) {
 	}
 	mu.Unlock()
 	m := test(password("wrong"))
-	wantField(t, m, 401, "status")
-	wantField(t, m, "connectivity:connection.unauthorized", "error")
+	blackbox.WantField(t, m, 401, "status")
+	blackbox.WantField(t, m, "connectivity:connection.unauthorized", "error")
 
-	wantField(t, test(map[string]any{"type": "oauth-client-credentials", "tokenEndpoint": tokens.URL + "/token",
+	blackbox.WantField(t, test(map[string]any{"type": "oauth-client-credentials", "tokenEndpoint": tokens.URL + "/token",
 		"clientId": "ditto", "clientSecret": "s", "requestedScopes": "things"}), 200, "status")
 
 	m = test(map[string]any{"type": "hmac", "algorithm": "az-sasl",
 		"parameters": map[string]any{"sharedKeyName": "k", "endpoint": "hub", "sharedKey": "not base64!"}})
-	if desc, _ := field(m, "description").(string); !strings.Contains(desc, "The shared key is not in Base64 scheme.") {
+	if desc, _ := blackbox.Field(m, "description").(string); !strings.Contains(desc, "The shared key is not in Base64 scheme.") {
 		t.Errorf("testConnection with an unusable az-sasl key: %v", m)
 	}
-	wantField(t, m, 504, "status")
-	wantField(t, m, "connectivity:connection.failed", "error")
-	wantField(t, test(map[string]any{"type": "hmac", "algorithm": "az-sasl",
+	blackbox.WantField(t, m, 504, "status")
+	blackbox.WantField(t, m, "connectivity:connection.failed", "error")
+	blackbox.WantField(t, test(map[string]any{"type": "hmac", "algorithm": "az-sasl",
 		"parameters": map[string]any{"sharedKeyName": "k", "endpoint": "hub", "sharedKey": base64.StdEncoding.EncodeToString([]byte("key"))}}),
 		200, "status")
 }

@@ -1,60 +1,10 @@
 package test
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"testing"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
-
-	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
-// mongoURI is the MongoDB-wire server the mongo-engine tests use: a real
-// MongoDB from DITTOCONN_TEST_MONGO_URI, else an embedded FerretDB (SQLite
-// backend) started here.
-var mongoURI string
-
-func TestMain(m *testing.M) {
-	code := runMain(m)
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-func runMain(m *testing.M) int {
-	if uri := os.Getenv("DITTOCONN_TEST_MONGO_URI"); uri != "" {
-		mongoURI = uri
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "dittoconn-ferret-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	f, err := ferretdb.New(&ferretdb.Config{
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4})),
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ferretdb:", err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	mongoURI = f.MongoDBURI()
-	return m.Run()
-}
-
-// engines are the store engines every integration test runs on.
-func engines() []kit.Engine {
-	return []kit.Engine{kit.Bolt(), kit.Mongo(mongoURI)}
-}
+func TestMain(m *testing.M) { os.Exit(blackbox.Main(m)) }

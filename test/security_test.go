@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -135,16 +137,16 @@ func TestHostileRequests(t *testing.T) {
 				t.Errorf("status %d, want %d: %.300s", resp.StatusCode, c.wantHTTP, buf.Bytes())
 			}
 			if resp.StatusCode >= 400 && resp.StatusCode != 408 {
-				m := decode(t, buf.Bytes())
+				m := blackbox.Decode(t, buf.Bytes())
 				if m["error"] == nil || m["status"] == nil {
 					t.Errorf("not Ditto's error JSON: %.300s", buf.Bytes())
 				}
 			}
 			if c.wantInner != 0 {
-				m := decode(t, buf.Bytes())
+				m := blackbox.Decode(t, buf.Bytes())
 				inner := m["status"]
 				if m["type"] == ditto.DevopsErrorResponse {
-					inner = field(m, "payload", "status")
+					inner = blackbox.Field(m, "payload", "status")
 				}
 				if inner != float64(c.wantInner) {
 					t.Errorf("inner status %v, want %d: %.300s", inner, c.wantInner, buf.Bytes())
@@ -164,7 +166,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: true, LogOutput: &logs})
 	const password = kit.Password
 	secrets := []string{password, "uri-pw-Xy77", "client-secret-Qq55"}
-	conn := mqttConnection("sec-1", "closed")
+	conn := blackbox.MQTTConnection("sec-1", "closed")
 	conn["uri"] = "tcp://user:uri-pw-Xy77@127.0.0.1:1883"
 	httpConn := map[string]any{
 		"id": "sec-http", "connectionType": "http-push", "connectionStatus": "closed", "uri": "https://127.0.0.1:443",
@@ -174,15 +176,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	// a client key (client-cert credentials) as a fourth kind of secret:
 	// one line of its PEM body stands for the key
-	pki := newTestPKI(t)
-	keyLines := strings.Split(strings.TrimSpace(pki.clientKey), "\n")
+	pki := blackbox.NewPKI(t)
+	keyLines := strings.Split(strings.TrimSpace(pki.ClientKey), "\n")
 	secrets = append(secrets, keyLines[1])
-	tlsConn := mqttConnection("sec-tls", "closed")
+	tlsConn := blackbox.MQTTConnection("sec-tls", "closed")
 	tlsConn["uri"] = "ssl://127.0.0.1:8883"
-	tlsConn["ca"] = pki.caPEM
-	tlsConn["credentials"] = map[string]any{"type": "client-cert", "cert": pki.clientCert, "key": pki.clientKey}
+	tlsConn["ca"] = pki.CAPEM
+	tlsConn["credentials"] = map[string]any{"type": "client-cert", "cert": pki.ClientCert, "key": pki.ClientKey}
 	do := func(envelope map[string]any, auth string) {
-		body := mustJSON(t, envelope)
+		body := blackbox.MustJSON(t, envelope)
 		req, _ := http.NewRequest(http.MethodPost, "/devops/piggyback/connectivity", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		u, p, _ := strings.Cut(auth, ":")
@@ -191,16 +193,16 @@ func TestSecretsNeverLogged(t *testing.T) {
 		n.Handler().ServeHTTP(rec, req)
 	}
 	good := "devops:" + password
-	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", conn), nil), good)
-	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", httpConn), nil), good)
-	do(kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", "sec-1"), nil), good)
-	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", tlsConn), nil), good)
-	do(kit.Envelope(shard, cmd(ditto.TestConnection, "connection", func() map[string]any { c := maps.Clone(tlsConn); c["id"] = "sec-tls-test"; return c }()), nil), good)
-	do(kit.Envelope(shard, cmd(ditto.OpenConnection, "connectionId", "sec-tls"), map[string]any{"timeout": "3s"}), good)
-	do(kit.Envelope(shard, cmd(ditto.TestConnection, "connection", conn), nil), good)
-	do(kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", map[string]any{"id": "sec-bad", "connectionType": "mqtt",
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", conn), nil), good)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", httpConn), nil), good)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", "sec-1"), nil), good)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", tlsConn), nil), good)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.TestConnection, "connection", func() map[string]any { c := maps.Clone(tlsConn); c["id"] = "sec-tls-test"; return c }()), nil), good)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.OpenConnection, "connectionId", "sec-tls"), map[string]any{"timeout": "3s"}), good)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.TestConnection, "connection", conn), nil), good)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", map[string]any{"id": "sec-bad", "connectionType": "mqtt",
 		"connectionStatus": "closed", "uri": "tcp://user:uri-pw-Xy77@127.0.0.1"}), nil), good) // invalid: the URI is in the error
-	do(kit.Envelope(shard, cmd(ditto.RetrieveConnection, "connectionId", "sec-1"), nil), "devops:wrong-"+password)
+	do(kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", "sec-1"), nil), "devops:wrong-"+password)
 	n.Stop()
 	out := logs.String()
 	if len(out) == 0 {
@@ -212,3 +214,4 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 	}
 }
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -53,22 +54,22 @@ func TestSoak(t *testing.T) {
 	round := func(w, r int) {
 		for k := 0; k < idsPerWorker; k++ {
 			id := fmt.Sprintf("soak-%d-%d", w, k)
-			c := mqttConnection(id, "closed", "soak")
+			c := blackbox.MQTTConnection(id, "closed", "soak")
 			c["name"] = fmt.Sprintf("round %d", r)
 			steps := []struct {
 				command map[string]any
 				want    float64
 			}{
-				{cmd(ditto.ModifyConnection, "connection", c), 0}, // 201 or 204
-				{cmd(ditto.RetrieveConnection, "connectionId", id), 200},
-				{cmd(ditto.CloseConnection, "connectionId", id), 200},
-				{cmd(ditto.RetrieveConnectionStatus, "connectionId", id), 200},
-				{cmd(ditto.DeleteConnection, "connectionId", id), 204},
-				{cmd(ditto.RetrieveConnection, "connectionId", id), 404},
+				{blackbox.Cmd(ditto.ModifyConnection, "connection", c), 0}, // 201 or 204
+				{blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id), 200},
+				{blackbox.Cmd(ditto.CloseConnection, "connectionId", id), 200},
+				{blackbox.Cmd(ditto.RetrieveConnectionStatus, "connectionId", id), 200},
+				{blackbox.Cmd(ditto.DeleteConnection, "connectionId", id), 204},
+				{blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id), 404},
 			}
 			for _, s := range steps {
-				_, body := n.Piggyback(t, kit.Envelope(shard, s.command, nil))
-				st := decode(t, body)["status"]
+				_, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, s.command, nil))
+				st := blackbox.Decode(t, body)["status"]
 				ops.Add(1)
 				if (s.want == 0 && st != float64(201) && st != float64(204)) || (s.want != 0 && st != s.want) {
 					failures.Add(1)
@@ -76,8 +77,8 @@ func TestSoak(t *testing.T) {
 				}
 			}
 		}
-		_, body := n.Piggyback(t, kit.Envelope(idsPath, cmd(ditto.RetrieveAllConnectionIDs), nil))
-		if decode(t, body)["status"] != float64(200) {
+		_, body := n.Piggyback(t, kit.Envelope(blackbox.IDsPath, blackbox.Cmd(ditto.RetrieveAllConnectionIDs), nil))
+		if blackbox.Decode(t, body)["status"] != float64(200) {
 			failures.Add(1)
 		}
 	}

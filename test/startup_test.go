@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 )
 
 // TestBinaryStartsWithFailingOpenConnections: connections whose opening
@@ -38,32 +39,32 @@ func TestBinaryStartsWithFailingOpenConnections(t *testing.T) {
 		}
 	}()
 
-	bin := buildBinary(t)
+	bin := blackbox.BuildBinary(t)
 	env := []string{"DITTOCONN_DATA_DIR=" + t.TempDir(), "INSTANCE_INDEX=start-1", "MONGO_DB_URI="}
-	p := startBinary(t, bin, env...)
+	p := blackbox.StartBinary(t, bin, env...)
 	envelope := func(command map[string]any) map[string]any {
-		return map[string]any{"targetActorSelection": shard, "headers": map[string]any{"aggregate": false},
+		return map[string]any{"targetActorSelection": blackbox.Shard, "headers": map[string]any{"aggregate": false},
 			"piggybackCommand": command}
 	}
 	var ids []string
 	for i := 0; i < 40; i++ {
 		id := fmt.Sprintf("failing-%d", i)
-		c := mqttConnection(id, "open")
+		c := blackbox.MQTTConnection(id, "open")
 		c["uri"] = "tcp://127.0.0.1:1" // refused
 		if i%2 == 1 {
 			c["uri"] = "tcp://" + silent.Addr().String()
 		}
-		if st, m := p.piggyback(t, envelope(cmd(ditto.CreateConnection, "connection", c))); st != 200 || m["status"] != float64(201) {
+		if st, m := p.Piggyback(t, envelope(blackbox.Cmd(ditto.CreateConnection, "connection", c))); st != 200 || m["status"] != float64(201) {
 			t.Fatalf("create %s: %d %v", id, st, m)
 		}
 		ids = append(ids, id)
 	}
-	p.stop(t)
+	p.Stop(t)
 
 	start := time.Now()
-	p = startBinary(t, bin, env...)
-	st, m := p.piggyback(t, map[string]any{"targetActorSelection": "/user/connectivityRoot/connectionIdsRetrieval",
-		"headers": map[string]any{"aggregate": false}, "piggybackCommand": cmd(ditto.RetrieveAllConnectionIDs)})
+	p = blackbox.StartBinary(t, bin, env...)
+	st, m := p.Piggyback(t, map[string]any{"targetActorSelection": "/user/connectivityRoot/connectionIdsRetrieval",
+		"headers": map[string]any{"aggregate": false}, "piggybackCommand": blackbox.Cmd(ditto.RetrieveAllConnectionIDs)})
 	if listed, _ := m["connectionIds"].([]any); st != 200 || len(listed) != 40 {
 		t.Fatalf("ids after the restart: %d %v", st, m)
 	}
@@ -72,10 +73,10 @@ func TestBinaryStartsWithFailingOpenConnections(t *testing.T) {
 		if i%2 == 1 {
 			command, want = ditto.DeleteConnection, float64(204)
 		}
-		if st, m := p.piggyback(t, envelope(cmd(command, "connectionId", id))); st != 200 || m["status"] != want {
+		if st, m := p.Piggyback(t, envelope(blackbox.Cmd(command, "connectionId", id))); st != 200 || m["status"] != want {
 			t.Fatalf("%s %s after the restart: %d %v", command, id, st, m)
 		}
 	}
 	t.Logf("restarted, listed, closed or deleted 40 failing connections in %v", time.Since(start))
-	p.stop(t)
+	p.Stop(t)
 }

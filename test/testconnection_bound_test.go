@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
@@ -74,15 +75,15 @@ func TestTestConnectionBoundedAndAnswered(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c := mqttConnection(fmt.Sprintf("silent-test-%d", i), "closed")
+			c := blackbox.MQTTConnection(fmt.Sprintf("silent-test-%d", i), "closed")
 			c["uri"] = "tcp://" + silent.ln.Addr().String()
 			// the caller waits 2 s, less than the testing timeout
-			st, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.TestConnection, "connection", c), map[string]any{"timeout": "2s"}))
+			st, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.TestConnection, "connection", c), map[string]any{"timeout": "2s"}))
 			if st != http.StatusOK {
 				t.Errorf("test %d: HTTP %d %s, want Ditto's answer", i, st, body)
 				return
 			}
-			m := decode(t, body)
+			m := blackbox.Decode(t, body)
 			desc, _ := m["description"].(string)
 			if m["status"] != float64(http.StatusGatewayTimeout) || m["error"] != ditto.CodeConnectionFailed ||
 				!strings.HasPrefix(desc, "Failed to open requested connection within <") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
@@ -29,7 +30,7 @@ func TestUnknownIDsPassivateQuickly(t *testing.T) {
 				defer wg.Done()
 				for i := w; i < count; i += workers {
 					id := fmt.Sprintf("%s-%d", prefix, i)
-					if r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", id)); r == nil || r.Status != http.StatusNotFound {
+					if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", id)); r == nil || r.Status != http.StatusNotFound {
 						t.Errorf("retrieve %s: %v, want 404", id, r)
 						return
 					}
@@ -59,10 +60,10 @@ func TestUnknownIDsPassivateQuickly(t *testing.T) {
 	// How long they stay, on a node that passivates them quickly.
 	n = kit.Start(t, kit.Bolt().Open(t)(), kit.Options{PassivateUnknownAfter: 500 * time.Millisecond, PassivateDeletedAfter: time.Minute})
 	const deleted = "unknown-ids-deleted"
-	if r := n.Send(t, shard, nil, cmd(ditto.CreateConnection, "connection", mqttConnection(deleted, "closed"))); r == nil || r.Status != http.StatusCreated {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.CreateConnection, "connection", blackbox.MQTTConnection(deleted, "closed"))); r == nil || r.Status != http.StatusCreated {
 		t.Fatalf("create: %v", r)
 	}
-	if r := n.Send(t, shard, nil, cmd(ditto.DeleteConnection, "connectionId", deleted)); r == nil || r.Status != http.StatusNoContent {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.DeleteConnection, "connectionId", deleted)); r == nil || r.Status != http.StatusNoContent {
 		t.Fatalf("delete: %v", r)
 	}
 	base = takeSample()
@@ -75,7 +76,7 @@ func TestUnknownIDsPassivateQuickly(t *testing.T) {
 	// keep their size, and its PID sets keep stale entries past their length.
 	t.Logf("%d unknown-id grains held %.0f B each; on the second node the heap went from %.1f to %.1f MB once they passivated",
 		ids, perGrain, base.heapMB, after.heapMB)
-	if r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", deleted)); r == nil || r.Status != http.StatusNotFound {
+	if r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", deleted)); r == nil || r.Status != http.StatusNotFound {
 		t.Errorf("retrieve of the deleted connection: %v, want 404", r)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/kit"
 )
 
@@ -53,21 +54,21 @@ func TestValidationOverHTTP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			conn := mqttConnection("val-1", "closed")
+			conn := blackbox.MQTTConnection("val-1", "closed")
 			c.mutate(conn)
-			_, body := n.Piggyback(t, kit.Envelope(shard, cmd(ditto.CreateConnection, "connection", conn), nil))
-			m := decode(t, body)
+			_, body := n.Piggyback(t, kit.Envelope(blackbox.Shard, blackbox.Cmd(ditto.CreateConnection, "connection", conn), nil))
+			m := blackbox.Decode(t, body)
 			errJSON := m
 			if c.parse {
-				wantField(t, m, ditto.DevopsErrorResponse, "type")
+				blackbox.WantField(t, m, ditto.DevopsErrorResponse, "type")
 				errJSON, _ = m["payload"].(map[string]any)
 				if errJSON == nil {
 					t.Fatalf("no payload: %s", body)
 				}
 			}
-			wantField(t, errJSON, c.status, "status")
+			blackbox.WantField(t, errJSON, c.status, "status")
 			if c.code != "" {
-				wantField(t, errJSON, c.code, "error")
+				blackbox.WantField(t, errJSON, c.code, "error")
 			} else if code, _ := errJSON["error"].(string); !strings.HasPrefix(code, "connectivity:") && !strings.HasPrefix(code, "placeholder:") {
 				t.Errorf("error code %q", code)
 			}
@@ -75,7 +76,7 @@ func TestValidationOverHTTP(t *testing.T) {
 				t.Errorf("message %q does not mention %q", msg, c.mention)
 			}
 			// nothing was stored
-			r := n.Send(t, shard, nil, cmd(ditto.RetrieveConnection, "connectionId", "val-1"))
+			r := n.Send(t, blackbox.Shard, nil, blackbox.Cmd(ditto.RetrieveConnection, "connectionId", "val-1"))
 			if r == nil || r.Status != 404 {
 				t.Errorf("invalid connection was stored: %+v", r)
 			}

@@ -3,7 +3,7 @@
 // route), on a per-test store engine and a loopback port. Tests talk to grains
 // directly with protobuf commands (Node.Send) or over HTTP (Node.Piggyback).
 // It is imported by tests only; the MongoDB engine needs a server whose URI a
-// test's TestMain provides (embedded FerretDB lives in _test.go files).
+// test's TestMain provides (test/blackbox's Main starts an embedded FerretDB).
 package kit
 
 import (
