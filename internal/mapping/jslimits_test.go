@@ -80,13 +80,15 @@ func TestJavaScriptLimits(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
-			cfg.JavaScript.MaxScriptExecutionTime = 5 * time.Second // the limits must act, not the clock
+			// The limits must act, not the clock: the failure text says
+			// which bound ended the script, so a generous execution time
+			// keeps a loaded machine from ending it first.
+			cfg.JavaScript.MaxScriptExecutionTime = 2 * time.Minute
 			cfg.MaxInboundPayloadBytes = 0                          // the script's own guards
 			m, err := newJS(t, tc.script, "", cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
 			out := m.MapIncoming(textMsg(map[string]string{"content-type": "application/json"}, tc.payload))
 			if tc.want == "" {
 				if out.Err != nil || len(out.Messages) != 1 {
@@ -96,9 +98,6 @@ func TestJavaScriptLimits(t *testing.T) {
 			}
 			if !errors.Is(out.Err, ErrMappingFailed) || !strings.Contains(out.Err.Error(), tc.want) {
 				t.Fatalf("want a mapping failure with %q, got %+v", tc.want, out)
-			}
-			if d := time.Since(start); d > 4*time.Second {
-				t.Fatalf("the limit acted after %v, after the execution time limit would have", d)
 			}
 		})
 	}
@@ -121,7 +120,9 @@ func TestJavaScriptBacktrackingRegexIsBounded(t *testing.T) {
 	if !errors.Is(out.Err, ErrTimeout) {
 		t.Fatalf("want the execution time limit, got %+v", out)
 	}
-	if d := time.Since(start); d > 3*cfg.JavaScript.MaxScriptExecutionTime {
+	// Without its timeout the match would run for hours; the bound is
+	// generous so that a loaded machine cannot fail it.
+	if d := time.Since(start); d > 20*cfg.JavaScript.MaxScriptExecutionTime {
 		t.Fatalf("the regular expression ran %v", d)
 	}
 }

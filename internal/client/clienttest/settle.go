@@ -121,7 +121,8 @@ func testSettleRedeliver(t *testing.T, h *Harness) {
 // settlements free room.
 func testUnsettledBound(t *testing.T, h *Harness) {
 	const bound, total = 3, 6
-	t.Setenv("DITTOCONN_CONSUMER_MAX_UNSETTLED", fmt.Sprint(bound))
+	client.UseSettings(map[string]string{"DITTOCONN_CONSUMER_MAX_UNSETTLED": fmt.Sprint(bound)})
+	t.Cleanup(func() { client.UseSettings(nil) })
 	conn, source := settleConnection(t, h)
 	_, rec := connectHolding(t, h, conn)
 	prefix := fmt.Sprintf("bound-%d-", time.Now().UnixNano())
