@@ -62,7 +62,6 @@ const (
 	tHonoResolve   = "internal/client/hono:TestResolve"
 	tAMQP10Config  = "internal/client/amqp10:TestParseConfig"
 	tAMQP10Refuse  = "internal/client/amqp10:TestValidateRefusesUnsupportedJMSOptions"
-	tHTTPValidate  = "internal/client/httppush:TestValidate"
 )
 
 // modelFields maps every field of Ditto's connection JSON schema, as
@@ -231,9 +230,9 @@ var specificConfigKeys = map[string]struct {
 	"kafka:debugEnabled": {"connectivity-protocol-bindings-kafka2.md", refused(tKafkaDebug)},
 
 	// HTTP push ("Specific configuration properties").
-	"http-push:parallelism":     {"connectivity-protocol-bindings-http.md", impl(tHTTPValidate)},
+	"http-push:parallelism":     {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushParallelism")},
 	"http-push:idleTimeout":     {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushRequestTimeoutIsDittos")},
-	"http-push:omitRequestBody": {"connectivity-protocol-bindings-http.md", impl(tHTTPValidate)},
+	"http-push:omitRequestBody": {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushOmitRequestBody")},
 
 	// AMQP 1.0: "interpreted as JMS configuration options" (Qpid JMS), an
 	// open set; the options the client acts on, and the refusal of any other.
