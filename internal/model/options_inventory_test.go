@@ -53,8 +53,6 @@ const (
 	tMetadata      = "internal/model:TestDefaultsAndHidden"
 	tMQTTConfig    = "internal/client/mqttcommon:TestParseConfig"
 	tSeparatePub   = "internal/client/mqtt:TestIntegrationSeparatePublisher"
-	tMQTTDefaults  = "internal/client/mqttcommon:TestDefaults"
-	tRedeliver     = "internal/client/mqttcommon:TestLinksRedeliver"
 	tMQTTValidate  = "internal/client/mqtt:TestValidate"
 	tKafkaConfig   = "internal/client/kafka:TestParseConfig"
 	tKafkaValidate = "internal/client/kafka:TestValidate"
@@ -196,23 +194,25 @@ var specificConfigKeys = map[string]struct {
 	v    verdict
 }{
 	// MQTT 3.1.1 and MQTT 5 ("Specific Config"; both pages list the same keys).
+	// The conformance suites redeliver through a persistent session with
+	// cleanSession false, reconnectForRedelivery and its delay.
 	"mqtt:clientId":                      {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
-	"mqtt:reconnectForRedelivery":        {"connectivity-protocol-bindings-mqtt.md", impl(tRedeliver)},
-	"mqtt:cleanSession":                  {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
+	"mqtt:reconnectForRedelivery":        {"connectivity-protocol-bindings-mqtt.md", impl("internal/client/mqtt:TestIntegrationConformance")},
+	"mqtt:cleanSession":                  {"connectivity-protocol-bindings-mqtt.md", impl("internal/client/mqtt:TestIntegrationConformance")},
 	"mqtt:separatePublisherClient":       {"connectivity-protocol-bindings-mqtt.md", impl(tSeparatePub)},
 	"mqtt:publisherId":                   {"connectivity-protocol-bindings-mqtt.md", impl(tSeparatePub)},
-	"mqtt:reconnectForRedeliveryDelay":   {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTDefaults)},
+	"mqtt:reconnectForRedeliveryDelay":   {"connectivity-protocol-bindings-mqtt.md", impl("internal/client/mqtt:TestIntegrationConformance")},
 	"mqtt:keepAlive":                     {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
 	"mqtt:lastWillTopic":                 {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
 	"mqtt:lastWillQos":                   {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTValidate)},
 	"mqtt:lastWillRetain":                {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
 	"mqtt:lastWillMessage":               {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
 	"mqtt-5:clientId":                    {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTConfig)},
-	"mqtt-5:reconnectForRedelivery":      {"connectivity-protocol-bindings-mqtt5.md", impl(tRedeliver)},
-	"mqtt-5:cleanSession":                {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTConfig)},
+	"mqtt-5:reconnectForRedelivery":      {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationConformance")},
+	"mqtt-5:cleanSession":                {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationConformance")},
 	"mqtt-5:separatePublisherClient":     {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationSeparatePublisher")},
 	"mqtt-5:publisherId":                 {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationSeparatePublisher")},
-	"mqtt-5:reconnectForRedeliveryDelay": {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTDefaults)},
+	"mqtt-5:reconnectForRedeliveryDelay": {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationConformance")},
 	"mqtt-5:keepAlive":                   {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTConfig)},
 	"mqtt-5:lastWillTopic":               {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTConfig)},
 	"mqtt-5:lastWillQos":                 {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestValidate")},
