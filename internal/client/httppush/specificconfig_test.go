@@ -15,11 +15,11 @@ import (
 
 // connectedWith is a connected HTTP push client of a connection to uri with
 // the given specificConfig.
-func connectedWith(t *testing.T, uri string, sc map[string]string) client.Client {
+func connectedWith(t *testing.T, opts Options, uri string, sc map[string]string) client.Client {
 	t.Helper()
 	c := &model.Connection{ID: "push-" + t.Name(), ConnectionType: model.TypeHTTPPush, ConnectionStatus: "open",
 		URI: uri, ClientCount: 1, Targets: []model.Target{{Address: "POST:/x"}}, SpecificConfig: sc}
-	cl, err := NewFactory(Options{})(client.Env{Connection: c})
+	cl, err := NewFactory(opts)(client.Env{Connection: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestHTTPPushOmitRequestBody(t *testing.T) {
 		{"none", map[string]string{"omitRequestBody": ""}, map[string]string{"GET": "p", "DELETE": "p", "POST": "p"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cl := connectedWith(t, srv.URL, tc.sc)
+			cl := connectedWith(t, Options{}, srv.URL, tc.sc)
 			for method, body := range tc.want {
 				if err := publish(t, cl, client.Message{Address: method + ":/x", Payload: []byte("p")}); err != nil {
 					t.Fatalf("%s: %v", method, err)
@@ -109,7 +109,7 @@ func TestHTTPPushParallelism(t *testing.T) {
 				w.WriteHeader(http.StatusNoContent)
 			}))
 			t.Cleanup(srv.Close)
-			cl := connectedWith(t, srv.URL, map[string]string{"parallelism": tc.parallelism})
+			cl := connectedWith(t, Options{}, srv.URL, map[string]string{"parallelism": tc.parallelism})
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Add(1)
