@@ -2,7 +2,6 @@ package amqp10
 
 import (
 	"github.com/dittoconn/dittoconn/internal/client"
-	"github.com/dittoconn/dittoconn/internal/client/amqpcommon"
 	"github.com/dittoconn/dittoconn/internal/model"
 )
 
@@ -12,6 +11,7 @@ var Spec = client.Spec{Type: model.TypeAMQP10, Validation: validation, New: New,
 // shape of the source entries.
 const shape = client.PerAddress
 
-// validation: AMQP 1.0 signs HMAC credentials with Azure's SAS only.
-var validation = model.Protocol{Rules: amqpcommon.Rules("AMQP 1.0"),
+// validation: AMQP 1.0 signs HMAC credentials with Azure's SAS only and
+// takes only the specificConfig keys it acts on.
+var validation = model.Protocol{Rules: rules,
 	HMACAlgorithms: func(model.ValidationConfig) []string { return []string{"az-sasl"} }}

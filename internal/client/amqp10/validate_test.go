@@ -19,3 +19,20 @@ func TestValidate(t *testing.T) {
 		{Name: "oauth on amqp", JSON: clienttest.Conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"credentials":{"type":"oauth-client-credentials","tokenEndpoint":"https://a:443/t","clientId":"c","clientSecret":"s","requestedScopes":"x"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"OAuth client credentials are only supported for HTTP connection type."}},
 	})
 }
+
+// TestValidateRefusesUnsupportedJMSOptions: Ditto passes any specificConfig
+// key to Qpid JMS; the keys this client acts on pass, any other is refused
+// with Ditto's configuration error instead of being stored and ignored.
+func TestValidateRefusesUnsupportedJMSOptions(t *testing.T) {
+	amqpTgt := `{"address":"x","topics":["_/_/things/twin/events"],` + clienttest.AC + `}`
+	conn := func(sc string) string {
+		return clienttest.Conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"specificConfig":`+sc)
+	}
+	clienttest.RunValidation(t, Spec, []clienttest.ValidationCase{
+		{Name: "honoured keys", JSON: conn(`{"jms.clientID":"c","jms.connectTimeout":"1000","jms.sendTimeout":"1000","jms.requestTimeout":"1000","jms.prefetchPolicy.all":"5","jms.username":"u","jms.password":"p","amqp.saslMechanisms":"PLAIN","jms.queuePrefix":"q.","jms.topicPrefix":"t.","transport.trustAll":"false","transport.verifyHost":"true"}`)},
+		{Name: "qpid idle timeout", JSON: conn(`{"amqp.idleTimeout":"0"}`), Status: 400, Code: ditto.CodeConfigurationInvalid,
+			Parts: []string{"The specific config 'amqp.idleTimeout' is not supported for AMQP 1.0 connections.", "jms.clientID"}},
+		{Name: "failover option", JSON: conn(`{"jms.clientID":"c","failover.maxReconnectAttempts":"3"}`), Status: 400, Code: ditto.CodeConfigurationInvalid,
+			Parts: []string{"'failover.maxReconnectAttempts' is not supported"}},
+	})
+}

@@ -37,23 +37,7 @@ func recorder(t *testing.T) (*httptest.Server, <-chan seen) {
 // connected is a connected HTTP push client of a connection to uri.
 func connected(t *testing.T, opts Options, uri string) client.Client {
 	t.Helper()
-	c := &model.Connection{ID: "push-" + t.Name(), ConnectionType: model.TypeHTTPPush, ConnectionStatus: "open",
-		URI: uri, ClientCount: 1, Targets: []model.Target{{Address: "POST:/x"}}}
-	cl, err := NewFactory(opts)(client.Env{Connection: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := cl.Connect(ctx); err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = cl.Close(ctx)
-	})
-	return cl
+	return connectedWith(t, opts, uri, nil)
 }
 
 func publish(t *testing.T, cl client.Client, msg client.Message) error {

@@ -12,10 +12,10 @@ import (
 
 func TestParseConfig(t *testing.T) {
 	c := &model.Connection{ID: "conn-1", SpecificConfig: map[string]string{
-		"keepAlive": "30s", "cleanSession": "false", "lastWillTopic": "lw", "lastWillQos": "1", "lastWillMessage": "bye"}}
+		"keepAlive": "30s", "cleanSession": "false", "lastWillTopic": "lw", "lastWillQos": "1", "lastWillMessage": "bye", "lastWillRetain": "true"}}
 	cfg, err := ParseConfig(c)
 	if err != nil || cfg.ClientID != "conn-1" || cfg.KeepAlive != 30*time.Second || cfg.CleanSession ||
-		cfg.LastWill == nil || cfg.LastWill.QoS != 1 || cfg.LastWill.Message != "bye" {
+		cfg.LastWill == nil || cfg.LastWill.QoS != 1 || cfg.LastWill.Message != "bye" || !cfg.LastWill.Retain {
 		t.Errorf("ParseConfig = %+v %v", cfg, err)
 	}
 	if cfg, _ := ParseConfig(&model.Connection{ID: "x", SpecificConfig: map[string]string{"keepAlive": "45", "clientId": "mine"}}); cfg.KeepAlive != 45*time.Second || cfg.ClientID != "mine" {
