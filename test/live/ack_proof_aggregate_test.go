@@ -30,7 +30,7 @@ func TestIntegrationAckProofAggregatedStatuses(t *testing.T) {
 	auth := []string{"nginx:ditto"}
 	in := "apg/" + run + "/in/#"
 	dpOpen(t, n, map[string]any{"id": reqID, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
-		"specificConfig": map[string]any{"clientId": reqID},
+		"specificConfig": map[string]any{"clientId": reqID, "cleanSession": true}, // leaves no unsettled message behind
 		"sources": []any{map[string]any{"addresses": []string{in}, "authorizationContext": auth, "qos": 1,
 			"acknowledgementRequests": map[string]any{"includes": []string{mqttID + ":ack", httpID + ":ack"}},
 			"replyTarget": map[string]any{"enabled": true, "address": "apg/" + run + "/reply",

@@ -25,7 +25,7 @@ func TestIntegrationAckProofDeclaredAcks(t *testing.T) {
 	in := "apd/" + run + "/in/#"
 	expect := []string{"response", "error", "nack"}
 	dpOpen(t, n, map[string]any{"id": reqID, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
-		"specificConfig": map[string]any{"clientId": reqID},
+		"specificConfig": map[string]any{"clientId": reqID, "cleanSession": true}, // leaves no unsettled message behind
 		"sources": []any{map[string]any{"addresses": []string{in}, "authorizationContext": auth, "qos": 1,
 			"acknowledgementRequests": map[string]any{"includes": []string{issID + ":dev-ack"}},
 			"replyTarget":             map[string]any{"enabled": true, "address": "apd/" + run + "/reply", "expectedResponseTypes": expect}}}})

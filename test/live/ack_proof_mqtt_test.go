@@ -121,8 +121,10 @@ func TestIntegrationAckProofMQTTToMQTT(t *testing.T) {
 	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
 	const n = 50
 	n0 := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
-	run := fmt.Sprint(runID)
-	reqID, issID := dpID("apm-req"), dpID("apm-iss")
+	// ids and topics of this invocation only: the persistent session must
+	// not resume one of an earlier run (go test -count)
+	run := fmt.Sprintf("%d-%d", runID, time.Now().UnixNano()%1e9)
+	reqID, issID := dpID("apm-req-"+run), dpID("apm-iss-"+run)
 	auth := []string{"nginx:ditto"}
 	in := "apm/" + run + "/in/#"
 	proxy := blackbox.StartProxy(t, "127.0.0.1:1883")

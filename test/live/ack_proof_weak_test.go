@@ -24,7 +24,7 @@ func TestIntegrationAckProofWeakAck(t *testing.T) {
 	auth := []string{"nginx:ditto"}
 	in := "apw/" + run + "/in/#"
 	dpOpen(t, n, map[string]any{"id": reqID, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
-		"specificConfig": map[string]any{"clientId": reqID},
+		"specificConfig": map[string]any{"clientId": reqID, "cleanSession": true}, // leaves no unsettled message behind
 		"sources": []any{map[string]any{"addresses": []string{in}, "authorizationContext": auth, "qos": 1,
 			"acknowledgementRequests": map[string]any{"includes": []string{issID + ":ack"}},
 			"replyTarget": map[string]any{"enabled": true, "address": "apw/" + run + "/reply",
