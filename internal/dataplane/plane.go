@@ -65,8 +65,11 @@ type Config struct {
 	EnqueueWait time.Duration
 	// PublishTimeout bounds one Client.Publish (default 10 s).
 	PublishTimeout time.Duration
-	Now            func() time.Time
-	Logger         zerolog.Logger
+	// Routing authorizes targets for other connections' signals ("":
+	// RoutingSubjects, never wider by default).
+	Routing Routing
+	Now     func() time.Time
+	Logger  zerolog.Logger
 }
 
 // Plane is the data plane of one connection configuration.
@@ -130,6 +133,9 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 	}
 	if cfg.Bus == nil {
 		return nil, fmt.Errorf("dataplane: no bus")
+	}
+	if cfg.Routing != "" && cfg.Routing != RoutingSubjects && cfg.Routing != RoutingAll {
+		return nil, fmt.Errorf("dataplane: unknown standalone routing %q", cfg.Routing)
 	}
 	mcfg := cfg.Mapping
 	if mcfg.MaxMappedInboundMessages == 0 && mcfg.MaxMappedOutboundMessages == 0 && mcfg.JavaScript.MaxScriptSizeBytes == 0 {
