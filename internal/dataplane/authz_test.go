@@ -2,12 +2,14 @@ package dataplane
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
+	"github.com/dittoconn/dittoconn/internal/mapping"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/protocol"
 )
@@ -140,5 +142,16 @@ func TestParseRouting(t *testing.T) {
 	}
 	if _, err := New(parse(t, tenantConn), Config{Bus: bus.NewLocal(), Routing: "everything"}); err == nil {
 		t.Fatal("New took an unknown routing")
+	}
+}
+
+// A target subject whose placeholder does not compile is a configuration
+// error of the plane (testConnection's check, the clients at open).
+func TestTargetSubjectPlaceholderMustCompile(t *testing.T) {
+	const js = `{"id":"bad","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1883",
+ "targets":[{"address":"out","authorizationContext":["tenant:{{ nope:x }}"],"topics":["_/_/things/twin/events"]}]}`
+	err := Check(parse(t, js), mapping.Config{})
+	if !errors.Is(err, client.ErrConfig) || !strings.Contains(err.Error(), "authorization subject") {
+		t.Fatalf("Check: %v", err)
 	}
 }
