@@ -14,19 +14,6 @@ import (
 	"github.com/dittoconn/dittoconn/internal/protocol"
 )
 
-// startWith is start with a chosen standalone routing.
-func startWith(t *testing.T, b bus.Bus, js string, r Routing) (*Plane, *recorder) {
-	t.Helper()
-	p, err := New(parse(t, js), Config{Bus: b, Routing: r})
-	if err != nil {
-		t.Fatalf("plane: %v", err)
-	}
-	rec := newRecorder()
-	p.Connected(0, rec)
-	t.Cleanup(func() { p.Close(); p.Wait() })
-	return p, rec
-}
-
 // tenantConn consumes live messages under tenant:acme (and a second
 // subject) and requests the labels of three other connections' targets.
 const tenantConn = `{"id":"req","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1883",
