@@ -85,6 +85,12 @@ func ParseRouting(s string) (Routing, error) {
 	return "", fmt.Errorf("standalone routing %q: want %q or %q", s, RoutingSubjects, RoutingAll)
 }
 
+// authMemo is a target's last authorization answer for a context header.
+type authMemo struct {
+	header string
+	ok     bool
+}
+
 // signalSubjects is the authorization context a signal was consumed under
 // (nil: none, or not readable).
 func signalSubjects(h map[string]string) []string {
@@ -107,17 +113,24 @@ func (t *target) authorizes(s *bus.Signal) bool {
 	if t.p.cfg.Routing == RoutingAll {
 		return true
 	}
+	if t.staticSubjects != nil {
+		// A source's context is usually constant, so its header is the same
+		// string on every signal: remember the last answer instead of
+		// decoding it for every target and signal.
+		v := s.Message.Headers[headerAuthContext]
+		if m := t.authMemo.Load(); m != nil && m.header == v {
+			return m.ok
+		}
+		ok := false
+		for _, sub := range signalSubjects(s.Message.Headers) {
+			ok = ok || slices.Contains(t.staticSubjects, sub)
+		}
+		t.authMemo.Store(&authMemo{header: v, ok: ok})
+		return ok
+	}
 	have := signalSubjects(s.Message.Headers)
 	if len(have) == 0 {
 		return false // deny by default: nothing says who may read it
-	}
-	if t.staticSubjects != nil {
-		for _, sub := range t.staticSubjects {
-			if slices.Contains(have, sub) {
-				return true
-			}
-		}
-		return false
 	}
 	vals := placeholder.ForMessage(s.Message, t.p.id)
 	vals.SubjectID = have[0]

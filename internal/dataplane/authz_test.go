@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,27 @@ func TestTargetSubjectPlaceholderMustCompile(t *testing.T) {
 	err := Check(parse(t, js), mapping.Config{})
 	if !errors.Is(err, client.ErrConfig) || !strings.Contains(err.Error(), "authorization subject") {
 		t.Fatalf("Check: %v", err)
+	}
+}
+
+// A constant target context remembers its last answer per context header:
+// alternating contexts still get each their own answer.
+func TestStandaloneRoutingAlternatingContexts(t *testing.T) {
+	const src = `{"id":"src","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1883",
+ "sources":[{"addresses":["in"],"authorizationContext":["tenant:{{ header:tenant }}"]}]}`
+	b := bus.NewLocal()
+	p, _ := start(t, b, src)
+	_, rec := start(t, b, issuingTarget("static", "tenant:acme", ""))
+	for i, tenant := range []string{"evil", "acme", "", "acme", "evil", "acme"} {
+		m := client.Message{Address: "in", Payload: liveMessage("org.acme", fmt.Sprintf("m%d-%s", i, tenant))}
+		if tenant != "" {
+			m.Headers = map[string]string{"tenant": tenant}
+		}
+		p.Inbound(0)(m)
+	}
+	for _, want := range []string{"m1-acme", "m3-acme", "m5-acme"} {
+		if m := rec.next(t); !strings.Contains(string(m.Payload), want) {
+			t.Fatalf("want %s, got %s", want, m.Payload)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/ack"
@@ -48,6 +49,9 @@ type target struct {
 	// common case compares strings without resolving (authorizes).
 	subjects       []*placeholder.Template
 	staticSubjects []string
+	// authMemo: the last answer for staticSubjects (bus publishers of
+	// several connections deliver concurrently).
+	authMemo atomic.Pointer[authMemo]
 }
 
 func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error) {
