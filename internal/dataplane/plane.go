@@ -2,8 +2,9 @@
 // broker messages are enforced, payload-mapped, header-mapped and published
 // on the signal bus; signals on the bus are authorized per target (its
 // subjects against the consuming source's, Config.Routing: without a
-// policy store this is the only check, and costs one decode of the
-// signal's context header per target), filtered, payload-mapped,
+// policy store this is the only check; a constant target context costs a
+// string compare, one with placeholders a decode and resolution per
+// signal), filtered, payload-mapped,
 // addressed and published by one of the connection's
 // clients. Every step is counted (monitor.Registry) and logged
 // (monitor.Logs) as Ditto's connectivity service does.
