@@ -71,6 +71,9 @@ type Settings struct {
 	// Tunnel tunes the SSH tunnels of connections that have one (Ditto's
 	// ditto.connectivity.tunnel).
 	Tunnel sshtunnel.Config
+	// StandaloneRouting authorizes targets for other connections' signals
+	// (DITTOCONN_STANDALONE_ROUTING; zero: dataplane.RoutingSubjects).
+	StandaloneRouting dataplane.Routing
 }
 
 // DefaultSettings are Ditto's values.
@@ -88,6 +91,7 @@ func DefaultSettings() Settings {
 		TestTimeout:           10 * time.Second,
 		Logs:                  monitor.DefaultLogConfig(),
 		Tunnel:                sshtunnel.DefaultConfig(),
+		StandaloneRouting:     dataplane.RoutingSubjects,
 	}
 }
 

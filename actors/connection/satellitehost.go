@@ -122,7 +122,8 @@ func (h *satelliteHost) start(ctx actor.Context, m *satStart) {
 	// and only hears the responses to what it consumed.
 	plane, planeErr := dataplane.New(conn, dataplane.Config{
 		Bus:     responsesOnly{inner: h.cfg.Bus, stream: dataplane.ResponseStream(conn.ID)},
-		Mapping: h.cfg.Mapping, Logs: logs, Collector: h.cfg.Collector, Now: h.cfg.Now, Logger: log})
+		Mapping: h.cfg.Mapping, Logs: logs, Collector: h.cfg.Collector, Now: h.cfg.Now, Logger: log,
+		Routing: h.cfg.StandaloneRouting})
 	f := factory
 	if planeErr != nil || tlsErr != nil {
 		err := fmt.Errorf("%w: %v", client.ErrConfig, firstErr(planeErr, tlsErr))

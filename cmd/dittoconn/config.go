@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client/mqttcommon"
+	"github.com/dittoconn/dittoconn/internal/dataplane"
 	"github.com/dittoconn/dittoconn/internal/mapping"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/service"
@@ -84,6 +85,7 @@ var settings = []setting{
 	{"", "DITTOCONN_CLIENT_TESTING_TIMEOUT", "", duration(func(c *config) *time.Duration { return &c.Actors.TestTimeout })},
 	{"", "DITTOCONN_CLIENT_MAX_CONNECTING", "", positive(func(c *config) *int { return &c.Actors.MaxConnecting })},
 	{"", "DITTOCONN_SSH_TUNNEL_HEARTBEAT_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.Tunnel.HeartbeatInterval })},
+	{"", "DITTOCONN_STANDALONE_ROUTING", "", routing(func(c *config) *dataplane.Routing { return &c.Actors.StandaloneRouting })},
 	{"log-level", "DITTOCONN_LOG_LEVEL", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
 	{"log-format", "DITTOCONN_LOG_FORMAT", "json or console", str(func(c *config) *string { return &c.LogFormat })},
 	// The connection logs and their publisher (internal/monitor reads them).
@@ -302,6 +304,22 @@ func str(f func(*config) *string) func(*config) value {
 }
 func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
 func (v *stringValue) String() string     { return string(*v) }
+
+// routingValue is DITTOCONN_STANDALONE_ROUTING: subjects or all.
+type routingValue dataplane.Routing
+
+func routing(f func(*config) *dataplane.Routing) func(*config) value {
+	return func(c *config) value { return (*routingValue)(f(c)) }
+}
+func (v *routingValue) Set(s string) error {
+	r, err := dataplane.ParseRouting(s)
+	if err != nil {
+		return fmt.Errorf("is not %q or %q", dataplane.RoutingSubjects, dataplane.RoutingAll)
+	}
+	*v = routingValue(r)
+	return nil
+}
+func (v *routingValue) String() string { return string(*v) }
 
 type boolValue bool
 

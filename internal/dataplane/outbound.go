@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/ack"
@@ -43,6 +44,14 @@ type target struct {
 	queues []chan *bus.Signal
 	// issued: the resolved issuedAcknowledgementLabel ("" = none).
 	issued string
+	// subjects: the target's authorization context, compiled;
+	// staticSubjects: the same when no subject has a placeholder, so the
+	// common case compares strings without resolving (authorizes).
+	subjects       []*placeholder.Template
+	staticSubjects []string
+	// authMemo: the last answer for staticSubjects (bus publishers of
+	// several connections deliver concurrently).
+	authMemo atomic.Pointer[authMemo]
 }
 
 func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error) {
@@ -58,6 +67,18 @@ func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error
 	}
 	if out.headers, err = compileHeaders(t.HeaderMapping, false); err != nil {
 		return nil, err
+	}
+	constant := true
+	for _, subj := range t.AuthorizationContext {
+		tmpl, err := placeholder.Compile(subj)
+		if err != nil {
+			return nil, fmt.Errorf("%w: target authorization subject: %v", client.ErrConfig, err)
+		}
+		out.subjects = append(out.subjects, tmpl)
+		constant = constant && tmpl.IsConstant()
+	}
+	if constant {
+		out.staticSubjects = slices.Clone(t.AuthorizationContext)
 	}
 	out.needsThing = strings.Contains(t.Address, "thing-json:")
 	out.needsSubject = strings.Contains(t.Address, "request:")
@@ -92,13 +113,19 @@ func newTarget(p *Plane, t *model.Target, reg *mapping.Registry) (*target, error
 	return out, nil
 }
 
-// deliver runs on the bus publisher's goroutine: Ditto's signal filter
-// (dispatched, then namespaces and RQL filter), then the target's queue.
+// deliver runs on the bus publisher's goroutine: standalone authorization
+// (authorizes), Ditto's signal filter (dispatched, then namespaces and RQL
+// filter), then the target's queue.
 func (t *target) deliver(s *bus.Signal) {
 	p := t.p
 	orig := s
 	if s.Origin == p.id {
 		return // Ditto: a connection never receives the signals it sent itself
+	}
+	if !t.authorizes(s) {
+		// Ditto: a subscriber whose subjects may not read the signal never
+		// sees it, so it neither counts it nor answers its requested label.
+		return
 	}
 	now := p.now()
 	logOn := p.logs.Enabled()

@@ -1,7 +1,11 @@
 // Package dataplane moves messages through one open connection: consumed
 // broker messages are enforced, payload-mapped, header-mapped and published
-// on the signal bus; signals on the bus are filtered per target,
-// payload-mapped, addressed and published by one of the connection's
+// on the signal bus; signals on the bus are authorized per target (its
+// subjects against the consuming source's, Config.Routing: without a
+// policy store this is the only check; a constant target context costs a
+// string compare, one with placeholders a decode and resolution per
+// signal), filtered, payload-mapped,
+// addressed and published by one of the connection's
 // clients. Every step is counted (monitor.Registry) and logged
 // (monitor.Logs) as Ditto's connectivity service does.
 //
@@ -65,8 +69,11 @@ type Config struct {
 	EnqueueWait time.Duration
 	// PublishTimeout bounds one Client.Publish (default 10 s).
 	PublishTimeout time.Duration
-	Now            func() time.Time
-	Logger         zerolog.Logger
+	// Routing authorizes targets for other connections' signals ("":
+	// RoutingSubjects, never wider by default).
+	Routing Routing
+	Now     func() time.Time
+	Logger  zerolog.Logger
 }
 
 // Plane is the data plane of one connection configuration.
@@ -130,6 +137,9 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 	}
 	if cfg.Bus == nil {
 		return nil, fmt.Errorf("dataplane: no bus")
+	}
+	if cfg.Routing != "" && cfg.Routing != RoutingSubjects && cfg.Routing != RoutingAll {
+		return nil, fmt.Errorf("dataplane: unknown standalone routing %q", cfg.Routing)
 	}
 	mcfg := cfg.Mapping
 	if mcfg.MaxMappedInboundMessages == 0 && mcfg.MaxMappedOutboundMessages == 0 && mcfg.JavaScript.MaxScriptSizeBytes == 0 {

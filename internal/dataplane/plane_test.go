@@ -67,9 +67,15 @@ func parse(t *testing.T, js string) *model.Connection {
 // start builds, connects and registers cleanup of a plane with a recorder.
 func start(t *testing.T, b bus.Bus, js string) (*Plane, *recorder) {
 	t.Helper()
+	return startWith(t, b, js, "")
+}
+
+// startWith is start with a chosen standalone routing.
+func startWith(t *testing.T, b bus.Bus, js string, r Routing) (*Plane, *recorder) {
+	t.Helper()
 	logs := monitor.NewLogs(monitor.LogOptions{ConnectionID: "x"})
 	logs.Enable()
-	p, err := New(parse(t, js), Config{Bus: b, Logs: logs})
+	p, err := New(parse(t, js), Config{Bus: b, Logs: logs, Routing: r})
 	if err != nil {
 		t.Fatalf("plane: %v", err)
 	}
