@@ -452,9 +452,10 @@ func target(uri string) (string, error) {
 
 // Check opens an SSH session for t and a channel through it to addr, then
 // closes both, within ctx: testConnection's reachability check of a
-// connection type without a live client.
-func Check(ctx context.Context, t *model.SSHTunnel, addr string) error {
-	cl, err := dial(ctx, t, nil)
+// connection type without a live client. control (may be nil) checks the
+// SSH server's address when dialled.
+func Check(ctx context.Context, t *model.SSHTunnel, addr string, control func(network, address string, c syscall.RawConn) error) error {
+	cl, err := dial(ctx, t, control)
 	if err != nil {
 		return err
 	}
