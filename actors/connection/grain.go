@@ -146,8 +146,10 @@ func (c *Config) defaults() {
 	positive(&c.Tunnel.HeartbeatInterval, d.Tunnel.HeartbeatInterval)
 	positive(&c.Tunnel.DialTimeout, d.Tunnel.DialTimeout)
 	// every live client goes through the connection's SSH tunnel when it
-	// has one (wrapping twice tunnels once)
-	c.Clients = sshtunnel.Specs(c.Clients, c.Tunnel)
+	// has one (wrapping twice tunnels once); what a host resolves to may
+	// change after validation, so every connect attempt and every dial is
+	// checked again, outside the tunnel (whose client dials loopback)
+	c.Clients = sshtunnel.Specs(c.Clients, c.Tunnel).Guarded(c.Validation)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
@@ -31,11 +33,17 @@ func (s *supervisor) test(req request, c *model.Connection, seq int64) *pb.Reply
 	if addr := s.cfg.Clients.DialAddress(c); addr != "" && sshtunnel.Enabled(c) {
 		ctx, cancel := context.WithTimeout(context.Background(), req.cmd.AnswerWithin(s.cfg.DialTimeout))
 		defer cancel()
-		if err := sshtunnel.Check(ctx, c.SSHTunnel, addr); err != nil {
+		var control func(network, address string, c syscall.RawConn) error
+		if u, err := url.Parse(c.SSHTunnel.URI); err == nil {
+			control = s.cfg.Validation.DialControl(u.Hostname())
+		}
+		if err := sshtunnel.Check(ctx, c.SSHTunnel, addr, control); err != nil {
 			return errorReply(s.connectError(s.id, c, err), seq)
 		}
 	} else if addr != "" {
-		conn, err := net.DialTimeout("tcp", addr, req.cmd.AnswerWithin(s.cfg.DialTimeout))
+		host, _, _ := net.SplitHostPort(addr)
+		d := net.Dialer{Timeout: req.cmd.AnswerWithin(s.cfg.DialTimeout), Control: s.cfg.Validation.DialControl(host)}
+		conn, err := d.Dial("tcp", addr)
 		if err != nil {
 			return errorReply(ditto.ConnectionFailed(s.id, fmt.Sprintf(
 				"Could not establish a connection on '%s'. Make sure the endpoint is reachable and that no firewall prevents the connection.", addr)), seq)

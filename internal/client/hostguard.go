@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"syscall"
 
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -32,11 +33,15 @@ func (env Env) DialControl(host string) func(network, address string, c syscall.
 	return env.Hosts.DialControl(host)
 }
 
-// Guarded is s whose factories first validate the connection's host
-// against p, on every connect attempt and every test (the grain builds a
-// client for each), since the host was validated when the connection was
-// stored and its name may resolve elsewhere now; the clients get p as
-// Env.Hosts for their dials. Types whose URI has no host are not checked.
+// Guarded is s whose factories first validate the connection's host, and
+// its SSH tunnel's host when it has one, against p, on every connect
+// attempt and every test (the grain builds a client for each), since the
+// host was validated when the connection was stored and its name may
+// resolve elsewhere now; the clients get p as Env.Hosts for their dials.
+// Types whose URI has no host are not checked. Guarded must wrap the SSH
+// tunnel's factories, not be wrapped by them: a tunnelled client's URI
+// points at the tunnel's loopback end, and the tunnel clears Env.Hosts
+// for it.
 func (s Specs) Guarded(p HostPolicy) Specs {
 	out := make(Specs, len(s))
 	for t, spec := range s {
@@ -48,6 +53,13 @@ func (s Specs) Guarded(p HostPolicy) Specs {
 					if ep, err := ParseEndpoint(c); err == nil {
 						if err := p.ValidateHost(ep.Host); err != nil {
 							return nil, HostRefused("", err)
+						}
+					}
+				}
+				if t := env.Connection; t != nil && t.SSHTunnel != nil && t.SSHTunnel.Enabled {
+					if u, err := url.Parse(t.SSHTunnel.URI); err == nil && u.Hostname() != "" {
+						if err := p.ValidateHost(u.Hostname()); err != nil {
+							return nil, HostRefused("SSH tunnel: ", err)
 						}
 					}
 				}

@@ -182,9 +182,6 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := ac.Validation.CheckHostSettings(); err != nil {
 		return nil, fmt.Errorf("blocked host settings: %w", err)
 	}
-	// What a host resolves to may change after validation: every connect
-	// attempt and every dial is checked again.
-	ac.Clients = ac.Clients.Guarded(ac.Validation)
 	if cfg.Encryption.MigrationAvailable() {
 		engineOps, ok := engine.(persistence.Migration)
 		if !ok {

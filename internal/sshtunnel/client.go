@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -92,6 +93,9 @@ func build(f client.Factory, env client.Env, cfg Config) (client.Client, error) 
 	if err != nil {
 		return nil, err
 	}
+	if u, err := url.Parse(conn.SSHTunnel.URI); err == nil {
+		fwd.control = env.DialControl(u.Hostname())
+	}
 	uri, err := rewrite(conn.URI, fwd.port())
 	if err != nil {
 		fwd.close()
@@ -108,6 +112,10 @@ func build(f client.Factory, env client.Env, cfg Config) (client.Client, error) 
 	inner.Connection = through
 	inner.Events = c.relay
 	inner.Logger = env.Logger.With().Str("via", "ssh-tunnel").Logger()
+	// the protocol client dials the loopback forward: the hosts it stands
+	// for (the SSH server, the broker's name) were checked by the caller
+	// (client.Specs.Guarded) and the SSH dial is checked above
+	inner.Hosts = nil
 	cl, err := f(inner)
 	if err != nil {
 		fwd.close()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -61,6 +62,9 @@ type forward struct {
 	target string // broker host:port as the SSH server resolves it
 	cfg    Config
 	log    zerolog.Logger
+	// control checks the SSH server's address against the blocked hosts
+	// at every dial (nil: none).
+	control func(network, address string, c syscall.RawConn) error
 
 	mu      sync.Mutex
 	ssh     *ssh.Client
@@ -88,7 +92,7 @@ func (f *forward) port() int { return f.ln.Addr().(*net.TCPAddr).Port }
 // start opens the SSH session described by t and starts forwarding, bounded
 // by ctx. On error the forward is closed.
 func (f *forward) start(ctx context.Context, t *model.SSHTunnel) error {
-	cl, err := dial(ctx, t)
+	cl, err := dial(ctx, t, f.control)
 	if err != nil {
 		f.close()
 		return err
@@ -111,8 +115,9 @@ func (f *forward) start(ctx context.Context, t *model.SSHTunnel) error {
 	return nil
 }
 
-// dial connects and authenticates to the SSH server of t within ctx.
-func dial(ctx context.Context, t *model.SSHTunnel) (*ssh.Client, error) {
+// dial connects and authenticates to the SSH server of t within ctx;
+// control (may be nil) is the dialer's check of the address.
+func dial(ctx context.Context, t *model.SSHTunnel, control func(network, address string, c syscall.RawConn) error) (*ssh.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, maxHandshake) // the caller's deadline when sooner
 	defer cancel()
 	addr, err := serverAddress(t.URI)
@@ -123,7 +128,7 @@ func dial(ctx context.Context, t *model.SSHTunnel) (*ssh.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{KeepAlive: 15 * time.Second} // Ditto's socket-keepalive
+	d := net.Dialer{KeepAlive: 15 * time.Second, Control: control} // Ditto's socket-keepalive
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, dialError(err)
@@ -447,9 +452,10 @@ func target(uri string) (string, error) {
 
 // Check opens an SSH session for t and a channel through it to addr, then
 // closes both, within ctx: testConnection's reachability check of a
-// connection type without a live client.
-func Check(ctx context.Context, t *model.SSHTunnel, addr string) error {
-	cl, err := dial(ctx, t)
+// connection type without a live client. control (may be nil) checks the
+// SSH server's address when dialled.
+func Check(ctx context.Context, t *model.SSHTunnel, addr string, control func(network, address string, c syscall.RawConn) error) error {
+	cl, err := dial(ctx, t, control)
 	if err != nil {
 		return err
 	}

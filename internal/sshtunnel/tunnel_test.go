@@ -241,15 +241,15 @@ func TestIntegrationTunnelRefusals(t *testing.T) {
 // client: a channel to the endpoint through the tunnel.
 func TestIntegrationCheck(t *testing.T) {
 	s := sshdtest.Start(t)
-	if err := Check(ctxFor(t, 10*time.Second), s.Tunnel("public-key"), echoServer(t)); err != nil {
+	if err := Check(ctxFor(t, 10*time.Second), s.Tunnel("public-key"), echoServer(t), nil); err != nil {
 		t.Fatalf("Check of a reachable endpoint: %v", err)
 	}
-	wantError(t, Check(ctxFor(t, 10*time.Second), s.Tunnel("public-key"), closedPort(t)),
+	wantError(t, Check(ctxFor(t, 10*time.Second), s.Tunnel("public-key"), closedPort(t), nil),
 		"Opening SSH channel failed with exception - cause <SshChannelOpenException>: Connection refused.",
 		client.StatusMisconfigured, client.ErrUnreachable)
 	tun := s.Tunnel("public-key")
 	tun.URI = "ssh://" + closedPort(t)
-	wantError(t, Check(ctxFor(t, 10*time.Second), tun, echoServer(t)),
+	wantError(t, Check(ctxFor(t, 10*time.Second), tun, echoServer(t), nil),
 		"Failed to connect to ssh server - cause <ConnectException>: Connection refused.",
 		client.StatusMisconfigured, client.ErrUnreachable)
 }

@@ -143,7 +143,7 @@ func (p *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session
 // open establishes a session; on error the returned session (if any) must
 // be closed by the caller.
 func (c *protocol) open(ctx context.Context) (*session, error) {
-	var d net.Dialer
+	d := net.Dialer{Control: c.env.DialControl(c.ep.host)} // the blocked hosts, at every dial
 	raw, err := d.DialContext(ctx, "tcp", c.ep.addr())
 	if err != nil {
 		return nil, c.connectError(ctx, err, true)

@@ -112,7 +112,7 @@ func (c *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session
 }
 
 func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, error) {
-	var d net.Dialer
+	d := net.Dialer{Control: c.env.DialControl(c.cfg.host)} // the blocked hosts, at every dial
 	raw, err := d.DialContext(ctx, "tcp", c.cfg.addr())
 	if err != nil {
 		return nil, c.connectError(ctx, err, true)

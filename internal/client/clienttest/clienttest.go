@@ -90,6 +90,7 @@ func Run(t *testing.T, harness func(t *testing.T) *Harness) {
 		{"Close", testClose},
 		{"WrongCredentials", testWrongCredentials},
 		{"Unreachable", testUnreachable},
+		{"BlockedAtDial", testBlockedAtDial},
 		{"Timeout", testTimeout},
 		{"LostAndBack", testLostAndBack},
 		{"SettleAccept", func(t *testing.T, h *Harness) { testSettledForGood(t, h, client.Accept) }},
@@ -521,6 +522,32 @@ func testUnreachable(t *testing.T, h *Harness) {
 	}
 	if rec.Count(client.Connected) != 0 {
 		t.Fatal("Connected after a failed connect")
+	}
+}
+
+// testBlockedAtDial: with loopback blocked by the service's host rules
+// (Env.Hosts), connecting to the broker on loopback is refused when the
+// address is dialled, with Ditto's reason, and never counts as connected;
+// through an SSH tunnel the SSH server's address (loopback too) is refused.
+func testBlockedAtDial(t *testing.T, h *Harness) {
+	hosts := model.DefaultValidationConfig()
+	hosts.BlockedHostnames = []string{"localhost"}
+	hosts.LookupIP = func(string) ([]net.IP, error) { return []net.IP{net.ParseIP("127.0.0.1")}, nil }
+	_, target := h.Addresses(t)
+	rec := &Recorder{}
+	c, err := h.Factory(client.Env{Connection: h.Connection(h.Broker, nil, []model.Target{{Address: target}}),
+		Instance: "test-instance", Logger: zerolog.New(zerolog.NewTestWriter(t)), Events: rec.Event,
+		Inbound: rec.Inbound, Hosts: hosts})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close(Context(t, 10*time.Second)) })
+	err = c.Connect(Context(t, 5*time.Second))
+	if err == nil || !strings.Contains(err.Error(), "the hostname resolved to a loopback address (127.0.0.1)") {
+		t.Fatalf("connect with loopback blocked: %v, want the blocked-host reason", err)
+	}
+	if rec.Count(client.Connected) != 0 {
+		t.Fatal("Connected with the broker's address blocked")
 	}
 }
 

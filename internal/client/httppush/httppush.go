@@ -264,7 +264,10 @@ func (s *session) Close(ctx context.Context) error {
 // publish this long instead of its own bound.
 func (c *Client) RequestTimeout() time.Duration { return c.p.timeout }
 
-// Test checks reachability and credentials, leaving nothing running.
+// Test checks reachability and credentials, leaving nothing running: with
+// OAuth it fetches a fresh token (a refused one fails the test), with HMAC
+// credentials it signs a request to the endpoint (not sent), so that a
+// misconfiguration fails the test instead of the first publish.
 func (c *Client) Test(ctx context.Context) error {
 	p := c.p
 	if err := p.probe(ctx); err != nil {
@@ -273,6 +276,15 @@ func (c *Client) Test(ctx context.Context) error {
 	if p.oauth != nil {
 		if _, err := p.oauth.token(ctx, true); err != nil {
 			return err
+		}
+	}
+	if p.signer != nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/", nil)
+		if err == nil {
+			err = p.signer.sign(req, nil, time.Now())
+		}
+		if err != nil {
+			return fmt.Errorf("%w: signing a request to %s: %v", client.ErrConfig, p.ep.HostPort(), err)
 		}
 	}
 	p.http.CloseIdleConnections()

@@ -108,11 +108,33 @@ func (c *protocol) baseOpts(h *hooks) []kgo.Opt {
 		kgo.DialTimeout(dialTimeout),
 		kgo.WithHooks(h),
 	}
+	var tc *tls.Config
 	if c.cfg.secure {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.env.TLS != nil {
 			tc = c.env.TLS.Clone()
 		}
+	}
+	switch {
+	case c.env.Hosts != nil:
+		// every broker address (the seeds' and those the cluster
+		// advertises) is checked against the blocked hosts when dialled
+		opts = append(opts, kgo.Dialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			nd := &net.Dialer{Timeout: dialTimeout, Control: c.env.DialControl(host)}
+			if tc == nil {
+				return nd.DialContext(ctx, network, addr)
+			}
+			cfg := tc.Clone()
+			if cfg.ServerName == "" {
+				cfg.ServerName = host // as franz-go's own TLS dial does
+			}
+			return (&tls.Dialer{NetDialer: nd, Config: cfg}).DialContext(ctx, network, addr)
+		}))
+	case tc != nil:
 		// franz-go sets ServerName per broker when it is empty.
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}

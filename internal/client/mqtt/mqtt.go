@@ -157,6 +157,11 @@ func (s *session) options(clientID string, main bool) *paho.ClientOptions {
 		SetWriteTimeout(10 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetCustomOpenConnectionFn(openBuffered)
+	if u, err := url.Parse(p.broker); err == nil {
+		// openBuffered dials with it: every address is checked against the
+		// blocked hosts
+		o.SetDialer(&net.Dialer{Timeout: 10 * time.Second, Control: p.env.DialControl(u.Hostname())})
+	}
 	if user, pass, ok := client.UserInfo(p.conn); ok {
 		o.SetUsername(user).SetPassword(pass)
 	}

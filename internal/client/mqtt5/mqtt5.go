@@ -169,6 +169,24 @@ func (l *link) config(clientID string, consumer bool, timeout time.Duration) aut
 		},
 		ClientConfig: paho.ClientConfig{ClientID: clientID},
 	}
+	if control := p.env.DialControl(p.server.Hostname()); control != nil {
+		// autopaho's own dial has no Control: this one checks every
+		// address against the blocked hosts (no proxy from the
+		// environment then, as blocked hosts could not be checked behind it)
+		cc.AttemptConnection = func(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+			defer cancel()
+			nd := &net.Dialer{Control: control}
+			if u.Scheme == "mqtt" || u.Scheme == "tcp" {
+				return nd.DialContext(ctx, "tcp", u.Host)
+			}
+			conn, err := (&tls.Dialer{NetDialer: nd, Config: cfg.TlsCfg}).DialContext(ctx, "tcp", u.Host)
+			if err != nil {
+				return nil, err
+			}
+			return packets.NewThreadSafeConn(conn), nil
+		}
+	}
 	if consumer {
 		l.acks = &ackCounter{SessionManager: state.NewInMemory()}
 		cc.Session = l.acks
