@@ -84,7 +84,7 @@ func TestJavaScriptLimits(t *testing.T) {
 			// which bound ended the script, so a generous execution time
 			// keeps a loaded machine from ending it first.
 			cfg.JavaScript.MaxScriptExecutionTime = 2 * time.Minute
-			cfg.MaxInboundPayloadBytes = 0                          // the script's own guards
+			cfg.MaxInboundPayloadBytes = 0 // the script's own guards
 			m, err := newJS(t, tc.script, "", cfg)
 			if err != nil {
 				t.Fatal(err)
