@@ -38,6 +38,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -223,6 +224,22 @@ type Pending interface {
 	Done() <-chan struct{}
 	// Err is the outcome after Done: what Publish would have returned.
 	Err() error
+}
+
+// ResultPublisher is an optional extra of a Client whose broker reports
+// details of a publish that Ditto puts into the target's issued
+// acknowledgement (Kafka with debugEnabled: the record metadata).
+// PublishResult publishes as Publish does; on success its Result is the
+// issued acknowledgement's status and payload. The data plane calls it only
+// for signals that requested the target's issued label.
+type ResultPublisher interface {
+	PublishResult(ctx context.Context, msg Message) (Result, error)
+}
+
+// Result is what a ResultPublisher's broker reported about a publish.
+type Result struct {
+	Status  int             // of the issued acknowledgement; 0: the data plane's default
+	Payload json.RawMessage // its payload; nil: none
 }
 
 // Tester is an optional extra of a Client: testConnection calls Test instead

@@ -367,3 +367,45 @@ func TestZeroTimeoutWithRequestsIsRejected(t *testing.T) {
 	}
 	device.none(t)
 }
+
+// resulting is a connected client whose broker reports on each publish
+// (client.ResultPublisher, Kafka with debugEnabled).
+type resulting struct{ *recorder }
+
+func (r resulting) PublishResult(ctx context.Context, m client.Message) (client.Result, error) {
+	if err := r.Publish(ctx, m); err != nil {
+		return client.Result{}, err
+	}
+	return client.Result{Status: 200, Payload: json.RawMessage(`{"topic":"t","partition":0,"offset":7}`)}, nil
+}
+
+// A client reporting on its publishes makes the issued acknowledgement:
+// its status and payload replace the default 200 without payload.
+func TestResultPublisherMakesTheIssuedAck(t *testing.T) {
+	b := bus.NewLocal()
+	req, replies := start(t, b, requesterConn)
+	iss, err := New(parse(t, issuerConn), Config{Bus: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	device := resulting{newRecorder()}
+	iss.Connected(0, device)
+	t.Cleanup(func() { iss.Close(); iss.Wait() })
+	s := make(settled, 2)
+	// the live response never comes: the answer aggregates the issued
+	// acknowledgement with the live response's timeout
+	req.Inbound(0)(s.msg("in", liveMsg("org.acme", "c-res", `,"timeout":"300ms"`)))
+	device.next(t)
+	s.wait(t, 5*time.Second)
+	answer := decode(t, replies.next(t))
+	var entries map[string]struct {
+		Status  int             `json:"status"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(answer.Value, &entries); err != nil {
+		t.Fatalf("answer %s: %v", protocol.Encode(answer), err)
+	}
+	if e := entries["iss:ack"]; e.Status != 200 || string(e.Payload) != `{"topic":"t","partition":0,"offset":7}` {
+		t.Fatalf("issued acknowledgement %d %s in %s", e.Status, e.Payload, answer.Value)
+	}
+}

@@ -283,6 +283,13 @@ func (t *target) complete(w *worker, done chan<- struct{}) {
 // published counts the outcome of one publish and issues the target's
 // acknowledgement of it when the signal requested it.
 func (t *target) published(s *bus.Signal, info monitor.Info, err error) {
+	t.publishedResult(s, info, err, client.Result{})
+}
+
+// publishedResult is published with what the broker reported: a non-zero
+// res.Status replaces the default issued acknowledgement's status and
+// payload (client.ResultPublisher).
+func (t *target) publishedResult(s *bus.Signal, info monitor.Info, err error, res client.Result) {
 	p := t.p
 	if err != nil {
 		t.st.c[monitor.Published].RecordAt(false, p.now())
@@ -298,7 +305,11 @@ func (t *target) published(s *bus.Signal, info monitor.Info, err error) {
 	if err != nil {
 		t.issue(s, ack.NewSendingFailed(t.issued, cid, err), info, true)
 	} else {
-		t.issue(s, ack.NewIssued(t.issued, cid), info, true)
+		a := ack.NewIssued(t.issued, cid)
+		if res.Status != 0 {
+			a.Status, a.Payload = res.Status, res.Payload
+		}
+		t.issue(s, a, info, true)
 	}
 }
 
@@ -363,6 +374,13 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 			msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}
 			if ex, ok := cl.(exchanger); ok && t.answersWithResponse(s) {
 				t.exchange(w, ex, s, msg, info)
+				continue
+			}
+			if rp, ok := cl.(client.ResultPublisher); ok && t.issued != "" && t.issued != ack.LiveResponse && requests(s, t.issued) {
+				ctx, cancel := context.WithTimeout(w.ctx, p.publishTimeout(cl))
+				res, err := rp.PublishResult(ctx, msg)
+				cancel()
+				t.publishedResult(s, info, err, res)
 				continue
 			}
 			if ap, ok := cl.(client.AsyncPublisher); ok {

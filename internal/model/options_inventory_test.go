@@ -56,7 +56,7 @@ const (
 	tMQTTValidate  = "internal/client/mqtt:TestValidate"
 	tKafkaConfig   = "internal/client/kafka:TestParseConfig"
 	tKafkaValidate = "internal/client/kafka:TestValidate"
-	tKafkaDebug    = "internal/client/kafka:TestKafkaDebugEnabledOnlyAffectsIssuedAcknowledgements"
+	tKafkaDebug    = "internal/client/kafka:TestIntegrationDebugEnabledRecordMetadata"
 	tHonoResolve   = "internal/client/hono:TestResolve"
 	tAMQP10Config  = "internal/client/amqp10:TestParseConfig"
 	tAMQP10Refuse  = "internal/client/amqp10:TestValidateRefusesUnsupportedJMSOptions"
@@ -225,9 +225,9 @@ var specificConfigKeys = map[string]struct {
 	"kafka:saslMechanism":       {"connectivity-protocol-bindings-kafka2.md", impl("internal/client/kafka:TestIntegrationSASL")},
 	"kafka:groupId":             {"connectivity-protocol-bindings-kafka2.md", impl(tKafkaConfig)},
 	"kafka:consumerOffsetReset": {"connectivity-protocol-bindings-kafka2.md", impl(tKafkaConfig)},
-	// In Ditto debugEnabled only changes issued acknowledgements, which
-	// this service refuses together with it.
-	"kafka:debugEnabled": {"connectivity-protocol-bindings-kafka2.md", refused(tKafkaDebug)},
+	// In Ditto debugEnabled only changes issued acknowledgements: 200 with
+	// the record metadata instead of 204.
+	"kafka:debugEnabled": {"connectivity-protocol-bindings-kafka2.md", impl(tKafkaDebug)},
 
 	// HTTP push ("Specific configuration properties").
 	"http-push:parallelism":     {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushParallelism")},
@@ -256,7 +256,7 @@ var specificConfigKeys = map[string]struct {
 	// saslMechanism are set from the service configuration, as in Ditto.
 	"hono:honoTenantId":     {"connectivity-protocol-bindings-hono.md", impl("test/live:TestIntegrationHono")},
 	"hono:groupId":          {"connectivity-protocol-bindings-hono.md", impl(tHonoResolve)},
-	"hono:debugEnabled":     {"connectivity-protocol-bindings-hono.md", refused("internal/client/hono:TestValidate")},
+	"hono:debugEnabled":     {"connectivity-protocol-bindings-hono.md", impl(tKafkaDebug)}, // Hono runs on the Kafka client
 	"hono:bootstrapServers": {"connectivity-protocol-bindings-hono.md", impl(tHonoResolve)},
 	"hono:saslMechanism":    {"connectivity-protocol-bindings-hono.md", impl(tHonoResolve)},
 }

@@ -2,8 +2,6 @@ package hono
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/proto/ditto"
@@ -42,22 +40,5 @@ func validate(k *model.Check) error {
 			return err
 		}
 	}
-	if err := debugEnabled(k.Conn); err != nil {
-		return err
-	}
 	return k.PayloadMappings()
-}
-
-// debugEnabled refuses Kafka's debugEnabled where it would be ignored, as
-// for kafka connections: in Ditto it only puts the record metadata into a
-// target's issued acknowledgement, which this service does not issue.
-func debugEnabled(c *model.Connection) error {
-	i := slices.IndexFunc(c.Targets, func(t model.Target) bool { return t.IssuedAcknowledgementLabel != "" })
-	if i < 0 || !strings.EqualFold(c.SpecificConfig["debugEnabled"], "true") {
-		return nil
-	}
-	label, address := c.Targets[i].IssuedAcknowledgementLabel, c.Targets[i].Address
-	return ditto.ConfigurationInvalidDesc("The specific config 'debugEnabled' is not supported together with the issued acknowledgement label <"+
-		label+"> of target <"+address+">.",
-		"This service does not put the Kafka record metadata into issued acknowledgements. Remove 'debugEnabled' or the target's 'issuedAcknowledgementLabel'.")
 }

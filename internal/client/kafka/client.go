@@ -90,14 +90,32 @@ func New(env client.Env) (client.Client, error) {
 	client.EachConsumer(conn, func(src model.Source, a string) {
 		p.consumers = append(p.consumers, consumerSpec{topic: a, qos: src.QoS, commit: src.QoS != nil && *src.QoS >= 1})
 	})
-	return client.NewLifecycle(env, p, client.Options{
+	return resultClient{client.NewLifecycle(env, p, client.Options{
 		Name:           "kafka",
 		Shape:          shape,
 		Endpoint:       strings.Join(cfg.seeds, ","),
 		ConnectTimeout: defaultConnectTimeout,
 		PublishTimeout: defaultOpTimeout,
 		CloseTimeout:   defaultOpTimeout,
-	}), nil
+	})}, nil
+}
+
+// resultClient is the Lifecycle with the client.ResultPublisher extra, so
+// that the data plane puts what the broker reported (debugEnabled) into
+// the target's issued acknowledgement.
+type resultClient struct{ *client.Lifecycle }
+
+var _ client.ResultPublisher = resultClient{}
+
+// PublishResult hands msg to the current session as Publish does.
+func (c resultClient) PublishResult(ctx context.Context, msg client.Message) (client.Result, error) {
+	s, err := c.Current()
+	if err != nil {
+		return client.Result{}, err
+	}
+	ctx, cancel := client.WithDefaultTimeout(ctx, defaultOpTimeout)
+	defer cancel()
+	return s.(*session).PublishResult(ctx, msg)
 }
 
 // baseOpts are the options every franz-go client of this connection shares.

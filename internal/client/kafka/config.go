@@ -38,6 +38,9 @@ type config struct {
 	mechanism string
 	groupID   string
 	reset     kgo.Offset
+	// debug (debugEnabled, Java's Boolean.parseBoolean): issued
+	// acknowledgements carry the record metadata
+	debug bool
 }
 
 // parseConfig reads the URI and specificConfig of conn. Errors never carry
@@ -56,6 +59,7 @@ func parseConfig(conn *model.Connection) (config, error) {
 		return config{}, fmt.Errorf("%w: the URI scheme %q is not valid for kafka", client.ErrConfig, ep.Scheme)
 	}
 	sc := conn.SpecificConfig
+	cfg.debug = strings.EqualFold(sc[cfgDebugEnabled], "true")
 	for _, s := range strings.Split(sc[cfgBootstrapServers], ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			cfg.seeds = append(cfg.seeds, s)

@@ -2,9 +2,11 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -385,9 +387,17 @@ func (s *session) Close(ctx context.Context) error {
 // Publish produces msg to "topic", "topic/key" or "topic#partition" and
 // waits for the broker's acknowledgement.
 func (s *session) Publish(ctx context.Context, msg client.Message) error {
+	_, err := s.PublishResult(ctx, msg)
+	return err
+}
+
+// PublishResult publishes as Publish does and returns the issued
+// acknowledgement Ditto's Kafka publisher makes of it: 204 without a
+// payload, or with debugEnabled 200 carrying the record metadata.
+func (s *session) PublishResult(ctx context.Context, msg client.Message) (client.Result, error) {
 	t, err := parseTarget(msg.Address)
 	if err != nil {
-		return err
+		return client.Result{}, err
 	}
 	rec := &kgo.Record{Topic: t.topic, Key: t.key, Value: msg.Payload, Context: ctx}
 	if t.partition >= 0 {
@@ -396,8 +406,36 @@ func (s *session) Publish(ctx context.Context, msg client.Message) error {
 	for k, v := range msg.Headers {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
-	if err := s.main.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return fmt.Errorf("kafka: publishing to %q: %w", msg.Address, err)
+	r, err := s.main.ProduceSync(ctx, rec).First()
+	if err != nil {
+		return client.Result{}, fmt.Errorf("kafka: publishing to %q: %w", msg.Address, err)
 	}
-	return nil
+	if !s.p.cfg.debug {
+		return client.Result{Status: http.StatusNoContent}, nil
+	}
+	return client.Result{Status: http.StatusOK, Payload: recordMetadata(r)}, nil
+}
+
+// recordMetadata is the payload of Ditto's debug acknowledgement: the
+// fields of Kafka's RecordMetadata in Ditto's order, sizes -1 for a null
+// key or value, timestamp (ms) and offset only when known.
+func recordMetadata(r *kgo.Record) json.RawMessage {
+	size := func(b []byte) int {
+		if b == nil {
+			return -1
+		}
+		return len(b)
+	}
+	b := []byte{'{'}
+	if !r.Timestamp.IsZero() {
+		b = fmt.Appendf(b, `"timestamp":%d,`, r.Timestamp.UnixMilli())
+	}
+	b = fmt.Appendf(b, `"serializedKeySize":%d,"serializedValueSize":%d,"topic":`, size(r.Key), size(r.Value))
+	topic, _ := json.Marshal(r.Topic)
+	b = append(b, topic...)
+	b = fmt.Appendf(b, `,"partition":%d`, r.Partition)
+	if r.Offset >= 0 {
+		b = fmt.Appendf(b, `,"offset":%d`, r.Offset)
+	}
+	return append(b, '}')
 }

@@ -147,9 +147,6 @@ func specificConfig(c *model.Connection) error {
 		}
 		return ditto.ConfigurationInvalid(fmt.Sprintf("The provided list of bootstrap servers '%s' is not valid", shown))
 	}
-	if err := debugEnabled(c); err != nil {
-		return err
-	}
 	if len(c.Sources) > 0 {
 		if g, ok := sc[cfgGroupID]; ok {
 			if r, ok := template.ResolveConnectionID(g, c.ID); ok {
@@ -163,27 +160,6 @@ func specificConfig(c *model.Connection) error {
 		if r, ok := sc[cfgConsumerOffsetReset]; ok && !strings.EqualFold(r, "earliest") && !strings.EqualFold(r, "latest") {
 			return ditto.ConfigurationInvalid(
 				"The connection configuration contains an invalid value for the consumer offset reset. Allowed values are: <[earliest, latest]>")
-		}
-	}
-	return nil
-}
-
-// debugEnabled refuses what this service cannot do. In Ditto, debugEnabled
-// (read as Java's Boolean.parseBoolean) makes a target's issued
-// acknowledgement a 200 carrying the Kafka record metadata instead of a 204;
-// it changes nothing else. The data plane issues no target acknowledgements,
-// so with an issuedAcknowledgementLabel the setting would be accepted and
-// ignored: refuse it there. Without one it has no effect in Ditto either.
-func debugEnabled(c *model.Connection) error {
-	if !strings.EqualFold(c.SpecificConfig[cfgDebugEnabled], "true") {
-		return nil
-	}
-	for _, t := range c.Targets {
-		if t.IssuedAcknowledgementLabel != "" {
-			return ditto.ConfigurationInvalidDesc(fmt.Sprintf(
-				"The specific config 'debugEnabled' is not supported together with the issued acknowledgement label <%s> of target <%s>.",
-				t.IssuedAcknowledgementLabel, t.Address),
-				"This service does not put the Kafka record metadata into issued acknowledgements. Remove 'debugEnabled' or the target's 'issuedAcknowledgementLabel'.")
 		}
 	}
 	return nil

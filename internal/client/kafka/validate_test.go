@@ -28,14 +28,14 @@ func TestValidate(t *testing.T) {
 }
 
 // In Ditto, debugEnabled (Boolean.parseBoolean) only turns a target's issued
-// acknowledgement into a 200 with the Kafka record metadata. This service
-// issues no target acknowledgements, so it refuses the setting where it would
-// matter and accepts it where Ditto ignores it too.
+// acknowledgement into a 200 with the Kafka record metadata
+// (TestIntegrationDebugEnabledRecordMetadata); it is accepted with and
+// without an issued label.
 func TestKafkaDebugEnabledOnlyAffectsIssuedAcknowledgements(t *testing.T) {
 	amqpTgt := `{"address":"x","topics":["_/_/things/twin/events"],` + clienttest.AC + `}`
 	ackTgt := `{"address":"x","topics":["_/_/things/twin/events"],"issuedAcknowledgementLabel":"{{connection:id}}:done",` + clienttest.AC + `}`
 	clienttest.RunValidation(t, Spec, []clienttest.ValidationCase{
-		{Name: "kafka debugEnabled with issued acknowledgement", JSON: clienttest.Conn("kafka", "tcp://h:9092", "", ackTgt, `,"specificConfig":{"bootstrapServers":"k:9092","debugEnabled":"TRUE"}`), Status: 400, Code: ditto.CodeConfigurationInvalid, Parts: []string{"'debugEnabled' is not supported together with the issued acknowledgement label <{{connection:id}}:done> of target <x>."}},
+		{Name: "kafka debugEnabled with issued acknowledgement", JSON: clienttest.Conn("kafka", "tcp://h:9092", "", ackTgt, `,"specificConfig":{"bootstrapServers":"k:9092","debugEnabled":"TRUE"}`)},
 		{Name: "kafka debugEnabled false with issued acknowledgement", JSON: clienttest.Conn("kafka", "tcp://h:9092", "", ackTgt, `,"specificConfig":{"bootstrapServers":"k:9092","debugEnabled":"false"}`)},
 		{Name: "kafka debugEnabled without issued acknowledgement", JSON: clienttest.Conn("kafka", "tcp://h:9092", "", amqpTgt, `,"specificConfig":{"bootstrapServers":"k:9092","debugEnabled":"true"}`)},
 	})
