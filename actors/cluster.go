@@ -20,6 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dittoconn/dittoconn/actors/connection"
 )
@@ -105,62 +106,72 @@ func (c *ClusterConfig) withDefaults() ClusterConfig {
 
 // remoteConfig is the remote listener: loopback with any port for one
 // member (nobody else connects), the configured address in a cluster.
-func remoteConfig(cc *ClusterConfig) (*remote.Config, error) {
+func remoteConfig(cc *ClusterConfig) (*remote.Config, *serveBarrier, error) {
 	if cc == nil {
-		return remote.Configure("127.0.0.1", 0), nil
+		b := newServeBarrier(insecure.NewCredentials())
+		return remote.Configure("127.0.0.1", 0, remote.WithServerOptions(grpc.Creds(b))), b, nil
 	}
 	host, portText, err := net.SplitHostPort(cc.Bind)
 	if err != nil {
-		return nil, fmt.Errorf("actors: cluster bind address %q: %w", cc.Bind, err)
+		return nil, nil, fmt.Errorf("actors: cluster bind address %q: %w", cc.Bind, err)
 	}
 	port, err := strconv.Atoi(portText)
 	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("actors: cluster bind address %q: bad port", cc.Bind)
+		return nil, nil, fmt.Errorf("actors: cluster bind address %q: bad port", cc.Bind)
 	}
 	var opts []remote.ConfigOption
 	switch adv := cc.Advertise; {
 	case adv != "":
 		if _, _, err := net.SplitHostPort(adv); err != nil {
-			return nil, fmt.Errorf("actors: cluster advertised address %q: %w", adv, err)
+			return nil, nil, fmt.Errorf("actors: cluster advertised address %q: %w", adv, err)
 		}
 		opts = append(opts, remote.WithAdvertisedHost(adv))
 	case host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified():
 		// Others would be told "[::]:port", which they cannot dial.
-		return nil, fmt.Errorf("actors: cluster bind address %q is not routable: set the advertised address", cc.Bind)
+		return nil, nil, fmt.Errorf("actors: cluster bind address %q is not routable: set the advertised address", cc.Bind)
 	}
+	serverCreds := insecure.NewCredentials()
 	if cc.TLSCertFile != "" || cc.TLSKeyFile != "" || cc.TLSCAFile != "" {
-		tlsOpts, err := clusterTLS(cc)
+		var tlsOpts []remote.ConfigOption
+		serverCreds, tlsOpts, err = clusterTLS(cc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts = append(opts, tlsOpts...)
 	}
-	return remote.Configure(host, port, opts...), nil
+	// The advertised address may not reach this host from itself (NAT):
+	// no start barrier then; such a member runs one to a process.
+	var b *serveBarrier
+	if cc.Advertise == "" {
+		b = newServeBarrier(serverCreds)
+		serverCreds = b
+	}
+	opts = append(opts, remote.WithServerOptions(grpc.Creds(serverCreds)))
+	return remote.Configure(host, port, opts...), b, nil
 }
 
 // clusterTLS is mutual TLS for the remote listener and the dialer: only
 // members with a certificate from the cluster's CA get in.
-func clusterTLS(cc *ClusterConfig) ([]remote.ConfigOption, error) {
+func clusterTLS(cc *ClusterConfig) (credentials.TransportCredentials, []remote.ConfigOption, error) {
 	if cc.TLSCertFile == "" || cc.TLSKeyFile == "" || cc.TLSCAFile == "" {
-		return nil, errors.New("actors: cluster TLS needs the certificate, its key and the CA")
+		return nil, nil, errors.New("actors: cluster TLS needs the certificate, its key and the CA")
 	}
 	cert, err := tls.LoadX509KeyPair(cc.TLSCertFile, cc.TLSKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("actors: cluster TLS key pair: %w", err)
+		return nil, nil, fmt.Errorf("actors: cluster TLS key pair: %w", err)
 	}
 	caPEM, err := os.ReadFile(cc.TLSCAFile)
 	if err != nil {
-		return nil, fmt.Errorf("actors: cluster TLS CA: %w", err)
+		return nil, nil, fmt.Errorf("actors: cluster TLS CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("actors: cluster TLS CA %s holds no PEM certificate", cc.TLSCAFile)
+		return nil, nil, fmt.Errorf("actors: cluster TLS CA %s holds no PEM certificate", cc.TLSCAFile)
 	}
 	server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
 	client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return []remote.ConfigOption{
-		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server))),
+	return credentials.NewTLS(server), []remote.ConfigOption{
 		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client))),
 	}, nil
 }
@@ -192,17 +203,31 @@ func newEtcd(cc ClusterConfig) (*clientv3.Client, error) {
 
 // startMember joins the cluster within timeout. StartMember panics instead
 // of returning errors, so it runs on its own goroutine; on a timeout the
-// caller gives up (and the process is expected to exit).
-func startMember(c *cluster.Cluster, timeout time.Duration) error {
+// caller gives up (and the process is expected to exit). Starts in one
+// process run one at a time, each followed by its barrier (nil: none), so
+// that grpc's global logger is not raced on (see startMu).
+func startMember(c *cluster.Cluster, barrier *serveBarrier, timeout time.Duration) error {
 	done := make(chan error, 1)
 	go func() {
+		startMu.Lock()
+		defer startMu.Unlock()
 		defer func() {
 			if r := recover(); r != nil {
+				// The remote may serve already (the provider failed after
+				// it started): order its Serve goroutine all the same; an
+				// address of a remote that did not start fails to parse.
+				if barrier != nil {
+					_ = barrier.wait(c.ActorSystem.Address(), barrierTimeout)
+				}
 				done <- fmt.Errorf("actors: start cluster member: %v", r)
 			}
 		}()
 		c.StartMember()
-		done <- nil
+		var err error
+		if barrier != nil {
+			err = barrier.wait(c.ActorSystem.Address(), barrierTimeout)
+		}
+		done <- err
 	}()
 	select {
 	case err := <-done:

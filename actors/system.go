@@ -120,7 +120,7 @@ func Start(cfg Config) (sys *System, err error) {
 	if cfg.Cluster.Enabled() {
 		clusterCfg = &cfg.Cluster
 	}
-	remoteCfg, err := remoteConfig(clusterCfg)
+	remoteCfg, barrier, err := remoteConfig(clusterCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func Start(cfg Config) (sys *System, err error) {
 		}
 	}
 
-	if err := startMember(c, cc.StartTimeout); err != nil {
+	if err := startMember(c, barrier, cc.StartTimeout); err != nil {
 		sys.closeEtcd()
 		return nil, err
 	}
