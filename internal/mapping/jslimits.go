@@ -22,9 +22,10 @@ import (
 // and fill, Array.from) are checked before they run, JSON.parse and
 // JSON.stringify refuse nesting beyond ojson.MaxDepth, and a watchdog
 // interrupts a running script whose run has grown the heap beyond a bound
-// (concatenation in a loop, arrays pushed without end). What still gets
-// through is a single native loop over a sparse array whose length was set
-// by assignment; docs/RELIABILITY.md lists it.
+// (concatenation in a loop, arrays pushed without end). A sparse array
+// whose length was set by assignment is checked where a native loop walks
+// it: the Array methods that do, and the array iterator behind spread and
+// for-of.
 
 // ErrScriptMemory: a script exceeded its memory bound.
 var ErrScriptMemory = errors.New("mapping: script exceeded its memory limit")
@@ -83,11 +84,29 @@ const jsGuards = `
   def(Array.prototype, 'fill', function () { alloc(this.length * 16); return fill.apply(this, arguments); });
   var join = Array.prototype.join;
   def(Array.prototype, 'join', function (sep) { alloc(this.length * (sep === undefined ? 1 : String(sep).length)); return join.apply(this, arguments); });
+  // A sparse array costs nothing until a native loop walks its length
+  // (spread, slice, map, sort…): every Array method that walks it, and
+  // the iterator spread and for-of use, checks the length first.
+  var AP = Array.prototype;
+  ['slice', 'map', 'filter', 'concat', 'reverse', 'sort', 'splice', 'flat', 'flatMap', 'forEach', 'reduce',
+   'reduceRight', 'indexOf', 'lastIndexOf', 'includes', 'every', 'some', 'find', 'findIndex', 'findLast',
+   'findLastIndex', 'copyWithin', 'keys', 'values', 'entries', 'toString', 'toLocaleString', 'toReversed',
+   'toSorted', 'toSpliced', 'with'].forEach(function (k) {
+    var f = AP[k];
+    if (typeof f !== 'function') { return; }
+    def(AP, k, function () { if (this !== null && this !== undefined) { alloc(len(this) * 16); } return f.apply(this, arguments); });
+  });
+  def(AP, Symbol.iterator, AP.values);
   var repeat = String.prototype.repeat;
   def(String.prototype, 'repeat', function (n) { alloc(String(this).length * n * 2); return repeat.call(this, n); });
   var padStart = String.prototype.padStart, padEnd = String.prototype.padEnd;
   def(String.prototype, 'padStart', function (n) { alloc(n * 2); return padStart.apply(this, arguments); });
   def(String.prototype, 'padEnd', function (n) { alloc(n * 2); return padEnd.apply(this, arguments); });
+  // An argument list is built natively from an array-like's length.
+  var FP = Function.prototype, apply = FP.apply, rapply = Reflect.apply, rconstruct = Reflect.construct;
+  def(FP, 'apply', function (self, args) { alloc(len(args) * 16); return rapply(apply, this, arguments); });
+  def(Reflect, 'apply', function (f, self, args) { alloc(len(args) * 16); return rapply(rapply, Reflect, arguments); });
+  def(Reflect, 'construct', function (C, args) { alloc(len(args) * 16); return rapply(rconstruct, Reflect, arguments); });
 })(this, __dittoconn.alloc);
 `
 
@@ -123,8 +142,14 @@ func (m *jsMapper) installLimits(maxAlloc int64) error {
 		return parse(this, args...)
 	}
 	m.stringify = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
-		if len(args) > 0 && tooDeep(args[0]) {
-			return nil, ojson.ErrTooDeep
+		if len(args) > 0 {
+			deep, long := tooDeep(args[0], maxAlloc/minJSONElementBytes)
+			switch {
+			case deep:
+				return nil, ojson.ErrTooDeep
+			case long > 0:
+				return nil, fmt.Errorf("%w: JSON of an array of %d elements exceeds %d bytes", ErrScriptMemory, long, maxAlloc)
+			}
 		}
 		return stringify(this, args...)
 	}
@@ -132,7 +157,7 @@ func (m *jsMapper) installLimits(maxAlloc int64) error {
 		native := func(call goja.FunctionCall) goja.Value {
 			v, err := f(call.This, call.Arguments...)
 			switch {
-			case errors.Is(err, ojson.ErrTooDeep):
+			case errors.Is(err, ojson.ErrTooDeep), errors.Is(err, ErrScriptMemory):
 				panic(vm.NewGoError(err)) // a JS exception the script may catch
 			case err != nil:
 				panic(err) // the callee's exception, or an interrupt that must go on up
@@ -146,14 +171,21 @@ func (m *jsMapper) installLimits(maxAlloc int64) error {
 	return nil
 }
 
+// minJSONElementBytes is the least an array element takes in JSON
+// ("null,"): a sparse array of a huge length costs nothing until
+// stringified.
+const minJSONElementBytes = 5
+
 // tooDeep reports whether v nests objects or arrays deeper than
-// ojson.MaxDepth. The walk counts visits: a small result (the usual case)
+// ojson.MaxDepth, and the length of an array in it longer than maxLen
+// (0: none). The walk counts visits: a small result (the usual case)
 // is walked once with nothing allocated beyond its keys; past walkPlain
 // visits it starts again remembering each object's deepest visit, so
 // shared and cyclic structures stay linear.
-func tooDeep(v goja.Value) bool {
+func tooDeep(v goja.Value, maxLen int64) (bool, int64) {
 	const walkPlain = 4096
 	visits := 0
+	var long int64
 	var seen map[*goja.Object]int
 	var walk func(v goja.Value, d int) (deep, again bool)
 	walk = func(v goja.Value, d int) (bool, bool) {
@@ -161,11 +193,18 @@ func tooDeep(v goja.Value) bool {
 		if !ok {
 			return false, false
 		}
-		if cls := o.ClassName(); cls != "Object" && cls != "Array" {
+		cls := o.ClassName()
+		if cls != "Object" && cls != "Array" {
 			return false, false
 		}
 		if d > ojson.MaxDepth {
 			return true, false
+		}
+		if cls == "Array" {
+			if n := o.Get("length").ToInteger(); n > maxLen {
+				long = n
+				return true, false
+			}
 		}
 		if seen != nil {
 			if prev, ok := seen[o]; ok && prev >= d {
@@ -187,7 +226,10 @@ func tooDeep(v goja.Value) bool {
 		seen = map[*goja.Object]int{}
 		deep, _ = walk(v, 1)
 	}
-	return deep
+	if long > 0 {
+		return false, long
+	}
+	return deep, 0
 }
 
 // heapWatch interrupts running scripts whose run grew the heap by more

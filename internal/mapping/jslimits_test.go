@@ -74,7 +74,14 @@ func TestJavaScriptLimits(t *testing.T) {
 		{"JSON.parse of deep nesting", wrap(`JSON.parse(textPayload);` + msg), deepArray(1_000_000), "JSON nested deeper than 512 levels"},
 		{"deep result object", wrap(`var o = {}; for (var i = 0; i < 40000; i++) { o = {a: o}; } return Ditto.buildDittoProtocolMsg('a', 'b', 'things', 'twin', 'commands', 'modify', '/', headers, o);`), "{}", "JSON nested deeper than 512 levels"},
 		{"20,000 results", wrap(`var r = []; var v = 'x'.repeat(10000); for (var i = 0; i < 20000; i++) { r.push(Ditto.buildDittoProtocolMsg('a', 'b', 'things', 'twin', 'commands', 'modify', '/', headers, v)); } return r;`), "{}", "produced 20000 messages, which exceeds the limit of 10"},
-		{"allowed sizes still work", wrap(`var s = 'x'.repeat(1000); var b = new Uint8Array(1024); var a = new Array(10).fill(1); JSON.parse('[[1]]');
+		{"sparse array spread", wrap(`var a = []; a.length = 1e9; var b = [...a];` + msg), "{}", "an allocation of 16000000000 bytes"},
+		{"sparse array method", wrap(`var a = []; a.length = 4e9; var b = a.map(function (x) { return x; });` + msg), "{}", "an allocation of 64000000000 bytes"},
+		{"sparse array as arguments", wrap(`var a = []; a.length = 1e9; var b = Math.max.apply(null, a);` + msg), "{}", "an allocation of 16000000000 bytes"},
+		{"sparse array through Reflect", wrap(`var a = []; a.length = 1e9; var b = Reflect.apply(Math.max, null, a);` + msg), "{}", "an allocation of 16000000000 bytes"},
+		{"sparse array to a string", wrap(`var a = []; a.length = 1e9; var b = a + '';` + msg), "{}", "an allocation of 16000000000 bytes"},
+		{"sparse array stringified", wrap(`var a = []; a.length = 1e9; var b = JSON.stringify(a);` + msg), "{}", "JSON of an array of 1000000000 elements"},
+		{"sparse array as the result", wrap(`var a = []; a.length = 1e9; return Ditto.buildDittoProtocolMsg('a', 'b', 'things', 'twin', 'commands', 'modify', '/', headers, {x: a});`), "{}", "JSON of an array of 1000000000 elements"},
+		{"allowed sizes still work", wrap(`var s = 'x'.repeat(1000); var b = new Uint8Array(1024); var a = new Array(10).fill(1); JSON.parse('[[1]]'); var c = [1, 2, 3].map(function (x) { return x; }).concat([...[4]]); Math.max.apply(null, c); JSON.stringify(c);
 			if (!(b instanceof Uint8Array) || !(b.buffer instanceof ArrayBuffer) || !(a instanceof Array) || !Array.isArray(Array(2))) { throw new Error('instanceof'); }` + msg), "{}", ""},
 	}
 	for _, tc := range cases {
