@@ -371,17 +371,35 @@ func (f *forward) fail(e *Error) {
 	f.teardown()
 }
 
+// drainTimeout bounds how long close lets forwarded connections finish.
+const drainTimeout = 2 * time.Second
+
 // close tears the tunnel down without a failure; it returns once every
-// goroutine of the tunnel ended.
+// goroutine of the tunnel ended. The client closed its connections first:
+// what it wrote last (an MQTT PUBACK, a DISCONNECT) may still be on its way
+// through a forward, so the forwards get drainTimeout to finish before the
+// SSH connection goes; closing it at once lost such a PUBACK and the broker
+// delivered a settled message again.
 func (f *forward) close() {
 	f.mu.Lock()
 	already := f.closed
 	f.closed = true
 	f.mu.Unlock()
 	if !already {
+		_ = f.ln.Close() // no new forwards
+		for deadline := time.Now().Add(drainTimeout); time.Now().Before(deadline) && f.forwarding(); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		f.teardown()
 	}
 	f.wg.Wait()
+}
+
+// forwarding reports whether a forwarded connection is still open.
+func (f *forward) forwarding() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.conns) > 0
 }
 
 func (f *forward) teardown() {
