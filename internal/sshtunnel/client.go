@@ -204,21 +204,48 @@ func (c *Client) watch() {
 	c.relay(client.Event{Kind: client.ConnectionLost, Err: f, At: c.now()})
 }
 
+// lossGrace is how long a protocol client's loss waits for the tunnel to
+// report its own: a cut SSH connection ends the forwarded stream too, and
+// the protocol client often sees that EOF before the SSH client has read the
+// session's end. Ditto reports the tunnel's cause.
+const lossGrace = time.Second
+
 // relay passes the protocol client's events and the tunnel's on, with one
 // ConnectionLost at most: a lost tunnel also ends the protocol's
 // connection, and a protocol reconnecting by itself after its own loss may
-// fail the tunnel with a refused channel.
+// fail the tunnel with a refused channel. The protocol client's loss goes
+// out from another goroutine after at most lossGrace, with the tunnel's
+// failure as its cause when the tunnel failed meanwhile.
 func (c *Client) relay(ev client.Event) {
-	if ev.Kind == client.ConnectionLost {
-		c.mu.Lock()
-		already := c.lost
-		c.lost = true
-		c.mu.Unlock()
-		if already {
-			return
-		}
+	if ev.Kind != client.ConnectionLost {
+		c.events(ev)
+		return
 	}
-	c.events(ev)
+	c.mu.Lock()
+	already := c.lost
+	c.lost = true
+	c.mu.Unlock()
+	if already {
+		return
+	}
+	if f := c.fwd.failure(); f != nil {
+		ev.Err = f
+		c.events(ev)
+		return
+	}
+	go func() {
+		t := time.NewTimer(lossGrace)
+		defer t.Stop()
+		select {
+		case <-c.fwd.down():
+		case <-c.stop:
+		case <-t.C:
+		}
+		if f := c.fwd.failure(); f != nil {
+			ev.Err = f
+		}
+		c.events(ev)
+	}()
 }
 
 // Test opens the tunnel and tests the protocol client through it; nothing
