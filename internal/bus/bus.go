@@ -25,6 +25,11 @@ type Signal struct {
 	// Origin is the id of the connection whose source produced the signal
 	// (Ditto's ditto-origin header); its own targets do not receive it.
 	Origin string
+	// Reply, when set, takes the answers to the signal (acknowledgements,
+	// live responses) instead of Origin's response stream: the Ditto
+	// session that delivered it (internal/bridge). Such a signal never
+	// travels on a Bus; Ditto authorized it for the receiving target.
+	Reply func(*protocol.Message)
 }
 
 // Handler receives a signal on the publisher's goroutine. It must not block

@@ -404,7 +404,7 @@ func requests(s *bus.Signal, label string) bool {
 // counting it as the target's acknowledged metric.
 func (t *target) issue(s *bus.Signal, a ack.Ack, info monitor.Info, count bool) {
 	p := t.p
-	if s.Origin == "" {
+	if !routeOf(s).ok() {
 		return
 	}
 	now := p.now()
@@ -420,7 +420,7 @@ func (t *target) issue(s *bus.Signal, a ack.Ack, info monitor.Info, count bool) 
 	m := a.Message(s.Topic)
 	at := protocol.Topic{Namespace: s.Topic.Namespace, EntityName: s.Topic.EntityName, Group: protocol.GroupThings,
 		Channel: s.Topic.Channel, Criterion: protocol.CriterionAcks, Action: a.Label}
-	p.cfg.Bus.Publish(&bus.Signal{Message: m, Topic: at, Stream: ResponseStream(s.Origin), Origin: p.id})
+	p.answer(routeOf(s), m, at)
 }
 
 // weakAck answers the issued label of a target whose namespaces or filter

@@ -244,6 +244,18 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 		return s.routeAck(idx, msg, &topic, info, st)
 	}
 	labels := s.requestedAcks(&topic, msg, h, m)
+	if isLiveResponse(&topic, msg) {
+		if r, ok := p.requests.take(h["correlation-id"], now); ok {
+			p.answer(r, msg, topic)
+			return client.Accept
+		}
+	}
+	if p.ditto != nil {
+		if zeroTimeout(labels, h, st, info) {
+			return client.Reject
+		}
+		return s.up(idx, msg, &topic, h, labels, subjects, set)
+	}
 	if topic.Group == protocol.GroupThings && topic.Channel == protocol.ChannelTwin &&
 		topic.Criterion == protocol.CriterionCommands && msg.Status == 0 {
 		de := twinUnsupported(msg.Topic)
@@ -256,23 +268,13 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 		}
 		return client.Accept
 	}
-	if isLiveResponse(&topic, msg) {
-		if origin, ok := p.requests.take(h["correlation-id"], now); ok {
-			p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: topic, Stream: ResponseStream(origin), Origin: p.id})
-			return client.Accept
-		}
-	}
 	if stream == "" {
 		st.c[monitor.Dropped].RecordAt(true, now)
 		st.l[monitor.Dropped].SuccessMsg(info,
 			fmt.Sprintf("Signal with topic '%s' dropped: no target topic routes it.", msg.Topic))
 		return client.Accept
 	}
-	if len(labels) > 0 && ack.ParseTimeout(h[ack.HeaderTimeout]) == 0 {
-		// Ditto: a client error, settled negatively (waiting for nothing
-		// and redelivering would loop).
-		st.c[monitor.Dropped].RecordAt(false, now)
-		st.l[monitor.Dropped].FailureMsg(info, "Signal dropped: acknowledgements requested with a timeout of zero.")
+	if zeroTimeout(labels, h, st, info) {
 		return client.Reject
 	}
 	if len(labels) > 0 {
@@ -296,6 +298,18 @@ func (s *source) route(idx int, m *client.Message, msg *protocol.Message, subjec
 	return client.Accept
 }
 
+// zeroTimeout drops a signal that requested acknowledgements with a
+// timeout of zero. Ditto: a client error, settled negatively (waiting for
+// nothing and redelivering would loop).
+func zeroTimeout(labels []string, h map[string]string, st *steps, info monitor.Info) bool {
+	if len(labels) == 0 || ack.ParseTimeout(h[ack.HeaderTimeout]) != 0 {
+		return false
+	}
+	st.c[monitor.Dropped].RecordAt(false, info.Timestamp)
+	st.l[monitor.Dropped].FailureMsg(info, "Signal dropped: acknowledgements requested with a timeout of zero.")
+	return true
+}
+
 // routeAck forwards an acknowledgement a device sent through this source
 // (a label it declared) to the connection that requested it; an undeclared
 // label is refused as Ditto refuses it.
@@ -314,13 +328,13 @@ func (s *source) routeAck(idx int, msg *protocol.Message, topic *protocol.Topic,
 		st.l[monitor.Dropped].FailureMsg(info, "Acknowledgement <"+label+"> dropped: it has no status.")
 		return client.Reject
 	}
-	origin, ok := p.requests.get(msg.Headers["correlation-id"], now)
+	r, ok := p.requests.get(msg.Headers["correlation-id"], now)
 	if !ok {
 		st.c[monitor.Dropped].RecordAt(true, now)
 		st.l[monitor.Dropped].SuccessMsg(info, "Acknowledgement <"+label+"> dropped: no request waits for it.")
 		return client.Accept
 	}
-	p.cfg.Bus.Publish(&bus.Signal{Message: msg, Topic: *topic, Stream: ResponseStream(origin), Origin: p.id})
+	p.answer(r, msg, *topic)
 	return client.Accept
 }
 

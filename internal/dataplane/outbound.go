@@ -122,7 +122,7 @@ func (t *target) deliver(s *bus.Signal) {
 	if s.Origin == p.id {
 		return // Ditto: a connection never receives the signals it sent itself
 	}
-	if !t.authorizes(s) {
+	if s.Reply == nil && !t.authorizes(s) {
 		// Ditto: a subscriber whose subjects may not read the signal never
 		// sees it, so it neither counts it nor answers its requested label.
 		return
@@ -139,7 +139,11 @@ func (t *target) deliver(s *bus.Signal) {
 	}
 	matched := false
 	for i := range t.topics {
-		if ct := &t.topics[i]; ct.stream == s.Stream {
+		if ct := &t.topics[i]; ct.stream == s.Stream && s.Reply != nil {
+			if matched = ct.matchDitto(s); matched {
+				break
+			}
+		} else if ct.stream == s.Stream {
 			var extra json.RawMessage
 			if matched, extra = ct.match(s); matched {
 				if extra != nil { // this target's copy carries its extra fields
@@ -368,8 +372,8 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 				t.st.l[monitor.Published].Failure(info, "no connected client")
 				continue
 			}
-			if s.Origin != "" && (isLiveRequest(&s.Topic, s.Message) || (p.declaresAcks && requestsAny(s))) {
-				p.requests.put(s.Message.Headers["correlation-id"], s.Origin, now)
+			if r := routeOf(s); r.ok() && (isLiveRequest(&s.Topic, s.Message) || (p.declaresAcks && requestsAny(s))) {
+				p.requests.put(s.Message.Headers["correlation-id"], r, now)
 			}
 			msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}
 			if ex, ok := cl.(exchanger); ok && t.answersWithResponse(s) {

@@ -72,7 +72,14 @@ type Config struct {
 	// Routing authorizes targets for other connections' signals ("":
 	// RoutingSubjects, never wider by default).
 	Routing Routing
-	Now     func() time.Time
+	// Ditto opens the connection's link to Ditto's gateway (ditto.go);
+	// nil: standalone, signals routed on Bus.
+	Ditto func(connectionID string) DittoLink
+	// DittoSendOnly: the plane sends up to Ditto and subscribes nothing
+	// there (a satellite: the plane of the connection's first client
+	// subscribes its targets, so nothing arrives twice).
+	DittoSendOnly bool
+	Now           func() time.Time
 	Logger  zerolog.Logger
 }
 
@@ -95,7 +102,7 @@ type Plane struct {
 	// requests: live requests this connection's targets published, by
 	// correlation id → the connection that sent them; awaiting: live
 	// requests its sources consumed, waiting for their response.
-	requests pendingTable[string]
+	requests pendingTable[route]
 	awaiting pendingTable[pendingReply]
 	// acks: the signals its sources published that wait for their
 	// acknowledgements (acks.go).
@@ -103,6 +110,11 @@ type Plane struct {
 	// declaresAcks: a source takes devices' acknowledgements, so targets
 	// remember who requested what they publish (requests).
 	declaresAcks bool
+
+	// ditto: the link to Ditto's gateway (nil: standalone); dittoUp: its
+	// targets subscribed there.
+	ditto   DittoLink
+	dittoUp bool
 
 	slots     []atomic.Pointer[client.Client] // per client index: the client built last (replies)
 	mu        sync.Mutex
@@ -181,6 +193,14 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		p.targets = append(p.targets, t)
 		tgtAddrs = append(tgtAddrs, c.Targets[i].Address)
 	}
+	if cfg.Ditto != nil && !cfg.DittoSendOnly {
+		for _, t := range p.targets {
+			if len(t.streams) > 0 && t.staticSubjects == nil {
+				return nil, fmt.Errorf("%w: target %q: an authorization context with placeholders cannot subscribe at Ditto (a session's context is fixed when it opens)",
+					client.ErrConfig, t.address)
+			}
+		}
+	}
 	p.metrics.Init(srcAddrs, tgtAddrs)
 	for _, a := range srcAddrs {
 		p.inSteps[a] = newSteps(p, monitor.Inbound, a)
@@ -191,6 +211,9 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 	p.resp = newSteps(p, monitor.Outbound, monitor.ResponsesAddress)
 	p.slots = make([]atomic.Pointer[client.Client], max(c.ClientCount, 1))
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if cfg.Ditto != nil {
+		p.ditto = cfg.Ditto(c.ID)
+	}
 	for _, t := range p.targets {
 		if len(t.streams) == 0 {
 			continue
@@ -255,8 +278,16 @@ func (p *Plane) Connected(idx int, cl client.Client) {
 	}
 	p.connected[idx] = cl
 	p.publishActive()
+	if p.ditto != nil && !p.cfg.DittoSendOnly && !p.dittoUp {
+		// once: the link keeps the subscriptions through its reconnects
+		p.dittoUp = true
+		p.subscribeAtDitto()
+	}
 	if len(p.unsub) == 0 {
 		for _, t := range p.targets {
+			if p.ditto != nil {
+				break // twin and live signals come from Ditto
+			}
 			for _, st := range t.streams {
 				p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(st, t.deliver))
 			}
@@ -296,10 +327,24 @@ func (p *Plane) Close() {
 	p.publishActive()
 	p.mu.Unlock()
 	p.cancel()
+	if p.ditto != nil {
+		// its pending answers fail as 503 first: the waiting messages are
+		// settled for redelivery, as abandonAcks settles the rest
+		p.ditto.Close()
+	}
 	p.abandonAcks()
 	if p.cfg.Collector != nil {
 		p.cfg.Collector.Remove(p.metrics)
 	}
+}
+
+// DittoStatus is the status of the plane's sessions with Ditto, one entry
+// per session; nil when standalone.
+func (p *Plane) DittoStatus() []client.ResourceStatus {
+	if p == nil || p.ditto == nil {
+		return nil
+	}
+	return p.ditto.Status()
 }
 
 // Wait waits for the target workers after Close (tests).
