@@ -216,7 +216,7 @@ func TestDittoBridgeTargetSubscribesPublishesAndAnswersOnTheSession(t *testing.T
 	}
 
 	off := &protocol.Message{Topic: "org.acme/lamp/things/live/messages/switch", Path: "/inbox/messages/switch",
-		Extra: []byte(`{"attributes":{"on":false}}`),
+		Extra:   []byte(`{"attributes":{"on":false}}`),
 		Headers: map[string]string{"correlation-id": "l-1", "requested-acks": `["dev:ack"]`, "ditto-message-subject": "switch"}}
 	tg.deliver(DittoDelivery{Message: off, Stream: model.TopicLiveMessages, Reply: reply})
 	a = waitAnswer(t, answers)

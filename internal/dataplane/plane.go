@@ -80,7 +80,7 @@ type Config struct {
 	// subscribes its targets, so nothing arrives twice).
 	DittoSendOnly bool
 	Now           func() time.Time
-	Logger  zerolog.Logger
+	Logger        zerolog.Logger
 }
 
 // Plane is the data plane of one connection configuration.
