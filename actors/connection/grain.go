@@ -111,6 +111,10 @@ type Config struct {
 	// Bus routes data-plane signals between connections; nil: an
 	// in-process bus of this kind.
 	Bus bus.Bus
+	// Ditto opens a connection's link to Ditto's gateway (internal/bridge):
+	// its data plane then works next to Ditto instead of routing on Bus;
+	// nil: standalone.
+	Ditto func(connectionID string) dataplane.DittoLink
 	// Collector exports message counters to Prometheus; nil: none.
 	Collector *monitor.Collector
 	// LogPublisher receives every connection log entry (Fluentd); nil: none.

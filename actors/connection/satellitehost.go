@@ -123,7 +123,7 @@ func (h *satelliteHost) start(ctx actor.Context, m *satStart) {
 	plane, planeErr := dataplane.New(conn, dataplane.Config{
 		Bus:     responsesOnly{inner: h.cfg.Bus, stream: dataplane.ResponseStream(conn.ID)},
 		Mapping: h.cfg.Mapping, Logs: logs, Collector: h.cfg.Collector, Now: h.cfg.Now, Logger: log,
-		Routing: h.cfg.StandaloneRouting})
+		Routing: h.cfg.StandaloneRouting, Ditto: h.cfg.Ditto, DittoSendOnly: true})
 	f := factory
 	if planeErr != nil || tlsErr != nil {
 		err := fmt.Errorf("%w: %v", client.ErrConfig, firstErr(planeErr, tlsErr))

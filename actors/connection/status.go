@@ -109,6 +109,13 @@ func (s *supervisor) liveStatus(cmd *pb.Command, conn *model.Connection, seq int
 			}
 		}
 	}
+	// the sessions with Ditto are clients of the connection: one that is
+	// not open (its subscriptions not confirmed) keeps the connection
+	// from showing open
+	for _, rs := range s.plane.DittoStatus() {
+		clients = append(clients, statusEntry{typ: "client", client: s.cfg.Instance, address: rs.Address,
+			status: rs.Status, recovery: rs.RecoveryStatus, details: rs.Details, since: rs.Since})
+	}
 	satClients, satSources, satTargets, satTunnels, undelivered := s.satelliteEntries(conn)
 	clients, sources, targets = append(clients, satClients...), append(sources, satSources...), append(targets, satTargets...)
 	tunnels = append(tunnels, satTunnels...)

@@ -187,7 +187,7 @@ func (s *supervisor) start(conn *model.Connection) {
 	announce := announcementTargets(conn)
 	now := s.cfg.Now()
 	plane, planeErr := dataplane.New(conn, dataplane.Config{Bus: s.cfg.Bus, Mapping: s.cfg.Mapping, Logs: s.live.logs,
-		Collector: s.cfg.Collector, Now: s.cfg.Now, Logger: s.log, Routing: s.cfg.StandaloneRouting})
+		Collector: s.cfg.Collector, Now: s.cfg.Now, Logger: s.log, Routing: s.cfg.StandaloneRouting, Ditto: s.cfg.Ditto})
 	if planeErr != nil {
 		planeErr = fmt.Errorf("%w: %v", client.ErrConfig, planeErr)
 	}
