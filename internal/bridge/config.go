@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // Authentication modes of Config.Auth.
@@ -223,19 +225,7 @@ func sortStrings(s []string) {
 }
 
 // maskURI hides user info in a URI shown in an error or a log.
-func maskURI(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if i := strings.LastIndex(s, "@"); i >= 0 {
-			if j := strings.Index(s, "://"); j >= 0 && j < i {
-				return s[:j+3] + "***" + s[i:]
-			}
-		}
-		return s
-	}
-	u.User = url.User("***")
-	return u.String()
-}
+func maskURI(s string) string { return ditto.MaskUserInfo(s) }
 
 // loadCA reads a PEM bundle of CA certificates.
 func loadCA(path string) (*x509.CertPool, error) {

@@ -37,7 +37,7 @@ const (
 
 var (
 	errClosed = errors.New("session closed")
-	errDown   = errors.New("Ditto's gateway is not reachable")
+	errDown   = errors.New("the gateway is not reachable")
 	errWait   = errors.New("no open session with room for the command within its timeout")
 )
 
