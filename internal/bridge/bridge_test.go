@@ -555,3 +555,20 @@ func TestDeliveryQueueDropsWhenFull(t *testing.T) {
 	close(release)
 	poll.Until(t, wait, "delivered", func() bool { return delivered.Load() == queueSize+1 })
 }
+
+func TestDeclaredLabelNotUniqueIsMisconfigured(t *testing.T) {
+	p := newPeer(t)
+	l := Open(testConfig(p), "conn-1")
+	defer l.Close()
+	l.Target([]string{"pre:x"}, []string{"conn-1:taken"}, nil, func(Delivery) {})
+	c := p.next()
+	// Ditto's AcknowledgementLabelNotUniqueException carries no correlation-id
+	c.sendMsg(&protocol.Message{Topic: "_/_/things/twin/errors", Path: "/", Status: 409,
+		Value: json.RawMessage(`{"status":409,"error":"acknowledgement:label.not.unique","message":"Acknowledgement label is not unique."}`)})
+	poll.Until(t, wait, "misconfigured", func() bool {
+		return strings.HasSuffix(l.Status()[0].Details, ": misconfigured (Ditto refused: 409 acknowledgement:label.not.unique: Acknowledgement label is not unique.)")
+	})
+	if l.Ready() {
+		t.Fatal("ready")
+	}
+}

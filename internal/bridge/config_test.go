@@ -230,6 +230,12 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+func TestBackoffResetsAfterAHealthyMinute(t *testing.T) {
+	if afterSocket(5, 59*time.Second) != 5 || afterSocket(5, time.Minute) != 0 {
+		t.Fatal("reset")
+	}
+}
+
 func TestStartMessageRefusesUnknownStream(t *testing.T) {
 	if _, err := startMessage(Subscription{Stream: "_/_/connections/announcements"}); err == nil {
 		t.Fatal("accepted")

@@ -101,15 +101,17 @@ func (l *Link) Target(subjects []string, declared []string, subs []Subscription,
 // (the session's last attempt failed) a message that expects no answer fails
 // at once.
 //
-// answer (nil: not wanted) is called exactly once, never on the caller's
-// goroutine when Ditto answers:
+// answer (nil: not wanted) is called exactly once: on the caller's goroutine
+// when Send fails or Ditto answers nothing, else on a goroutine of its own:
 //   - with Ditto's answer (response, error response or aggregated
 //     acknowledgements) carrying msg's correlation-id;
 //   - with 408 command.timeout when none came within the command's timeout
 //     (timeout header, Ditto's syntax; 60 s when absent, at most 60 s) plus a
 //     second of grace for Ditto's own timeout answer;
 //   - with 503 gateway:service.unavailable when the session is down, dropped
-//     before the answer, was closed, or had no room in time;
+//     before the answer, was closed (Close, or the pool closed it as least
+//     recently used), or had no room under MaxInFlight in time (503 rather
+//     than 429: the broker redelivers it, as Ditto settles 5xx);
 //   - with nil after the write when Ditto answers nothing (response-required
 //     false without requested acks, responses, acknowledgements).
 func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*protocol.Message)) {

@@ -179,9 +179,7 @@ func (s *session) run() {
 			if s.ctx.Err() != nil {
 				return
 			}
-			if time.Since(up) >= healthyAfter {
-				attempt = 0
-			}
+			attempt = afterSocket(attempt, time.Since(up))
 			delay = backoff(s.l.cfg.ReconnectMin, s.l.cfg.ReconnectMax, attempt, rand.Float64)
 			attempt++
 			s.log.Warn().Err(err).Dur("retry_in", delay).Msg("session to Ditto dropped")
@@ -194,6 +192,15 @@ func (s *session) run() {
 		case <-t.C:
 		}
 	}
+}
+
+// afterSocket is the backoff attempt after a socket that stayed up for up:
+// a healthy minute starts the backoff over.
+func afterSocket(attempt int, up time.Duration) int {
+	if up >= healthyAfter {
+		return 0
+	}
+	return attempt
 }
 
 // backoff is the delay before attempt n (0-based): min doubled n times,
@@ -265,12 +272,14 @@ func (s *session) dial() (*wsConn, error) {
 // serve runs one socket: subscribes, pings, refreshes the token, and
 // returns why it ended. The reader is the only goroutine reading c.
 func (s *session) serve(c *wsConn) error {
-	readerDone := make(chan error, 1)
-	go s.read(c, readerDone)
+	// the socket is the session's before its first frame is read: Ditto may
+	// refuse a declared label right after the upgrade
 	s.mu.Lock()
 	s.conn, s.down, s.lastErr, s.acked, s.refused = c, false, nil, map[string]bool{}, ""
 	s.broadcast()
 	s.mu.Unlock()
+	readerDone := make(chan error, 1)
+	go s.read(c, readerDone)
 	s.log.Info().Int("subscriptions", len(s.starts)).Msg("session to Ditto open")
 	for _, m := range s.starts {
 		if err := c.writeText(m); err != nil {
