@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -477,7 +476,7 @@ func TestCommandSessionsPoolLRUAndTargetReuse(t *testing.T) {
 }
 
 func TestTLSWithCAFile(t *testing.T) {
-	p := newPeerWith(t, httptest.NewTLSServer)
+	p := newPeerWith(t, true)
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.srv.Certificate().Raw}), 0o600); err != nil {

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,14 +39,12 @@ type peerConn struct {
 
 const wait = 5 * time.Second
 
-func newPeer(t *testing.T) *peer {
-	return newPeerWith(t, httptest.NewServer)
-}
+func newPeer(t *testing.T) *peer { return newPeerWith(t, false) }
 
-func newPeerWith(t *testing.T, start func(http.Handler) *httptest.Server) *peer {
+func newPeerWith(t *testing.T, useTLS bool) *peer {
 	p := &peer{t: t, conns: make(chan *peerConn, 64)}
 	up := websocket.Upgrader{}
-	p.srv = start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ws/2" {
 			http.NotFound(w, r)
 			return
@@ -82,6 +82,13 @@ func newPeerWith(t *testing.T, start func(http.Handler) *httptest.Server) *peer 
 		}()
 		p.conns <- pc
 	}))
+	// refused TLS handshakes are part of the tests, not news
+	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if useTLS {
+		p.srv.StartTLS()
+	} else {
+		p.srv.Start()
+	}
 	t.Cleanup(p.srv.Close)
 	return p
 }

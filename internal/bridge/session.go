@@ -431,19 +431,24 @@ func (s *session) answered(m *protocol.Message) bool {
 	return true
 }
 
-// resolve answers p with e unless it was answered already.
-func (s *session) resolve(p *pending, e *ditto.Error) bool {
+// take removes p unless it was answered already.
+func (s *session) take(p *pending) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.pending[p.wire] != p {
-		s.mu.Unlock()
 		return false
 	}
 	delete(s.pending, p.wire)
 	p.timer.Stop()
 	s.broadcast()
-	s.mu.Unlock()
-	go p.answer(p.failure(e))
 	return true
+}
+
+// resolve answers p with e unless it was answered already.
+func (s *session) resolve(p *pending, e *ditto.Error) {
+	if s.take(p) {
+		go p.answer(p.failure(e))
+	}
 }
 
 // failure is the synthesized error answer to p's command.
@@ -458,9 +463,10 @@ func (p *pending) failure(e *ditto.Error) *protocol.Message {
 
 // expire answers p with 408 when Ditto stayed silent.
 func (s *session) expire(p *pending) {
-	if s.resolve(p, timeoutError(p.timeout)) {
+	if s.take(p) {
 		s.l.timeouts.Add(1)
 		s.log.Warn().Str("correlation-id", p.orig).Dur("timeout", p.timeout).Msg("no answer from Ditto: 408")
+		p.answer(p.failure(timeoutError(p.timeout)))
 	}
 }
 
