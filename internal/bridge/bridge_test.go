@@ -571,3 +571,21 @@ func TestDeclaredLabelNotUniqueIsMisconfigured(t *testing.T) {
 		t.Fatal("ready")
 	}
 }
+
+func TestMissingAckRedials(t *testing.T) {
+	p := newPeer(t)
+	l := Open(testConfig(p), "conn-1")
+	l.ackTimeout = 100 * time.Millisecond
+	defer l.Close()
+	l.Target([]string{"pre:x"}, nil, []Subscription{{Stream: model.TopicTwinEvents}}, func(Delivery) {})
+	c1 := p.next()
+	c1.recv(t) // START-SEND-EVENTS, never confirmed
+	c1.waitGone(t)
+	c2 := p.next()
+	if got := c2.recv(t); got != "START-SEND-EVENTS" {
+		t.Fatalf("%q", got)
+	}
+	c2.send("START-SEND-EVENTS:ACK")
+	poll.Until(t, wait, "ready", l.Ready)
+	p.none(300 * time.Millisecond) // confirmed: the timer does not close it
+}

@@ -216,14 +216,6 @@ func parseSettingDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
-
 // maskURI hides user info in a URI shown in an error or a log.
 func maskURI(s string) string { return ditto.MaskUserInfo(s) }
 

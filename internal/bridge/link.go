@@ -48,9 +48,10 @@ type Stats struct {
 // Link is one connection's set of sessions to Ditto's gateway (one Link per
 // connection configuration; the data plane owns it).
 type Link struct {
-	cfg  Config
-	id   string
-	pool int
+	cfg        Config
+	id         string
+	pool       int
+	ackTimeout time.Duration
 
 	mu      sync.Mutex
 	closed  bool
@@ -71,7 +72,7 @@ func Open(cfg Config, connectionID string) *Link {
 	cfg = cfg.withDefaults()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Link{cfg: cfg, id: connectionID, pool: cfg.CommandSessions, cmds: map[string]*session{},
+	return &Link{cfg: cfg, id: connectionID, pool: cfg.CommandSessions, ackTimeout: ackTimeout, cmds: map[string]*session{},
 		nonce: hex.EncodeToString(b[:])}
 }
 

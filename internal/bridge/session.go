@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,9 @@ const (
 	queueSize = 200
 	// maxFrame bounds one frame read from the gateway.
 	maxFrame = 16 << 20
+	// ackTimeout: a socket whose subscriptions Ditto has neither confirmed
+	// nor refused by then is closed and dialled again.
+	ackTimeout = 30 * time.Second
 )
 
 var (
@@ -294,8 +298,17 @@ func (s *session) serve(c *wsConn) error {
 		refresh.Reset(time.Until(s.expiry) * 3 / 4)
 	}
 	defer refresh.Stop()
+	acks := time.NewTimer(s.l.ackTimeout)
+	defer acks.Stop()
 	for {
 		select {
+		case <-acks.C:
+			s.mu.Lock()
+			missing := len(s.unconfirmed()) > 0 && s.refused == ""
+			s.mu.Unlock()
+			if missing {
+				c.close(fmt.Errorf("no :ACK for every subscription within %v", s.l.ackTimeout))
+			}
 		case err := <-readerDone:
 			return c.reason(err)
 		case <-s.ctx.Done():
@@ -610,14 +623,7 @@ func (s *session) describe() (client.Status, string) {
 	case s.conn != nil && s.refused != "":
 		return client.StatusMisconfigured, "misconfigured (Ditto refused: " + s.refused + ")"
 	case s.conn != nil:
-		var waiting []string
-		for stream := range s.streams {
-			if !s.acked[stream] {
-				waiting = append(waiting, controls[stream].start+":ACK")
-			}
-		}
-		if len(waiting) > 0 {
-			sortStrings(waiting)
+		if waiting := s.unconfirmed(); len(waiting) > 0 {
 			return client.StatusUnknown, "connected, awaiting " + strings.Join(waiting, ", ")
 		}
 		return client.StatusOpen, "open"
@@ -627,6 +633,18 @@ func (s *session) describe() (client.Status, string) {
 		return client.StatusFailed, "failed (" + fmt.Sprint(s.lastErr) + "); reconnecting"
 	}
 	return client.StatusUnknown, "connecting"
+}
+
+// unconfirmed are the ":ACK"s still missing on the socket, sorted (s.mu held).
+func (s *session) unconfirmed() []string {
+	var waiting []string
+	for stream := range s.streams {
+		if !s.acked[stream] {
+			waiting = append(waiting, controls[stream].start+":ACK")
+		}
+	}
+	slices.Sort(waiting)
+	return waiting
 }
 
 func (s *session) status() client.ResourceStatus {
