@@ -63,7 +63,10 @@
 // Reconnects back off from ReconnectMin doubling to ReconnectMax with equal
 // jitter, back to ReconnectMin after a socket stayed up a minute. 401 or
 // 403 on the upgrade (and an identity provider refusing the client
-// credentials) is "misconfigured", retried at ReconnectMax. The bridge
+// credentials) is "misconfigured", retried at ReconnectMax; so is a
+// subscription or declared label Ditto refuses (an error answer carrying the
+// connection id or no correlation id). A socket whose subscriptions are
+// neither confirmed nor refused within 30 s is dialled again. The bridge
 // never retransmits a command: at-least-once comes from the broker, which
 // redelivers what was answered 408 or 503.
 package bridge
