@@ -19,6 +19,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clients"
+	"github.com/dittoconn/dittoconn/internal/dataplane"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	ReopenParallelism int
 	// Bus routes data-plane signals between connections; nil: in-process.
 	Bus bus.Bus
+	// Ditto opens a connection's link to Ditto's gateway; nil: standalone
+	// (connection.Config.Ditto).
+	Ditto func(connectionID string) dataplane.DittoLink
 	// Collector exports the message counters to Prometheus; nil: none.
 	Collector *monitor.Collector
 	// LogPublisher receives every connection log entry (Fluentd); nil: none.
@@ -150,6 +154,7 @@ func Start(cfg Config) (sys *System, err error) {
 		Clients:      specs,
 		Runners:      runners,
 		Bus:          signalBus,
+		Ditto:        cfg.Ditto,
 		Collector:    cfg.Collector,
 		LogPublisher: cfg.LogPublisher,
 		Members:      sys.members,

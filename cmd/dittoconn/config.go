@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/bridge"
 	"github.com/dittoconn/dittoconn/internal/client/mqttcommon"
 	"github.com/dittoconn/dittoconn/internal/dataplane"
 	"github.com/dittoconn/dittoconn/internal/mapping"
@@ -86,6 +87,18 @@ var settings = []setting{
 	{"", "DITTOCONN_CLIENT_MAX_CONNECTING", "", positive(func(c *config) *int { return &c.Actors.MaxConnecting })},
 	{"", "DITTOCONN_SSH_TUNNEL_HEARTBEAT_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.Tunnel.HeartbeatInterval })},
 	{"", "DITTOCONN_STANDALONE_ROUTING", "", routing(func(c *config) *dataplane.Routing { return &c.Actors.StandaloneRouting })},
+	// The bridge to Ditto's gateway, read by internal/bridge (ConfigFromEnv).
+	{"", "DITTOCONN_DITTO_WS_URI", "", nil},
+	{"", "DITTOCONN_DITTO_AUTH", "", nil},
+	{"", "DITTOCONN_DITTO_OAUTH_TOKEN_URL", "", nil},
+	{"", "DITTOCONN_DITTO_OAUTH_CLIENT_ID", "", nil},
+	{"", "DITTOCONN_DITTO_OAUTH_CLIENT_SECRET", "", nil},
+	{"", "DITTOCONN_DITTO_OAUTH_SCOPE", "", nil},
+	{"", "DITTOCONN_DITTO_TLS_CA", "", nil},
+	{"", "DITTOCONN_DITTO_RECONNECT_MIN", "", nil},
+	{"", "DITTOCONN_DITTO_RECONNECT_MAX", "", nil},
+	{"", "DITTOCONN_DITTO_PING_INTERVAL", "", nil},
+	{"", "DITTOCONN_DITTO_MAX_IN_FLIGHT", "", nil},
 	{"log-level", "DITTOCONN_LOG_LEVEL", "debug, info, warn or error", str(func(c *config) *string { return &c.LogLevel })},
 	{"log-format", "DITTOCONN_LOG_FORMAT", "json or console", str(func(c *config) *string { return &c.LogFormat })},
 	// The connection logs and their publisher (internal/monitor reads them).
@@ -226,6 +239,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.Fluent, err = monitor.FluentConfigFromEnv(getenv); err != nil {
 		return cfg, fmt.Errorf("connection log publisher settings: %w", err)
+	}
+	if cfg.Ditto, err = bridge.ConfigFromEnv(getenv); err != nil {
+		return cfg, fmt.Errorf("Ditto bridge settings: %w", err)
 	}
 	if b := cfg.Actors.Backoff; b.Max < b.Min {
 		errs = append(errs, fmt.Errorf("CONNECTIVITY_CLIENT_MAX_BACKOFF (%v) is below CONNECTIVITY_CLIENT_MIN_BACKOFF (%v)", b.Max, b.Min))

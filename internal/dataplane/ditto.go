@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/dittoconn/dittoconn/internal/ack"
+	"github.com/dittoconn/dittoconn/internal/bridge"
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -26,37 +27,22 @@ import (
 // them twice.
 
 // DittoLink is one connection's sessions with Ditto's gateway
-// (internal/bridge.Link). Its methods are safe for concurrent use and
+// (*bridge.Link). Its methods are safe for concurrent use and
 // never block for long: answers and deliveries come on the link's own
 // goroutines.
 type DittoLink interface {
 	// Target subscribes a target at Ditto under its subjects, declaring
 	// the labels it issues; deliver receives what Ditto sends for subs.
-	Target(subjects, declared []string, subs []DittoSubscription, deliver func(DittoDelivery))
-	// Send sends msg under subjects. answer, when not nil, is called once
-	// with Ditto's answer carrying msg's correlation id (a response, an
-	// error response, aggregated acknowledgements) or with Ditto's 408 or
-	// 503 error when none came.
+	Target(subjects, declared []string, subs []bridge.Subscription, deliver func(bridge.Delivery))
+	// Send sends msg under subjects, waiting (bounded by msg's timeout)
+	// until it is written. answer, when not nil, is called once with
+	// Ditto's answer carrying msg's correlation id (a response, an error
+	// response, aggregated acknowledgements), with Ditto's 408 or 503 error
+	// when none came, or with nil: written, and Ditto sends no answer.
 	Send(subjects []string, msg *protocol.Message, answer func(*protocol.Message))
 	// Status is one entry per session.
 	Status() []client.ResourceStatus
 	Close()
-}
-
-// DittoSubscription is one target topic as Ditto's WebSocket subscribes it.
-type DittoSubscription struct {
-	Stream      string // model.TopicTwinEvents, …
-	Namespaces  []string
-	Filter      string // "" for live messages and live commands: filtered here
-	ExtraFields string
-}
-
-// DittoDelivery is one signal Ditto delivered for a subscription; Reply
-// answers it on the session that delivered it.
-type DittoDelivery struct {
-	Message *protocol.Message
-	Stream  string
-	Reply   func(*protocol.Message)
 }
 
 // dittoFilters reports whether Ditto's WebSocket applies a target topic's
@@ -73,12 +59,12 @@ func (p *Plane) subscribeAtDitto() {
 		if len(t.streams) == 0 {
 			continue
 		}
-		var subs []DittoSubscription
+		var subs []bridge.Subscription
 		for _, ft := range t.t.Topics {
 			if ft.Topic == model.TopicConnectionAnnouncements {
 				continue
 			}
-			sub := DittoSubscription{Stream: ft.Topic, Namespaces: ft.Namespaces, ExtraFields: ft.ExtraFields}
+			sub := bridge.Subscription{Stream: ft.Topic, Namespaces: ft.Namespaces, ExtraFields: ft.ExtraFields}
 			if dittoFilters(ft.Topic) {
 				sub.Filter = ft.Filter
 			}
@@ -93,7 +79,7 @@ func (p *Plane) subscribeAtDitto() {
 }
 
 // fromDitto hands a signal Ditto delivered to the target's queue.
-func (t *target) fromDitto(d DittoDelivery) {
+func (t *target) fromDitto(d bridge.Delivery) {
 	topic, err := protocol.ParseTopic(d.Message.Topic)
 	if err != nil {
 		t.p.log.Warn().Str("topic", d.Message.Topic).Msg("signal from Ditto with an unknown topic dropped")
@@ -191,6 +177,12 @@ func (s *source) up(idx int, msg *protocol.Message, topic *protocol.Topic, h map
 		set.add()
 	}
 	p.ditto.Send(subjects, &out, func(ans *protocol.Message) {
+		if ans == nil { // written, and Ditto answers nothing
+			if len(labels) > 0 {
+				set.done(client.Accept)
+			}
+			return
+		}
 		// on the link's goroutine: publishing the answer may take a while
 		go func() {
 			outcome := client.Accept
@@ -210,3 +202,5 @@ func (s *source) up(idx int, msg *protocol.Message, topic *protocol.Topic, h map
 	})
 	return client.Accept
 }
+
+var _ DittoLink = (*bridge.Link)(nil)

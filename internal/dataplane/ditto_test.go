@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dittoconn/dittoconn/internal/bridge"
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -25,8 +26,8 @@ type fakeLink struct {
 
 type fakeTarget struct {
 	subjects, declared []string
-	subs               []DittoSubscription
-	deliver            func(DittoDelivery)
+	subs               []bridge.Subscription
+	deliver            func(bridge.Delivery)
 }
 
 type sentUp struct {
@@ -37,7 +38,7 @@ type sentUp struct {
 
 func newFakeLink() *fakeLink { return &fakeLink{sent: make(chan sentUp, 100)} }
 
-func (f *fakeLink) Target(subjects, declared []string, subs []DittoSubscription, deliver func(DittoDelivery)) {
+func (f *fakeLink) Target(subjects, declared []string, subs []bridge.Subscription, deliver func(bridge.Delivery)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.targets = append(f.targets, fakeTarget{subjects, declared, subs, deliver})
@@ -206,7 +207,7 @@ func TestDittoBridgeTargetSubscribesPublishesAndAnswersOnTheSession(t *testing.T
 	reply := func(m *protocol.Message) { answers <- m }
 	event := &protocol.Message{Topic: "org.acme/lamp/things/twin/events/modified", Path: "/attributes/on",
 		Value: []byte("true"), Revision: 3, Headers: map[string]string{"correlation-id": "e-1", "requested-acks": `["dev:ack"]`}}
-	tg.deliver(DittoDelivery{Message: event, Stream: model.TopicTwinEvents, Reply: reply})
+	tg.deliver(bridge.Delivery{Message: event, Stream: model.TopicTwinEvents, Reply: reply})
 	if m := rec.next(t); m.Address != "out/org.acme:lamp" {
 		t.Errorf("published to %s", m.Address)
 	}
@@ -218,7 +219,7 @@ func TestDittoBridgeTargetSubscribesPublishesAndAnswersOnTheSession(t *testing.T
 	off := &protocol.Message{Topic: "org.acme/lamp/things/live/messages/switch", Path: "/inbox/messages/switch",
 		Extra:   []byte(`{"attributes":{"on":false}}`),
 		Headers: map[string]string{"correlation-id": "l-1", "requested-acks": `["dev:ack"]`, "ditto-message-subject": "switch"}}
-	tg.deliver(DittoDelivery{Message: off, Stream: model.TopicLiveMessages, Reply: reply})
+	tg.deliver(bridge.Delivery{Message: off, Stream: model.TopicLiveMessages, Reply: reply})
 	a = waitAnswer(t, answers)
 	if a.Status != 200 || a.Headers["ditto-weak-ack"] != "true" || a.Headers["correlation-id"] != "l-1" {
 		t.Errorf("weak acknowledgement %+v", a)
@@ -237,7 +238,7 @@ func TestDittoBridgeLiveResponseGoesBackOnTheDeliveringSession(t *testing.T) {
 	answers := make(chan *protocol.Message, 2)
 	cmd := &protocol.Message{Topic: "org.acme/lamp/things/live/commands/retrieve", Path: "/attributes",
 		Headers: map[string]string{"correlation-id": "q-1#1", "response-required": "true"}}
-	link.target(t, 0).deliver(DittoDelivery{Message: cmd, Stream: model.TopicLiveCommands,
+	link.target(t, 0).deliver(bridge.Delivery{Message: cmd, Stream: model.TopicLiveCommands,
 		Reply: func(m *protocol.Message) { answers <- m }})
 	rec.next(t)
 	s := make(settled, 2)

@@ -30,10 +30,12 @@ import (
 	"github.com/dittoconn/dittoconn/actors"
 	"github.com/dittoconn/dittoconn/actors/migration"
 	"github.com/dittoconn/dittoconn/gateway"
+	"github.com/dittoconn/dittoconn/internal/bridge"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clients"
 	"github.com/dittoconn/dittoconn/internal/client/hono"
 	"github.com/dittoconn/dittoconn/internal/client/httppush"
+	"github.com/dittoconn/dittoconn/internal/dataplane"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
@@ -42,6 +44,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	pb "github.com/dittoconn/dittoconn/proto"
+	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // Config is everything one member needs. The service sets what it builds
@@ -73,6 +76,9 @@ type Config struct {
 	// Hono is the service-wide Hono settings (Ditto's
 	// ditto.connectivity.hono); ignored when Actors.Clients is set.
 	Hono hono.Config
+	// Ditto is the bridge to Ditto's gateway (DITTOCONN_DITTO_*); a zero
+	// URI: standalone.
+	Ditto bridge.Config
 	// ClientSettings are the service-wide settings the broker clients read
 	// (Ditto's MQTT and consumer-throttling variables), variable → value;
 	// installed with client.UseSettings at start.
@@ -191,6 +197,12 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		mc.Store, mc.Settings = engineOps, cfg.Encryption
 		mc.Logger = log.With().Str("component", "encryption-migration").Logger()
 		ac.Migration = &mc
+	}
+	if cfg.Ditto.URI != "" {
+		bc := cfg.Ditto
+		bc.Logger = log.With().Str("component", "ditto-bridge").Logger()
+		ac.Ditto = func(id string) dataplane.DittoLink { return bridge.Open(bc, id) }
+		log.Info().Str("uri", ditto.MaskUserInfo(bc.URI)).Str("auth", bc.Auth).Msg("working next to Ditto")
 	}
 	if cfg.Fluent.Enabled {
 		p, err := monitor.NewFluentPublisher(cfg.Fluent, cfg.Instance)
