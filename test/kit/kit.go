@@ -19,6 +19,7 @@ import (
 
 	"github.com/dittoconn/dittoconn/actors"
 	"github.com/dittoconn/dittoconn/actors/migration"
+	"github.com/dittoconn/dittoconn/internal/bridge"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/client/clients"
 	"github.com/dittoconn/dittoconn/internal/client/hono"
@@ -127,6 +128,9 @@ type Options struct {
 	// Collector, when set, receives the message counters and is served
 	// at /metrics (Prometheus).
 	Collector *monitor.Collector
+	// Ditto, when set, works next to the Ditto gateway it names (the
+	// bridge); nil: standalone.
+	Ditto *bridge.Config
 }
 
 // Node is one running dittoconn.
@@ -194,6 +198,9 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		}
 	}
 	a.Collector = opts.Collector
+	if opts.Ditto != nil {
+		cfg.Ditto = *opts.Ditto
+	}
 
 	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {
