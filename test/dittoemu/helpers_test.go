@@ -84,18 +84,6 @@ func (c *client) readMsg() *protocol.Message {
 	return m
 }
 
-// silent asserts no frame arrives within d (used only where the assertion
-// is the absence of a frame, after a later frame proved delivery ordering
-// is not the reason).
-func (c *client) silent(d time.Duration) {
-	c.t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(d))
-	if _, b, err := c.conn.ReadMessage(); err == nil {
-		c.t.Fatalf("unexpected frame: %s", b)
-	}
-	// a read deadline breaks a gorilla connection for good: only at the end of a client's use
-}
-
 func (c *client) subscribe(control string) {
 	c.t.Helper()
 	c.send(control)

@@ -394,8 +394,9 @@ func (e *Emulator) upgrade(w http.ResponseWriter, r *http.Request) {
 	if origin == "" {
 		origin = fmt.Sprintf("dittoemu-session-%d", e.corrSeq.Add(1))
 	}
-	// Labels are reserved before the upgrade completes: a client that saw
-	// its upgrade succeed owns its labels against every later session.
+	// The session (and its labels) is registered before the upgrade
+	// completes: a client that saw its upgrade succeed is known to every
+	// later signal and owns its labels against every later session.
 	s := newSession(e, nil, subjects, origin, declared)
 	e.mu.Lock()
 	conflict := false
@@ -409,18 +410,25 @@ func (e *Emulator) upgrade(w http.ResponseWriter, r *http.Request) {
 			e.labels[l] = s
 		}
 	}
+	e.nextID++
+	s.id = e.nextID
+	e.sessions[s] = struct{}{}
 	e.mu.Unlock()
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		e.removeSession(s)
 		return
 	}
+	s.mu.Lock()
 	s.conn = conn
-	e.mu.Lock()
-	e.nextID++
-	s.id = e.nextID
-	e.sessions[s] = struct{}{}
-	e.mu.Unlock()
+	s.mu.Unlock()
+	select {
+	case <-s.done: // killed during the upgrade
+		_ = conn.Close()
+		e.removeSession(s)
+		return
+	default:
+	}
 	go s.writeLoop()
 	if conflict {
 		// StreamingSessionActor.declareAcknowledgementLabels: the failed

@@ -2,7 +2,6 @@ package dittoemu
 
 import (
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -71,7 +70,12 @@ func (s *session) info() SessionInfo {
 func (s *session) kill() {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		_ = s.conn.Close()
+		s.mu.Lock()
+		conn := s.conn
+		s.mu.Unlock()
+		if conn != nil {
+			_ = conn.Close()
+		}
 	})
 }
 
@@ -644,5 +648,3 @@ func (r topicResolver) Lookup(prefix, name string) (string, bool) {
 	}
 	return "", false
 }
-
-var _ = http.StatusOK

@@ -200,7 +200,9 @@ func (s *store) apply(subjects []string, t protocol.Topic, m *protocol.Message) 
 			old, _ := lookup(th.doc, segs)
 			value = mergePatch(old, value)
 		}
-		if len(segs) == 0 {
+		if t.Action == "merge" && value == nil && len(segs) > 0 {
+			deletePath(th.doc, segs) // a null merge patch removes the member
+		} else if len(segs) == 0 {
 			obj, ok := value.(map[string]any)
 			if !ok {
 				return nil, ditto.JSONNotAnObject(string(m.Value))
@@ -224,9 +226,17 @@ func (s *store) apply(subjects []string, t protocol.Topic, m *protocol.Message) 
 		case !existed:
 			action, status, respValue = "created", http.StatusCreated, m.Value
 		}
+		if status == http.StatusNoContent && t.Action == "modify" && nullOn204(segs) {
+			// Ditto writes "value": null into these 204 responses (its generated
+			// ModifyAttributes/ModifyFeatures/ModifyFeature response examples)
+			respValue = json.RawMessage("null")
+		}
 		r.resp = respond(status, respValue)
 		evValue := m.Value
 		r.event = s.eventLocked(t, m, segs, action, evValue, th)
+		if action == "merged" {
+			r.event.Headers["content-type"] = "application/merge-patch+json"
+		}
 		return r, nil
 	case "delete":
 		if !readable {
@@ -299,6 +309,11 @@ func (s *store) eventLocked(t protocol.Topic, m *protocol.Message, segs []string
 	}
 	return &protocol.Message{Topic: et.String(), Headers: h, Path: pathOf(segs), Value: value,
 		Revision: th.revision, Timestamp: th.modified}
+}
+
+func nullOn204(segs []string) bool {
+	return len(segs) == 1 && (segs[0] == "attributes" || segs[0] == "features") ||
+		len(segs) == 2 && segs[0] == "features"
 }
 
 func pathOf(segs []string) string { return "/" + strings.Join(segs, "/") }
