@@ -145,3 +145,51 @@ func TestAckOnlyOnDeliveringSession(t *testing.T) {
 		t.Errorf("%s", encode(m))
 	}
 }
+
+func TestTimeoutZeroAndSameOriginDeclarer(t *testing.T) {
+	e := start(t, Options{})
+	cmd := dial(t, e, "pre:owner", "conn-1", "conn-1:mine")
+	cmd.subscribe("START-SEND-EVENTS")
+	cmd.sendMsg(msg(thingTopic+"create", "/", `{}`, "correlation-id", "c0"))
+	expect(t, cmd.readMsg(), thingTopic+"create", 201)
+	// timeout 0 with a response required: Ditto's header.invalid on "timeout"
+	cmd.sendMsg(msg(thingTopic+"modify", "/attributes/a", `1`, "correlation-id", "z1", "timeout", "0", "response-required", "true"))
+	m := cmd.readMsg()
+	expect(t, m, "org.acme/t1/things/twin/errors", 400)
+	jsonEq(t, m.Value, `{"status":400,"error":"header.invalid","message":"The value of the header 'timeout' must not be zero if response or acknowledgements are requested.","description":"Please provide a positive timeout.","invalidHeaderKey":"timeout"}`)
+	// timeout 0 alone: no response required, none comes; the next answer is the retrieve's
+	cmd.sendMsg(msg(thingTopic+"modify", "/attributes/a", `2`, "correlation-id", "z2", "timeout", "0s"))
+	cmd.sendMsg(msg(thingTopic+"retrieve", "/attributes/a", "", "correlation-id", "z3"))
+	m = cmd.readMsg()
+	if m.Headers["correlation-id"] != "z3" || string(m.Value) != "2" {
+		t.Fatalf("%s", encode(m))
+	}
+	// a label declared by a session of the command's own origin: that session never gets
+	// the event, its forwarder waits, the label times out (no weak ack)
+	cmd.sendMsg(msg(thingTopic+"modify", "/attributes/a", `3`, "correlation-id", "z4",
+		"requested-acks", `["conn-1:mine"]`, "timeout", "200ms"))
+	m = cmd.readMsg()
+	expect(t, m, "org.acme/t1/things/twin/acks", 408)
+	// a weak ack for a built-in label from a client is dropped (StreamingSessionActor)
+	cmd.sendMsg(ackMsg("twin-persisted", "z5", 200, "ditto-weak-ack", "true"))
+	cmd.sendMsg(msg(thingTopic+"retrieve", "/attributes/a", "", "correlation-id", "z6"))
+	if m = cmd.readMsg(); m.Headers["correlation-id"] != "z6" {
+		t.Fatalf("weak built-in ack answered: %s", encode(m))
+	}
+}
+
+func TestLiveEventsFromSession(t *testing.T) {
+	e := start(t, Options{})
+	e.Grant(thingID, "pre:app", true, false)
+	e.Grant(thingID, "pre:dev", true, true)
+	app := dial(t, e, "pre:app", "conn-app")
+	app.subscribe("START-SEND-LIVE-EVENTS?filter=" + queryEscape("eq(topic:action,\"modified\")"))
+	dev := dial(t, e, "pre:dev", "conn-dev")
+	dev.sendMsg(msg("org.acme/t1/things/live/events/created", "/attributes/x", `1`, "correlation-id", "e1"))
+	dev.sendMsg(msg("org.acme/t1/things/live/events/modified", "/attributes/x", `2`, "correlation-id", "e2"))
+	m := app.readMsg()
+	expect(t, m, "org.acme/t1/things/live/events/modified", 0)
+	if m.Headers["correlation-id"] != "e2" || string(m.Value) != "2" {
+		t.Errorf("%s", encode(m))
+	}
+}

@@ -328,7 +328,6 @@ func (sub *subscription) namespaceMatches(ns string) bool {
 // what Ditto answers; it reports whether an answer will come.
 func (e *Emulator) signal(s *session, subjects []string, origin string, m *protocol.Message, t protocol.Topic,
 	answer func(*protocol.Message)) bool {
-	respReq := m.Headers["response-required"] != "false"
 	timeout := 60 * time.Second
 	if v, ok := m.Headers["timeout"]; ok {
 		d, ok := parseTimeout(v)
@@ -355,7 +354,24 @@ func (e *Emulator) signal(s *session, subjects []string, origin string, m *proto
 		answer(protocol.ErrorResponse(t, corrOnly(m), errUnsupported("the criterion "+t.Criterion)))
 		return true
 	}
-	labels := requestedLabels(m, t, respReq)
+	// AbstractCommandAckRequestSetter: without the header, a response is
+	// required unless the timeout is zero; a zero timeout requests no
+	// implicit acknowledgement.
+	rr, set := m.Headers["response-required"]
+	respReq := rr != "false"
+	if !set {
+		respReq = timeout != 0
+	}
+	labels := requestedLabels(m, t, respReq, timeout == 0)
+	if timeout == 0 && (respReq || len(labels) > 0) {
+		// AcknowledgementAggregatorActorStarter.getDittoHeaderInvalidException
+		status, v := errHeaderInvalid("timeout", "The value of the header 'timeout' must not be zero if response or acknowledgements are requested.",
+			"Please provide a positive timeout.")
+		er := protocol.ErrorResponse(t, corrOnly(m), nil)
+		er.Status, er.Value = status, v
+		answer(er)
+		return true
+	}
 	if s != nil && !respReq && len(labels) > 0 {
 		status, v := errAcksWithoutResponse()
 		er := protocol.ErrorResponse(t, corrOnly(m), nil)
@@ -377,7 +393,7 @@ var builtinLabels = map[string]bool{"twin-persisted": true, "live-response": tru
 // twin-persisted when a response is required; live signals get live-response
 // added when a response is required (unless requested-acks was set empty)
 // and removed when not; labels of the other channel are ignored.
-func requestedLabels(m *protocol.Message, t protocol.Topic, respReq bool) []string {
+func requestedLabels(m *protocol.Message, t protocol.Topic, respReq, timeoutZero bool) []string {
 	raw, explicit := m.Headers["requested-acks"]
 	labels := headerList(raw)
 	live := t.Channel == protocol.ChannelLive
@@ -390,14 +406,15 @@ func requestedLabels(m *protocol.Message, t protocol.Topic, respReq bool) []stri
 		own, other = "live-response", "twin-persisted"
 	}
 	if !explicit {
-		if respReq {
+		if respReq && !timeoutZero {
 			return []string{own}
 		}
 		return nil
 	}
 	var out []string
 	for _, l := range labels {
-		if l != other && !contains(out, l) {
+		// the other channel's built-in labels are dropped (for live also search-persisted)
+		if l != other && !(live && l == "search-persisted") && !contains(out, l) {
 			out = append(out, l)
 		}
 	}

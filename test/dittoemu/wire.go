@@ -263,12 +263,14 @@ func errAckLabelNotDeclared(label string) *ditto.Error {
 // "invalidHeaderKey" to its JSON, which ditto.Error has no field for, so the
 // value is built by hand.
 func errAcksWithoutResponse() (status int, value json.RawMessage) {
+	return errHeaderInvalid("requested-acks",
+		"For WebSocket, it is forbidden to request acknowledgements while 'response-required' is set to false.",
+		"Please set 'requested-acks' to [] or 'response-required' to true.")
+}
+
+func errHeaderInvalid(key, message, description string) (status int, value json.RawMessage) {
 	v, _ := json.Marshal(map[string]any{
-		"status":           400,
-		"error":            "header.invalid",
-		"message":          "For WebSocket, it is forbidden to request acknowledgements while 'response-required' is set to false.",
-		"description":      "Please set 'requested-acks' to [] or 'response-required' to true.",
-		"invalidHeaderKey": "requested-acks",
+		"status": 400, "error": "header.invalid", "message": message, "description": description, "invalidHeaderKey": key,
 	})
 	return 400, v
 }
