@@ -26,6 +26,11 @@
 // with the non-Ditto error "dittoemu:unsupported" (501), never with an
 // invented Ditto answer.
 //
+// A second speaker checks the emulator: Ditto's official JavaScript client
+// (TestDittoJavaScriptClient, jsclient/), installed with
+// `npm ci --prefix test/dittoemu/jsclient` (Node 20; node_modules is not
+// committed); the test skips when node or the client is absent.
+//
 // Concurrency: one reader and one writer goroutine per socket; the reader
 // never blocks on other sessions (frames go into each session's bounded
 // queue, dropped above 200 as Ditto's gateway does). One mutex guards the
