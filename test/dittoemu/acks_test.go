@@ -193,3 +193,43 @@ func TestLiveEventsFromSession(t *testing.T) {
 		t.Errorf("%s", encode(m))
 	}
 }
+
+func TestWeakAckFromSubscriberAndRevoke(t *testing.T) {
+	e := start(t, Options{})
+	e.Grant(thingID, "pre:sub", true, false)
+	cmd := dial(t, e, "pre:owner", "conn-cmd")
+	sub := dial(t, e, "pre:sub", "conn-sub", "conn-sub:ok")
+	sub.subscribe("START-SEND-EVENTS")
+	cmd.sendMsg(msg(thingTopic+"create", "/", `{}`, "correlation-id", "c0"))
+	expect(t, cmd.readMsg(), thingTopic+"create", 201)
+	sub.readMsg()
+	// a subscriber's own weak ack counts as the answer
+	cmd.sendMsg(msg(thingTopic+"modify", "/attributes/a", `1`, "correlation-id", "w1", "requested-acks", `["conn-sub:ok"]`))
+	sub.readMsg()
+	sub.sendMsg(ackMsg("conn-sub:ok", "w1", 200, "ditto-weak-ack", "true"))
+	m := cmd.readMsg()
+	expect(t, m, "org.acme/t1/things/twin/acks", 200)
+	if v := acksValue(t, m); v["conn-sub:ok"].Headers["ditto-weak-ack"] != true {
+		t.Errorf("%s", m.Value)
+	}
+	// revoked: no more events; the label is answered weakly (no authorized subscriber)
+	e.Revoke(thingID, "pre:sub")
+	cmd.sendMsg(msg(thingTopic+"modify", "/attributes/a", `2`, "correlation-id", "w2", "requested-acks", `["conn-sub:ok"]`, "timeout", "5s"))
+	m = cmd.readMsg()
+	if v := acksValue(t, m); m.Status != 200 || v["conn-sub:ok"].Headers["ditto-weak-ack"] != true {
+		t.Errorf("after revoke: %s", encode(m))
+	}
+	e.Grant(thingID, "pre:sub", true, false)
+	cmd.sendMsg(msg(thingTopic+"modify", "/attributes/a", `3`, "correlation-id", "w3"))
+	cmd.readMsg()
+	if ev := sub.readMsg(); ev.Headers["correlation-id"] != "w3" {
+		t.Errorf("revoked subscriber got %s", encode(ev))
+	}
+	// a timeout above Ditto's 60 s maximum
+	cmd.sendMsg(msg(thingTopic+"modify", "/attributes/a", `4`, "correlation-id", "w4", "timeout", "61s"))
+	m = cmd.readMsg()
+	expect(t, m, "org.acme/t1/things/twin/errors", 400)
+	if errorCode(t, m) != "gateway:timeout.invalid" {
+		t.Errorf("%s", encode(m))
+	}
+}
