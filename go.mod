@@ -14,6 +14,8 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
+require github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+
 require (
 	github.com/aws/aws-sdk-go-v2 v1.39.6
 	github.com/aws/smithy-go v1.23.2 // indirect
