@@ -233,7 +233,7 @@ func TestSendTimeoutIs408(t *testing.T) {
 	if el := time.Since(start); el < 200*time.Millisecond+answerGrace {
 		t.Fatalf("408 after %v", el)
 	}
-	want := `{"topic":"org.acme/dev-1/things/twin/errors","headers":{"content-type":"application/json","correlation-id":"c1","response-required":"true","timeout":"200ms"},"path":"/","value":{"status":408,"error":"command.timeout","message":"The Command reached the specified timeout of 200ms.","description":"Try increasing the command timeout."},"status":408}`
+	want := `{"topic":"org.acme/dev-1/things/twin/errors","headers":{"content-type":"application/json","correlation-id":"c1","response-required":true,"timeout":"200ms"},"path":"/","value":{"status":408,"error":"command.timeout","message":"The Command reached the specified timeout of 200ms.","description":"Try increasing the command timeout."},"status":408}`
 	if got := string(protocol.Encode(ans)); got != want {
 		t.Fatalf("answer\n got %s\nwant %s", got, want)
 	}

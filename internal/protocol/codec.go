@@ -38,7 +38,7 @@ func Encode(m *Message) []byte {
 			}
 			b = ojson.Ditto.AppendString(b, k)
 			b = append(b, ':')
-			b = ojson.Ditto.AppendString(b, m.Headers[k])
+			b = appendHeader(b, k, m.Headers[k])
 		}
 		b = append(b, '}')
 	}
@@ -64,6 +64,36 @@ func Encode(m *Message) []byte {
 		b = ojson.Ditto.AppendString(b, m.Fields)
 	}
 	return append(b, '}')
+}
+
+// typedHeaders are the headers whose value Ditto writes as JSON of their
+// type, not as a string (DittoHeaderDefinition): the acknowledgement label
+// lists are arrays, response-required and ditto-weak-ack booleans, the
+// schema version an integer. Message keeps every header as a string, in
+// that JSON form (Decode's), so Encode writes such a value raw when it is
+// of the type.
+var typedHeaders = map[string]func(string) bool{
+	"requested-acks":    isJSONArray,
+	"declared-acks":     isJSONArray,
+	"response-required": isJSONBool,
+	"ditto-weak-ack":    isJSONBool,
+	"version":           isJSONInt,
+}
+
+func isJSONArray(v string) bool { return len(v) > 1 && v[0] == '[' && json.Valid([]byte(v)) }
+func isJSONBool(v string) bool  { return v == "true" || v == "false" }
+func isJSONInt(v string) bool {
+	_, err := strconv.Atoi(v)
+	return err == nil && v[0] != '+' && (len(v) == 1 || v[0] != '0')
+}
+
+// appendHeader appends header k's value: raw JSON for a typed header whose
+// value is of its type, else a JSON string.
+func appendHeader(b []byte, k, v string) []byte {
+	if typed := typedHeaders[k]; typed != nil && typed(v) {
+		return append(b, v...)
+	}
+	return ojson.Ditto.AppendString(b, v)
 }
 
 func pathOrRoot(p string) string {

@@ -84,7 +84,10 @@ func TestIntegrationBridgeTwinCommandPersistedAndAnswered(t *testing.T) {
 	id, run := dpID("bridge-twin"), fmt.Sprint(runID)
 	dpOpen(t, n, map[string]any{
 		"id": id, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
-		"specificConfig": map[string]any{"clientId": id},
+		// Ditto's MQTT clients redeliver a withheld message only on a new
+		// session; the test does not wait for Ditto's default 10 s
+		"specificConfig": map[string]any{"clientId": id, "reconnectForRedelivery": true,
+			"reconnectForRedeliveryDelay": "500ms"},
 		"sources": []any{map[string]any{"addresses": []string{"bridge/" + run + "/twin/in"}, "qos": 1,
 			"authorizationContext":   []string{"integration:device"},
 			"acknowledgementRequests": map[string]any{"includes": []string{"twin-persisted"}},
@@ -207,20 +210,21 @@ func TestIntegrationBridgeImplicitThingCreation(t *testing.T) {
 		"mappingDefinitions": map[string]any{"implicit": map[string]any{
 			"mappingEngine": "ImplicitThingCreation",
 			"options": map[string]any{"thing": map[string]any{
-				"thingId":    "{{ header:device_id }}",
+				"thingId":    "{{ header:mqtt.topic | fn:substring-after('/implicit/') }}",
 				"attributes": map[string]any{"createdBy": "dittoconn"},
 			}},
 		}},
-		"sources": []any{map[string]any{"addresses": []string{"bridge/" + run + "/implicit"}, "qos": 1,
+		"sources": []any{map[string]any{"addresses": []string{"bridge/" + run + "/implicit/#"}, "qos": 1,
 			"authorizationContext": []string{"integration:provisioner"},
-			"headerMapping":        map[string]any{"device_id": device},
 			"payloadMapping":       []string{"implicit"}}},
 	})
 	dev := blackbox.MQTTPublisher(t, "tcp://127.0.0.1:1883")
-	blackbox.PublishMQTT(t, dev, "bridge/"+run+"/implicit", `{"hello":"world"}`)
-	poll.Until(t, 15*time.Second, "the thing created in Ditto", func() bool {
-		v, _ := attribute(emu, device, "createdBy")
-		return v == "dittoconn"
+	blackbox.PublishMQTT(t, dev, "bridge/"+run+"/implicit/"+device, `{"hello":"world"}`)
+	poll.Check(t, 15*time.Second, func() error {
+		if v, _ := attribute(emu, device, "createdBy"); v != "dittoconn" {
+			return fmt.Errorf("thing %s not created in Ditto; Ditto received %+v; logs %v", device, emu.Received(), dpLogs(t, n, id))
+		}
+		return nil
 	})
 	if v := emu.Violations(); len(v) > 0 {
 		t.Fatalf("frames that break Ditto's schemas: %v", v)
