@@ -103,6 +103,8 @@ type Plane struct {
 	// declaresAcks: a source takes devices' acknowledgements, so targets
 	// remember who requested what they publish (requests).
 	declaresAcks bool
+	// diversion: response diversion settings (diversion.go).
+	diversion diversion
 
 	slots     []atomic.Pointer[client.Client] // per client index: the client built last (replies)
 	mu        sync.Mutex
@@ -153,7 +155,7 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		return nil, err
 	}
 	p := &Plane{id: c.ID, conn: c, cfg: cfg, now: cfg.Now, log: cfg.Logger, byAddr: map[string]*source{},
-		inSteps: map[string]*steps{}, connected: map[int]client.Client{}}
+		inSteps: map[string]*steps{}, connected: map[int]client.Client{}, diversion: newDiversion(c)}
 	p.metrics = monitor.NewRegistry(monitor.Options{ConnectionID: c.ID, ConnectionType: c.ConnectionType, Now: cfg.Now})
 	p.logs = cfg.Logs
 	if p.logs == nil {
@@ -192,8 +194,8 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 	p.slots = make([]atomic.Pointer[client.Client], max(c.ClientCount, 1))
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for _, t := range p.targets {
-		if len(t.streams) == 0 {
-			continue
+		if len(t.streams) == 0 && !p.diversion.target {
+			continue // nothing will ever reach its queue
 		}
 		for _, q := range t.queues {
 			p.wg.Add(1)
@@ -264,6 +266,9 @@ func (p *Plane) Connected(idx int, cl client.Client) {
 		if len(p.sources) > 0 {
 			// responses and acknowledgements to what the sources consumed
 			p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(ResponseStream(p.id), p.deliverResponse))
+		}
+		if p.diversion.target {
+			p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(DivertStream(p.id), p.deliverDiverted))
 		}
 	}
 }
