@@ -12,7 +12,10 @@
 // A Plane belongs to one configuration of one connection (the grain builds
 // a new one whenever it starts clients). Everything runs on the clients'
 // goroutines (inbound) and on one worker goroutine per target (outbound);
-// nothing here runs on, or blocks, the grain's actor goroutine.
+// nothing here runs on, or blocks, the grain's actor goroutine. Connection
+// announcements are mapped and published on the client runner's goroutine
+// (Announce, announcements.go); responses diverted to this connection are
+// queued on its targets' workers (diversion.go).
 //
 // A consumed message is settled with its broker (client.Message.Settle)
 // once its processing and the acknowledgements its signals requested have
