@@ -263,3 +263,50 @@ type anyType struct{}
 func (anyType) Protocol(string) (model.Protocol, bool) {
 	return model.Protocol{NoHost: true, Rules: func(*model.Check) error { return nil }}, true
 }
+
+// Ditto's dynamic diversion: a payload mapper sets
+// divert-response-to-connection among the Ditto headers it builds.
+func TestAPayloadMapperChoosesTheDiversionTarget(t *testing.T) {
+	bs := bus.NewLocal()
+	a, aRec := start(t, bs, `{"id":"a","connectionType":"amqp-091","connectionStatus":"open","uri":"amqp://h:5672",
+ "specificConfig":{"is-diversion-source":"true"},
+ "mappingDefinitions":{"js":{"mappingEngine":"JavaScript","options":{"outgoingScript":"",
+   "incomingScript":"function mapToDittoProtocolMsg(headers, textPayload, bytePayload, contentType) { let p = JSON.parse(textPayload); return Ditto.buildDittoProtocolMsg('org.acme', 'd1', 'things', 'live', 'messages', 'ask', '/inbox/messages/ask', {'correlation-id': headers['correlation-id'], 'content-type': 'text/plain', 'divert-response-to-connection': p.to}, '?'); }"}}},
+ "sources":[{"addresses":["cmd"],"authorizationContext":["a:b"],"payloadMapping":["js"]}]}`)
+	b, bRec := start(t, bs, answering)
+	_, cRec := start(t, bs, fmt.Sprintf(diversionTarget, "a"))
+	a.Inbound(0)(client.Message{Address: "cmd", Payload: []byte(`{"to":"c"}`),
+		Headers: map[string]string{"reply-to": "a-replies", "correlation-id": "d1", "content-type": "application/json"}})
+	if m := bRec.next(t); m.Address != "devices/org.acme:d1" {
+		t.Fatalf("live message published to %s", m.Address)
+	}
+	b.Inbound(0)(client.Message{Address: "answers", Payload: liveAnswer("d1")})
+	if m := cRec.next(t); m.Address != "diverted/0/org.acme:d1" || m.Headers["from"] != "a" {
+		t.Fatalf("diverted response published as %+v", m)
+	}
+	aRec.none(t)
+}
+
+// Ditto's interceptor drops a response that says it was diverted from a
+// connection this one does not authorize, on the source's side too.
+func TestAResponseClaimingADiversionFromAnUnauthorizedConnectionIsDropped(t *testing.T) {
+	bs := bus.NewLocal()
+	a, aRec := start(t, bs, fmt.Sprintf(diversionSource, ""))
+	b, bRec := start(t, bs, answering)
+	a.Inbound(0)(client.Message{Address: "cmd-errors", Payload: liveRequest("x1"),
+		Headers: map[string]string{"reply-to": "a-replies", "correlation-id": "x1"}})
+	bRec.next(t)
+	claim := strings.Replace(string(liveAnswer("x1")), `"correlation-id":"x1"`,
+		`"correlation-id":"x1","diverted-response-from-connection":"mallory"`, 1)
+	b.Inbound(0)(client.Message{Address: "answers", Payload: []byte(claim)})
+	aRec.none(t)
+
+	// without the claim the same response is published
+	a.Inbound(0)(client.Message{Address: "cmd-errors", Payload: liveRequest("x2"),
+		Headers: map[string]string{"reply-to": "a-replies", "correlation-id": "x2"}})
+	bRec.next(t)
+	b.Inbound(0)(client.Message{Address: "answers", Payload: liveAnswer("x2")})
+	if m := aRec.next(t); m.Headers["correlation-id"] != "x2" {
+		t.Fatalf("response %+v", m)
+	}
+}
