@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
@@ -309,4 +310,34 @@ func TestAResponseClaimingADiversionFromAnUnauthorizedConnectionIsDropped(t *tes
 	if m := aRec.next(t); m.Headers["correlation-id"] != "x2" {
 		t.Fatalf("response %+v", m)
 	}
+}
+
+// Acknowledgements that failed are Ditto's response type nack: diverted
+// when divert-expected-response-types names it.
+func TestNacksAreDivertedWhenExpected(t *testing.T) {
+	bs := bus.NewLocal()
+	js := strings.Replace(requesterConn, `"sources":[{"addresses":["in"],`,
+		`"specificConfig":{"is-diversion-source":"true"},
+ "sources":[{"addresses":["in"],"headerMapping":{"divert-response-to-connection":"c","divert-expected-response-types":"nack"},`, 1)
+	req, replies := start(t, bs, js)
+	iss, err := New(parse(t, issuerConn), Config{Bus: bs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.Connected(0, &failing{})
+	t.Cleanup(func() { iss.Close(); iss.Wait() })
+	_, cRec := start(t, bs, fmt.Sprintf(diversionTarget, "req"))
+
+	s := make(settled, 2)
+	req.Inbound(0)(s.msg("in", liveMsg("org.acme", "n-1", `,"timeout":"300ms"`)))
+	if o := s.wait(t, 5*time.Second); o != client.Redeliver {
+		t.Fatalf("settled %v", o)
+	}
+	m := cRec.next(t)
+	answer := decode(t, m)
+	if m.Address != "diverted/0/org.acme:dev" || answer.Topic != "org.acme/dev/things/live/acks" || answer.Status != 424 ||
+		answer.Headers[HeaderDivertedFrom] != "req" {
+		t.Fatalf("diverted nack to %s: %s", m.Address, m.Payload)
+	}
+	replies.none(t)
 }
