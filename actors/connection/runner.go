@@ -3,7 +3,6 @@ package connection
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -11,8 +10,6 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/dataplane"
-	"github.com/dittoconn/dittoconn/internal/model"
-	"github.com/dittoconn/dittoconn/internal/placeholder/template"
 )
 
 // Runners is the set of client goroutines of all grains of one system: it
@@ -94,12 +91,6 @@ type clientReport struct {
 	wasConnected bool
 }
 
-// announceTarget is a target that receives connection announcements.
-type announceTarget struct {
-	address string
-	qos     *int
-}
-
 // runnerSpec is everything a runner goroutine needs; it shares nothing
 // mutable with the grain.
 type runnerSpec struct {
@@ -110,7 +101,6 @@ type runnerSpec struct {
 	factory        client.Factory
 	backoff        client.Backoff
 	connectTimeout time.Duration
-	announce       []announceTarget
 	prev           []<-chan struct{} // runners that must finish before this one connects
 	send           func(any)         // delivers into the grain's mailbox
 	now            func() time.Time
@@ -284,22 +274,16 @@ func (s *runnerSpec) closeClient(cl client.Client) {
 	}
 }
 
-// announce publishes an announcement to every announcement target, bounded
-// by announceTimeout in all.
+// sendAnnouncement publishes an announcement through cl to the targets that
+// subscribe to announcements, through their payload and header mapping
+// (dataplane.Plane.Announce), bounded by announceTimeout in all.
 func (s *runnerSpec) sendAnnouncement(cl client.Client, kind string) {
-	if len(s.announce) == 0 {
+	if !s.plane.Announces() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
 	defer cancel()
-	payload := client.Announcement(s.connectionID, kind, s.now())
-	for _, t := range s.announce {
-		err := cl.Publish(ctx, client.Message{Address: t.address, QoS: t.qos, Payload: payload,
-			Headers: map[string]string{"content-type": "application/json"}})
-		if err != nil {
-			s.log.Warn().Err(err).Str("address", t.address).Str("announcement", kind).Msg("announcement not sent")
-		}
-	}
+	s.plane.Announce(ctx, cl, kind, s.now())
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -311,23 +295,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// announcementTargets are c's targets that subscribe to connection
-// announcements, with {{ connection:id }} resolved; a target whose address
-// needs any other placeholder cannot address an announcement and is left out
-// (Ditto drops messages with unresolvable placeholders).
-func announcementTargets(c *model.Connection) []announceTarget {
-	var out []announceTarget
-	for _, t := range c.Targets {
-		if !slices.ContainsFunc(t.Topics, func(ft model.FilteredTopic) bool {
-			return ft.Topic == model.TopicConnectionAnnouncements
-		}) {
-			continue
-		}
-		if addr, ok := template.ResolveConnectionID(t.Address, c.ID); ok {
-			out = append(out, announceTarget{address: addr, qos: t.QoS})
-		}
-	}
-	return out
 }

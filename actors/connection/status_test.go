@@ -83,20 +83,6 @@ func TestOverallAndRecovery(t *testing.T) {
 	}
 }
 
-func TestAnnouncementTargets(t *testing.T) {
-	ann := []model.FilteredTopic{{Topic: model.TopicConnectionAnnouncements}}
-	c := &model.Connection{ID: "c-1", Targets: []model.Target{
-		{Address: "ann/{{ connection:id }}", Topics: ann},
-		{Address: "ann/{{connection:id}}/x", Topics: ann},
-		{Address: "out/{{ thing:id }}", Topics: ann}, // cannot be resolved for an announcement
-		{Address: "events", Topics: []model.FilteredTopic{{Topic: model.TopicTwinEvents}}},
-	}}
-	got := announcementTargets(c)
-	if len(got) != 2 || got[0].address != "ann/c-1" || got[1].address != "ann/c-1/x" {
-		t.Errorf("announcement targets %+v", got)
-	}
-}
-
 func TestBackoffGrowsWithinBounds(t *testing.T) {
 	b := client.Backoff{Min: 100 * time.Millisecond, Max: time.Second, Jitter: 0.2}
 	for attempt, base := range []time.Duration{100, 200, 400, 800, 1000, 1000} {

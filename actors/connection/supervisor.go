@@ -184,7 +184,6 @@ func (s *supervisor) start(conn *model.Connection) {
 	}
 	s.clients.gen++
 	conn, tlsCfg, tlsErr := s.cfg.Clients.Prepare(conn) // hono: the Kafka connection Ditto makes of it
-	announce := announcementTargets(conn)
 	now := s.cfg.Now()
 	plane, planeErr := dataplane.New(conn, dataplane.Config{Bus: s.cfg.Bus, Mapping: s.cfg.Mapping, Logs: s.live.logs,
 		Collector: s.cfg.Collector, Now: s.cfg.Now, Logger: s.log, Routing: s.cfg.StandaloneRouting, Ditto: s.cfg.Ditto})
@@ -204,7 +203,7 @@ func (s *supervisor) start(conn *model.Connection) {
 		env: client.Env{Connection: conn, ClientIndex: idx, Instance: s.cfg.Instance, Logger: log, TLS: tlsCfg,
 			Inbound: plane.Inbound(idx)},
 		factory: f, backoff: s.cfg.Backoff, connectTimeout: s.cfg.ConnectTimeout,
-		announce: announce, prev: waitOn, send: s.send, now: s.cfg.Now, log: log, plane: plane,
+		prev: waitOn, send: s.send, now: s.cfg.Now, log: log, plane: plane,
 	}
 	s.clients.current = append(s.clients.current, startRunner(s.cfg.Runners, spec, now))
 	s.startSatellites(conn)

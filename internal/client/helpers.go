@@ -3,7 +3,6 @@ package client
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/placeholder/template"
-	"github.com/dittoconn/dittoconn/proto/ditto"
 )
 
 // ErrConfig: the connection's configuration cannot be used by the client
@@ -208,25 +206,6 @@ const (
 	AnnouncementOpened = "opened"
 	AnnouncementClosed = "closed"
 )
-
-// Announcement is the Ditto Protocol message of a connection announcement
-// (opened/closed) at t, as a target receives it.
-func Announcement(connectionID, kind string, t time.Time) []byte {
-	field := kind + "At"
-	msg := struct {
-		Topic   string            `json:"topic"`
-		Headers map[string]string `json:"headers"`
-		Path    string            `json:"path"`
-		Value   map[string]string `json:"value"`
-	}{
-		Topic:   "_/" + connectionID + "/connections/announcements/" + kind,
-		Headers: map[string]string{"content-type": "application/json"},
-		Path:    "/",
-		Value:   map[string]string{field: ditto.FormatInstant(t)},
-	}
-	b, _ := json.Marshal(msg) // strings only: cannot fail
-	return b
-}
 
 // ParseDuration reads a duration as Ditto's config does: "30s", "1m", "500ms"
 // or a bare number of seconds.

@@ -1,10 +1,8 @@
 package client
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/dittoconn/dittoconn/internal/model"
 )
@@ -34,17 +32,5 @@ func TestTLSConfig(t *testing.T) {
 	}
 	if _, err := TLSConfig(&model.Connection{URI: "ssl://h:8883", CA: "not a pem", ValidateCertificates: true}); !errors.Is(err, ErrConfig) {
 		t.Errorf("bad ca: %v", err)
-	}
-}
-
-func TestAnnouncement(t *testing.T) {
-	at := time.Date(2021, 3, 3, 16, 5, 55, 0, time.UTC)
-	var m map[string]any
-	if err := json.Unmarshal(Announcement("mqtt-1", AnnouncementOpened, at), &m); err != nil {
-		t.Fatal(err)
-	}
-	want := `{"headers":{"content-type":"application/json"},"path":"/","topic":"_/mqtt-1/connections/announcements/opened","value":{"openedAt":"2021-03-03T16:05:55Z"}}`
-	if got, _ := json.Marshal(m); string(got) != want {
-		t.Errorf("announcement %s\nwant %s", got, want)
 	}
 }

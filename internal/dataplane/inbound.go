@@ -456,6 +456,9 @@ func (s *source) reply(idx int, resp *protocol.Message, headers map[string]strin
 		p.resp.c[monitor.Dispatched].RecordAt(true, now)
 		p.resp.l[monitor.Dispatched].Success(info)
 	}
+	if s.divert(resp, &t, headers, info) {
+		return
+	}
 
 	vals := &placeholder.Values{Headers: headers, Topic: &t, Path: resp.Path, ConnectionID: p.id}
 	address, err := s.replyAddress.Resolve(vals)

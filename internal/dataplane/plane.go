@@ -12,7 +12,10 @@
 // A Plane belongs to one configuration of one connection (the grain builds
 // a new one whenever it starts clients). Everything runs on the clients'
 // goroutines (inbound) and on one worker goroutine per target (outbound);
-// nothing here runs on, or blocks, the grain's actor goroutine.
+// nothing here runs on, or blocks, the grain's actor goroutine. Connection
+// announcements are mapped and published on the client runner's goroutine
+// (Announce, announcements.go); responses diverted to this connection are
+// queued on its targets' workers (diversion.go).
 //
 // A consumed message is settled with its broker (client.Message.Settle)
 // once its processing and the acknowledgements its signals requested have
@@ -110,6 +113,8 @@ type Plane struct {
 	// declaresAcks: a source takes devices' acknowledgements, so targets
 	// remember who requested what they publish (requests).
 	declaresAcks bool
+	// diversion: response diversion settings (diversion.go).
+	diversion diversion
 
 	// ditto: the link to Ditto's gateway (nil: standalone); dittoUp: its
 	// targets subscribed there.
@@ -165,7 +170,7 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		return nil, err
 	}
 	p := &Plane{id: c.ID, conn: c, cfg: cfg, now: cfg.Now, log: cfg.Logger, byAddr: map[string]*source{},
-		inSteps: map[string]*steps{}, connected: map[int]client.Client{}}
+		inSteps: map[string]*steps{}, connected: map[int]client.Client{}, diversion: newDiversion(c)}
 	p.metrics = monitor.NewRegistry(monitor.Options{ConnectionID: c.ID, ConnectionType: c.ConnectionType, Now: cfg.Now})
 	p.logs = cfg.Logs
 	if p.logs == nil {
@@ -215,8 +220,8 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 		p.ditto = cfg.Ditto(c.ID)
 	}
 	for _, t := range p.targets {
-		if len(t.streams) == 0 {
-			continue
+		if len(t.streams) == 0 && !p.diversion.target {
+			continue // nothing will ever reach its queue
 		}
 		for _, q := range t.queues {
 			p.wg.Add(1)
@@ -295,6 +300,9 @@ func (p *Plane) Connected(idx int, cl client.Client) {
 		if len(p.sources) > 0 {
 			// responses and acknowledgements to what the sources consumed
 			p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(ResponseStream(p.id), p.deliverResponse))
+		}
+		if p.diversion.target {
+			p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(DivertStream(p.id), p.deliverDiverted))
 		}
 	}
 }

@@ -199,7 +199,8 @@ func TestIntegrationHTTPPush(t *testing.T) {
 			t.Fatalf("open: %d %s", r.Status, r.Payload)
 		}
 		req := p.next(t, 10*time.Second, "opened announcement")
-		if req.method != http.MethodPost || req.path != "/announce/"+id || req.contentType != "application/json" {
+		// the target's Ditto mapper writes the announcement, with its content type
+		if req.method != http.MethodPost || req.path != "/announce/"+id || req.contentType != "application/vnd.eclipse.ditto+json" {
 			t.Errorf("announcement request %s %s (%s)", req.method, req.path, req.contentType)
 		}
 		if want := "Bearer " + tokens.lastTok.Load().(string); req.auth != want {
