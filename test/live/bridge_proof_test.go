@@ -89,7 +89,7 @@ func TestIntegrationBridgeTwinCommandPersistedAndAnswered(t *testing.T) {
 		"specificConfig": map[string]any{"clientId": id, "reconnectForRedelivery": true,
 			"reconnectForRedeliveryDelay": "500ms"},
 		"sources": []any{map[string]any{"addresses": []string{"bridge/" + run + "/twin/in"}, "qos": 1,
-			"authorizationContext":   []string{"integration:device"},
+			"authorizationContext":    []string{"integration:device"},
 			"acknowledgementRequests": map[string]any{"includes": []string{"twin-persisted"}},
 			"replyTarget": map[string]any{"enabled": true, "address": "bridge/" + run + "/twin/reply",
 				"expectedResponseTypes": []string{"response", "error", "nack"}}}},
