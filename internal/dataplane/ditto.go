@@ -54,7 +54,22 @@ func dittoFilters(stream string) bool {
 // subscribeAtDitto registers every target with a topic at Ditto. A target
 // whose authorization context holds placeholders cannot: a session's
 // context is fixed at its upgrade (New refuses such a target).
+//
+// The labels the sources declare (devices' acknowledgements) are declared
+// by the first subscribing target's session: Ditto wants each label
+// declared by one session only, and takes an acknowledgement only on the
+// session that delivered its signal, so a device's acknowledgement of a
+// signal another target delivered is refused there
+// (acknowledgement:label.not.declared; docs/COMPATIBILITY.md).
 func (p *Plane) subscribeAtDitto() {
+	var sourceLabels []string
+	for _, s := range p.sources {
+		for _, l := range s.acks.declared {
+			if !slices.Contains(sourceLabels, l) {
+				sourceLabels = append(sourceLabels, l)
+			}
+		}
+	}
 	for _, t := range p.targets {
 		if len(t.streams) == 0 {
 			continue
@@ -74,6 +89,12 @@ func (p *Plane) subscribeAtDitto() {
 		if t.issued != "" && t.issued != ack.LiveResponse {
 			declared = []string{t.issued}
 		}
+		for _, l := range sourceLabels {
+			if !slices.Contains(declared, l) {
+				declared = append(declared, l)
+			}
+		}
+		sourceLabels = nil
 		p.ditto.Target(t.staticSubjects, declared, subs, t.fromDitto)
 	}
 }

@@ -279,3 +279,34 @@ func waitAnswer(t *testing.T, ch chan *protocol.Message) *protocol.Message {
 		return nil
 	}
 }
+
+// The labels a source declares are declared by the subscribing target's
+// session, and a device's acknowledgement goes back on the session that
+// delivered the signal it answers.
+func TestDittoBridgeDeviceAcknowledgementGoesBackOnTheDeliveringSession(t *testing.T) {
+	const conn = `{"id":"dev","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1883",
+ "sources":[{"addresses":["acks"],"authorizationContext":["integration:dev"],"declaredAcks":["{{connection:id}}:done"]}],
+ "targets":[{"address":"cmd","authorizationContext":["integration:dev"],"issuedAcknowledgementLabel":"{{connection:id}}:sent",
+   "topics":["_/_/things/live/messages"]}]}`
+	link := newFakeLink()
+	p, rec := startDitto(t, bus.NewLocal(), conn, link)
+	tg := link.target(t, 0)
+	if strings.Join(tg.declared, ",") != "dev:sent,dev:done" {
+		t.Fatalf("declared %v, want the target's and the source's labels", tg.declared)
+	}
+	answers := make(chan *protocol.Message, 4)
+	msg := &protocol.Message{Topic: "org.acme/lamp/things/live/messages/go", Path: "/inbox/messages/go",
+		Headers: map[string]string{"correlation-id": "d-1#3", "requested-acks": `["dev:done"]`, "timeout": "5s"}}
+	tg.deliver(bridge.Delivery{Message: msg, Stream: model.TopicLiveMessages, Reply: func(m *protocol.Message) { answers <- m }})
+	rec.next(t)
+	s := make(settled, 2)
+	p.Inbound(0)(s.msg("acks", []byte(`{"topic":"org.acme/lamp/things/live/acks/dev:done",
+ "headers":{"correlation-id":"d-1#3"},"path":"/","status":200}`)))
+	a := waitAnswer(t, answers)
+	if a.Topic != "org.acme/lamp/things/live/acks/dev:done" || a.Status != 200 || a.Headers["correlation-id"] != "d-1#3" {
+		t.Errorf("device acknowledgement %+v", a)
+	}
+	if got := s.wait(t, 5*time.Second); got != client.Accept {
+		t.Errorf("settled %v", got)
+	}
+}
