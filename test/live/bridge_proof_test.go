@@ -10,16 +10,16 @@ import (
 	"github.com/dittoconn/dittoconn/internal/bridge"
 	"github.com/dittoconn/dittoconn/internal/protocol"
 	"github.com/dittoconn/dittoconn/test/blackbox"
-	"github.com/dittoconn/dittoconn/test/dittoemu"
 	"github.com/dittoconn/dittoconn/test/kit"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 // The proofs of working next to Ditto (#14): a node whose bridge talks to
-// the Ditto gateway emulator, real Mosquitto for the devices.
+// the Ditto gateway emulator (or a real Ditto: ditto_under_test.go), real
+// Mosquitto for the devices.
 
 // bridgeNode starts a node working next to emu, reconnecting fast.
-func bridgeNode(t *testing.T, emu *dittoemu.Emulator) *kit.Node {
+func bridgeNode(t *testing.T, emu dittoUnderTest) *kit.Node {
 	t.Helper()
 	return kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose(), Ditto: &bridge.Config{
 		URI: emu.URL(), Auth: bridge.AuthPreAuthenticated, ReconnectMin: 50 * time.Millisecond,
@@ -39,8 +39,8 @@ func twinCommand(thingID, action, path, cid string, value any, headers map[strin
 	return string(b)
 }
 
-// attribute reads one attribute of the emulator's thing.
-func attribute(emu *dittoemu.Emulator, thingID, name string) (any, bool) {
+// attribute reads one attribute of the thing in Ditto.
+func attribute(emu dittoUnderTest, thingID, name string) (any, bool) {
 	doc, ok := emu.Thing(thingID)
 	if !ok {
 		return nil, false
@@ -55,15 +55,15 @@ func attribute(emu *dittoemu.Emulator, thingID, name string) (any, bool) {
 	return v, ok
 }
 
-// createThing creates thingID in the emulator as admin, granting grants.
-func createThing(t *testing.T, emu *dittoemu.Emulator, thingID string, attrs map[string]any, grants map[string][2]bool) {
+// createThing creates thingID in Ditto as adminSubject, granting grants.
+func createThing(t *testing.T, emu dittoUnderTest, thingID string, attrs map[string]any, grants map[string][2]bool) {
 	t.Helper()
 	for subject, rw := range grants {
 		emu.Grant(thingID, subject, rw[0], rw[1])
 	}
 	ns, name, _ := strings.Cut(thingID, ":")
 	value, _ := json.Marshal(map[string]any{"thingId": thingID, "attributes": attrs})
-	ans := emu.Apply("test:admin", &protocol.Message{Topic: ns + "/" + name + "/things/twin/commands/create",
+	ans := emu.Apply(adminSubject, &protocol.Message{Topic: ns + "/" + name + "/things/twin/commands/create",
 		Path: "/", Value: value, Headers: map[string]string{"correlation-id": "create-" + name, "response-required": "true"}})
 	if ans == nil || ans.Status != 201 {
 		t.Fatalf("create %s in the emulator: %+v", thingID, ans)
@@ -77,10 +77,10 @@ func createThing(t *testing.T, emu *dittoemu.Emulator, thingID string, attrs map
 // Ditto is back: not lost.
 func TestIntegrationBridgeTwinCommandPersistedAndAnswered(t *testing.T) {
 	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
-	emu := dittoemu.Start(t, dittoemu.Options{})
-	n := bridgeNode(t, emu)
+	d := startDitto(t)
+	n := bridgeNode(t, d)
 	thing := fmt.Sprintf("org.acme:lamp-%d", runID)
-	createThing(t, emu, thing, map[string]any{"on": false}, map[string][2]bool{"integration:device": {true, true}})
+	createThing(t, d, thing, map[string]any{"on": false}, map[string][2]bool{"integration:device": {true, true}})
 	id, run := dpID("bridge-twin"), fmt.Sprint(runID)
 	dpOpen(t, n, map[string]any{
 		"id": id, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
@@ -103,15 +103,16 @@ func TestIntegrationBridgeTwinCommandPersistedAndAnswered(t *testing.T) {
 	blackbox.WantField(t, r, float64(204), "status")
 	blackbox.WantField(t, r, "c-1", "headers", "correlation-id")
 	blackbox.WantField(t, r, thing[:strings.Index(thing, ":")]+"/"+thing[strings.Index(thing, ":")+1:]+"/things/twin/commands/modify", "topic")
-	if v, _ := attribute(emu, thing, "on"); v != true {
+	if v, _ := attribute(d, thing, "on"); v != true {
 		t.Fatalf("attribute on = %v after the response, want true", v)
 	}
-	if v := emu.Violations(); len(v) > 0 {
+	if v := d.Violations(); len(v) > 0 {
 		t.Fatalf("frames that break Ditto's schemas: %v", v)
 	}
 
 	// Ditto away: the message waits for twin-persisted, is answered 503 and
 	// redelivered by the broker until Ditto is back.
+	emu := faulty(t, d)
 	emu.Stop()
 	blackbox.PublishMQTT(t, dev, "bridge/"+run+"/twin/in",
 		twinCommand(thing, "modify", "/attributes/level", "c-2", 7, map[string]string{"timeout": "2s"}))
@@ -136,7 +137,7 @@ func TestIntegrationBridgeTwinCommandPersistedAndAnswered(t *testing.T) {
 // may not; after the READ is revoked, no more events.
 func TestIntegrationBridgeTwinEventsEnforcedByDitto(t *testing.T) {
 	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
-	emu := dittoemu.Start(t, dittoemu.Options{})
+	emu := startDitto(t)
 	n := bridgeNode(t, emu)
 	thing := fmt.Sprintf("org.acme:sensor-%d", runID)
 	createThing(t, emu, thing, map[string]any{"room": "kitchen"},
@@ -157,7 +158,7 @@ func TestIntegrationBridgeTwinEventsEnforcedByDitto(t *testing.T) {
 	deniedSub := blackbox.Subscribe(t, "tcp://127.0.0.1:1883", denied)
 	ns, name, _ := strings.Cut(thing, ":")
 	modify := func(v int) {
-		ans := emu.Apply("test:admin", &protocol.Message{Topic: ns + "/" + name + "/things/twin/commands/modify",
+		ans := emu.Apply(adminSubject, &protocol.Message{Topic: ns + "/" + name + "/things/twin/commands/modify",
 			Path: "/attributes/temperature", Value: []byte(fmt.Sprint(v)),
 			Headers: map[string]string{"correlation-id": fmt.Sprintf("t-%d", v), "response-required": "true"}})
 		if ans == nil || ans.Status/100 != 2 {
@@ -200,7 +201,7 @@ func TestIntegrationBridgeTwinEventsEnforcedByDitto(t *testing.T) {
 // through an ImplicitThingCreation source creates its thing in Ditto.
 func TestIntegrationBridgeImplicitThingCreation(t *testing.T) {
 	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
-	emu := dittoemu.Start(t, dittoemu.Options{})
+	emu := startDitto(t)
 	n := bridgeNode(t, emu)
 	id, run := dpID("bridge-implicit"), fmt.Sprint(runID)
 	device := fmt.Sprintf("org.acme:dev-%d", runID)
@@ -212,6 +213,10 @@ func TestIntegrationBridgeImplicitThingCreation(t *testing.T) {
 			"options": map[string]any{"thing": map[string]any{
 				"thingId":    "{{ header:mqtt.topic | fn:substring-after('/implicit/') }}",
 				"attributes": map[string]any{"createdBy": "dittoconn"},
+				// the proof reads the thing as adminSubject (a real Ditto's
+				// default policy would grant the provisioner only)
+				"_policy": map[string]any{"entries": map[string]any{
+					"admin": entry(adminSubject, true, true), "provisioner": entry("integration:provisioner", true, true)}},
 			}},
 		}},
 		"sources": []any{map[string]any{"addresses": []string{"bridge/" + run + "/implicit/#"}, "qos": 1,
@@ -222,7 +227,7 @@ func TestIntegrationBridgeImplicitThingCreation(t *testing.T) {
 	blackbox.PublishMQTT(t, dev, "bridge/"+run+"/implicit/"+device, `{"hello":"world"}`)
 	poll.Check(t, 15*time.Second, func() error {
 		if v, _ := attribute(emu, device, "createdBy"); v != "dittoconn" {
-			return fmt.Errorf("thing %s not created in Ditto; Ditto received %+v; logs %v", device, emu.Received(), dpLogs(t, n, id))
+			return fmt.Errorf("thing %s not created in Ditto; logs %v", device, dpLogs(t, n, id))
 		}
 		return nil
 	})
