@@ -25,7 +25,7 @@ func Encode(m *Message) []byte {
 	b := make([]byte, 0, 64+len(m.Topic)+len(m.Path)+len(m.Value)+32*len(m.Headers))
 	b = append(b, `{"topic":`...)
 	b = ojson.Ditto.AppendString(b, m.Topic)
-	if len(m.Headers) > 0 {
+	{ // always, as Ditto writes an adaptable (its schema requires headers)
 		b = append(b, `,"headers":{`...)
 		keys := make([]string, 0, len(m.Headers))
 		for k := range m.Headers {

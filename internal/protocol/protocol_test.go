@@ -147,12 +147,13 @@ func TestEncodeOrderAndEscaping(t *testing.T) {
 	if err != nil || strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028").Replace(string(viaJSON)) != want {
 		t.Fatalf("json.Marshal: %s %v", viaJSON, err)
 	}
-	// minimal message: path defaults to "/", nothing else written
-	if got := string(Encode(&Message{Topic: "t"})); got != `{"topic":"t","path":"/"}` {
+	// minimal message: headers always (Ditto writes them, its schema requires
+	// them), path defaults to "/", nothing else written
+	if got := string(Encode(&Message{Topic: "t"})); got != `{"topic":"t","headers":{},"path":"/"}` {
 		t.Fatal(got)
 	}
 	// explicit null value is kept
-	if got := string(Encode(&Message{Topic: "t", Path: "/", Value: json.RawMessage("null")})); got != `{"topic":"t","path":"/","value":null}` {
+	if got := string(Encode(&Message{Topic: "t", Path: "/", Value: json.RawMessage("null")})); got != `{"topic":"t","headers":{},"path":"/","value":null}` {
 		t.Fatal(got)
 	}
 }
