@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -226,14 +225,4 @@ func Announcement(connectionID, kind string, t time.Time) []byte {
 	}
 	b, _ := json.Marshal(msg) // strings only: cannot fail
 	return b
-}
-
-// ParseDuration reads a duration as Ditto's config does: "30s", "1m", "500ms"
-// or a bare number of seconds.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	return time.ParseDuration(s)
 }
