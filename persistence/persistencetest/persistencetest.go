@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) *Harness) {
 		{"InvalidInput", testInvalidInput},
 		{"Prune", testPrune},
 		{"PruneDeleted", testPruneDeleted},
+		{"CleanupScan", testCleanupScan},
 		{"MigrationScanSnapshots", testMigrationScanSnapshots},
 		{"MigrationScanJournal", testMigrationScanJournal},
 		{"MigrationReplace", testMigrationReplace},
@@ -795,4 +796,83 @@ func testPruneDeleted(t *testing.T, h *Harness) {
 	again := event(pid, 4)
 	mustAppend(t, s, again)
 	equalEvents(t, "after re-create", replay(t, s, pid, 4), []persistence.Event{again})
+}
+
+// testCleanupScan: the cleanup's reads. SnapshotsBefore lists, in pid
+// order above afterPID, each pid's newest snapshot older than before (by
+// ts), at most limit pids; LowestSeqs follows what Prune removes.
+func testCleanupScan(t *testing.T, h *Harness) {
+	s := h.Store
+	mustSave(t, s,
+		snapshot("connection:a", 10, 100, "a10"), snapshot("connection:a", 20, 200, "a20"), snapshot("connection:a", 30, 300, "a30"),
+		snapshot("connection:ab", 5, 50, "ab5"),
+		snapshot("connection:b", 7, 500, "b7 (too young)"),
+		snapshot("connection:c", 3, 10, "c3"), snapshot("connection:c", 3, 20, "c3 later"),
+		snapshot("other:z", 1, 1, "other prefix"),
+	)
+	type row struct {
+		PID     string
+		Seq, TS int64
+	}
+	list := func(prefix, after string, before int64, limit int) []row {
+		t.Helper()
+		var got []row
+		if err := s.SnapshotsBefore(ctxT(t), prefix, after, before, limit, func(sn persistence.Snapshot) error {
+			got = append(got, row{sn.PID, sn.Seq, sn.Timestamp})
+			return nil
+		}); err != nil {
+			t.Fatalf("SnapshotsBefore(%q, %q, %d, %d): %v", prefix, after, before, limit, err)
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		prefix, after string
+		before        int64
+		limit         int
+		want          []row
+	}{
+		{"connection:", "", 250, 0, []row{{"connection:a", 20, 200}, {"connection:ab", 5, 50}, {"connection:c", 3, 20}}},
+		{"connection:", "", 1000, 0, []row{{"connection:a", 30, 300}, {"connection:ab", 5, 50}, {"connection:b", 7, 500}, {"connection:c", 3, 20}}},
+		{"connection:", "", 250, 2, []row{{"connection:a", 20, 200}, {"connection:ab", 5, 50}}},
+		{"connection:", "connection:ab", 250, 2, []row{{"connection:c", 3, 20}}},
+		{"connection:", "connection:a", 101, 0, []row{{"connection:ab", 5, 50}, {"connection:c", 3, 20}}},
+		{"connection:", "connection:c", 1000, 0, nil},
+		{"connection:", "", 10, 0, nil}, // strictly older
+		{"", "", 2, 0, []row{{"other:z", 1, 1}}},
+	} {
+		if got := list(tc.prefix, tc.after, tc.before, tc.limit); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("SnapshotsBefore(%q, %q, %d, %d) =\n %+v\nwant\n %+v", tc.prefix, tc.after, tc.before, tc.limit, got, tc.want)
+		}
+	}
+	stop := errors.New("stop")
+	if err := s.SnapshotsBefore(ctxT(t), "", "", 1000, 0, func(persistence.Snapshot) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("SnapshotsBefore with failing fn = %v, want stop", err)
+	}
+
+	lowest := func(pid string) [2]int64 {
+		t.Helper()
+		ev, sn, err := s.LowestSeqs(ctxT(t), pid)
+		if err != nil {
+			t.Fatalf("LowestSeqs(%s): %v", pid, err)
+		}
+		return [2]int64{ev, sn}
+	}
+	if got := lowest("connection:none"); got != [2]int64{} {
+		t.Errorf("LowestSeqs of an unknown pid = %v, want [0 0]", got)
+	}
+	for seq := int64(1); seq <= 30; seq++ {
+		mustAppend(t, s, event("connection:a", seq))
+	}
+	if got := lowest("connection:a"); got != [2]int64{1, 10} {
+		t.Errorf("LowestSeqs(a) = %v, want [1 10]", got)
+	}
+	if err := s.Prune(ctxT(t), "connection:a", 19); err != nil {
+		t.Fatal(err)
+	}
+	if got := lowest("connection:a"); got != [2]int64{20, 20} {
+		t.Errorf("LowestSeqs(a) after Prune(19) = %v, want [20 20]", got)
+	}
+	if got := lowest("connection:b"); got != [2]int64{0, 7} {
+		t.Errorf("LowestSeqs(b) = %v, want [0 7]", got)
+	}
 }
