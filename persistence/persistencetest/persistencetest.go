@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/cleanup"
 	"github.com/dittoconn/dittoconn/persistence/document"
 )
 
@@ -59,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) *Harness) {
 		{"Prune", testPrune},
 		{"PruneDeleted", testPruneDeleted},
 		{"CleanupScan", testCleanupScan},
+		{"Cleanup", testCleanup},
 		{"MigrationScanSnapshots", testMigrationScanSnapshots},
 		{"MigrationScanJournal", testMigrationScanJournal},
 		{"MigrationReplace", testMigrationReplace},
@@ -874,5 +877,52 @@ func testCleanupScan(t *testing.T, h *Harness) {
 	}
 	if got := lowest("connection:b"); got != [2]int64{0, 7} {
 		t.Errorf("LowestSeqs(b) = %v, want [0 7]", got)
+	}
+}
+
+// testCleanup: the background cleanup on the engine (Ditto's semantics):
+// below the newest snapshot older than the retention, the events and the
+// older snapshots go; the event at the snapshot's sequence number, the
+// events after it and the younger snapshots stay, and recovery is whole.
+func testCleanup(t *testing.T, h *Harness) {
+	s := h.Store
+	now := time.Now()
+	old, young := now.Add(-31*24*time.Hour).UnixMilli(), now.Add(-time.Hour).UnixMilli()
+	var evs []persistence.Event
+	for seq := int64(1); seq <= 45; seq++ {
+		evs = append(evs, event("connection:a", seq))
+	}
+	mustAppend(t, s, evs...)
+	mustAppend(t, s, event("connection:b", 1), event("connection:b", 2))
+	mustSave(t, s, snapshot("connection:a", 10, old, "a10"), snapshot("connection:a", 20, old, "a20"),
+		snapshot("connection:a", 30, old, "a30"), snapshot("connection:a", 40, young, "a40"),
+		snapshot("connection:b", 2, young, "b2"))
+	cfg := cleanup.Defaults()
+	cfg.QuietPeriod, cfg.Interval, cfg.CreditsPerBatch, cfg.WritesPerCredit = 0, time.Millisecond, 100, 8
+	c := cleanup.New(cfg, s, zerolog.Nop())
+	st, _, err := c.RunOnce(ctxT(t), "")
+	if err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	// events 1..29 in batches of 8: up to 8, 16, 24, 29
+	if st != (cleanup.Stats{PIDs: 1, Deletes: 4}) {
+		t.Errorf("stats %+v, want 1 pid, 4 deletes", st)
+	}
+	equalEvents(t, "a after the cleanup", replay(t, s, "connection:a", 1), evs[29:])
+	if got := snapSeqs(t, h, "connection:a"); !reflect.DeepEqual(got, []int64{30, 40}) {
+		t.Errorf("snapshots of a after the cleanup: %v, want [30 40]", got)
+	}
+	if got, want := latest(t, s, "connection:a"), snapshot("connection:a", 40, young, "a40"); !reflect.DeepEqual(got, want) {
+		t.Errorf("latest snapshot of a = %+v", got)
+	}
+	if n := highest(t, s, "connection:a"); n != 45 {
+		t.Errorf("HighestSeq(a) = %d, want 45", n)
+	}
+	if got := latestEvents(t, s, "connection:a"); len(got) != 1 || got[0].Seq != 45 {
+		t.Errorf("LatestEvents(a) = %+v", got)
+	}
+	equalEvents(t, "b (snapshot too young)", replay(t, s, "connection:b", 1), []persistence.Event{event("connection:b", 1), event("connection:b", 2)})
+	if st, _, err := c.RunOnce(ctxT(t), ""); err != nil || st != (cleanup.Stats{}) {
+		t.Errorf("second run: %+v, %v; want nothing to do", st, err)
 	}
 }
