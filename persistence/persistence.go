@@ -88,12 +88,28 @@ type Heads interface {
 	LatestSnapshots(ctx context.Context, prefix string, fn func(Snapshot) error) error
 }
 
+// CleanupScan is what the background cleanup (persistence/cleanup) reads
+// to decide what Prune may remove: Ditto's cleanup queries of its read
+// journal.
+type CleanupScan interface {
+	// SnapshotsBefore calls fn, in ascending pid order, for each pid that
+	// starts with prefix, is greater than afterPID and has a snapshot with
+	// Timestamp < before (epoch milliseconds), with the newest of those
+	// snapshots (highest Seq, then ts; Payload may be left empty). It stops
+	// after limit pids when limit > 0.
+	SnapshotsBefore(ctx context.Context, prefix, afterPID string, before int64, limit int, fn func(Snapshot) error) error
+	// LowestSeqs is the lowest sequence number of pid's events and of its
+	// snapshots, 0 for either when there is none.
+	LowestSeqs(ctx context.Context, pid string) (event, snapshot int64, err error)
+}
+
 // Store is what an engine provides.
 type Store interface {
 	Journal
 	Snapshots
 	Pruner
 	Heads
+	CleanupScan
 	// Close releases the engine's resources.
 	Close(ctx context.Context) error
 }

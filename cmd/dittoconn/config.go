@@ -185,6 +185,17 @@ var settings = []setting{
 	{"cluster-tls-key", "DITTOCONN_CLUSTER_TLS_KEY", "its PEM key", str(func(c *config) *string { return &c.Actors.Cluster.TLSKeyFile })},
 	{"cluster-tls-ca", "DITTOCONN_CLUSTER_TLS_CA", "PEM CA of every node's certificate", str(func(c *config) *string { return &c.Actors.Cluster.TLSCAFile })},
 
+	// Journal cleanup (Ditto's connectivity.connection.cleanup).
+	{"", "CLEANUP_ENABLED", "", boolean(func(c *config) *bool { return &c.Cleanup.Enabled })},
+	{"", "CLEANUP_HISTORY_RETENTION_DURATION", "", nonNegativeDuration(func(c *config) *time.Duration { return &c.Cleanup.HistoryRetention })},
+	{"", "CLEANUP_QUIET_PERIOD", "", nonNegativeDuration(func(c *config) *time.Duration { return &c.Cleanup.QuietPeriod })},
+	{"", "CLEANUP_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Cleanup.Interval })},
+	{"", "CLEANUP_TIMER_THRESHOLD", "", duration(func(c *config) *time.Duration { return &c.Cleanup.TimerThreshold })},
+	{"", "CLEANUP_CREDITS_PER_BATCH", "", whole(func(c *config) *int { return &c.Cleanup.CreditsPerBatch })},
+	{"", "CLEANUP_READS_PER_QUERY", "", positive(func(c *config) *int { return &c.Cleanup.ReadsPerQuery })},
+	{"", "CLEANUP_WRITES_PER_CREDIT", "", positive(func(c *config) *int { return &c.Cleanup.WritesPerCredit })},
+	{"", "CLEANUP_DELETE_FINAL_DELETED_SNAPSHOT", "", boolean(func(c *config) *bool { return &c.Cleanup.DeleteFinalDeletedSnapshot })},
+
 	// Ditto's names (connectivity.conf) for settings that had only
 	// dittoconn's; the old names above stay as aliases, and Ditto's name,
 	// read later, wins when both are set.
@@ -269,6 +280,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		errs = append(errs, err)
 	}
 	if err := cfg.Encryption.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Cleanup.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -450,6 +464,25 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(num + unit)
 }
 func (v *durationValue) String() string { return time.Duration(*v).String() }
+
+// nonNegativeDurationValue is a duration that may be zero (a retention or
+// quiet period of none).
+type nonNegativeDurationValue time.Duration
+
+func nonNegativeDuration(f func(*config) *time.Duration) func(*config) value {
+	return func(c *config) value { return (*nonNegativeDurationValue)(f(c)) }
+}
+
+func (v *nonNegativeDurationValue) Set(s string) error {
+	d, err := parseDuration(s)
+	if err != nil || d < 0 {
+		return errors.New("is not a duration of zero or more")
+	}
+	*v = nonNegativeDurationValue(d)
+	return nil
+}
+
+func (v *nonNegativeDurationValue) String() string { return time.Duration(*v).String() }
 
 // listValue is a comma-separated list; blank items are dropped.
 type listValue []string

@@ -174,7 +174,6 @@ var dittoNotRead = map[string]string{
 	"CONNECTIVITY_HTTP_OAUTH2_MAX_CLOCK_SKEW":    inParallel + "OAuth settings of HTTP push",
 	"CONNECTIVITY_MQTT_*":                        inParallel + "MQTT settings",
 	"MQTT_CONSUMER_THROTTLING_*":                 inParallel + "MQTT settings",
-	"CLEANUP_*":                                  inParallel + "journal cleanup",
 	"CONNECTIVITY_MESSAGE_MAPPING_MAX_POOL_SIZE": inParallel + "processorPoolSize (parallel mapping)",
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -207,12 +206,3 @@ const (
 	AnnouncementClosed = "closed"
 )
 
-// ParseDuration reads a duration as Ditto's config does: "30s", "1m", "500ms"
-// or a bare number of seconds.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	return time.ParseDuration(s)
-}

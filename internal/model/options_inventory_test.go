@@ -202,7 +202,7 @@ var specificConfigKeys = map[string]struct {
 	"mqtt:separatePublisherClient":       {"connectivity-protocol-bindings-mqtt.md", impl(tSeparatePub)},
 	"mqtt:publisherId":                   {"connectivity-protocol-bindings-mqtt.md", impl(tSeparatePub)},
 	"mqtt:reconnectForRedeliveryDelay":   {"connectivity-protocol-bindings-mqtt.md", impl("internal/client/mqtt:TestIntegrationConformance")},
-	"mqtt:keepAlive":                     {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
+	"mqtt:keepAlive":                     {"connectivity-protocol-bindings-mqtt.md", impl("internal/client/mqtt:TestKeepAliveBareNumberIsMillis")},
 	"mqtt:lastWillTopic":                 {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
 	"mqtt:lastWillQos":                   {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTValidate)},
 	"mqtt:lastWillRetain":                {"connectivity-protocol-bindings-mqtt.md", impl(tMQTTConfig)},
@@ -213,7 +213,7 @@ var specificConfigKeys = map[string]struct {
 	"mqtt-5:separatePublisherClient":     {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationSeparatePublisher")},
 	"mqtt-5:publisherId":                 {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationSeparatePublisher")},
 	"mqtt-5:reconnectForRedeliveryDelay": {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestIntegrationConformance")},
-	"mqtt-5:keepAlive":                   {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTConfig)},
+	"mqtt-5:keepAlive":                   {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestKeepAliveBareNumberIsMillis")},
 	"mqtt-5:lastWillTopic":               {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTConfig)},
 	"mqtt-5:lastWillQos":                 {"connectivity-protocol-bindings-mqtt5.md", impl("internal/client/mqtt5:TestValidate")},
 	"mqtt-5:lastWillRetain":              {"connectivity-protocol-bindings-mqtt5.md", impl(tMQTTConfig)},
@@ -231,7 +231,7 @@ var specificConfigKeys = map[string]struct {
 
 	// HTTP push ("Specific configuration properties").
 	"http-push:parallelism":     {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushParallelism")},
-	"http-push:idleTimeout":     {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushRequestTimeoutIsDittos")},
+	"http-push:idleTimeout":     {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushIdleTimeoutBareNumberIsMillis")},
 	"http-push:omitRequestBody": {"connectivity-protocol-bindings-http.md", impl("internal/client/httppush:TestHTTPPushOmitRequestBody")},
 
 	// AMQP 1.0: "interpreted as JMS configuration options" (Qpid JMS), an

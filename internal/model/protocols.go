@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -198,7 +199,26 @@ func ParseHoconDuration(s string) (time.Duration, bool) {
 	default:
 		return 0, false
 	}
-	return time.Duration(n * float64(unit)), true
+	// Typesafe reads digits as a long (too many is no duration) and
+	// saturates the conversion to nanoseconds, as Java's casts do.
+	if i, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+		if i > math.MaxInt64/int64(unit) {
+			return math.MaxInt64, true
+		} else if i < math.MinInt64/int64(unit) {
+			return math.MinInt64, true
+		}
+		return time.Duration(i) * unit, true
+	} else if !strings.Contains(m[1], ".") {
+		return 0, false
+	}
+	switch f := n * float64(unit); {
+	case f >= math.MaxInt64:
+		return math.MaxInt64, true
+	case f <= math.MinInt64:
+		return math.MinInt64, true
+	default:
+		return time.Duration(f), true
+	}
 }
 
 // Built-in mapper aliases (message-mapper-provider).

@@ -40,6 +40,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/cleanup"
 	"github.com/dittoconn/dittoconn/persistence/encryptedstore"
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
@@ -68,6 +69,9 @@ type Config struct {
 	// Encryption makes a migration possible; its Store, Settings and Logger
 	// are set here.
 	Migration migration.Config
+	// Cleanup is Ditto's background journal cleanup (CLEANUP_*), run on
+	// the engine while the service runs; the zero value is disabled.
+	Cleanup cleanup.Config
 	// Fluent publishes connection log entries to Fluentd when enabled.
 	Fluent monitor.FluentConfig
 	// HTTPPush tunes the clients of http-push connections (request timeout,
@@ -118,6 +122,7 @@ func DefaultConfig() Config {
 		Store:      StoreConfig{MongoDatabase: DefaultMongoDatabase, DataDir: DefaultDataDir},
 		Encryption: fieldcrypto.DefaultSettings(),
 		Migration:  migration.Config{LeaseTTL: migration.DefaultLeaseTTL},
+		Cleanup:    cleanup.Defaults(),
 		Fluent:     monitor.DefaultFluentConfig(),
 		HTTPPush:   httppush.Options{RequestTimeout: httppush.DefaultRequestTimeout, TokenSkew: httppush.DefaultTokenSkew},
 		Hono:       hono.DefaultConfig(),
@@ -171,6 +176,22 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		return nil
 	})
+
+	if cfg.Cleanup.Enabled {
+		if err := cfg.Cleanup.Validate(); err != nil {
+			return nil, err
+		}
+		// On the engine: the cleanup reads sequence numbers, never payloads.
+		cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			cleanup.New(cfg.Cleanup, engine, log.With().Str("component", "journal-cleanup").Logger()).Run(cctx)
+		}()
+		// Stopped before the store closes (closers run in order): a delete
+		// cut short is finished by the next run.
+		svc.closers = append([]func() error{func() error { stop(); <-done; return nil }}, svc.closers...)
+	}
 
 	connStore, err := encryptedstore.New(engine, cfg.Encryption, log.With().Str("component", "encryption").Logger())
 	if err != nil {

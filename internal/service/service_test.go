@@ -19,6 +19,7 @@ import (
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	pb "github.com/dittoconn/dittoconn/proto"
 	"github.com/dittoconn/dittoconn/proto/ditto"
+	"github.com/dittoconn/dittoconn/test/poll"
 )
 
 const keyA = "vJFSTPE9PO2BtZlcMAwNjs8jdFvQCk0Ya9MVdYjRJUU="
@@ -168,4 +169,42 @@ func TestListenFailure(t *testing.T) {
 		t.Fatalf("the store was left open: %v", err)
 	}
 	_ = again.Close(context.Background())
+}
+
+// TestJournalCleanupRuns: the service runs Ditto's journal cleanup on its
+// engine (CLEANUP_*): a connection's events below its snapshot older than
+// the retention go, the event at the snapshot and those after it stay;
+// Stop ends the cleanup before the store closes.
+func TestJournalCleanupRuns(t *testing.T) {
+	cfg := testConfig(t)
+	engine, err := bolt.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const pid = "connection:cleaned"
+	for seq := int64(1); seq <= 12; seq++ {
+		if err := engine.Append(ctx, persistence.Event{PID: pid, Seq: seq, Manifest: ditto.EventConnectionModified,
+			Tags: []string{"always-alive"}, Payload: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour).UnixMilli()
+	if err := engine.SaveSnapshot(ctx, persistence.Snapshot{PID: pid, Seq: 10, Timestamp: old, Payload: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Engine = engine
+	cfg.Cleanup.HistoryRetention, cfg.Cleanup.QuietPeriod, cfg.Cleanup.Interval = time.Hour, 10*time.Millisecond, 10*time.Millisecond
+	svc, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, "events 1..9 deleted", func() bool {
+		low, _, err := engine.LowestSeqs(ctx, pid)
+		return err == nil && low == 10
+	})
+	if err := svc.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -742,3 +742,80 @@ func putMetadata(tx *bbolt.Tx, pid string, seq int64) error {
 	}
 	return ids.Put(id[:], key)
 }
+
+// SnapshotsBefore walks the snapshot keys from the first pid above
+// afterPID; a pid's keys are in (seq, ts) order, so its last key with a ts
+// below before is its newest old-enough snapshot. Only keys are read; the
+// snapshots are handed to fn outside the transaction.
+func (s *Store) SnapshotsBefore(ctx context.Context, prefix, afterPID string, before int64, limit int, fn func(persistence.Snapshot) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: snapshots before %d: %w", before, err)
+	}
+	if strings.IndexByte(prefix, 0) >= 0 || strings.IndexByte(afterPID, 0) >= 0 {
+		return nil
+	}
+	var found []persistence.Snapshot
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(snapshotBucket).Cursor()
+		p := []byte(prefix)
+		start := p
+		if afterPID != "" && afterPID >= prefix {
+			start = pidEnd(afterPID) // past every key of afterPID
+		}
+		k, _ := c.Seek(start)
+		for k != nil && bytes.HasPrefix(k, p) && (limit <= 0 || len(found) < limit) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			pid := string(keyPID(k))
+			pp := pidPrefix(pid)
+			var best *persistence.Snapshot
+			for ; k != nil && bytes.HasPrefix(k, pp); k, _ = c.Next() {
+				if len(k) != len(pp)+16 {
+					continue
+				}
+				if ts := int64(binary.BigEndian.Uint64(k[len(pp)+8:])); ts < before {
+					best = &persistence.Snapshot{PID: pid, Seq: int64(binary.BigEndian.Uint64(k[len(pp):])), Timestamp: ts}
+				}
+			}
+			if best != nil {
+				found = append(found, *best)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: snapshots before %d: %w", before, err)
+	}
+	for _, snap := range found {
+		if err := fn(snap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LowestSeqs reads the first journal and snapshot keys of pid.
+func (s *Store) LowestSeqs(ctx context.Context, pid string) (event, snapshot int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, fmt.Errorf("bolt: lowest seqs %s: %w", pid, err)
+	}
+	if document.CheckPID(pid) != nil {
+		return 0, 0, nil
+	}
+	prefix := pidPrefix(pid)
+	first := func(b *bbolt.Bucket) int64 {
+		if k, _ := b.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
+			return int64(binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+		return 0
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		event, snapshot = first(tx.Bucket(journalBucket)), first(tx.Bucket(snapshotBucket))
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("bolt: lowest seqs %s: %w", pid, err)
+	}
+	return event, snapshot, nil
+}

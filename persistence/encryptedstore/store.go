@@ -170,3 +170,14 @@ func (s *Store) Close(ctx context.Context) error { return s.inner.Close(ctx) }
 func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
 	return s.inner.Prune(ctx, pid, toSeq)
 }
+
+// SnapshotsBefore is the engine's: the cleanup reads sequence numbers and
+// timestamps, no payload.
+func (s *Store) SnapshotsBefore(ctx context.Context, prefix, afterPID string, before int64, limit int, fn func(persistence.Snapshot) error) error {
+	return s.inner.SnapshotsBefore(ctx, prefix, afterPID, before, limit, fn)
+}
+
+// LowestSeqs is the engine's.
+func (s *Store) LowestSeqs(ctx context.Context, pid string) (int64, int64, error) {
+	return s.inner.LowestSeqs(ctx, pid)
+}

@@ -415,3 +415,80 @@ func (s *Store) Prune(ctx context.Context, pid string, toSeq int64) error {
 	}
 	return nil
 }
+
+// SnapshotsBefore streams the old-enough snapshots above afterPID sorted by
+// pid, sn and ts descending (the connection_snaps_index order) and emits
+// the first of each pid. Ditto's cleanup selects by the _id's creation
+// time; ts is the same instant for the snapshots Ditto and dittoconn write.
+func (s *Store) SnapshotsBefore(ctx context.Context, prefix, afterPID string, before int64, limit int, fn func(persistence.Snapshot) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	and := bson.A{bson.D{{Key: document.FieldTS, Value: bson.D{{Key: "$lt", Value: before}}}}}
+	if afterPID != "" {
+		and = append(and, bson.D{{Key: document.FieldPID, Value: bson.D{{Key: "$gt", Value: afterPID}}}})
+	}
+	if prefix != "" {
+		and = append(and, bson.D{{Key: document.FieldPID, Value: bson.Regex{Pattern: "^" + regexp.QuoteMeta(prefix)}}})
+	}
+	opts := options.Find().
+		SetSort(bson.D{{Key: document.FieldPID, Value: 1}, {Key: document.FieldSeq, Value: -1}, {Key: document.FieldTS, Value: -1}}).
+		SetProjection(bson.D{{Key: document.FieldPID, Value: 1}, {Key: document.FieldSeq, Value: 1}, {Key: document.FieldTS, Value: 1}})
+	cur, err := s.snaps.Find(ctx, bson.D{{Key: "$and", Value: and}}, opts)
+	if err != nil {
+		return fmt.Errorf("mongo: snapshots before %d: %w", before, err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	last, n := "", 0
+	for cur.Next(ctx) {
+		pid, ok := cur.Current.Lookup(document.FieldPID).StringValueOK()
+		if !ok || pid == last || !strings.HasPrefix(pid, prefix) {
+			continue
+		}
+		if limit > 0 && n == limit {
+			return nil
+		}
+		seq, ok1 := cur.Current.Lookup(document.FieldSeq).AsInt64OK()
+		ts, ok2 := cur.Current.Lookup(document.FieldTS).AsInt64OK()
+		if !ok1 || !ok2 {
+			return fmt.Errorf("mongo: snapshots before %d: %s: %w: sn or ts", before, pid, document.ErrMalformed)
+		}
+		last, n = pid, n+1
+		if err := fn(persistence.Snapshot{PID: pid, Seq: seq, Timestamp: ts}); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("mongo: snapshots before %d: %w", before, err)
+	}
+	return nil
+}
+
+// LowestSeqs reads the journal document with the smallest to and the
+// snapshot with the smallest sn.
+func (s *Store) LowestSeqs(ctx context.Context, pid string) (event, snapshot int64, err error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	lowest := func(coll *driver.Collection, field string) (int64, error) {
+		raw, err := coll.FindOne(ctx, bson.D{{Key: document.FieldPID, Value: pid}}, options.FindOne().
+			SetSort(bson.D{{Key: field, Value: 1}}).
+			SetProjection(bson.D{{Key: field, Value: 1}})).Raw()
+		if errors.Is(err, driver.ErrNoDocuments) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		n, ok := raw.Lookup(field).AsInt64OK()
+		if !ok {
+			return 0, fmt.Errorf("%w: no %s", document.ErrMalformed, field)
+		}
+		return n, nil
+	}
+	if event, err = lowest(s.journal, document.FieldTo); err != nil {
+		return 0, 0, fmt.Errorf("mongo: lowest seqs %s: journal: %w", pid, err)
+	}
+	if snapshot, err = lowest(s.snaps, document.FieldSeq); err != nil {
+		return 0, 0, fmt.Errorf("mongo: lowest seqs %s: snapshots: %w", pid, err)
+	}
+	return event, snapshot, nil
+}

@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dittoconn/dittoconn/persistence"
+	"github.com/dittoconn/dittoconn/persistence/cleanup"
 	"github.com/dittoconn/dittoconn/persistence/document"
 )
 
@@ -58,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) *Harness) {
 		{"InvalidInput", testInvalidInput},
 		{"Prune", testPrune},
 		{"PruneDeleted", testPruneDeleted},
+		{"CleanupScan", testCleanupScan},
+		{"Cleanup", testCleanup},
 		{"MigrationScanSnapshots", testMigrationScanSnapshots},
 		{"MigrationScanJournal", testMigrationScanJournal},
 		{"MigrationReplace", testMigrationReplace},
@@ -795,4 +799,130 @@ func testPruneDeleted(t *testing.T, h *Harness) {
 	again := event(pid, 4)
 	mustAppend(t, s, again)
 	equalEvents(t, "after re-create", replay(t, s, pid, 4), []persistence.Event{again})
+}
+
+// testCleanupScan: the cleanup's reads. SnapshotsBefore lists, in pid
+// order above afterPID, each pid's newest snapshot older than before (by
+// ts), at most limit pids; LowestSeqs follows what Prune removes.
+func testCleanupScan(t *testing.T, h *Harness) {
+	s := h.Store
+	mustSave(t, s,
+		snapshot("connection:a", 10, 100, "a10"), snapshot("connection:a", 20, 200, "a20"), snapshot("connection:a", 30, 300, "a30"),
+		snapshot("connection:ab", 5, 50, "ab5"),
+		snapshot("connection:b", 7, 500, "b7 (too young)"),
+		snapshot("connection:c", 3, 10, "c3"), snapshot("connection:c", 3, 20, "c3 later"),
+		snapshot("other:z", 1, 1, "other prefix"),
+	)
+	type row struct {
+		PID     string
+		Seq, TS int64
+	}
+	list := func(prefix, after string, before int64, limit int) []row {
+		t.Helper()
+		var got []row
+		if err := s.SnapshotsBefore(ctxT(t), prefix, after, before, limit, func(sn persistence.Snapshot) error {
+			got = append(got, row{sn.PID, sn.Seq, sn.Timestamp})
+			return nil
+		}); err != nil {
+			t.Fatalf("SnapshotsBefore(%q, %q, %d, %d): %v", prefix, after, before, limit, err)
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		prefix, after string
+		before        int64
+		limit         int
+		want          []row
+	}{
+		{"connection:", "", 250, 0, []row{{"connection:a", 20, 200}, {"connection:ab", 5, 50}, {"connection:c", 3, 20}}},
+		{"connection:", "", 1000, 0, []row{{"connection:a", 30, 300}, {"connection:ab", 5, 50}, {"connection:b", 7, 500}, {"connection:c", 3, 20}}},
+		{"connection:", "", 250, 2, []row{{"connection:a", 20, 200}, {"connection:ab", 5, 50}}},
+		{"connection:", "connection:ab", 250, 2, []row{{"connection:c", 3, 20}}},
+		{"connection:", "connection:a", 101, 0, []row{{"connection:ab", 5, 50}, {"connection:c", 3, 20}}},
+		{"connection:", "connection:c", 1000, 0, nil},
+		{"connection:", "", 10, 0, nil}, // strictly older
+		{"", "", 2, 0, []row{{"other:z", 1, 1}}},
+	} {
+		if got := list(tc.prefix, tc.after, tc.before, tc.limit); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("SnapshotsBefore(%q, %q, %d, %d) =\n %+v\nwant\n %+v", tc.prefix, tc.after, tc.before, tc.limit, got, tc.want)
+		}
+	}
+	stop := errors.New("stop")
+	if err := s.SnapshotsBefore(ctxT(t), "", "", 1000, 0, func(persistence.Snapshot) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("SnapshotsBefore with failing fn = %v, want stop", err)
+	}
+
+	lowest := func(pid string) [2]int64 {
+		t.Helper()
+		ev, sn, err := s.LowestSeqs(ctxT(t), pid)
+		if err != nil {
+			t.Fatalf("LowestSeqs(%s): %v", pid, err)
+		}
+		return [2]int64{ev, sn}
+	}
+	if got := lowest("connection:none"); got != [2]int64{} {
+		t.Errorf("LowestSeqs of an unknown pid = %v, want [0 0]", got)
+	}
+	for seq := int64(1); seq <= 30; seq++ {
+		mustAppend(t, s, event("connection:a", seq))
+	}
+	if got := lowest("connection:a"); got != [2]int64{1, 10} {
+		t.Errorf("LowestSeqs(a) = %v, want [1 10]", got)
+	}
+	if err := s.Prune(ctxT(t), "connection:a", 19); err != nil {
+		t.Fatal(err)
+	}
+	if got := lowest("connection:a"); got != [2]int64{20, 20} {
+		t.Errorf("LowestSeqs(a) after Prune(19) = %v, want [20 20]", got)
+	}
+	if got := lowest("connection:b"); got != [2]int64{0, 7} {
+		t.Errorf("LowestSeqs(b) = %v, want [0 7]", got)
+	}
+}
+
+// testCleanup: the background cleanup on the engine (Ditto's semantics):
+// below the newest snapshot older than the retention, the events and the
+// older snapshots go; the event at the snapshot's sequence number, the
+// events after it and the younger snapshots stay, and recovery is whole.
+func testCleanup(t *testing.T, h *Harness) {
+	s := h.Store
+	now := time.Now()
+	old, young := now.Add(-31*24*time.Hour).UnixMilli(), now.Add(-time.Hour).UnixMilli()
+	var evs []persistence.Event
+	for seq := int64(1); seq <= 45; seq++ {
+		evs = append(evs, event("connection:a", seq))
+	}
+	mustAppend(t, s, evs...)
+	mustAppend(t, s, event("connection:b", 1), event("connection:b", 2))
+	mustSave(t, s, snapshot("connection:a", 10, old, "a10"), snapshot("connection:a", 20, old, "a20"),
+		snapshot("connection:a", 30, old, "a30"), snapshot("connection:a", 40, young, "a40"),
+		snapshot("connection:b", 2, young, "b2"))
+	cfg := cleanup.Defaults()
+	cfg.QuietPeriod, cfg.Interval, cfg.CreditsPerBatch, cfg.WritesPerCredit = 0, time.Millisecond, 100, 8
+	c := cleanup.New(cfg, s, zerolog.Nop())
+	st, _, err := c.RunOnce(ctxT(t), "")
+	if err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	// events 1..29 in batches of 8: up to 8, 16, 24, 29
+	if st != (cleanup.Stats{PIDs: 1, Deletes: 4}) {
+		t.Errorf("stats %+v, want 1 pid, 4 deletes", st)
+	}
+	equalEvents(t, "a after the cleanup", replay(t, s, "connection:a", 1), evs[29:])
+	if got := snapSeqs(t, h, "connection:a"); !reflect.DeepEqual(got, []int64{30, 40}) {
+		t.Errorf("snapshots of a after the cleanup: %v, want [30 40]", got)
+	}
+	if got, want := latest(t, s, "connection:a"), snapshot("connection:a", 40, young, "a40"); !reflect.DeepEqual(got, want) {
+		t.Errorf("latest snapshot of a = %+v", got)
+	}
+	if n := highest(t, s, "connection:a"); n != 45 {
+		t.Errorf("HighestSeq(a) = %d, want 45", n)
+	}
+	if got := latestEvents(t, s, "connection:a"); len(got) != 1 || got[0].Seq != 45 {
+		t.Errorf("LatestEvents(a) = %+v", got)
+	}
+	equalEvents(t, "b (snapshot too young)", replay(t, s, "connection:b", 1), []persistence.Event{event("connection:b", 1), event("connection:b", 2)})
+	if st, _, err := c.RunOnce(ctxT(t), ""); err != nil || st != (cleanup.Stats{}) {
+		t.Errorf("second run: %+v, %v; want nothing to do", st, err)
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/service"
 	"github.com/dittoconn/dittoconn/persistence"
 	"github.com/dittoconn/dittoconn/persistence/bolt"
+	"github.com/dittoconn/dittoconn/persistence/cleanup"
 	"github.com/dittoconn/dittoconn/persistence/fieldcrypto"
 	"github.com/dittoconn/dittoconn/persistence/mongo"
 	pb "github.com/dittoconn/dittoconn/proto"
@@ -131,6 +132,9 @@ type Options struct {
 	// Ditto, when set, works next to the Ditto gateway it names (the
 	// bridge); nil: standalone.
 	Ditto *bridge.Config
+	// Cleanup is the journal cleanup (nil: Ditto's defaults, which delete
+	// nothing younger than 30 days).
+	Cleanup *cleanup.Config
 }
 
 // Node is one running dittoconn.
@@ -162,6 +166,9 @@ func Start(t *testing.T, store persistence.Store, opts Options) *Node {
 		cfg.Encryption = *opts.Encryption
 	}
 	cfg.Migration = opts.Migration
+	if opts.Cleanup != nil {
+		cfg.Cleanup = *opts.Cleanup
+	}
 	if opts.Hono != nil {
 		cfg.Hono = *opts.Hono
 	}

@@ -151,6 +151,42 @@ func TestHTTPPushRequestTimeoutIsDittos(t *testing.T) {
 	}
 }
 
+// TestHTTPPushIdleTimeoutBareNumberIsMillis: idleTimeout "300" is 300 ms,
+// as Ditto's validation and publisher both read it (Typesafe's
+// getDuration): the request timeout is 300 ms and a slower endpoint fails
+// the publish within it, not after 300 s.
+func TestHTTPPushIdleTimeoutBareNumberIsMillis(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	c := &model.Connection{ID: "push-idle-millis", ConnectionType: model.TypeHTTPPush, ConnectionStatus: "open",
+		URI: srv.URL, ClientCount: 1, SpecificConfig: map[string]string{"idleTimeout": "300"}}
+	cl, err := NewFactory(Options{})(client.Env{Connection: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cl.(*Client).RequestTimeout(); d != 300*time.Millisecond {
+		t.Fatalf("idleTimeout \"300\" gives request timeout %v, want 300ms", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cl.Close(ctx) }()
+	began := time.Now()
+	err = cl.Publish(ctx, client.Message{Address: "POST:/slow"}) // the caller allows 10 s
+	if took := time.Since(began); err == nil || took > 5*time.Second {
+		t.Fatalf("slow request: err %v after %v, want a failure after the 300ms idle timeout", err, took)
+	}
+}
+
 // connectProxy is a forward proxy that accepts CONNECT with the basic
 // credentials user:pass and tunnels every tunnel to target, whatever
 // authority was asked for; it reports the authorities asked for.

@@ -159,8 +159,10 @@ func newProtocol(env client.Env, opts Options) (*protocol, error) {
 	// service's request-timeout; idle pooled connections close after it too.
 	idle, timeout := 60*time.Second, opts.RequestTimeout
 	if v := sc["idleTimeout"]; v != "" {
-		d, err := client.ParseDuration(v)
-		if err != nil || d < 0 {
+		// the validation's reading (a bare number is milliseconds, as
+		// Typesafe's getDuration reads it)
+		d, ok := model.ParseHoconDuration(v)
+		if !ok || d < 0 {
 			return nil, fmt.Errorf("%w: idleTimeout %q", client.ErrConfig, v)
 		}
 		idle = d

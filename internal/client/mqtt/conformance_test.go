@@ -14,3 +14,7 @@ func TestIntegrationConformance(t *testing.T) {
 func TestIntegrationConformanceTunnelled(t *testing.T) {
 	clienttest.RunTunnelled(t, mosquitto.Harness(Spec))
 }
+
+// TestKeepAliveBareNumberIsMillis: keepAlive "60" is 60 ms as Ditto reads
+// it (0 s on the wire), "60s" is 60 s.
+func TestKeepAliveBareNumberIsMillis(t *testing.T) { mosquitto.KeepAliveOnTheWire(t, Spec) }

@@ -12,3 +12,7 @@ func TestIntegrationConformance(t *testing.T) {
 }
 
 func TestIntegrationSeparatePublisher(t *testing.T) { mosquitto.SeparatePublisher(t, Spec) }
+
+// TestKeepAliveBareNumberIsMillis: keepAlive "60" is 60 ms as Ditto reads
+// it (0 s on the wire), "60s" is 60 s.
+func TestKeepAliveBareNumberIsMillis(t *testing.T) { mosquitto.KeepAliveOnTheWire(t, Spec) }

@@ -103,6 +103,23 @@ func ParseConfig(c *model.Connection) (Config, error) {
 	return parseConfig(c, d)
 }
 
+// KeepAliveSeconds reads specificConfig keepAlive as Ditto does, for the
+// validation and the clients alike: a Typesafe duration (a bare number is
+// milliseconds, so "60" is 60 ms) whose whole seconds, rounded down as
+// java.time.Duration.getSeconds does, go into CONNECT ("60" gives 0: no
+// keep-alive). ok is false when the text is no duration.
+func KeepAliveSeconds(v string) (secs int64, ok bool) {
+	d, ok := model.ParseHoconDuration(v)
+	if !ok {
+		return 0, false
+	}
+	secs = int64(d / time.Second)
+	if d < 0 && d%time.Second != 0 {
+		secs-- // floor, as getSeconds
+	}
+	return secs, true
+}
+
 func parseConfig(c *model.Connection, d Defaults) (Config, error) {
 	sc := c.SpecificConfig
 	cfg := Config{ClientID: c.ID, CleanSession: d.CleanSession, KeepAlive: 60 * time.Second,
@@ -130,11 +147,11 @@ func parseConfig(c *model.Connection, d Defaults) (Config, error) {
 	}
 	cfg.ReconnectForRedeliveryDelay = max(cfg.ReconnectForRedeliveryDelay, minRedeliveryDelay)
 	if v := sc["keepAlive"]; v != "" {
-		d, err := client.ParseDuration(v)
-		if err != nil || d < 0 || d > 65535*time.Second {
+		secs, ok := KeepAliveSeconds(v)
+		if !ok || secs < 0 || secs > 65535 {
 			return cfg, fmt.Errorf("%w: keepAlive %q", client.ErrConfig, v)
 		}
-		cfg.KeepAlive = d
+		cfg.KeepAlive = time.Duration(secs) * time.Second
 	}
 	if t := sc["lastWillTopic"]; t != "" {
 		w := &Will{Topic: t, Message: sc["lastWillMessage"]}

@@ -18,8 +18,8 @@ func TestParseConfig(t *testing.T) {
 		cfg.LastWill == nil || cfg.LastWill.QoS != 1 || cfg.LastWill.Message != "bye" || !cfg.LastWill.Retain {
 		t.Errorf("ParseConfig = %+v %v", cfg, err)
 	}
-	if cfg, _ := ParseConfig(&model.Connection{ID: "x", SpecificConfig: map[string]string{"keepAlive": "45", "clientId": "mine"}}); cfg.KeepAlive != 45*time.Second || cfg.ClientID != "mine" {
-		t.Errorf("bare seconds / clientId: %+v", cfg)
+	if cfg, _ := ParseConfig(&model.Connection{ID: "x", SpecificConfig: map[string]string{"keepAlive": "45000", "clientId": "mine"}}); cfg.KeepAlive != 45*time.Second || cfg.ClientID != "mine" {
+		t.Errorf("bare milliseconds / clientId: %+v", cfg)
 	}
 	for _, bad := range []map[string]string{{"keepAlive": "70000s"}, {"lastWillTopic": "t", "lastWillQos": "3"}, {"cleanSession": "maybe"}} {
 		if _, err := ParseConfig(&model.Connection{ID: "x", SpecificConfig: bad}); !errors.Is(err, client.ErrConfig) {
@@ -101,4 +101,39 @@ func TestMatch(t *testing.T) {
 			t.Errorf("Match(%q, %q) = %v", tc.filter, tc.topic, got)
 		}
 	}
+}
+
+// TestKeepAliveSecondsIsGetSeconds: Ditto's reading of keepAlive, a
+// Typesafe duration (bare number = milliseconds) rounded down to seconds.
+func TestKeepAliveSecondsIsGetSeconds(t *testing.T) {
+	for in, want := range map[string]int64{"60": 0, "999": 0, "1000": 1, "60s": 60, "1.9s": 1, "-1ms": -1, "-1s": -1, "2 minutes": 120} {
+		if got, ok := KeepAliveSeconds(in); !ok || got != want {
+			t.Errorf("KeepAliveSeconds(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "s", "60 fortnights", "1e3"} {
+		if _, ok := KeepAliveSeconds(bad); ok {
+			t.Errorf("KeepAliveSeconds(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzKeepAliveSeconds: any text is refused or gives the floor of its
+// duration in seconds.
+func FuzzKeepAliveSeconds(f *testing.F) {
+	for _, s := range []string{"60", "60s", "-1.5 seconds", "1 d", "9999999999999h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		secs, ok := KeepAliveSeconds(s)
+		if !ok {
+			return
+		}
+		d, _ := model.ParseHoconDuration(s)
+		// floor(d / 1 s) without overflowing at the saturated ends
+		q, r := int64(d/time.Second), d%time.Second
+		if want := q - map[bool]int64{true: 1}[r < 0]; secs != want {
+			t.Fatalf("%q: %v gives %d s", s, d, secs)
+		}
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/placeholder/template"
@@ -192,13 +191,13 @@ func topicFilterError(t string) string {
 // specificConfig checks the keys Ditto's MQTT specific config validates.
 func specificConfig(sc map[string]string) error {
 	if ka, ok := sc["keepAlive"]; ok {
-		d, valid := model.ParseHoconDuration(ka)
+		secs, valid := KeepAliveSeconds(ka)
 		if !valid {
 			return ditto.ConfigurationInvalidDesc(
 				fmt.Sprintf("Configured value for Keep Alive Interval is invalid: String: 1: keepAlive has type STRING rather than duration (%s)", ka),
 				"Please adjust the interval to be within the allowed range.")
 		}
-		if secs := int64(d / time.Second); secs < 0 || secs > 65535 {
+		if secs < 0 || secs > 65535 {
 			return ditto.ConfigurationInvalidDesc(
 				fmt.Sprintf("Expected seconds of duration to be within [0, 65535] but it was <%d>.", secs),
 				"Please adjust the interval to be within the allowed range.")

@@ -3,7 +3,11 @@
 package mosquitto
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,4 +129,97 @@ func SeparatePublisher(t *testing.T, spec client.Spec) {
 	}
 	t.Cleanup(func() { thief.Disconnect(100) })
 	rec.WaitEvent(t, client.ConnectionLost, 10*time.Second)
+}
+
+// KeepAliveOnTheWire checks that specificConfig keepAlive reaches the
+// broker as Ditto reads it (a Typesafe duration, a bare number being
+// milliseconds, whole seconds rounded down): a listener reads the keep-alive
+// field of each CONNECT the client sends. It needs no broker.
+func KeepAliveOnTheWire(t *testing.T, spec client.Spec) {
+	for _, tc := range []struct {
+		value string // "" = not configured
+		want  uint16
+	}{
+		{"", 60},      // Ditto's default
+		{"60", 0},     // 60 ms: no keep-alive, as in Ditto
+		{"60s", 60},   //
+		{"90000", 90}, // 90000 ms
+		{"1500ms", 1}, // rounded down
+		{"2 minutes", 120},
+	} {
+		t.Run("keepAlive="+tc.value, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			got := make(chan uint16, 1)
+			go func() {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if ka, err := connectKeepAlive(bufio.NewReader(c)); err == nil {
+					got <- ka
+				} else {
+					t.Errorf("reading CONNECT: %v", err)
+				}
+			}()
+			sc := map[string]string{}
+			if tc.value != "" {
+				sc["keepAlive"] = tc.value
+			}
+			conn := &model.Connection{ID: unique("conn"), ConnectionType: spec.Type, ConnectionStatus: "open",
+				URI: "tcp://" + l.Addr().String(), ClientCount: 1, SpecificConfig: sc,
+				Targets: []model.Target{{Address: "dittoconn/test/keepalive"}}}
+			c, _ := clienttest.NewClient(t, spec.New, conn)
+			// the listener never answers CONNACK: Connect fails once it closes
+			_ = c.Connect(clienttest.Context(t, 10*time.Second))
+			select {
+			case ka := <-got:
+				if ka != tc.want {
+					t.Errorf("keepAlive %q: CONNECT keep-alive %d s, want %d s", tc.value, ka, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no CONNECT in 10 s")
+			}
+		})
+	}
+}
+
+// connectKeepAlive reads an MQTT CONNECT packet (3.1.1 or 5) up to its
+// keep-alive field: fixed header, variable-length remaining length,
+// protocol name, level, flags, then the 2-byte keep-alive.
+func connectKeepAlive(r *bufio.Reader) (uint16, error) {
+	typ, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	if typ>>4 != 1 {
+		return 0, fmt.Errorf("packet type %d, want CONNECT (1)", typ>>4)
+	}
+	for i := 0; ; i++ { // remaining length: at most 4 bytes
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if b&0x80 == 0 {
+			break
+		}
+		if i == 3 {
+			return 0, fmt.Errorf("malformed remaining length")
+		}
+	}
+	var head [2]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return 0, err
+	}
+	// protocol name, level, connect flags, keep-alive
+	rest := make([]byte, int(binary.BigEndian.Uint16(head[:]))+2+2)
+	if _, err := io.ReadFull(r, rest); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint16(rest[len(rest)-2:]), nil
 }
