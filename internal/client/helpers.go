@@ -205,4 +205,3 @@ const (
 	AnnouncementOpened = "opened"
 	AnnouncementClosed = "closed"
 )
-
