@@ -252,7 +252,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, fmt.Errorf("connection log publisher settings: %w", err)
 	}
 	if cfg.Ditto, err = bridge.ConfigFromEnv(getenv); err != nil {
-		return cfg, fmt.Errorf("Ditto bridge settings: %w", err)
+		return cfg, fmt.Errorf("the Ditto bridge settings: %w", err)
 	}
 	if b := cfg.Actors.Backoff; b.Max < b.Min {
 		errs = append(errs, fmt.Errorf("CONNECTIVITY_CLIENT_MAX_BACKOFF (%v) is below CONNECTIVITY_CLIENT_MIN_BACKOFF (%v)", b.Max, b.Min))
