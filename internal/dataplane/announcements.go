@@ -70,42 +70,16 @@ func (p *Plane) Announce(ctx context.Context, cl client.Client, kind string, at 
 		t.st.l[monitor.Filtered].Success(info)
 		vals := placeholder.ForMessage(&msg, p.id)
 		vals.Time = now
-		for _, oc := range t.chain.MapOutgoing(msg) {
-			switch {
-			case oc.Err != nil:
-				t.st.c[monitor.Mapped].RecordAt(false, now)
-				t.st.l[monitor.Mapped].Failure(info, oc.Err.Error())
-				continue
-			case len(oc.Messages) == 0:
-				t.st.c[monitor.Dropped].RecordAt(true, now)
-				t.st.l[monitor.Dropped].Success(info)
-				continue
+		t.mapOut(msg, vals, info, now, nil, func(ext *protocol.External, address string, h map[string]string) {
+			err := cl.Publish(ctx, client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS})
+			if err != nil {
+				t.st.c[monitor.Published].RecordAt(false, p.now())
+				t.st.l[monitor.Published].Failure(info, err.Error())
+				p.log.Warn().Err(err).Str("address", address).Str("announcement", kind).Msg("announcement not sent")
+				return
 			}
-			for i := range oc.Messages {
-				ext := &oc.Messages[i]
-				t.st.c[monitor.Mapped].RecordAt(true, now)
-				t.st.l[monitor.Mapped].Success(info)
-				address, err := t.addr.Resolve(vals)
-				if err != nil {
-					t.st.c[monitor.Dropped].RecordAt(true, now)
-					t.st.l[monitor.Dropped].SuccessMsg(info, "Signal dropped, target address unresolved: "+t.address)
-					continue
-				}
-				h := make(map[string]string, len(ext.Headers)+len(t.headers))
-				for k, v := range ext.Headers {
-					h[k] = v
-				}
-				applyHeaders(h, t.headers, vals)
-				err = cl.Publish(ctx, client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS})
-				if err != nil {
-					t.st.c[monitor.Published].RecordAt(false, p.now())
-					t.st.l[monitor.Published].Failure(info, err.Error())
-					p.log.Warn().Err(err).Str("address", address).Str("announcement", kind).Msg("announcement not sent")
-					continue
-				}
-				t.st.c[monitor.Published].RecordAt(true, p.now())
-				t.st.l[monitor.Published].Success(info)
-			}
-		}
+			t.st.c[monitor.Published].RecordAt(true, p.now())
+			t.st.l[monitor.Published].Success(info)
+		})
 	}
 }

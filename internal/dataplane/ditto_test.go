@@ -11,7 +11,6 @@ import (
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
-	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/protocol"
 )
 
@@ -80,16 +79,7 @@ func (f *fakeLink) target(t *testing.T, i int) fakeTarget {
 // startDitto is start with the plane working next to Ditto through link.
 func startDitto(t *testing.T, b bus.Bus, js string, link *fakeLink) (*Plane, *recorder) {
 	t.Helper()
-	logs := monitor.NewLogs(monitor.LogOptions{ConnectionID: "x"})
-	logs.Enable()
-	p, err := New(parse(t, js), Config{Bus: b, Logs: logs, Ditto: func(string) DittoLink { return link }})
-	if err != nil {
-		t.Fatalf("plane: %v", err)
-	}
-	rec := newRecorder()
-	p.Connected(0, rec)
-	t.Cleanup(func() { p.Close(); p.Wait() })
-	return p, rec
+	return startConfig(t, js, Config{Bus: b, Ditto: func(string) DittoLink { return link }})
 }
 
 // device consumes twin commands requesting twin-persisted, answering on

@@ -338,6 +338,51 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 	// Ditto's outbound resolver does.
 	out := *s.Message
 	out.Headers = protocol.ExternalHeaders(out.Headers)
+	t.mapOut(out, vals, info, now, func() {
+		t.weakAck(s) // dropped by the mapping: nothing will confirm it
+	}, func(ext *protocol.External, address string, h map[string]string) {
+		cl := p.pick(s.Topic.EntityID())
+		if cl == nil {
+			t.st.c[monitor.Published].RecordAt(false, p.now())
+			t.st.l[monitor.Published].Failure(info, "no connected client")
+			return
+		}
+		if r := routeOf(s); r.ok() && (isLiveRequest(&s.Topic, s.Message) || (p.declaresAcks && requestsAny(s))) {
+			p.requests.put(s.Message.Headers["correlation-id"], r, now)
+		}
+		msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}
+		if ex, ok := cl.(exchanger); ok && t.answersWithResponse(s) {
+			t.exchange(w, ex, s, msg, info)
+			return
+		}
+		if rp, ok := cl.(client.ResultPublisher); ok && t.issued != "" && t.issued != ack.LiveResponse && requests(s, t.issued) {
+			ctx, cancel := context.WithTimeout(w.ctx, p.publishTimeout(cl))
+			res, err := rp.PublishResult(ctx, msg)
+			cancel()
+			t.publishedResult(s, info, err, res)
+			return
+		}
+		if ap, ok := cl.(client.AsyncPublisher); ok {
+			f := inflight{pd: ap.PublishAsync(msg), info: info, deadline: time.Now().Add(p.cfg.PublishTimeout), sig: s}
+			select {
+			case w.inflight <- f:
+			case <-w.ctx.Done():
+			}
+			return
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, p.publishTimeout(cl))
+		err := cl.Publish(ctx, msg)
+		cancel()
+		t.published(s, info, err)
+	})
+}
+
+// mapOut maps out with the target's payload mapping and, per external
+// message, resolves the target address and header mapping against vals,
+// counting mapped and dropped as Ditto does; emit publishes one message.
+// dropped is called when the mapping dropped the signal.
+func (t *target) mapOut(out protocol.Message, vals *placeholder.Values, info monitor.Info, now time.Time,
+	dropped func(), emit func(ext *protocol.External, address string, h map[string]string)) {
 	for _, oc := range t.chain.MapOutgoing(out) {
 		switch {
 		case oc.Err != nil:
@@ -347,7 +392,9 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 		case len(oc.Messages) == 0:
 			t.st.c[monitor.Dropped].RecordAt(true, now)
 			t.st.l[monitor.Dropped].Success(info)
-			t.weakAck(s) // dropped by the mapping: nothing will confirm it
+			if dropped != nil {
+				dropped()
+			}
 			continue
 		}
 		for i := range oc.Messages {
@@ -366,39 +413,7 @@ func (t *target) publish(w *worker, s *bus.Signal) {
 				h[k] = v
 			}
 			applyHeaders(h, t.headers, vals)
-			cl := p.pick(s.Topic.EntityID())
-			if cl == nil {
-				t.st.c[monitor.Published].RecordAt(false, p.now())
-				t.st.l[monitor.Published].Failure(info, "no connected client")
-				continue
-			}
-			if r := routeOf(s); r.ok() && (isLiveRequest(&s.Topic, s.Message) || (p.declaresAcks && requestsAny(s))) {
-				p.requests.put(s.Message.Headers["correlation-id"], r, now)
-			}
-			msg := client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS}
-			if ex, ok := cl.(exchanger); ok && t.answersWithResponse(s) {
-				t.exchange(w, ex, s, msg, info)
-				continue
-			}
-			if rp, ok := cl.(client.ResultPublisher); ok && t.issued != "" && t.issued != ack.LiveResponse && requests(s, t.issued) {
-				ctx, cancel := context.WithTimeout(w.ctx, p.publishTimeout(cl))
-				res, err := rp.PublishResult(ctx, msg)
-				cancel()
-				t.publishedResult(s, info, err, res)
-				continue
-			}
-			if ap, ok := cl.(client.AsyncPublisher); ok {
-				f := inflight{pd: ap.PublishAsync(msg), info: info, deadline: time.Now().Add(p.cfg.PublishTimeout), sig: s}
-				select {
-				case w.inflight <- f:
-				case <-w.ctx.Done():
-				}
-				continue
-			}
-			ctx, cancel := context.WithTimeout(w.ctx, p.publishTimeout(cl))
-			err = cl.Publish(ctx, msg)
-			cancel()
-			t.published(s, info, err)
+			emit(ext, address, h)
 		}
 	}
 }

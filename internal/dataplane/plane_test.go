@@ -73,9 +73,16 @@ func start(t *testing.T, b bus.Bus, js string) (*Plane, *recorder) {
 // startWith is start with a chosen standalone routing.
 func startWith(t *testing.T, b bus.Bus, js string, r Routing) (*Plane, *recorder) {
 	t.Helper()
-	logs := monitor.NewLogs(monitor.LogOptions{ConnectionID: "x"})
-	logs.Enable()
-	p, err := New(parse(t, js), Config{Bus: b, Logs: logs, Routing: r})
+	return startConfig(t, js, Config{Bus: b, Routing: r})
+}
+
+// startConfig starts the plane of js with cfg and enabled logs, one
+// recording client connected.
+func startConfig(t *testing.T, js string, cfg Config) (*Plane, *recorder) {
+	t.Helper()
+	cfg.Logs = monitor.NewLogs(monitor.LogOptions{ConnectionID: "x"})
+	cfg.Logs.Enable()
+	p, err := New(parse(t, js), cfg)
 	if err != nil {
 		t.Fatalf("plane: %v", err)
 	}
