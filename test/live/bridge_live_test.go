@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/dittoconn/dittoconn/internal/protocol"
 	"github.com/dittoconn/dittoconn/test/blackbox"
 	"github.com/dittoconn/dittoconn/test/dittoemu"
 )
@@ -21,7 +22,8 @@ import (
 // target whose subject may READ the thing; the device's live response,
 // consumed by the connection's AMQP source, goes back on the session that
 // delivered the message, and the requester gets the device's status,
-// content type and payload.
+// content type and payload. A live command of another client takes the
+// same way (START-SEND-LIVE-COMMANDS) and changes no twin.
 func TestIntegrationBridgeLiveMessageOverAMQP(t *testing.T) {
 	blackbox.NeedBroker(t, "RabbitMQ", rabbitAddr)
 	emu := dittoemu.Start(t, dittoemu.Options{})
@@ -45,7 +47,8 @@ func TestIntegrationBridgeLiveMessageOverAMQP(t *testing.T) {
 			"authorizationContext": []string{"integration:device"}}},
 		"targets": []any{map[string]any{"address": ex + "/{{ thing:id }}",
 			"authorizationContext": []string{"integration:device"},
-			"topics":               []string{"_/_/things/live/messages?namespaces=" + ns}}},
+			"topics": []string{"_/_/things/live/messages?namespaces=" + ns,
+				"_/_/things/live/commands?namespaces=" + ns}}},
 	})
 
 	type httpAnswer struct {
@@ -120,6 +123,46 @@ func TestIntegrationBridgeLiveMessageOverAMQP(t *testing.T) {
 	// the device got the message once: Ditto does not deliver it twice
 	if extra := device(200 * time.Millisecond); extra != nil {
 		t.Errorf("the device got a second message: %s", extra)
+	}
+
+	// a live command of another client of Ditto takes the same way
+	done := make(chan *protocol.Message, 1)
+	go func() {
+		ans, err := emu.SendLive("integration:app", &protocol.Message{
+			Topic: ns + "/" + name + "/things/live/commands/modify", Path: "/attributes/site", Value: []byte(`"south"`),
+			Headers: map[string]string{"correlation-id": "live-cmd-1"}}, 10*time.Second)
+		if err != nil {
+			t.Errorf("live command: %v", err)
+		}
+		done <- ans
+	}()
+	body = device(15 * time.Second)
+	if body == nil {
+		t.Fatalf("the device got no live command")
+	}
+	m = blackbox.Decode(t, body)
+	blackbox.WantField(t, m, ns+"/"+name+"/things/live/commands/modify", "topic")
+	blackbox.WantField(t, m, "south", "value")
+	cid, _ = blackbox.Field(m, "headers", "correlation-id").(string)
+	resp, _ = json.Marshal(map[string]any{"topic": ns + "/" + name + "/things/live/commands/modify",
+		"headers": map[string]string{"correlation-id": cid}, "path": "/attributes/site", "status": 204})
+	a.do("publish the device's live command response", func(ch *amqp.Channel) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return ch.PublishWithContext(ctx, "", qin, false, false, amqp.Publishing{ContentType: "application/json", Body: resp})
+	})
+	select {
+	case ans := <-done:
+		if ans == nil || ans.Status != 204 || ans.Headers["correlation-id"] != "live-cmd-1" ||
+			ans.Topic != ns+"/"+name+"/things/live/commands/modify" {
+			t.Fatalf("the live command's requester got %+v, want the device's 204", ans)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the live command's requester got no answer")
+	}
+	// a live command changes no twin
+	if v, _ := attribute(emu, thing, "site"); v != "north" {
+		t.Errorf("attribute site = %v after a live command, want north", v)
 	}
 	if v := emu.Violations(); len(v) > 0 {
 		t.Fatalf("frames that break Ditto's schemas: %v", v)
