@@ -11,8 +11,10 @@
 //
 // A Plane belongs to one configuration of one connection (the grain builds
 // a new one whenever it starts clients). Everything runs on the clients'
-// goroutines (inbound) and on one worker goroutine per target (outbound);
-// nothing here runs on, or blocks, the grain's actor goroutine.
+// goroutines (inbound; with processorPoolSize > 1 mapping runs on a
+// goroutine per message, results in consumed order, parallel.go) and on
+// one worker goroutine per target (outbound); nothing here runs on, or
+// blocks, the grain's actor goroutine.
 //
 // A consumed message is settled with its broker (client.Message.Settle)
 // once its processing and the acknowledgements its signals requested have
@@ -100,6 +102,9 @@ type Plane struct {
 	// acks: the signals its sources published that wait for their
 	// acknowledgements (acks.go).
 	acks ackTable
+	// par maps consumed messages several at once (processorPoolSize >
+	// 1); nil: on the consuming goroutine.
+	par *mapStage
 	// declaresAcks: a source takes devices' acknowledgements, so targets
 	// remember who requested what they publish (requests).
 	declaresAcks bool
@@ -190,6 +195,9 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 	}
 	p.resp = newSteps(p, monitor.Outbound, monitor.ResponsesAddress)
 	p.slots = make([]atomic.Pointer[client.Client], max(c.ClientCount, 1))
+	if n := mapping.PoolSize(c.ProcessorPoolSize, mcfg); n > 1 && len(p.sources) > 0 {
+		p.par = newMapStage(p, n)
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for _, t := range p.targets {
 		if len(t.streams) == 0 {

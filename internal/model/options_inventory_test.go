@@ -147,7 +147,10 @@ var modelFields = map[string]verdict{
 	"clientCount": impl("test/cluster:TestIntegrationClusterClientCount"),
 	// Ditto's only use is AMQP 1.0's Qpid failover transport: the JMS
 	// client reconnects by itself; the amqp10 client does the same.
-	"failoverEnabled":      impl("internal/client/amqp10:TestIntegrationFailoverEnabled"),
+	"failoverEnabled": impl("internal/client/amqp10:TestIntegrationFailoverEnabled"),
+	// Ditto maps processorPoolSize messages of a client at once (at most
+	// max-pool-size), each processor with a JavaScript scope of its own.
+	"processorPoolSize":    impl("internal/dataplane:TestParallelMappingUsesThePool"),
 	"validateCertificates": impl(tLiveTLS),
 	"specificConfig":       impl(tMQTTConfig), // its keys: specificConfigKeys
 	"mappingDefinitions":   impl(tProof),
@@ -270,12 +273,7 @@ var specificConfigKeys = map[string]struct {
 // knownGaps are options that are neither acted on as Ditto does nor refused
 // today, each with its issue and why it is not refused yet. The test fails
 // when a gap is also in the tables above, so closing one means moving it.
-var knownGaps = map[string]string{
-	// Ditto sizes its mapping actor pool by it (clamped to
-	// ditto.connectivity.mapping.max-pool-size); mapping here is not pooled
-	// per connection. Only throughput could differ.
-	"processorPoolSize": "issue 15: validated (> 0), stored and returned, does not size mapping concurrency",
-}
+var knownGaps = map[string]string{}
 
 // schemaFields lists every property of the connection schema, recursively,
 // as dotted paths: array items as "[]", map values as ".*", oneOf variants
