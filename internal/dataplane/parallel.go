@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"sync"
+	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/mapping"
@@ -13,20 +14,21 @@ import (
 // and hands the outcomes on in the order the messages arrived (a stream's
 // mapAsync), each mapping processor with mappers, and so a JavaScript
 // scope, of its own. The mapping stage does the same per client and
-// source address: the consuming goroutine takes a slot (waiting while
-// PoolSize messages of its client are under way, which is the
-// back-pressure on the broker), a goroutine maps the message (a JavaScript
-// mapper lends it a runtime of its own, mapping.jsMapper), then waits for
-// the message consumed before it on that address and only then routes,
+// source address: the consuming goroutine hands the message to one of
+// PoolSize workers of its client (waiting while all are busy, which is
+// the back-pressure on the broker); the worker maps it (a JavaScript mapper
+// lends it a runtime of its own, mapping.jsMapper), then waits for the
+// message consumed before it on that address and only then routes,
 // publishes and settles it. So the bus sees every address's messages, and
 // every thing's signals, in the order the broker delivered them, as
 // without the stage; only mapping overlaps.
 //
-// What it costs: a goroutine and a channel per message, and a message
-// whose mapping is slow holds back those behind it on its address (their
-// slots too) until it is done, as in Ditto's stream. A client's consumer
-// returns before the message is processed, so Plane.Wait also waits for
-// these goroutines.
+// What it costs: PoolSize goroutines per client, a channel per message,
+// and a message whose mapping is slow holds back those behind it on its
+// address (and their workers) until it is done, as in Ditto's stream. A
+// client's consumer returns before the message is processed; the workers
+// end with Plane.Close, and a message submitted after it is processed on
+// the consumer's goroutine.
 
 // mappedIn is what the mapping stage produced for a message.
 type mappedIn struct {
@@ -44,57 +46,89 @@ type laneKey struct {
 }
 
 type mapStage struct {
-	p     *Plane
-	slots []chan struct{} // per client index, PoolSize each
+	p    *Plane
+	n    int           // workers per client
+	jobs []chan mapJob // per client index, taken by PoolSize workers each
 
 	mu    sync.Mutex
 	tails map[laneKey]chan struct{} // closed when the lane's last message is processed
 }
 
+// mapJob is one consumed message: prev is closed when the message before
+// it on its lane is processed, done when this one is.
+type mapJob struct {
+	idx        int
+	m          client.Message
+	now        time.Time
+	key        laneKey
+	prev, done chan struct{}
+}
+
+// newMapStage starts n workers per client index. Workers, not a goroutine
+// per message: a script runs deep in the Go stack, and a fresh goroutine
+// would grow its stack again for every message.
 func newMapStage(p *Plane, n int) *mapStage {
-	ms := &mapStage{p: p, slots: make([]chan struct{}, len(p.slots)), tails: map[laneKey]chan struct{}{}}
-	for i := range ms.slots {
-		ms.slots[i] = make(chan struct{}, n)
+	ms := &mapStage{p: p, n: n, jobs: make([]chan mapJob, len(p.slots)), tails: map[laneKey]chan struct{}{}}
+	for i := range ms.jobs {
+		ms.jobs[i] = make(chan mapJob)
+		for range n {
+			p.wg.Add(1)
+			go ms.work(ms.jobs[i])
+		}
 	}
 	return ms
 }
 
-// submit maps m on a goroutine of its own and processes it after the
-// message submitted before it on its lane.
+// submit hands m to a worker of its client, waiting while all are busy
+// (back-pressure on the consumer); after Close it processes m itself.
 func (ms *mapStage) submit(idx int, m client.Message) {
-	now := ms.p.now()
-	slot := ms.slots[(idx%len(ms.slots)+len(ms.slots))%len(ms.slots)]
-	slot <- struct{}{}
 	key := laneKey{idx: idx, addr: m.Address}
-	done := make(chan struct{})
+	job := mapJob{idx: idx, m: m, now: ms.p.now(), key: key, done: make(chan struct{})}
 	ms.mu.Lock()
-	prev := ms.tails[key]
-	ms.tails[key] = done
+	job.prev = ms.tails[key]
+	ms.tails[key] = job.done
 	ms.mu.Unlock()
+	select {
+	case ms.jobs[(idx%len(ms.jobs)+len(ms.jobs))%len(ms.jobs)] <- job:
+	case <-ms.p.ctx.Done():
+		ms.run(job)
+	}
+}
 
-	ms.p.wg.Add(1)
-	go func() {
-		defer ms.p.wg.Done()
-		defer func() { <-slot }()
-		defer func() {
-			ms.mu.Lock()
-			if ms.tails[key] == done {
-				delete(ms.tails, key)
-			}
-			ms.mu.Unlock()
-			close(done)
-		}()
-		if testMapHook != nil {
-			testMapHook()
+func (ms *mapStage) work(jobs <-chan mapJob) {
+	defer ms.p.wg.Done()
+	for {
+		select {
+		case job := <-jobs:
+			ms.run(job)
+		case <-ms.p.ctx.Done():
+			return
 		}
-		var mapped *mappedIn
-		if s := ms.p.sourceFor(m.Address); s != nil && !m.Expired {
-			ext, _ := s.mapInput(&m)
-			mapped = &mappedIn{outcomes: s.chain.MapIncoming(ext)}
+	}
+}
+
+// run maps job's message, waits for its lane's previous message and
+// processes it.
+func (ms *mapStage) run(job mapJob) {
+	defer func() {
+		ms.mu.Lock()
+		if ms.tails[job.key] == job.done {
+			delete(ms.tails, job.key)
 		}
-		if prev != nil {
-			<-prev
-		}
-		ms.p.process(idx, m, now, mapped)
+		ms.mu.Unlock()
+		close(job.done)
 	}()
+	if testMapHook != nil {
+		testMapHook()
+	}
+	m := job.m
+	var mapped *mappedIn
+	if s := ms.p.sourceFor(m.Address); s != nil && !m.Expired {
+		ext, _ := s.mapInput(&m)
+		mapped = &mappedIn{outcomes: s.chain.MapIncoming(ext)}
+	}
+	if job.prev != nil {
+		<-job.prev
+	}
+	ms.p.process(job.idx, m, job.now, mapped)
 }

@@ -186,7 +186,7 @@ func TestParallelMappingUsesThePool(t *testing.T) {
 		t.Error("processorPoolSize 1 built a mapping stage")
 	}
 	big, _ := start(t, b, parallelSource(64))
-	if big.par == nil || cap(big.par.slots[0]) != 5 {
+	if big.par == nil || big.par.n != 5 {
 		t.Errorf("processorPoolSize 64: want Ditto's max-pool-size 5, got %v", big.par)
 	}
 }

@@ -195,10 +195,10 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 	}
 	p.resp = newSteps(p, monitor.Outbound, monitor.ResponsesAddress)
 	p.slots = make([]atomic.Pointer[client.Client], max(c.ClientCount, 1))
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if n := mapping.PoolSize(c.ProcessorPoolSize, mcfg); n > 1 && len(p.sources) > 0 {
 		p.par = newMapStage(p, n)
 	}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for _, t := range p.targets {
 		if len(t.streams) == 0 {
 			continue

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/dittoconn/dittoconn/internal/model"
 )
 
 // withRendezvous gives every runtime built during the test a global
@@ -152,5 +155,32 @@ func TestJavaScriptPoolLimitsPerRuntime(t *testing.T) {
 			}
 		})
 		withRendezvous(t, 3, 800*time.Millisecond) // a fresh meeting for the next case
+	}
+}
+
+// BenchmarkJavaScriptIncomingParallel maps from GOMAXPROCS goroutines at
+// once with one runtime (callers queue) and with a pool of four.
+func BenchmarkJavaScriptIncomingParallel(b *testing.B) {
+	opts, _ := json.Marshal(map[string]string{"incomingScript": docTextScript})
+	ext := textMsg(map[string]string{"content-type": "application/json", "device_id": "sensor1"},
+		`{"temp": "23.42 °C", "hum": 78, "pres": {"value": 760, "unit": "mmHg"}}`)
+	for _, pool := range []int{1, 4} {
+		b.Run(fmt.Sprintf("PoolSize=%d", pool), func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.PoolSize = pool
+			m, err := New("b", model.MappingDefinition{MappingEngine: "JavaScript", Options: opts}, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if o := m.MapIncoming(ext); o.Err != nil {
+						b.Error(o.Err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
