@@ -1,7 +1,7 @@
 package dataplane
 
 import (
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
@@ -35,100 +35,125 @@ type mappedIn struct {
 	outcomes []mapping.Outcome[protocol.Message]
 }
 
-// testMapHook, when set (tests), runs on the stage's goroutine before it
-// maps.
+// future is one consumed message on its way through the stage.
+type future struct {
+	idx     int
+	m       client.Message
+	now     time.Time
+	claimed atomic.Bool   // a worker or the lane maps it, whoever is first
+	mapped  chan struct{} // closed when a worker mapped it
+	result  *mappedIn
+}
+
+// testMapHook, when set (tests), runs on a worker before it maps.
 var testMapHook func()
 
-// laneKey orders the messages of one client and source address.
-type laneKey struct {
-	idx  int
-	addr string
+type lane struct {
+	queue chan *future
 }
 
 type mapStage struct {
-	p    *Plane
-	n    int           // workers per client
-	jobs []chan mapJob // per client index, taken by PoolSize workers each
-
-	mu    sync.Mutex
-	tails map[laneKey]chan struct{} // closed when the lane's last message is processed
+	p     *Plane
+	n     int                 // workers per client
+	jobs  []chan *future      // per client index
+	lanes []map[*source]*lane // per client index
 }
 
-// mapJob is one consumed message: prev is closed when the message before
-// it on its lane is processed, done when this one is.
-type mapJob struct {
-	idx        int
-	m          client.Message
-	now        time.Time
-	key        laneKey
-	prev, done chan struct{}
-}
-
-// newMapStage starts n workers per client index. Workers, not a goroutine
-// per message: a script runs deep in the Go stack, and a fresh goroutine
-// would grow its stack again for every message.
 func newMapStage(p *Plane, n int) *mapStage {
-	ms := &mapStage{p: p, n: n, jobs: make([]chan mapJob, len(p.slots)), tails: map[laneKey]chan struct{}{}}
+	ms := &mapStage{p: p, n: n, jobs: make([]chan *future, len(p.slots)), lanes: make([]map[*source]*lane, len(p.slots))}
 	for i := range ms.jobs {
-		ms.jobs[i] = make(chan mapJob)
+		ms.jobs[i] = make(chan *future)
 		for range n {
 			p.wg.Add(1)
 			go ms.work(ms.jobs[i])
+		}
+		ms.lanes[i] = map[*source]*lane{}
+		for _, s := range p.sources {
+			l := &lane{queue: make(chan *future, n)}
+			ms.lanes[i][s] = l
+			p.wg.Add(1)
+			go ms.sequence(l)
 		}
 	}
 	return ms
 }
 
-// submit hands m to a worker of its client, waiting while all are busy
-// (back-pressure on the consumer); after Close it processes m itself.
+// submit queues m on its lane and hands it to a mapping worker.
 func (ms *mapStage) submit(idx int, m client.Message) {
-	key := laneKey{idx: idx, addr: m.Address}
-	job := mapJob{idx: idx, m: m, now: ms.p.now(), key: key, done: make(chan struct{})}
-	ms.mu.Lock()
-	job.prev = ms.tails[key]
-	ms.tails[key] = job.done
-	ms.mu.Unlock()
+	now := ms.p.now()
+	i := (idx%len(ms.jobs) + len(ms.jobs)) % len(ms.jobs)
+	s := ms.p.sourceFor(m.Address)
+	l := ms.lanes[i][s]
+	if l == nil || ms.p.ctx.Err() != nil {
+		ms.p.process(idx, m, now, nil)
+		return
+	}
+	f := &future{idx: idx, m: m, now: now, mapped: make(chan struct{})}
 	select {
-	case ms.jobs[(idx%len(ms.jobs)+len(ms.jobs))%len(ms.jobs)] <- job:
+	case l.queue <- f:
 	case <-ms.p.ctx.Done():
-		ms.run(job)
+		ms.p.process(idx, m, now, nil)
+		return
+	}
+	select {
+	case ms.jobs[i] <- f:
+	case <-ms.p.ctx.Done(): // the lane maps it
 	}
 }
 
-func (ms *mapStage) work(jobs <-chan mapJob) {
+func (ms *mapStage) work(jobs <-chan *future) {
 	defer ms.p.wg.Done()
 	for {
 		select {
-		case job := <-jobs:
-			ms.run(job)
+		case f := <-jobs:
+			if f.claimed.CompareAndSwap(false, true) {
+				if testMapHook != nil {
+					testMapHook()
+				}
+				f.result = ms.mapIn(f.m)
+				close(f.mapped)
+			}
 		case <-ms.p.ctx.Done():
 			return
 		}
 	}
 }
 
-// run maps job's message, waits for its lane's previous message and
-// processes it.
-func (ms *mapStage) run(job mapJob) {
-	defer func() {
-		ms.mu.Lock()
-		if ms.tails[job.key] == job.done {
-			delete(ms.tails, job.key)
+// mapIn is the chain's outcomes for m (nil: nothing to map).
+func (ms *mapStage) mapIn(m client.Message) *mappedIn {
+	s := ms.p.sourceFor(m.Address)
+	if s == nil || m.Expired {
+		return nil
+	}
+	ext, _ := s.mapInput(&m)
+	return &mappedIn{outcomes: s.chain.MapIncoming(ext)}
+}
+
+// sequence processes the lane's messages in the order they were queued.
+func (ms *mapStage) sequence(l *lane) {
+	defer ms.p.wg.Done()
+	for {
+		select {
+		case f := <-l.queue:
+			ms.finish(f)
+		case <-ms.p.ctx.Done():
+			for {
+				select {
+				case f := <-l.queue:
+					ms.finish(f)
+				default:
+					return
+				}
+			}
 		}
-		ms.mu.Unlock()
-		close(job.done)
-	}()
-	if testMapHook != nil {
-		testMapHook()
 	}
-	m := job.m
-	var mapped *mappedIn
-	if s := ms.p.sourceFor(m.Address); s != nil && !m.Expired {
-		ext, _ := s.mapInput(&m)
-		mapped = &mappedIn{outcomes: s.chain.MapIncoming(ext)}
+}
+
+func (ms *mapStage) finish(f *future) {
+	if f.claimed.CompareAndSwap(false, true) {
+		f.result = ms.mapIn(f.m) // no worker took it (Close)
+	} else {
+		<-f.mapped
 	}
-	if job.prev != nil {
-		<-job.prev
-	}
-	ms.p.process(job.idx, m, job.now, mapped)
+	ms.p.process(f.idx, f.m, f.now, f.result)
 }
