@@ -149,11 +149,18 @@ func (ms *mapStage) sequence(l *lane) {
 	}
 }
 
+// finish waits for f's mapping and processes f. Only after Close does the
+// lane map f itself, when no worker took it: before, it would take the
+// mapping from the workers whenever it came first, and map one at a time.
 func (ms *mapStage) finish(f *future) {
-	if f.claimed.CompareAndSwap(false, true) {
-		f.result = ms.mapIn(f.m) // no worker took it (Close)
-	} else {
-		<-f.mapped
+	select {
+	case <-f.mapped:
+	case <-ms.p.ctx.Done():
+		if f.claimed.CompareAndSwap(false, true) {
+			f.result = ms.mapIn(f.m)
+		} else {
+			<-f.mapped
+		}
 	}
 	ms.p.process(f.idx, f.m, f.now, f.result)
 }
