@@ -137,7 +137,7 @@ func TestParallelMappingKeepsOrder(t *testing.T) {
 }
 
 // TestParallelMappingUsesThePool: processorPoolSize 4 maps four messages
-// of one address at the same time (the hook holds each until all four are
+// of one source at the same time (the hook holds each until all four are
 // in); processorPoolSize 1 maps on the consuming goroutine, and a pool
 // size above CONNECTIVITY_MESSAGE_MAPPING_MAX_POOL_SIZE is clamped to it.
 func TestParallelMappingUsesThePool(t *testing.T) {

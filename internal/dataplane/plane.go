@@ -11,8 +11,8 @@
 //
 // A Plane belongs to one configuration of one connection (the grain builds
 // a new one whenever it starts clients). Everything runs on the clients'
-// goroutines (inbound; with processorPoolSize > 1 mapping runs on a
-// goroutine per message, results in consumed order, parallel.go) and on
+// goroutines (inbound; with processorPoolSize > 1 on mapping workers and
+// one routing goroutine per source, in consumed order, parallel.go) and on
 // one worker goroutine per target (outbound); nothing here runs on, or
 // blocks, the grain's actor goroutine.
 //

@@ -25,6 +25,6 @@
 // ones are busy; each costs the first one's evaluation (milliseconds) and
 // heap, and holds its own script state (a script's global variables are
 // per runtime, as they are per processor in Ditto). Whether callers map at
-// once is the data plane's choice (its mapping stage keeps per-address
+// once is the data plane's choice (its mapping stage keeps per-source
 // order).
 package mapping
