@@ -1,7 +1,7 @@
 package dataplane
 
 import (
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/dittoconn/dittoconn/internal/client"
@@ -14,42 +14,53 @@ import (
 // and hands the outcomes on in the order the messages arrived (a stream's
 // mapAsync), each mapping processor with mappers, and so a JavaScript
 // scope, of its own. The mapping stage does the same per client and
-// source address: the consuming goroutine hands the message to one of
-// PoolSize workers of its client (waiting while all are busy, which is
-// the back-pressure on the broker); the worker maps it (a JavaScript mapper
-// lends it a runtime of its own, mapping.jsMapper), then waits for the
-// message consumed before it on that address and only then routes,
-// publishes and settles it. So the bus sees every address's messages, and
-// every thing's signals, in the order the broker delivered them, as
-// without the stage; only mapping overlaps.
+// source: the consuming goroutine queues the message on its source's lane
+// (at most PoolSize on it, which is the back-pressure on the broker) and
+// hands it to one of PoolSize mapping workers of its client (a JavaScript
+// mapper lends each a runtime of its own, mapping.jsMapper). A worker that
+// finished a mapping routes, publishes and settles the messages at the
+// head of the lane whose mapping is done, in queued order, unless another
+// worker is doing so already; then it takes the next message to map. So
+// the bus sees every source's messages, and every thing's signals, in the
+// order the broker delivered them, as without the stage; only mapping
+// overlaps, and no goroutine waits for another's mapping.
 //
-// What it costs: PoolSize goroutines per client, a channel per message,
-// and a message whose mapping is slow holds back those behind it on its
-// address (and their workers) until it is done, as in Ditto's stream. A
-// client's consumer returns before the message is processed; the workers
-// end with Plane.Close, and a message submitted after it is processed on
-// the consumer's goroutine.
+// What it costs: PoolSize goroutines per client, a lock per lane taken
+// twice per message, and a message whose mapping is slow holds back those
+// behind it on its lane until it is done, as in Ditto's stream. Each
+// message changes goroutine once (consumer to worker); on a machine whose
+// cores are all busy that hand-over waits for the scheduler, and a pool
+// can be slower than mapping on the consumer's goroutine (docs/BENCHMARKS.md).
+// A client's consumer returns before its message is processed. Plane.Close
+// ends the workers once idle; what was queued is still mapped (by the
+// consumer if no worker took it) and processed, and a message consumed
+// after Close is processed on the consumer's goroutine.
 
 // mappedIn is what the mapping stage produced for a message.
 type mappedIn struct {
 	outcomes []mapping.Outcome[protocol.Message]
 }
 
-// future is one consumed message on its way through the stage.
+// future is one consumed message on its way through the stage; its fields
+// after m are guarded by its lane's mu.
 type future struct {
-	idx     int
-	m       client.Message
-	now     time.Time
-	claimed atomic.Bool   // a worker or the lane maps it, whoever is first
-	mapped  chan struct{} // closed when a worker mapped it
-	result  *mappedIn
+	idx    int
+	m      client.Message
+	now    time.Time
+	lane   *lane
+	mapped bool
+	result *mappedIn
 }
 
 // testMapHook, when set (tests), runs on a worker before it maps.
 var testMapHook func()
 
 type lane struct {
-	queue chan *future
+	slots chan struct{} // PoolSize: messages on the lane
+
+	mu       sync.Mutex
+	queue    []*future // in consumed order
+	draining bool      // a worker processes the head
 }
 
 type mapStage struct {
@@ -69,10 +80,7 @@ func newMapStage(p *Plane, n int) *mapStage {
 		}
 		ms.lanes[i] = map[*source]*lane{}
 		for _, s := range p.sources {
-			l := &lane{queue: make(chan *future, n)}
-			ms.lanes[i][s] = l
-			p.wg.Add(1)
-			go ms.sequence(l)
+			ms.lanes[i][s] = &lane{slots: make(chan struct{}, n)}
 		}
 	}
 	return ms
@@ -82,22 +90,25 @@ func newMapStage(p *Plane, n int) *mapStage {
 func (ms *mapStage) submit(idx int, m client.Message) {
 	now := ms.p.now()
 	i := (idx%len(ms.jobs) + len(ms.jobs)) % len(ms.jobs)
-	s := ms.p.sourceFor(m.Address)
-	l := ms.lanes[i][s]
+	l := ms.lanes[i][ms.p.sourceFor(m.Address)]
 	if l == nil || ms.p.ctx.Err() != nil {
 		ms.p.process(idx, m, now, nil)
 		return
 	}
-	f := &future{idx: idx, m: m, now: now, mapped: make(chan struct{})}
 	select {
-	case l.queue <- f:
+	case l.slots <- struct{}{}:
 	case <-ms.p.ctx.Done():
 		ms.p.process(idx, m, now, nil)
 		return
 	}
+	f := &future{idx: idx, m: m, now: now, lane: l}
+	l.mu.Lock()
+	l.queue = append(l.queue, f)
+	l.mu.Unlock()
 	select {
 	case ms.jobs[i] <- f:
-	case <-ms.p.ctx.Done(): // the lane maps it
+	case <-ms.p.ctx.Done():
+		ms.complete(f, ms.mapIn(f.m)) // no worker any more
 	}
 }
 
@@ -106,13 +117,10 @@ func (ms *mapStage) work(jobs <-chan *future) {
 	for {
 		select {
 		case f := <-jobs:
-			if f.claimed.CompareAndSwap(false, true) {
-				if testMapHook != nil {
-					testMapHook()
-				}
-				f.result = ms.mapIn(f.m)
-				close(f.mapped)
+			if testMapHook != nil {
+				testMapHook()
 			}
+			ms.complete(f, ms.mapIn(f.m))
 		case <-ms.p.ctx.Done():
 			return
 		}
@@ -129,38 +137,26 @@ func (ms *mapStage) mapIn(m client.Message) *mappedIn {
 	return &mappedIn{outcomes: s.chain.MapIncoming(ext)}
 }
 
-// sequence processes the lane's messages in the order they were queued.
-func (ms *mapStage) sequence(l *lane) {
-	defer ms.p.wg.Done()
-	for {
-		select {
-		case f := <-l.queue:
-			ms.finish(f)
-		case <-ms.p.ctx.Done():
-			for {
-				select {
-				case f := <-l.queue:
-					ms.finish(f)
-				default:
-					return
-				}
-			}
-		}
+// complete records f's mapping and, unless another goroutine does it
+// already, processes the lane's mapped messages from its head on.
+func (ms *mapStage) complete(f *future, result *mappedIn) {
+	l := f.lane
+	l.mu.Lock()
+	f.mapped, f.result = true, result
+	if l.draining {
+		l.mu.Unlock()
+		return
 	}
-}
-
-// finish waits for f's mapping and processes f. Only after Close does the
-// lane map f itself, when no worker took it: before, it would take the
-// mapping from the workers whenever it came first, and map one at a time.
-func (ms *mapStage) finish(f *future) {
-	select {
-	case <-f.mapped:
-	case <-ms.p.ctx.Done():
-		if f.claimed.CompareAndSwap(false, true) {
-			f.result = ms.mapIn(f.m)
-		} else {
-			<-f.mapped
-		}
+	l.draining = true
+	for len(l.queue) > 0 && l.queue[0].mapped {
+		head := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		l.mu.Unlock()
+		ms.p.process(head.idx, head.m, head.now, head.result)
+		<-l.slots
+		l.mu.Lock()
 	}
-	ms.p.process(f.idx, f.m, f.now, f.result)
+	l.draining = false
+	l.mu.Unlock()
 }
