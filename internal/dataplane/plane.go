@@ -11,10 +11,8 @@
 //
 // A Plane belongs to one configuration of one connection (the grain builds
 // a new one whenever it starts clients). Everything runs on the clients'
-// goroutines (inbound; with processorPoolSize > 1 on mapping workers and
-// one routing goroutine per source, in consumed order, parallel.go) and on
-// one worker goroutine per target (outbound); nothing here runs on, or
-// blocks, the grain's actor goroutine.
+// goroutines (inbound) and on one worker goroutine per target (outbound);
+// nothing here runs on, or blocks, the grain's actor goroutine.
 //
 // A consumed message is settled with its broker (client.Message.Settle)
 // once its processing and the acknowledgements its signals requested have
@@ -22,6 +20,10 @@
 // the last label is answered or the signal's timeout passes. Waiting costs
 // one timer and about 1.2 KB per message and one plane-wide lock per
 // acknowledgement; the number waiting is bounded.
+//
+// With processorPoolSize > 1 inbound mapping runs on mapping workers
+// instead of the clients' goroutines, results in consumed order per
+// source (parallel.go).
 package dataplane
 
 import (
@@ -196,9 +198,6 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 	p.resp = newSteps(p, monitor.Outbound, monitor.ResponsesAddress)
 	p.slots = make([]atomic.Pointer[client.Client], max(c.ClientCount, 1))
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	if n := mapping.PoolSize(c.ProcessorPoolSize, mcfg); n > 1 && len(p.sources) > 0 {
-		p.par = newMapStage(p, n)
-	}
 	for _, t := range p.targets {
 		if len(t.streams) == 0 {
 			continue
@@ -207,6 +206,9 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 			p.wg.Add(1)
 			go t.work(q)
 		}
+	}
+	if n := mapping.PoolSize(c.ProcessorPoolSize, mcfg); n > 1 && len(p.sources) > 0 {
+		p.par = newMapStage(p, n)
 	}
 	if cfg.Collector != nil {
 		cfg.Collector.Add(p.metrics)
