@@ -205,6 +205,9 @@ var settings = []setting{
 	{"", "CONNECTION_ACTIVITY_CHECK_DELETED_INTERVAL", "", duration(func(c *config) *time.Duration { return &c.Actors.PassivateDeletedAfter })},
 	// JavaScript mapping (Ditto's connectivity.mapping.javascript), and
 	// dittoconn's own guards for what the JVM's heap bounds in Ditto.
+	// connectivity.mapping.max-pool-size: the most a connection's
+	// processorPoolSize takes effect with.
+	{"", "CONNECTIVITY_MESSAGE_MAPPING_MAX_POOL_SIZE", "", positive(func(c *config) *int { return &c.Actors.Mapping.MaxPoolSize })},
 	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_MAX_SCRIPT_SIZE_BYTES", "", positive(func(c *config) *int { return &c.Actors.Mapping.JavaScript.MaxScriptSizeBytes })},
 	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_MAX_EXECUTION_TIME", "", duration(func(c *config) *time.Duration { return &c.Actors.Mapping.JavaScript.MaxScriptExecutionTime })},
 	{"", "CONNECTIVITY_MESSAGE_MAPPING_JS_MAX_STACK_DEPTH", "", positive(func(c *config) *int { return &c.Actors.Mapping.JavaScript.MaxScriptStackDepth })},

@@ -443,6 +443,18 @@ func (r *Reporter) Target(address string, status Status, details string) {
 	}
 }
 
+// Client sets the client entry alone while the client is open: a session
+// that reconnects by itself (AMQP 1.0's failover transport) says it is
+// interrupted or restored without a loss.
+func (r *Reporter) Client(status Status, details string) {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed && l.state == open {
+		l.self.Set(status, details, time.Now())
+	}
+}
+
 // targetReport is a target status reported while the client connects.
 type targetReport struct {
 	status  Status

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -88,4 +89,47 @@ func cpuTime() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// benchScript is the benchmark test's JavaScript incomingScript
+// (test/live TestIntegrationDataPlaneThroughput).
+const benchScript = `function mapToDittoProtocolMsg(headers, textPayload, bytePayload, contentType) {
+  var m = JSON.parse(textPayload);
+  var t = m.topic.split('/');
+  return Ditto.buildDittoProtocolMsg(t[0], t[1], 'things', 'twin', 'events', 'modified', m.path, m.headers, m.value);
+}`
+
+// BenchmarkMQTTJavaScriptToTarget is BenchmarkMQTTDittoToTarget (logs on)
+// with the JavaScript mapper on the source, processorPoolSize 1 and 4.
+func BenchmarkMQTTJavaScriptToTarget(b *testing.B) {
+	script, _ := json.Marshal(benchScript)
+	for _, pool := range []int{1, 4} {
+		b.Run(fmt.Sprintf("processorPoolSize=%d", pool), func(b *testing.B) {
+			bs := bus.NewLocal()
+			src, _ := benchPlane(b, bs, fmt.Sprintf(`{"id":"bench-src","connectionType":"mqtt","connectionStatus":"open","uri":"tcp://h:1883",
+ "processorPoolSize":%d,
+ "sources":[{"addresses":["bench/in/#"],"authorizationContext":["nginx:ditto"],"qos":1,"payloadMapping":["js"]}],
+ "mappingDefinitions":{"js":{"mappingEngine":"JavaScript","options":{"incomingScript":%s}}}}`, pool, script), true)
+			_, out := benchPlane(b, bs, benchTarget, true)
+			payloads := make([][]byte, 100)
+			for i := range payloads {
+				payloads[i] = []byte(fmt.Sprintf(`{"topic":"org.acme/dev-%d/things/twin/events/modified",`+
+					`"headers":{"correlation-id":"c-dev-%d-%d"},"path":"/features/temp/properties/value","value":%d,"revision":%d}`,
+					i, i, i, i, i))
+			}
+			in := src.Inbound(0)
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				qos := 1
+				in(client.Message{Address: "bench/in/#", Headers: map[string]string{"mqtt.topic": "bench/in/x",
+					"mqtt.qos": "1", "mqtt.retain": "false"}, Payload: payloads[i%len(payloads)], QoS: &qos})
+			}
+			for out.n.Load() < int64(b.N) {
+				runtimeGosched()
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }

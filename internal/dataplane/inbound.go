@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -127,18 +128,47 @@ func isText(contentType string, payload []byte) bool {
 }
 
 // inbound processes one consumed message on the consuming client's
-// goroutine. The message is settled once (m.Settle), when its processing
-// and the acknowledgements its signals requested have finished: at once
-// when nothing was requested, later otherwise (see settlement).
+// goroutine, or hands it to the mapping stage when the connection maps
+// several at once (processorPoolSize, parallel.go). The message is settled
+// once (m.Settle), when its processing and the acknowledgements its
+// signals requested have finished: at once when nothing was requested,
+// later otherwise (see settlement).
 func (p *Plane) inbound(idx int, m client.Message) {
-	now := p.now()
-	s := p.byAddr[m.Address]
+	if p.par != nil {
+		p.par.submit(idx, m)
+		return
+	}
+	p.process(idx, m, p.now(), nil)
+}
+
+// sourceFor is the source that consumed from addr.
+func (p *Plane) sourceFor(addr string) *source {
+	if s := p.byAddr[addr]; s != nil {
+		return s
+	}
+	if len(p.sources) == 0 {
+		return nil
+	}
+	return p.sources[0]
+}
+
+// mapInput is m as the mappers see it, and its authorization subjects.
+func (s *source) mapInput(m *client.Message) (protocol.External, []string) {
+	ext := external(m)
+	subjects := s.authContext(m.Headers)
+	if len(subjects) > 0 {
+		ext.AuthSubject = subjects[0]
+	}
+	return ext, subjects
+}
+
+// process is inbound's work for m, consumed at now; mapped holds the
+// chain's outcomes when the mapping stage mapped m already.
+func (p *Plane) process(idx int, m client.Message, now time.Time, mapped *mappedIn) {
+	s := p.sourceFor(m.Address)
 	if s == nil {
-		if len(p.sources) == 0 {
-			m.Done(client.Accept)
-			return
-		}
-		s = p.sources[0]
+		m.Done(client.Accept)
+		return
 	}
 	addr := m.Address
 	st := p.sourceSteps(addr)
@@ -154,12 +184,14 @@ func (p *Plane) inbound(idx int, m client.Message) {
 		return
 	}
 
-	ext := external(&m)
-	subjects := s.authContext(m.Headers)
-	if len(subjects) > 0 {
-		ext.AuthSubject = subjects[0]
+	ext, subjects := s.mapInput(&m)
+	var outcomes []mapping.Outcome[protocol.Message]
+	if mapped != nil {
+		outcomes = mapped.outcomes
+	} else {
+		outcomes = s.chain.MapIncoming(ext)
 	}
-	for _, oc := range s.chain.MapIncoming(ext) {
+	for _, oc := range outcomes {
 		switch {
 		case oc.Err != nil:
 			reason := oc.Err.Error()

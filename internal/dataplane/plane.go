@@ -23,6 +23,10 @@
 // the last label is answered or the signal's timeout passes. Waiting costs
 // one timer and about 1.2 KB per message and one plane-wide lock per
 // acknowledgement; the number waiting is bounded.
+//
+// With processorPoolSize > 1 inbound mapping runs on mapping workers
+// instead of the clients' goroutines, results in consumed order per
+// source (parallel.go).
 package dataplane
 
 import (
@@ -110,6 +114,9 @@ type Plane struct {
 	// acks: the signals its sources published that wait for their
 	// acknowledgements (acks.go).
 	acks ackTable
+	// par maps consumed messages several at once (processorPoolSize >
+	// 1); nil: on the consuming goroutine.
+	par *mapStage
 	// declaresAcks: a source takes devices' acknowledgements, so targets
 	// remember who requested what they publish (requests).
 	declaresAcks bool
@@ -227,6 +234,9 @@ func New(c *model.Connection, cfg Config) (*Plane, error) {
 			p.wg.Add(1)
 			go t.work(q)
 		}
+	}
+	if n := mapping.PoolSize(c.ProcessorPoolSize, mcfg); n > 1 && len(p.sources) > 0 {
+		p.par = newMapStage(p, n)
 	}
 	if cfg.Collector != nil {
 		cfg.Collector.Add(p.metrics)

@@ -229,6 +229,7 @@ func ForConnection(c *model.Connection, cfg Config) (*Registry, error) {
 	if cfg.ConnectionID == "" {
 		cfg.ConnectionID = c.ID
 	}
+	cfg.PoolSize = PoolSize(c.ProcessorPoolSize, cfg)
 	return NewRegistry(c.MappingDefinitions, cfg)
 }
 

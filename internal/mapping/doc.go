@@ -15,4 +15,16 @@
 // mapper of a chain sees the same input (Ditto runs them side by side, not
 // as a pipe) and each one's result or error is reported separately so that
 // the caller can count and log it.
+//
+// Mappers are safe for concurrent use. A JavaScript mapper holds a pool of
+// goja runtimes, up to the connection's processorPoolSize (clamped to
+// Config.MaxPoolSize, Ditto's max-pool-size): a runtime runs one script at
+// a time, so callers mapping at once take runtimes of their own instead of
+// queueing behind one lock, as Ditto's mapping processors each have a
+// scope of their own. Runtimes beyond the first are built when all built
+// ones are busy; each costs the first one's evaluation (milliseconds) and
+// heap, and holds its own script state (a script's global variables are
+// per runtime, as they are per processor in Ditto). Whether callers map at
+// once is the data plane's choice (its mapping stage keeps per-source
+// order).
 package mapping

@@ -95,25 +95,45 @@ func jsLibraries(opts Options) (long, byteBuffer bool) {
 	return byteBuffer, byteBuffer
 }
 
-// jsMapper holds one runtime; goja runtimes are not goroutine-safe, so
-// calls are serialised by mu.
+// jsMapper is a pool of runtimes, up to Config.PoolSize (the connection's
+// processorPoolSize, as Ditto gives each of its mapping processors a
+// mapper, and with it a Rhino scope, of its own): goja runtimes are not
+// goroutine-safe, so a runtime maps one message at a time, and callers
+// mapping at once get runtimes of their own. The first runtime is built
+// with the mapper (so a configuration error shows at once); the others
+// only when every built one is busy, so an idle connection holds one.
+// Each runtime costs what the first does: the scripts and libraries
+// evaluated again (milliseconds) and their heap.
 type jsMapper struct {
+	first       *jsRuntime
+	build       func() (*jsRuntime, error)
+	idle        chan *jsRuntime
 	mu          sync.Mutex
-	vm          *goja.Runtime
-	limit       time.Duration
-	heapLimit   uint64 // bytes a run may grow the heap by (heapWatch)
-	id          string
-	maxIn       int // MaxMappedInboundMessages, checked before results are converted
-	maxOut      int
+	built, size int
 	hasIncoming bool
 	hasOutgoing bool
-	toDitto     goja.Callable
-	fromDitto   goja.Callable
-	stringify   goja.Callable
-	parse       goja.Callable
+}
+
+// jsRuntime is one goja runtime with the scripts evaluated, used by one
+// caller at a time (jsMapper), with the limits of its own.
+type jsRuntime struct {
+	vm        *goja.Runtime
+	limit     time.Duration
+	heapLimit uint64 // bytes a run may grow the heap by (heapWatch)
+	id        string
+	maxIn     int // MaxMappedInboundMessages, checked before results are converted
+	maxOut    int
+	toDitto   goja.Callable
+	fromDitto goja.Callable
+	stringify goja.Callable
+	parse     goja.Callable
 }
 
 var _ Mapper = (*jsMapper)(nil)
+
+// testRuntimeHook, when set (tests), is called with every new runtime
+// before the scripts run.
+var testRuntimeHook func(*goja.Runtime)
 
 func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 	lim := cfg.JavaScript
@@ -134,13 +154,62 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 		return nil, configFailed("The script size was bigger than the allowed <%d> bytes: incoming script size was <%d> bytes, outgoing script size was <%d> bytes",
 			lim.MaxScriptSizeBytes, len(in), len(out))
 	}
-	m := &jsMapper{vm: goja.New(), limit: lim.MaxScriptExecutionTime, heapLimit: uint64(lim.MaxScriptHeapGrowthBytes),
-		hasIncoming: in != "", hasOutgoing: out != "", id: id, maxIn: cfg.MaxMappedInboundMessages, maxOut: cfg.MaxMappedOutboundMessages}
+	build := func() (*jsRuntime, error) {
+		return newJSRuntime(id, in, out, loadLong, loadByteBuffer, lim, cfg)
+	}
+	first, err := build()
+	if err != nil {
+		return nil, err
+	}
+	size := max(cfg.PoolSize, 1)
+	m := &jsMapper{first: first, build: build, idle: make(chan *jsRuntime, size), built: 1, size: size,
+		hasIncoming: in != "", hasOutgoing: out != ""}
+	m.idle <- first
+	return m, nil
+}
+
+// acquire takes an idle runtime, builds one while fewer than size exist,
+// or waits for one.
+func (m *jsMapper) acquire() *jsRuntime {
+	select {
+	case rt := <-m.idle:
+		return rt
+	default:
+	}
+	m.mu.Lock()
+	grow := m.built < m.size
+	if grow {
+		m.built++
+	}
+	m.mu.Unlock()
+	if grow {
+		if rt, err := m.build(); err == nil {
+			return rt
+		}
+		// The scripts evaluated once; if they fail now (a module file
+		// changed), the runtimes there are will do.
+		m.mu.Lock()
+		m.built--
+		m.mu.Unlock()
+	}
+	return <-m.idle
+}
+
+func (m *jsMapper) release(rt *jsRuntime) { m.idle <- rt }
+
+// newJSRuntime builds a runtime and evaluates the scope, the libraries and
+// the scripts in it.
+func newJSRuntime(id, in, out string, loadLong, loadByteBuffer bool, lim JavaScriptLimits, cfg Config) (*jsRuntime, error) {
+	m := &jsRuntime{vm: goja.New(), limit: lim.MaxScriptExecutionTime, heapLimit: uint64(lim.MaxScriptHeapGrowthBytes),
+		id: id, maxIn: cfg.MaxMappedInboundMessages, maxOut: cfg.MaxMappedOutboundMessages}
 	m.vm.SetMaxCallStackSize(lim.MaxScriptStackDepth)
 	helpers := m.vm.NewObject()
 	_ = helpers.Set("bytesToString", m.bytesToString)
 	_ = helpers.Set("stringToBytes", m.stringToBytes)
 	_ = m.vm.Set("__dittoconn", helpers)
+	if testRuntimeHook != nil {
+		testRuntimeHook(m.vm)
+	}
 
 	err := m.run(func() error {
 		if _, err := m.vm.RunProgram(preludeProgram); err != nil {
@@ -193,7 +262,7 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 // run executes f under the execution time and memory limits; an
 // interrupted or overflowing script becomes an error, never a panic or a
 // hang.
-func (m *jsMapper) run(f func() error) (err error) {
+func (m *jsRuntime) run(f func() error) (err error) {
 	var fired chan struct{}
 	var timer *time.Timer
 	if m.limit > 0 {
@@ -247,7 +316,7 @@ func scriptError(err error) error {
 }
 
 // bytesToString is Ditto.arrayBufferToString: each byte becomes one char.
-func (m *jsMapper) bytesToString(call goja.FunctionCall) goja.Value {
+func (m *jsRuntime) bytesToString(call goja.FunctionCall) goja.Value {
 	b := exportBytes(call.Argument(0))
 	r := make([]rune, len(b))
 	for i, c := range b {
@@ -257,7 +326,7 @@ func (m *jsMapper) bytesToString(call goja.FunctionCall) goja.Value {
 }
 
 // stringToBytes is Ditto.stringToArrayBuffer: each UTF-16 unit's low byte.
-func (m *jsMapper) stringToBytes(call goja.FunctionCall) goja.Value {
+func (m *jsRuntime) stringToBytes(call goja.FunctionCall) goja.Value {
 	s := call.Argument(0).String()
 	u := utf16Units(s)
 	b := make([]byte, len(u))
@@ -316,13 +385,18 @@ func isBytes(v goja.Value) bool {
 	return false
 }
 
-// MapIncoming calls mapToDittoProtocolMsgWrapper with the external message.
+// MapIncoming calls mapToDittoProtocolMsgWrapper with the external
+// message, in a runtime of the pool.
 func (m *jsMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error) {
 	if !m.hasIncoming {
 		return defaultIncoming(ext)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	rt := m.acquire()
+	defer m.release(rt)
+	return rt.mapIncoming(ext)
+}
+
+func (m *jsRuntime) mapIncoming(ext protocol.External) ([]protocol.Message, error) {
 	var out []protocol.Message
 	err := m.run(func() error {
 		vm := m.vm
@@ -375,7 +449,7 @@ func (m *jsMapper) MapIncoming(ext protocol.External) ([]protocol.Message, error
 // null and undefined are "no messages". An array longer than limit (> 0)
 // fails before any element is converted, so a script's oversized result
 // costs nothing more.
-func (m *jsMapper) eachResult(res goja.Value, limit int, f func(goja.Value) error) error {
+func (m *jsRuntime) eachResult(res goja.Value, limit int, f func(goja.Value) error) error {
 	if res == nil || goja.IsUndefined(res) || goja.IsNull(res) {
 		return nil
 	}
@@ -405,8 +479,12 @@ func (m *jsMapper) MapOutgoing(msg protocol.Message) ([]protocol.External, error
 	if !m.hasOutgoing {
 		return defaultOutgoing(msg), nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	rt := m.acquire()
+	defer m.release(rt)
+	return rt.mapOutgoing(msg)
+}
+
+func (m *jsRuntime) mapOutgoing(msg protocol.Message) ([]protocol.External, error) {
 	var out []protocol.External
 	err := m.run(func() error {
 		arg, err := m.parse(goja.Undefined(), m.vm.ToValue(string(messageJSON(msg))))
@@ -434,7 +512,7 @@ func (m *jsMapper) MapOutgoing(msg protocol.Message) ([]protocol.External, error
 
 // externalFrom reads {headers, textPayload, bytePayload, contentType}:
 // bytes win over text; contentType becomes the content-type header.
-func (m *jsMapper) externalFrom(o *goja.Object) (protocol.External, error) {
+func (m *jsRuntime) externalFrom(o *goja.Object) (protocol.External, error) {
 	ext := protocol.External{Headers: map[string]string{}}
 	if h := o.Get("headers"); h != nil && !goja.IsUndefined(h) && !goja.IsNull(h) {
 		ho := h.ToObject(m.vm)

@@ -23,19 +23,19 @@ func newJSWith(t testing.TB, options map[string]any) (*Configured, error) {
 
 // withLibraries is a JavaScript mapper without scripts that loads both
 // libraries.
-func withLibraries(t testing.TB) *jsMapper {
+func withLibraries(t testing.TB) *jsRuntime {
 	t.Helper()
 	c, err := newJSWith(t, map[string]any{"incomingScript": "", "outgoingScript": "",
 		"loadBytebufferJS": true, "loadLongJS": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.Mapper.(*jsMapper)
+	return c.Mapper.(*jsMapper).first
 }
 
 // evalJS runs src in m's runtime under its limits and returns the result
 // as a string.
-func evalJS(m *jsMapper, src string) (got string, err error) {
+func evalJS(m *jsRuntime, src string) (got string, err error) {
 	err = m.run(func() error {
 		v, err := m.vm.RunString(src)
 		if err == nil {

@@ -115,7 +115,7 @@ var guardsProgram = goja.MustCompile("ditto-limits.js", jsGuards, false)
 // installLimits adds the allocation guards and the depth-checked JSON
 // functions to m's runtime; it runs before the user's scripts, and m's
 // parse and stringify are the checked ones.
-func (m *jsMapper) installLimits(maxAlloc int64) error {
+func (m *jsRuntime) installLimits(maxAlloc int64) error {
 	vm := m.vm
 	helpers := vm.Get("__dittoconn").ToObject(vm)
 	_ = helpers.Set("alloc", func(call goja.FunctionCall) goja.Value {

@@ -34,7 +34,7 @@ var compiledModules sync.Map // moduleKey -> *goja.Program
 
 // installRequire defines require in m's runtime. root "": no module
 // directory, so every require fails as Ditto's does without one.
-func (m *jsMapper) installRequire(root string) error {
+func (m *jsRuntime) installRequire(root string) error {
 	if root != "" {
 		abs, err := filepath.Abs(root)
 		if err != nil {

@@ -75,6 +75,13 @@ type Config struct {
 	// mapping before any mapper parses it (Ditto's limit for messages,
 	// ditto.limits.messages.max-size, 250 kB). 0: no limit.
 	MaxInboundPayloadBytes int
+	// MaxPoolSize is ditto.connectivity.mapping.max-pool-size (5): the
+	// most a connection's processorPoolSize takes effect with.
+	MaxPoolSize int
+	// PoolSize is how many messages a connection maps at once
+	// (processorPoolSize clamped to MaxPoolSize, PoolSize): the number of
+	// runtimes of a JavaScript mapper. 0 or 1: one. ForConnection sets it.
+	PoolSize int
 	// ConnectionID resolves {{ connection:id }} in conditions.
 	ConnectionID string
 	// Now is the clock for time: placeholders, CloudEvents and
@@ -95,7 +102,18 @@ func DefaultConfig() Config {
 		MaxMappedInboundMessages:  10,
 		MaxMappedOutboundMessages: 10,
 		MaxInboundPayloadBytes:    250 * 1000,
+		MaxPoolSize:               5,
 	}
+}
+
+// PoolSize is the mapping parallelism of a connection with
+// processorPoolSize n: n, at most cfg.MaxPoolSize (Ditto's
+// InboundMappingSink clamps it so), at least 1.
+func PoolSize(n int, cfg Config) int {
+	if cfg.MaxPoolSize > 0 && n > cfg.MaxPoolSize {
+		n = cfg.MaxPoolSize
+	}
+	return max(n, 1)
 }
 
 func (c Config) now() time.Time {

@@ -144,7 +144,13 @@ var modelFields = map[string]verdict{
 	"targets[].payloadMapping":             impl(tProof),
 	"targets[].headerMapping":              impl(tProof),
 
-	"clientCount":          impl("test/cluster:TestIntegrationClusterClientCount"),
+	"clientCount": impl("test/cluster:TestIntegrationClusterClientCount"),
+	// Ditto's only use is AMQP 1.0's Qpid failover transport: the JMS
+	// client reconnects by itself; the amqp10 client does the same.
+	"failoverEnabled": impl("internal/client/amqp10:TestIntegrationFailoverEnabled"),
+	// Ditto maps processorPoolSize messages of a client at once (at most
+	// max-pool-size), each processor with a JavaScript scope of its own.
+	"processorPoolSize":    impl("internal/dataplane:TestParallelMappingUsesThePool"),
 	"validateCertificates": impl(tLiveTLS),
 	"specificConfig":       impl(tMQTTConfig), // its keys: specificConfigKeys
 	"mappingDefinitions":   impl(tProof),
@@ -236,18 +242,21 @@ var specificConfigKeys = map[string]struct {
 
 	// AMQP 1.0: "interpreted as JMS configuration options" (Qpid JMS), an
 	// open set; the options the client acts on, and the refusal of any other.
-	"amqp-10:jms.clientID":                {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:jms.connectTimeout":          {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:jms.sendTimeout":             {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:jms.requestTimeout":          {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:jms.prefetchPolicy.all":      {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:jms.username":                {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:jms.password":                {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:amqp.saslMechanisms":         {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:jms.queuePrefix":             {"connectivity-protocol-bindings-amqp10.md", impl("internal/client/amqp10:TestIntegrationTopicAndQueueTargetPrefixes")},
-	"amqp-10:jms.topicPrefix":             {"connectivity-protocol-bindings-amqp10.md", impl("internal/client/amqp10:TestIntegrationTopicAndQueueTargetPrefixes")},
-	"amqp-10:transport.trustAll":          {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
-	"amqp-10:transport.verifyHost":        {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.clientID":           {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.connectTimeout":     {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.sendTimeout":        {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.requestTimeout":     {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.prefetchPolicy.all": {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.username":           {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.password":           {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:amqp.saslMechanisms":    {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:jms.queuePrefix":        {"connectivity-protocol-bindings-amqp10.md", impl("internal/client/amqp10:TestIntegrationTopicAndQueueTargetPrefixes")},
+	"amqp-10:jms.topicPrefix":        {"connectivity-protocol-bindings-amqp10.md", impl("internal/client/amqp10:TestIntegrationTopicAndQueueTargetPrefixes")},
+	"amqp-10:transport.trustAll":     {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	"amqp-10:transport.verifyHost":   {"connectivity-protocol-bindings-amqp10.md", impl(tAMQP10Config)},
+	// Qpid's failover transport options, which Ditto sets and lets
+	// specificConfig override (AmqpSpecificConfig).
+	"amqp-10:failover.*":                  {"connectivity-protocol-bindings-amqp10.md", impl("internal/client/amqp10:TestFailoverSchedule")},
 	"amqp-10:<any other Qpid JMS option>": {"connectivity-protocol-bindings-amqp10.md", refused(tAMQP10Refuse)},
 
 	// AMQP 0.9.1 documents no specificConfig key.
@@ -264,17 +273,7 @@ var specificConfigKeys = map[string]struct {
 // knownGaps are options that are neither acted on as Ditto does nor refused
 // today, each with its issue and why it is not refused yet. The test fails
 // when a gap is also in the tables above, so closing one means moving it.
-var knownGaps = map[string]string{
-	// Ditto's only use is AMQP 1.0's Qpid failover URI (JMS reconnects by
-	// itself); every client here reconnects through the connection's
-	// backoff whatever the flag says. Refusing it would refuse every Ditto
-	// connection: it defaults to true.
-	"failoverEnabled": "issue 15: stored and returned, not acted on (no JMS failover transport)",
-	// Ditto sizes its mapping actor pool by it (clamped to
-	// ditto.connectivity.mapping.max-pool-size); mapping here is not pooled
-	// per connection. Only throughput could differ.
-	"processorPoolSize": "issue 15: validated (> 0), stored and returned, does not size mapping concurrency",
-}
+var knownGaps = map[string]string{}
 
 // schemaFields lists every property of the connection schema, recursively,
 // as dotted paths: array items as "[]", map values as ".*", oneOf variants

@@ -88,6 +88,22 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 	})
 	viaJS := benchRound(t, qos, b.URI(), "bench/js/x", "bench/out/#", payloads)
 	t.Logf("dittoconn (JavaScript mapper): %d messages in %v = %.0f msg/s = %.2f of direct", total, viaJS.d, viaJS.rate, viaJS.rate/direct.rate)
+
+	// processorPoolSize 4: four messages mapped at once, each in a runtime
+	// of its own, handed on in consumed order
+	dpOpen(t, n, map[string]any{"id": "bench-src-js4", "connectionType": "mqtt", "uri": b.URI(), "processorPoolSize": 4,
+		"mappingDefinitions": map[string]any{"js": map[string]any{"mappingEngine": "JavaScript",
+			"options": map[string]any{"incomingScript": js}}},
+		"sources": []any{map[string]any{"addresses": []string{"bench/js4/#"}, "authorizationContext": auth, "qos": qos,
+			"payloadMapping": []string{"js"}}}})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("JavaScript pool source metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-src-js4")["connectionMetrics"]))
+		}
+	})
+	viaJS4 := benchRound(t, qos, b.URI(), "bench/js4/x", "bench/out/#", payloads)
+	t.Logf("dittoconn (JavaScript mapper, processorPoolSize 4): %d messages in %v = %.0f msg/s = %.2f of direct = %.2f of the Ditto mapper",
+		total, viaJS4.d, viaJS4.rate, viaJS4.rate/direct.rate, viaJS4.rate/via.rate)
 }
 
 type benchResult struct {

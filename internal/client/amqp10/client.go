@@ -5,6 +5,8 @@
 // per source address × consumerCount and sender links per target address, attached at
 // connect for fixed addresses and on first use for resolved ones. A lost
 // connection or link is reported as ConnectionLost; the grain reconnects.
+// With failoverEnabled (Ditto's default) a lost connection is first
+// reconnected here, as Qpid JMS's failover transport does (failover.go).
 //
 // A consumed message is settled when the data plane calls its
 // Message.Settle: Accept sends accepted, Redeliver released (the broker
@@ -104,6 +106,9 @@ func isFixed(address string) bool { return !template.HasPlaceholders(address) }
 // senders of fixed target addresses. A target the broker refuses does not
 // fail the connection: its entry says so, and Publish retries the attach.
 func (c *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session, error) {
+	if c.cfg.failover.enabled {
+		return c.openFailover(ctx, r)
+	}
 	s, err := c.open(ctx, r)
 	if s == nil {
 		return nil, err
@@ -111,7 +116,7 @@ func (c *protocol) Open(ctx context.Context, r *client.Reporter) (client.Session
 	return s, err
 }
 
-func (c *protocol) open(ctx context.Context, r *client.Reporter) (*session, error) {
+func (c *protocol) open(ctx context.Context, r reporter) (*session, error) {
 	d := net.Dialer{Control: c.env.DialControl(c.cfg.host)} // the blocked hosts, at every dial
 	raw, err := d.DialContext(ctx, "tcp", c.cfg.addr())
 	if err != nil {

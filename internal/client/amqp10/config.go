@@ -53,6 +53,7 @@ type config struct {
 	// queuePrefix and topicPrefix are Qpid JMS's: prepended to the name of
 	// a queue (topic) destination that does not start with them already.
 	queuePrefix, topicPrefix string
+	failover                 failoverConfig
 }
 
 // Ditto's target address prefixes: a JMS topic or queue destination.
@@ -139,6 +140,9 @@ func parseConfig(conn *model.Connection) (config, error) {
 	}
 	if hasLogin && cfg.user == "" && !cfg.anonymous {
 		return config{}, fmt.Errorf("%w: SASL PLAIN needs a user name", client.ErrConfig)
+	}
+	if cfg.failover, err = parseFailover(conn); err != nil {
+		return config{}, err
 	}
 	cfg.clientID = sc[cfgClientID]
 	cfg.queuePrefix, cfg.topicPrefix = sc[cfgQueuePrefix], sc[cfgTopicPrefix]

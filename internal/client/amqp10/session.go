@@ -12,13 +12,20 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 )
 
+// reporter is a session's line back: the Lifecycle's Reporter, or the
+// failover session in between (failover.go).
+type reporter interface {
+	Lost(cause error)
+	Target(address string, status client.Status, details string)
+}
+
 // session is one AMQP 1.0 connection with its links.
 // Every link gets its own AMQP session: RabbitMQ maps a session onto an
 // AMQP 0.9.1 channel, so one refused link (say, a missing exchange) would
 // otherwise end all of them.
 type session struct {
 	p         *protocol
-	r         *client.Reporter
+	r         reporter
 	conn      *amqp.Conn
 	transport net.Conn
 	receivers []*receiver
@@ -72,7 +79,7 @@ func (s *session) newReceiver(ctx context.Context, address string) (*amqp.Receiv
 	return r, nil
 }
 
-func newSession(p *protocol, r *client.Reporter, conn *amqp.Conn, transport net.Conn) *session {
+func newSession(p *protocol, r reporter, conn *amqp.Conn, transport net.Conn) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
 		p:         p,

@@ -26,22 +26,33 @@ func rules(k *model.Check) error {
 	if err := amqpcommon.Rules("AMQP 1.0")(k); err != nil {
 		return err
 	}
-	return specificConfig(k.Conn.SpecificConfig)
+	return specificConfig(k.Conn.SpecificConfig, k.Conn.FailoverEnabled)
 }
 
 // specificConfig refuses the first (in sorted order, so the answer is
-// stable) key outside honoured.
-func specificConfig(sc map[string]string) error {
+// stable) key outside honoured, and a failover option without
+// failoverEnabled (Ditto hands it to a URI without Qpid's failover
+// transport, where nothing reads it).
+func specificConfig(sc map[string]string, failover bool) error {
 	keys := make([]string, 0, len(sc))
 	for k := range sc {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
+		if strings.HasPrefix(k, failoverPrefix) && slices.Contains(failoverKeys, k) {
+			if failover {
+				continue
+			}
+			return ditto.ConfigurationInvalidDesc(
+				fmt.Sprintf("The specific config '%s' needs 'failoverEnabled' to be true.", k),
+				"Set 'failoverEnabled' to true or remove the failover options.")
+		}
 		if !slices.Contains(honoured, k) {
 			return ditto.ConfigurationInvalidDesc(
 				fmt.Sprintf("The specific config '%s' is not supported for AMQP 1.0 connections.", k),
-				"Supported specific config keys are: "+strings.Join(honoured, ", ")+".")
+				"Supported specific config keys are: "+strings.Join(honoured, ", ")+
+					" and, with failoverEnabled, "+strings.Join(failoverKeys, ", ")+".")
 		}
 	}
 	return nil

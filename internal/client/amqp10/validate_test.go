@@ -32,7 +32,13 @@ func TestValidateRefusesUnsupportedJMSOptions(t *testing.T) {
 		{Name: "honoured keys", JSON: conn(`{"jms.clientID":"c","jms.connectTimeout":"1000","jms.sendTimeout":"1000","jms.requestTimeout":"1000","jms.prefetchPolicy.all":"5","jms.username":"u","jms.password":"p","amqp.saslMechanisms":"PLAIN","jms.queuePrefix":"q.","jms.topicPrefix":"t.","transport.trustAll":"false","transport.verifyHost":"true"}`)},
 		{Name: "qpid idle timeout", JSON: conn(`{"amqp.idleTimeout":"0"}`), Status: 400, Code: ditto.CodeConfigurationInvalid,
 			Parts: []string{"The specific config 'amqp.idleTimeout' is not supported for AMQP 1.0 connections.", "jms.clientID"}},
-		{Name: "failover option", JSON: conn(`{"jms.clientID":"c","failover.maxReconnectAttempts":"3"}`), Status: 400, Code: ditto.CodeConfigurationInvalid,
-			Parts: []string{"'failover.maxReconnectAttempts' is not supported"}},
+		// failoverEnabled defaults to true, as in Ditto
+		{Name: "failover options", JSON: conn(`{"jms.clientID":"c","failover.initialReconnectDelay":"10","failover.reconnectDelay":"20","failover.maxReconnectDelay":"1000","failover.useReconnectBackOff":"true","failover.reconnectBackOffMultiplier":"1.5","failover.maxReconnectAttempts":"3","failover.startupMaxReconnectAttempts":"2","failover.warnAfterReconnectAttempts":"5","failover.randomize":"false"}`)},
+		{Name: "failover option without failover", JSON: clienttest.Conn("amqp-10", "amqp://h:5672", "", amqpTgt, `,"failoverEnabled":false,"specificConfig":{"failover.maxReconnectAttempts":"3"}`), Status: 400, Code: ditto.CodeConfigurationInvalid,
+			Parts: []string{"The specific config 'failover.maxReconnectAttempts' needs 'failoverEnabled' to be true."}},
+		{Name: "failover server list", JSON: conn(`{"failover.amqpOpenServerListAction":"IGNORE"}`), Status: 400, Code: ditto.CodeConfigurationInvalid,
+			Parts: []string{"The specific config 'failover.amqpOpenServerListAction' is not supported for AMQP 1.0 connections."}},
+		{Name: "failover nested", JSON: conn(`{"failover.nested.amqp.idleTimeout":"0"}`), Status: 400, Code: ditto.CodeConfigurationInvalid,
+			Parts: []string{"'failover.nested.amqp.idleTimeout' is not supported"}},
 	})
 }
