@@ -226,6 +226,18 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 	if v := emu.Violations(); len(v) > 0 {
 		t.Fatalf("frames that break Ditto's schemas: %v", v[:min(len(v), 3)])
 	}
+	// sessions per connection: one per target with topics, plus one
+	// command-only session per source authorization context no target has
+	sessions := 0
+	for _, si := range emu.Sessions() {
+		if si.Origin == id {
+			sessions++
+		}
+	}
+	t.Logf("the connection's sessions at Ditto: %d (no target, one source context)", sessions)
+	if sessions != 1 {
+		t.Errorf("the connection holds %d sessions at Ditto, want 1", sessions)
+	}
 	for _, f := range []*flow{base, brg, relay} {
 		t.Logf("%-8s %d commands in %v = %.0f cmd/s, %.1f µs process CPU per command, %d answers (%d duplicates)",
 			f.name, total, f.wall.Round(time.Millisecond), float64(total)/f.wall.Seconds(),
