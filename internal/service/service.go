@@ -222,7 +222,18 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if cfg.Ditto.URI != "" {
 		bc := cfg.Ditto
 		bc.Logger = log.With().Str("component", "ditto-bridge").Logger()
-		ac.Ditto = func(id string) dataplane.DittoLink { return bridge.Open(bc, id) }
+		col := ac.Collector
+		ac.Ditto = func(id string) dataplane.DittoLink {
+			l := bridge.Open(bc, id)
+			if col == nil {
+				return l
+			}
+			return &exportedLink{Link: l, remove: col.AddBridge(id, func() monitor.BridgeStats {
+				st := l.Stats()
+				return monitor.BridgeStats{Sessions: st.Sessions, SessionsOpen: st.SessionsOpen, InFlight: st.InFlight,
+					Reconnects: st.Reconnects, Dropped: st.Dropped, Timeouts: st.Timeouts}
+			})}
+		}
 		log.Info().Str("uri", ditto.MaskUserInfo(bc.URI)).Str("auth", bc.Auth).Msg("working next to Ditto")
 	}
 	if cfg.Fluent.Enabled {
@@ -317,6 +328,18 @@ func openStore(ctx context.Context, cfg StoreConfig, log zerolog.Logger) (persis
 		return nil, "", fmt.Errorf("open embedded store in %s: %w", cfg.DataDir, err)
 	}
 	return s, "embedded", nil
+}
+
+// exportedLink is a bridge link whose Stats are on /metrics while it is
+// open.
+type exportedLink struct {
+	*bridge.Link
+	remove func()
+}
+
+func (l *exportedLink) Close() {
+	l.remove()
+	l.Link.Close()
 }
 
 // metricsHandler is the Prometheus exposition of the message counters with

@@ -1,0 +1,315 @@
+package live
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
+
+	"github.com/dittoconn/dittoconn/internal/bridge"
+	"github.com/dittoconn/dittoconn/internal/protocol"
+	"github.com/dittoconn/dittoconn/test/blackbox"
+	"github.com/dittoconn/dittoconn/test/dittoemu"
+	"github.com/dittoconn/dittoconn/test/kit"
+	"github.com/dittoconn/dittoconn/test/poll"
+)
+
+// TestIntegrationBridgeThroughput is issue #14's speed measurement: device
+// twin commands (modifyAttribute, requested-acks twin-persisted) published
+// at QoS 1 to Mosquitto, consumed by an MQTT source of a dittoconn node
+// working next to the Ditto gateway emulator, sent up through the bridge,
+// each settled (PUBACK) on Ditto's answer, which the source's reply target
+// publishes and a subscriber counts ("bridge"), against a gorilla/websocket
+// client pre-authenticated to the same emulator sending the same commands
+// and reading the answers itself ("baseline"), with the same number of
+// commands in flight as the bridge allows (its MaxInFlight). Both flows
+// run in the same process, interleaved in blocks. It runs only with
+// DITTOCONN_BENCH_BRIDGE=N (commands per flow; blocks of
+// DITTOCONN_BENCH_BRIDGE_BLOCK, default 1,000; window
+// DITTOCONN_BENCH_BRIDGE_WINDOW, default 20 = Mosquitto's default
+// max_inflight_messages, which bounds what the source has unsettled anyway).
+func TestIntegrationBridgeThroughput(t *testing.T) {
+	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_BRIDGE"))
+	if total <= 0 {
+		t.Skip("set DITTOCONN_BENCH_BRIDGE=N to measure N twin commands through the Ditto bridge against a plain WebSocket client")
+	}
+	block, window := 1000, 20
+	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_BRIDGE_BLOCK")); err == nil && v > 0 {
+		block = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_BRIDGE_WINDOW")); err == nil && v > 0 {
+		window = v
+	}
+	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
+	const uri = "tcp://127.0.0.1:1883"
+	emu := dittoemu.Start(t, dittoemu.Options{})
+	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Ditto: &bridge.Config{
+		URI: emu.URL(), Auth: bridge.AuthPreAuthenticated, ReconnectMin: 50 * time.Millisecond,
+		ReconnectMax: 500 * time.Millisecond, PingInterval: 5 * time.Second, MaxInFlight: window,
+	}})
+	run := fmt.Sprintf("%d-%d", runID, time.Now().UnixNano()%1e9)
+	const subject, things = "integration:bench", 20
+	thingID := func(flow string, i int64) string { return fmt.Sprintf("org.bench:%s-%s-%d", flow, run, i%things) }
+	for i := range int64(things) {
+		for _, flow := range []string{"base", "bridge", "relay"} {
+			createThing(t, emu, thingID(flow, i), map[string]any{"counter": 0}, map[string][2]bool{subject: {true, true}})
+		}
+	}
+	id, prefix := dpID("bb-"+run), "bb/"+run
+	dpOpen(t, n, map[string]any{"id": id, "connectionType": "mqtt", "uri": uri,
+		"specificConfig": map[string]any{"clientId": id},
+		"sources": []any{map[string]any{"addresses": []string{prefix + "/bridge/in"}, "qos": 1,
+			"authorizationContext":    []string{subject},
+			"acknowledgementRequests": map[string]any{"includes": []string{"twin-persisted"}},
+			"replyTarget": map[string]any{"enabled": true, "address": prefix + "/bridge/reply",
+				"expectedResponseTypes": []string{"response", "error", "nack"}}}}})
+
+	var gotBridge, failBridge, gotRelay, failRelay atomic.Int64
+	var lastFail atomic.Value
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bb-sub-" + run))
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("bench subscriber: %v", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	if tok := sub.Subscribe(prefix+"/+/reply", 1, func(_ paho.Client, m paho.Message) {
+		got, fail := &gotBridge, &failBridge
+		if strings.HasSuffix(m.Topic(), "/relay/reply") {
+			got, fail = &gotRelay, &failRelay
+		}
+		if strings.Contains(string(m.Payload()), `"status":204`) {
+			got.Add(1)
+		} else {
+			fail.Add(1)
+			lastFail.Store(string(m.Payload()))
+		}
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("bench subscribe: %v", tok.Error())
+	}
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bb-pub-" + run))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("bench publisher: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+
+	// the baseline: one socket, as the bridge's one session for the
+	// source's subject; a slot of window is freed by each answer read
+	ws, _, err := websocket.DefaultDialer.Dial(emu.URL(), http.Header{"x-ditto-pre-authenticated": {subject}})
+	if err != nil {
+		t.Fatalf("baseline socket: %v", err)
+	}
+	defer ws.Close()
+	var gotBase, failBase atomic.Int64
+	slots := make(chan struct{}, window)
+	go func() {
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			m, err := protocol.Decode(data)
+			if err != nil || m.Status == 0 || !strings.HasPrefix(m.Headers["correlation-id"], "bb-base-") {
+				continue
+			}
+			if m.Status == 204 {
+				gotBase.Add(1)
+			} else {
+				failBase.Add(1)
+				lastFail.Store(string(data))
+			}
+			<-slots
+		}
+	}()
+
+	startRelay(t, emu.URL(), uri, subject, prefix+"/relay", run, window)
+
+	type flow struct {
+		name      string
+		got, fail *atomic.Int64
+		send      func(seq int64)
+		finish    func()
+		sent      int64
+		wall, cpu time.Duration
+	}
+	command := func(flow string, seq int64) (topic, path string, headers map[string]string) {
+		ns, name, _ := strings.Cut(thingID(flow, seq), ":")
+		return ns + "/" + name + "/things/twin/commands/modify", "/attributes/counter",
+			map[string]string{"correlation-id": fmt.Sprintf("bb-%s-%d", flow, seq), "timeout": "10s"}
+	}
+	base := &flow{name: "baseline", got: &gotBase, fail: &failBase, send: func(seq int64) {
+		topic, path, h := command("base", seq)
+		h["requested-acks"], h["response-required"] = `["twin-persisted"]`, "true"
+		slots <- struct{}{}
+		if err := ws.WriteMessage(websocket.TextMessage, protocol.Encode(&protocol.Message{Topic: topic, Path: path,
+			Headers: h, Value: []byte(strconv.FormatInt(seq, 10))})); err != nil {
+			t.Fatalf("baseline write: %v", err)
+		}
+	}, finish: func() {}}
+	var toks []paho.Token
+	brg := &flow{name: "bridge", got: &gotBridge, fail: &failBridge, send: func(seq int64) {
+		_, path, h := command("bridge", seq)
+		toks = append(toks, pub.Publish(prefix+"/bridge/in", 1, false, twinCommand(thingID("bridge", seq), "modify", path,
+			h["correlation-id"], seq, map[string]string{"timeout": h["timeout"]})))
+	}, finish: func() {
+		for _, tok := range toks {
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				t.Fatalf("bridge publish: %v", tok.Error())
+			}
+		}
+		toks = toks[:0]
+	}}
+	// the relay: the same device messages through Mosquitto to the floor
+	// of any MQTT-to-Ditto bridge (startRelay)
+	var relayToks []paho.Token
+	relay := &flow{name: "relay", got: &gotRelay, fail: &failRelay, send: func(seq int64) {
+		_, path, h := command("relay", seq)
+		relayToks = append(relayToks, pub.Publish(prefix+"/relay/in", 1, false, twinCommand(thingID("relay", seq), "modify", path,
+			h["correlation-id"], seq, map[string]string{"timeout": h["timeout"]})))
+	}, finish: func() {
+		for _, tok := range relayToks {
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				t.Fatalf("relay publish: %v", tok.Error())
+			}
+		}
+		relayToks = relayToks[:0]
+	}}
+	// round sends k commands and waits until all k are answered.
+	round := func(f *flow, k int) {
+		w0, c0 := time.Now(), processCPU()
+		for range k {
+			f.sent++
+			f.send(f.sent)
+		}
+		f.finish()
+		poll.Check(t, time.Duration(k/50+30)*time.Second, func() error {
+			if f.fail.Load() > 0 {
+				t.Fatalf("%s: %d answers not 204, e.g. %v", f.name, f.fail.Load(), lastFail.Load())
+			}
+			if got := f.got.Load(); got < f.sent {
+				return fmt.Errorf("%s: %d of %d commands answered; sessions at Ditto %+v", f.name, got, f.sent, emu.Sessions())
+			}
+			return nil
+		})
+		f.wall += time.Since(w0)
+		f.cpu += processCPU() - c0
+	}
+	round(base, min(block, 200)) // warm up: sessions, mapper, first allocations
+	round(brg, min(block, 200))
+	round(relay, min(block, 200))
+	base.wall, base.cpu, brg.wall, brg.cpu, relay.wall, relay.cpu = 0, 0, 0, 0, 0, 0
+	warm := base.sent
+	for done := 0; done < total; done += block {
+		k := min(block, total-done)
+		round(base, k)
+		round(brg, k)
+		round(relay, k)
+	}
+	// the twins hold what the last commands wrote (a window wider than the
+	// things lets the bridge's concurrent sends overtake one another)
+	for _, f := range []string{"base", "bridge", "relay"} {
+		if window > things {
+			break
+		}
+		for seq := warm + int64(total) - things + 1; seq <= warm+int64(total); seq++ {
+			if v, _ := attribute(emu, thingID(f, seq), "counter"); v != float64(seq) {
+				t.Errorf("%s: counter of %s = %v, want %d", f, thingID(f, seq), v, seq)
+			}
+		}
+	}
+	if v := emu.Violations(); len(v) > 0 {
+		t.Fatalf("frames that break Ditto's schemas: %v", v[:min(len(v), 3)])
+	}
+	// sessions per connection: one per target with topics, plus one
+	// command-only session per source authorization context no target has
+	sessions := 0
+	for _, si := range emu.Sessions() {
+		if si.Origin == id {
+			sessions++
+		}
+	}
+	t.Logf("the connection's sessions at Ditto: %d (no target, one source context)", sessions)
+	if sessions != 1 {
+		t.Errorf("the connection holds %d sessions at Ditto, want 1", sessions)
+	}
+	for _, f := range []*flow{base, brg, relay} {
+		t.Logf("%-8s %d commands in %v = %.0f cmd/s, %.1f µs process CPU per command, %d answers (%d duplicates)",
+			f.name, total, f.wall.Round(time.Millisecond), float64(total)/f.wall.Seconds(),
+			float64(f.cpu.Microseconds())/float64(total), f.got.Load()-warm, f.got.Load()-f.sent)
+	}
+	t.Logf("window %d; bridge/baseline throughput ratio %.2f (issue #14: ≥ 0.7); CPU ratio (baseline/bridge) %.2f",
+		window, base.wall.Seconds()/brg.wall.Seconds(), base.cpu.Seconds()/brg.cpu.Seconds())
+	t.Logf("relay/baseline throughput ratio %.2f, bridge/relay %.2f; CPU ratio (relay/bridge) %.2f",
+		base.wall.Seconds()/relay.wall.Seconds(), relay.wall.Seconds()/brg.wall.Seconds(), relay.cpu.Seconds()/brg.cpu.Seconds())
+}
+
+// startRelay runs the least an MQTT-to-Ditto bridge does, to tell the
+// bridge's own cost from that of the broker hops: a paho client consuming
+// prefix/in at QoS 1 (manual PUBACK), writing each command with
+// requested-acks twin-persisted on one pre-authenticated socket, and on
+// Ditto's answer publishing it to prefix/reply and acknowledging the
+// device's message, at most window commands in flight (as the bridge's
+// MaxInFlight; Mosquitto alone lets more through, and the emulator's
+// 200-frame queue per session then drops answers). No mapping, no checks,
+// no logs, no metrics.
+func startRelay(t *testing.T, wsURI, mqttURI, subject, prefix, run string, window int) {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(wsURI, http.Header{"x-ditto-pre-authenticated": {subject}})
+	if err != nil {
+		t.Fatalf("relay socket: %v", err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	var mu sync.Mutex
+	waiting := map[string]paho.Message{}
+	slots := make(chan struct{}, window)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(mqttURI).SetClientID("bb-relay-" + run).
+		SetOrderMatters(true).SetAutoAckDisabled(true))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("relay client: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	go func() {
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			m, err := protocol.Decode(data)
+			if err != nil || m.Status == 0 {
+				continue
+			}
+			mu.Lock()
+			in, ok := waiting[m.Headers["correlation-id"]]
+			delete(waiting, m.Headers["correlation-id"])
+			mu.Unlock()
+			if ok {
+				c.Publish(prefix+"/reply", 1, false, data)
+				in.Ack()
+				<-slots
+			}
+		}
+	}()
+	if tok := c.Subscribe(prefix+"/in", 1, func(_ paho.Client, in paho.Message) {
+		m, err := protocol.Decode(in.Payload())
+		if err != nil {
+			in.Ack()
+			return
+		}
+		m.Headers["requested-acks"], m.Headers["response-required"] = `["twin-persisted"]`, "true"
+		slots <- struct{}{}
+		mu.Lock()
+		waiting[m.Headers["correlation-id"]] = in
+		mu.Unlock()
+		if err := ws.WriteMessage(websocket.TextMessage, protocol.Encode(m)); err != nil {
+			t.Errorf("relay write: %v", err)
+		}
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("relay subscribe: %v", tok.Error())
+	}
+}
