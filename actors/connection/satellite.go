@@ -196,6 +196,9 @@ func (s *supervisor) satelliteEntries(conn *model.Connection) (clients, sources,
 				e := statusEntry{typ: r.Type, client: st.Instance, address: r.Address, status: r.Status,
 					details: r.Details, since: r.Since}
 				switch r.Type {
+				case satDittoSession:
+					e.typ, e.recovery = "client", r.Recovery
+					clients = append(clients, e)
 				case "source":
 					sources = append(sources, e)
 				case "target":
