@@ -16,8 +16,8 @@ import (
 )
 
 // The Ditto bridge in a cluster (#14): a connection's sessions with Ditto
-// live where its clients run, satellites included, and nothing Ditto
-// delivers is published twice. Every member talks to one Ditto gateway
+// live where its clients run, satellites included, the status lists them
+// all, and nothing Ditto delivers is published twice. Every member talks to one Ditto gateway
 // emulator in the test process; each member's URI carries its instance
 // in the query, so the emulator's sessions tell which member opened them.
 
@@ -261,6 +261,21 @@ func TestIntegrationClusterDittoBridge(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// the status lists every member's sessions with Ditto as client
+	// entries of that member (a satellite's within its next renewal)
+	session := func(inst, subject string) string {
+		return inst + "=open ditto session [" + subject + "] " + emu.URL() + "?" + memberQuery(inst) + ": open"
+	}
+	wantSessions := []string{session(grainHost, "integration:reader"), session("node-1", "integration:device"),
+		session("node-2", "integration:device")}
+	slices.Sort(wantSessions)
+	poll.Check(t, 15*time.Second, func() error {
+		_, m := c.nodes[grain].commandWithin(t, "3s", blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+		if _, ditto := brokerAndDittoClients(m); !slices.Equal(ditto, wantSessions) || m["liveStatus"] != "open" {
+			return fmt.Errorf("Ditto sessions in the status %v, want %v; live %v", ditto, wantSessions, m["liveStatus"])
+		}
+		return nil
+	})
 
 	// (c) events of another client's changes reach the target exactly
 	// once: on the MQTT topic, and in the merged metrics of both members.
