@@ -110,6 +110,16 @@ func (s *supervisor) startSatellites(conn *model.Connection) {
 	if len(s.sats) == 0 {
 		return
 	}
+	if s.cfg.Members != nil && s.self != nil {
+		// A satellite of this connection on this member is a leftover of
+		// the grain's previous member, which died (it never places one
+		// here): stopped now rather than when its renewals lapse
+		// (satExpireAt), since until then its client consumes and holds
+		// its own sessions with Ditto beside client 0.
+		for i := range s.sats {
+			s.toHost(s.self.Address, &satStop{satRef{ConnectionID: s.id, Index: i + 1}})
+		}
+	}
 	for i := range s.sats {
 		s.sendSatStart(conn, i)
 	}

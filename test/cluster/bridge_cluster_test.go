@@ -313,18 +313,44 @@ func TestIntegrationClusterDittoBridge(t *testing.T) {
 	c.kill(grain)
 	survivor := c.nodes[other].instance
 	poll.Check(t, 30*time.Second, func() error {
-		subscribing, commandOnly := bridgeSessions(emu, id)
+		subscribing, _ := bridgeSessions(emu, id)
 		if len(subscribing) != 1 || subscribing[0].Query != memberQuery(survivor) ||
 			!slices.Equal(subscribing[0].Subjects, []string{"integration:reader"}) {
 			return fmt.Errorf("subscribing sessions %v, want one from %s", describeSessions(subscribing), survivor)
 		}
-		for _, s := range commandOnly {
-			if s.Query != memberQuery(survivor) {
-				return fmt.Errorf("a command session of the killed member is still open: %v", describeSessions(commandOnly))
-			}
+		return nil
+	})
+	// The killed member's sessions ended with it. The survivor's satellite
+	// of the dead grain was stopped when the new grain started its
+	// clients, before client 0 subscribed, its session with it: well
+	// before the satellite would expire unrenewed (20 s).
+	poll.Check(t, 5*time.Second, func() error {
+		if _, commandOnly := bridgeSessions(emu, id); len(commandOnly) > 0 {
+			return fmt.Errorf("command sessions %v still open, want none", describeSessions(commandOnly))
 		}
 		return nil
 	})
+	poll.Check(t, 15*time.Second, func() error {
+		_, m := c.nodes[other].commandWithin(t, "3s", blackbox.Cmd("connectivity.commands:retrieveConnectionStatus", "connectionId", id))
+		broker, ditto := brokerAndDittoClients(m)
+		if want := []string{"<unknown>=misconfigured", survivor + "=open"}; !slices.Equal(broker, want) ||
+			!slices.Equal(ditto, []string{session(survivor, "integration:reader")}) {
+			return fmt.Errorf("clients %v (want %v), Ditto sessions %v", broker, want, ditto)
+		}
+		return nil
+	})
+	// the survivor's client 0 consumes every command now
+	b, _ := json.Marshal(map[string]any{"topic": ns + "/" + name + "/things/twin/commands/modify",
+		"headers": map[string]string{"correlation-id": "bcl-after", "timeout": "10s"},
+		"path":    "/attributes/after", "value": true})
+	blackbox.PublishMQTT(t, dev, in, string(b))
+	r := blackbox.Decode(t, replies.Next(t, 20*time.Second, "Ditto's response after the failover").Payload())
+	blackbox.WantField(t, r, "bcl-after", "headers", "correlation-id")
+	blackbox.WantField(t, r, float64(http.StatusCreated), "status")
+	if _, commandOnly := bridgeSessions(emu, id); !slices.Equal(describeSessions(commandOnly),
+		[]string{memberQuery(survivor) + " [integration:device] []"}) {
+		t.Errorf("command sessions after the failover %v, want one from %s", describeSessions(commandOnly), survivor)
+	}
 	want = want[:0]
 	for v := 2001; v <= 2000+events1; v++ {
 		modify(v)
