@@ -1,6 +1,8 @@
 package connection
 
 import (
+	"io"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,5 +123,60 @@ func TestSatelliteReportsItsDittoSessions(t *testing.T) {
 	}
 	if len(targets) != 1 || targets[0].typ != "target" {
 		t.Errorf("target entries %+v", targets)
+	}
+}
+
+type noPeers struct{}
+
+func (noPeers) Peers() []string { return nil }
+
+// A grain starting its clients in a cluster stops the satellites of its
+// connection on its own member: leftovers of its previous member's grain
+// (it never places one here), which would consume beside client 0 until
+// they expire.
+func TestGrainStopsLeftoverSatellitesOnItsMember(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	t.Cleanup(sys.Shutdown)
+	got := make(chan internal, 8)
+	if _, err := sys.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
+		if cmd, ok := ctx.Message().(*pb.Command); ok {
+			if m, _ := decodeInternal(cmd); m != nil {
+				got <- m
+			}
+		}
+	}), SatelliteHostName); err != nil {
+		t.Fatal(err)
+	}
+	grainPID := actor.NewPID(sys.Address(), "grain")
+	c, err := model.ParseCommand([]byte(connJSON(model.TypeMQTT5, "open")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ClientCount = 3
+	s := &supervisor{id: testID, cfg: &Config{Members: noPeers{}}, root: sys.Root, self: grainPID}
+	s.startSatellites(c)
+	for want := 1; want <= 2; want++ {
+		select {
+		case m := <-got:
+			if st, ok := m.(*satStop); !ok || st.ConnectionID != testID || st.Index != want {
+				t.Fatalf("the member's host got %#v, want a stop of %s#%d", m, testID, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no stop of %s#%d at the grain's own member", testID, want)
+		}
+	}
+	// in a single process (no cluster) there is no leftover to stop: the
+	// next message the host gets is the test's own, sent after
+	s = &supervisor{id: testID, cfg: &Config{}, root: sys.Root, self: grainPID}
+	s.startSatellites(c)
+	s.toHost(sys.Address(), &satReset{satRef{ConnectionID: "marker"}})
+	select {
+	case m := <-got:
+		if r, ok := m.(*satReset); !ok || r.ConnectionID != "marker" {
+			t.Fatalf("without a cluster the host got %#v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the marker did not arrive")
 	}
 }
