@@ -20,6 +20,11 @@ import (
 // renews them and hears their state. Indexes beyond the number of members
 // cannot be placed: their entries are Ditto's misconfigured ones.
 //
+// Working next to Ditto, a satellite's data plane sends what its client
+// consumes up on sessions of its own and subscribes nothing there (client
+// 0 subscribes the targets, so nothing arrives twice); its sessions show
+// in the grain's status as client entries of its member.
+//
 // Their messages are in wire.go.
 const (
 	// SatelliteHostName is the host actor's name on every member.
