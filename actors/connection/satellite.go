@@ -20,6 +20,11 @@ import (
 // renews them and hears their state. Indexes beyond the number of members
 // cannot be placed: their entries are Ditto's misconfigured ones.
 //
+// Working next to Ditto, a satellite's data plane sends what its client
+// consumes up on sessions of its own and subscribes nothing there (client
+// 0 subscribes the targets, so nothing arrives twice); its sessions show
+// in the grain's status as client entries of its member.
+//
 // Their messages are in wire.go.
 const (
 	// SatelliteHostName is the host actor's name on every member.
@@ -110,6 +115,16 @@ func (s *supervisor) startSatellites(conn *model.Connection) {
 	if len(s.sats) == 0 {
 		return
 	}
+	if s.cfg.Members != nil && s.self != nil {
+		// A satellite of this connection on this member is a leftover of
+		// the grain's previous member, which died (it never places one
+		// here): stopped now rather than when its renewals lapse
+		// (satExpireAt), since until then its client consumes and holds
+		// its own sessions with Ditto beside client 0.
+		for i := range s.sats {
+			s.toHost(s.self.Address, &satStop{satRef{ConnectionID: s.id, Index: i + 1}})
+		}
+	}
 	for i := range s.sats {
 		s.sendSatStart(conn, i)
 	}
@@ -196,6 +211,9 @@ func (s *supervisor) satelliteEntries(conn *model.Connection) (clients, sources,
 				e := statusEntry{typ: r.Type, client: st.Instance, address: r.Address, status: r.Status,
 					details: r.Details, since: r.Since}
 				switch r.Type {
+				case satDittoSession:
+					e.typ, e.recovery = "client", r.Recovery
+					clients = append(clients, e)
 				case "source":
 					sources = append(sources, e)
 				case "target":

@@ -191,6 +191,13 @@ func (h *satelliteHost) push(ctx actor.Context, s *satellite) {
 		st.Resources = append(st.Resources, satEntry{Type: rs.Type, Address: rs.Address, Status: rs.Status,
 			Details: rs.Details, Since: rs.Since})
 	}
+	// the satellite's own sessions with Ditto (command sessions: it
+	// subscribes nothing there) show as the grain's do, as client entries;
+	// a change shows at the next push (a report or a renewal)
+	for _, rs := range s.plane.DittoStatus() {
+		st.Resources = append(st.Resources, satEntry{Type: satDittoSession, Address: rs.Address, Status: rs.Status,
+			Recovery: rs.RecoveryStatus, Details: rs.Details, Since: rs.Since})
+	}
 	ctx.Send(s.owner, encodeInternal(&st))
 }
 

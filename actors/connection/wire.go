@@ -78,12 +78,18 @@ type (
 	satReset struct{ satRef }
 )
 
+// satDittoSession is the type of a satEntry that is one of the satellite's
+// sessions with Ditto (a client entry in the status); its runner's
+// resources have the types of client.ResourceStatus, "client" included.
+const satDittoSession = "ditto-session"
+
 type satEntry struct {
-	Type    string        `json:"type"`
-	Address string        `json:"address,omitempty"`
-	Status  client.Status `json:"status"`
-	Details string        `json:"details,omitempty"`
-	Since   time.Time     `json:"since"`
+	Type     string          `json:"type"`
+	Address  string          `json:"address,omitempty"`
+	Status   client.Status   `json:"status"`
+	Recovery client.Recovery `json:"recovery,omitempty"` // satDittoSession entries
+	Details  string          `json:"details,omitempty"`
+	Since    time.Time       `json:"since"`
 }
 
 type satState struct {

@@ -278,6 +278,7 @@ type SessionInfo struct {
 	ID            int
 	Subjects      []string
 	Origin        string // x-correlation-id of the upgrade
+	Query         string // the upgrade URL's raw query: tells apart clients sharing one emulator
 	DeclaredAcks  []string
 	Subscriptions []Subscription
 	Dropped       int // frames dropped because the outbound queue was full
@@ -403,6 +404,7 @@ func (e *Emulator) upgrade(w http.ResponseWriter, r *http.Request) {
 	// completes: a client that saw its upgrade succeed is known to every
 	// later signal and owns its labels against every later session.
 	s := newSession(e, nil, subjects, origin, declared)
+	s.query = r.URL.RawQuery
 	e.mu.Lock()
 	conflict := false
 	for _, l := range declared {

@@ -35,6 +35,7 @@ type session struct {
 	conn     *websocket.Conn
 	subjects []string
 	origin   string
+	query    string
 	declared []string
 
 	out       chan []byte
@@ -57,7 +58,7 @@ func newSession(e *Emulator, conn *websocket.Conn, subjects []string, origin str
 func (s *session) info() SessionInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := SessionInfo{ID: s.id, Subjects: append([]string(nil), s.subjects...), Origin: s.origin,
+	i := SessionInfo{ID: s.id, Subjects: append([]string(nil), s.subjects...), Origin: s.origin, Query: s.query,
 		DeclaredAcks: append([]string(nil), s.declared...), Dropped: s.dropped}
 	for _, k := range []string{"EVENTS", "MESSAGES", "LIVE_COMMANDS", "LIVE_EVENTS", "POLICY_ANNOUNCEMENTS"} {
 		if sub := s.subs[k]; sub != nil {

@@ -201,8 +201,15 @@ func PublishParams(msg client.Message) (topic string, qos byte, retain bool) {
 	return topic, byte(q), retain
 }
 
-// Match reports whether topic matches the MQTT topic filter.
+// Match reports whether topic matches the MQTT topic filter. A shared
+// subscription's filter ("$share/<group>/<filter>", MQTT 5 §4.8.2) matches
+// as its <filter>: the broker delivers the publication's own topic.
 func Match(filter, topic string) bool {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		if _, f, ok := strings.Cut(rest, "/"); ok {
+			filter = f
+		}
+	}
 	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
 	for i, f := range fs {
 		switch {

@@ -96,6 +96,9 @@ func TestMatch(t *testing.T) {
 	}{
 		{"a/b", "a/b", true}, {"a/+", "a/b", true}, {"a/#", "a/b/c", true}, {"a/+", "a/b/c", false},
 		{"a/b", "a/c", false}, {"a/b/c", "a/b", false}, {"#", "x", true},
+		// shared subscriptions match as their filter
+		{"$share/g/a/+", "a/b", true}, {"$share/g/a/b", "a/b", true}, {"$share/g/#", "x/y", true},
+		{"$share/g/a/b", "a/c", false}, {"$share/g/a/b", "$share/g/a/b", false},
 	} {
 		if got := Match(tc.filter, tc.topic); got != tc.want {
 			t.Errorf("Match(%q, %q) = %v", tc.filter, tc.topic, got)
