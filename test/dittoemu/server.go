@@ -14,14 +14,20 @@
 // enforcement, the acknowledgement matrix (requested-acks, response-required,
 // timeout, twin-persisted, live-response, custom labels answered on the
 // delivering session only, weak acks, 408 on timeout, aggregated acks), live
-// messages and commands with their responses routed back, the 200-frame
-// outbound queue per session, and fault injection.
+// messages and commands with their responses routed back, policy
+// announcements (AnnounceSubjectDeletion: to the sessions holding one of the
+// announced subjects, namespaces filter), JWT-TOKEN refresh in session
+// (same subject: nothing answered, the expiry timer restarts; an invalid
+// token or another subject: gateway:websocket.session.closed, then close;
+// expiry with Options.JWTExpiry: gateway:websocket.session.expired, then
+// close), the 200-frame outbound queue per session, and fault injection.
 //
 // What it does not emulate: policies as Ditto models them (resources, revokes,
 // policy commands: a thing has a subject → READ/WRITE table on the whole
-// thing), policy announcements (START-SEND-POLICY-ANNOUNCEMENTS is accepted
-// and acknowledged, nothing is ever announced), search and streaming
-// subscriptions, JWT-TOKEN refresh, conditional headers (if-match, condition),
+// thing), policy announcements other than those a test makes with
+// AnnounceSubjectDeletion (no subject expiry of its own, no requested
+// acknowledgements on announcements), search and streaming
+// subscriptions, conditional headers (if-match, condition),
 // partial access, throttling, search-persisted. Such signals are answered
 // with the non-Ditto error "dittoemu:unsupported" (501), never with an
 // invented Ditto answer.
@@ -68,6 +74,10 @@ type Options struct {
 	// JWT, when set, authenticates "Authorization: Bearer <token>" upgrades:
 	// it returns the subject ("issuer:claim") or ok=false (401).
 	JWT func(token string) (subject string, ok bool)
+	// JWTExpiry, when set, gives a token's expiry (zero: none): a JWT
+	// session fails with gateway:websocket.session.expired when the last
+	// token it presented (upgrade or JWT-TOKEN) expires.
+	JWTExpiry func(token string) time.Time
 	// SchemaDir holds Ditto's protocol-*.json schemas; "" means
 	// ../shared/ditto-reference/jsonschema from the module root. When the
 	// folder is absent validation is skipped (logged once).
@@ -83,19 +93,20 @@ type Emulator struct {
 	store *store
 	val   *validator
 
-	mu         sync.Mutex
-	addr       string
-	srv        *http.Server
-	sessions   map[*session]struct{}
-	labels     map[string]*session
-	refuse     int
-	delay      time.Duration
-	drop       bool
-	violations []string
-	received   []protocol.Message
-	acks       map[string]*aggregator
-	nextID     int
-	corrSeq    atomic.Int64
+	mu           sync.Mutex
+	addr         string
+	srv          *http.Server
+	sessions     map[*session]struct{}
+	labels       map[string]*session
+	refuse       int
+	delay        time.Duration
+	drop         bool
+	violations   []string
+	received     []protocol.Message
+	acks         map[string]*aggregator
+	nextID       int
+	corrSeq      atomic.Int64
+	jwtRefreshes []JWTRefresh
 }
 
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
@@ -437,6 +448,9 @@ func (e *Emulator) upgrade(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	go s.writeLoop()
+	if auth := r.Header.Get("Authorization"); e.opts.JWT != nil && strings.HasPrefix(auth, "Bearer ") {
+		s.startExpiry(strings.TrimPrefix(auth, "Bearer "))
+	}
 	if conflict {
 		// StreamingSessionActor.declareAcknowledgementLabels: the failed
 		// declaration is published as an error on the socket; the binding

@@ -47,6 +47,7 @@ type session struct {
 	subs      map[string]*subscription
 	forwarded map[string]bool // correlation-ids of signals with requested acks delivered here
 	dropped   int
+	expiry    *time.Timer // JWT sessions with Options.JWTExpiry
 }
 
 func newSession(e *Emulator, conn *websocket.Conn, subjects []string, origin string, declared []string) *session {
@@ -72,6 +73,9 @@ func (s *session) kill() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.mu.Lock()
+		if s.expiry != nil {
+			s.expiry.Stop()
+		}
 		conn := s.conn
 		s.mu.Unlock()
 		if conn != nil {
@@ -170,8 +174,7 @@ func (s *session) handleText(text string) {
 		s.control(trimmed)
 		return
 	case strings.HasPrefix(trimmed, "JWT-TOKEN"):
-		s.enqueue(protocol.ErrorResponse(protocol.Topic{}, map[string]string{"correlation-id": s.origin},
-			errUnsupported("JWT-TOKEN refresh")))
+		s.refreshJWT(trimmed)
 		return
 	}
 	raw := []byte(text)
