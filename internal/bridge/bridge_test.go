@@ -145,6 +145,34 @@ func TestSubscriptionRefusedByDittoIsMisconfigured(t *testing.T) {
 	}
 }
 
+// The error Ditto sends before it closes a session itself (an expired or
+// refused token) is no refusal: the session stays what it is and
+// reconnects when the socket closes.
+func TestSessionEndedByDittoIsNoRefusal(t *testing.T) {
+	p := newPeer(t)
+	p.autoAck.Store(true)
+	l := Open(testConfig(p), "conn-1")
+	defer l.Close()
+	got := make(chan Delivery, 1)
+	l.Target([]string{"pre:x"}, nil, []Subscription{{Stream: model.TopicTwinEvents}}, func(d Delivery) { got <- d })
+	c := p.next()
+	poll.Until(t, wait, "ready", l.Ready)
+	c.sendMsg(&protocol.Message{Topic: "_/_/things/twin/errors", Headers: map[string]string{"correlation-id": "conn-1"},
+		Path: "/", Status: 401, Value: json.RawMessage(`{"status":401,"error":"gateway:websocket.session.expired","message":"The session expired."}`)})
+	// one reader reads the socket in order: once the event after the error
+	// is delivered, the error has been read
+	c.sendMsg(&protocol.Message{Topic: "org.acme/dev-1/things/twin/events/modified", Headers: map[string]string{"correlation-id": "e1"},
+		Path: "/attributes/a", Value: json.RawMessage(`1`), Revision: 2})
+	select {
+	case <-got:
+	case <-time.After(wait):
+		t.Fatal("the event after the error was not delivered")
+	}
+	if st := l.Status()[0]; st.Status != client.StatusOpen || !l.Ready() {
+		t.Fatalf("the session's end was taken for a refusal: %+v", st)
+	}
+}
+
 func TestUnknownStreamIsMisconfigured(t *testing.T) {
 	p := newPeer(t)
 	l := Open(testConfig(p), "conn-1")

@@ -380,6 +380,12 @@ func (s *session) handle(c *wsConn, data []byte) {
 			return
 		}
 		cid := m.Headers[ditto.HeaderCorrelationID]
+		if m.Status >= 400 && (cid == "" || cid == s.l.id) && endsSession(m) {
+			// Ditto closes the socket next (an expired or refused token):
+			// the session reconnects, nothing was refused for good
+			s.log.Warn().Int("status", m.Status).RawJSON("error", jsonOrNull(m.Value)).Msg("Ditto ends the session")
+			return
+		}
 		if m.Status >= 400 && (cid == "" || cid == s.l.id) {
 			// refused on the session itself: a subscription's filter, or a
 			// declared label another session holds
@@ -407,6 +413,15 @@ func (s *session) handle(c *wsConn, data []byte) {
 				Msg("delivery queue full: signal dropped")
 		}
 	}
+}
+
+// endsSession reports whether m is the error Ditto's gateway sends
+// before it closes a session itself (gateway:websocket.session.closed when
+// a refreshed token is invalid or names another subject,
+// gateway:websocket.session.expired when the token ran out).
+func endsSession(m *protocol.Message) bool {
+	var e ditto.Error
+	return json.Unmarshal(m.Value, &e) == nil && strings.HasPrefix(e.Code, "gateway:websocket.session.")
 }
 
 func errorText(m *protocol.Message) string {
