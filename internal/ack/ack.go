@@ -169,7 +169,7 @@ func NewError(label, correlationID string, e *ditto.Error) Ack {
 // RequestTimeout is Ditto's AcknowledgementRequestTimeoutException.
 func RequestTimeout(timeout time.Duration) *ditto.Error {
 	return ditto.New(408, CodeRequestTimeout,
-		"The acknowledgement request reached the specified timeout of "+javaGrouped(timeout.Milliseconds())+"ms.",
+		"The acknowledgement request reached the specified timeout of "+ditto.GroupThousands(timeout.Milliseconds())+"ms.",
 		"Try increasing the timeout and make sure that the requested acknowledgement is sent back in time.")
 }
 
@@ -178,27 +178,6 @@ func LabelNotDeclared(label string) *ditto.Error {
 	return ditto.New(400, CodeLabelNotDeclared,
 		"Cannot send acknowledgement with label <"+label+">, which is not declared.",
 		"Each connection may only send acknowledgements whose label matches one declared for the connection.")
-}
-
-// javaGrouped formats n as Java's MessageFormat does a number: with
-// thousands separators (1,337).
-func javaGrouped(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // Topic is the topic of the single acknowledgement label for the entity and

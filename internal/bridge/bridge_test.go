@@ -16,6 +16,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
 	"github.com/dittoconn/dittoconn/internal/protocol"
+	"github.com/dittoconn/dittoconn/proto/ditto"
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
@@ -274,7 +275,7 @@ func TestSendTimeoutIs408(t *testing.T) {
 }
 
 func TestTimeoutMessageGroupsThousands(t *testing.T) {
-	if got := timeoutError(60 * time.Second).Message; got != "The Command reached the specified timeout of 60,000ms." {
+	if got := ditto.CommandTimeout((60 * time.Second).Milliseconds()).Message; got != "The Command reached the specified timeout of 60,000ms." {
 		t.Fatal(got)
 	}
 }

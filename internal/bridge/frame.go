@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -190,44 +189,10 @@ func expectsAnswer(m *protocol.Message, t protocol.Topic) bool {
 	return true
 }
 
-// timeoutError is Ditto's CommandTimeoutException (408 command.timeout); its
-// message formats the milliseconds as Java's MessageFormat does ("60,000ms").
-func timeoutError(d time.Duration) *ditto.Error {
-	return ditto.New(http.StatusRequestTimeout, "command.timeout",
-		"The Command reached the specified timeout of "+groupThousands(d.Milliseconds())+"ms.",
-		"Try increasing the command timeout.")
-}
-
-// unavailableError is Ditto's GatewayServiceUnavailableException (503
-// gateway:service.unavailable): the session to the gateway is down, dropped
-// while the command waited, or has no room for another command.
-func unavailableError() *ditto.Error {
-	return ditto.New(http.StatusServiceUnavailable, "gateway:service.unavailable",
-		"The service you wanted to reach is currently not available.",
-		"Please contact the service team if this happens again.")
-}
-
 // errorAnswer is the Ditto Protocol error response to req: the errors topic of
 // its entity and channel, its external headers (correlation-id included).
 func errorAnswer(req *protocol.Message, e *ditto.Error) *protocol.Message {
 	return protocol.ErrorResponseFor(req.Topic, protocol.ExternalHeaders(req.Headers), e)
-}
-
-func groupThousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	if n < 0 || len(s) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	lead := len(s) % 3
-	b.WriteString(s[:lead])
-	for i := lead; i < len(s); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
 }
 
 // restoreCorrelationID puts the device's correlation id back into an answer

@@ -128,7 +128,7 @@ func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*proto
 	}
 	s := l.sessionFor(subjects)
 	if s == nil {
-		fail(unavailableError())
+		fail(ditto.ServiceUnavailable())
 		return
 	}
 	if !expects {
@@ -139,7 +139,7 @@ func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*proto
 		if err != nil {
 			s.log.Warn().Str("correlation-id", msg.Headers[ditto.HeaderCorrelationID]).Err(err).
 				Msg("signal to Ditto dropped")
-			fail(unavailableError())
+			fail(ditto.ServiceUnavailable())
 			return
 		}
 		if answer != nil {
@@ -154,7 +154,7 @@ func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*proto
 	p := &pending{req: msg, orig: orig, answer: answer, timeout: timeout, expires: deadline.Add(answerGrace)}
 	c, err := s.acquire(deadline, p)
 	if err != nil {
-		fail(unavailableError())
+		fail(ditto.ServiceUnavailable())
 		return
 	}
 	wire := msg
@@ -169,7 +169,7 @@ func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*proto
 	}
 	if err := c.writeMessage(wire); err != nil {
 		c.close(err)
-		s.resolve(p, unavailableError())
+		s.resolve(p, ditto.ServiceUnavailable())
 	}
 }
 

@@ -494,7 +494,7 @@ func (s *session) expire(p *pending) {
 	if s.take(p) {
 		s.l.timeouts.Add(1)
 		s.log.Warn().Str("correlation-id", p.orig).Dur("timeout", p.timeout).Msg("no answer from Ditto: 408")
-		p.answer(p.failure(timeoutError(p.timeout)))
+		p.answer(p.failure(ditto.CommandTimeout(p.timeout.Milliseconds())))
 	}
 }
 
@@ -584,7 +584,7 @@ func (s *session) fail(lost []*pending) {
 		s.log.Warn().Int("commands", len(lost)).Msg("session dropped before Ditto answered: 503")
 	}
 	for _, p := range lost {
-		go p.answer(p.failure(unavailableError()))
+		go p.answer(p.failure(ditto.ServiceUnavailable()))
 	}
 }
 

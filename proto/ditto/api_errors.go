@@ -73,14 +73,15 @@ func OptionInvalid(message string) *Error {
 // the request's timeout.
 func CommandTimeout(timeoutMillis int64) *Error {
 	return New(http.StatusRequestTimeout, CodeCommandTimeout,
-		fmt.Sprintf("The Command reached the specified timeout of %dms.", timeoutMillis),
+		"The Command reached the specified timeout of "+GroupThousands(timeoutMillis)+"ms.",
 		"Try increasing the command timeout.")
 }
 
-// ServiceUnavailable is 503 gateway:service.unavailable: the connectivity
-// actors could not be reached.
+// ServiceUnavailable is 503 gateway:service.unavailable
+// (GatewayServiceUnavailableException): the connectivity actors, or Ditto's
+// gateway, could not be reached.
 func ServiceUnavailable() *Error {
 	return New(http.StatusServiceUnavailable, CodeServiceUnavailable,
 		"The service you wanted to reach is currently not available.",
-		"Please contact the service team.")
+		"Please contact the service team if this happens again.")
 }

@@ -55,7 +55,7 @@ func JSONWrongType(jsonText, pointer, typeName string) *Error {
 func GatewayTimeoutInvalid(timeoutMillis, maxMillis int64) *Error {
 	return New(http.StatusBadRequest, CodeTimeoutInvalid,
 		fmt.Sprintf("The timeout <%sms> is not inside its allowed bounds <0ms - %sms>",
-			groupThousands(timeoutMillis), groupThousands(maxMillis)),
+			GroupThousands(timeoutMillis), GroupThousands(maxMillis)),
 		descTimeoutBounds)
 }
 
@@ -87,9 +87,9 @@ func AskFailed(message string) *Error {
 	return New(http.StatusServiceUnavailable, CodeAskError, message, descAskError)
 }
 
-// groupThousands renders n as Java's default (en) NumberFormat does: 60000 →
+// GroupThousands renders n as Java's default (en) NumberFormat does: 60000 →
 // "60,000".
-func groupThousands(n int64) string {
+func GroupThousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	sign := ""
 	if s[0] == '-' {

@@ -156,19 +156,6 @@ func parseTimeout(v string) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
-// groupThousands formats n as Java's MessageFormat does ({0} of a long: 42,000).
-func groupThousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	var out []byte
-	for i := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
-}
-
 // Ditto's errors the emulator answers with; messages and descriptions are
 // Ditto's exception templates (things/model ...exceptions, base/model acks).
 const (
@@ -242,7 +229,7 @@ func errFeaturePropertyNotFound(id, feature, ptr string) *ditto.Error {
 
 func errAckTimeout(d time.Duration) *ditto.Error {
 	return ditto.New(http.StatusRequestTimeout, "acknowledgement:request.timeout",
-		fmt.Sprintf("The acknowledgement request reached the specified timeout of %sms.", groupThousands(d.Milliseconds())),
+		fmt.Sprintf("The acknowledgement request reached the specified timeout of %sms.", ditto.GroupThousands(d.Milliseconds())),
 		"Try increasing the timeout and make sure that the requested acknowledgement is sent back in time.")
 }
 
