@@ -18,11 +18,11 @@ import (
 	"github.com/dittoconn/dittoconn/test/poll"
 )
 
-// A host starts the satellite client a grain places on it, tells the grain
-// its state through the codec, and stops it when told.
-func TestSatelliteHostStartsReportsStops(t *testing.T) {
-	h := newGrainHarness(t)
-	h.cfg.Clients[model.TypeMQTT5] = h.cfg.Clients[model.TypeMQTT]
+// startSatellite starts a satellite host and places client 1 of an open
+// MQTT 5 connection of generation gen on it; states receives what the
+// satellite reports to its grain; the connection is returned too.
+func startSatellite(t *testing.T, h *grainHarness, gen uint64) (*actor.PID, chan *satState, *model.Connection) {
+	t.Helper()
 	states := make(chan *satState, 64)
 	owner := h.sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if cmd, ok := ctx.Message().(*pb.Command); ok {
@@ -36,8 +36,17 @@ func TestSatelliteHostStartsReportsStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.sys.Root.Send(host, encodeInternal(&satStart{Connection: c.JSON(true), Index: 1, Gen: 7,
+	h.sys.Root.Send(host, encodeInternal(&satStart{Connection: c.JSON(true), Index: 1, Gen: gen,
 		OwnerAddress: owner.Address, OwnerID: owner.Id}))
+	return host, states, c
+}
+
+// A host starts the satellite client a grain places on it, tells the grain
+// its state through the codec, and stops it when told.
+func TestSatelliteHostStartsReportsStops(t *testing.T) {
+	h := newGrainHarness(t)
+	h.cfg.Clients[model.TypeMQTT5] = h.cfg.Clients[model.TypeMQTT]
+	host, states, _ := startSatellite(t, h, 7)
 	deadline := time.After(5 * time.Second)
 	for open := false; !open; {
 		select {
@@ -80,21 +89,7 @@ func TestSatelliteReportsItsDittoSessions(t *testing.T) {
 	h.cfg.Clients[model.TypeMQTT5] = h.cfg.Clients[model.TypeMQTT]
 	link := &fakeDittoLink{}
 	h.cfg.Ditto = func(string) dataplane.DittoLink { return link }
-	states := make(chan *satState, 64)
-	owner := h.sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
-		if cmd, ok := ctx.Message().(*pb.Command); ok {
-			if m, _ := decodeInternal(cmd); m != nil {
-				states <- m.(*satState)
-			}
-		}
-	}))
-	host := h.sys.Root.Spawn(NewSatelliteHost(h.cfg))
-	c, err := model.ParseCommand([]byte(connJSON(model.TypeMQTT5, "open")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.sys.Root.Send(host, encodeInternal(&satStart{Connection: c.JSON(true), Index: 1, Gen: 1,
-		OwnerAddress: owner.Address, OwnerID: owner.Id}))
+	_, states, c := startSatellite(t, h, 1)
 	var st *satState
 	deadline := time.After(5 * time.Second)
 	for st == nil {
