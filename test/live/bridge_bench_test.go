@@ -158,34 +158,27 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 			t.Fatalf("baseline write: %v", err)
 		}
 	}, finish: func() {}}
-	var toks []paho.Token
-	brg := &flow{name: "bridge", got: &gotBridge, fail: &failBridge, send: func(seq int64) {
-		_, path, h := command("bridge", seq)
-		toks = append(toks, pub.Publish(prefix+"/bridge/in", 1, false, twinCommand(thingID("bridge", seq), "modify", path,
-			h["correlation-id"], seq, map[string]string{"timeout": h["timeout"]})))
-	}, finish: func() {
-		for _, tok := range toks {
-			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-				t.Fatalf("bridge publish: %v", tok.Error())
+	// mqttFlow publishes the commands of flow name to Mosquitto, for the
+	// bridge's source or the relay, waiting for every PUBACK at the end.
+	mqttFlow := func(name string, got, fail *atomic.Int64) *flow {
+		var toks []paho.Token
+		return &flow{name: name, got: got, fail: fail, send: func(seq int64) {
+			_, path, h := command(name, seq)
+			toks = append(toks, pub.Publish(prefix+"/"+name+"/in", 1, false, twinCommand(thingID(name, seq), "modify", path,
+				h["correlation-id"], seq, map[string]string{"timeout": h["timeout"]})))
+		}, finish: func() {
+			for _, tok := range toks {
+				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+					t.Fatalf("%s publish: %v", name, tok.Error())
+				}
 			}
-		}
-		toks = toks[:0]
-	}}
+			toks = toks[:0]
+		}}
+	}
+	brg := mqttFlow("bridge", &gotBridge, &failBridge)
 	// the relay: the same device messages through Mosquitto to the floor
 	// of any MQTT-to-Ditto bridge (startRelay)
-	var relayToks []paho.Token
-	relay := &flow{name: "relay", got: &gotRelay, fail: &failRelay, send: func(seq int64) {
-		_, path, h := command("relay", seq)
-		relayToks = append(relayToks, pub.Publish(prefix+"/relay/in", 1, false, twinCommand(thingID("relay", seq), "modify", path,
-			h["correlation-id"], seq, map[string]string{"timeout": h["timeout"]})))
-	}, finish: func() {
-		for _, tok := range relayToks {
-			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-				t.Fatalf("relay publish: %v", tok.Error())
-			}
-		}
-		relayToks = relayToks[:0]
-	}}
+	relay := mqttFlow("relay", &gotRelay, &failRelay)
 	// round sends k commands and waits until all k are answered.
 	round := func(f *flow, k int) {
 		w0, c0 := time.Now(), processCPU()
