@@ -185,38 +185,36 @@ func (s *source) up(idx int, msg *protocol.Message, topic *protocol.Topic, h map
 	out.Headers = upHeaders(h)
 	request := msg.Status == 0 && (topic.Criterion == protocol.CriterionCommands || topic.Criterion == protocol.CriterionMessages)
 	wantsReply := request && h[ack.HeaderResponseRequired] != "false" && s.replyAddress != nil
-	if len(labels) > 0 {
+	waits := len(labels) > 0
+	if waits {
 		// Ditto's WebSocket refuses requested acknowledgements without a
 		// response; the answer is dropped here when nobody wants it.
 		out.Headers[ack.HeaderResponseRequired] = "true"
 	}
-	if !request || (len(labels) == 0 && !wantsReply) {
+	if !request || (!waits && !wantsReply) {
 		p.ditto.Send(subjects, &out, nil)
 		return client.Accept
 	}
-	if len(labels) > 0 {
+	if waits {
 		set.add()
 	}
 	p.ditto.Send(subjects, &out, func(ans *protocol.Message) {
-		if ans == nil { // written, and Ditto answers nothing
-			if len(labels) > 0 {
-				set.done(client.Accept)
+		outcome := client.Accept
+		if ans != nil && waits {
+			if outcome = ack.Outcome(ans.Status); outcome != client.Accept {
+				set.fail(fmt.Sprintf("Ditto answered <%s> with status <%d>.", h[ack.HeaderCorrelationID], ans.Status))
+			}
+		}
+		if ans == nil || !wantsReply { // nil: written, and Ditto answers nothing
+			if waits {
+				set.done(outcome)
 			}
 			return
 		}
-		// on the link's goroutine: publishing the answer may take a while
+		// not on the link's goroutine: publishing the answer may take a while
 		go func() {
-			outcome := client.Accept
-			if len(labels) > 0 {
-				outcome = ack.Outcome(ans.Status)
-				if outcome != client.Accept {
-					set.fail(fmt.Sprintf("Ditto answered <%s> with status <%d>.", h[ack.HeaderCorrelationID], ans.Status))
-				}
-			}
-			if wantsReply {
-				s.replyAnswer(idx, ans, mergeHeaders(h, ans.Headers))
-			}
-			if len(labels) > 0 {
+			s.replyAnswer(idx, ans, mergeHeaders(h, ans.Headers))
+			if waits {
 				set.done(outcome)
 			}
 		}()
