@@ -22,11 +22,11 @@ import (
 // declarations replace the defaults defined here.
 const jsPrelude = `
 var Ditto = (function () {
+  // Concatenation, as Ditto's scope builds it (undefined parts read
+  // "undefined"); an array join would also pass the allocation guards.
   function topicOf(namespace, name, group, channel, criterion, action) {
-    var parts = [namespace, name, group];
-    if (channel !== 'none') { parts.push(channel); }
-    parts.push(criterion, action);
-    return parts.join('/');
+    var ch = channel === 'none' ? '' : '/' + channel;
+    return namespace + '/' + name + '/' + group + ch + '/' + criterion + '/' + action;
   }
   return {
     buildDittoProtocolMsg: function (namespace, name, group, channel, criterion, action, path, dittoHeaders, value, status, extra) {

@@ -135,8 +135,15 @@ func (m *jsRuntime) installLimits(maxAlloc int64) error {
 	stringify, _ := goja.AssertFunction(j.Get("stringify"))
 	m.parse = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
 		if len(args) > 0 {
-			if s, ok := args[0].Export().(string); ok && ojson.Depth(s) > ojson.MaxDepth {
-				return nil, ojson.ErrTooDeep
+			if s, ok := args[0].Export().(string); ok {
+				if len(args) == 1 || goja.IsUndefined(args[1]) { // a reviver takes goja's path
+					if v, ok := parseJSON(vm, s); ok {
+						return v, nil
+					}
+				}
+				if ojson.Depth(s) > ojson.MaxDepth {
+					return nil, ojson.ErrTooDeep
+				}
 			}
 		}
 		return parse(this, args...)
