@@ -127,6 +127,8 @@ type jsRuntime struct {
 	fromDitto goja.Callable
 	stringify goja.Callable
 	parse     goja.Callable
+	// maxArrayLen: the longest array whose JSON fits the allocation limit
+	maxArrayLen int64
 }
 
 var _ Mapper = (*jsMapper)(nil)
@@ -427,11 +429,11 @@ func (m *jsRuntime) mapIncoming(ext protocol.External) ([]protocol.Message, erro
 			return err
 		}
 		return m.eachResult(res, m.maxIn, func(v goja.Value) error {
-			js, err := m.stringify(goja.Undefined(), v)
+			js, err := m.resultJSON(v)
 			if err != nil {
 				return err
 			}
-			msg, _, err := parseMessage([]byte(js.String()))
+			msg, _, err := parseMessage(js)
 			if err != nil {
 				return err
 			}

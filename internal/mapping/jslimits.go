@@ -117,6 +117,7 @@ var guardsProgram = goja.MustCompile("ditto-limits.js", jsGuards, false)
 // parse and stringify are the checked ones.
 func (m *jsRuntime) installLimits(maxAlloc int64) error {
 	vm := m.vm
+	m.maxArrayLen = maxAlloc / minJSONElementBytes
 	helpers := vm.Get("__dittoconn").ToObject(vm)
 	_ = helpers.Set("alloc", func(call goja.FunctionCall) goja.Value {
 		if n := call.Argument(0).ToFloat(); n > float64(maxAlloc) {
@@ -150,7 +151,7 @@ func (m *jsRuntime) installLimits(maxAlloc int64) error {
 	}
 	m.stringify = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
 		if len(args) > 0 {
-			deep, long := tooDeep(args[0], maxAlloc/minJSONElementBytes)
+			deep, long := tooDeep(args[0], m.maxArrayLen)
 			switch {
 			case deep:
 				return nil, ojson.ErrTooDeep

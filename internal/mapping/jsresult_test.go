@@ -1,0 +1,68 @@
+package mapping
+
+import (
+	"testing"
+
+	"github.com/dittoconn/dittoconn/internal/ojson"
+)
+
+// writeResult writes what JSON.stringify writes (compared after parsing,
+// which evens out escapes), or gives up and leaves the result to it.
+func TestWriteResultAsStringify(t *testing.T) {
+	rt, err := newJSRuntime("w", "", "", false, false, DefaultConfig().JavaScript, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := []string{
+		`({topic: 'a/b/things/twin/commands/modify', headers: {'content-type': 'x', n: 1}, path: '/', value: {t: 23.42, h: 78}})`,
+		`({s: 'é😀 "q" \\ \n \u0001 \u2028', lone: '\ud800', neg: -0, big: 1e21, small: 1e-7, nan: NaN, inf: -Infinity, i: 12345678901234567890})`,
+		`({u: undefined, f: null, b: [1, undefined, , null, true, false], e: [], o: {}})`,
+		`({b: 1, a: 2, 1: 3, 0: 4})`,
+		`(function () { var o = JSON.parse('{"__proto__": {"x": 1}}'); o.y = [o.__proto__, o.__proto__]; return o; })()`,
+		`Object.create(null)`,
+		`(function () { var o = {a: 1}; Object.defineProperty(o, 'hidden', {value: 2, enumerable: false}); Object.defineProperty(o, 'g', {get: function () { return 'got'; }, enumerable: true}); return o; })()`,
+		`[[[[[{deep: 'enough'}]]]]]`,
+	}
+	for _, src := range written {
+		v, err := rt.vm.RunString(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, ok := rt.writeResult(v)
+		if !ok {
+			t.Errorf("writeResult gave up on %s", src)
+			continue
+		}
+		js, err := rt.stringify(nil, v)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		g, err1 := ojson.Ditto.Parse(got)
+		w, err2 := ojson.Ditto.Parse([]byte(js.String()))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %s: %v, %v", src, got, err1, err2)
+		}
+		if a, b := string(ojson.Ditto.Marshal(g)), string(ojson.Ditto.Marshal(w)); a != b {
+			t.Errorf("%s:\n writeResult %s\n stringify   %s", src, a, b)
+		}
+	}
+	gaveUp := []string{
+		`({d: new Date(0)})`, `({toJSON: function () { return 1; }})`,
+		`({n: new Number(1)})`, `({s: new String('s')})`, `({p: new Proxy({}, {})})`, `({f: function () {}})`,
+		`({s: Symbol('s')})`, `({b: 1n})`, `(function () { var o = {}; o.o = o; return o; })()`,
+		`(function () { var o = {}; for (var i = 0; i < 600; i++) { o = {a: o}; } return o; })()`,
+		`({g: Object.defineProperty({}, 'x', {get: function () { throw new Error('no'); }, enumerable: true})})`,
+		`(function () { var a = [1]; for (var i = 0; i < 13; i++) { a = [a, a]; } return a; })()`, // shared: 8,191 arrays walked
+		`({m: new Map()})`, `({u: new Uint8Array(2)})`,
+		`(function () { Object.prototype.toJSON = function () { return 'x'; }; return {a: 1}; })()`, // last: it stays
+	}
+	for _, src := range gaveUp {
+		v, err := rt.vm.RunString(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got, ok := rt.writeResult(v); ok {
+			t.Errorf("writeResult wrote %s for %s", got, src)
+		}
+	}
+}
