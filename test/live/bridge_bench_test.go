@@ -179,8 +179,10 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 	// the relay: the same device messages through Mosquitto to the floor
 	// of any MQTT-to-Ditto bridge (startRelay)
 	relay := mqttFlow("relay", &gotRelay, &failRelay)
-	// round sends k commands and waits until all k are answered.
-	round := func(f *flow, k int) {
+	// a round sends k commands of a flow and waits until all k are answered
+	flows := []*flow{base, brg, relay}
+	benchInterleaved(len(flows), total, block, func(i, k, r int) {
+		f := flows[i]
 		w0, c0 := time.Now(), processCPU()
 		for range k {
 			f.sent++
@@ -196,20 +198,12 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 			}
 			return nil
 		})
-		f.wall += time.Since(w0)
-		f.cpu += processCPU() - c0
-	}
-	round(base, min(block, 200)) // warm up: sessions, mapper, first allocations
-	round(brg, min(block, 200))
-	round(relay, min(block, 200))
-	base.wall, base.cpu, brg.wall, brg.cpu, relay.wall, relay.cpu = 0, 0, 0, 0, 0, 0
-	warm := base.sent
-	for done := 0; done < total; done += block {
-		k := min(block, total-done)
-		round(base, k)
-		round(brg, k)
-		round(relay, k)
-	}
+		if r >= 0 { // not the warm-up
+			f.wall += time.Since(w0)
+			f.cpu += processCPU() - c0
+		}
+	})
+	warm := base.sent - int64(total)
 	// the twins hold what the last commands wrote (a window wider than the
 	// things lets the bridge's concurrent sends overtake one another)
 	for _, f := range []string{"base", "bridge", "relay"} {
@@ -237,7 +231,7 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 	if sessions != 1 {
 		t.Errorf("the connection holds %d sessions at Ditto, want 1", sessions)
 	}
-	for _, f := range []*flow{base, brg, relay} {
+	for _, f := range flows {
 		t.Logf("%-8s %d commands in %v = %.0f cmd/s, %.1f µs process CPU per command, %d answers (%d duplicates)",
 			f.name, total, f.wall.Round(time.Millisecond), float64(total)/f.wall.Seconds(),
 			float64(f.cpu.Microseconds())/float64(total), f.got.Load()-warm, f.got.Load()-f.sent)

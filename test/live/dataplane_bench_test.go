@@ -3,6 +3,7 @@ package live
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -17,10 +18,14 @@ import (
 // TestIntegrationDataPlaneThroughput measures messages/s of MQTT → Ditto
 // mapper → bus → MQTT target through dittoconn against mosquitto's own
 // publish → subscribe on the same broker in the same run (the aim: at
-// least 0.5 of direct), then the same with a JavaScript mapper on the
-// source. It runs only with DITTOCONN_BENCH_DATAPLANE=N (messages per
-// round), against a mosquitto process of its own, with the same QoS
-// everywhere (DITTOCONN_BENCH_QOS, 0 or 1; default 1).
+// least 0.5 of direct), against a bare paho relay, and with a JavaScript
+// mapper on the source, with one runtime and with processorPoolSize 4.
+// The five flows run interleaved in blocks, so that swings of the
+// machine's load reach them alike. It runs only with
+// DITTOCONN_BENCH_DATAPLANE=N (messages per flow; blocks of
+// DITTOCONN_BENCH_DATAPLANE_BLOCK, default 1,000), against a mosquitto
+// process of its own, with the same QoS everywhere (DITTOCONN_BENCH_QOS,
+// 0 or 1; default 1).
 func TestIntegrationDataPlaneThroughput(t *testing.T) {
 	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_DATAPLANE"))
 	qos := 1
@@ -28,18 +33,14 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 		qos = q
 	}
 	if total <= 0 {
-		t.Skip("set DITTOCONN_BENCH_DATAPLANE=N to measure data-plane throughput with N messages")
+		t.Skip("set DITTOCONN_BENCH_DATAPLANE=N to measure data-plane throughput with N messages per flow")
+	}
+	block := 1000
+	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_DATAPLANE_BLOCK")); err == nil && v > 0 {
+		block = v
 	}
 	b := blackbox.StartMosquitto(t, nil, "max_queued_messages 0\nmax_inflight_messages 0\n")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{})
-	payloads := make([]string, total)
-	for i := range payloads {
-		payloads[i] = blackbox.TwinEvent(fmt.Sprintf("org.acme:dev-%d", i%100), i)
-	}
-
-	direct := benchRound(t, qos, b.URI(), "bench/direct", "bench/direct", payloads)
-	t.Logf("QoS %d", qos)
-	t.Logf("mosquitto publish → subscribe: %d messages in %v = %.0f msg/s", total, direct.d, direct.rate)
 
 	// the floor of any relay: a bare paho client that republishes what it
 	// consumes (two broker hops, no mapping, no routing)
@@ -47,107 +48,190 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 	if tok := relay.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("relay: %v", tok.Error())
 	}
+	defer relay.Disconnect(100)
 	if tok := relay.Subscribe("bench/relay/in", byte(qos), func(c paho.Client, m paho.Message) {
 		c.Publish("bench/relay/out", byte(qos), false, m.Payload()) // waiting here would block paho's router
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("relay subscribe: %v", tok.Error())
 	}
-	bare := benchRound(t, qos, b.URI(), "bench/relay/in", "bench/relay/out", payloads)
-	relay.Disconnect(100)
-	t.Logf("bare paho relay: %d messages in %v = %.0f msg/s = %.2f of direct", total, bare.d, bare.rate, bare.rate/direct.rate)
 
+	// one target for the three dittoconn sources; each flow's things have
+	// a namespace of their own, so its subscriber counts only its events
 	auth := []string{"nginx:ditto"}
 	dpOpen(t, n, map[string]any{"id": "bench-tgt", "connectionType": "mqtt", "uri": b.URI(),
-		"targets": []any{map[string]any{"address": "bench/out/{{ thing:id }}", "authorizationContext": auth, "qos": qos,
-			"topics": []string{"_/_/things/twin/events"}}}})
+		"targets": []any{map[string]any{"address": "bench/out/{{ thing:namespace }}/{{ thing:name }}", "authorizationContext": auth,
+			"qos": qos, "topics": []string{"_/_/things/twin/events"}}}})
 	dpOpen(t, n, map[string]any{"id": "bench-src", "connectionType": "mqtt", "uri": b.URI(),
 		"sources": []any{map[string]any{"addresses": []string{"bench/in/#"}, "authorizationContext": auth, "qos": qos}}})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-src")["connectionMetrics"]))
-			t.Logf("target metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-tgt")["connectionMetrics"]))
-		}
-	})
-	via := benchRound(t, qos, b.URI(), "bench/in/x", "bench/out/#", payloads)
-	t.Logf("dittoconn (Ditto mapper): %d messages in %v = %.0f msg/s = %.2f of direct", total, via.d, via.rate, via.rate/direct.rate)
-
 	js := `function mapToDittoProtocolMsg(headers, textPayload, bytePayload, contentType) {
   var m = JSON.parse(textPayload);
   var t = m.topic.split('/');
   return Ditto.buildDittoProtocolMsg(t[0], t[1], 'things', 'twin', 'events', 'modified', m.path, m.headers, m.value);
 }`
-	dpOpen(t, n, map[string]any{"id": "bench-src-js", "connectionType": "mqtt", "uri": b.URI(),
-		"mappingDefinitions": map[string]any{"js": map[string]any{"mappingEngine": "JavaScript",
-			"options": map[string]any{"incomingScript": js}}},
-		"sources": []any{map[string]any{"addresses": []string{"bench/js/#"}, "authorizationContext": auth, "qos": qos,
-			"payloadMapping": []string{"js"}}}})
-	t.Cleanup(func() {
-		if t.Failed() { // e.g. scripts interrupted at maxScriptExecutionTime on a starved machine
-			t.Logf("JavaScript source metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-src-js")["connectionMetrics"]))
-		}
-	})
-	viaJS := benchRound(t, qos, b.URI(), "bench/js/x", "bench/out/#", payloads)
-	t.Logf("dittoconn (JavaScript mapper): %d messages in %v = %.0f msg/s = %.2f of direct", total, viaJS.d, viaJS.rate, viaJS.rate/direct.rate)
-
+	jsSource := func(id, address string, pool int) {
+		dpOpen(t, n, map[string]any{"id": id, "connectionType": "mqtt", "uri": b.URI(), "processorPoolSize": pool,
+			"mappingDefinitions": map[string]any{"js": map[string]any{"mappingEngine": "JavaScript",
+				"options": map[string]any{"incomingScript": js}}},
+			"sources": []any{map[string]any{"addresses": []string{address}, "authorizationContext": auth, "qos": qos,
+				"payloadMapping": []string{"js"}}}})
+	}
+	jsSource("bench-src-js", "bench/js/#", 1)
 	// processorPoolSize 4: four messages mapped at once, each in a runtime
 	// of its own, handed on in consumed order
-	dpOpen(t, n, map[string]any{"id": "bench-src-js4", "connectionType": "mqtt", "uri": b.URI(), "processorPoolSize": 4,
-		"mappingDefinitions": map[string]any{"js": map[string]any{"mappingEngine": "JavaScript",
-			"options": map[string]any{"incomingScript": js}}},
-		"sources": []any{map[string]any{"addresses": []string{"bench/js4/#"}, "authorizationContext": auth, "qos": qos,
-			"payloadMapping": []string{"js"}}}})
+	jsSource("bench-src-js4", "bench/js4/#", 4)
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("JavaScript pool source metrics: %s", blackbox.MustJSON(t, dpMetrics(t, n, "bench-src-js4")["connectionMetrics"]))
+		if t.Failed() { // e.g. scripts interrupted at maxScriptExecutionTime on a starved machine
+			for _, id := range []string{"bench-src", "bench-src-js", "bench-src-js4", "bench-tgt"} {
+				t.Logf("%s metrics: %s", id, blackbox.MustJSON(t, dpMetrics(t, n, id)["connectionMetrics"]))
+			}
 		}
 	})
-	viaJS4 := benchRound(t, qos, b.URI(), "bench/js4/x", "bench/out/#", payloads)
-	t.Logf("dittoconn (JavaScript mapper, processorPoolSize 4): %d messages in %v = %.0f msg/s = %.2f of direct = %.2f of the Ditto mapper",
-		total, viaJS4.d, viaJS4.rate, viaJS4.rate/direct.rate, viaJS4.rate/via.rate)
-}
 
-type benchResult struct {
-	d    time.Duration
-	rate float64
-}
-
-// benchRound publishes every payload to pubTopic (QoS 1, pipelined) and
-// waits until a subscriber of subTopic received as many messages.
-func benchRound(t *testing.T, qos int, uri, pubTopic, subTopic string, payloads []string) benchResult {
-	t.Helper()
-	var got atomic.Int64
-	done := make(chan struct{})
-	total := int64(len(payloads))
-	sub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID(fmt.Sprintf("bench-sub-%d", time.Now().UnixNano())))
-	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("bench subscriber: %v", tok.Error())
+	flows := []*benchFlow{
+		newBenchFlow(t, qos, b.URI(), "mosquitto publish → subscribe", "direct", "bench/direct", "bench/direct", total+block),
+		newBenchFlow(t, qos, b.URI(), "bare paho relay", "relay", "bench/relay/in", "bench/relay/out", total+block),
+		newBenchFlow(t, qos, b.URI(), "dittoconn (Ditto mapper)", "ditto", "bench/in/x", "bench/out/org.ditto/#", total+block),
+		newBenchFlow(t, qos, b.URI(), "dittoconn (JavaScript mapper)", "js", "bench/js/x", "bench/out/org.js/#", total+block),
+		newBenchFlow(t, qos, b.URI(), "dittoconn (JavaScript mapper, processorPoolSize 4)", "js4", "bench/js4/x", "bench/out/org.js4/#", total+block),
 	}
-	defer sub.Disconnect(100)
-	if tok := sub.Subscribe(subTopic, byte(qos), func(paho.Client, paho.Message) {
-		if got.Add(1) == total {
-			close(done)
+	benchInterleaved(len(flows), total, block, func(f, k, r int) { flows[f].round(t, k, r >= 0) })
+
+	direct, ditto, js1, js4 := flows[0], flows[2], flows[3], flows[4]
+	t.Logf("QoS %d, %d messages per flow in blocks of %d", qos, total, block)
+	for _, f := range flows {
+		t.Logf("%s: %d messages in %v = %.0f msg/s = %.2f of direct", f.label, f.measured, f.wall().Round(time.Millisecond),
+			f.rate(), f.rate()/direct.rate())
+	}
+	// per round, the same block size for both: the ratio of their rates
+	ratios := make([]float64, len(ditto.blocks))
+	for r := range ratios {
+		ratios[r] = ditto.blocks[r].Seconds() / js4.blocks[r].Seconds()
+	}
+	slices.Sort(ratios)
+	t.Logf("JavaScript pool 4 / Ditto mapper %.2f, JavaScript pool 1 / Ditto mapper %.2f; pool 4 / Ditto mapper per round: median %.2f of %d (%.2f–%.2f)",
+		js4.rate()/ditto.rate(), js1.rate()/ditto.rate(), median(ratios), len(ratios), ratios[0], ratios[len(ratios)-1])
+}
+
+// benchInterleaved measures flows flows of total messages each, interleaved
+// so that swings of the machine's load reach every flow alike: first a
+// warm-up of min(block, 200) messages per flow (connections, mappers, first
+// allocations), then rounds in which each flow in turn sends a block of
+// block messages. round(f, k, r) sends k messages of flow f and returns once
+// all arrived; r is the round, -1 for the warm-up, which a flow's
+// measurement leaves out.
+func benchInterleaved(flows, total, block int, round func(f, k, r int)) {
+	for f := range flows {
+		round(f, min(block, 200), -1)
+	}
+	for r, done := 0, 0; done < total; r, done = r+1, done+block {
+		for f := range flows {
+			round(f, min(block, total-done), r)
+		}
+	}
+}
+
+// median of sorted values, which are at least one.
+func median(sorted []float64) float64 {
+	m := len(sorted) / 2
+	if len(sorted)%2 == 0 {
+		return (sorted[m-1] + sorted[m]) / 2
+	}
+	return sorted[m]
+}
+
+// benchFlow is one flow of TestIntegrationDataPlaneThroughput: a publisher
+// to its source topic and a subscriber of where its messages arrive, both
+// connected for the whole run.
+type benchFlow struct {
+	label, topic string
+	qos          byte
+	pub          paho.Client
+	payloads     []string
+	sent         int64
+	got, want    atomic.Int64
+	arrived      chan struct{} // a signal when got reaches want
+	measured     int64
+	blocks       []time.Duration
+}
+
+// newBenchFlow connects a flow's clients and prepares its payloads (Ditto
+// Protocol twin events of 100 things in namespace org.<name>), enough for
+// messages.
+func newBenchFlow(t *testing.T, qos int, uri, label, name, pubTopic, subTopic string, messages int) *benchFlow {
+	t.Helper()
+	f := &benchFlow{label: label, topic: pubTopic, qos: byte(qos), arrived: make(chan struct{}, 1)}
+	for i := range messages {
+		f.payloads = append(f.payloads, blackbox.TwinEvent(fmt.Sprintf("org.%s:dev-%d", name, i%100), i))
+	}
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bench-sub-" + name))
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("%s subscriber: %v", name, tok.Error())
+	}
+	t.Cleanup(func() { sub.Disconnect(100) })
+	if tok := sub.Subscribe(subTopic, f.qos, func(paho.Client, paho.Message) {
+		if f.got.Add(1) >= f.want.Load() {
+			select {
+			case f.arrived <- struct{}{}:
+			default:
+			}
 		}
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("bench subscribe: %v", tok.Error())
+		t.Fatalf("%s subscribe: %v", name, tok.Error())
 	}
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID(fmt.Sprintf("bench-pub-%d", time.Now().UnixNano())))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("bench publisher: %v", tok.Error())
+	f.pub = paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bench-pub-" + name))
+	if tok := f.pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("%s publisher: %v", name, tok.Error())
 	}
-	defer pub.Disconnect(100)
+	t.Cleanup(func() { f.pub.Disconnect(100) })
+	return f
+}
+
+// round publishes the flow's next k payloads (pipelined) and waits until
+// its subscriber received all of them; a measured round adds its wall
+// time to the flow's blocks.
+func (f *benchFlow) round(t *testing.T, k int, measured bool) {
+	t.Helper()
+	select { // a signal of a late duplicate would end this block early
+	case <-f.arrived:
+	default:
+	}
+	f.want.Store(f.sent + int64(k))
 	start := time.Now()
-	toks := make([]paho.Token, 0, len(payloads))
-	for _, p := range payloads {
-		toks = append(toks, pub.Publish(pubTopic, byte(qos), false, p))
+	toks := make([]paho.Token, 0, k)
+	for range k {
+		toks = append(toks, f.pub.Publish(f.topic, f.qos, false, f.payloads[f.sent]))
+		f.sent++
 	}
 	for _, tok := range toks {
-		tok.Wait()
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s publish: %v", f.label, tok.Error())
+		}
 	}
-	select {
-	case <-done:
-	case <-time.After(time.Duration(len(payloads)/100+20) * time.Second):
-		t.Fatalf("only %d of %d messages arrived", got.Load(), total)
+	deadline := time.After(time.Duration(k/50+30) * time.Second)
+	for f.got.Load() < f.sent {
+		select {
+		case <-f.arrived:
+		case <-deadline:
+			got := f.got.Load()
+			t.Fatalf("%s: %d of %d messages arrived, %d of this block's %d", f.label, got, f.sent, got-(f.sent-int64(k)), k)
+		}
 	}
-	d := time.Since(start)
-	return benchResult{d: d, rate: float64(total) / d.Seconds()}
+	if measured {
+		f.blocks = append(f.blocks, time.Since(start))
+		f.measured += int64(k)
+	}
+}
+
+// wall is the sum of the measured blocks' wall time.
+func (f *benchFlow) wall() time.Duration {
+	var d time.Duration
+	for _, b := range f.blocks {
+		d += b
+	}
+	return d
+}
+
+// rate is the measured messages per second of wall time.
+func (f *benchFlow) rate() float64 {
+	return float64(f.measured) / f.wall().Seconds()
 }
