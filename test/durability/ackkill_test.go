@@ -1,9 +1,7 @@
 package durability
 
 import (
-	"encoding/json"
 	"fmt"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,53 +55,8 @@ func TestAckKillRedelivery(t *testing.T) {
 	env := []string{"INSTANCE_INDEX=ackkill-1", "DITTOCONN_DATA_DIR=" + dir, "MONGO_DB_URI="}
 	proxy := blackbox.StartProxy(t, "127.0.0.1:1883")
 
-	var mu sync.Mutex
-	seen := map[int]int{}
-	out := blackbox.Subscribe(t, "tcp://127.0.0.1:1883", "ackkill/"+run+"/out/#")
-	stop := make(chan struct{})
-	var drained sync.WaitGroup
-	drained.Add(1)
-	go func() {
-		defer drained.Done()
-		for {
-			select {
-			case m := <-out.Msgs:
-				var v struct {
-					Value *float64 `json:"value"`
-				}
-				if json.Unmarshal(m.Payload(), &v) != nil || v.Value == nil {
-					t.Errorf("published message without a number: %s", m.Payload())
-					continue
-				}
-				mu.Lock()
-				seen[int(*v.Value)]++
-				mu.Unlock()
-			case <-stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); drained.Wait() })
-	waitAll := func(upTo int, within time.Duration) (total int) {
-		t.Helper()
-		poll.Check(t, within, func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			var missing []int
-			total = 0
-			for i := 0; i < upTo; i++ {
-				if seen[i] == 0 {
-					missing = append(missing, i)
-				}
-				total += seen[i]
-			}
-			if len(missing) > 0 {
-				return fmt.Errorf("%d of %d messages missing at the target: %v", len(missing), upTo, missing)
-			}
-			return nil
-		})
-		return total
-	}
+	got := blackbox.NewArrivals()
+	got.CountFrom(t, blackbox.Subscribe(t, "tcp://127.0.0.1:1883", "ackkill/"+run+"/out/#"))
 
 	p := blackbox.StartBinary(t, bin, env...)
 	reqID, issID := "ackkill-req-"+run, "ackkill-iss-"+run
@@ -133,7 +86,7 @@ func TestAckKillRedelivery(t *testing.T) {
 		}
 	}
 	pub(0, 10)
-	waitAll(10, 15*time.Second)
+	got.WaitAll(t, 10, 15*time.Second)
 	proxy.Down() // the target's acknowledgements stop: what is consumed now stays in flight
 	pub(10, 30)
 	poll.Check(t, 15*time.Second, func() error {
@@ -153,7 +106,7 @@ func TestAckKillRedelivery(t *testing.T) {
 	p = blackbox.StartBinary(t, bin, env...)
 	waitOpen(t, p, reqID)
 	pub(40, n)
-	total := waitAll(n, 30*time.Second)
+	total := got.WaitAll(t, n, 30*time.Second)
 	t.Logf("%d messages: %d arrivals at the target (%d duplicates)", n, total, total-n)
 	p.Stop(t)
 }

@@ -29,7 +29,7 @@ func TestIntegrationAckProofAMQP10ToHTTP(t *testing.T) {
 	needAMQP10(t)
 	const n = 50
 	var failing atomic.Bool
-	ok := newArrivals()
+	ok := blackbox.NewArrivals()
 	var refused atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -38,7 +38,7 @@ func TestIntegrationAckProofAMQP10ToHTTP(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		ok.add(valueOf(t, b))
+		ok.AddPayload(t, b)
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(srv.Close)
@@ -77,7 +77,7 @@ func TestIntegrationAckProofAMQP10ToHTTP(t *testing.T) {
 	}
 
 	pub(0, 10)
-	ok.waitAll(t, 10, 15*time.Second)
+	ok.WaitAll(t, 10, 15*time.Second)
 	failing.Store(true)
 	cut := time.Now()
 	pub(10, 40)
@@ -85,7 +85,7 @@ func TestIntegrationAckProofAMQP10ToHTTP(t *testing.T) {
 	failing.Store(false)
 	pub(40, n)
 
-	total := ok.waitAll(t, n, 25*time.Second)
+	total := ok.WaitAll(t, n, 25*time.Second)
 	m := waitSourceAcks(t, n0, reqID, in, n)
 	if refused.Load() == 0 {
 		t.Errorf("no request was answered 503: the outage was not exercised")
@@ -121,7 +121,7 @@ func (k *kafkaOnPort) up() {
 
 // consume records every record of topic on the current cluster into got
 // until the returned stop is called.
-func (k *kafkaOnPort) consume(t *testing.T, topic string, got *arrivals) (stop func()) {
+func (k *kafkaOnPort) consume(t *testing.T, topic string, got *blackbox.Arrivals) (stop func()) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addr()), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -135,7 +135,7 @@ func (k *kafkaOnPort) consume(t *testing.T, topic string, got *arrivals) (stop f
 		defer wg.Done()
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) { got.add(valueOf(t, r.Value)) })
+			fs.EachRecord(func(r *kgo.Record) { got.AddPayload(t, r.Value) })
 		}
 	}()
 	var once sync.Once
@@ -154,7 +154,7 @@ func TestIntegrationAckProofAMQP091ToKafka(t *testing.T) {
 	topic := "ackp-" + run
 	kb := &kafkaOnPort{t: t, port: blackbox.FreePort(t), topics: []string{topic}}
 	kb.up()
-	got := newArrivals()
+	got := blackbox.NewArrivals()
 	stopFirst := kb.consume(t, topic, got)
 
 	n0 := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{Verbose: testing.Verbose()})
@@ -184,7 +184,7 @@ func TestIntegrationAckProofAMQP091ToKafka(t *testing.T) {
 	}
 
 	pub(0, 10)
-	got.waitAll(t, 10, 15*time.Second)
+	got.WaitAll(t, 10, 15*time.Second)
 	// every record so far is confirmed; the cluster and its records go
 	waitSourceAcks(t, n0, reqID, qin, 10)
 	stopFirst()
@@ -196,7 +196,7 @@ func TestIntegrationAckProofAMQP091ToKafka(t *testing.T) {
 	kb.consume(t, topic, got)
 	pub(40, n)
 
-	total := got.waitAll(t, n, 25*time.Second)
+	total := got.WaitAll(t, n, 25*time.Second)
 	m := waitSourceAcks(t, n0, reqID, qin, n)
 	if f := dpCount(m, "source", qin, "acknowledged", "failure"); f == 0 {
 		t.Errorf("no acknowledged failure at the source during the outage")

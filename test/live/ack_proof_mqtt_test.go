@@ -1,9 +1,7 @@
 package live
 
 import (
-	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,63 +23,6 @@ func ackProofMessage(run string, i int, timeout string) string {
 	return fmt.Sprintf(`{"topic":"org.acme/dev-%s/things/live/messages/tick","headers":{"correlation-id":"p-%s-%d",`+
 		`"content-type":"application/json","response-required":"false","timeout":"%s"},`+
 		`"path":"/inbox/messages/tick","value":%d}`, run, run, i, timeout, i)
-}
-
-// arrivals counts, per message number, how often it arrived at a target.
-type arrivals struct {
-	mu   sync.Mutex
-	seen map[int]int
-}
-
-func newArrivals() *arrivals { return &arrivals{seen: map[int]int{}} }
-
-func (a *arrivals) add(i int) {
-	a.mu.Lock()
-	a.seen[i]++
-	a.mu.Unlock()
-}
-
-// distinct and total arrivals; missing lists the numbers of 0…n-1 not seen.
-func (a *arrivals) counts(n int) (distinct, total int, missing []int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for i := 0; i < n; i++ {
-		c := a.seen[i]
-		if c > 0 {
-			distinct++
-		} else {
-			missing = append(missing, i)
-		}
-		total += c
-	}
-	return distinct, total, missing
-}
-
-// waitAll waits until each of the n messages arrived at least once.
-func (a *arrivals) waitAll(t *testing.T, n int, within time.Duration) (total int) {
-	t.Helper()
-	poll.Check(t, within, func() error {
-		d, _, missing := a.counts(n)
-		if d == n {
-			return nil
-		}
-		return fmt.Errorf("%d of %d messages arrived; missing %v", d, n, missing)
-	})
-	_, total, _ = a.counts(n)
-	return total
-}
-
-// valueOf is the message number carried by a published Ditto Protocol
-// message (-1 and an error when it has none); safe off the test goroutine.
-func valueOf(t *testing.T, payload []byte) int {
-	var m struct {
-		Value *float64 `json:"value"`
-	}
-	if err := json.Unmarshal(payload, &m); err != nil || m.Value == nil {
-		t.Errorf("published message without a number: %s", payload)
-		return -1
-	}
-	return int(*m.Value)
 }
 
 // waitSourceAcks waits until the source counted at least want successful
@@ -129,23 +70,8 @@ func TestIntegrationAckProofMQTTToMQTT(t *testing.T) {
 	in := "apm/" + run + "/in/#"
 	proxy := blackbox.StartProxy(t, "127.0.0.1:1883")
 
-	got := newArrivals()
-	out := blackbox.Subscribe(t, "tcp://127.0.0.1:1883", "apm/"+run+"/out/#")
-	stop := make(chan struct{})
-	var drained sync.WaitGroup
-	drained.Add(1)
-	go func() {
-		defer drained.Done()
-		for {
-			select {
-			case m := <-out.Msgs:
-				got.add(valueOf(t, m.Payload()))
-			case <-stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); drained.Wait() })
+	got := blackbox.NewArrivals()
+	got.CountFrom(t, blackbox.Subscribe(t, "tcp://127.0.0.1:1883", "apm/"+run+"/out/#"))
 
 	dpOpen(t, n0, map[string]any{"id": reqID, "connectionType": "mqtt", "uri": "tcp://127.0.0.1:1883",
 		"specificConfig": map[string]any{"clientId": reqID, "cleanSession": false,
@@ -164,7 +90,7 @@ func TestIntegrationAckProofMQTTToMQTT(t *testing.T) {
 	}
 
 	pub(0, 10)
-	got.waitAll(t, 10, 15*time.Second)
+	got.WaitAll(t, 10, 15*time.Second)
 	proxy.Down()
 	cut := time.Now()
 	pub(10, 40)
@@ -172,7 +98,7 @@ func TestIntegrationAckProofMQTTToMQTT(t *testing.T) {
 	proxy.Up()
 	pub(40, n)
 
-	total := got.waitAll(t, n, 25*time.Second)
+	total := got.WaitAll(t, n, 25*time.Second)
 	m := waitSourceAcks(t, n0, reqID, in, n)
 	consumed := dpCount(m, "source", in, "consumed", "success")
 	if f := dpCount(m, "source", in, "acknowledged", "failure"); f == 0 {
