@@ -23,9 +23,9 @@ import (
 // message's PUBACK waits for the target's broker to confirm the publish)
 // and once without acknowledgement requests ("baseline"), through the
 // Mosquitto on 127.0.0.1:1883. Both flows run in the same process,
-// interleaved in blocks, so the machine's load hits both alike. It runs
-// only with DITTOCONN_BENCH_ACKS=N (messages per flow; blocks of
-// DITTOCONN_BENCH_ACKS_BLOCK, default 1,000).
+// interleaved in blocks (benchInterleaved), so the machine's load hits both
+// alike. It runs only with DITTOCONN_BENCH_ACKS=N (messages per flow; blocks
+// of DITTOCONN_BENCH_ACKS_BLOCK, default 1,000).
 func TestIntegrationAckThroughputMQTT(t *testing.T) {
 	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_ACKS"))
 	if total <= 0 {
@@ -82,12 +82,14 @@ func TestIntegrationAckThroughputMQTT(t *testing.T) {
 	}
 	base := &flow{name: "baseline", ns: "org.base", topic: prefix + "/base/in", got: &gotBase}
 	acks := &flow{name: "acks", ns: "org.acks", topic: prefix + "/acks/in", got: &gotAcks}
-	// round publishes k live messages (pipelined, QoS 1) and waits until
-	// the subscriber of the target's topic received all of them.
-	round := func(f *flow, k int) {
+	// a round publishes k live messages of a flow (pipelined, QoS 1) and
+	// waits until the subscriber of the target's topic received all of them
+	flows := []*flow{base, acks}
+	benchInterleaved(len(flows), total, block, func(i, k, r int) {
+		f := flows[i]
 		w0, c0 := time.Now(), processCPU()
 		toks := make([]paho.Token, 0, k)
-		for i := 0; i < k; i++ {
+		for range k {
 			f.sent++
 			toks = append(toks, pub.Publish(f.topic, 1, false, fmt.Sprintf(
 				`{"topic":"%s/dev-%d/things/live/messages/tick","headers":{"correlation-id":"abb-%s-%d",`+
@@ -102,18 +104,12 @@ func TestIntegrationAckThroughputMQTT(t *testing.T) {
 		poll.Until(t, time.Duration(k/50+30)*time.Second, fmt.Sprintf("%s: %d messages at the target", f.name, f.sent), func() bool {
 			return f.got.Load() >= f.sent
 		})
-		f.wall += time.Since(w0)
-		f.cpu += processCPU() - c0
-	}
-	round(base, min(block, 200)) // warm up: connections, mapper, first allocations
-	round(acks, min(block, 200))
-	base.wall, base.cpu, acks.wall, acks.cpu = 0, 0, 0, 0
-	warm := base.sent
-	for done := 0; done < total; done += block {
-		k := min(block, total-done)
-		round(base, k)
-		round(acks, k)
-	}
+		if r >= 0 { // not the warm-up
+			f.wall += time.Since(w0)
+			f.cpu += processCPU() - c0
+		}
+	})
+	warm := base.sent - int64(total)
 	// every acknowledged message was settled on the issued label
 	m := waitSourceAcks(t, n, acksID, prefix+"/acks/in", int(acks.sent))
 	if f := dpCount(m, "source", prefix+"/acks/in", "acknowledged", "failure"); f != 0 {
