@@ -125,8 +125,11 @@ type jsRuntime struct {
 	maxOut    int
 	toDitto   goja.Callable
 	fromDitto goja.Callable
-	stringify goja.Callable
-	parse     goja.Callable
+	stringify goja.Callable // JSON.stringify as scripts see it
+	// stringifyChecked is goja's JSON.stringify behind tooDeep: what
+	// stringify falls back to
+	stringifyChecked goja.Callable
+	parse            goja.Callable
 	// maxArrayLen: the longest array whose JSON fits the allocation limit
 	maxArrayLen int64
 }

@@ -149,7 +149,7 @@ func (m *jsRuntime) installLimits(maxAlloc int64) error {
 		}
 		return parse(this, args...)
 	}
-	m.stringify = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
+	m.stringifyChecked = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
 		if len(args) > 0 {
 			deep, long := tooDeep(args[0], m.maxArrayLen)
 			switch {
@@ -160,6 +160,16 @@ func (m *jsRuntime) installLimits(maxAlloc int64) error {
 			}
 		}
 		return stringify(this, args...)
+	}
+	// The usual call, one plain value and no replacer or indent, is
+	// written in one walk (resultWriter), byte for byte as goja writes it.
+	m.stringify = func(this goja.Value, args ...goja.Value) (goja.Value, error) {
+		if len(args) > 0 && absent(args[1:]...) {
+			if b, ok := m.writeResult(args[0]); ok {
+				return vm.ToValue(string(b)), nil
+			}
+		}
+		return m.stringifyChecked(this, args...)
 	}
 	for name, f := range map[string]goja.Callable{"parse": m.parse, "stringify": m.stringify} {
 		native := func(call goja.FunctionCall) goja.Value {
@@ -177,6 +187,16 @@ func (m *jsRuntime) installLimits(maxAlloc int64) error {
 		}
 	}
 	return nil
+}
+
+// absent: every value is undefined or null.
+func absent(vs ...goja.Value) bool {
+	for _, v := range vs {
+		if v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // minJSONElementBytes is the least an array element takes in JSON

@@ -4,6 +4,8 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 
@@ -19,7 +21,7 @@ func (m *jsRuntime) resultJSON(v goja.Value) ([]byte, error) {
 	if b, ok := m.writeResult(v); ok {
 		return b, nil
 	}
-	js, err := m.stringify(goja.Undefined(), v)
+	js, err := m.stringifyChecked(goja.Undefined(), v)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +33,10 @@ func (m *jsRuntime) resultJSON(v goja.Value) ([]byte, error) {
 // and undefined: a toJSON method anywhere on an object's prototype chain,
 // wrapper objects, proxies, functions as values, symbols, BigInts, cycles,
 // nesting past ojson.MaxDepth, an array longer than the limits allow, more
-// than resultWalkObjects objects, or a getter that throws. Strings are
-// escaped as JSON.stringify escapes them.
+// than resultWalkObjects objects, a getter that throws, or a string or key
+// holding U+FFFD (a lone surrogate reads as U+FFFD from Go, and goja
+// writes it as an escape). What it writes is byte for byte what goja's
+// JSON.stringify writes: the same key order, number formatting and escapes.
 func (m *jsRuntime) writeResult(v goja.Value) (b []byte, ok bool) {
 	w := resultWriter{buf: make([]byte, 0, 256), maxLen: m.maxArrayLen}
 	defer func() {
@@ -79,7 +83,9 @@ func (w *resultWriter) value(v goja.Value) (written, ok bool) {
 	}
 	switch v.ExportType().Kind() {
 	case reflect.String:
-		w.buf = ojson.Ditto.AppendString(w.buf, v.String())
+		if !w.str(v.String()) {
+			return false, false
+		}
 	case reflect.Int64:
 		w.buf = append(w.buf, v.String()...)
 	case reflect.Float64:
@@ -94,6 +100,16 @@ func (w *resultWriter) value(v goja.Value) (written, ok bool) {
 		return false, false
 	}
 	return true, true
+}
+
+// str writes s as goja's JSON.stringify quotes it, which is ojson.Ditto's
+// escaping for any text without U+FFFD.
+func (w *resultWriter) str(s string) bool {
+	if strings.ContainsRune(s, utf8.RuneError) {
+		return false
+	}
+	w.buf = ojson.Ditto.AppendString(w.buf, s)
+	return true
 }
 
 func (w *resultWriter) object(o *goja.Object) bool {
@@ -125,7 +141,9 @@ func (w *resultWriter) object(o *goja.Object) bool {
 		if !empty {
 			w.buf = append(w.buf, ',')
 		}
-		w.buf = ojson.Ditto.AppendString(w.buf, k)
+		if !w.str(k) {
+			return false
+		}
 		w.buf = append(w.buf, ':')
 		written, ok := w.value(o.Get(k))
 		if !ok {
