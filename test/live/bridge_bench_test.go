@@ -36,7 +36,8 @@ import (
 // DITTOCONN_BENCH_BRIDGE_BLOCK, default 1,000; window
 // DITTOCONN_BENCH_BRIDGE_WINDOW, default 20, also the max_inflight_messages
 // of the benchmark's own Mosquitto, which bounds what the source has
-// unsettled).
+// unsettled; DITTOCONN_BENCH_BRIDGE_DEVICES=lean: the devices are
+// leanMQTT clients instead of paho ones).
 func TestIntegrationBridgeThroughput(t *testing.T) {
 	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_BRIDGE"))
 	if total <= 0 {
@@ -80,30 +81,43 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 
 	var gotBridge, failBridge, gotRelay, failRelay atomic.Int64
 	var lastFail atomic.Value
-	sub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bb-sub-" + run))
-	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("bench subscriber: %v", tok.Error())
-	}
-	defer sub.Disconnect(100)
-	if tok := sub.Subscribe(prefix+"/+/reply", 1, func(_ paho.Client, m paho.Message) {
+	onReply := func(topic string, payload []byte) {
 		got, fail := &gotBridge, &failBridge
-		if strings.HasSuffix(m.Topic(), "/relay/reply") {
+		if strings.HasSuffix(topic, "/relay/reply") {
 			got, fail = &gotRelay, &failRelay
 		}
-		if strings.Contains(string(m.Payload()), `"status":204`) {
+		if strings.Contains(string(payload), `"status":204`) {
 			got.Add(1)
 		} else {
 			fail.Add(1)
-			lastFail.Store(string(m.Payload()))
+			lastFail.Store(string(payload))
 		}
-	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("bench subscribe: %v", tok.Error())
 	}
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bb-pub-" + run))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("bench publisher: %v", tok.Error())
+	// The devices: paho clients, or with DITTOCONN_BENCH_BRIDGE_DEVICES=lean
+	// leanMQTT ones, as cheap as the baseline's WebSocket client.
+	lean := os.Getenv("DITTOCONN_BENCH_BRIDGE_DEVICES") == "lean"
+	var pub paho.Client
+	var leanPub *leanMQTT
+	if lean {
+		dialLean(t, uri, "bb-sub-"+run, window, onReply).Subscribe(t, prefix+"/+/reply")
+		leanPub = dialLean(t, uri, "bb-pub-"+run, window, func(string, []byte) {})
+	} else {
+		sub := paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bb-sub-" + run))
+		if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("bench subscriber: %v", tok.Error())
+		}
+		defer sub.Disconnect(100)
+		if tok := sub.Subscribe(prefix+"/+/reply", 1, func(_ paho.Client, m paho.Message) {
+			onReply(m.Topic(), m.Payload())
+		}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("bench subscribe: %v", tok.Error())
+		}
+		pub = paho.NewClient(paho.NewClientOptions().AddBroker(uri).SetClientID("bb-pub-" + run))
+		if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("bench publisher: %v", tok.Error())
+		}
+		defer pub.Disconnect(100)
 	}
-	defer pub.Disconnect(100)
 
 	// the baseline: one socket, as the bridge's one session for the
 	// source's subject; a slot of window is freed by each answer read
@@ -164,9 +178,16 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 		var toks []paho.Token
 		return &flow{name: name, got: got, fail: fail, send: func(seq int64) {
 			_, path, h := command(name, seq)
-			toks = append(toks, pub.Publish(prefix+"/"+name+"/in", 1, false, twinCommand(thingID(name, seq), "modify", path,
-				h["correlation-id"], seq, map[string]string{"timeout": h["timeout"]})))
+			cmd := twinCommand(thingID(name, seq), "modify", path, h["correlation-id"], seq, map[string]string{"timeout": h["timeout"]})
+			if lean {
+				leanPub.Publish(prefix+"/"+name+"/in", []byte(cmd))
+				return
+			}
+			toks = append(toks, pub.Publish(prefix+"/"+name+"/in", 1, false, cmd))
 		}, finish: func() {
+			if lean {
+				leanPub.WaitAcked(t, 30*time.Second)
+			}
 			for _, tok := range toks {
 				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 					t.Fatalf("%s publish: %v", name, tok.Error())
