@@ -201,17 +201,24 @@ func errorAnswer(req *protocol.Message, e *ditto.Error) *protocol.Message {
 // acknowledgements). The wire id carries a suffix no device id has, so an
 // exact string match cannot hit anything else.
 func restoreCorrelationID(m *protocol.Message, wire, orig string) *protocol.Message {
-	out := *m
-	out.Headers = make(map[string]string, len(m.Headers))
-	for k, v := range m.Headers {
-		out.Headers[k] = v
-	}
-	out.Headers[ditto.HeaderCorrelationID] = orig
+	out := withCorrelationID(m, orig)
 	if len(m.Value) > 0 {
 		qw := ojson.Ditto.AppendString(nil, wire)
 		if bytes.Contains(m.Value, qw) {
 			out.Value = bytes.ReplaceAll(m.Value, qw, ojson.Ditto.AppendString(nil, orig))
 		}
 	}
+	return out
+}
+
+// withCorrelationID is a shallow copy of m carrying id as its correlation-id;
+// m and its headers stay as they are (the caller, or a device, still holds them).
+func withCorrelationID(m *protocol.Message, id string) *protocol.Message {
+	out := *m
+	out.Headers = make(map[string]string, len(m.Headers)+1)
+	for k, v := range m.Headers {
+		out.Headers[k] = v
+	}
+	out.Headers[ditto.HeaderCorrelationID] = id
 	return &out
 }

@@ -159,13 +159,7 @@ func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*proto
 	}
 	wire := msg
 	if p.wire != orig || !had {
-		cp := *msg
-		cp.Headers = make(map[string]string, len(msg.Headers)+1)
-		for k, v := range msg.Headers {
-			cp.Headers[k] = v
-		}
-		cp.Headers[ditto.HeaderCorrelationID] = p.wire
-		wire = &cp
+		wire = withCorrelationID(msg, p.wire)
 	}
 	if err := c.writeMessage(wire); err != nil {
 		c.close(err)

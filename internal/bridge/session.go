@@ -605,15 +605,11 @@ func (s *session) deliverLoop() {
 // correlation id it arrived with.
 func (s *session) replier(c *wsConn, received string) func(*protocol.Message) {
 	return func(r *protocol.Message) {
-		out := *r
+		out := r
 		if received != "" {
-			out.Headers = make(map[string]string, len(r.Headers)+1)
-			for k, v := range r.Headers {
-				out.Headers[k] = v
-			}
-			out.Headers[ditto.HeaderCorrelationID] = received
+			out = withCorrelationID(r, received)
 		}
-		if err := c.writeMessage(&out); err != nil {
+		if err := c.writeMessage(out); err != nil {
 			s.log.Warn().Err(err).Str("correlation-id", received).Str("topic", r.Topic).
 				Msg("reply to Ditto dropped: the socket that delivered the signal is gone")
 		}
