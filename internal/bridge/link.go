@@ -234,10 +234,7 @@ func (l *Link) Ready() bool {
 // misconfigured (401/403 on the upgrade, a refused subscription or label).
 func (l *Link) Status() []client.ResourceStatus {
 	l.mu.Lock()
-	all := append([]*session(nil), l.targets...)
-	for _, s := range l.cmds {
-		all = append(all, s)
-	}
+	all := l.sessionsLocked()
 	l.mu.Unlock()
 	out := make([]client.ResourceStatus, 0, len(all))
 	for _, s := range all {
@@ -246,13 +243,19 @@ func (l *Link) Status() []client.ResourceStatus {
 	return out
 }
 
-// Stats reads the counters.
-func (l *Link) Stats() Stats {
-	l.mu.Lock()
+// sessionsLocked is every session of the link, targets first (l.mu held).
+func (l *Link) sessionsLocked() []*session {
 	all := append([]*session(nil), l.targets...)
 	for _, s := range l.cmds {
 		all = append(all, s)
 	}
+	return all
+}
+
+// Stats reads the counters.
+func (l *Link) Stats() Stats {
+	l.mu.Lock()
+	all := l.sessionsLocked()
 	l.mu.Unlock()
 	st := Stats{Sessions: len(all), Reconnects: l.reconnects.Load(), Dropped: l.dropped.Load(), Timeouts: l.timeouts.Load()}
 	for _, s := range all {
@@ -276,10 +279,7 @@ func (l *Link) Close() {
 		return
 	}
 	l.closed = true
-	all := append([]*session(nil), l.targets...)
-	for _, s := range l.cmds {
-		all = append(all, s)
-	}
+	all := l.sessionsLocked()
 	l.mu.Unlock()
 	for _, s := range all {
 		s.stop()
