@@ -50,7 +50,6 @@ type Stats struct {
 type Link struct {
 	cfg        Config
 	id         string
-	pool       int
 	ackTimeout time.Duration
 
 	mu      sync.Mutex
@@ -72,7 +71,7 @@ func Open(cfg Config, connectionID string) *Link {
 	cfg = cfg.withDefaults()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Link{cfg: cfg, id: connectionID, pool: cfg.CommandSessions, ackTimeout: ackTimeout, cmds: map[string]*session{},
+	return &Link{cfg: cfg, id: connectionID, ackTimeout: ackTimeout, cmds: map[string]*session{},
 		nonce: hex.EncodeToString(b[:])}
 }
 
@@ -191,7 +190,7 @@ func (l *Link) sessionFor(subjects []string) *session {
 		s.lastUse = l.useSeq
 		return s
 	}
-	if len(l.cmds) >= l.pool {
+	if len(l.cmds) >= l.cfg.CommandSessions {
 		var lru *session
 		for _, s := range l.cmds {
 			if lru == nil || s.lastUse < lru.lastUse {
