@@ -369,18 +369,13 @@ func (e *Emulator) signal(s *session, subjects []string, origin string, m *proto
 	labels := requestedLabels(m, t, respReq, timeout == 0)
 	if timeout == 0 && (respReq || len(labels) > 0) {
 		// AcknowledgementAggregatorActorStarter.getDittoHeaderInvalidException
-		status, v := errHeaderInvalid("timeout", "The value of the header 'timeout' must not be zero if response or acknowledgements are requested.",
-			"Please provide a positive timeout.")
-		er := protocol.ErrorResponse(t, corrOnly(m), nil)
-		er.Status, er.Value = status, v
-		answer(er)
+		answer(errHeaderInvalid(t, m, "timeout",
+			"The value of the header 'timeout' must not be zero if response or acknowledgements are requested.",
+			"Please provide a positive timeout."))
 		return true
 	}
 	if s != nil && !respReq && len(labels) > 0 {
-		status, v := errAcksWithoutResponse()
-		er := protocol.ErrorResponse(t, corrOnly(m), nil)
-		er.Status, er.Value = status, v
-		answer(er)
+		answer(errAcksWithoutResponse(t, m))
 		return true
 	}
 	if live {

@@ -245,21 +245,25 @@ func errAckLabelNotDeclared(label string) *ditto.Error {
 		"Each connection may only send acknowledgements whose label matches one declared for the connection.")
 }
 
-// errAcksWithoutResponse is the WebSocket-specific DittoHeaderInvalidException
-// of StreamingSessionActor.checkForAcksWithoutResponse; Ditto adds
-// "invalidHeaderKey" to its JSON, which ditto.Error has no field for, so the
-// value is built by hand.
-func errAcksWithoutResponse() (status int, value json.RawMessage) {
-	return errHeaderInvalid("requested-acks",
+// errAcksWithoutResponse answers m with the WebSocket-specific
+// DittoHeaderInvalidException of StreamingSessionActor.checkForAcksWithoutResponse.
+func errAcksWithoutResponse(t protocol.Topic, m *protocol.Message) *protocol.Message {
+	return errHeaderInvalid(t, m, "requested-acks",
 		"For WebSocket, it is forbidden to request acknowledgements while 'response-required' is set to false.",
 		"Please set 'requested-acks' to [] or 'response-required' to true.")
 }
 
-func errHeaderInvalid(key, message, description string) (status int, value json.RawMessage) {
+// errHeaderInvalid answers m with Ditto's DittoHeaderInvalidException for
+// key. Ditto adds "invalidHeaderKey" to its JSON, which ditto.Error has no
+// field for, so the value is built by hand.
+func errHeaderInvalid(t protocol.Topic, m *protocol.Message, key, message, description string) *protocol.Message {
 	v, _ := json.Marshal(map[string]any{
-		"status": 400, "error": "header.invalid", "message": message, "description": description, "invalidHeaderKey": key,
+		"status": http.StatusBadRequest, "error": "header.invalid", "message": message, "description": description,
+		"invalidHeaderKey": key,
 	})
-	return 400, v
+	er := protocol.ErrorResponse(t, corrOnly(m), nil)
+	er.Status, er.Value = http.StatusBadRequest, v
+	return er
 }
 
 func errSendNotAllowed(id string) *ditto.Error {
