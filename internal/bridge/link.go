@@ -162,7 +162,9 @@ func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*proto
 	}
 	if err := c.writeMessage(wire); err != nil {
 		c.close(err)
-		s.resolve(p, ditto.ServiceUnavailable())
+		if s.take(p) { // unless already answered (the drop, Close)
+			answer(p.failure(ditto.ServiceUnavailable()))
+		}
 	}
 }
 

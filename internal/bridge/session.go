@@ -472,13 +472,6 @@ func (s *session) take(p *pending) bool {
 	return true
 }
 
-// resolve answers p with e unless it was answered already.
-func (s *session) resolve(p *pending, e *ditto.Error) {
-	if s.take(p) {
-		go p.answer(p.failure(e))
-	}
-}
-
 // failure is the synthesized error answer to p's command.
 func (p *pending) failure(e *ditto.Error) *protocol.Message {
 	h := make(map[string]string, len(p.req.Headers)+1)
