@@ -165,6 +165,14 @@ func (t *target) deliver(s *bus.Signal) {
 	if logOn {
 		t.st.l[monitor.Filtered].Success(info)
 	}
+	t.enqueue(s, orig, now)
+}
+
+// enqueue puts s on the queue of its entity, waiting up to EnqueueWait for
+// room before dropping it. publisher, when not nil, is the signal as its
+// source published it: that source is throttled by the wait (noteWait).
+func (t *target) enqueue(s, publisher *bus.Signal, now time.Time) {
+	p := t.p
 	q := t.queues[0]
 	if len(t.queues) > 1 {
 		q = t.queues[shard(s.Topic.EntityID(), len(t.queues))]
@@ -174,7 +182,9 @@ func (t *target) deliver(s *bus.Signal) {
 		return
 	default:
 	}
-	noteWait(orig) // the publishing source is throttled by this wait
+	if publisher != nil {
+		noteWait(publisher)
+	}
 	timer := time.NewTimer(p.cfg.EnqueueWait)
 	defer timer.Stop()
 	select {
