@@ -139,22 +139,26 @@ func (t *target) deliver(s *bus.Signal) {
 	}
 	matched := false
 	for i := range t.topics {
-		if ct := &t.topics[i]; ct.stream == s.Stream && s.Reply != nil {
+		ct := &t.topics[i]
+		if ct.stream != s.Stream {
+			continue
+		}
+		if s.Reply != nil { // delivered by Ditto (matchDitto)
 			if matched = ct.matchDitto(s); matched {
 				break
 			}
-		} else if ct.stream == s.Stream {
-			var extra json.RawMessage
-			if matched, extra = ct.match(s); matched {
-				if extra != nil { // this target's copy carries its extra fields
-					m := *s.Message
-					m.Extra = extra
-					enriched := *s
-					enriched.Message = &m
-					s = &enriched
-				}
-				break
+			continue
+		}
+		var extra json.RawMessage
+		if matched, extra = ct.match(s); matched {
+			if extra != nil { // this target's copy carries its extra fields
+				m := *s.Message
+				m.Extra = extra
+				enriched := *s
+				enriched.Message = &m
+				s = &enriched
 			}
+			break
 		}
 	}
 	if !matched {
