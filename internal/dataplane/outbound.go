@@ -304,18 +304,21 @@ func (t *target) published(s *bus.Signal, info monitor.Info, err error) {
 	t.publishedResult(s, info, err, client.Result{})
 }
 
+// countPublished counts the outcome of one publish on the target.
+func (t *target) countPublished(info monitor.Info, err error) {
+	t.st.c[monitor.Published].RecordAt(err == nil, t.p.now())
+	if err != nil {
+		t.st.l[monitor.Published].Failure(info, err.Error())
+	} else {
+		t.st.l[monitor.Published].Success(info)
+	}
+}
+
 // publishedResult is published with what the broker reported: a non-zero
 // res.Status replaces the default issued acknowledgement's status and
 // payload (client.ResultPublisher).
 func (t *target) publishedResult(s *bus.Signal, info monitor.Info, err error, res client.Result) {
-	p := t.p
-	if err != nil {
-		t.st.c[monitor.Published].RecordAt(false, p.now())
-		t.st.l[monitor.Published].Failure(info, err.Error())
-	} else {
-		t.st.c[monitor.Published].RecordAt(true, p.now())
-		t.st.l[monitor.Published].Success(info)
-	}
+	t.countPublished(info, err)
 	if t.issued == "" || t.issued == ack.LiveResponse || !requests(s, t.issued) {
 		return
 	}
