@@ -419,18 +419,30 @@ func (v *intValue) Set(s string) error {
 }
 func (v *intValue) String() string { return strconv.FormatInt(v.get(), 10) }
 
-type durationValue time.Duration
+// durationValue is a positive duration or, with zeroOK, one of zero or
+// more (a retention or quiet period of none).
+type durationValue struct {
+	p      *time.Duration
+	zeroOK bool
+}
 
 func duration(f func(*config) *time.Duration) func(*config) value {
-	return func(c *config) value { return (*durationValue)(f(c)) }
+	return func(c *config) value { return &durationValue{p: f(c)} }
+}
+
+func nonNegativeDuration(f func(*config) *time.Duration) func(*config) value {
+	return func(c *config) value { return &durationValue{p: f(c), zeroOK: true} }
 }
 
 func (v *durationValue) Set(s string) error {
 	d, err := parseDuration(s)
-	if err != nil || d <= 0 {
+	switch {
+	case v.zeroOK && (err != nil || d < 0):
+		return errors.New("is not a duration of zero or more")
+	case !v.zeroOK && (err != nil || d <= 0):
 		return errors.New("is not a positive duration")
 	}
-	*v = durationValue(d)
+	*v.p = d
 	return nil
 }
 
@@ -466,26 +478,7 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return time.ParseDuration(num + unit)
 }
-func (v *durationValue) String() string { return time.Duration(*v).String() }
-
-// nonNegativeDurationValue is a duration that may be zero (a retention or
-// quiet period of none).
-type nonNegativeDurationValue time.Duration
-
-func nonNegativeDuration(f func(*config) *time.Duration) func(*config) value {
-	return func(c *config) value { return (*nonNegativeDurationValue)(f(c)) }
-}
-
-func (v *nonNegativeDurationValue) Set(s string) error {
-	d, err := parseDuration(s)
-	if err != nil || d < 0 {
-		return errors.New("is not a duration of zero or more")
-	}
-	*v = nonNegativeDurationValue(d)
-	return nil
-}
-
-func (v *nonNegativeDurationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) String() string { return v.p.String() }
 
 // listValue is a comma-separated list; blank items are dropped.
 type listValue []string

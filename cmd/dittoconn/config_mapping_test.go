@@ -137,3 +137,23 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// A cleanup period may be zero; an interval must be positive; neither may
+// be negative.
+func TestCleanupDurations(t *testing.T) {
+	cfg, err := parseConfig(nil, envOf(map[string]string{"CLEANUP_QUIET_PERIOD": "0", "CLEANUP_HISTORY_RETENTION_DURATION": "0s"}))
+	if err != nil || cfg.Cleanup.QuietPeriod != 0 || cfg.Cleanup.HistoryRetention != 0 {
+		t.Fatalf("zero periods: %v %+v", err, cfg.Cleanup)
+	}
+	for env, why := range map[string]string{
+		"CLEANUP_QUIET_PERIOD": "is not a duration of zero or more", "CLEANUP_INTERVAL": "is not a positive duration",
+	} {
+		for _, v := range []string{"-1s", "0"} {
+			_, err := parseConfig(nil, envOf(map[string]string{env: v}))
+			refused := err != nil && strings.Contains(err.Error(), env) && strings.Contains(err.Error(), why)
+			if wantRefused := v == "-1s" || env == "CLEANUP_INTERVAL"; refused != wantRefused {
+				t.Errorf("%s=%s: %v", env, v, err)
+			}
+		}
+	}
+}

@@ -72,14 +72,10 @@ func (p *Plane) Announce(ctx context.Context, cl client.Client, kind string, at 
 		vals.Time = now
 		t.mapOut(msg, vals, info, now, nil, func(ext *protocol.External, address string, h map[string]string) {
 			err := cl.Publish(ctx, client.Message{Address: address, Headers: h, Payload: payloadOf(ext), QoS: t.t.QoS})
+			t.countPublished(info, err)
 			if err != nil {
-				t.st.c[monitor.Published].RecordAt(false, p.now())
-				t.st.l[monitor.Published].Failure(info, err.Error())
 				p.log.Warn().Err(err).Str("address", address).Str("announcement", kind).Msg("announcement not sent")
-				return
 			}
-			t.st.c[monitor.Published].RecordAt(true, p.now())
-			t.st.l[monitor.Published].Success(info)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/model"
@@ -202,17 +201,5 @@ func (p *Plane) deliverDiverted(s *bus.Signal) {
 	t.st.c[monitor.Dispatched].RecordAt(true, now)
 	info := p.info(s.Message.Headers, s.Message.Value, &s.Topic, now)
 	t.st.l[monitor.Dispatched].Success(info)
-	q := t.queues[0]
-	if len(t.queues) > 1 {
-		q = t.queues[shard(s.Topic.EntityID(), len(t.queues))]
-	}
-	timer := time.NewTimer(p.cfg.EnqueueWait)
-	defer timer.Stop()
-	select {
-	case q <- sig:
-	case <-timer.C:
-		t.st.c[monitor.Dropped].RecordAt(false, p.now())
-		t.st.l[monitor.Dropped].FailureMsg(info, "Signal dropped: the target's queue is full.")
-	case <-p.ctx.Done():
-	}
+	t.enqueue(sig, nil, now) // no source of this connection to throttle
 }

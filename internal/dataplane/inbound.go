@@ -163,7 +163,8 @@ func (s *source) mapInput(m *client.Message) (protocol.External, []string) {
 }
 
 // process is inbound's work for m, consumed at now; mapped holds the
-// chain's outcomes when the mapping stage mapped m already.
+// chain's outcomes and m's subjects when the mapping stage mapped m
+// already (not built again here: the stage's lanes process one at a time).
 func (p *Plane) process(idx int, m client.Message, now time.Time, mapped *mappedIn) {
 	s := p.sourceFor(m.Address)
 	if s == nil {
@@ -184,11 +185,13 @@ func (p *Plane) process(idx int, m client.Message, now time.Time, mapped *mapped
 		return
 	}
 
-	ext, subjects := s.mapInput(&m)
 	var outcomes []mapping.Outcome[protocol.Message]
+	var subjects []string
 	if mapped != nil {
-		outcomes = mapped.outcomes
+		outcomes, subjects = mapped.outcomes, mapped.subjects
 	} else {
+		var ext protocol.External
+		ext, subjects = s.mapInput(&m)
 		outcomes = s.chain.MapIncoming(ext)
 	}
 	for _, oc := range outcomes {

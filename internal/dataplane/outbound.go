@@ -139,22 +139,26 @@ func (t *target) deliver(s *bus.Signal) {
 	}
 	matched := false
 	for i := range t.topics {
-		if ct := &t.topics[i]; ct.stream == s.Stream && s.Reply != nil {
+		ct := &t.topics[i]
+		if ct.stream != s.Stream {
+			continue
+		}
+		if s.Reply != nil { // delivered by Ditto (matchDitto)
 			if matched = ct.matchDitto(s); matched {
 				break
 			}
-		} else if ct.stream == s.Stream {
-			var extra json.RawMessage
-			if matched, extra = ct.match(s); matched {
-				if extra != nil { // this target's copy carries its extra fields
-					m := *s.Message
-					m.Extra = extra
-					enriched := *s
-					enriched.Message = &m
-					s = &enriched
-				}
-				break
+			continue
+		}
+		var extra json.RawMessage
+		if matched, extra = ct.match(s); matched {
+			if extra != nil { // this target's copy carries its extra fields
+				m := *s.Message
+				m.Extra = extra
+				enriched := *s
+				enriched.Message = &m
+				s = &enriched
 			}
+			break
 		}
 	}
 	if !matched {
@@ -165,6 +169,14 @@ func (t *target) deliver(s *bus.Signal) {
 	if logOn {
 		t.st.l[monitor.Filtered].Success(info)
 	}
+	t.enqueue(s, orig, now)
+}
+
+// enqueue puts s on the queue of its entity, waiting up to EnqueueWait for
+// room before dropping it. publisher, when not nil, is the signal as its
+// source published it: that source is throttled by the wait (noteWait).
+func (t *target) enqueue(s, publisher *bus.Signal, now time.Time) {
+	p := t.p
 	q := t.queues[0]
 	if len(t.queues) > 1 {
 		q = t.queues[shard(s.Topic.EntityID(), len(t.queues))]
@@ -174,7 +186,9 @@ func (t *target) deliver(s *bus.Signal) {
 		return
 	default:
 	}
-	noteWait(orig) // the publishing source is throttled by this wait
+	if publisher != nil {
+		noteWait(publisher)
+	}
 	timer := time.NewTimer(p.cfg.EnqueueWait)
 	defer timer.Stop()
 	select {
@@ -290,18 +304,21 @@ func (t *target) published(s *bus.Signal, info monitor.Info, err error) {
 	t.publishedResult(s, info, err, client.Result{})
 }
 
+// countPublished counts the outcome of one publish on the target.
+func (t *target) countPublished(info monitor.Info, err error) {
+	t.st.c[monitor.Published].RecordAt(err == nil, t.p.now())
+	if err != nil {
+		t.st.l[monitor.Published].Failure(info, err.Error())
+	} else {
+		t.st.l[monitor.Published].Success(info)
+	}
+}
+
 // publishedResult is published with what the broker reported: a non-zero
 // res.Status replaces the default issued acknowledgement's status and
 // payload (client.ResultPublisher).
 func (t *target) publishedResult(s *bus.Signal, info monitor.Info, err error, res client.Result) {
-	p := t.p
-	if err != nil {
-		t.st.c[monitor.Published].RecordAt(false, p.now())
-		t.st.l[monitor.Published].Failure(info, err.Error())
-	} else {
-		t.st.c[monitor.Published].RecordAt(true, p.now())
-		t.st.l[monitor.Published].Success(info)
-	}
+	t.countPublished(info, err)
 	if t.issued == "" || t.issued == ack.LiveResponse || !requests(s, t.issued) {
 		return
 	}

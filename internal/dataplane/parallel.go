@@ -36,9 +36,11 @@ import (
 // consumer if no worker took it) and processed, and a message consumed
 // after Close is processed on the consumer's goroutine.
 
-// mappedIn is what the mapping stage produced for a message.
+// mappedIn is what the mapping stage produced for a message: the chain's
+// outcomes and the message's authorization subjects.
 type mappedIn struct {
 	outcomes []mapping.Outcome[protocol.Message]
+	subjects []string
 }
 
 // future is one consumed message on its way through the stage; its fields
@@ -133,8 +135,8 @@ func (ms *mapStage) mapIn(m client.Message) *mappedIn {
 	if s == nil || m.Expired {
 		return nil
 	}
-	ext, _ := s.mapInput(&m)
-	return &mappedIn{outcomes: s.chain.MapIncoming(ext)}
+	ext, subjects := s.mapInput(&m)
+	return &mappedIn{outcomes: s.chain.MapIncoming(ext), subjects: subjects}
 }
 
 // complete records f's mapping and, unless another goroutine does it

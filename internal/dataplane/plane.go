@@ -299,12 +299,11 @@ func (p *Plane) Connected(idx int, cl client.Client) {
 		p.subscribeAtDitto()
 	}
 	if len(p.unsub) == 0 {
-		for _, t := range p.targets {
-			if p.ditto != nil {
-				break // twin and live signals come from Ditto
-			}
-			for _, st := range t.streams {
-				p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(st, t.deliver))
+		if p.ditto == nil { // else twin and live signals come from Ditto
+			for _, t := range p.targets {
+				for _, st := range t.streams {
+					p.unsub = append(p.unsub, p.cfg.Bus.Subscribe(st, t.deliver))
+				}
 			}
 		}
 		if len(p.sources) > 0 {

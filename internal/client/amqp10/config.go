@@ -149,12 +149,8 @@ func parseConfig(conn *model.Connection) (config, error) {
 	for key, dst := range map[string]*time.Duration{
 		cfgConnectTimeout: &cfg.connectTimeout, cfgSendTimeout: &cfg.sendTimeout, cfgRequestTimeout: &cfg.requestTimeout,
 	} {
-		if v, ok := sc[key]; ok {
-			ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil || ms <= 0 {
-				return config{}, fmt.Errorf("%w: %s %q is not a positive number of milliseconds", client.ErrConfig, key, v)
-			}
-			*dst = time.Duration(ms) * time.Millisecond
+		if err := millisOption(sc, key, 1, dst); err != nil {
+			return config{}, err
 		}
 	}
 	if v, ok := sc[cfgPrefetchAll]; ok {
@@ -165,12 +161,8 @@ func parseConfig(conn *model.Connection) (config, error) {
 		cfg.prefetch = max(int32(n), 1) // 0 means "pull" in JMS; one credit is the closest
 	}
 	for key, dst := range map[string]*bool{cfgTrustAll: &cfg.trustAll, cfgVerifyHost: &cfg.verifyHost} {
-		if v, ok := sc[key]; ok {
-			b, err := strconv.ParseBool(strings.TrimSpace(v))
-			if err != nil {
-				return config{}, fmt.Errorf("%w: %s %q is not true or false", client.ErrConfig, key, v)
-			}
-			*dst = b
+		if err := boolOption(sc, key, dst); err != nil {
+			return config{}, err
 		}
 	}
 	return cfg, nil
@@ -206,4 +198,33 @@ func (c config) tlsConfig(base *tls.Config) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// millisOption sets *dst from sc[key] when the key is present: a whole
+// number of milliseconds, least or more.
+func millisOption(sc map[string]string, key string, least int64, dst *time.Duration) error {
+	v, ok := sc[key]
+	if !ok {
+		return nil
+	}
+	ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || ms < least {
+		return fmt.Errorf("%w: %s %q is not a number of milliseconds >= %d", client.ErrConfig, key, v, least)
+	}
+	*dst = time.Duration(ms) * time.Millisecond
+	return nil
+}
+
+// boolOption sets *dst from sc[key] when the key is present: true or false.
+func boolOption(sc map[string]string, key string, dst *bool) error {
+	v, ok := sc[key]
+	if !ok {
+		return nil
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%w: %s %q is not true or false", client.ErrConfig, key, v)
+	}
+	*dst = b
+	return nil
 }

@@ -80,12 +80,8 @@ func parseFailover(conn *model.Connection) (failoverConfig, error) {
 	for key, dst := range map[string]*time.Duration{
 		cfgInitialReconnectDelay: &f.initialDelay, cfgReconnectDelay: &f.delay, cfgMaxReconnectDelay: &f.maxDelay,
 	} {
-		if v, ok := sc[key]; ok {
-			ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil || ms < 0 {
-				return f, fmt.Errorf("%w: %s %q is not a number of milliseconds >= 0", client.ErrConfig, key, v)
-			}
-			*dst = time.Duration(ms) * time.Millisecond
+		if err := millisOption(sc, key, 0, dst); err != nil {
+			return f, err
 		}
 	}
 	for key, dst := range map[string]*int{
@@ -99,17 +95,12 @@ func parseFailover(conn *model.Connection) (failoverConfig, error) {
 			*dst = n
 		}
 	}
-	if v, ok := sc[cfgUseReconnectBackOff]; ok {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return f, fmt.Errorf("%w: %s %q is not true or false", client.ErrConfig, cfgUseReconnectBackOff, v)
-		}
-		f.useBackOff = b
+	if err := boolOption(sc, cfgUseReconnectBackOff, &f.useBackOff); err != nil {
+		return f, err
 	}
-	if v, ok := sc[cfgRandomize]; ok {
-		if _, err := strconv.ParseBool(strings.TrimSpace(v)); err != nil {
-			return f, fmt.Errorf("%w: %s %q is not true or false", client.ErrConfig, cfgRandomize, v)
-		}
+	var randomize bool // checked only: with one URI it changes nothing
+	if err := boolOption(sc, cfgRandomize, &randomize); err != nil {
+		return f, err
 	}
 	if v, ok := sc[cfgReconnectBackOffMult]; ok {
 		m, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
