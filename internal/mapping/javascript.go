@@ -105,7 +105,6 @@ func jsLibraries(opts Options) (long, byteBuffer bool) {
 // Each runtime costs what the first does: the scripts and libraries
 // evaluated again (milliseconds) and their heap.
 type jsMapper struct {
-	first       *jsRuntime
 	build       func() (*jsRuntime, error)
 	idle        chan *jsRuntime
 	mu          sync.Mutex
@@ -167,7 +166,7 @@ func newJavaScriptMapper(id string, opts Options, cfg Config) (Mapper, error) {
 		return nil, err
 	}
 	size := max(cfg.PoolSize, 1)
-	m := &jsMapper{first: first, build: build, idle: make(chan *jsRuntime, size), built: 1, size: size,
+	m := &jsMapper{build: build, idle: make(chan *jsRuntime, size), built: 1, size: size,
 		hasIncoming: in != "", hasOutgoing: out != ""}
 	m.idle <- first
 	return m, nil

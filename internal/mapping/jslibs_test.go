@@ -30,7 +30,10 @@ func withLibraries(t testing.TB) *jsRuntime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.Mapper.(*jsMapper).first
+	js := c.Mapper.(*jsMapper)
+	rt := js.acquire() // the only runtime, the one built with the mapper
+	js.release(rt)
+	return rt
 }
 
 // evalJS runs src in m's runtime under its limits and returns the result

@@ -78,9 +78,10 @@ type Config struct {
 	// MaxPoolSize is ditto.connectivity.mapping.max-pool-size (5): the
 	// most a connection's processorPoolSize takes effect with.
 	MaxPoolSize int
-	// PoolSize is how many messages a connection maps at once
-	// (processorPoolSize clamped to MaxPoolSize, PoolSize): the number of
-	// runtimes of a JavaScript mapper. 0 or 1: one. ForConnection sets it.
+	// PoolSize is the most runtimes a JavaScript mapper builds: the
+	// connection's processorPoolSize clamped to MaxPoolSize (func
+	// PoolSize), which is also how many messages its data plane maps at
+	// once. 0 or 1: one. ForConnection sets it.
 	PoolSize int
 	// ConnectionID resolves {{ connection:id }} in conditions.
 	ConnectionID string

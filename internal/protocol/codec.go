@@ -82,9 +82,13 @@ var typedHeaders = map[string]func(string) bool{
 
 func isJSONArray(v string) bool { return len(v) > 1 && v[0] == '[' && json.Valid([]byte(v)) }
 func isJSONBool(v string) bool  { return v == "true" || v == "false" }
+
+// isJSONInt: v is an integer as JSON writes one (no plus sign, no leading
+// zero, also after a minus sign).
 func isJSONInt(v string) bool {
+	d := strings.TrimPrefix(v, "-")
 	_, err := strconv.Atoi(v)
-	return err == nil && v[0] != '+' && (len(v) == 1 || v[0] != '0')
+	return err == nil && d != "" && d[0] != '+' && (len(d) == 1 || d[0] != '0')
 }
 
 // appendHeader appends header k's value: raw JSON for a typed header whose

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -155,6 +156,29 @@ func TestEncodeOrderAndEscaping(t *testing.T) {
 	// explicit null value is kept
 	if got := string(Encode(&Message{Topic: "t", Path: "/", Value: json.RawMessage("null")})); got != `{"topic":"t","headers":{},"path":"/","value":null}` {
 		t.Fatal(got)
+	}
+}
+
+// Typed headers are written as JSON of their type when their value is of
+// it, else as strings, so Encode's output stays JSON whatever a header
+// mapping put there.
+func TestEncodeTypedHeaders(t *testing.T) {
+	for v, raw := range map[string]bool{"2": true, "0": true, "-3": true, "-0": true,
+		"02": false, "-01": false, "+2": false, "-": false, "": false, "x": false} {
+		got := Encode(&Message{Topic: "t", Headers: map[string]string{"version": v}})
+		want := `{"topic":"t","headers":{"version":` + strconv.Quote(v) + `},"path":"/"}`
+		if raw {
+			want = `{"topic":"t","headers":{"version":` + v + `},"path":"/"}`
+		}
+		if string(got) != want || !json.Valid(got) {
+			t.Errorf("version %q: %s, want %s", v, got, want)
+		}
+	}
+	got := Encode(&Message{Topic: "t", Headers: map[string]string{"requested-acks": `["a"]`,
+		"response-required": "false", "ditto-weak-ack": "yes", "declared-acks": "[oops"}})
+	want := `{"topic":"t","headers":{"declared-acks":"[oops","ditto-weak-ack":"yes","requested-acks":["a"],"response-required":false},"path":"/"}`
+	if string(got) != want {
+		t.Errorf("%s, want %s", got, want)
 	}
 }
 

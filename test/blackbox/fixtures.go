@@ -2,6 +2,8 @@ package blackbox
 
 import (
 	"encoding/json"
+	"os"
+	"strconv"
 	"testing"
 )
 
@@ -83,4 +85,13 @@ func MustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// EnvInt is the positive integer in environment variable name (a
+// benchmark's or proof's size), def when it is unset or not one.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

@@ -44,7 +44,7 @@ func TestClusterBenchmark(t *testing.T) {
 	if os.Getenv("DITTOCONN_BENCH_CLUSTER") == "" {
 		t.Skip("set DITTOCONN_BENCH_CLUSTER=1 to measure the cluster against a single node")
 	}
-	n := cbEnvInt("DITTOCONN_BENCH_CLUSTER_N", 300)
+	n := blackbox.EnvInt("DITTOCONN_BENCH_CLUSTER_N", 300)
 	var clientCounts []int
 	for _, f := range strings.Split(cbEnv("DITTOCONN_BENCH_CLUSTER_CLIENTS", "1,8,64"), ",") {
 		if c, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && c > 0 {
@@ -55,8 +55,8 @@ func TestClusterBenchmark(t *testing.T) {
 	if err != nil || dur <= 0 {
 		t.Fatalf("DITTOCONN_BENCH_CLUSTER_DURATION: %v", err)
 	}
-	rounds := cbEnvInt("DITTOCONN_BENCH_CLUSTER_ROUNDS", 2)
-	failovers := cbEnvInt("DITTOCONN_BENCH_CLUSTER_FAILOVERS", 3)
+	rounds := blackbox.EnvInt("DITTOCONN_BENCH_CLUSTER_ROUNDS", 2)
+	failovers := blackbox.EnvInt("DITTOCONN_BENCH_CLUSTER_FAILOVERS", 3)
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("bench-%05d", i)
@@ -691,13 +691,6 @@ func cbAlive(t *testing.T, setups []*cbSetup) {
 
 func cbEnv(name, def string) string {
 	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func cbEnvInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
 	}
 	return def

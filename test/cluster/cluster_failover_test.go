@@ -3,8 +3,6 @@ package cluster
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +13,7 @@ import (
 
 // clusterConnections is how many connections the cluster proof creates.
 func clusterConnections() int {
-	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_CLUSTER_N")); err == nil && v > 0 {
-		return v
-	}
-	return 300
+	return blackbox.EnvInt("DITTOCONN_CLUSTER_N", 300)
 }
 
 // hostOf is the instance that hosts a connection's grain: a closed

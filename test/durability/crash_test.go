@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -49,9 +48,7 @@ func TestCrashConsistency(t *testing.T) {
 	if os.Getenv("CI") != "" {
 		kills = 20
 	}
-	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_CRASH_KILLS")); err == nil && v > 0 {
-		kills = v
-	}
+	kills = blackbox.EnvInt("DITTOCONN_CRASH_KILLS", kills)
 	bin := blackbox.BuildBinary(t)
 	t.Run("bolt", func(t *testing.T) {
 		// A snapshot every 2 events, so that kills also land in snapshot

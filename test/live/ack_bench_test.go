@@ -2,8 +2,6 @@ package live
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -27,14 +25,11 @@ import (
 // alike. It runs only with DITTOCONN_BENCH_ACKS=N (messages per flow; blocks
 // of DITTOCONN_BENCH_ACKS_BLOCK, default 1,000).
 func TestIntegrationAckThroughputMQTT(t *testing.T) {
-	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_ACKS"))
+	total := blackbox.EnvInt("DITTOCONN_BENCH_ACKS", 0)
 	if total <= 0 {
 		t.Skip("set DITTOCONN_BENCH_ACKS=N to measure acknowledged against unacknowledged MQTT throughput with N messages each")
 	}
-	block := 1000
-	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_ACKS_BLOCK")); err == nil && v > 0 {
-		block = v
-	}
+	block := blackbox.EnvInt("DITTOCONN_BENCH_ACKS_BLOCK", 1000)
 	blackbox.NeedBroker(t, "Mosquitto", "127.0.0.1:1883")
 	const uri = "tcp://127.0.0.1:1883"
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{})

@@ -39,17 +39,12 @@ import (
 // unsettled; DITTOCONN_BENCH_BRIDGE_DEVICES=lean: the devices are
 // leanMQTT clients instead of paho ones).
 func TestIntegrationBridgeThroughput(t *testing.T) {
-	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_BRIDGE"))
+	total := blackbox.EnvInt("DITTOCONN_BENCH_BRIDGE", 0)
 	if total <= 0 {
 		t.Skip("set DITTOCONN_BENCH_BRIDGE=N to measure N twin commands through the Ditto bridge against a plain WebSocket client")
 	}
-	block, window := 1000, 20
-	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_BRIDGE_BLOCK")); err == nil && v > 0 {
-		block = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_BRIDGE_WINDOW")); err == nil && v > 0 {
-		window = v
-	}
+	block := blackbox.EnvInt("DITTOCONN_BENCH_BRIDGE_BLOCK", 1000)
+	window := blackbox.EnvInt("DITTOCONN_BENCH_BRIDGE_WINDOW", 20)
 	// A Mosquitto of the benchmark's own, whose window of unacknowledged
 	// QoS 1 messages per client is the window: the machine's keeps
 	// Mosquitto's default of 20, which would bound the bridge's flow

@@ -86,28 +86,6 @@ func jwtNode(t *testing.T, emu *dittoemu.Emulator, p *idp) *kit.Node {
 			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond, PingInterval: 5 * time.Second}})
 }
 
-// bridgeMetric reads one /metrics series of connection id; absent: -1.
-func bridgeMetric(t *testing.T, n *kit.Node, id, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(n.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	prefix := name + `{connectionId="` + id + `"} `
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	return -1
-}
-
 // jwtTarget opens a connection with one twin-event target of
 // integration:reader and waits for its session at Ditto.
 func jwtTarget(t *testing.T, n *kit.Node, emu *dittoemu.Emulator, id, address string) dittoemu.SessionInfo {
@@ -173,7 +151,7 @@ func TestIntegrationBridgeJWTRefreshInSession(t *testing.T) {
 	if all := emu.Sessions(); len(all) != 1 || all[0].ID != first.ID {
 		t.Errorf("sessions at Ditto after %d refreshes: %+v, want only session %d", len(refreshes), all, first.ID)
 	}
-	if r := bridgeMetric(t, n, id, "dittoconn_ditto_bridge_reconnects_total"); r != 0 {
+	if r := connectionMetric(t, scrapeMetrics(t, n), id, "dittoconn_ditto_bridge_reconnects_total"); r != 0 {
 		t.Errorf("dittoconn_ditto_bridge_reconnects_total = %v, want 0", r)
 	}
 	if v := emu.Violations(); len(v) > 0 {

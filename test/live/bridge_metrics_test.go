@@ -2,7 +2,6 @@ package live
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,29 +32,8 @@ func TestIntegrationBridgeMetrics(t *testing.T) {
 		"specificConfig": map[string]any{"clientId": id},
 		"targets": []any{map[string]any{"address": "bridge/" + fmt.Sprint(runID) + "/metrics", "qos": 1,
 			"authorizationContext": []string{"integration:reader"}, "topics": []string{"_/_/things/twin/events"}}}})
-	// value reads one series of the connection; absent: -1
-	value := func(prom, name string) float64 {
-		prefix := name + `{connectionId="` + id + `"} `
-		for _, line := range strings.Split(prom, "\n") {
-			if v, ok := strings.CutPrefix(line, prefix); ok {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					t.Fatalf("%s: %v", line, err)
-				}
-				return f
-			}
-		}
-		return -1
-	}
-	scrape := func() string {
-		resp, err := http.Get(n.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	value := func(prom, name string) float64 { return connectionMetric(t, prom, id, name) }
+	scrape := func() string { return scrapeMetrics(t, n) }
 	poll.Check(t, 15*time.Second, func() error {
 		if len(emu.Sessions()) != 1 || len(emu.Sessions()[0].Subscriptions) != 1 {
 			return fmt.Errorf("sessions at Ditto: %+v", emu.Sessions())
@@ -92,4 +70,28 @@ func TestIntegrationBridgeMetrics(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// scrapeMetrics is the node's /metrics text.
+func scrapeMetrics(t *testing.T, n *kit.Node) string {
+	t.Helper()
+	_, b := n.Do(t, http.MethodGet, "/metrics", nil, false)
+	return string(b)
+}
+
+// connectionMetric reads series name of connection id from a /metrics
+// text; absent: -1.
+func connectionMetric(t *testing.T, prom, id, name string) float64 {
+	t.Helper()
+	prefix := name + `{connectionId="` + id + `"} `
+	for _, line := range strings.Split(prom, "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
 }

@@ -27,7 +27,7 @@ import (
 // process of its own, with the same QoS everywhere (DITTOCONN_BENCH_QOS,
 // 0 or 1; default 1).
 func TestIntegrationDataPlaneThroughput(t *testing.T) {
-	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_DATAPLANE"))
+	total := blackbox.EnvInt("DITTOCONN_BENCH_DATAPLANE", 0)
 	qos := 1
 	if q, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_QOS")); err == nil && q >= 0 && q <= 1 {
 		qos = q
@@ -35,10 +35,7 @@ func TestIntegrationDataPlaneThroughput(t *testing.T) {
 	if total <= 0 {
 		t.Skip("set DITTOCONN_BENCH_DATAPLANE=N to measure data-plane throughput with N messages per flow")
 	}
-	block := 1000
-	if v, err := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_DATAPLANE_BLOCK")); err == nil && v > 0 {
-		block = v
-	}
+	block := blackbox.EnvInt("DITTOCONN_BENCH_DATAPLANE_BLOCK", 1000)
 	b := blackbox.StartMosquitto(t, nil, "max_queued_messages 0\nmax_inflight_messages 0\n")
 	n := kit.Start(t, kit.Bolt().Open(t)(), kit.Options{})
 

@@ -240,19 +240,14 @@ func TestIntegrationDataPlaneProof(t *testing.T) {
 	}
 
 	// Prometheus: the same counts as totals, without authentication
-	resp, err := http.Get(n.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	prom := scrapeMetrics(t, n)
 	for _, want := range []string{
 		`connection_messages_total{address="` + amqpAddr + `",category="published",direction="outbound",id="` + amqpID + `",success="true",type="amqp-091"} 1`,
 		`connection_messages_total{address="` + amqpAddr + `",category="dispatched",direction="outbound",id="` + amqpID + `",success="true",type="amqp-091"} 3`,
 		`connection_messages_total{address="` + srcAddr + `",category="mapped",direction="inbound",id="` + devID + `",success="false",type="mqtt"} 1`,
 		`connection_messages_total{address="` + kafkaAddrTmpl + `",category="published",direction="outbound",id="` + kafkaID + `",success="true",type="kafka"} 3`,
 	} {
-		if !strings.Contains(string(prom), want) {
+		if !strings.Contains(prom, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}

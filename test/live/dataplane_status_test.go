@@ -1,7 +1,6 @@
 package live
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,15 +25,7 @@ func TestIntegrationDataPlaneLiveStatusMetric(t *testing.T) {
 	series := func(status string) string {
 		return `connection_live_status_reported_total{connectionId="` + id + `",connectionType="mqtt",status="` + status + `"} 1`
 	}
-	scrape := func() string {
-		resp, err := http.Get(n.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	scrape := func() string { return scrapeMetrics(t, n) }
 	if prom := scrape(); !strings.Contains(prom, series("open")) {
 		t.Errorf("/metrics lacks %s", series("open"))
 	}

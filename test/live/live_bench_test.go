@@ -2,9 +2,7 @@ package live
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +17,7 @@ import (
 // under 30 s), and heap and goroutines per open connection. It runs only
 // with DITTOCONN_BENCH_OPEN=N, against a mosquitto of its own.
 func TestIntegrationRestartManyOpen(t *testing.T) {
-	total, _ := strconv.Atoi(os.Getenv("DITTOCONN_BENCH_OPEN"))
+	total := blackbox.EnvInt("DITTOCONN_BENCH_OPEN", 0)
 	if total <= 0 {
 		t.Skip("set DITTOCONN_BENCH_OPEN=N to measure a restart with N open MQTT connections")
 	}
