@@ -13,7 +13,11 @@
 // delivers it again), Reject rejected. Not modified with delivery-failed,
 // Ditto's choice: RabbitMQ 3's AMQP 1.0 plugin drops such a message
 // instead of delivering it again (the conformance suite's SettleRedeliver
-// fails with it). Dispositions go out on a goroutine per receiver (a
+// fails with it). Redelivery has no delay, as in Ditto (Qpid JMS sends the
+// outcome at once, and Ditto's optional rate throttling is off by default):
+// while a requested acknowledgement keeps failing, the broker offers the
+// message again as fast as the round trip allows (docs/COMPATIBILITY.md,
+// "AMQP 1.0 redelivery pace"). Dispositions go out on a goroutine per receiver (a
 // client.Settler); the receiver's credit is issued by hand so that the
 // broker never has more than jms.prefetchPolicy.all transfers under way nor
 // the receiver more than client.MaxUnsettled unsettled messages
