@@ -195,8 +195,7 @@ func Decode(data []byte) (*Message, error) {
 		}
 		m.Headers = make(map[string]string, 8)
 		ojson.Members(raw, func(k, v []byte) {
-			name, _ := ojson.Unquote(json.RawMessage(k))
-			name = strings.ToLower(name)
+			name := headerName(k)
 			if s, ok := ojson.Unquote(json.RawMessage(v)); ok {
 				m.Headers[name] = s
 			} else {
@@ -246,8 +245,12 @@ type members struct {
 }
 
 func (f *members) set(key, value []byte) {
-	name, _ := ojson.Unquote(json.RawMessage(key))
-	switch name {
+	name := key[1 : len(key)-1] // compared without a copy
+	if bytes.IndexByte(name, '\\') >= 0 {
+		k, _ := ojson.Unquote(json.RawMessage(key))
+		name = []byte(k)
+	}
+	switch string(name) {
 	case "topic":
 		f.topic = value
 	case "headers":
@@ -269,6 +272,31 @@ func (f *members) set(key, value []byte) {
 	case "fields":
 		f.fields = value
 	}
+}
+
+// headerName is the lower-cased text of a header's key literal; Ditto's
+// common header names come without an allocation.
+func headerName(lit []byte) string {
+	switch string(lit) {
+	case `"correlation-id"`:
+		return "correlation-id"
+	case `"response-required"`:
+		return "response-required"
+	case `"requested-acks"`:
+		return "requested-acks"
+	case `"content-type"`:
+		return "content-type"
+	case `"timeout"`:
+		return "timeout"
+	case `"version"`:
+		return "version"
+	case `"ditto-originator"`:
+		return "ditto-originator"
+	case `"entity-id"`:
+		return "entity-id"
+	}
+	name, _ := ojson.Unquote(json.RawMessage(lit))
+	return strings.ToLower(name)
 }
 
 // compact is raw without insignificant whitespace, in a new slice (raw may

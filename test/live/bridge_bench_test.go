@@ -248,6 +248,21 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 		}
 	})
 	warm := base.sent - int64(total)
+	// every bridged device message was settled on Ditto's success (the
+	// rate above counted answers as Ditto gave them)
+	acked := func(level string) int {
+		v, _ := blackbox.Field(dpMetrics(t, n, id), "sourceMetrics", "addressMetrics", prefix+"/bridge/in", "acknowledged", level, "PT1H").(float64)
+		return int(v)
+	}
+	poll.Check(t, 30*time.Second, func() error {
+		if got := acked("success"); got < int(brg.sent) {
+			return fmt.Errorf("%d of %d bridged messages settled on success", got, brg.sent)
+		}
+		return nil
+	})
+	if f := acked("failure"); f != 0 {
+		t.Errorf("%d bridged messages settled on failure", f)
+	}
 	// the twins hold what the last commands wrote (a window wider than the
 	// things lets the bridge's concurrent sends overtake one another)
 	for _, f := range []string{"base", "bridge", "relay"} {
