@@ -35,6 +35,34 @@ func KindOfText(doc []byte) Kind {
 	return KindOf(json.RawMessage(doc[i:]))
 }
 
+// Members calls each with every member of the object doc (valid JSON,
+// json.Valid, an object once whitespace is skipped) in document order: the
+// key's literal, quotes included (see Unquote), and the value's span.
+// Nothing is built: Ditto Protocol's decoder picks its few members with it
+// instead of unmarshalling every frame into a map.
+func Members(doc []byte, each func(key, value []byte)) {
+	i := skipWS(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return
+	}
+	i = skipWS(doc, i+1)
+	for i < len(doc) && doc[i] == '"' {
+		ks := i
+		ke := skipString(doc, ks)
+		i = skipWS(doc, ke)
+		i = skipWS(doc, i+1) // ':'
+		if i >= len(doc) {
+			return
+		}
+		e := skipValue(doc, i)
+		each(doc[ks:ke], doc[i:e])
+		i = skipWS(doc, e)
+		if i < len(doc) && doc[i] == ',' {
+			i = skipWS(doc, i+1)
+		}
+	}
+}
+
 func lookup(doc []byte, i int, keys []string) (start, end int, ok bool) {
 	for _, key := range keys {
 		if doc[i] != '{' {

@@ -155,27 +155,29 @@ func Decode(data []byte) (*Message, error) {
 	if trimmed[0] != '{' {
 		return nil, ditto.JSONNotAnObject(clip(string(trimmed)))
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &fields); err != nil {
-		return nil, ditto.JSONParseFailed(clip(string(trimmed)))
-	}
+	// One walk of the valid object picks the members (the last of a
+	// duplicated name wins, as in encoding/json's map and Ditto's
+	// JsonObject); unmarshalling each frame into maps was most of Decode's
+	// cost, and the bridge decodes every answer Ditto sends.
+	var f members
+	ojson.Members(trimmed, f.set)
 	m := &Message{}
-	str := func(name string, dst *string, required bool) error {
-		raw, ok := fields[name]
-		if !ok {
+	str := func(name string, raw []byte, dst *string, required bool) error {
+		if raw == nil {
 			if required {
 				return ditto.JSONFieldMissing("/" + name)
 			}
 			return nil
 		}
-		if err := json.Unmarshal(raw, dst); err != nil || raw[0] != '"' {
+		v, ok := ojson.Unquote(json.RawMessage(raw))
+		if !ok {
 			return ditto.JSONWrongType(clip(string(raw)), "/"+name, "String")
 		}
+		*dst = v
 		return nil
 	}
-	obj := func(name string, dst *json.RawMessage) error {
-		raw, ok := fields[name]
-		if !ok || string(raw) == "null" {
+	obj := func(name string, raw []byte, dst *json.RawMessage) error {
+		if raw == nil || string(raw) == "null" {
 			return nil
 		}
 		if raw[0] != '{' {
@@ -184,63 +186,125 @@ func Decode(data []byte) (*Message, error) {
 		*dst = compact(raw)
 		return nil
 	}
-	if err := str("topic", &m.Topic, true); err != nil {
+	if err := str("topic", f.topic, &m.Topic, true); err != nil {
 		return nil, err
 	}
-	if raw, ok := fields["headers"]; ok && string(raw) != "null" {
+	if raw := f.headers; raw != nil && string(raw) != "null" {
 		if raw[0] != '{' {
 			return nil, ditto.JSONWrongType(clip(string(raw)), "/headers", "JsonObject")
 		}
-		var hs map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &hs); err != nil {
-			return nil, ditto.JSONWrongType(clip(string(raw)), "/headers", "JsonObject")
-		}
-		m.Headers = make(map[string]string, len(hs))
-		for k, v := range hs {
-			var s string
-			if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
-				m.Headers[strings.ToLower(k)] = s
+		m.Headers = make(map[string]string, 8)
+		ojson.Members(raw, func(k, v []byte) {
+			name := headerName(k)
+			if s, ok := ojson.Unquote(json.RawMessage(v)); ok {
+				m.Headers[name] = s
 			} else {
-				m.Headers[strings.ToLower(k)] = string(compact(v))
+				m.Headers[name] = string(compact(v))
 			}
-		}
+		})
 	}
-	if err := str("path", &m.Path, true); err != nil {
+	if err := str("path", f.path, &m.Path, true); err != nil {
 		return nil, err
 	}
-	if raw, ok := fields["value"]; ok {
-		m.Value = compact(raw)
+	if f.value != nil {
+		m.Value = compact(f.value)
 	}
-	if err := obj("extra", &m.Extra); err != nil {
+	if err := obj("extra", f.extra, &m.Extra); err != nil {
 		return nil, err
 	}
-	if raw, ok := fields["status"]; ok && string(raw) != "null" {
+	if raw := f.status; raw != nil && string(raw) != "null" {
 		n, err := strconv.Atoi(string(raw))
 		if err != nil {
 			return nil, ditto.JSONWrongType(clip(string(raw)), "/status", "int")
 		}
 		m.Status = n
 	}
-	if raw, ok := fields["revision"]; ok && string(raw) != "null" {
+	if raw := f.revision; raw != nil && string(raw) != "null" {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil {
 			return nil, ditto.JSONWrongType(clip(string(raw)), "/revision", "long")
 		}
 		m.Revision = n
 	}
-	if err := str("timestamp", &m.Timestamp, false); err != nil {
+	if err := str("timestamp", f.timestamp, &m.Timestamp, false); err != nil {
 		return nil, err
 	}
-	if err := obj("metadata", &m.Metadata); err != nil {
+	if err := obj("metadata", f.metadata, &m.Metadata); err != nil {
 		return nil, err
 	}
-	if err := str("fields", &m.Fields, false); err != nil {
+	if err := str("fields", f.fields, &m.Fields, false); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
+// members holds the spans of a message's members Decode reads; nil:
+// absent. Other members are ignored, as Ditto ignores them.
+type members struct {
+	topic, headers, path, value, extra, status, revision, timestamp, metadata, fields []byte
+}
+
+func (f *members) set(key, value []byte) {
+	name := key[1 : len(key)-1] // compared without a copy
+	if bytes.IndexByte(name, '\\') >= 0 {
+		k, _ := ojson.Unquote(json.RawMessage(key))
+		name = []byte(k)
+	}
+	switch string(name) {
+	case "topic":
+		f.topic = value
+	case "headers":
+		f.headers = value
+	case "path":
+		f.path = value
+	case "value":
+		f.value = value
+	case "extra":
+		f.extra = value
+	case "status":
+		f.status = value
+	case "revision":
+		f.revision = value
+	case "timestamp":
+		f.timestamp = value
+	case "metadata":
+		f.metadata = value
+	case "fields":
+		f.fields = value
+	}
+}
+
+// headerName is the lower-cased text of a header's key literal; Ditto's
+// common header names come without an allocation.
+func headerName(lit []byte) string {
+	switch string(lit) {
+	case `"correlation-id"`:
+		return "correlation-id"
+	case `"response-required"`:
+		return "response-required"
+	case `"requested-acks"`:
+		return "requested-acks"
+	case `"content-type"`:
+		return "content-type"
+	case `"timeout"`:
+		return "timeout"
+	case `"version"`:
+		return "version"
+	case `"ditto-originator"`:
+		return "ditto-originator"
+	case `"entity-id"`:
+		return "entity-id"
+	}
+	name, _ := ojson.Unquote(json.RawMessage(lit))
+	return strings.ToLower(name)
+}
+
+// compact is raw without insignificant whitespace, in a new slice (raw may
+// alias the caller's buffer).
 func compact(raw json.RawMessage) json.RawMessage {
+	if bytes.IndexAny(raw, " \t\n\r") < 0 {
+		return append(json.RawMessage(nil), raw...)
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
 		return append(json.RawMessage(nil), raw...)

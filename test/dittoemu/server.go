@@ -84,6 +84,10 @@ type Options struct {
 	SchemaDir string
 	// QueueSize is the outbound frame queue per session (Ditto: 200).
 	QueueSize int
+	// OnAnswer, when set, sees every answer to a command (response,
+	// acknowledgements, error) as it is queued for its session: a
+	// benchmark's count of what Ditto completed.
+	OnAnswer func(m *protocol.Message)
 }
 
 // Emulator is a running Ditto gateway emulator.

@@ -119,6 +119,9 @@ func (s *session) answer(m *protocol.Message) {
 	if drop {
 		return
 	}
+	if s.e.opts.OnAnswer != nil {
+		s.e.opts.OnAnswer(m)
+	}
 	if delay > 0 {
 		time.AfterFunc(delay, func() { s.enqueue(m) })
 		return
