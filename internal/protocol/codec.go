@@ -302,7 +302,7 @@ func headerName(lit []byte) string {
 // compact is raw without insignificant whitespace, in a new slice (raw may
 // alias the caller's buffer).
 func compact(raw json.RawMessage) json.RawMessage {
-	if bytes.IndexAny(raw, " \t\n\r") < 0 {
+	if !bytes.ContainsAny(raw, " \t\n\r") {
 		return append(json.RawMessage(nil), raw...)
 	}
 	var b bytes.Buffer
