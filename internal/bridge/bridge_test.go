@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -617,4 +619,45 @@ func TestMissingAckRedials(t *testing.T) {
 	c2.send("START-SEND-EVENTS:ACK")
 	poll.Until(t, wait, "ready", l.Ready)
 	p.none(300 * time.Millisecond) // confirmed: the timer does not close it
+}
+
+// Ditto's answers reach their commands on the session's reader, in the
+// order they arrived on the socket.
+func TestAnswersInSocketOrder(t *testing.T) {
+	p := newPeer(t)
+	l := Open(testConfig(p), "conn-1")
+	defer l.Close()
+	var mu sync.Mutex
+	var order []string
+	answered := make(chan struct{}, 8)
+	fn := func(m *protocol.Message) {
+		mu.Lock()
+		order = append(order, m.Headers["correlation-id"])
+		mu.Unlock()
+		answered <- struct{}{}
+	}
+	var c *peerConn
+	var in []*protocol.Message
+	for i := range 5 {
+		go l.Send([]string{"pre:dev"}, cmd(fmt.Sprintf("c%d", i)), fn)
+		if c == nil {
+			c = p.next()
+		}
+		in = append(in, c.recvMsg(t))
+	}
+	for i := len(in) - 1; i >= 0; i-- {
+		c.sendMsg(reply(in[i], 204, ""))
+	}
+	for range in {
+		select {
+		case <-answered:
+		case <-time.After(wait):
+			t.Fatal("not every command answered")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(order, ","); got != "c4,c3,c2,c1,c0" {
+		t.Fatalf("answers in the order %s, want c4,c3,c2,c1,c0", got)
+	}
 }

@@ -37,7 +37,9 @@
 //     session's unanswered commands with 503 before dialling again;
 //   - reader (one per socket, the only reader): never blocks on anything
 //     but the socket. ":ACK"s mark subscriptions confirmed; answers go to
-//     their command's answer function on a goroutine of its own; signals go
+//     their command's answer function, called on the reader (Send: it must
+//     not block; the data plane's only queues the settlement of the
+//     consumed message and publishes a reply on a goroutine); signals go
 //     to a bounded queue (200, as Ditto's own per-session buffer) and are
 //     dropped and counted when it is full, which Ditto's at-most-once
 //     pub/sub allows;

@@ -101,8 +101,7 @@ func (l *Link) Target(subjects []string, declared []string, subs []Subscription,
 // (the session's last attempt failed) a message that expects no answer fails
 // at once.
 //
-// answer (nil: not wanted) is called exactly once: on the caller's goroutine
-// when Send fails or Ditto answers nothing, else on a goroutine of its own:
+// answer (nil: not wanted) is called exactly once:
 //   - with Ditto's answer (response, error response or aggregated
 //     acknowledgements) carrying msg's correlation-id;
 //   - with 408 command.timeout when none came within the command's timeout
@@ -114,6 +113,13 @@ func (l *Link) Target(subjects []string, declared []string, subs []Subscription,
 //     than 429: the broker redelivers it, as Ditto settles 5xx);
 //   - with nil after the write when Ditto answers nothing (response-required
 //     false without requested acks, responses, acknowledgements).
+//
+// It runs on the caller's goroutine when Send fails or Ditto answers
+// nothing; with Ditto's answer on the session's socket reader, answers in
+// the order they arrived (no goroutine per answer); otherwise on a
+// goroutine of its own. It must therefore not block, as it would hold up
+// the session's socket (hand anything slow, such as a publish to a broker,
+// to a goroutine), nor call the Link.
 func (l *Link) Send(subjects []string, msg *protocol.Message, answer func(*protocol.Message)) {
 	start := time.Now()
 	timeout, _ := commandTimeout(msg.Headers)

@@ -350,7 +350,8 @@ func (s *session) refreshToken(c *wsConn) time.Duration {
 }
 
 // read reads c until it fails. It never blocks on anything but the
-// socket: answers go to their own goroutines, signals to the bounded queue.
+// socket: answers go to their commands' answer functions, which must not
+// block (Send), signals to the bounded queue.
 func (s *session) read(c *wsConn, done chan<- error) {
 	for {
 		_, data, err := c.ws.ReadMessage()
@@ -439,7 +440,9 @@ func jsonOrNull(b []byte) []byte {
 	return b
 }
 
-// answered hands m to the command waiting for it, if any.
+// answered hands m to the command waiting for it, if any, on the reader:
+// answers reach their commands in the order Ditto sent them, without a
+// goroutine of their own (Send's answer must not block).
 func (s *session) answered(m *protocol.Message) bool {
 	wire := m.Headers[ditto.HeaderCorrelationID]
 	s.mu.Lock()
@@ -455,7 +458,7 @@ func (s *session) answered(m *protocol.Message) bool {
 	if p.wire != p.orig {
 		m = restoreCorrelationID(m, p.wire, p.orig)
 	}
-	go p.answer(m)
+	p.answer(m)
 	return true
 }
 

@@ -38,7 +38,8 @@ type DittoLink interface {
 	// until it is written. answer, when not nil, is called once with
 	// Ditto's answer carrying msg's correlation id (a response, an error
 	// response, aggregated acknowledgements), with Ditto's 408 or 503 error
-	// when none came, or with nil: written, and Ditto sends no answer.
+	// when none came, or with nil: written, and Ditto sends no answer. It
+	// may run on the link's socket reader, so it must not block.
 	Send(subjects []string, msg *protocol.Message, answer func(*protocol.Message))
 	// Status is one entry per session.
 	Status() []client.ResourceStatus
@@ -198,6 +199,9 @@ func (s *source) up(idx int, msg *protocol.Message, topic *protocol.Topic, h map
 	if waits {
 		set.add()
 	}
+	// The answer function runs on the bridge's socket reader and must not
+	// block: settling only queues (client.Message.Settle never blocks on
+	// I/O), the reply is published on a goroutine of its own.
 	p.ditto.Send(subjects, &out, func(ans *protocol.Message) {
 		outcome := client.Accept
 		if ans != nil && waits {
@@ -211,7 +215,7 @@ func (s *source) up(idx int, msg *protocol.Message, topic *protocol.Topic, h map
 			}
 			return
 		}
-		// not on the link's goroutine: publishing the answer may take a while
+		// not on the link's reader: publishing the answer may take a while
 		go func() {
 			s.replyAnswer(idx, ans, mergeHeaders(h, ans.Headers))
 			if waits {

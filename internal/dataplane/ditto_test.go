@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/dittoconn/dittoconn/internal/bus"
 	"github.com/dittoconn/dittoconn/internal/client"
 	"github.com/dittoconn/dittoconn/internal/model"
+	"github.com/dittoconn/dittoconn/internal/monitor"
 	"github.com/dittoconn/dittoconn/internal/protocol"
 )
 
@@ -298,5 +300,62 @@ func TestDittoBridgeDeviceAcknowledgementGoesBackOnTheDeliveringSession(t *testi
 	}
 	if got := s.wait(t, 5*time.Second); got != client.Accept {
 		t.Errorf("settled %v", got)
+	}
+}
+
+// stuckClient is a broker whose publishes wait until release closes.
+type stuckClient struct {
+	*recorder
+	release chan struct{}
+}
+
+func (c *stuckClient) Publish(ctx context.Context, m client.Message) error {
+	<-c.release
+	return c.recorder.Publish(ctx, m)
+}
+
+// The answer function the plane gives the link runs on the bridge's
+// socket reader (bridge.Link.Send), so it returns at once even while the
+// reply target's broker takes its time; the reply and the settlement
+// follow once the broker is back.
+func TestDittoBridgeAnswerDoesNotWaitForTheBroker(t *testing.T) {
+	link := newFakeLink()
+	cfg := Config{Bus: bus.NewLocal(), Ditto: func(string) DittoLink { return link },
+		Logs: monitor.NewLogs(monitor.LogOptions{ConnectionID: "x"})}
+	p, err := New(parse(t, bridgedConn), cfg)
+	if err != nil {
+		t.Fatalf("plane: %v", err)
+	}
+	broker := &stuckClient{recorder: newRecorder(), release: make(chan struct{})}
+	p.Connected(0, broker)
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(broker.release)
+		}
+		p.Close()
+		p.Wait()
+	})
+	s := make(settled, 2)
+	p.Inbound(0)(s.msg("in", []byte(modifyAttribute)))
+	up := link.next(t)
+	returned := make(chan struct{})
+	go func() {
+		up.answer(&protocol.Message{Topic: "org.acme/lamp/things/twin/commands/modify", Path: "/attributes/on",
+			Status: 204, Headers: map[string]string{"correlation-id": "m-1"}})
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the answer function waits for the reply target's broker")
+	}
+	close(broker.release)
+	released = true
+	if r := decode(t, broker.next(t)); r.Status != 204 || r.Headers["correlation-id"] != "m-1" {
+		t.Errorf("reply %+v", r)
+	}
+	if got := s.wait(t, 5*time.Second); got != client.Accept {
+		t.Errorf("settled %v, want %v", got, client.Accept)
 	}
 }
