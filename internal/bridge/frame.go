@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -118,21 +117,45 @@ const (
 	answerGrace = time.Second
 )
 
-var durationPattern = regexp.MustCompile(`^([+-]?\d+)(ms|s|m|h|d)?$`)
-
-// parseDittoDuration reads Ditto's DittoDuration syntax: an integer with
-// ms, s, m, h or d, seconds without a unit; negative values are invalid.
+// parseDittoDuration reads Ditto's DittoDuration syntax: an integer (an
+// optional sign, ASCII digits) with ms, s, m, h or d, seconds without a unit;
+// negative values are invalid ("-0" is zero), and so is a count beyond what
+// an int64 holds. A count above the timeout bound comes back as the bound
+// plus one unit, so that no multiplication overflows. It runs on every
+// command, hence a plain scan rather than a regular expression.
 func parseDittoDuration(s string) (time.Duration, bool) {
-	m := durationPattern.FindStringSubmatch(s)
-	if m == nil {
+	i, neg := 0, false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	digits := i
+	var n int64
+	for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		d := int64(s[i] - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false // beyond an int64 (negative ones are refused anyway)
+		}
+		n = n*10 + d
+	}
+	if i == digits || (neg && n != 0) {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil || n < 0 {
+	var unit time.Duration
+	switch s[i:] {
+	case "", "s":
+		unit = time.Second
+	case "ms":
+		unit = time.Millisecond
+	case "m":
+		unit = time.Minute
+	case "h":
+		unit = time.Hour
+	case "d":
+		unit = 24 * time.Hour
+	default:
 		return 0, false
 	}
-	unit := map[string]time.Duration{"": time.Second, "s": time.Second, "ms": time.Millisecond,
-		"m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[m[2]]
 	if n > int64(MaxTimeout/unit)+1 {
 		return MaxTimeout + unit, true // beyond the bound anyway; no overflow
 	}

@@ -217,7 +217,10 @@ type FluentPublisher struct {
 	f          *fluent.Fluent
 }
 
-var _ Publisher = (*FluentPublisher)(nil)
+var (
+	_ Publisher     = (*FluentPublisher)(nil)
+	_ DetailsWanter = (*FluentPublisher)(nil)
+)
 
 // NewFluentPublisher connects (lazily, in the background) to cfg.Host:Port.
 // instanceID becomes the instanceId field ("" leaves it out).
@@ -300,9 +303,17 @@ func (p *FluentPublisher) Record(connectionID string, e *LogEntry, details strin
 	return r
 }
 
+// WantsDetails implements DetailsWanter: the details are read only with
+// LogHeadersAndPayload, and only for entries of a published level.
+func (p *FluentPublisher) WantsDetails(e *LogEntry) bool {
+	return p.cfg.LogHeadersAndPayload && p.publishes(e.Level)
+}
+
+func (p *FluentPublisher) publishes(l LogLevel) bool { return l <= LevelFailure && p.levels[l] }
+
 // Publish implements Publisher.
 func (p *FluentPublisher) Publish(connectionID string, e *LogEntry, details string) {
-	if e.Level > LevelFailure || !p.levels[e.Level] {
+	if !p.publishes(e.Level) {
 		return
 	}
 	if err := p.f.PostWithTime(p.Tag(connectionID), e.Timestamp, p.Record(connectionID, e, details)); err != nil {

@@ -142,6 +142,15 @@ type Publisher interface {
 	Publish(connectionID string, e *LogEntry, details string)
 }
 
+// DetailsWanter may be implemented by a Publisher that reads the details of
+// some entries only: it is asked before each entry with a message, and
+// Publish then gets "" instead of details when it says no (rendering the
+// details is the dearest part of logging a message). A Publisher without it
+// gets the details of every entry with a message.
+type DetailsWanter interface {
+	WantsDetails(e *LogEntry) bool
+}
+
 // LogOptions configure Logs.
 type LogOptions struct {
 	ConnectionID string
@@ -157,6 +166,8 @@ type Logs struct {
 	cfg LogConfig
 	now func() time.Time
 	pub Publisher
+	// pubWants is pub as a DetailsWanter; nil: pub reads every details.
+	pubWants DetailsWanter
 
 	enabled atomic.Bool // unmuted
 	seq     atomic.Uint64
@@ -179,8 +190,10 @@ func NewLogs(o LogOptions) *Logs {
 	if now == nil {
 		now = time.Now
 	}
-	return &Logs{id: o.ConnectionID, cfg: o.Config.withDefaults(), now: now, pub: o.Publisher,
+	l := &Logs{id: o.ConnectionID, cfg: o.Config.withDefaults(), now: now, pub: o.Publisher,
 		loggers: make(map[loggerKey]*Logger)}
+	l.pubWants, _ = o.Publisher.(DetailsWanter)
+	return l
 }
 
 // Config is the effective configuration.
@@ -371,8 +384,8 @@ func (lg *Logger) log(level LogLevel, info *Info, msg string) {
 	if e.Timestamp.IsZero() {
 		e.Timestamp = lg.logs.now()
 	}
-	// only loggers that append them, and a publisher, read the details
-	// (the publisher gets a copy: e itself stays on the stack)
+	// only loggers that append them, and a publisher that wants them, read
+	// the details (the publisher gets a copy: e itself stays on the stack)
 	if info.Headers == nil {
 		if lg.logs.pub != nil {
 			pe := e
@@ -383,9 +396,13 @@ func (lg *Logger) log(level LogLevel, info *Info, msg string) {
 	}
 	var d *details // a copy: the caller may change its map later
 	if lg.logs.pub != nil {
-		d = detailsOf(info)
 		pe := e
-		lg.logs.pub.Publish(lg.logs.id, &pe, d.String())
+		rendered := ""
+		if w := lg.logs.pubWants; w == nil || w.WantsDetails(&pe) {
+			d = detailsOf(info)
+			rendered = d.String()
+		}
+		lg.logs.pub.Publish(lg.logs.id, &pe, rendered)
 	}
 	if lg.texts.headersAndPayload && lg.logs.enabled.Load() {
 		if d == nil {
