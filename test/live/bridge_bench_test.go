@@ -65,19 +65,23 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 	reply := os.Getenv("DITTOCONN_BENCH_BRIDGE_REPLY") == "1"
 	var gotBridge, failBridge, gotRelay, failRelay atomic.Int64
 	var lastFail atomic.Value
-	onAnswer := func(m *protocol.Message) {
+	// tally counts one command of the bridge or the relay flow as done
+	tally := func(relay, ok bool, detail string) {
 		got, fail := &gotBridge, &failBridge
-		switch corr := m.Headers["correlation-id"]; {
-		case strings.HasPrefix(corr, "bb-relay-"):
+		if relay {
 			got, fail = &gotRelay, &failRelay
-		case !strings.HasPrefix(corr, "bb-bridge-"):
-			return
 		}
-		if m.Status/100 == 2 {
+		if ok {
 			got.Add(1)
 		} else {
 			fail.Add(1)
-			lastFail.Store(fmt.Sprintf("%d %s", m.Status, m.Value))
+			lastFail.Store(detail)
+		}
+	}
+	onAnswer := func(m *protocol.Message) {
+		corr := m.Headers["correlation-id"]
+		if relay := strings.HasPrefix(corr, "bb-relay-"); relay || strings.HasPrefix(corr, "bb-bridge-") {
+			tally(relay, m.Status/100 == 2, fmt.Sprintf("%d %s", m.Status, m.Value))
 		}
 	}
 	if reply {
@@ -109,16 +113,7 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 		"specificConfig": map[string]any{"clientId": id}, "sources": []any{source}})
 
 	onReply := func(topic string, payload []byte) {
-		got, fail := &gotBridge, &failBridge
-		if strings.HasSuffix(topic, "/relay/reply") {
-			got, fail = &gotRelay, &failRelay
-		}
-		if strings.Contains(string(payload), `"status":204`) {
-			got.Add(1)
-		} else {
-			fail.Add(1)
-			lastFail.Store(string(payload))
-		}
+		tally(strings.HasSuffix(topic, "/relay/reply"), strings.Contains(string(payload), `"status":204`), string(payload))
 	}
 	// The devices: leanMQTT clients, as cheap as the baseline's WebSocket
 	// client, or with DITTOCONN_BENCH_BRIDGE_DEVICES=paho paho ones.
@@ -313,11 +308,11 @@ func TestIntegrationBridgeThroughput(t *testing.T) {
 // bridge's own cost from that of the broker hops: a paho client consuming
 // prefix/in at QoS 1 (manual PUBACK), writing each command with
 // requested-acks twin-persisted on one pre-authenticated socket, and on
-// Ditto's answer acknowledging the device's message (and with reply
-// publishing the answer to prefix/reply first), at most window commands in flight (as the bridge's
-// MaxInFlight; Mosquitto alone lets more through, and the emulator's
-// 200-frame queue per session then drops answers). No mapping, no checks,
-// no logs, no metrics.
+// Ditto's answer acknowledging the device's message (with reply,
+// publishing the answer to prefix/reply first), at most window commands
+// in flight (as the bridge's MaxInFlight; Mosquitto alone lets more
+// through, and the emulator's 200-frame queue per session then drops
+// answers). No mapping, no checks, no logs, no metrics.
 func startRelay(t *testing.T, wsURI, mqttURI, subject, prefix, run string, window int, reply bool) {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial(wsURI, http.Header{"x-ditto-pre-authenticated": {subject}})
